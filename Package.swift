@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+// EfficientDx: EfficientNet-based leaf-disease and histopathology classification on Linux CPUs.
+import PackageDescription
+
+let package = Package(
+  name: "EfficientDx",
+  products: [
+    .library(name: "DxTensor", targets: ["DxTensor"]),
+    .library(name: "DxNN", targets: ["DxNN"]),
+    .executable(name: "effdx", targets: ["effdx"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // System libraries: a module map plus one header each; only the Dx module that wraps one imports it.
+    .systemLibrary(
+      name: "CBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CTIFF", pkgConfig: "libtiff-4",
+      providers: [.apt(["libtiff-dev"])]),
+    .systemLibrary(
+      name: "CPNG", pkgConfig: "libpng",
+      providers: [.apt(["libpng-dev"])]),
+
+    .target(name: "DxTensor", dependencies: ["CBLAS"]),
+    .target(name: "DxNN", dependencies: ["DxTensor"]),
+    .target(name: "DxDemo", dependencies: ["DxNN", "DxTensor"]),
+    .executableTarget(
+      name: "effdx",
+      dependencies: [
+        "DxDemo", "DxNN", "DxTensor",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+
+    .target(name: "DxTestSupport", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxTestSupport"),
+    .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "DxTestSupport"]),
+    .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
+    .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
+  ],
+  swiftLanguageModes: [.v5]
+)

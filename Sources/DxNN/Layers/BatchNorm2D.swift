@@ -1,0 +1,88 @@
+import DxTensor
+
+/// Batch normalisation over the last (channel) axis of `[N, H, W, C]` or `[N, C]` input.
+///
+/// Training normalises with batch statistics (biased variance) and moves the running statistics
+/// towards them with `momentum` using the *unbiased* variance, exactly as PyTorch does
+/// (`running = (1 - momentum) * running + momentum * batch`). TensorFlow-trained checkpoints use
+/// `eps = 1e-3` and momentum `1 - 0.99`; PyTorch's defaults are `1e-5` and `0.1`.
+public final class BatchNorm2D: Layer {
+  public let channels: Int
+  public let eps: Float
+  public let momentum: Float
+  /// Scale (gamma) and shift (beta), named as in PyTorch.
+  public let weight: Parameter, bias: Parameter
+  /// Running statistics: buffers, saved but never touched by optimizers.
+  public let runningMean: Parameter, runningVar: Parameter
+
+  private var input: Tensor?
+  private var mean: [Float] = [], invStd: [Float] = []
+  private var usedBatchStats = false
+
+  /// Identity-initialised BatchNorm (gamma 1, beta 0, running mean 0, running variance 1).
+  public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
+    self.channels = channels
+    self.eps = eps
+    self.momentum = momentum
+    weight = Parameter(Tensor(shape: [channels], repeating: 1))
+    bias = Parameter(.zeros([channels]))
+    runningMean = Parameter(.zeros([channels]), kind: .buffer)
+    runningVar = Parameter(Tensor(shape: [channels], repeating: 1), kind: .buffer)
+  }
+
+  public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    precondition(x.shape.last == channels, "BatchNorm2D expects \(channels) channels, got shape \(x.shape)")
+    let m = x.count / channels
+    if mode == .training {
+      precondition(m > 1, "BatchNorm in training needs more than one value per channel, got shape \(x.shape)")
+      let stats = x.withPointer { batchStatistics($0, rows: m, channels: channels) }
+      mean = stats.mean
+      invStd = stats.variance.map { 1 / ($0 + eps).squareRoot() }
+      let unbias = Float(m) / Float(m - 1)
+      for j in 0..<channels {
+        runningMean.value.scalars[j] = (1 - momentum) * runningMean.value.scalars[j] + momentum * stats.mean[j]
+        runningVar.value.scalars[j] = (1 - momentum) * runningVar.value.scalars[j] + momentum * stats.variance[j] * unbias
+      }
+    } else {
+      mean = runningMean.value.scalars
+      invStd = runningVar.value.scalars.map { 1 / ($0 + eps).squareRoot() }
+    }
+    usedBatchStats = mode == .training
+    var y = Tensor.zeros(x.shape)
+    x.withPointer { xp in
+      y.withMutablePointer { yp in
+        batchNormApply(xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars, rows: m, channels: channels)
+      }
+    }
+    input = x
+    return y
+  }
+
+  public func backward(_ dy: Tensor) -> Tensor {
+    guard let x = input else { preconditionFailure("BatchNorm2D.backward before forward") }
+    precondition(dy.shape == x.shape, "BatchNorm2D.backward got \(dy.shape), expected \(x.shape)")
+    var dx = Tensor.zeros(x.shape)
+    x.withPointer { xp in
+      dy.withPointer { dyp in
+        dx.withMutablePointer { dxp in
+          weight.grad.withMutablePointer { dg in
+            bias.grad.withMutablePointer { db in
+              batchNormBackward(
+                x: xp, outputGrad: dyp, inputGrad: dxp, mean: mean, invStd: invStd,
+                gamma: weight.value.scalars, gammaGrad: dg, betaGrad: db,
+                batchStats: usedBatchStats, rows: x.count / channels, channels: channels)
+            }
+          }
+        }
+      }
+    }
+    return dx
+  }
+
+  public func visitParameters(_ visit: (String, Parameter) -> Void) {
+    visit("weight", weight)
+    visit("bias", bias)
+    visit("running_mean", runningMean)
+    visit("running_var", runningVar)
+  }
+}

@@ -1,0 +1,101 @@
+import DxTensor
+
+/// A full 2-D convolution (groups = 1) on NHWC input.
+///
+/// `weight` is `[k, k, Cin, Cout]` (channels-last; PyTorch's OIHW is converted at load), `bias`
+/// optional `[Cout]`. Padding is resolved per input size, so TF SAME stays correct on odd maps.
+public final class Conv2D: Layer {
+  public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int
+  public let padding: PaddingMode
+  public let weight: Parameter
+  public let bias: Parameter?
+
+  private var input: Tensor?
+  private var col: [Float] = []
+  private var geometry: ConvGeometry?
+
+  /// He-normal initialised weights (fan-out, as timm's `_init_weight_goog`), zero bias.
+  public init(
+    _ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1,
+    padding: PaddingMode = .symmetric, bias: Bool = false, rng: inout SeededGenerator
+  ) {
+    precondition(inChannels > 0 && outChannels > 0, "Conv2D needs positive channel counts")
+    self.inChannels = inChannels
+    self.outChannels = outChannels
+    self.kernel = kernel
+    self.stride = stride
+    self.padding = padding
+    let fanOut = Float(kernel * kernel * outChannels)
+    weight = Parameter(
+      .randomNormal(
+        [kernel, kernel, inChannels, outChannels], std: (2 / fanOut).squareRoot(), using: &rng))
+    self.bias = bias ? Parameter(.zeros([outChannels])) : nil
+  }
+
+  /// The geometry this layer uses on an `[N, H, W, Cin]` input.
+  public func geometry(for shape: [Int]) -> ConvGeometry {
+    ConvGeometry(
+      batch: shape[0], inHeight: shape[1], inWidth: shape[2], kernel: kernel, stride: stride,
+      pad: Padding2D(padding, kernel: kernel, stride: stride, height: shape[1], width: shape[2]))
+  }
+
+  public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    let (_, _, _, c) = x.nhwc()
+    precondition(c == inChannels, "Conv2D expects \(inChannels) channels, got shape \(x.shape)")
+    let g = geometry(for: x.shape)
+    var out = Tensor.zeros([g.batch, g.outHeight, g.outWidth, outChannels])
+    let colCount = convIsPointwise(g) ? 0 : g.batch * g.outHeight * g.outWidth * kernel * kernel * c
+    if col.count != colCount { col = [Float](repeating: 0, count: colCount) }
+    x.withPointer { xp in
+      weight.value.withPointer { wp in
+        col.withUnsafeMutableBufferPointer { colp in
+          out.withMutablePointer { op in
+            withOptionalPointer(bias?.value) { bp in
+              conv2DForward(
+                input: xp, weight: wp, bias: bp, output: op, col: colp.baseAddress, geometry: g,
+                inChannels: inChannels, outChannels: outChannels)
+            }
+          }
+        }
+      }
+    }
+    input = x
+    geometry = g
+    return out
+  }
+
+  public func backward(_ dy: Tensor) -> Tensor {
+    guard let x = input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
+    precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, outChannels], "Conv2D.backward got \(dy.shape)")
+    var dx = Tensor.zeros(x.shape)
+    var colGrad = [Float](repeating: 0, count: col.count)
+    var biasGrad = Tensor.zeros([outChannels])
+    x.withPointer { xp in
+      weight.value.withPointer { wp in
+        dy.withPointer { dyp in
+          dx.withMutablePointer { dxp in
+            weight.grad.withMutablePointer { dwp in
+              biasGrad.withMutablePointer { dbp in
+                col.withUnsafeBufferPointer { colp in
+                  colGrad.withUnsafeMutableBufferPointer { cgp in
+                    conv2DBackward(
+                      input: xp, col: colp.baseAddress, weight: wp, outputGrad: dyp, inputGrad: dxp,
+                      weightGrad: dwp, biasGrad: bias == nil ? nil : dbp, colGrad: cgp.baseAddress,
+                      geometry: g, inChannels: inChannels, outChannels: outChannels)
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    bias?.accumulateGrad(biasGrad)
+    return dx
+  }
+
+  public func visitParameters(_ visit: (String, Parameter) -> Void) {
+    visit("weight", weight)
+    if let bias { visit("bias", bias) }
+  }
+}

@@ -1,0 +1,79 @@
+import DxTensor
+
+/// A depthwise convolution: one `k x k` filter per channel (groups = channels), NHWC.
+///
+/// `weight` is `[k, k, C]` (PyTorch's `[C, 1, k, k]` is converted at load), `bias` optional `[C]`.
+public final class DepthwiseConv2D: Layer {
+  public let channels: Int, kernel: Int, stride: Int
+  public let padding: PaddingMode
+  public let weight: Parameter
+  public let bias: Parameter?
+
+  private var input: Tensor?
+  private var geometry: ConvGeometry?
+
+  /// He-normal initialised weights (fan-out = k*k for depthwise, as timm), zero bias.
+  public init(
+    _ channels: Int, kernel: Int, stride: Int = 1, padding: PaddingMode = .symmetric,
+    bias: Bool = false, rng: inout SeededGenerator
+  ) {
+    precondition(channels > 0, "DepthwiseConv2D needs a positive channel count")
+    self.channels = channels
+    self.kernel = kernel
+    self.stride = stride
+    self.padding = padding
+    weight = Parameter(
+      .randomNormal([kernel, kernel, channels], std: (2 / Float(kernel * kernel)).squareRoot(), using: &rng))
+    self.bias = bias ? Parameter(.zeros([channels])) : nil
+  }
+
+  public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    let (n, h, w, c) = x.nhwc()
+    precondition(c == channels, "DepthwiseConv2D expects \(channels) channels, got shape \(x.shape)")
+    let g = ConvGeometry(
+      batch: n, inHeight: h, inWidth: w, kernel: kernel, stride: stride,
+      pad: Padding2D(padding, kernel: kernel, stride: stride, height: h, width: w))
+    var out = Tensor.zeros([n, g.outHeight, g.outWidth, c])
+    x.withPointer { xp in
+      weight.value.withPointer { wp in
+        out.withMutablePointer { op in
+          withOptionalPointer(bias?.value) { bp in
+            depthwiseConvForward(input: xp, weight: wp, bias: bp, output: op, geometry: g, channels: c)
+          }
+        }
+      }
+    }
+    input = x
+    geometry = g
+    return out
+  }
+
+  public func backward(_ dy: Tensor) -> Tensor {
+    guard let x = input, let g = geometry else { preconditionFailure("DepthwiseConv2D.backward before forward") }
+    precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, channels], "DepthwiseConv2D.backward got \(dy.shape)")
+    var dx = Tensor.zeros(x.shape)
+    var biasGrad = Tensor.zeros([channels])
+    x.withPointer { xp in
+      weight.value.withPointer { wp in
+        dy.withPointer { dyp in
+          dx.withMutablePointer { dxp in
+            weight.grad.withMutablePointer { dwp in
+              biasGrad.withMutablePointer { dbp in
+                depthwiseConvBackward(
+                  input: xp, weight: wp, outputGrad: dyp, inputGrad: dxp, weightGrad: dwp,
+                  biasGrad: bias == nil ? nil : dbp, geometry: g, channels: channels)
+              }
+            }
+          }
+        }
+      }
+    }
+    bias?.accumulateGrad(biasGrad)
+    return dx
+  }
+
+  public func visitParameters(_ visit: (String, Parameter) -> Void) {
+    visit("weight", weight)
+    if let bias { visit("bias", bias) }
+  }
+}

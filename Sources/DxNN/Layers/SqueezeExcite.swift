@@ -1,0 +1,59 @@
+import DxTensor
+
+/// Squeeze-and-excitation (Hu et al., 2018) as in EfficientNet: pool each channel, squeeze
+/// through a 1x1 convolution with SiLU, expand with a 1x1 convolution and a sigmoid, and scale
+/// the input's channels by the result.
+///
+/// Children are named `conv_reduce` and `conv_expand`, as in timm's checkpoints.
+public final class SqueezeExcite: Layer {
+  public let convReduce: Conv2D, convExpand: Conv2D
+  private let pool = GlobalAvgPool(keepSpatial: true)
+  private let act: Activation, gate = Activation(.sigmoid)
+  private var input: Tensor?, scale: Tensor?
+
+  /// - Parameters:
+  ///   - channels: channels of the feature map being gated.
+  ///   - reduced: width of the bottleneck.
+  public init(_ channels: Int, reduced: Int, activation: ActivationKind = .silu, rng: inout SeededGenerator) {
+    convReduce = Conv2D(channels, reduced, kernel: 1, bias: true, rng: &rng)
+    convExpand = Conv2D(reduced, channels, kernel: 1, bias: true, rng: &rng)
+    act = Activation(activation)
+  }
+
+  public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    let (n, h, w, c) = x.nhwc()
+    let s = gate.forward(convExpand.forward(act.forward(convReduce.forward(pool.forward(x, mode: mode), mode: mode), mode: mode), mode: mode), mode: mode)
+    var y = Tensor.zeros(x.shape)
+    x.withPointer { xp in
+      s.withPointer { sp in
+        y.withMutablePointer { channelScaleForward(xp, scale: sp, $0, batch: n, pixels: h * w, channels: c) }
+      }
+    }
+    input = x
+    scale = s
+    return y
+  }
+
+  public func backward(_ dy: Tensor) -> Tensor {
+    guard let x = input, let s = scale else { preconditionFailure("SqueezeExcite.backward before forward") }
+    let (n, h, w, c) = x.nhwc()
+    var dx = Tensor.zeros(x.shape)
+    var ds = Tensor.zeros(s.shape)
+    x.withPointer { xp in
+      s.withPointer { sp in
+        dy.withPointer { dyp in
+          dx.withMutablePointer { dxp in
+            ds.withMutablePointer { channelScaleBackward(xp, scale: sp, dyp, inputGrad: dxp, scaleGrad: $0, batch: n, pixels: h * w, channels: c) }
+          }
+        }
+      }
+    }
+    let dPooled = convReduce.backward(act.backward(convExpand.backward(gate.backward(ds))))
+    return dx + pool.backward(dPooled)
+  }
+
+  public func visitParameters(_ visit: (String, Parameter) -> Void) {
+    convReduce.visitParameters { visit("conv_reduce.\($0)", $1) }
+    convExpand.visitParameters { visit("conv_expand.\($0)", $1) }
+  }
+}

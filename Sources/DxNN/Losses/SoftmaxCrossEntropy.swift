@@ -1,0 +1,55 @@
+import DxTensor
+import Foundation
+
+/// Softmax cross-entropy over `[N, K]` logits and integer labels, with label smoothing and
+/// optional per-class weights, defined exactly as PyTorch's `F.cross_entropy`:
+///
+///     loss_i = (1 - ε) * w[y_i] * (-log p[i, y_i]) + ε / K * Σ_c w[c] * (-log p[i, c])
+///     loss   = Σ_i loss_i / Σ_i w[y_i]            (mean reduction; w = 1 without weights)
+///
+/// Class weights let a lab counter an imbalanced dataset (rare lesions) without resampling.
+public struct SoftmaxCrossEntropy: Sendable {
+  /// ε in the formula above: mass moved from the true class to all classes uniformly.
+  public var labelSmoothing: Float
+  /// Optional per-class weights `[K]`.
+  public var classWeights: [Float]?
+
+  public init(labelSmoothing: Float = 0, classWeights: [Float]? = nil) {
+    precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "label smoothing must be in [0, 1]")
+    self.labelSmoothing = labelSmoothing
+    self.classWeights = classWeights
+  }
+
+  /// The mean loss and its gradient with respect to the logits.
+  public func callAsFunction(logits: Tensor, labels: [Int]) -> (loss: Double, gradient: Tensor) {
+    precondition(logits.rank == 2, "cross-entropy expects [N, K] logits, got \(logits.shape)")
+    let n = logits.shape[0], k = logits.shape[1]
+    precondition(labels.count == n, "\(labels.count) labels for \(n) rows of logits")
+    if let classWeights { precondition(classWeights.count == k, "\(classWeights.count) class weights for \(k) classes") }
+    let w = classWeights.map { $0.map(Double.init) } ?? [Double](repeating: 1, count: k)
+    let eps = Double(labelSmoothing)
+    let weightSum = labels.reduce(0.0) { $0 + w[$1] }
+    precondition(weightSum > 0, "the labels' class weights sum to zero")
+    var total = 0.0
+    var grad = Tensor.zeros(logits.shape)
+    let sumW = w.reduce(0, +)
+    for i in 0..<n {
+      let y = labels[i]
+      precondition(y >= 0 && y < k, "label \(y) outside 0..<\(k)")
+      let row = logits.scalars[(i * k)..<((i + 1) * k)].map(Double.init)
+      let mx = row.max()!
+      let lse = mx + log(row.reduce(0) { $0 + exp($1 - mx) })
+      var smooth = 0.0
+      for c in 0..<k { smooth += w[c] * (lse - row[c]) }
+      total += (1 - eps) * w[y] * (lse - row[y]) + eps / Double(k) * smooth
+      // d loss_i / d z_c = p_c * ((1-ε) w_y + ε/K Σw) - (1-ε) w_y [c = y] - ε/K w_c
+      let coef = (1 - eps) * w[y] + eps / Double(k) * sumW
+      for c in 0..<k {
+        var g = exp(row[c] - lse) * coef - eps / Double(k) * w[c]
+        if c == y { g -= (1 - eps) * w[y] }
+        grad.scalars[i * k + c] = Float(g / weightSum)
+      }
+    }
+    return (total / weightSum, grad)
+  }
+}

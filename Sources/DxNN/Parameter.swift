@@ -1,0 +1,42 @@
+import DxTensor
+
+/// A named tensor owned by a layer: either learned (`trainable`) or state the forward pass keeps
+/// (`buffer`, e.g. BatchNorm running statistics).
+///
+/// Buffers are saved and loaded with the weights but no optimizer ever updates them. A trainable
+/// parameter can be frozen (transfer learning: train the head, keep the backbone) and then is
+/// skipped by optimizers too.
+public final class Parameter {
+  /// What kind of state this is.
+  public enum Kind: String, Sendable {
+    /// Learned by gradient descent.
+    case trainable
+    /// Carried along (saved, loaded, averaged by EMA) but never updated by an optimizer.
+    case buffer
+  }
+
+  /// The current value.
+  public var value: Tensor
+  /// dLoss/dValue, accumulated by `backward` (empty for buffers).
+  public var grad: Tensor
+  /// Trainable or buffer.
+  public let kind: Kind
+  /// A frozen trainable parameter keeps its value during optimisation.
+  public var isFrozen = false
+
+  /// A parameter holding `value`.
+  public init(_ value: Tensor, kind: Kind = .trainable) {
+    self.value = value
+    self.kind = kind
+    self.grad = kind == .trainable ? Tensor.zeros(value.shape) : Tensor.zeros([0])
+  }
+
+  /// True when an optimizer should update this parameter.
+  public var isUpdated: Bool { kind == .trainable && !isFrozen }
+
+  /// Adds `delta` into the gradient (layers accumulate; `zeroGradients` clears).
+  public func accumulateGrad(_ delta: Tensor) {
+    precondition(kind == .trainable, "buffers have no gradient")
+    grad += delta
+  }
+}

@@ -1,0 +1,104 @@
+// Batch normalisation over the channel axis of NHWC data seen as rows [M = N*H*W, C].
+//
+// Training normalises with the batch mean and the *biased* variance and updates the running
+// statistics with the *unbiased* variance (PyTorch's convention:
+// https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html). Evaluation uses the
+// running statistics. Sums are accumulated in Double per channel.
+
+/// Batch mean and biased variance per channel (two passes, for accuracy).
+public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: Int) -> (
+  mean: [Float], variance: [Float]
+) {
+  let sums = channelReduce(rows: m, channels: c) { r, acc in
+    let row = x + r * c
+    for j in 0..<c { acc[j] += Double(row[j]) }
+  }
+  let mean = sums.map { Float($0 / Double(m)) }
+  let sq = mean.withUnsafeBufferPointer { mu in
+    channelReduce(rows: m, channels: c) { r, acc in
+      let row = x + r * c
+      for j in 0..<c {
+        let d = Double(row[j] - mu[j])
+        acc[j] += d * d
+      }
+    }
+  }
+  return (mean, sq.map { Float($0 / Double(m)) })
+}
+
+/// `y = (x - mean) * invStd * gamma + beta`, per channel.
+public func batchNormApply(
+  _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, mean: UnsafePointer<Float>,
+  invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+  rows m: Int, channels c: Int
+) {
+  var scale = [Float](repeating: 0, count: c)
+  var shift = [Float](repeating: 0, count: c)
+  for j in 0..<c {
+    scale[j] = invStd[j] * gamma[j]
+    shift[j] = beta[j] - mean[j] * scale[j]
+  }
+  scale.withUnsafeBufferPointer { sc in
+    shift.withUnsafeBufferPointer { sh in
+      let sc = sc.baseAddress!, sh = sh.baseAddress!
+      ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
+        for r in range {
+          let xr = x + r * c, yr = y + r * c
+          for j in 0..<c { yr[j] = xr[j] * sc[j] + sh[j] }
+        }
+      }
+    }
+  }
+}
+
+/// BatchNorm backward. With `batchStats` (training) the gradient flows through the batch mean and
+/// variance; without (evaluation), mean and variance are constants.
+/// Accumulates `gammaGrad`, `betaGrad`; writes `inputGrad`.
+public func batchNormBackward(
+  x: UnsafePointer<Float>, outputGrad dy: UnsafePointer<Float>,
+  inputGrad dx: UnsafeMutablePointer<Float>?, mean: UnsafePointer<Float>,
+  invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+  gammaGrad: UnsafeMutablePointer<Float>, betaGrad: UnsafeMutablePointer<Float>,
+  batchStats: Bool, rows m: Int, channels c: Int
+) {
+  // Σ dy and Σ dy * xhat per channel.
+  let sums = channelReduce(rows: m, channels: 2 * c) { r, acc in
+    let xr = x + r * c, dyr = dy + r * c
+    for j in 0..<c {
+      let g = Double(dyr[j])
+      acc[j] += g
+      acc[c + j] += g * Double((xr[j] - mean[j]) * invStd[j])
+    }
+  }
+  for j in 0..<c {
+    betaGrad[j] += Float(sums[j])
+    gammaGrad[j] += Float(sums[c + j])
+  }
+  guard let dx else { return }
+  var k1 = [Float](repeating: 0, count: c)  // gamma * invStd
+  var k2 = [Float](repeating: 0, count: c)  // mean of dy
+  var k3 = [Float](repeating: 0, count: c)  // mean of dy * xhat
+  for j in 0..<c {
+    k1[j] = gamma[j] * invStd[j]
+    if batchStats {
+      k2[j] = Float(sums[j] / Double(m))
+      k3[j] = Float(sums[c + j] / Double(m))
+    }
+  }
+  k1.withUnsafeBufferPointer { k1 in
+    k2.withUnsafeBufferPointer { k2 in
+      k3.withUnsafeBufferPointer { k3 in
+        let k1 = k1.baseAddress!, k2 = k2.baseAddress!, k3 = k3.baseAddress!
+        ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
+          for r in range {
+            let xr = x + r * c, dyr = dy + r * c, dxr = dx + r * c
+            for j in 0..<c {
+              let xhat = (xr[j] - mean[j]) * invStd[j]
+              dxr[j] = k1[j] * (dyr[j] - k2[j] - xhat * k3[j])
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// Full (groups = 1) 2-D convolution on NHWC tensors, forward and backward.
+//
+//   input  [N, H, W, Cin]      weight [k, k, Cin, Cout]      output [N, OH, OW, Cout]
+//
+// A 1x1, stride-1, unpadded convolution is one GEMM over the N*OH*OW rows with no copy.
+// Anything else is im2col + GEMM: each output pixel's receptive field is copied into one row
+// of `col` [N*OH*OW, k*k*Cin] (zeros where it falls into the padding), so that
+//   forward:  out  = col  x W            (M x K) x (K x Cout)
+//   backward: dW  += col^T x dOut        dcol = dOut x W^T, then col2im adds dcol back into dx.
+// Reference: https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html
+
+/// True when the convolution needs no im2col: every output pixel is one input pixel.
+@inlinable
+public func convIsPointwise(_ g: ConvGeometry) -> Bool {
+  g.kernel == 1 && g.stride == 1 && g.pad == Padding2D(top: 0, bottom: 0, left: 0, right: 0)
+}
+
+/// Copies receptive fields into rows: `col[(n,oh,ow), (kh,kw,ci)]`.
+public func im2col(
+  input: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>, geometry g: ConvGeometry,
+  channels cin: Int
+) {
+  let k = g.kernel
+  let rowLength = k * k * cin
+  ThreadPool.parallelFor(g.batch * g.outHeight, minChunk: 4) { rows in
+    for row in rows {
+      let n = row / g.outHeight, oh = row % g.outHeight
+      for ow in 0..<g.outWidth {
+        let dst = col + ((n * g.outHeight + oh) * g.outWidth + ow) * rowLength
+        for kh in 0..<k {
+          let ih = oh * g.stride - g.pad.top + kh
+          for kw in 0..<k {
+            let iw = ow * g.stride - g.pad.left + kw
+            let d = dst + (kh * k + kw) * cin
+            if ih >= 0 && ih < g.inHeight && iw >= 0 && iw < g.inWidth {
+              d.update(from: input + ((n * g.inHeight + ih) * g.inWidth + iw) * cin, count: cin)
+            } else {
+              d.update(repeating: 0, count: cin)
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// Adds the rows of `col` back into the input positions they were copied from (im2col's adjoint).
+public func col2imAccumulate(
+  col: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>, geometry g: ConvGeometry,
+  channels cin: Int
+) {
+  let k = g.kernel
+  let rowLength = k * k * cin
+  // Receptive fields of one image overlap, of different images never: split by image.
+  ThreadPool.parallelFor(g.batch) { images in
+    for n in images {
+      for oh in 0..<g.outHeight {
+        for ow in 0..<g.outWidth {
+          let src = col + ((n * g.outHeight + oh) * g.outWidth + ow) * rowLength
+          for kh in 0..<k {
+            let ih = oh * g.stride - g.pad.top + kh
+            guard ih >= 0 && ih < g.inHeight else { continue }
+            for kw in 0..<k {
+              let iw = ow * g.stride - g.pad.left + kw
+              guard iw >= 0 && iw < g.inWidth else { continue }
+              let s = src + (kh * k + kw) * cin
+              let d = inputGrad + ((n * g.inHeight + ih) * g.inWidth + iw) * cin
+              for c in 0..<cin { d[c] += s[c] }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// Convolution forward: `output = conv(input, weight) + bias`.
+/// - Parameters:
+///   - col: scratch of `N*OH*OW*k*k*Cin` floats, ignored (may be nil) when pointwise; on return it
+///     holds the im2col rows, which `conv2DBackward` can reuse.
+public func conv2DForward(
+  input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+  output: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>?,
+  geometry g: ConvGeometry, inChannels cin: Int, outChannels cout: Int
+) {
+  let m = g.batch * g.outHeight * g.outWidth
+  let kk = g.kernel * g.kernel * cin
+  let a: UnsafePointer<Float>
+  if convIsPointwise(g) {
+    a = input
+  } else {
+    guard let col else { preconditionFailure("conv2DForward needs a col buffer for \(g)") }
+    im2col(input: input, col: col, geometry: g, channels: cin)
+    a = UnsafePointer(col)
+  }
+  sgemm(m: m, n: cout, k: kk, a: a, lda: kk, b: weight, ldb: cout, c: output, ldc: cout)
+  if let bias { addChannelBias(output, bias: bias, rows: m, channels: cout) }
+}
+
+/// Convolution backward. Accumulates into `weightGrad` and `biasGrad`; writes (or, with
+/// `accumulateInput`, adds) the input gradient into `inputGrad` when it is non-nil.
+/// - Parameters:
+///   - col: the im2col rows from the matching forward (nil when pointwise).
+///   - colGrad: scratch of the same size as `col` (nil when pointwise).
+public func conv2DBackward(
+  input: UnsafePointer<Float>, col: UnsafePointer<Float>?, weight: UnsafePointer<Float>,
+  outputGrad: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>?,
+  weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>?,
+  colGrad: UnsafeMutablePointer<Float>?,
+  geometry g: ConvGeometry, inChannels cin: Int, outChannels cout: Int
+) {
+  let m = g.batch * g.outHeight * g.outWidth
+  let kk = g.kernel * g.kernel * cin
+  let pointwise = convIsPointwise(g)
+  let a = pointwise ? input : col!
+  // dW[K, Cout] += A^T[K, M] x dY[M, Cout]
+  sgemm(
+    transA: true, m: kk, n: cout, k: m, a: a, lda: kk, b: outputGrad, ldb: cout,
+    beta: 1, c: weightGrad, ldc: cout)
+  if let biasGrad { accumulateChannelSums(outputGrad, into: biasGrad, rows: m, channels: cout) }
+  guard let inputGrad else { return }
+  if pointwise {
+    // dX[M, Cin] = dY[M, Cout] x W^T[Cout, Cin]
+    sgemm(
+      transB: true, m: m, n: cin, k: cout, a: outputGrad, lda: cout, b: weight, ldb: cout,
+      c: inputGrad, ldc: cin)
+  } else {
+    guard let colGrad else { preconditionFailure("conv2DBackward needs a colGrad buffer") }
+    sgemm(
+      transB: true, m: m, n: kk, k: cout, a: outputGrad, lda: cout, b: weight, ldb: cout,
+      c: colGrad, ldc: kk)
+    inputGrad.update(repeating: 0, count: g.batch * g.inHeight * g.inWidth * cin)
+    col2imAccumulate(col: colGrad, inputGrad: inputGrad, geometry: g, channels: cin)
+  }
+}
+
+/// `rows[r, c] += bias[c]`.
+public func addChannelBias(
+  _ rows: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows m: Int, channels c: Int
+) {
+  ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
+    for r in range {
+      let row = rows + r * c
+      for j in 0..<c { row[j] += bias[j] }
+    }
+  }
+}
+
+/// `sums[c] += Σ_r rows[r, c]`, accumulated per thread in Double then added.
+public func accumulateChannelSums(
+  _ rows: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Float>, rows m: Int, channels c: Int
+) {
+  let totals = channelReduce(rows: m, channels: c) { r, acc in
+    let row = rows + r * c
+    for j in 0..<c { acc[j] += Double(row[j]) }
+  }
+  for j in 0..<c { sums[j] += Float(totals[j]) }
+}
+
+/// Sums a per-row contribution into `channels` Double accumulators, in parallel over row chunks
+/// (each chunk has its own accumulators; they are added in chunk order, so the result does not
+/// depend on scheduling).
+public func channelReduce(
+  rows m: Int, channels c: Int, _ body: (Int, UnsafeMutablePointer<Double>) -> Void
+) -> [Double] {
+  let chunks = max(1, min(ThreadPool.threadCount, m / 256))
+  var partial = [Double](repeating: 0, count: chunks * c)
+  partial.withUnsafeMutableBufferPointer { p in
+    let base = p.baseAddress!
+    ThreadPool.parallelFor(chunks) { range in
+      for chunk in range {
+        let acc = base + chunk * c
+        for r in (m * chunk / chunks)..<(m * (chunk + 1) / chunks) { body(r, acc) }
+      }
+    }
+  }
+  var total = [Double](repeating: 0, count: c)
+  for chunk in 0..<chunks { for j in 0..<c { total[j] += partial[chunk * c + j] } }
+  return total
+}

@@ -1,0 +1,49 @@
+import CBLAS
+import Foundation
+
+/// How many cores EfficientDx computes on, and the one place work is spread over them.
+///
+/// Two kinds of parallel work share the cores: OpenBLAS's own threads inside a GEMM, and
+/// `ThreadPool.parallelFor` for our kernels (depthwise convolution, BatchNorm, activations).
+/// Both are synchronous, and no `parallelFor` body ever calls a GEMM, so the two never run at
+/// once and never oversubscribe the machine. Set the count once at start-up
+/// (`EFFDX_THREADS`, or `effdx --threads`).
+public enum ThreadPool {
+  nonisolated(unsafe) private static var _threads: Int = {
+    let fromEnv = ProcessInfo.processInfo.environment["EFFDX_THREADS"].flatMap { Int($0) }
+    let n = max(1, fromEnv ?? ProcessInfo.processInfo.activeProcessorCount)
+    openblas_set_num_threads(Int32(n))
+    return n
+  }()
+
+  /// Threads used by our kernels and by OpenBLAS.
+  public static var threadCount: Int {
+    get { _threads }
+    set {
+      precondition(newValue >= 1, "thread count must be at least 1, got \(newValue)")
+      _threads = newValue
+      openblas_set_num_threads(Int32(newValue))
+    }
+  }
+
+  /// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread, and
+  /// returns when all are done. Chunks smaller than `minChunk` items are not split further, so
+  /// tiny loops stay on the calling thread.
+  public static func parallelFor(
+    _ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void
+  ) {
+    guard count > 0 else { return }
+    let chunks = min(threadCount, max(1, count / max(1, minChunk)))
+    if chunks == 1 {
+      body(0..<count)
+      return
+    }
+    withoutActuallyEscaping(body) { body in
+      DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        let start = count * chunk / chunks
+        let end = count * (chunk + 1) / chunks
+        if start < end { body(start..<end) }
+      }
+    }
+  }
+}
