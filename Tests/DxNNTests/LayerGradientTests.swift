@@ -1,0 +1,117 @@
+import DxNN
+import DxTensor
+import DxTestSupport
+import XCTest
+
+/// Every layer's backward against central finite differences, on inputs and every parameter,
+/// with odd sizes, stride 2 and channel counts that are not a multiple of the SIMD width.
+final class LayerGradientTests: XCTestCase {
+  var rng = SeededGenerator(seed: 2024)
+
+  func input(_ shape: [Int]) -> Tensor { Tensor.randomNormal(shape, using: &rng) }
+
+  /// Randomises every trainable parameter (including BatchNorm's gamma and beta) so that no
+  /// gradient is trivially symmetric.
+  func randomize(_ layer: any Layer) {
+    for (_, p) in layer.namedParameters() where p.kind == .trainable {
+      p.value = Tensor.randomNormal(p.value.shape, std: 0.5, using: &rng)
+    }
+  }
+
+  func testConv2D_backwardMatchesFiniteDifferences() {
+    let cases: [(cin: Int, cout: Int, k: Int, s: Int, pad: PaddingMode, bias: Bool, shape: [Int])] = [
+      (3, 5, 3, 2, .symmetric, false, [2, 7, 9, 3]),
+      (3, 4, 3, 2, .same, true, [1, 8, 7, 3]),
+      (9, 7, 1, 1, .symmetric, true, [2, 3, 5, 9]),
+      (5, 3, 1, 2, .symmetric, false, [1, 5, 5, 5]),
+      (2, 3, 5, 1, .same, false, [1, 6, 5, 2]),
+    ]
+    for c in cases {
+      let conv = Conv2D(c.cin, c.cout, kernel: c.k, stride: c.s, padding: c.pad, bias: c.bias, rng: &rng)
+      if c.bias { randomize(conv) }
+      GradientChecker().check(conv, input: input(c.shape))
+    }
+  }
+
+  func testDepthwiseConv2D_backwardMatchesFiniteDifferences() {
+    for (k, s, pad) in [(3, 1, PaddingMode.symmetric), (3, 2, .same), (5, 2, .symmetric), (5, 1, .same), (5, 2, .same)] {
+      let dw = DepthwiseConv2D(11, kernel: k, stride: s, padding: pad, bias: true, rng: &rng)
+      randomize(dw)
+      GradientChecker().check(dw, input: input([2, 9, 7, 11]))
+    }
+  }
+
+  func testBatchNorm_trainingAndInferenceBackwardMatchFiniteDifferences() {
+    let bn = BatchNorm2D(13, eps: 1e-3)
+    randomize(bn)
+    GradientChecker(eps: 1e-2, atol: 3e-3).check(bn, input: input([3, 4, 5, 13]) * 2, mode: .training)
+    bn.runningMean.value = Tensor.randomNormal([13], using: &rng)
+    bn.runningVar.value = Tensor.randomUniform([13], low: 0.5, high: 2, using: &rng)
+    GradientChecker().check(bn, input: input([2, 3, 3, 13]), mode: .inference)
+    let bn2d = BatchNorm2D(6)
+    randomize(bn2d)
+    GradientChecker().check(bn2d, input: input([9, 6]), mode: .training)  // [N, C] input, as after pooling
+  }
+
+  func testActivations_backwardMatchesFiniteDifferences() {
+    for kind in [ActivationKind.silu, .sigmoid] {
+      GradientChecker().check(Activation(kind), input: input([2, 3, 5, 7]) * 3)
+    }
+    // ReLU6 has kinks at 0 and 6: keep inputs away from them so differences are well defined.
+    var x = input([2, 3, 5, 7]) * 4 + Tensor(shape: [2, 3, 5, 7], repeating: 3)
+    for i in 0..<x.count where abs(x.scalars[i]) < 0.05 || abs(x.scalars[i] - 6) < 0.05 { x.scalars[i] += 0.2 }
+    GradientChecker().check(Activation(.relu6), input: x)
+  }
+
+  func testPoolingLinearAndSqueezeExcite_backwardMatchFiniteDifferences() {
+    GradientChecker().check(GlobalAvgPool(), input: input([3, 5, 3, 7]))
+    GradientChecker().check(GlobalAvgPool(keepSpatial: true), input: input([2, 2, 3, 5]))
+    let linear = Linear(13, 6, rng: &rng)
+    randomize(linear)
+    GradientChecker().check(linear, input: input([5, 13]))
+    let se = SqueezeExcite(10, reduced: 3, rng: &rng)
+    randomize(se)
+    GradientChecker().check(se, input: input([2, 5, 3, 10]))
+  }
+
+  func testDropoutAndDropPath_backwardMatchesFiniteDifferencesWithFixedMasks() {
+    let dropout = Dropout(rate: 0.3, seed: 5)
+    GradientChecker().check(dropout, input: input([4, 3, 3, 5]), beforeForward: { dropout.generator = SeededGenerator(seed: 5) })
+    let dropPath = DropPath(rate: 0.5, seed: 6)
+    GradientChecker().check(dropPath, input: input([6, 2, 2, 3]), beforeForward: { dropPath.generator = SeededGenerator(seed: 6) })
+  }
+
+  func testResidualMBConvLikeStack_backwardMatchesFiniteDifferences() {
+    // A miniature inverted residual: expand, BN+SiLU, depthwise stride 1, SE, project, BN, skip.
+    let body = Sequential([
+      ("conv_pw", Conv2D(6, 12, kernel: 1, rng: &rng)),
+      ("bn1", BatchNorm2D(12)), ("act1", Activation(.silu)),
+      ("conv_dw", DepthwiseConv2D(12, kernel: 3, padding: .same, rng: &rng)),
+      ("bn2", BatchNorm2D(12)), ("act2", Activation(.silu)),
+      ("se", SqueezeExcite(12, reduced: 2, rng: &rng)),
+      ("conv_pwl", Conv2D(12, 6, kernel: 1, rng: &rng)),
+      ("bn3", BatchNorm2D(6)),
+    ])
+    randomize(body)
+    GradientChecker(atol: 3e-3).check(Residual(body), input: input([2, 5, 5, 6]))
+  }
+}
+
+/// The contracts every layer keeps: gradients accumulate, zeroing clears, every trainable
+/// parameter receives a gradient, shape misuse is a programmer error.
+final class LayerContractTests: XCTestCase {
+  func testBackward_accumulatesAcrossCallsAndZeroingClears() {
+    var rng = SeededGenerator(seed: 1)
+    let conv = Conv2D(3, 4, kernel: 3, stride: 2, bias: true, rng: &rng)
+    let x = Tensor.randomNormal([2, 6, 6, 3], using: &rng)
+    let y = conv.forward(x, mode: .training)
+    let dy = Tensor.randomNormal(y.shape, using: &rng)
+    _ = conv.backward(dy)
+    let once = conv.weight.grad
+    _ = conv.backward(dy)
+    assertClose(conv.weight.grad, once * 2, atol: 1e-5, rtol: 1e-5, "accumulated twice")
+    conv.zeroGradients()
+    XCTAssertEqual(conv.weight.grad.maxAbs(), 0)
+    XCTAssertEqual(conv.bias!.grad.maxAbs(), 0)
+  }
+}

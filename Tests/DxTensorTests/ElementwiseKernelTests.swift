@@ -1,0 +1,55 @@
+import DxTensor
+import DxTestSupport
+import Foundation
+import XCTest
+
+final class ElementwiseKernelTests: XCTestCase {
+  func testActivations_matchScalarFormulas() {
+    let xs: [Float] = [-8, -3.5, -1, -0.1, 0, 0.2, 1, 2.5, 5.9, 6.1, 9]
+    func apply(_ f: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> [Float] {
+      var y = [Float](repeating: 0, count: xs.count)
+      xs.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { f(xp.baseAddress!, $0.baseAddress!, xs.count) } }
+      return y
+    }
+    let silu = apply { siluForward($0, $1, count: $2) }
+    let sig = apply { sigmoidForward($0, $1, count: $2) }
+    let relu6 = apply { relu6Forward($0, $1, count: $2) }
+    for (i, x) in xs.enumerated() {
+      let s = 1 / (1 + exp(-Double(x)))
+      XCTAssertEqual(Double(silu[i]), Double(x) * s, accuracy: 1e-6)
+      XCTAssertEqual(Double(sig[i]), s, accuracy: 1e-6)
+      XCTAssertEqual(relu6[i], min(max(x, 0), 6))
+    }
+  }
+
+  func testBatchStatistics_matchReference() {
+    var rng = SeededGenerator(seed: 5)
+    let x = Tensor.randomNormal([3, 5, 7, 11], std: 3, using: &rng) + Tensor(shape: [3, 5, 7, 11], repeating: 2)
+    let stats = x.withPointer { batchStatistics($0, rows: 105, channels: 11) }
+    let ref = referenceBatchNorm(x, gamma: Tensor(shape: [11], repeating: 1), beta: .zeros([11]), eps: 1e-5)
+    assertClose(stats.mean, ref.mean.map { Float($0) }, atol: 1e-5, rtol: 1e-5, "mean")
+    assertClose(stats.variance, ref.variance.map { Float($0) }, atol: 1e-4, rtol: 1e-5, "variance")
+  }
+
+  func testGlobalAvgPoolAndChannelScale_matchDirectLoops() {
+    var rng = SeededGenerator(seed: 6)
+    let (n, hw, c) = (2, 15, 9)
+    let x = Tensor.randomNormal([n, 3, 5, c], using: &rng)
+    let s = Tensor.randomNormal([n, c], using: &rng)
+    var pooled = Tensor.zeros([n, c]), scaled = Tensor.zeros(x.shape)
+    x.withPointer { xp in
+      pooled.withMutablePointer { globalAvgPoolForward(xp, $0, batch: n, pixels: hw, channels: c) }
+      s.withPointer { sp in scaled.withMutablePointer { channelScaleForward(xp, scale: sp, $0, batch: n, pixels: hw, channels: c) } }
+    }
+    for i in 0..<n {
+      for j in 0..<c {
+        var sum = 0.0
+        for p in 0..<hw {
+          sum += Double(x.scalars[(i * hw + p) * c + j])
+          XCTAssertEqual(scaled.scalars[(i * hw + p) * c + j], x.scalars[(i * hw + p) * c + j] * s.scalars[i * c + j])
+        }
+        XCTAssertEqual(Double(pooled.scalars[i * c + j]), sum / Double(hw), accuracy: 1e-6)
+      }
+    }
+  }
+}
