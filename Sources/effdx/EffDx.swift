@@ -1,0 +1,24 @@
+import ArgumentParser
+import DxTensor
+
+/// The EfficientDx command-line tool: thin commands over the Dx libraries.
+@main
+struct EffDx: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "effdx",
+    abstract: "EfficientNet-based leaf-disease and histopathology classification on the CPU.",
+    subcommands: [DemoCommand.self, MakeToySamplesCommand.self, BenchKernelsCommand.self])
+}
+
+/// Options every compute-heavy command shares.
+struct ComputeOptions: ParsableArguments {
+  @Option(help: "Threads for OpenBLAS and EfficientDx's kernels (default: all cores, or EFFDX_THREADS).")
+  var threads: Int?
+
+  func apply() throws {
+    if let threads {
+      guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+      ThreadPool.threadCount = threads
+    }
+  }
+}
