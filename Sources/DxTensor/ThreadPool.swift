@@ -1,4 +1,4 @@
-import CBLAS
+internal import CBLAS
 import Foundation
 
 /// How many cores EfficientDx computes on, and the one place work is spread over them.

@@ -1,11 +1,10 @@
-import CBLAS
+internal import CBLAS
 
 /// Row-major single-precision GEMM through OpenBLAS:
 /// `C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C[m,n]`.
 ///
 /// `lda`, `ldb`, `ldc` are the row strides of the matrices as stored (before `op`).
 /// This is the only call into BLAS in the project; everything GEMM-shaped goes through it.
-@inlinable
 public func sgemm(
   transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
