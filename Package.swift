@@ -7,6 +7,7 @@ let package = Package(
   products: [
     .library(name: "DxTensor", targets: ["DxTensor"]),
     .library(name: "DxNN", targets: ["DxNN"]),
+    .library(name: "DxEfficientNet", targets: ["DxEfficientNet"]),
     .executable(name: "effdx", targets: ["effdx"]),
   ],
   dependencies: [
@@ -26,17 +27,19 @@ let package = Package(
 
     .target(name: "DxTensor", dependencies: ["CBLAS"]),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
+    .target(name: "DxEfficientNet", dependencies: ["DxNN", "DxTensor"]),
     .target(name: "DxDemo", dependencies: ["DxNN", "DxTensor"]),
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxDemo", "DxNN", "DxTensor",
+        "DxDemo", "DxEfficientNet", "DxNN", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
     .target(name: "DxTestSupport", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxTestSupport"),
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
+    .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],
   swiftLanguageModes: [.v5]

@@ -1,0 +1,79 @@
+import DxNN
+import DxTensor
+
+/// One EfficientNet block: MBConv (inverted residual) or the first stage's depthwise-separable
+/// block, as a chain of named children, with a residual connection (and drop-path on the
+/// branch) when the block keeps its input's shape.
+///
+///     inverted residual:    conv_pw 1x1 expand -> bn1+act -> conv_dw kxk -> bn2+act -> se
+///                           -> conv_pwl 1x1 project -> bn3            (+ input)
+///     depthwise-separable:  conv_dw kxk -> bn1+act -> se -> conv_pw 1x1 -> bn2   (+ input)
+///
+/// Child names are timm's `state_dict` names, so a parity failure names the layer that broke.
+public final class MBConvBlock: Layer {
+  /// The block's arguments (after scaling) and its geometry.
+  public let args: BlockArgs
+  public let inChannels: Int
+  /// Channels after expansion (the depthwise convolution's width).
+  public let midChannels: Int
+  public let hasSkip: Bool
+  let children: [(name: String, layer: any Layer)]
+  let dropPath: DropPath?
+
+  /// - Parameters:
+  ///   - args: one scaled block; `args.stride` is this repeat's stride.
+  ///   - dropPathRate: this block's stochastic-depth rate.
+  init(_ args: BlockArgs, inChannels: Int, config: EfficientNetConfig, dropPathRate: Float, rng: inout SeededGenerator) {
+    self.args = args
+    self.inChannels = inChannels
+    let act = config.activation
+    let pad = config.padding
+    var list: [(String, any Layer)] = []
+    switch args.kind {
+    case .depthwiseSeparable:
+      midChannels = inChannels
+      list.append(("conv_dw", DepthwiseConv2D(inChannels, kernel: args.kernel, stride: args.stride, padding: pad, rng: &rng)))
+      list.append(("bn1", BatchNormAct(inChannels, config, activation: act)))
+      if args.seRatio > 0 {
+        // timm: SE width from the block input, round(in * ratio) (Python's half-to-even).
+        let reduced = Int((Double(inChannels) * args.seRatio).rounded(.toNearestOrEven))
+        list.append(("se", SqueezeExcite(inChannels, reduced: max(1, reduced), activation: act, rng: &rng)))
+      }
+      list.append(("conv_pw", Conv2D(inChannels, args.outChannels, kernel: 1, padding: pad, rng: &rng)))
+      list.append(("bn2", BatchNormAct(args.outChannels, config, activation: nil)))
+    case .invertedResidual:
+      midChannels = Scaling.makeDivisible(Double(inChannels) * args.expandRatio)
+      list.append(("conv_pw", Conv2D(inChannels, midChannels, kernel: 1, padding: pad, rng: &rng)))
+      list.append(("bn1", BatchNormAct(midChannels, config, activation: act)))
+      list.append(("conv_dw", DepthwiseConv2D(midChannels, kernel: args.kernel, stride: args.stride, padding: pad, rng: &rng)))
+      list.append(("bn2", BatchNormAct(midChannels, config, activation: act)))
+      if args.seRatio > 0 {
+        // timm (se_from_exp=False): ratio relative to the block input, applied to mid channels.
+        let reduced = Int((Double(midChannels) * args.seRatio / args.expandRatio).rounded(.toNearestOrEven))
+        list.append(("se", SqueezeExcite(midChannels, reduced: max(1, reduced), activation: act, rng: &rng)))
+      }
+      list.append(("conv_pwl", Conv2D(midChannels, args.outChannels, kernel: 1, padding: pad, rng: &rng)))
+      list.append(("bn3", BatchNormAct(args.outChannels, config, activation: nil)))
+    }
+    children = list.map { (name: $0.0, layer: $0.1) }
+    hasSkip = args.stride == 1 && inChannels == args.outChannels && !args.noSkip
+    dropPath = hasSkip && dropPathRate > 0 ? DropPath(rate: dropPathRate, seed: rng.next()) : nil
+  }
+
+  public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    var y = children.reduce(x) { $1.layer.forward($0, mode: mode) }
+    guard hasSkip else { return y }
+    if let dropPath { y = dropPath.forward(y, mode: mode) }
+    return y + x
+  }
+
+  public func backward(_ dy: Tensor) -> Tensor {
+    let branch = dropPath?.backward(dy) ?? dy
+    let dx = children.reversed().reduce(branch) { $1.layer.backward($0) }
+    return hasSkip ? dx + dy : dx
+  }
+
+  public func visitParameters(_ visit: (String, Parameter) -> Void) {
+    for (name, layer) in children { layer.visitParameters { visit("\(name).\($0)", $1) } }
+  }
+}

@@ -1,0 +1,117 @@
+import DxNN
+import DxTensor
+
+/// EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks
+/// (Mingxing Tan, Quoc V. Le, ICML 2019, https://arxiv.org/abs/1905.11946), and its Lite
+/// variants for edge devices.
+///
+///     conv_stem 3x3/2 -> bn1+act -> blocks (7 stages of MBConv) -> conv_head 1x1 -> bn2+act
+///     -> global average pool -> dropout -> classifier
+///
+/// Built from an `EfficientNetConfig` (a stage table plus compound scaling); parameters carry
+/// timm's names, so timm checkpoints load without renaming. The forward pass is split as timm
+/// splits it (`forwardFeatures`, `forwardHead(preLogits:)`), and `stageOutputs` exposes every
+/// stage for debugging parity.
+public final class EfficientNet: Layer {
+  public let config: EfficientNetConfig
+  let convStem: Conv2D
+  let bn1: BatchNormAct
+  /// `blocks[stage][repeat]`.
+  public let blocks: [[MBConvBlock]]
+  let convHead: Conv2D
+  let bn2: BatchNormAct
+  let pool = GlobalAvgPool()
+  let dropout: Dropout
+  /// The classifier, replaceable for transfer learning.
+  public private(set) var classifier: Linear
+
+  /// Builds the network with timm's initialisation, seeded.
+  public init(_ config: EfficientNetConfig, seed: UInt64 = 0) throws {
+    self.config = config
+    var rng = SeededGenerator(seed: seed)
+    let stages = try config.scaledStages()
+    let stem = config.scaledStemChannels
+    convStem = Conv2D(3, stem, kernel: 3, stride: 2, padding: config.padding, rng: &rng)
+    bn1 = BatchNormAct(stem, config, activation: config.activation)
+    let total = stages.reduce(0) { $0 + $1.repeats }
+    var index = 0
+    var channels = stem
+    var built: [[MBConvBlock]] = []
+    for stage in stages {
+      var row: [MBConvBlock] = []
+      for r in 0..<stage.repeats {
+        var args = stage
+        if r > 0 { args.stride = 1 }  // only a stage's first block downsamples
+        let rate = config.dropPathRate * Float(index) / Float(total)
+        row.append(MBConvBlock(args, inChannels: channels, config: config, dropPathRate: rate, rng: &rng))
+        channels = args.outChannels
+        index += 1
+      }
+      built.append(row)
+    }
+    blocks = built
+    convHead = Conv2D(channels, config.scaledHeadChannels, kernel: 1, padding: config.padding, rng: &rng)
+    bn2 = BatchNormAct(config.scaledHeadChannels, config, activation: config.activation)
+    dropout = Dropout(rate: config.dropRate, seed: rng.next())
+    classifier = Linear(config.scaledHeadChannels, config.numClasses, rng: &rng)
+  }
+
+  /// Channels of the pooled features (the classifier's input).
+  public var numFeatures: Int { config.scaledHeadChannels }
+
+  /// Replaces the classifier with a freshly initialised one for `numClasses` classes (the first
+  /// step of transfer learning).
+  public func resetClassifier(numClasses: Int, seed: UInt64 = 0) {
+    var rng = SeededGenerator(seed: seed)
+    classifier = Linear(numFeatures, numClasses, rng: &rng)
+  }
+
+  /// `[N, H, W, 3]` images to `[N, h, w, numFeatures]` feature maps (after conv_head + bn2).
+  public func forwardFeatures(_ x: Tensor, mode: Mode) -> Tensor {
+    var h = bn1.forward(convStem.forward(x, mode: mode), mode: mode)
+    for stage in blocks { for block in stage { h = block.forward(h, mode: mode) } }
+    return bn2.forward(convHead.forward(h, mode: mode), mode: mode)
+  }
+
+  /// Feature maps to pooled features `[N, numFeatures]` (`preLogits`) or logits `[N, classes]`.
+  public func forwardHead(_ features: Tensor, mode: Mode, preLogits: Bool = false) -> Tensor {
+    let pooled = pool.forward(features, mode: mode)
+    return preLogits ? pooled : classifier.forward(dropout.forward(pooled, mode: mode), mode: mode)
+  }
+
+  public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    forwardHead(forwardFeatures(x, mode: mode), mode: mode)
+  }
+
+  /// Backward of `forward`: dLoss/dLogits in, dLoss/dImages out.
+  public func backward(_ dy: Tensor) -> Tensor {
+    let dFeatures = pool.backward(dropout.backward(classifier.backward(dy)))
+    var g = convHead.backward(bn2.backward(dFeatures))
+    for stage in blocks.reversed() { for block in stage.reversed() { g = block.backward(g) } }
+    return convStem.backward(bn1.backward(g))
+  }
+
+  /// Outputs of the stem and of every stage (`stem`, `stage0` ... `stage6`), for locating where
+  /// two implementations start to differ.
+  public func stageOutputs(_ x: Tensor, mode: Mode = .inference) -> [String: Tensor] {
+    var out: [String: Tensor] = [:]
+    var h = bn1.forward(convStem.forward(x, mode: mode), mode: mode)
+    out["stem"] = h
+    for (i, stage) in blocks.enumerated() {
+      for block in stage { h = block.forward(h, mode: mode) }
+      out["stage\(i)"] = h
+    }
+    return out
+  }
+
+  public func visitParameters(_ visit: (String, Parameter) -> Void) {
+    convStem.visitParameters { visit("conv_stem.\($0)", $1) }
+    bn1.visitParameters { visit("bn1.\($0)", $1) }
+    for (s, stage) in blocks.enumerated() {
+      for (b, block) in stage.enumerated() { block.visitParameters { visit("blocks.\(s).\(b).\($0)", $1) } }
+    }
+    convHead.visitParameters { visit("conv_head.\($0)", $1) }
+    bn2.visitParameters { visit("bn2.\($0)", $1) }
+    classifier.visitParameters { visit("classifier.\($0)", $1) }
+  }
+}
