@@ -40,6 +40,7 @@ let package = Package(
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],
   swiftLanguageModes: [.v5]

@@ -30,3 +30,32 @@ extension EfficientNetConfig {
     return total
   }
 }
+
+extension EfficientNetConfig {
+  /// Trainable parameters, computed from the architecture without building the network
+  /// (tests check it against the built network's count).
+  public func parameterCount() throws -> Int {
+    func bn(_ c: Int) -> Int { 2 * c }
+    var total = 27 * scaledStemChannels + bn(scaledStemChannels)
+    var channels = scaledStemChannels
+    for stage in try scaledStages() {
+      for _ in 0..<stage.repeats {
+        let k2 = stage.kernel * stage.kernel
+        let ir = stage.kind == .invertedResidual
+        let mid = ir ? Scaling.makeDivisible(Double(channels) * stage.expandRatio) : channels
+        if ir { total += channels * mid + bn(mid) }
+        total += k2 * mid + bn(mid)
+        if stage.seRatio > 0 {
+          let reduced = max(1, ir
+            ? Int((Double(mid) * stage.seRatio / stage.expandRatio).rounded(.toNearestOrEven))
+            : Int((Double(channels) * stage.seRatio).rounded(.toNearestOrEven)))
+          total += mid * reduced + reduced + reduced * mid + mid
+        }
+        total += mid * stage.outChannels + bn(stage.outChannels)
+        channels = stage.outChannels
+      }
+    }
+    total += channels * scaledHeadChannels + bn(scaledHeadChannels)
+    return total + scaledHeadChannels * numClasses + numClasses
+  }
+}

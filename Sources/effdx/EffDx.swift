@@ -7,7 +7,10 @@ struct EffDx: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "effdx",
     abstract: "EfficientNet-based leaf-disease and histopathology classification on the CPU.",
-    subcommands: [DemoCommand.self, MakeToySamplesCommand.self, BenchKernelsCommand.self])
+    subcommands: [
+      ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, DemoCommand.self, MakeToySamplesCommand.self,
+      BenchKernelsCommand.self,
+    ])
 }
 
 /// Options every compute-heavy command shares.

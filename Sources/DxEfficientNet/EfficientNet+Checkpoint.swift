@@ -1,0 +1,54 @@
+import DxNN
+import DxTensor
+import Foundation
+
+/// Why an EfficientDx checkpoint could not be used.
+public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
+  case notAnEfficientDxCheckpoint(path: String)
+  case badMetadata(path: String, key: String)
+  case state(path: String, StateLoadError)
+
+  public var description: String {
+    switch self {
+    case .notAnEfficientDxCheckpoint(let path):
+      return "\(path): not an EfficientDx checkpoint (no 'effdx.config' metadata); import foreign weights with `effdx import-weights`"
+    case .badMetadata(let path, let key): return "\(path): metadata '\(key)' is missing or unreadable"
+    case .state(let path, let error): return "\(path): \(error)"
+    }
+  }
+}
+
+/// Checkpoint = one safetensors file: every parameter and buffer under timm's names in
+/// EfficientDx's channels-last layout, with the architecture (`effdx.config`), preprocessing
+/// (`effdx.preprocessing`) and any caller metadata (class names, task) in `__metadata__`.
+extension EfficientNet {
+  static let layoutTag = "channels-last: conv [k,k,in,out], depthwise [k,k,C], linear [in,out]"
+
+  /// Writes the network atomically to `path`.
+  public func save(to path: String, preprocessing: Preprocessing? = nil, metadata: [String: String] = [:]) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    var meta = metadata
+    meta["effdx.format"] = "1"
+    meta["effdx.layout"] = Self.layoutTag
+    meta["effdx.config"] = String(decoding: try encoder.encode(config), as: UTF8.self)
+    meta["effdx.preprocessing"] = String(decoding: try encoder.encode(preprocessing ?? .defaults(for: config)), as: UTF8.self)
+    try SafeTensorsWriter.write(stateDict(), metadata: meta, to: path)
+  }
+
+  /// Opens a checkpoint written by `save`: builds the architecture from its metadata and loads
+  /// the weights strictly. Returns the network, its preprocessing and the file's metadata.
+  public static func load(from path: String) throws -> (model: EfficientNet, preprocessing: Preprocessing, metadata: [String: String]) {
+    let file = try SafeTensorsFile(path: path)
+    guard let configJSON = file.metadata["effdx.config"] else { throw EfficientNetCheckpointError.notAnEfficientDxCheckpoint(path: path) }
+    guard let config = try? JSONDecoder().decode(EfficientNetConfig.self, from: Data(configJSON.utf8)) else {
+      throw EfficientNetCheckpointError.badMetadata(path: path, key: "effdx.config")
+    }
+    let pre = file.metadata["effdx.preprocessing"].flatMap { try? JSONDecoder().decode(Preprocessing.self, from: Data($0.utf8)) } ?? .defaults(for: config)
+    let model = try EfficientNet(config)
+    do { try model.loadState(try file.allTensors()) } catch let e as StateLoadError {
+      throw EfficientNetCheckpointError.state(path: path, e)
+    }
+    return (model, pre, file.metadata)
+  }
+}

@@ -1,0 +1,26 @@
+import DxNN
+import DxTensor
+
+extension EfficientNet {
+  /// Builds `config`'s network and imports foreign weights from `path` (`.safetensors` or
+  /// PyTorch `.pth`), the way `effdx import-weights` does.
+  ///
+  /// - Parameters:
+  ///   - numClasses: classes of the new network; nil keeps the source's. When it differs from
+  ///     the source's classifier, the classifier starts fresh (transfer learning).
+  public static func importing(
+    from path: String, config: EfficientNetConfig, naming: WeightNaming? = nil, numClasses: Int? = nil, strict: Bool = true, seed: UInt64 = 0
+  ) throws -> (model: EfficientNet, report: ImportReport, skipped: [String]) {
+    let source = try ForeignState(path: path)
+    var c = config
+    let scheme = naming ?? WeightNaming.detect(source.tensors.keys.map { $0.hasPrefix("module.") ? String($0.dropFirst(7)) : $0 })
+    let sourceClasses = scheme.flatMap { s -> Int? in
+      let key = ["timm": "classifier.bias", "torchvision": "classifier.1.bias", "efficientnet_pytorch": "_fc.bias"][s.rawValue]!
+      return (source.tensors[key] ?? source.tensors["module." + key])?.count
+    }
+    c.numClasses = numClasses ?? sourceClasses ?? c.numClasses
+    let model = try EfficientNet(c, seed: seed)
+    let report = try model.importPyTorchState(source.tensors, naming: scheme, strict: strict, replaceClassifier: sourceClasses != c.numClasses)
+    return (model, report, source.skipped)
+  }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import DxEfficientNet
+import DxNN
+import DxTensor
+import Foundation
+
+/// Runs a checkpoint on a tensor from a safetensors file: for interop and debugging against
+/// other frameworks (feed the same input to both, compare `logits` and `pooled`).
+struct ForwardCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "forward", abstract: "Run a checkpoint on an NHWC tensor and write `logits` and `pooled` to a safetensors file.")
+
+  @Option(help: "EfficientDx checkpoint (from import-weights or training).") var checkpoint: String
+  @Option(help: "Safetensors file holding the input.") var input: String
+  @Option(help: "Name of the [N, H, W, 3] input tensor in --input.") var tensor: String
+  @Option(help: "Output safetensors file.") var out: String
+  @OptionGroup var compute: ComputeOptions
+
+  func run() throws {
+    try compute.apply()
+    let (model, _, _) = try EfficientNet.load(from: checkpoint)
+    let x = try SafeTensorsFile(path: input).tensor(tensor)
+    guard x.rank == 4, x.shape[3] == 3 else {
+      throw ValidationError("tensor '\(tensor)' in \(input) has shape \(x.shape); expected [N, H, W, 3] (NHWC)")
+    }
+    let features = model.forwardFeatures(x, mode: .inference)
+    let pooled = model.forwardHead(features, mode: .inference, preLogits: true)
+    let logits = model.forwardHead(features, mode: .inference)
+    try SafeTensorsWriter.write(["logits": logits, "pooled": pooled], metadata: ["checkpoint": checkpoint, "input": "\(input):\(tensor)"], to: out)
+    print("wrote \(out): logits \(logits.shape), pooled \(pooled.shape)")
+  }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import DxEfficientNet
+import DxNN
+import Foundation
+
+/// Brings ImageNet (or any) weights from timm, torchvision or efficientnet_pytorch into an
+/// EfficientDx checkpoint, optionally with a new classifier for transfer learning.
+struct ImportWeightsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "import-weights",
+    abstract: "Convert a .safetensors or PyTorch .pth/.pt state dict into an EfficientDx checkpoint.",
+    discussion: """
+      The naming is detected from the keys unless --naming says otherwise. PyTorch layouts are
+      converted once. With --num-classes different from the source's classifier, the classifier
+      starts fresh (the first step of fine-tuning). Strict by default: any missing, unexpected
+      or mis-shaped tensor is an error listing each by name; --non-strict loads what fits and
+      lists what it skipped.
+      """)
+
+  @Argument(help: "Source weights (.safetensors, .pth or .pt).") var source: String
+  @Option(help: "Architecture, a name from `effdx models` (e.g. efficientnet_b0, tf_efficientnet_b3).") var arch: String
+  @Option(help: "auto, timm, torchvision or efficientnet_pytorch.") var naming = "auto"
+  @Option(help: "Number of classes of the new network (default: the source's).") var numClasses: Int?
+  @Flag(help: "Load what fits and list what was skipped, instead of failing.") var nonStrict = false
+  @Option(help: "Seed for any freshly initialised part (a new classifier).") var seed: UInt64 = 0
+  @Option(help: "Output checkpoint (.safetensors).") var out: String
+
+  func validate() throws {
+    guard Variants.named(arch) != nil else {
+      throw ValidationError("unknown --arch '\(arch)'; one of: \(Variants.all.map(\.name).joined(separator: ", "))")
+    }
+    guard naming == "auto" || WeightNaming(rawValue: naming) != nil else {
+      throw ValidationError("--naming must be auto, timm, torchvision or efficientnet_pytorch")
+    }
+    if let numClasses, numClasses < 1 { throw ValidationError("--num-classes must be at least 1") }
+  }
+
+  func run() throws {
+    let config = Variants.named(arch)!
+    let (model, report, skipped) = try EfficientNet.importing(
+      from: source, config: config, naming: WeightNaming(rawValue: naming), numClasses: numClasses, strict: !nonStrict, seed: seed)
+    try model.save(to: out, metadata: ["effdx.source": (source as NSString).lastPathComponent, "effdx.naming": report.naming.rawValue])
+    print("imported \(source) as \(arch) (\(model.config.numClasses) classes, \(model.parameterCount) parameters)")
+    print(report)
+    if !skipped.isEmpty { print("not floating point, ignored: \(skipped.count) (\(skipped.prefix(3).joined(separator: ", "))\(skipped.count > 3 ? ", ..." : ""))") }
+    print("wrote \(out)")
+  }
+}
