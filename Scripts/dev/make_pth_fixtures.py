@@ -100,6 +100,11 @@ hostile("malicious_eval.pth", pickle.dumps({"w": Eval()}, protocol=2))
 # allowed only with no arguments; getattr is never allowed.
 hostile("malicious_getattr.pth", pickle.dumps({"w": getattr}, protocol=2))
 
+# Hand-assembled REDUCEs of allowed globals used as something other than a state-dict
+# building block: calling a storage type, and an OrderedDict built from arguments.
+hostile("malicious_reduce_storage.pth", b"\x80\x02}q\x00X\x01\x00\x00\x00wctorch\nFloatStorage\nK\x05\x85Rs.")
+hostile("malicious_ordereddict_args.pth", b"\x80\x02ccollections\nOrderedDict\n]\x85R.")
+
 save_file({k: v.contiguous() for k, v in ref.items()}, f"{out}/reference_logits.safetensors")
 for f in sorted(os.listdir(out)):
     print(f, os.path.getsize(f"{out}/{f}"))

@@ -58,14 +58,15 @@ final class PyTorchCheckpointTests: XCTestCase {
   func testMaliciousPickles_areRejectedAndNothingRuns() {
     let marker = "/tmp/effdx_pickle_pwned"
     try? FileManager.default.removeItem(atPath: marker)
-    for file in ["malicious_os_system.pth", "malicious_eval.pth", "malicious_getattr.pth"] {
+    for file in ["malicious_os_system.pth", "malicious_eval.pth", "malicious_getattr.pth", "malicious_reduce_storage.pth", "malicious_ordereddict_args.pth"] {
       XCTAssertThrowsError(try PyTorchCheckpoint(path: path(file)), file) { error in
         guard case .unsafeOrMalformedPickle(let p, let reason) = error as? PyTorchCheckpointError else { return XCTFail("\(error)") }
         XCTAssertEqual(p, path(file))
-        XCTAssertTrue(reason.contains("refusing"), reason)
+        XCTAssertTrue(reason.contains("refusing") || reason.contains("OrderedDict with constructor arguments"), reason)
       }
     }
     XCTAssertThrowsError(try PyTorchCheckpoint(path: path("malicious_os_system.pth"))) { XCTAssertTrue("\($0)".contains("posix.system") || "\($0)".contains("os.system"), "\($0)") }
+    XCTAssertThrowsError(try PyTorchCheckpoint(path: path("malicious_reduce_storage.pth"))) { XCTAssertTrue("\($0)".contains("refusing to call 'torch.FloatStorage'"), "\($0)") }
     XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "a payload ran")
   }
 
