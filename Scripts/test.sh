@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# The test suite: installs what is missing, builds, and runs every test.
+# The test suite: installs what is missing, builds, and runs every test (XCTest).
 # Parity tests read ../shared/fixtures (or $EFFDX_FIXTURES) and skip, saying so, without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Scripts/install-deps.sh
 swift build --build-tests
-swift test --skip-build
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build --disable-swift-testing 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line: "N passed, N failed, N skipped" from XCTest's own summary.
+summary=$(grep -E "^\s*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)
+total=$(echo "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')
+failed=$(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
+skipped=$(grep -cE "Test Case .* skipped" "$log" || true)
+if [ -n "$summary" ]; then
+  echo "XCTest: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+fi
+exit "$status"
