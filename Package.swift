@@ -8,6 +8,7 @@ let package = Package(
     .library(name: "DxTensor", targets: ["DxTensor"]),
     .library(name: "DxNN", targets: ["DxNN"]),
     .library(name: "DxEfficientNet", targets: ["DxEfficientNet"]),
+    .library(name: "DxEval", targets: ["DxEval"]),
     .executable(name: "effdx", targets: ["effdx"]),
   ],
   dependencies: [
@@ -28,11 +29,13 @@ let package = Package(
     .target(name: "DxTensor", dependencies: ["CBLAS"]),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
     .target(name: "DxEfficientNet", dependencies: ["DxNN", "DxTensor"]),
+    // Foundation only: reports can be produced anywhere predictions exist.
+    .target(name: "DxEval"),
     .target(name: "DxDemo", dependencies: ["DxNN", "DxTensor"]),
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxDemo", "DxEfficientNet", "DxNN", "DxTensor",
+        "DxDemo", "DxEfficientNet", "DxEval", "DxNN", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -40,6 +43,7 @@ let package = Package(
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
     .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],

@@ -1,0 +1,103 @@
+import Foundation
+
+/// Turns predictions into an `EvaluationReport`: overall metrics, the same per study,
+/// study-level diagnoses, bootstrap intervals and (optionally) a paired comparison.
+public struct Evaluator: Sendable {
+  public var aggregation: StudyAggregation
+  /// Resamples for the intervals; 0 skips the bootstrap.
+  public var bootstrap: Bootstrap
+
+  public init(aggregation: StudyAggregation = .meanProbability, bootstrap: Bootstrap = Bootstrap()) {
+    self.aggregation = aggregation
+    self.bootstrap = bootstrap
+  }
+
+  /// All metrics of `table` (or of its `rows`); `scope` prefixes the warnings.
+  public static func block(_ t: PredictionTable, rows: [Int]? = nil, scope: String, warnings: inout [String]) -> EvaluationReport.Block {
+    var collected: [String] = []
+    let warn: (String) -> Void = { collected.append("\(scope): \($0)") }
+    let indices = rows ?? Array(0..<t.count)
+    let k = t.classes.count
+    var matrix = ConfusionMatrix(classCount: k)
+    for i in indices { matrix.counts[Int(t.truth[i]) * k + Int(t.predicted[i])] += 1 }
+    let labels = LabelMetrics(matrix, classes: t.classes, warn: warn)
+    let scores = ScoreMetrics(t, rows: rows, warn: warn)
+    warnings += collected
+    var perClass: [String: EvaluationReport.ClassBlock] = [:]
+    var auc: [String: Double?] = [:], ap: [String: Double?] = [:]
+    for (c, name) in t.classes.enumerated() {
+      let s = labels.perClass[c]
+      perClass[name] = EvaluationReport.ClassBlock(precision: s.precision, recall: s.recall, f1: s.f1, support: labels.support[c])
+      auc[name] = scores.rocAUC[c]
+      ap[name] = scores.averagePrecision[c]
+    }
+    return EvaluationReport.Block(
+      n: labels.n, accuracy: labels.accuracy, balancedAccuracy: labels.balancedAccuracy, macro: labels.macro,
+      weighted: labels.weighted, micro: labels.micro, perClass: perClass, confusionMatrix: matrix.rows,
+      confusionMatrixNormalized: matrix.rowNormalized, cohenKappa: labels.cohenKappa, matthewsCorrcoef: labels.matthewsCorrcoef,
+      topKAccuracy: Dictionary(uniqueKeysWithValues: scores.topK.map { ("\($0.key)", $0.value) }), logLoss: scores.logLoss,
+      rocAuc: auc, rocAucMacro: scores.rocAUCMacro, averagePrecision: ap, averagePrecisionMacro: scores.averagePrecisionMacro,
+      ece: scores.ece, reliability: scores.reliability, ci95: nil)
+  }
+
+  /// The full report of `table`.
+  public func evaluate(_ t: PredictionTable, inputs: EvaluationReport.Inputs, compareWith other: (path: String, table: PredictionTable)? = nil) -> EvaluationReport {
+    var warnings: [String] = []
+    var overall = Evaluator.block(t, scope: "overall", warnings: &warnings)
+    if bootstrap.resamples > 0 { overall.ci95 = bootstrap.intervals(t) }
+    var studies: [String: EvaluationReport.Block] = [:]
+    var studyLevel: EvaluationReport.StudyLevel? = nil
+    if t.hasStudies {
+      for (study, rows) in t.rowsByStudy() {
+        studies[study.isEmpty ? "(none)" : study] = Evaluator.block(t, rows: rows, scope: "study \(study)", warnings: &warnings)
+      }
+      let aggregated = aggregation.aggregate(t) { warnings.append($0) }
+      var metrics = Evaluator.block(aggregated, scope: "study level", warnings: &warnings)
+      if bootstrap.resamples > 0 && aggregated.count > 1 {
+        metrics.ci95 = Bootstrap(resamples: bootstrap.resamples, seed: bootstrap.seed &+ 1, confidence: bootstrap.confidence).intervals(aggregated)
+      }
+      let counts = Dictionary(grouping: t.studies, by: { $0 }).mapValues(\.count)
+      let k = t.classes.count
+      let diagnoses = (0..<aggregated.count).map { i in
+        EvaluationReport.Diagnosis(
+          study: aggregated.paths[i], images: counts[aggregated.paths[i]] ?? 0, truth: t.classes[Int(aggregated.truth[i])],
+          predicted: t.classes[Int(aggregated.predicted[i])], confidence: aggregated.probabilities[i * k + Int(aggregated.predicted[i])])
+      }
+      studyLevel = EvaluationReport.StudyLevel(aggregation: aggregation.description, metrics: metrics, diagnoses: diagnoses)
+    }
+    var comparison: EvaluationReport.Comparison? = nil
+    if let other { comparison = compare(t, other.table, otherPath: other.path, warnings: &warnings) }
+    return EvaluationReport(
+      inputs: inputs, classes: t.classes, overall: overall, studies: studies, studyLevel: studyLevel, comparison: comparison,
+      warnings: warnings, rowIssues: t.issues)
+  }
+
+  /// Headline metrics of `b` minus `a` on the rows both share (joined on path), with paired
+  /// bootstrap intervals.
+  func compare(_ a: PredictionTable, _ b: PredictionTable, otherPath: String, warnings: inout [String]) -> EvaluationReport.Comparison {
+    var indexInB: [String: Int] = [:]
+    for (i, p) in b.paths.enumerated() { indexInB[p] = i }
+    var rowsA: [Int] = [], rowsB: [Int] = []
+    for (i, p) in a.paths.enumerated() {
+      if let j = indexInB[p] { rowsA.append(i); rowsB.append(j) }
+    }
+    if rowsA.count < a.count || rowsB.count < b.count {
+      warnings.append("comparison: \(a.count - rowsA.count) rows of this file and \(b.count - rowsB.count) of \(otherPath) have no counterpart and are left out")
+    }
+    if b.classes != a.classes { warnings.append("comparison: \(otherPath) lists classes \(b.classes); they must match to compare") }
+    let ta = a.subset(rowsA)
+    var tb = b.subset(rowsB)
+    tb.truth = ta.truth  // one ground truth for both
+    tb.studies = ta.studies
+    let k = a.classes.count
+    let ma = LabelMetrics(ConfusionMatrix(truth: ta.truth, predicted: ta.predicted, classCount: k), classes: a.classes)
+    let mb = LabelMetrics(ConfusionMatrix(truth: tb.truth, predicted: tb.predicted, classCount: k), classes: a.classes)
+    let intervals = bootstrap.resamples > 0 && b.classes == a.classes ? bootstrap.differenceIntervals(ta, tb) : [:]
+    var metrics: [String: EvaluationReport.Difference] = [:]
+    for m in HeadlineMetric.allCases {
+      let va = m.value(ma), vb = m.value(mb)
+      metrics[m.rawValue] = EvaluationReport.Difference(a: va, b: vb, difference: va.flatMap { x in vb.map { $0 - x } }, ci95: intervals[m.rawValue])
+    }
+    return EvaluationReport.Comparison(other: otherPath, n: rowsA.count, metrics: metrics)
+  }
+}

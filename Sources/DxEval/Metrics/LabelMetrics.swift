@@ -1,0 +1,85 @@
+import Foundation
+
+/// Precision, recall and F1 of one class or one average.
+public struct Scores: Codable, Equatable, Sendable {
+  public var precision: Double
+  public var recall: Double
+  public var f1: Double
+}
+
+/// Everything computed from the confusion matrix alone, defined as scikit-learn 1.9 defines it
+/// with `labels` = every class and `zero_division=0`: an undefined ratio is 0 and a warning
+/// says which and why.
+public struct LabelMetrics: Equatable, Sendable {
+  public var n: Int
+  public var accuracy: Double
+  /// Mean recall over the classes present in the truth.
+  public var balancedAccuracy: Double
+  public var perClass: [Scores]
+  public var support: [Int]
+  public var macro: Scores, weighted: Scores, micro: Scores
+  /// nil when undefined (truth and prediction agree on a single class only).
+  public var cohenKappa: Double?
+  public var matthewsCorrcoef: Double
+
+  /// - Parameters:
+  ///   - warn: receives a sentence for every ill-defined value (nil: stay quiet, e.g. in bootstrap).
+  public init(_ m: ConfusionMatrix, classes: [String], warn: ((String) -> Void)? = nil) {
+    let k = m.classCount
+    let tp = m.truePositives, predicted = m.predictedCounts, actual = m.trueCounts
+    let total = m.total
+    n = total
+    func ratio(_ a: Double, _ b: Double, _ what: @autoclosure () -> String) -> Double {
+      if b == 0 {
+        warn?(what())
+        return 0
+      }
+      return a / b
+    }
+    let per = (0..<k).map { c in
+      Scores(
+        precision: ratio(Double(tp[c]), Double(predicted[c]), "precision of '\(classes[c])' is ill-defined (never predicted); set to 0"),
+        recall: ratio(Double(tp[c]), Double(actual[c]), "recall of '\(classes[c])' is ill-defined (absent from the ground truth); set to 0"),
+        f1: ratio(2 * Double(tp[c]), Double(actual[c] + predicted[c]), "F1 of '\(classes[c])' is ill-defined (neither true nor predicted); set to 0"))
+    }
+    perClass = per
+    support = actual
+    let correct = tp.reduce(0, +)
+    let acc = total == 0 ? 0 : Double(correct) / Double(total)
+    accuracy = acc
+    func mean(_ f: (Scores) -> Double) -> Double { per.map(f).reduce(0, +) / Double(k) }
+    macro = Scores(precision: mean(\.precision), recall: mean(\.recall), f1: mean(\.f1))
+    let supportSum = Double(actual.reduce(0, +))
+    func weightedMean(_ f: (Scores) -> Double) -> Double {
+      supportSum == 0 ? 0 : zip(per, actual).reduce(0) { $0 + f($1.0) * Double($1.1) } / supportSum
+    }
+    weighted = Scores(precision: weightedMean(\.precision), recall: weightedMean(\.recall), f1: weightedMean(\.f1))
+    micro = Scores(precision: acc, recall: acc, f1: acc)  // single-label: all equal accuracy
+    let present = (0..<k).filter { actual[$0] > 0 }
+    if present.count < k && (0..<k).contains(where: { actual[$0] == 0 && predicted[$0] > 0 }) {
+      warn?("balanced accuracy: predictions contain classes absent from the ground truth")
+    }
+    balancedAccuracy = present.isEmpty ? 0 : present.reduce(0) { $0 + per[$1].recall } / Double(present.count)
+    // Cohen's kappa: 1 - Σ w C / Σ w E with w = 1 off the diagonal, E = outer(row, col) / n.
+    let nd = Double(total)
+    var observed = 0.0, expected = 0.0
+    for r in 0..<k {
+      for c in 0..<k where r != c {
+        observed += Double(m[r, c])
+        expected += nd == 0 ? 0 : Double(actual[r]) * Double(predicted[c]) / nd
+      }
+    }
+    if expected == 0 {
+      warn?("Cohen's kappa is undefined (truth and predictions share a single label); reported as null")
+      cohenKappa = nil
+    } else {
+      cohenKappa = 1 - observed / expected
+    }
+    // Matthews correlation (multiclass, Gorodkin 2004), 0 when undefined, as scikit-learn.
+    let t = actual.map(Double.init), p = predicted.map(Double.init)
+    let covTP = Double(correct) * nd - zip(t, p).reduce(0) { $0 + $1.0 * $1.1 }
+    let covPP = nd * nd - p.reduce(0) { $0 + $1 * $1 }
+    let covTT = nd * nd - t.reduce(0) { $0 + $1 * $1 }
+    matthewsCorrcoef = covPP * covTT == 0 ? 0 : covTP / (covPP * covTT).squareRoot()
+  }
+}

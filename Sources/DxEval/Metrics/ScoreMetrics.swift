@@ -1,0 +1,130 @@
+import Foundation
+
+/// Metrics that read the probabilities: one-vs-rest ROC-AUC and average precision per class,
+/// top-k accuracy, log loss, and calibration (ECE with its reliability diagram).
+public struct ScoreMetrics: Equatable, Sendable {
+  /// Per class; nil where undefined (the class is absent from the truth, or is all of it).
+  public var rocAUC: [Double?]
+  public var averagePrecision: [Double?]
+  /// Mean over the classes where it is defined.
+  public var rocAUCMacro: Double?
+  public var averagePrecisionMacro: Double?
+  /// k -> accuracy, for k = 1...min(5, classes).
+  public var topK: [Int: Double]
+  public var logLoss: Double
+  public var ece: Double
+  public var reliability: [ReliabilityBin]
+
+  /// One bin of the reliability diagram.
+  public struct ReliabilityBin: Codable, Equatable, Sendable {
+    public var lower: Double, upper: Double
+    public var count: Int
+    /// Mean top-class probability and the fraction correct in the bin (nil when empty).
+    public var confidence: Double?, accuracy: Double?
+  }
+
+  public static let eceBins = 15
+
+  public init(_ t: PredictionTable, rows: [Int]? = nil, warn: ((String) -> Void)? = nil) {
+    let k = t.classes.count
+    let indices = rows ?? Array(0..<t.count)
+    let n = indices.count
+    var auc = [Double?](repeating: nil, count: k), ap = [Double?](repeating: nil, count: k)
+    // One sort per class serves both AUC and AP; classes are independent, so run them in parallel.
+    auc.withUnsafeMutableBufferPointer { aucOut in
+      ap.withUnsafeMutableBufferPointer { apOut in
+        DispatchQueue.concurrentPerform(iterations: k) { c in
+          (aucOut[c], apOut[c]) = ScoreMetrics.binaryRanking(t, rows: indices, positive: c)
+        }
+      }
+    }
+    for c in 0..<k where auc[c] == nil {
+      warn?("ROC-AUC of '\(t.classes[c])' is undefined (the class is \(ap[c] == nil ? "absent from" : "all of") the ground truth); left out of the macro average")
+    }
+    rocAUC = auc
+    averagePrecision = ap
+    let definedAUC = auc.compactMap { $0 }, definedAP = ap.compactMap { $0 }
+    rocAUCMacro = definedAUC.isEmpty ? nil : definedAUC.reduce(0, +) / Double(definedAUC.count)
+    averagePrecisionMacro = definedAP.isEmpty ? nil : definedAP.reduce(0, +) / Double(definedAP.count)
+
+    let eps = Double.ulpOfOne
+    var loss = 0.0
+    var hits = [Int](repeating: 0, count: min(5, k) + 1)
+    let bins = ScoreMetrics.eceBins
+    var binCount = [Int](repeating: 0, count: bins), binConf = [Double](repeating: 0, count: bins), binCorrect = [Double](repeating: 0, count: bins)
+    t.probabilities.withUnsafeBufferPointer { probs in
+      for i in indices {
+        let row = probs.baseAddress! + i * k
+        let y = Int(t.truth[i])
+        loss -= log(min(max(row[y], eps), 1 - eps))
+        // Rank as scikit-learn's top_k_accuracy_score: ties go to the higher class index.
+        var rank = 0, best = 0
+        for c in 0..<k {
+          if row[c] > row[y] || (row[c] == row[y] && c > y) { rank += 1 }
+          if row[c] > row[best] { best = c }
+        }
+        if rank < hits.count - 1 { hits[rank + 1] += 1 }
+        let bin = min(Int(row[best] * Double(bins)), bins - 1)
+        binCount[bin] += 1
+        binConf[bin] += row[best]
+        if best == y { binCorrect[bin] += 1 }
+      }
+    }
+    logLoss = n == 0 ? 0 : loss / Double(n)
+    var cumulative = 0
+    var top: [Int: Double] = [:]
+    for kk in 1..<hits.count {
+      cumulative += hits[kk]
+      top[kk] = n == 0 ? 0 : Double(cumulative) / Double(n)
+    }
+    topK = top
+    var e = 0.0
+    reliability = (0..<bins).map { b in
+      let count = binCount[b]
+      let conf = count == 0 ? nil : binConf[b] / Double(count)
+      let acc = count == 0 ? nil : binCorrect[b] / Double(count)
+      if let conf, let acc { e += abs(acc - conf) * Double(count) }
+      return ReliabilityBin(lower: Double(b) / Double(bins), upper: Double(b + 1) / Double(bins), count: count, confidence: conf, accuracy: acc)
+    }
+    ece = n == 0 ? 0 : e / Double(n)
+  }
+
+  /// ROC-AUC (with tied scores counted half, i.e. the trapezoidal ROC) and average precision
+  /// (scikit-learn's step-wise sum over distinct thresholds) for class `c` against the rest.
+  static func binaryRanking(_ t: PredictionTable, rows: [Int], positive c: Int) -> (Double?, Double?) {
+    let k = t.classes.count
+    // Scores are in [0, 1], so their IEEE bit patterns sort like the values; the low bit marks
+    // positives, and one integer sort orders everything.
+    var keys = [UInt64](repeating: 0, count: rows.count)
+    var positives = 0
+    for (j, i) in rows.enumerated() {
+      let isPositive = Int(t.truth[i]) == c
+      positives += isPositive ? 1 : 0
+      keys[j] = t.probabilities[i * k + c].bitPattern << 1 | (isPositive ? 1 : 0)
+    }
+    let negatives = rows.count - positives
+    guard positives > 0 else { return (nil, nil) }
+    keys.sort()
+    // Walk tie groups from the highest score down.
+    var aucSum = 0.0, apSum = 0.0
+    var tpAbove = 0, fpAbove = 0
+    var end = keys.count
+    while end > 0 {
+      let score = keys[end - 1] >> 1
+      var start = end - 1
+      while start > 0 && keys[start - 1] >> 1 == score { start -= 1 }
+      var groupPos = 0
+      for j in start..<end { groupPos += Int(keys[j] & 1) }
+      let groupNeg = (end - start) - groupPos
+      // Positives in this group beat every negative below it and tie with the group's negatives.
+      let negativesBelow = negatives - fpAbove - groupNeg
+      aucSum += Double(groupPos) * (Double(negativesBelow) + 0.5 * Double(groupNeg))
+      tpAbove += groupPos
+      fpAbove += groupNeg
+      if groupPos > 0 { apSum += Double(groupPos) / Double(positives) * Double(tpAbove) / Double(tpAbove + fpAbove) }
+      end = start
+    }
+    let auc: Double? = negatives == 0 ? nil : aucSum / (Double(positives) * Double(negatives))
+    return (auc, apSum)
+  }
+}

@@ -1,0 +1,153 @@
+import Foundation
+
+/// A 95% (or other) confidence interval.
+public struct Interval: Codable, Equatable, Sendable {
+  public var lower: Double
+  public var upper: Double
+}
+
+/// The metrics that get bootstrap intervals: the headline numbers of a report, all computable
+/// from a confusion matrix, so a resample costs one matrix, not a re-sort.
+public enum HeadlineMetric: String, CaseIterable, Codable, Sendable {
+  case accuracy, balancedAccuracy = "balanced_accuracy", macroPrecision = "macro_precision", macroRecall = "macro_recall"
+  case macroF1 = "macro_f1", weightedF1 = "weighted_f1", cohenKappa = "cohen_kappa", matthewsCorrcoef = "matthews_corrcoef"
+
+  func value(_ m: LabelMetrics) -> Double? {
+    switch self {
+    case .accuracy: return m.accuracy
+    case .balancedAccuracy: return m.balancedAccuracy
+    case .macroPrecision: return m.macro.precision
+    case .macroRecall: return m.macro.recall
+    case .macroF1: return m.macro.f1
+    case .weightedF1: return m.weighted.f1
+    case .cohenKappa: return m.cohenKappa
+    case .matthewsCorrcoef: return m.matthewsCorrcoef
+    }
+  }
+}
+
+/// Percentile bootstrap (Efron) over rows, or over whole studies when the data has more than
+/// one: images of one slide or patient are not independent, and resampling them one by one
+/// would make the intervals too narrow. Seeded; each resample draws from its own stream
+/// derived from (seed, resample index), so the result does not depend on the thread count.
+public struct Bootstrap: Sendable {
+  public var resamples: Int
+  public var seed: UInt64
+  public var confidence: Double
+
+  public init(resamples: Int = 1000, seed: UInt64 = 0, confidence: Double = 0.95) {
+    self.resamples = resamples
+    self.seed = seed
+    self.confidence = confidence
+  }
+
+  /// Resampling units: one confusion matrix per unit (a study, or a single row).
+  struct Units {
+    var matrices: [ConfusionMatrix]?  // per study
+    var cells: [Int32]?  // per row: truth * k + predicted
+    var count: Int { matrices?.count ?? cells!.count }
+  }
+
+  static func units(_ t: PredictionTable, byStudy: Bool) -> Units {
+    let k = t.classes.count
+    if byStudy {
+      return Units(matrices: t.rowsByStudy().map { _, rows in
+        var m = ConfusionMatrix(classCount: k)
+        for i in rows { m.counts[Int(t.truth[i]) * k + Int(t.predicted[i])] += 1 }
+        return m
+      }, cells: nil)
+    }
+    return Units(matrices: nil, cells: zip(t.truth, t.predicted).map { Int32($0) * Int32(k) + $1 })
+  }
+
+  /// Intervals for every headline metric of `table`.
+  public func intervals(_ t: PredictionTable) -> [String: Interval] {
+    let byStudy = Set(t.studies).count > 1
+    let samples = draw([Bootstrap.units(t, byStudy: byStudy)], k: t.classes.count)
+    return summarize(samples.map { $0[0] }, classes: t.classes)
+  }
+
+  /// Paired intervals of `b - a` for every headline metric (same resamples for both).
+  public func differenceIntervals(_ a: PredictionTable, _ b: PredictionTable) -> [String: Interval] {
+    let byStudy = Set(a.studies).count > 1
+    let samples = draw([Bootstrap.units(a, byStudy: byStudy), Bootstrap.units(b, byStudy: byStudy)], k: a.classes.count)
+    var out: [String: Interval] = [:]
+    for metric in HeadlineMetric.allCases {
+      let diffs = samples.compactMap { pair -> Double? in
+        guard let va = metric.value(LabelMetrics(pair[0], classes: a.classes)), let vb = metric.value(LabelMetrics(pair[1], classes: a.classes)) else { return nil }
+        return vb - va
+      }
+      if let i = percentile(diffs) { out[metric.rawValue] = i }
+    }
+    return out
+  }
+
+  /// `resamples` resampled confusion matrices per table, computed in parallel.
+  func draw(_ all: [Units], k: Int) -> [[ConfusionMatrix]] {
+    var results = [[ConfusionMatrix]](repeating: [], count: resamples)
+    let n = all[0].count
+    results.withUnsafeMutableBufferPointer { res in
+      DispatchQueue.concurrentPerform(iterations: resamples) { r in
+        var rng = SplitMix64(seed: seed &+ UInt64(r) &* 0x9E37_79B9_7F4A_7C15)
+        var counts = all.map { _ in [Int](repeating: 0, count: k * k) }
+        counts.withUnsafeMutableBufferPointer { cs in
+          if all[0].matrices != nil {
+            let matrices = all.map { $0.matrices! }
+            for _ in 0..<n {
+              let pick = rng.below(n)
+              for j in 0..<matrices.count {
+                let m = matrices[j][pick].counts
+                for c in 0..<(k * k) { cs[j][c] += m[c] }
+              }
+            }
+          } else {
+            let cells = all.map { $0.cells! }
+            for _ in 0..<n {
+              let pick = rng.below(n)
+              for j in 0..<cells.count { cs[j][Int(cells[j][pick])] += 1 }
+            }
+          }
+        }
+        res[r] = counts.map { var m = ConfusionMatrix(classCount: k); m.counts = $0; return m }
+      }
+    }
+    return results
+  }
+
+  func summarize(_ matrices: [ConfusionMatrix], classes: [String]) -> [String: Interval] {
+    let metrics = matrices.map { LabelMetrics($0, classes: classes) }
+    var out: [String: Interval] = [:]
+    for metric in HeadlineMetric.allCases {
+      if let i = percentile(metrics.compactMap { metric.value($0) }) { out[metric.rawValue] = i }
+    }
+    return out
+  }
+
+  /// The central `confidence` interval of `values` (linear interpolation, numpy's default).
+  func percentile(_ values: [Double]) -> Interval? {
+    guard !values.isEmpty else { return nil }
+    let s = values.sorted()
+    func q(_ p: Double) -> Double {
+      let x = p * Double(s.count - 1)
+      let lo = Int(x.rounded(.down)), hi = min(lo + 1, s.count - 1)
+      return s[lo] + (s[hi] - s[lo]) * (x - Double(lo))
+    }
+    let tail = (1 - confidence) / 2
+    return Interval(lower: q(tail), upper: q(1 - tail))
+  }
+}
+
+/// SplitMix64 (Steele et al.): tiny, fast and good enough for resampling indices.
+struct SplitMix64 {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  /// Uniform in `0..<n` (Lemire's multiply-shift; bias below 2^-40 for n < 2^24).
+  mutating func below(_ n: Int) -> Int { Int(next().multipliedFullWidth(by: UInt64(n)).high) }
+}

@@ -1,0 +1,95 @@
+import DxEval
+import DxTestSupport
+import Foundation
+import XCTest
+
+/// Every metric against scikit-learn 1.9.1 on six prediction sets (Tests/TestData/eval, made
+/// by Scripts/dev/make_eval_fixtures.py): balanced, imbalanced with a predicted column that is
+/// not the argmax, a class never predicted, a class absent from the ground truth, a single
+/// study, and sixty studies.
+final class ScikitLearnParityTests: XCTestCase {
+  let dir = SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/eval")
+  let cases = ["balanced", "imbalanced", "never_predicted", "absent_truth", "single_study", "many_studies"]
+
+  func expected(_ name: String) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(name).expected.json"))) as! [String: Any]
+  }
+
+  func close(_ a: Double?, _ e: Any?, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    if e == nil || e is NSNull {
+      XCTAssertNil(a, "\(what): expected undefined, got \(String(describing: a))", file: file, line: line)
+      return
+    }
+    guard let a, let e = (e as? NSNumber)?.doubleValue else { return XCTFail("\(what): got \(String(describing: a)), expected \(String(describing: e))", file: file, line: line) }
+    XCTAssertEqual(a, e, accuracy: 1e-9 + 1e-9 * abs(e), what, file: file, line: line)
+  }
+
+  func compare(_ b: EvaluationReport.Block, _ e: [String: Any], classes: [String], _ scope: String) {
+    XCTAssertEqual(b.n, e["n"] as? Int, "\(scope) n")
+    close(b.accuracy, e["accuracy"], "\(scope) accuracy")
+    close(b.balancedAccuracy, e["balanced_accuracy"], "\(scope) balanced_accuracy")
+    for (avg, s) in [("macro", b.macro), ("weighted", b.weighted), ("micro", b.micro)] {
+      let x = e[avg] as! [String: Any]
+      close(s.precision, x["precision"], "\(scope) \(avg) precision")
+      close(s.recall, x["recall"], "\(scope) \(avg) recall")
+      close(s.f1, x["f1"], "\(scope) \(avg) f1")
+    }
+    let perClass = e["per_class"] as! [String: [String: Any]]
+    for c in classes {
+      close(b.perClass[c]?.precision, perClass[c]!["precision"], "\(scope) \(c) precision")
+      close(b.perClass[c]?.recall, perClass[c]!["recall"], "\(scope) \(c) recall")
+      close(b.perClass[c]?.f1, perClass[c]!["f1"], "\(scope) \(c) f1")
+      XCTAssertEqual(b.perClass[c]?.support, perClass[c]!["support"] as? Int, "\(scope) \(c) support")
+      close(b.rocAuc[c] ?? nil, (e["roc_auc"] as! [String: Any])[c], "\(scope) \(c) roc_auc")
+      close(b.averagePrecision[c] ?? nil, (e["average_precision"] as! [String: Any])[c], "\(scope) \(c) average_precision")
+    }
+    XCTAssertEqual(b.confusionMatrix, e["confusion_matrix"] as? [[Int]], "\(scope) confusion matrix")
+    let normalized = e["confusion_matrix_normalized"] as! [[Double]]
+    for (r, row) in normalized.enumerated() { for (c, v) in row.enumerated() { close(b.confusionMatrixNormalized[r][c], v, "\(scope) normalized[\(r)][\(c)]") } }
+    close(b.cohenKappa, e["cohen_kappa"], "\(scope) kappa")
+    close(b.matthewsCorrcoef, e["matthews_corrcoef"], "\(scope) mcc")
+    close(b.logLoss, e["log_loss"], "\(scope) log_loss")
+    for (k, v) in e["top_k_accuracy"] as! [String: Any] { close(b.topKAccuracy[k], v, "\(scope) top-\(k)") }
+    close(b.rocAucMacro, e["roc_auc_macro"], "\(scope) roc_auc_macro")
+    if let sk = e["roc_auc_macro_sklearn"], !(sk is NSNull) { close(b.rocAucMacro, sk, "\(scope) roc_auc_macro vs roc_auc_score(ovr, macro)") }
+    close(b.ece, e["ece"], "\(scope) ece")
+  }
+
+  func testEveryMetric_overallPerStudyAndStudyLevel_equalsScikitLearn() throws {
+    for name in cases {
+      let table = try PredictionsReader.read(predictions: dir.appendingPathComponent("\(name).csv").path)
+      XCTAssertTrue(table.issues.isEmpty, "\(table.issues)")
+      let e = try expected(name)
+      let classes = e["classes"] as! [String]
+      XCTAssertEqual(table.classes, classes)
+      let inputs = EvaluationReport.Inputs(predictions: name, labels: nil, studyColumn: "study", bootstrapResamples: 0, seed: 0)
+      let report = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(table, inputs: inputs)
+      compare(report.overall, e["overall"] as! [String: Any], classes: classes, "\(name) overall")
+      let studies = e["studies"] as! [String: [String: Any]]
+      XCTAssertEqual(Set(report.studies.keys), Set(studies.keys), name)
+      for (s, block) in studies { compare(report.studies[s]!, block, classes: classes, "\(name) study \(s)") }
+      let studyLevel = e["study_level"] as! [String: Any]
+      let truth = studyLevel["truth"] as! [String: String]
+      for (aggregation, key) in [(StudyAggregation.meanProbability, "mean_probability"), (.majorityVote, "majority_vote")] {
+        let r = Evaluator(aggregation: aggregation, bootstrap: Bootstrap(resamples: 0)).evaluate(table, inputs: inputs)
+        let exp = studyLevel[key] as! [String: Any]
+        let level = try XCTUnwrap(r.studyLevel)
+        XCTAssertEqual(level.aggregation, key)
+        close(level.metrics.accuracy, exp["accuracy"], "\(name) \(key) accuracy")
+        close(level.metrics.macro.f1, exp["macro_f1"], "\(name) \(key) macro f1")
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: level.diagnoses.map { ($0.study, $0.predicted) }), exp["predicted"] as? [String: String], "\(name) \(key) diagnoses")
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: level.diagnoses.map { ($0.study, $0.truth) }), truth, "\(name) study truth")
+      }
+    }
+  }
+
+  func testIllDefinedValues_areZeroWithAWarningNamingTheClass() throws {
+    let table = try PredictionsReader.read(predictions: dir.appendingPathComponent("never_predicted.csv").path)
+    let report = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(table, inputs: .init(predictions: "x", labels: nil, studyColumn: "study", bootstrapResamples: 0, seed: 0))
+    XCTAssertEqual(report.overall.perClass["mildew"]?.precision, 0)
+    XCTAssertTrue(report.warnings.contains { $0.hasPrefix("overall:") && $0.contains("precision of 'mildew' is ill-defined") }, "\(report.warnings)")
+    let absent = try PredictionsReader.read(predictions: dir.appendingPathComponent("absent_truth.csv").path)
+    let r2 = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(absent, inputs: .init(predictions: "x", labels: nil, studyColumn: "study", bootstrapResamples: 0, seed: 0))
+    XCTAssertTrue(r2.warnings.contains { $0.contains("ROC-AUC of 'mildew' is undefined") }, "\(r2.warnings)")
+  }
+}
