@@ -4,6 +4,11 @@ import Foundation
 public struct Interval: Codable, Equatable, Sendable {
   public var lower: Double
   public var upper: Double
+
+  public init(lower: Double, upper: Double) {
+    self.lower = lower
+    self.upper = upper
+  }
 }
 
 /// The metrics that get bootstrap intervals: the headline numbers of a report, all computable
@@ -88,7 +93,10 @@ public struct Bootstrap: Sendable {
     let n = all[0].count
     results.withUnsafeMutableBufferPointer { res in
       DispatchQueue.concurrentPerform(iterations: resamples) { r in
-        var rng = SplitMix64(seed: seed &+ UInt64(r) &* 0x9E37_79B9_7F4A_7C15)
+        // Streams start at hashed positions of the 2^64 cycle; consecutive seeds would give
+        // shifted copies of one stream.
+        var mixer = SplitMix64(seed: seed ^ (UInt64(r) &* 0xD1B5_4A32_D192_ED03))
+        var rng = SplitMix64(seed: mixer.next())
         var counts = all.map { _ in [Int](repeating: 0, count: k * k) }
         counts.withUnsafeMutableBufferPointer { cs in
           if all[0].matrices != nil {

@@ -1,0 +1,53 @@
+/// `report.md`: the report as Markdown tables, for a lab notebook or a pull request.
+enum MarkdownReport {
+  static func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+
+  static func render(_ r: EvaluationReport) -> String {
+    let o = r.overall
+    var md = ["# Evaluation report", "", "Predictions: `\(r.inputs.predictions)`" + (r.inputs.labels.map { ", labels: `\($0)`" } ?? "") + ". \(o.n) images, \(r.classes.count) classes" + (r.studies.isEmpty ? "." : ", \(r.studies.count) studies."), ""]
+    md += ["## Overall", "", "| metric | value | 95% CI |", "| --- | --- | --- |"]
+    let ci = o.ci95 ?? [:]
+    for (name, key, value) in [("accuracy", "accuracy", o.accuracy), ("balanced accuracy", "balanced_accuracy", o.balancedAccuracy),
+                               ("macro F1", "macro_f1", o.macro.f1), ("weighted F1", "weighted_f1", o.weighted.f1),
+                               ("macro precision", "macro_precision", o.macro.precision), ("macro recall", "macro_recall", o.macro.recall)] as [(String, String, Double)] {
+      md.append("| \(name) | \(Format.metric(value)) | \(Format.interval(ci[key])) |")
+    }
+    md.append("| Cohen's kappa | \(Format.metric(o.cohenKappa)) | \(Format.interval(ci["cohen_kappa"])) |")
+    md.append("| Matthews correlation | \(Format.metric(o.matthewsCorrcoef)) | \(Format.interval(ci["matthews_corrcoef"])) |")
+    md.append("| ROC-AUC (macro, one-vs-rest) | \(Format.metric(o.rocAucMacro)) | |")
+    md.append("| average precision (macro) | \(Format.metric(o.averagePrecisionMacro)) | |")
+    for k in o.topKAccuracy.keys.sorted() where k != "1" { md.append("| top-\(k) accuracy | \(Format.metric(o.topKAccuracy[k])) | |") }
+    md.append("| log loss | \(Format.metric(o.logLoss)) | |")
+    md.append("| expected calibration error | \(Format.metric(o.ece)) | |")
+    md += ["", "## Per class", "", "| class | precision | recall | F1 | support | ROC-AUC | AP |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for c in r.classes {
+      let b = o.perClass[c]!
+      md.append("| \(cell(c)) | \(Format.metric(b.precision)) | \(Format.metric(b.recall)) | \(Format.metric(b.f1)) | \(b.support) | \(Format.metric(o.rocAuc[c] ?? nil)) | \(Format.metric(o.averagePrecision[c] ?? nil)) |")
+    }
+    md += ["", "## Confusion matrix (rows: truth, columns: prediction)", "", "| | " + r.classes.map(cell).joined(separator: " | ") + " |", "| --- |" + String(repeating: " --- |", count: r.classes.count)]
+    for (i, row) in o.confusionMatrix.enumerated() { md.append("| **\(cell(r.classes[i]))** | " + row.map(String.init).joined(separator: " | ") + " |") }
+    if !r.studies.isEmpty {
+      md += ["", "## Per study", "", "| study | n | accuracy | balanced accuracy | macro F1 | study truth | study diagnosis |", "| --- | --- | --- | --- | --- | --- | --- |"]
+      let diagnoses = Dictionary(uniqueKeysWithValues: (r.studyLevel?.diagnoses ?? []).map { ($0.study, $0) })
+      for s in r.studies.keys.sorted() {
+        let b = r.studies[s]!
+        md.append("| \(cell(s)) | \(b.n) | \(Format.metric(b.accuracy)) | \(Format.metric(b.balancedAccuracy)) | \(Format.metric(b.macro.f1)) | \(cell(diagnoses[s]?.truth ?? "")) | \(cell(diagnoses[s]?.predicted ?? "")) |")
+      }
+    }
+    if let level = r.studyLevel {
+      let m = level.metrics
+      md += ["", "## Study-level diagnosis (\(level.aggregation))", "",
+             "\(m.n) studies: accuracy \(Format.metric(m.accuracy)) \(Format.interval(m.ci95?["accuracy"])), balanced accuracy \(Format.metric(m.balancedAccuracy)), macro F1 \(Format.metric(m.macro.f1))."]
+    }
+    if let cmp = r.comparison {
+      md += ["", "## Comparison with `\(cmp.other)` (\(cmp.n) shared images; difference = other - this)", "", "| metric | this | other | difference | 95% CI (paired) |", "| --- | --- | --- | --- | --- |"]
+      for key in cmp.metrics.keys.sorted() {
+        let d = cmp.metrics[key]!
+        md.append("| \(key) | \(Format.metric(d.a)) | \(Format.metric(d.b)) | \(Format.metric(d.difference)) | \(Format.interval(d.ci95)) |")
+      }
+    }
+    if !r.warnings.isEmpty { md += ["", "## Warnings", ""] + r.warnings.map { "- \(cell($0))" } }
+    if !r.rowIssues.isEmpty { md += ["", "## Rows left out", ""] + r.rowIssues.map { "- \(cell($0.description))" } }
+    return md.joined(separator: "\n") + "\n"
+  }
+}

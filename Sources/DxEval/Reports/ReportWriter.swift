@@ -1,0 +1,41 @@
+import Foundation
+
+/// Writes a report as the files a lab keeps: `report.json`, `per_class.csv`, `per_study.csv`,
+/// `confusion_matrix.csv`, `report.md` and a self-contained `report.html`. Each file is written
+/// to a temporary name and renamed, so an interrupted run never leaves a half-written report.
+public enum ReportWriter {
+  public static let fileNames = ["report.json", "per_class.csv", "per_study.csv", "confusion_matrix.csv", "report.md", "report.html"]
+
+  public static func write(_ report: EvaluationReport, to directory: String) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let files: [(String, String)] = [
+      ("report.json", try json(report)), ("per_class.csv", CSVReports.perClass(report)), ("per_study.csv", CSVReports.perStudy(report)),
+      ("confusion_matrix.csv", CSVReports.confusionMatrix(report)), ("report.md", MarkdownReport.render(report)),
+      ("report.html", HTMLReport.render(report)),
+    ]
+    for (name, text) in files {
+      let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
+      let temp = URL(fileURLWithPath: directory).appendingPathComponent(".\(name).tmp")
+      try Data(text.utf8).write(to: temp)
+      guard rename(temp.path, url.path) == 0 else {
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path, NSLocalizedDescriptionKey: "cannot write \(url.path): \(String(cString: strerror(errno)))"])
+      }
+    }
+  }
+
+  /// `report.json`: keys sorted, so two runs diff cleanly.
+  public static func json(_ report: EvaluationReport) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(report), as: UTF8.self) + "\n"
+  }
+}
+
+/// Number formatting shared by the human-readable reports.
+enum Format {
+  static func metric(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+  static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a" }
+  static func interval(_ i: Interval?) -> String { i.map { String(format: "[%.4f, %.4f]", $0.lower, $0.upper) } ?? "" }
+  /// Full precision, for machine-readable attributes and CSV (round-trips through Double).
+  static func exact(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+}

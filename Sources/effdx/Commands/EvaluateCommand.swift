@@ -1,0 +1,54 @@
+import ArgumentParser
+import DxEval
+import Foundation
+
+/// Scores predictions against ground truth and writes the report files.
+struct EvaluateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "evaluate",
+    abstract: "Accuracy, precision, recall and F1 per class, per study and overall, with intervals; writes report.json, CSVs, report.md and report.html.",
+    discussion: """
+      PRED.csv has columns path,study,label,predicted,p_<class>... (as diagnosis writes it). The
+      ground truth comes from its label column or from --labels MANIFEST.csv joined on path.
+      Rows that do not join, unknown labels and malformed numbers are listed by line number and
+      left out; the evaluation goes on. Definitions follow scikit-learn (Docs/EvaluationReport.md).
+      """)
+
+  @Option(help: "Predictions CSV.") var predictions: String
+  @Option(help: "Ground-truth manifest (path,label[,study]) joined on path; default: the predictions' label column.") var labels: String?
+  @Option(help: "Column grouping images into studies (slide, patient, field).") var studyColumn = "study"
+  @Option(help: "Study-level diagnosis: mean (probability), vote (majority), or topk (slides: mean of the top-k probabilities of --positive-class).") var aggregate = "mean"
+  @Option(help: "Positive class for --aggregate topk.") var positiveClass: String?
+  @Option(help: "k for --aggregate topk.") var topK = 10
+  @Option(help: "Threshold for --aggregate topk.") var threshold = 0.5
+  @Option(help: "Bootstrap resamples for 95% intervals (0: none).") var bootstrap = 1000
+  @Option(help: "Bootstrap seed.") var seed: UInt64 = 0
+  @Option(help: "A second predictions CSV on the same images: per-metric differences with paired intervals.") var compare: String?
+  @Option(help: "Output directory.") var out: String
+
+  func validate() throws {
+    guard ["mean", "vote", "topk"].contains(aggregate) else { throw ValidationError("--aggregate must be mean, vote or topk") }
+    if aggregate == "topk" && positiveClass == nil { throw ValidationError("--aggregate topk needs --positive-class") }
+    guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more") }
+    guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+  }
+
+  func run() throws {
+    let table = try PredictionsReader.read(predictions: predictions, labels: labels, studyColumn: studyColumn)
+    let aggregation: StudyAggregation
+    switch aggregate {
+    case "vote": aggregation = .majorityVote
+    case "topk": aggregation = .topKMean(positiveClass: positiveClass!, k: topK, threshold: threshold)
+    default: aggregation = .meanProbability
+    }
+    var other: (path: String, table: PredictionTable)? = nil
+    if let compare { other = (compare, try PredictionsReader.read(predictions: compare, labels: labels, studyColumn: studyColumn)) }
+    let evaluator = Evaluator(aggregation: aggregation, bootstrap: Bootstrap(resamples: bootstrap, seed: seed))
+    let inputs = EvaluationReport.Inputs(predictions: predictions, labels: labels, studyColumn: studyColumn, bootstrapResamples: bootstrap, seed: seed)
+    var report = evaluator.evaluate(table, inputs: inputs, compareWith: other)
+    if let other { report.rowIssues += other.table.issues }
+    try ReportWriter.write(report, to: out)
+    print(TerminalSummary.render(report))
+    print("wrote \(ReportWriter.fileNames.joined(separator: ", ")) to \(out)")
+  }
+}

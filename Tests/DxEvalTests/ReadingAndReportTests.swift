@@ -1,0 +1,132 @@
+import DxEval
+import DxTestSupport
+import Foundation
+import XCTest
+
+final class PredictionsReaderTests: XCTestCase {
+  var dir: URL!
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-eval-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+  func write(_ name: String, _ text: String) -> String {
+    let p = dir.appendingPathComponent(name).path
+    FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+    return p
+  }
+
+  func testBadRows_areListedByLineAndTheRestIsRead() throws {
+    let p = write("pred.csv", """
+      path,study,label,predicted,p_healthy,p_rust
+      a.png,S1,healthy,healthy,0.9,0.1
+      "dir, with comma/b.png",S1,rust,rust,0.2,0.8
+      c.png,S2,mildew,rust,0.5,0.5
+      d.png,S2,rust,healthy,abc,0.5
+      e.png,S2,rust,healthy,0.5
+      f.png,S2,rust,healthy,1.5,-0.5
+      g.png,S2,rust,blight,0.5,0.5
+
+      h.png,S2,rust,healthy,6e-1,4E-1\r
+      """)
+    let t = try PredictionsReader.read(predictions: p)
+    XCTAssertEqual(t.count, 3)
+    XCTAssertEqual(t.paths, ["a.png", "dir, with comma/b.png", "h.png"])
+    XCTAssertEqual(t.probabilities[4], 0.6)
+    XCTAssertEqual(t.issues.map(\.line), [4, 5, 6, 7, 8])
+    XCTAssertTrue(t.issues[0].reason.contains("unknown label 'mildew'"))
+    XCTAssertTrue(t.issues[1].reason.contains("p_healthy = 'abc'"))
+    XCTAssertTrue(t.issues[2].reason.contains("5 fields"))
+    XCTAssertTrue(t.issues[3].reason.contains("not a probability"))
+    XCTAssertTrue(t.issues[4].reason.contains("unknown predicted class 'blight'"))
+    XCTAssertTrue(t.issues.allSatisfy { $0.file == p })
+  }
+
+  func testLabelsManifest_isJoinedOnPathAndUnjoinedRowsAreReported() throws {
+    let p = write("pred.csv", "path,predicted,p_a,p_b\nx.png,a,0.7,0.3\ny.png,b,0.4,0.6\nz.png,b,0.1,0.9\n")
+    let m = write("labels.csv", "path,label,study\nx.png,a,P1\ny.png,a,P2\nw.png,b,P3\n")
+    let t = try PredictionsReader.read(predictions: p, labels: m)
+    XCTAssertEqual(t.paths, ["x.png", "y.png"])
+    XCTAssertEqual(t.truth, [0, 0])
+    XCTAssertEqual(t.studies, ["P1", "P2"])
+    XCTAssertEqual(t.issues.map(\.description), ["\(m):4: path 'w.png' has no prediction", "\(p):4: path 'z.png' is not in the labels manifest"])
+  }
+
+  func testUnusableFiles_throwTypedErrorsNamingTheFile() {
+    for (name, text) in [("empty.csv", ""), ("nolabel.csv", "path,predicted,p_a,p_b\nx,a,1,0\n"), ("oneclass.csv", "path,label,predicted,p_a\nx,a,a,1\n"),
+                         ("allbad.csv", "path,label,predicted,p_a,p_b\nx,q,a,1,0\n")] {
+      let p = write(name, text)
+      XCTAssertThrowsError(try PredictionsReader.read(predictions: p), name) { XCTAssertTrue("\($0)".contains(p), "\($0)") }
+    }
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: dir.appendingPathComponent("missing.csv").path)) { XCTAssertTrue("\($0)".contains("missing.csv")) }
+  }
+
+  func testTopKTies_goToTheHigherClassIndexAsScikitLearn() throws {
+    // probs [0.5, 0.25, 0.25]: numpy's stable argsort reversed ranks class 2 before class 1,
+    // so top-2 holds {0, 2}: truth 1 misses, truth 2 hits.
+    var t = PredictionTable(classes: ["a", "b", "c"])
+    t.append(path: "1", study: "", truth: 1, predicted: 0, probabilities: [0.5, 0.25, 0.25])
+    t.append(path: "2", study: "", truth: 2, predicted: 0, probabilities: [0.5, 0.25, 0.25])
+    XCTAssertEqual(ScoreMetrics(t).topK[2], 0.5)
+    XCTAssertEqual(ScoreMetrics(t).topK[3], 1.0)
+  }
+}
+
+final class ReportFilesTests: XCTestCase {
+  func testReportFiles_holdTheSameNumbersAndTheHTMLEverySection() throws {
+    let csv = SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/eval/many_studies.csv").path
+    var table = try PredictionsReader.read(predictions: csv)
+    table.classes[3] = "<script>alert(1)</script>, & co"  // hostile names must be escaped, not run
+    let report = Evaluator(bootstrap: Bootstrap(resamples: 100, seed: 1)).evaluate(table, inputs: .init(predictions: csv, bootstrapResamples: 100))
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-report-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: out) }
+    try ReportWriter.write(report, to: out.path)
+    XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: out.path)), Set(ReportWriter.fileNames))
+
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+    XCTAssertEqual(json["schema_version"] as? String, EvaluationReport.currentSchemaVersion)
+    for key in ["classes", "overall", "studies", "study_level", "warnings", "inputs", "row_issues"] { XCTAssertNotNil(json[key], key) }
+    let overall = json["overall"] as! [String: Any]
+    for key in ["n", "accuracy", "balanced_accuracy", "macro", "weighted", "micro", "per_class", "confusion_matrix", "roc_auc_macro", "ece", "ci95"] {
+      XCTAssertNotNil(overall[key], "overall.\(key)")
+    }
+    XCTAssertEqual((overall["ci95"] as! [String: Any]).count, 8)
+    XCTAssertEqual(try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: out.appendingPathComponent("report.json"))), report)
+
+    let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+    for id in ["summary", "per-class", "confusion-matrix", "reliability", "per-study", "study-level", "warnings", "row-issues"] {
+      XCTAssertTrue(html.contains("<section id=\"\(id)\">"), "section \(id)")
+    }
+    XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 3, "three charts")
+    XCTAssertFalse(html.contains("<script>"), "class names are escaped")
+    XCTAssertTrue(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;, &amp; co"))
+    XCTAssertFalse(html.contains("http://") && html.contains("<link"), "no external resources")
+    // Numbers in the page equal report.json's, at full precision.
+    func value(_ key: String) -> Double? {
+      guard let r = html.range(of: "data-key=\"\(key)\" data-value=\"") else { return nil }
+      return Double(html[r.upperBound...].prefix { $0 != "\"" })
+    }
+    XCTAssertEqual(value("accuracy"), report.overall.accuracy)
+    XCTAssertEqual(value("macro_f1"), report.overall.macro.f1)
+    XCTAssertEqual(value("cohen_kappa"), report.overall.cohenKappa)
+    XCTAssertEqual(value("roc_auc_macro"), report.overall.rocAucMacro)
+    XCTAssertEqual(value("ece"), report.overall.ece)
+    for s in report.studies.keys.prefix(5) {
+      let row = html.components(separatedBy: "<tr data-study=\"\(s)\">")[1].components(separatedBy: "</tr>")[0]
+      XCTAssertTrue(row.contains("data-value=\"\(report.studies[s]!.accuracy)\""), s)
+    }
+    let perClass = try String(contentsOf: out.appendingPathComponent("per_class.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(perClass.count, 5)
+    XCTAssertTrue(perClass[1].hasPrefix("healthy,\(report.overall.perClass["healthy"]!.precision),"))
+    XCTAssertTrue(perClass[4].hasPrefix("\"<script>"), "names with commas or quotes are quoted")
+    let perStudy = try String(contentsOf: out.appendingPathComponent("per_study.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(perStudy.count, report.studies.count + 1)
+    let cm = try String(contentsOf: out.appendingPathComponent("confusion_matrix.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(cm[1], Substring("healthy," + report.overall.confusionMatrix[0].map(String.init).joined(separator: ",")))
+    let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+    XCTAssertTrue(md.contains("| accuracy | \(String(format: "%.4f", report.overall.accuracy)) |"))
+  }
+}
