@@ -10,7 +10,7 @@ struct EffDx: ParsableCommand {
     subcommands: [
       ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, EvaluateCommand.self, DemoCommand.self,
       MakeToySamplesCommand.self,
-      BenchKernelsCommand.self,
+      BenchKernelsCommand.self, BenchEvaluateCommand.self,
     ])
 }
 

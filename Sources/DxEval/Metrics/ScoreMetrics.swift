@@ -104,7 +104,7 @@ public struct ScoreMetrics: Equatable, Sendable {
     }
     let negatives = rows.count - positives
     guard positives > 0 else { return (nil, nil) }
-    keys.sort()
+    radixSort(&keys)
     // Walk tie groups from the highest score down.
     var aucSum = 0.0, apSum = 0.0
     var tpAbove = 0, fpAbove = 0
@@ -126,5 +126,38 @@ public struct ScoreMetrics: Equatable, Sendable {
     }
     let auc: Double? = negatives == 0 ? nil : aucSum / (Double(positives) * Double(negatives))
     return (auc, apSum)
+  }
+}
+
+/// LSD radix sort of 64-bit keys, 11 bits per pass; passes where every key has the same digit
+/// (the high bits of probabilities mostly agree) are skipped. Several times faster than a
+/// comparison sort for the million-row reports this runs on.
+func radixSort(_ keys: inout [UInt64]) {
+  let n = keys.count
+  guard n > 256 else { keys.sort(); return }
+  var buffer = [UInt64](repeating: 0, count: n)
+  var counts = [Int](repeating: 0, count: 2048)
+  for shift in stride(from: 0, to: 64, by: 11) {
+    for i in counts.indices { counts[i] = 0 }
+    for k in keys { counts[Int((k >> UInt64(shift)) & 2047)] += 1 }
+    if counts.contains(n) { continue }  // all keys share this digit
+    var total = 0
+    for i in counts.indices {
+      let c = counts[i]
+      counts[i] = total
+      total += c
+    }
+    keys.withUnsafeBufferPointer { src in
+      buffer.withUnsafeMutableBufferPointer { dst in
+        counts.withUnsafeMutableBufferPointer { pos in
+          for k in src {
+            let d = Int((k >> UInt64(shift)) & 2047)
+            dst[pos[d]] = k
+            pos[d] += 1
+          }
+        }
+      }
+    }
+    swap(&keys, &buffer)
   }
 }

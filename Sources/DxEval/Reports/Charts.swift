@@ -14,18 +14,21 @@ enum Charts {
   static func confusion(_ r: EvaluationReport) -> String {
     let k = r.classes.count
     let cell = max(12.0, min(56.0, 640.0 / Double(k)))
-    let label = 150.0
-    let size = label + cell * Double(k)
-    var s = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(size + 20))\" height=\"\(Int(size + 20))\" role=\"img\" aria-label=\"confusion matrix\">"]
+    // Room for the longest class name: beside the rows, and rotated 60 degrees above the columns.
+    let longest = Double(r.classes.map(\.count).max() ?? 1)
+    let label = min(170, 16 + 6.5 * longest)
+    let top = min(150, 16 + 5.7 * longest)
+    let size = cell * Double(k)
+    var s = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(label + size + 60))\" height=\"\(Int(top + size + 10))\" role=\"img\" aria-label=\"confusion matrix\">"]
     for (i, name) in r.classes.enumerated() {
-      let y = label + cell * (Double(i) + 0.5)
+      let y = top + cell * (Double(i) + 0.5)
       s.append("<text x=\"\(label - 6)\" y=\"\(y + 4)\" text-anchor=\"end\" font-size=\"11\">\(HTMLReport.esc(name))</text>")
-      s.append("<text transform=\"translate(\(label + cell * (Double(i) + 0.5) + 4),\(label - 6)) rotate(-60)\" font-size=\"11\">\(HTMLReport.esc(name))</text>")
+      s.append("<text transform=\"translate(\(label + cell * (Double(i) + 0.5) + 4),\(top - 6)) rotate(-60)\" font-size=\"11\">\(HTMLReport.esc(name))</text>")
     }
     for (i, row) in r.overall.confusionMatrix.enumerated() {
       for (j, count) in row.enumerated() {
         let share = r.overall.confusionMatrixNormalized[i][j]
-        let x = label + cell * Double(j), y = label + cell * Double(i)
+        let x = label + cell * Double(j), y = top + cell * Double(i)
         s.append("<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cell - 1)\" height=\"\(cell - 1)\" fill=\"\(shade(share))\"><title>truth \(HTMLReport.esc(r.classes[i])), predicted \(HTMLReport.esc(r.classes[j])): \(count) (\(Format.percent(share)) of row)</title></rect>")
         if cell >= 26 {
           s.append("<text x=\"\(x + cell / 2)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"middle\" font-size=\"11\" fill=\"\(share > 0.5 ? "#fff" : "#1d2733")\">\(count)</text>")
