@@ -48,8 +48,19 @@ public struct Evaluator: Sendable {
     var studies: [String: EvaluationReport.Block] = [:]
     var studyLevel: EvaluationReport.StudyLevel? = nil
     if t.hasStudies {
-      for (study, rows) in t.rowsByStudy() {
-        studies[study.isEmpty ? "(none)" : study] = Evaluator.block(t, rows: rows, scope: "study \(study)", warnings: &warnings)
+      // Studies are independent: spread them over the cores, keep warnings in study order.
+      let groups = t.rowsByStudy()
+      var blocks = [(EvaluationReport.Block, [String])?](repeating: nil, count: groups.count)
+      blocks.withUnsafeMutableBufferPointer { out in
+        DispatchQueue.concurrentPerform(iterations: groups.count) { g in
+          var w: [String] = []
+          let b = Evaluator.block(t, rows: groups[g].rows, scope: "study \(groups[g].study)", warnings: &w)
+          out[g] = (b, w)
+        }
+      }
+      for (g, group) in groups.enumerated() {
+        studies[group.study.isEmpty ? "(none)" : group.study] = blocks[g]!.0
+        warnings += blocks[g]!.1
       }
       let aggregated = aggregation.aggregate(t) { warnings.append($0) }
       var metrics = Evaluator.block(aggregated, scope: "study level", warnings: &warnings)

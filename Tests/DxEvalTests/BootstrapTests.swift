@@ -64,3 +64,19 @@ final class BootstrapTests: XCTestCase {
     XCTAssertEqual(same.ci95, Interval(lower: 0, upper: 0))
   }
 }
+
+final class RadixSortTests: XCTestCase {
+  func testRadixSort_equalsSortOnEverySizeClassWithDuplicates() {
+    var state: UInt64 = 7
+    for n in [0, 1, 50, 65, 300, 4000, 60_000, 200_000] {
+      var keys = (0..<n).map { _ -> UInt64 in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        let p = Double(state >> 11) / Double(1 << 53)
+        return (p * 1000).rounded().bitPattern << 1 | (state & 1)  // many duplicate scores
+      }
+      let expected = keys.sorted()
+      radixSort(&keys)
+      XCTAssertEqual(keys, expected, "n = \(n)")
+    }
+  }
+}

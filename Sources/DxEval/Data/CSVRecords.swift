@@ -2,21 +2,24 @@ import Foundation
 
 /// A minimal RFC 4180 CSV reader over raw bytes: commas, double-quoted fields with `""`
 /// escapes and embedded newlines, `\n` or `\r\n` line ends. Fields are handed out as byte
-/// slices so numbers can be parsed without building strings.
+/// ranges so numbers can be parsed without building strings.
 struct CSVRecords {
-  let bytes: [UInt8]
+  typealias Bytes = UnsafeBufferPointer<UInt8>
 
-  init(_ data: Data) { bytes = [UInt8](data) }
-
-  /// Calls `body(lineNumber, fields)` for every record; `lineNumber` is 1-based and counts
-  /// physical lines, so it matches what an editor shows. Fields are ranges into `bytes`
-  /// (quoted fields are unescaped into `unquoted`).
-  func forEachRecord(_ body: (Int, [Field]) throws -> Void) rethrows {
+  /// Calls `body(lineNumber, fields, bytes)` for every record in `bytes[start..<end]`;
+  /// `lineNumber` is 1-based and counts physical lines from `firstLine`, so it matches what an
+  /// editor shows. Returns the offset just past the last record read (with `limit`, after
+  /// that many records).
+  @discardableResult
+  static func forEachRecord(
+    _ bytes: Bytes, from start: Int = 0, to end: Int? = nil, firstLine: Int = 1, limit: Int = .max,
+    _ body: (Int, [Field], Bytes) throws -> Void
+  ) rethrows -> Int {
     var fields: [Field] = []
-    var i = 0, line = 1
-    let n = bytes.count
-    if n >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { i = 3 }  // UTF-8 BOM
-    while i < n {
+    let n = end ?? bytes.count
+    var i = start, line = firstLine, records = 0
+    if i == 0 && n >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { i = 3 }  // UTF-8 BOM
+    while i < n && records < limit {
       let recordLine = line
       fields.removeAll(keepingCapacity: true)
       var endOfRecord = false
@@ -37,11 +40,11 @@ struct CSVRecords {
           fields.append(Field(range: 0..<0, unquoted: value))
           while i < n && bytes[i] != 0x2C && bytes[i] != 0x0A { i += 1 }  // ignore junk after the quote
         } else {
-          let start = i
+          let fieldStart = i
           while i < n && bytes[i] != 0x2C && bytes[i] != 0x0A { i += 1 }
-          var end = i
-          if end > start && bytes[end - 1] == 0x0D { end -= 1 }
-          fields.append(Field(range: start..<end, unquoted: nil))
+          var fieldEnd = i
+          if fieldEnd > fieldStart && bytes[fieldEnd - 1] == 0x0D { fieldEnd -= 1 }
+          fields.append(Field(range: fieldStart..<fieldEnd, unquoted: nil))
         }
         if i >= n { endOfRecord = true } else if bytes[i] == 0x2C { i += 1 } else {
           i += 1
@@ -50,24 +53,26 @@ struct CSVRecords {
         }
       }
       if fields.count == 1 && fields[0].unquoted == nil && fields[0].range.isEmpty { continue }  // blank line
-      try body(recordLine, fields)
+      records += 1
+      try body(recordLine, fields, bytes)
     }
+    return i
   }
 
   /// One field: a byte range, or its unescaped bytes when it was quoted.
   struct Field {
     var range: Range<Int>
     var unquoted: [UInt8]?
-  }
 
-  func string(_ f: Field) -> String {
-    if let u = f.unquoted { return String(decoding: u, as: UTF8.self) }
-    return String(decoding: bytes[f.range], as: UTF8.self)
-  }
+    func string(_ bytes: Bytes) -> String {
+      if let u = unquoted { return String(decoding: u, as: UTF8.self) }
+      return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
 
-  func double(_ f: Field) -> Double? {
-    if let u = f.unquoted { return u.withUnsafeBufferPointer { parseDouble($0[...]) } }
-    return bytes.withUnsafeBufferPointer { parseDouble($0[f.range]) }
+    func double(_ bytes: Bytes) -> Double? {
+      if let u = unquoted { return u.withUnsafeBufferPointer { parseDouble($0[...]) } }
+      return parseDouble(bytes[range])
+    }
   }
 }
 

@@ -4,70 +4,49 @@ import Foundation
 /// the ground truth either in the same file (`label`) or in a manifest joined on `path`.
 ///
 /// Bad rows never stop an evaluation: a row that does not join, names an unknown class or
-/// holds a malformed number is left out and listed in `issues` with its line number.
+/// holds a malformed number is left out and listed in `issues` with its line number. Files
+/// without quoted fields are parsed on every core (a million rows is a few hundred MB).
 public enum PredictionsReader {
+  typealias Truth = [String: (label: String, study: String?, line: Int)]
+
   /// - Parameters:
   ///   - labelsPath: optional manifest (`path,label[,study]...`) holding the ground truth.
   ///   - studyColumn: the column that groups rows (slide, patient, field); missing is allowed.
   public static func read(predictions path: String, labels labelsPath: String? = nil, studyColumn: String = "study") throws -> PredictionTable {
-    let csv = CSVRecords(try load(path))
-    var header: [String] = []
-    var classes: [String] = []
-    var col: [String: Int] = [:]
-    var probColumns: [Int] = []
-    var table = PredictionTable(classes: [])
-    var classIndex: [String: Int] = [:]
-    var truthByPath: [String: (label: String, study: String?, line: Int)]? = nil
-    if let labelsPath { truthByPath = try readManifest(labelsPath, studyColumn: studyColumn) }
-    var usedManifestPaths = Set<String>()
-
-    try csv.forEachRecord { line, fields in
-      if header.isEmpty {
-        header = fields.map { csv.string($0).trimmingCharacters(in: .whitespaces) }
-        for (i, h) in header.enumerated() { col[h] = i }
-        for (i, h) in header.enumerated() where h.hasPrefix("p_") {
-          classes.append(String(h.dropFirst(2)))
-          probColumns.append(i)
+    let data = try load(path)
+    let truthByPath = try labelsPath.map { try readManifest($0, studyColumn: studyColumn) }
+    var table = try data.withUnsafeBytes { raw -> PredictionTable in
+      let bytes = raw.bindMemory(to: UInt8.self)
+      var header: [String] = []
+      let bodyStart = CSVRecords.forEachRecord(bytes, limit: 1) { _, fields, b in header = fields.map { $0.string(b).trimmingCharacters(in: .whitespaces) } }
+      guard !header.isEmpty else { throw PredictionsError.badHeader(path: path, reason: "the file is empty") }
+      let layout = try Layout(header: header, path: path, hasManifest: truthByPath != nil, studyColumn: studyColumn)
+      let firstLine = 2 + bytes[..<bodyStart].dropLast().filter { $0 == 0x0A }.count  // header may span lines
+      let chunks = chunkBoundaries(bytes, from: bodyStart, count: bytes[bodyStart...].contains(0x22) ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+      var parts = [PredictionTable](repeating: PredictionTable(classes: layout.classes), count: chunks.count)
+      parts.withUnsafeMutableBufferPointer { out in
+        DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
+          var part = PredictionTable(classes: layout.classes)
+          CSVRecords.forEachRecord(bytes, from: chunks[c].start, to: chunks[c].end, firstLine: firstLine + chunks[c].lineOffset) { line, fields, b in
+            layout.parse(line: line, fields: fields, bytes: b, truth: truthByPath, path: path, into: &part)
+          }
+          out[c] = part
         }
-        guard col["path"] != nil else { throw PredictionsError.badHeader(path: path, reason: "no 'path' column") }
-        guard col["predicted"] != nil else { throw PredictionsError.badHeader(path: path, reason: "no 'predicted' column") }
-        guard classes.count >= 2 else { throw PredictionsError.badHeader(path: path, reason: "needs a p_<class> column per class (at least two)") }
-        guard Set(classes).count == classes.count else { throw PredictionsError.badHeader(path: path, reason: "duplicate p_<class> columns") }
-        guard truthByPath != nil || col["label"] != nil else {
-          throw PredictionsError.badHeader(path: path, reason: "no 'label' column and no --labels manifest")
-        }
-        table = PredictionTable(classes: classes)
-        for (i, c) in classes.enumerated() { classIndex[c] = i }
-        return
       }
-      func issue(_ reason: String) { table.issues.append(RowIssue(file: path, line: line, reason: reason)) }
-      guard fields.count == header.count else { return issue("\(fields.count) fields, header has \(header.count)") }
-      let rowPath = csv.string(fields[col["path"]!])
-      var study = col[studyColumn].map { csv.string(fields[$0]) } ?? ""
-      let label: String
-      if let truthByPath {
-        guard let t = truthByPath[rowPath] else { return issue("path '\(rowPath)' is not in the labels manifest") }
-        usedManifestPaths.insert(rowPath)
-        label = t.label
-        if let s = t.study, col[studyColumn] == nil || study.isEmpty { study = s }
-      } else {
-        label = csv.string(fields[col["label"]!])
+      var table = parts[0]
+      for part in parts.dropFirst() {
+        table.paths += part.paths
+        table.studies += part.studies
+        table.truth += part.truth
+        table.predicted += part.predicted
+        table.probabilities += part.probabilities
+        table.issues += part.issues
       }
-      guard let t = classIndex[label] else { return issue("unknown label '\(label)' (classes: \(classes.joined(separator: ", ")))") }
-      let predictedName = csv.string(fields[col["predicted"]!])
-      guard let p = classIndex[predictedName] else { return issue("unknown predicted class '\(predictedName)'") }
-      var probs = [Double](repeating: 0, count: classes.count)
-      for (c, column) in probColumns.enumerated() {
-        guard let v = csv.double(fields[column]), v.isFinite, v >= 0, v <= 1 else {
-          return issue("p_\(classes[c]) = '\(csv.string(fields[column]))' is not a probability in [0, 1]")
-        }
-        probs[c] = v
-      }
-      table.append(path: rowPath, study: study, truth: t, predicted: p, probabilities: probs)
+      return table
     }
-    if header.isEmpty { throw PredictionsError.badHeader(path: path, reason: "the file is empty") }
     if let truthByPath, let labelsPath {
-      for (p, t) in truthByPath where !usedManifestPaths.contains(p) {
+      let used = Set(table.paths)
+      for (p, t) in truthByPath where !used.contains(p) {
         table.issues.append(RowIssue(file: labelsPath, line: t.line, reason: "path '\(p)' has no prediction"))
       }
     }
@@ -76,24 +55,102 @@ public enum PredictionsReader {
     return table
   }
 
+  /// Splits `bytes[start...]` into `count` pieces at line ends, with each piece's line offset.
+  static func chunkBoundaries(_ bytes: CSVRecords.Bytes, from start: Int, count: Int) -> [(start: Int, end: Int, lineOffset: Int)] {
+    var cuts = [start]
+    for c in 1..<max(1, count) {
+      var i = max(cuts.last!, start + (bytes.count - start) * c / count)
+      while i < bytes.count && bytes[i - 1] != 0x0A { i += 1 }
+      cuts.append(i)
+    }
+    cuts.append(bytes.count)
+    var out: [(Int, Int, Int)] = []
+    var lines = 0
+    for c in 0..<(cuts.count - 1) {
+      out.append((cuts[c], cuts[c + 1], lines))
+      if c < cuts.count - 2 { lines += bytes[cuts[c]..<cuts[c + 1]].filter { $0 == 0x0A }.count }
+    }
+    return out
+  }
+
+  /// Where each column is, decided once from the header.
+  struct Layout {
+    var classes: [String] = []
+    var probColumns: [Int] = []
+    var pathColumn: Int, predictedColumn: Int, labelColumn: Int?, studyColumn: Int?
+    var fieldCount: Int
+    var classIndex: [String: Int] = [:]
+
+    init(header: [String], path: String, hasManifest: Bool, studyColumn name: String) throws {
+      var col: [String: Int] = [:]
+      for (i, h) in header.enumerated() { col[h] = i }
+      for (i, h) in header.enumerated() where h.hasPrefix("p_") {
+        classes.append(String(h.dropFirst(2)))
+        probColumns.append(i)
+      }
+      guard let p = col["path"] else { throw PredictionsError.badHeader(path: path, reason: "no 'path' column") }
+      guard let pr = col["predicted"] else { throw PredictionsError.badHeader(path: path, reason: "no 'predicted' column") }
+      guard classes.count >= 2 else { throw PredictionsError.badHeader(path: path, reason: "needs a p_<class> column per class (at least two)") }
+      guard Set(classes).count == classes.count else { throw PredictionsError.badHeader(path: path, reason: "duplicate p_<class> columns") }
+      guard hasManifest || col["label"] != nil else { throw PredictionsError.badHeader(path: path, reason: "no 'label' column and no --labels manifest") }
+      pathColumn = p
+      predictedColumn = pr
+      labelColumn = col["label"]
+      studyColumn = col[name]
+      fieldCount = header.count
+      for (i, c) in classes.enumerated() { classIndex[c] = i }
+    }
+
+    func parse(line: Int, fields: [CSVRecords.Field], bytes: CSVRecords.Bytes, truth: Truth?, path: String, into table: inout PredictionTable) {
+      func issue(_ reason: String) { table.issues.append(RowIssue(file: path, line: line, reason: reason)) }
+      guard fields.count == fieldCount else { return issue("\(fields.count) fields, header has \(fieldCount)") }
+      let rowPath = fields[pathColumn].string(bytes)
+      var study = studyColumn.map { fields[$0].string(bytes) } ?? ""
+      let label: String
+      if let truth {
+        guard let t = truth[rowPath] else { return issue("path '\(rowPath)' is not in the labels manifest") }
+        label = t.label
+        if let s = t.study, studyColumn == nil || study.isEmpty { study = s }
+      } else {
+        label = fields[labelColumn!].string(bytes)
+      }
+      guard let y = classIndex[label] else { return issue("unknown label '\(label)' (classes: \(classes.joined(separator: ", ")))") }
+      let predictedName = fields[predictedColumn].string(bytes)
+      guard let p = classIndex[predictedName] else { return issue("unknown predicted class '\(predictedName)'") }
+      let start = table.probabilities.count
+      for (c, column) in probColumns.enumerated() {
+        guard let v = fields[column].double(bytes), v.isFinite, v >= 0, v <= 1 else {
+          table.probabilities.removeSubrange(start...)
+          return issue("p_\(classes[c]) = '\(fields[column].string(bytes))' is not a probability in [0, 1]")
+        }
+        table.probabilities.append(v)
+      }
+      table.paths.append(rowPath)
+      table.studies.append(study)
+      table.truth.append(Int32(y))
+      table.predicted.append(Int32(p))
+    }
+  }
+
   static func load(_ path: String) throws -> Data {
     do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
       throw PredictionsError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
     }
   }
 
-  static func readManifest(_ path: String, studyColumn: String) throws -> [String: (label: String, study: String?, line: Int)] {
-    let csv = CSVRecords(try load(path))
-    var col: [String: Int] = [:]
-    var out: [String: (label: String, study: String?, line: Int)] = [:]
-    try csv.forEachRecord { line, fields in
-      if col.isEmpty {
-        for (i, f) in fields.enumerated() { col[csv.string(f).trimmingCharacters(in: .whitespaces)] = i }
-        guard col["path"] != nil, col["label"] != nil else { throw PredictionsError.badHeader(path: path, reason: "a labels manifest needs 'path' and 'label' columns") }
-        return
+  static func readManifest(_ path: String, studyColumn: String) throws -> Truth {
+    var out: Truth = [:]
+    try load(path).withUnsafeBytes { raw in
+      var col: [String: Int] = [:]
+      try CSVRecords.forEachRecord(raw.bindMemory(to: UInt8.self)) { line, fields, b in
+        if col.isEmpty {
+          for (i, f) in fields.enumerated() { col[f.string(b).trimmingCharacters(in: .whitespaces)] = i }
+          guard col["path"] != nil, col["label"] != nil else { throw PredictionsError.badHeader(path: path, reason: "a labels manifest needs 'path' and 'label' columns") }
+          return
+        }
+        guard fields.count > max(col["path"]!, col["label"]!) else { return }
+        out[fields[col["path"]!].string(b)] = (fields[col["label"]!].string(b), col[studyColumn].flatMap { $0 < fields.count ? fields[$0].string(b) : nil }, line)
       }
-      guard fields.count > max(col["path"]!, col["label"]!) else { return }
-      out[csv.string(fields[col["path"]!])] = (csv.string(fields[col["label"]!]), col[studyColumn].flatMap { $0 < fields.count ? csv.string(fields[$0]) : nil }, line)
     }
     return out
   }

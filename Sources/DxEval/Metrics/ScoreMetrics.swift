@@ -31,12 +31,16 @@ public struct ScoreMetrics: Equatable, Sendable {
     let n = indices.count
     var auc = [Double?](repeating: nil, count: k), ap = [Double?](repeating: nil, count: k)
     // One sort per class serves both AUC and AP; classes are independent, so run them in parallel.
-    auc.withUnsafeMutableBufferPointer { aucOut in
-      ap.withUnsafeMutableBufferPointer { apOut in
-        DispatchQueue.concurrentPerform(iterations: k) { c in
-          (aucOut[c], apOut[c]) = ScoreMetrics.binaryRanking(t, rows: indices, positive: c)
+    if n > 20_000 {
+      auc.withUnsafeMutableBufferPointer { aucOut in
+        ap.withUnsafeMutableBufferPointer { apOut in
+          DispatchQueue.concurrentPerform(iterations: k) { c in
+            (aucOut[c], apOut[c]) = ScoreMetrics.binaryRanking(t, rows: indices, positive: c)
+          }
         }
       }
+    } else {
+      for c in 0..<k { (auc[c], ap[c]) = ScoreMetrics.binaryRanking(t, rows: indices, positive: c) }
     }
     for c in 0..<k where auc[c] == nil {
       warn?("ROC-AUC of '\(t.classes[c])' is undefined (the class is \(ap[c] == nil ? "absent from" : "all of") the ground truth); left out of the macro average")
@@ -97,10 +101,16 @@ public struct ScoreMetrics: Equatable, Sendable {
     // positives, and one integer sort orders everything.
     var keys = [UInt64](repeating: 0, count: rows.count)
     var positives = 0
-    for (j, i) in rows.enumerated() {
-      let isPositive = Int(t.truth[i]) == c
-      positives += isPositive ? 1 : 0
-      keys[j] = t.probabilities[i * k + c].bitPattern << 1 | (isPositive ? 1 : 0)
+    keys.withUnsafeMutableBufferPointer { out in
+      t.probabilities.withUnsafeBufferPointer { probs in
+        t.truth.withUnsafeBufferPointer { truth in
+          for (j, i) in rows.enumerated() {
+            let isPositive: UInt64 = Int(truth[i]) == c ? 1 : 0
+            positives += Int(isPositive)
+            out[j] = probs[i * k + c].bitPattern << 1 | isPositive
+          }
+        }
+      }
     }
     let negatives = rows.count - positives
     guard positives > 0 else { return (nil, nil) }
@@ -129,17 +139,22 @@ public struct ScoreMetrics: Equatable, Sendable {
   }
 }
 
-/// LSD radix sort of 64-bit keys, 11 bits per pass; passes where every key has the same digit
-/// (the high bits of probabilities mostly agree) are skipped. Several times faster than a
-/// comparison sort for the million-row reports this runs on.
-func radixSort(_ keys: inout [UInt64]) {
+/// LSD radix sort of 64-bit keys: 16-bit digits for large arrays, 8-bit for small ones;
+/// passes where every key has the same digit (the high bits of probabilities mostly agree) are
+/// skipped. Several times faster than a comparison sort on the million-row (and the many
+/// small per-study) sorts of a report.
+package func radixSort(_ keys: inout [UInt64]) {
   let n = keys.count
-  guard n > 256 else { keys.sort(); return }
+  guard n > 64 else { keys.sort(); return }
+  let bits: UInt64 = n > 50_000 ? 16 : 8
+  let mask = (UInt64(1) << bits) - 1
   var buffer = [UInt64](repeating: 0, count: n)
-  var counts = [Int](repeating: 0, count: 2048)
-  for shift in stride(from: 0, to: 64, by: 11) {
-    for i in counts.indices { counts[i] = 0 }
-    for k in keys { counts[Int((k >> UInt64(shift)) & 2047)] += 1 }
+  var counts = [Int](repeating: 0, count: 1 << bits)
+  for shift in stride(from: UInt64(0), to: 64, by: Int(bits)) {
+    counts.withUnsafeMutableBufferPointer { pos in
+      for i in pos.indices { pos[i] = 0 }
+      keys.withUnsafeBufferPointer { src in for k in src { pos[Int((k >> shift) & mask)] += 1 } }
+    }
     if counts.contains(n) { continue }  // all keys share this digit
     var total = 0
     for i in counts.indices {
@@ -151,7 +166,7 @@ func radixSort(_ keys: inout [UInt64]) {
       buffer.withUnsafeMutableBufferPointer { dst in
         counts.withUnsafeMutableBufferPointer { pos in
           for k in src {
-            let d = Int((k >> UInt64(shift)) & 2047)
+            let d = Int((k >> shift) & mask)
             dst[pos[d]] = k
             pos[d] += 1
           }
