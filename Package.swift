@@ -9,6 +9,7 @@ let package = Package(
     .library(name: "DxNN", targets: ["DxNN"]),
     .library(name: "DxEfficientNet", targets: ["DxEfficientNet"]),
     .library(name: "DxEval", targets: ["DxEval"]),
+    .library(name: "DxImaging", targets: ["DxImaging"]),
     .executable(name: "effdx", targets: ["effdx"]),
   ],
   dependencies: [
@@ -25,9 +26,15 @@ let package = Package(
     .systemLibrary(
       name: "CPNG", pkgConfig: "libpng",
       providers: [.apt(["libpng-dev"])]),
+    .systemLibrary(
+      name: "CJPEG", pkgConfig: "libturbojpeg",
+      providers: [.apt(["libturbojpeg0-dev"])]),
+    // libpng's longjmp errors and libtiff's variadic getters need C; nothing else lives here.
+    .target(name: "CDxImaging", dependencies: ["CTIFF", "CPNG"]),
 
     .target(name: "DxTensor", dependencies: ["CBLAS"]),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
+    .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "DxTensor"]),
     .target(name: "DxEfficientNet", dependencies: ["DxNN", "DxTensor"]),
     // Foundation only: reports can be produced anywhere predictions exist.
     .target(name: "DxEval"),
@@ -43,6 +50,7 @@ let package = Package(
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
     .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),

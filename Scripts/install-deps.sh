@@ -3,7 +3,7 @@
 # Needs root or sudo; runs `apt-get update` only when something is missing.
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev)
+packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

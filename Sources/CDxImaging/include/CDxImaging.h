@@ -1,0 +1,58 @@
+// C shims for the imaging libraries, only where Swift cannot call them directly:
+// libpng reports errors by longjmp, and libtiff's TIFFGetField/TIFFSetField are variadic.
+// Every function returns 0 on success and writes a readable message into `err` otherwise.
+#ifndef CDXIMAGING_H
+#define CDXIMAGING_H
+#include <stddef.h>
+#include <stdint.h>
+#include <tiffio.h>
+
+// ---- PNG -------------------------------------------------------------------------------
+typedef struct {
+  uint32_t width, height;
+  int channels;     // after expansion: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
+  int bit_depth;    // after expansion: 8 or 16 (16-bit samples in host byte order)
+  int color_type;   // as stored in the file (PNG_COLOR_TYPE_*)
+  int source_bit_depth;
+  int interlaced;
+} dx_png_info;
+
+/// Decodes a whole PNG held in memory. Palette and tRNS expand to RGB(A); gray below 8 bits
+/// expands to 8. `*pixels` is malloc'd (free with dx_free). Dimensions above the limits fail
+/// before any pixel buffer is allocated.
+int dx_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels,
+                  dx_png_info *info, uint8_t **pixels, char *err, size_t errlen);
+/// Reads only the header (size, type), for inspection.
+int dx_png_info_only(const uint8_t *data, size_t size, dx_png_info *info, char *err, size_t errlen);
+/// Encodes 8- or 16-bit pixels (16-bit in host order) with 1-4 channels into a malloc'd PNG.
+int dx_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int bit_depth,
+                  int level, uint8_t **out, size_t *out_size, char *err, size_t errlen);
+void dx_free(void *p);
+
+// ---- TIFF ------------------------------------------------------------------------------
+typedef struct dx_tiff dx_tiff;
+/// Opens with per-file error capture and a cap on any single allocation libtiff makes.
+dx_tiff *dx_tiff_open(const char *path, const char *mode, uint64_t max_single_alloc, char *err, size_t errlen);
+TIFF *dx_tiff_handle(dx_tiff *t);
+/// The last error libtiff reported on this file ("" if none); cleared by dx_tiff_clear_error.
+const char *dx_tiff_error(dx_tiff *t);
+void dx_tiff_clear_error(dx_tiff *t);
+void dx_tiff_close(dx_tiff *t);
+
+int dx_tiff_get_u16(TIFF *tif, uint32_t tag, uint16_t *value);
+int dx_tiff_get_u32(TIFF *tif, uint32_t tag, uint32_t *value);
+int dx_tiff_get_float(TIFF *tif, uint32_t tag, float *value);
+int dx_tiff_get_u16_defaulted(TIFF *tif, uint32_t tag, uint16_t *value);
+int dx_tiff_get_string(TIFF *tif, uint32_t tag, const char **value);
+int dx_tiff_get_extrasamples(TIFF *tif, uint16_t *count, const uint16_t **types);
+int dx_tiff_get_subifds(TIFF *tif, uint16_t *count, const uint64_t **offsets);
+int dx_tiff_get_colormap(TIFF *tif, const uint16_t **r, const uint16_t **g, const uint16_t **b);
+
+int dx_tiff_set_u16(TIFF *tif, uint32_t tag, uint16_t value);
+int dx_tiff_set_u32(TIFF *tif, uint32_t tag, uint32_t value);
+int dx_tiff_set_float(TIFF *tif, uint32_t tag, float value);
+int dx_tiff_set_string(TIFF *tif, uint32_t tag, const char *value);
+int dx_tiff_set_extrasamples(TIFF *tif, uint16_t count, const uint16_t *types);
+int dx_tiff_set_subifd_count(TIFF *tif, uint16_t count);
+int dx_tiff_set_colormap(TIFF *tif, const uint16_t *r, const uint16_t *g, const uint16_t *b);
+#endif

@@ -1,0 +1,104 @@
+internal import CJPEG
+import Foundation
+
+/// JPEG through libjpeg-turbo (most leaf datasets are JPEG), with the EXIF orientation
+/// applied, so a phone photo taken in portrait comes out upright.
+public enum JPEGCodec {
+  public static func decode(_ data: Data, path: String, limits: ImageLimits = .default, applyOrientation: Bool = true) throws -> Image {
+    guard let handle = tjInitDecompress() else { throw ImageError.corrupt(path: path, reason: "cannot start the JPEG decoder") }
+    defer { tjDestroy(handle) }
+    var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+    let header = data.withUnsafeBytes { raw in
+      tjDecompressHeader3(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), &width, &height, &subsampling, &colorspace)
+    }
+    guard header == 0 else { throw ImageError.corrupt(path: path, reason: String(cString: tjGetErrorStr2(handle))) }
+    guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "zero size") }
+    guard Int(width) * Int(height) <= limits.maxPixels, Int(max(width, height)) <= limits.maxSide else {
+      throw ImageError.tooLarge(path: path, width: Int(width), height: Int(height), limit: limits.maxPixels)
+    }
+    let gray = colorspace == TJCS_GRAY.rawValue
+    let channels = gray ? 1 : 3
+    var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
+    let rc = data.withUnsafeBytes { raw in
+      pixels.withUnsafeMutableBufferPointer { out in
+        tjDecompress2(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), out.baseAddress, width, 0, height,
+                      gray ? TJPF_GRAY.rawValue : TJPF_RGB.rawValue, TJFLAG_ACCURATEDCT)
+      }
+    }
+    // A warning (e.g. "Premature end of JPEG file") still yields an image; an error does not.
+    if rc != 0 && tjGetErrorCode(handle) == TJERR_FATAL.rawValue {
+      throw ImageError.corrupt(path: path, reason: String(cString: tjGetErrorStr2(handle)))
+    }
+    let image = Image(width: Int(width), height: Int(height), channels: channels, samples: .uint8(pixels))
+    guard applyOrientation else { return image }
+    return image.oriented(EXIFOrientation.read(data) ?? 1)
+  }
+}
+
+/// The EXIF orientation tag (0x0112) from a JPEG's APP1 segment, read without a library.
+enum EXIFOrientation {
+  static func read(_ data: Data) -> Int? {
+    let b = [UInt8](data.prefix(1 << 16))
+    var i = 2
+    while i + 4 <= b.count, b[i] == 0xFF {
+      let marker = b[i + 1]
+      let length = Int(b[i + 2]) << 8 | Int(b[i + 3])
+      if marker == 0xDA || length < 2 { break }  // start of scan: no more metadata
+      if marker == 0xE1, i + 4 + length - 2 <= b.count, length > 14, Array(b[(i + 4)..<(i + 10)]) == [0x45, 0x78, 0x69, 0x66, 0, 0] {
+        return orientation(in: Array(b[(i + 10)..<(i + 2 + length)]))
+      }
+      i += 2 + length
+    }
+    return nil
+  }
+
+  /// Walks IFD0 of a TIFF-structured EXIF block.
+  static func orientation(in t: [UInt8]) -> Int? {
+    guard t.count >= 8 else { return nil }
+    let little = t[0] == 0x49
+    func u16(_ o: Int) -> Int? { o + 2 <= t.count ? (little ? Int(t[o]) | Int(t[o + 1]) << 8 : Int(t[o]) << 8 | Int(t[o + 1])) : nil }
+    func u32(_ o: Int) -> Int? { guard let a = u16(o), let b = u16(o + 2) else { return nil }; return little ? a | b << 16 : a << 16 | b }
+    guard let ifd = u32(4), let count = u16(ifd) else { return nil }
+    for e in 0..<count {
+      let entry = ifd + 2 + 12 * e
+      if u16(entry) == 0x0112, let v = u16(entry + 8), (1...8).contains(v) { return v }
+    }
+    return nil
+  }
+}
+
+extension Image {
+  /// Applies an EXIF orientation (1: as stored; 2-8: mirrored and/or rotated).
+  func oriented(_ orientation: Int) -> Image {
+    switch orientation {
+    case 2: return transformed(width: width, height: height) { x, y in (width - 1 - x, y) }
+    case 3: return transformed(width: width, height: height) { x, y in (width - 1 - x, height - 1 - y) }
+    case 4: return transformed(width: width, height: height) { x, y in (x, height - 1 - y) }
+    case 5: return transformed(width: height, height: width) { x, y in (y, x) }
+    case 6: return transformed(width: height, height: width) { x, y in (y, height - 1 - x) }
+    case 7: return transformed(width: height, height: width) { x, y in (width - 1 - y, height - 1 - x) }
+    case 8: return transformed(width: height, height: width) { x, y in (width - 1 - y, x) }
+    default: return self
+    }
+  }
+
+  /// A new image of the given size whose pixel (x, y) is this image's pixel `source(x, y)`.
+  func transformed(width w: Int, height h: Int, source: (Int, Int) -> (Int, Int)) -> Image {
+    func map<T>(_ s: [T]) -> [T] {
+      var out = [T]()
+      out.reserveCapacity(w * h * channels)
+      for y in 0..<h {
+        for x in 0..<w {
+          let (sx, sy) = source(x, y)
+          let base = (sy * width + sx) * channels
+          for c in 0..<channels { out.append(s[base + c]) }
+        }
+      }
+      return out
+    }
+    switch samples {
+    case .uint8(let s): return Image(width: w, height: h, channels: channels, samples: .uint8(map(s)))
+    case .uint16(let s): return Image(width: w, height: h, channels: channels, samples: .uint16(map(s)))
+    }
+  }
+}

@@ -1,0 +1,149 @@
+internal import CDxImaging
+import Foundation
+
+extension TIFFReader {
+  /// The pixels of a window of `level`, decoding only the tiles or strips it touches.
+  ///
+  /// 8- and 16-bit gray, RGB (with or without alpha), palette and JPEG-YCbCr images are read
+  /// sample-exact; anything else libtiff can decode (bilevel, 2/4-bit, other YCbCr, CMYK) goes
+  /// through libtiff's RGBA conversion and comes out as 8-bit.
+  public func readRegion(level index: Int, x: Int, y: Int, width: Int, height: Int) throws -> Image {
+    let l = try level(index)
+    guard width > 0, height > 0, x >= 0, y >= 0, x + width <= l.width, y + height <= l.height else {
+      throw ImageError.outOfBounds(path: path, reason: "region (\(x), \(y), \(width) x \(height)) is outside level \(index) (\(l.width) x \(l.height))")
+    }
+    guard width * height <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: width, height: height, limit: limits.maxPixels) }
+    try select(level: index)
+    if l.photometric == "ycbcr" && l.compression == "jpeg" {
+      _ = dx_tiff_set_u32(tif, UInt32(TIFFTAG_JPEGCOLORMODE), UInt32(JPEGCOLORMODE_RGB))
+    }
+    let exact = (l.bitsPerSample == 8 || l.bitsPerSample == 16)
+      && ["minisblack", "miniswhite", "rgb", "palette"].contains(l.photometric)
+      || (l.photometric == "ycbcr" && l.compression == "jpeg" && l.bitsPerSample == 8 && !l.planarSeparate)
+    if exact {
+      return l.bitsPerSample == 16
+        ? try readExact(l, x: x, y: y, width: width, height: height, as: UInt16.self)
+        : try readExact(l, x: x, y: y, width: width, height: height, as: UInt8.self)
+    }
+    if l.bitsPerSample > 16 { throw ImageError.unsupported(path: path, reason: "\(l.bitsPerSample)-bit samples") }
+    return try readRGBA(l, x: x, y: y, width: width, height: height)
+  }
+
+  /// The blocks (tiles or strips) of a level: size and a grid.
+  struct Blocks {
+    var width: Int, height: Int  // block size (a strip is the full width)
+    var tiled: Bool
+  }
+
+  func blocks(_ l: Level) -> Blocks {
+    if let tw = l.tileWidth, let th = l.tileHeight { return Blocks(width: tw, height: th, tiled: true) }
+    return Blocks(width: l.width, height: l.rowsPerStrip ?? l.height, tiled: false)
+  }
+
+  /// Decodes block (`bx`, `by`) of `plane` into `buffer`; returns false with the reason on failure.
+  func decodeBlock(_ b: Blocks, bx: Int, by: Int, plane: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+    dx_tiff_clear_error(handle)
+    let n: Int
+    if b.tiled {
+      let tile = TIFFComputeTile(tif, UInt32(bx * b.width), UInt32(by * b.height), 0, UInt16(plane))
+      n = Int(TIFFReadEncodedTile(tif, tile, buffer.baseAddress, tmsize_t(buffer.count)))
+    } else {
+      let strip = TIFFComputeStrip(tif, UInt32(by * b.height), UInt16(plane))
+      n = Int(TIFFReadEncodedStrip(tif, strip, buffer.baseAddress, tmsize_t(buffer.count)))
+    }
+    if n < 0 {
+      let what = b.tiled ? "tile (\(bx), \(by))" : "strip \(by)"
+      throw ImageError.corrupt(path: path, reason: "\(what): \(lastError.isEmpty ? "cannot decode" : lastError)")
+    }
+  }
+
+  private func readExact<T: FixedWidthInteger & UnsignedInteger>(_ l: Level, x: Int, y: Int, width: Int, height: Int, as: T.Type) throws -> Image {
+    let b = blocks(l)
+    let outC = l.outputChannels
+    let spp = l.samplesPerPixel
+    let palette = l.photometric == "palette"
+    let invert = l.photometric == "miniswhite"
+    let ycbcrJPEG = l.photometric == "ycbcr"
+    // Which stored sample feeds each output channel (palette: the index, expanded below).
+    let baseSamples = palette ? 1 : (l.photometric == "rgb" || ycbcrJPEG ? 3 : 1)
+    var sourceSample = Array(0..<(palette ? 1 : baseSamples))
+    if outC == (palette ? 4 : baseSamples + 1) { sourceSample.append(palette ? 1 : baseSamples) }
+    var colormap: (r: UnsafePointer<UInt16>, g: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>)? = nil
+    if palette {
+      var r: UnsafePointer<UInt16>? = nil, g: UnsafePointer<UInt16>? = nil, bl: UnsafePointer<UInt16>? = nil
+      guard dx_tiff_get_colormap(tif, &r, &g, &bl) == 0, let r, let g, let bl else { throw ImageError.corrupt(path: path, reason: "palette image without a colormap") }
+      colormap = (r, g, bl)
+    }
+    let colormapSize = 1 << l.bitsPerSample
+    var out = [T](repeating: 0, count: width * height * outC)
+    let planes = l.planarSeparate ? spp : 1
+    let perPixel = l.planarSeparate ? 1 : (ycbcrJPEG ? 3 : spp)
+    let blockBytes = b.width * b.height * perPixel * MemoryLayout<T>.size
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
+    defer { buffer.deallocate() }
+    let maxValue = T.max
+    let usedSamples = Set(sourceSample)
+    for by in (y / b.height)...((y + height - 1) / b.height) {
+      for bx in (x / b.width)...((x + width - 1) / b.width) {
+        for plane in 0..<planes where !l.planarSeparate || usedSamples.contains(plane) {
+          try decodeBlock(b, bx: bx, by: by, plane: plane, into: buffer)
+          let block = buffer.bindMemory(to: T.self)
+          let x0 = max(x, bx * b.width), x1 = min(x + width, (bx + 1) * b.width)
+          let y0 = max(y, by * b.height), y1 = min(y + height, (by + 1) * b.height)
+          for yy in y0..<y1 {
+            let rowIn = (yy - by * b.height) * b.width
+            for xx in x0..<x1 {
+              let src = (rowIn + xx - bx * b.width) * perPixel
+              let dst = ((yy - y) * width + (xx - x)) * outC
+              for (c, s) in sourceSample.enumerated() {
+                if l.planarSeparate && s != plane { continue }
+                var v = block[src + (l.planarSeparate ? 0 : s)]
+                if invert && c < baseSamples { v = maxValue - v }
+                if let cm = colormap, c == 0 {
+                  let i = min(Int(v), colormapSize - 1)
+                  let rgb = [cm.r[i], cm.g[i], cm.b[i]]
+                  for k in 0..<3 { out[dst + k] = T(truncatingIfNeeded: T.bitWidth == 8 ? Int(rgb[k] >> 8) : Int(rgb[k])) }
+                } else {
+                  out[dst + (palette && c == 1 ? 3 : c)] = v
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    let samples: Image.Samples = T.bitWidth == 16 ? .uint16(out as! [UInt16]) : .uint8(out as! [UInt8])
+    return Image(width: width, height: height, channels: outC, samples: samples)
+  }
+
+  /// libtiff's RGBA conversion, block by block (rasters come bottom-up).
+  private func readRGBA(_ l: Level, x: Int, y: Int, width: Int, height: Int) throws -> Image {
+    let b = blocks(l)
+    let outC = l.outputChannels == 1 ? 1 : (l.outputChannels == 2 || l.outputChannels == 4 ? 4 : 3)
+    var out = [UInt8](repeating: 0, count: width * height * outC)
+    var raster = [UInt32](repeating: 0, count: b.width * b.height)
+    for by in (y / b.height)...((y + height - 1) / b.height) {
+      for bx in (x / b.width)...((x + width - 1) / b.width) {
+        dx_tiff_clear_error(handle)
+        let ok = raster.withUnsafeMutableBufferPointer { r -> Int32 in
+          b.tiled ? TIFFReadRGBATileExt(tif, UInt32(bx * b.width), UInt32(by * b.height), r.baseAddress, 1)
+            : TIFFReadRGBAStripExt(tif, UInt32(by * b.height), r.baseAddress, 1)
+        }
+        guard ok == 1 else { throw ImageError.corrupt(path: path, reason: "\(b.tiled ? "tile" : "strip") at (\(bx), \(by)): \(lastError.isEmpty ? "cannot decode" : lastError)") }
+        let rowsInBlock = b.tiled ? b.height : min(b.height, l.height - by * b.height)
+        let x0 = max(x, bx * b.width), x1 = min(x + width, (bx + 1) * b.width)
+        let y0 = max(y, by * b.height), y1 = min(y + height, by * b.height + rowsInBlock)
+        for yy in y0..<y1 {
+          let rasterRow = rowsInBlock - 1 - (yy - by * b.height)
+          for xx in x0..<x1 {
+            let p = raster[rasterRow * b.width + xx - bx * b.width]
+            let dst = ((yy - y) * width + (xx - x)) * outC
+            let rgba = [UInt8(p & 0xFF), UInt8((p >> 8) & 0xFF), UInt8((p >> 16) & 0xFF), UInt8(p >> 24)]
+            if outC == 1 { out[dst] = rgba[0] } else { for c in 0..<outC { out[dst + c] = rgba[c] } }
+          }
+        }
+      }
+    }
+    return Image(width: width, height: height, channels: outC, samples: .uint8(out))
+  }
+}

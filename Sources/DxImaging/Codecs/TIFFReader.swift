@@ -1,0 +1,159 @@
+internal import CDxImaging
+import Foundation
+
+/// TIFF through libtiff, for histology patches and pyramidal whole-slide images: striped or
+/// tiled, any compression the system libtiff decodes, BigTIFF, 8- and 16-bit, gray, RGB, RGBA,
+/// palette and YCbCr-JPEG, contiguous or separate planes, multi-page and SubIFD pyramids.
+///
+/// `readRegion` decodes only the tiles or strips a window touches, so memory follows the
+/// window, never the slide. Not thread-safe: open one reader per thread.
+public final class TIFFReader {
+  /// One image in the file: a page or a SubIFD (a pyramid level).
+  public struct Level: Equatable, Sendable, Codable {
+    public var index: Int
+    public var width: Int, height: Int
+    /// Tile size, or nil for a striped image.
+    public var tileWidth: Int?, tileHeight: Int?
+    public var rowsPerStrip: Int?
+    public var samplesPerPixel: Int
+    public var bitsPerSample: Int
+    public var photometric: String
+    public var compression: String
+    public var planarSeparate: Bool
+    /// Microns per pixel (x, y) from the resolution tags or an Aperio description, when known.
+    public var mppX: Double?, mppY: Double?
+    /// True for a SubIFD (a reduced-resolution copy of its page).
+    public var isSubIFD: Bool
+    /// Channels `readRegion` returns (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA).
+    public var outputChannels: Int
+    public var outputBitDepth: Int
+  }
+
+  public let path: String
+  public let levels: [Level]
+  public let isBigTIFF: Bool
+  let limits: ImageLimits
+  let handle: OpaquePointer
+  /// Where each level lives: a page number, or a SubIFD offset.
+  private let locations: [(page: Int, subIFD: UInt64?)]
+
+  public init(path: String, limits: ImageLimits = .default) throws {
+    self.path = path
+    self.limits = limits
+    if !FileManager.default.fileExists(atPath: path) { throw ImageError.cannotOpen(path: path, reason: "no such file") }
+    var err = [CChar](repeating: 0, count: 512)
+    guard let h = dx_tiff_open(path, "r", UInt64(limits.maxTiffAllocation), &err, err.count) else {
+      throw ImageError.corrupt(path: path, reason: String(cString: err))
+    }
+    handle = h
+    let tif = dx_tiff_handle(h)!
+    isBigTIFF = TIFFIsBigTIFF(tif) != 0
+    var locations: [(Int, UInt64?)] = []
+    var page = 0
+    repeat {
+      locations.append((page, nil))
+      var count: UInt16 = 0
+      var offsets: UnsafePointer<UInt64>? = nil
+      if dx_tiff_get_subifds(tif, &count, &offsets) == 0, let offsets {
+        for i in 0..<Int(min(count, 64)) { locations.append((page, offsets[i])) }
+      }
+      page += 1
+      if page > 10_000 { break }  // a looping IFD chain
+    } while TIFFReadDirectory(tif) == 1
+    var kept: [(location: (page: Int, subIFD: UInt64?), level: Level)] = []
+    for loc in locations {
+      guard Self.select(tif, loc), let level = try? Self.describe(tif, index: kept.count, isSubIFD: loc.1 != nil, path: path) else { continue }
+      kept.append((loc, level))
+    }
+    guard !kept.isEmpty else {
+      dx_tiff_close(h)
+      throw ImageError.corrupt(path: path, reason: "no readable image directory")
+    }
+    self.locations = kept.map(\.location)
+    self.levels = kept.map(\.level)
+  }
+
+  deinit { dx_tiff_close(handle) }
+
+  var tif: OpaquePointer { dx_tiff_handle(handle)! }
+
+  static func select(_ tif: OpaquePointer, _ loc: (page: Int, subIFD: UInt64?)) -> Bool {
+    if TIFFSetDirectory(tif, UInt32(loc.page)) != 1 { return false }
+    if let offset = loc.subIFD { return TIFFSetSubDirectory(tif, offset) == 1 }
+    return true
+  }
+
+  /// Makes `level` the current directory.
+  func select(level: Int) throws {
+    dx_tiff_clear_error(handle)
+    guard Self.select(tif, locations[level]) else { throw ImageError.corrupt(path: path, reason: "cannot select level \(level): \(lastError)") }
+  }
+
+  var lastError: String { String(cString: dx_tiff_error(handle)) }
+
+  static let photometricNames: [UInt16: String] = [0: "miniswhite", 1: "minisblack", 2: "rgb", 3: "palette", 4: "mask", 5: "separated", 6: "ycbcr", 8: "cielab"]
+  static let compressionNames: [UInt16: String] = [1: "none", 5: "lzw", 7: "jpeg", 8: "deflate", 32946: "deflate", 32773: "packbits", 34925: "lzma", 50000: "zstd", 50001: "webp", 33003: "jpeg2000", 33005: "jpeg2000", 6: "ojpeg"]
+
+  private static func describe(_ tif: OpaquePointer, index: Int, isSubIFD: Bool, path: String) throws -> Level {
+    var w: UInt32 = 0, h: UInt32 = 0
+    guard dx_tiff_get_u32(tif, UInt32(TIFFTAG_IMAGEWIDTH), &w) == 0, dx_tiff_get_u32(tif, UInt32(TIFFTAG_IMAGELENGTH), &h) == 0, w > 0, h > 0 else {
+      throw ImageError.corrupt(path: path, reason: "directory \(index) has no size")
+    }
+    var spp: UInt16 = 1, bps: UInt16 = 1, photometric: UInt16 = 1, compression: UInt16 = 1, planar: UInt16 = 1
+    _ = dx_tiff_get_u16_defaulted(tif, UInt32(TIFFTAG_SAMPLESPERPIXEL), &spp)
+    _ = dx_tiff_get_u16_defaulted(tif, UInt32(TIFFTAG_BITSPERSAMPLE), &bps)
+    if dx_tiff_get_u16(tif, UInt32(TIFFTAG_PHOTOMETRIC), &photometric) != 0 { photometric = spp >= 3 ? 2 : 1 }
+    _ = dx_tiff_get_u16_defaulted(tif, UInt32(TIFFTAG_COMPRESSION), &compression)
+    _ = dx_tiff_get_u16_defaulted(tif, UInt32(TIFFTAG_PLANARCONFIG), &planar)
+    var tw: UInt32 = 0, th: UInt32 = 0, rps: UInt32 = 0
+    let tiled = TIFFIsTiled(tif) != 0
+    if tiled {
+      _ = dx_tiff_get_u32(tif, UInt32(TIFFTAG_TILEWIDTH), &tw)
+      _ = dx_tiff_get_u32(tif, UInt32(TIFFTAG_TILELENGTH), &th)
+      guard tw > 0, th > 0 else { throw ImageError.corrupt(path: path, reason: "directory \(index) has a zero tile size") }
+    } else {
+      if dx_tiff_get_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), &rps) != 0 || rps == 0 || rps > h { rps = h }
+    }
+    // Resolution: tags (inch or centimetre), else an Aperio "MPP = 0.25" description.
+    var mppX: Double? = nil, mppY: Double? = nil
+    var xres: Float = 0, yres: Float = 0, unit: UInt16 = 2
+    _ = dx_tiff_get_u16_defaulted(tif, UInt32(TIFFTAG_RESOLUTIONUNIT), &unit)
+    if dx_tiff_get_float(tif, UInt32(TIFFTAG_XRESOLUTION), &xres) == 0, xres > 0, unit == 2 || unit == 3 {
+      let micronsPerUnit = unit == 2 ? 25_400.0 : 10_000.0
+      mppX = micronsPerUnit / Double(xres)
+      mppY = dx_tiff_get_float(tif, UInt32(TIFFTAG_YRESOLUTION), &yres) == 0 && yres > 0 ? micronsPerUnit / Double(yres) : mppX
+    }
+    var description: UnsafePointer<CChar>? = nil
+    if dx_tiff_get_string(tif, UInt32(TIFFTAG_IMAGEDESCRIPTION), &description) == 0, let description {
+      let text = String(cString: description)
+      if let r = text.range(of: "MPP = ") {
+        let value = text[r.upperBound...].prefix { $0.isNumber || $0 == "." }
+        if let mpp = Double(value), mpp > 0 { mppX = mpp; mppY = mpp }
+      }
+    }
+    var extraCount: UInt16 = 0
+    var extraTypes: UnsafePointer<UInt16>? = nil
+    _ = dx_tiff_get_extrasamples(tif, &extraCount, &extraTypes)
+    let base: Int = (photometric == 2 || photometric == 6 || photometric == 3 || photometric == 8) ? 3 : (photometric == 5 ? 4 : 1)
+    let hasAlpha = extraCount > 0 && Int(spp) > (photometric == 3 ? 1 : base)
+    let outputChannels = (base == 4 ? 3 : base) + (hasAlpha ? 1 : 0)
+    return Level(
+      index: index, width: Int(w), height: Int(h), tileWidth: tiled ? Int(tw) : nil, tileHeight: tiled ? Int(th) : nil,
+      rowsPerStrip: tiled ? nil : Int(rps), samplesPerPixel: Int(spp), bitsPerSample: Int(bps),
+      photometric: photometricNames[photometric] ?? "photometric \(photometric)", compression: compressionNames[compression] ?? "compression \(compression)",
+      planarSeparate: planar == 2, mppX: mppX, mppY: mppY, isSubIFD: isSubIFD, outputChannels: outputChannels,
+      outputBitDepth: bps == 16 ? 16 : 8)
+  }
+
+  /// The whole of `level`, if it is within the pixel limit.
+  public func read(level: Int = 0) throws -> Image {
+    let l = try self.level(level)
+    guard l.width * l.height <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: l.width, height: l.height, limit: limits.maxPixels) }
+    return try readRegion(level: level, x: 0, y: 0, width: l.width, height: l.height)
+  }
+
+  public func level(_ index: Int) throws -> Level {
+    guard levels.indices.contains(index) else { throw ImageError.outOfBounds(path: path, reason: "level \(index) does not exist (the file has \(levels.count))") }
+    return levels[index]
+  }
+}
