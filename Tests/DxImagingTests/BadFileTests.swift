@@ -1,0 +1,115 @@
+import DxImaging
+import DxTestSupport
+import Foundation
+import XCTest
+
+/// Truncated, corrupt, hostile, huge and mislabelled files: each gives a typed error naming
+/// the file, and a batch over all of them finishes.
+final class BadFileTests: XCTestCase {
+  let corpus = SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images")
+  var dir: URL!
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-bad-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+  func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: corpus.appendingPathComponent(name))) }
+
+  func write(_ name: String, _ b: [UInt8]) -> String {
+    let p = dir.appendingPathComponent(name).path
+    FileManager.default.createFile(atPath: p, contents: Data(b))
+    return p
+  }
+
+  static func crc32(_ data: ArraySlice<UInt8>) -> UInt32 {
+    var c: UInt32 = 0xFFFF_FFFF
+    for b in data {
+      c ^= UInt32(b)
+      for _ in 0..<8 { c = (c >> 1) ^ (0xEDB8_8320 & (0 &- (c & 1))) }
+    }
+    return ~c
+  }
+
+  /// A PNG whose IHDR claims `width` x `height` (CRC fixed, so only the size is hostile).
+  func pngClaiming(width: UInt32, height: UInt32) throws -> [UInt8] {
+    var b = try bytes("rgb8.png")
+    for (i, v) in [width, height].enumerated() { for k in 0..<4 { b[16 + 4 * i + k] = UInt8((v >> (24 - 8 * UInt32(k))) & 0xFF) } }
+    let crc = Self.crc32(b[12..<29])
+    for k in 0..<4 { b[29 + k] = UInt8((crc >> (24 - 8 * UInt32(k))) & 0xFF) }
+    return b
+  }
+
+  /// A little-endian TIFF with one tag's value (SHORT or LONG, inline) replaced.
+  func tiff(_ name: String, setting tags: [UInt16: UInt32]) throws -> [UInt8] {
+    var b = try bytes(name)
+    let ifd = Int(b[4]) | Int(b[5]) << 8 | Int(b[6]) << 16 | Int(b[7]) << 24
+    let count = Int(b[ifd]) | Int(b[ifd + 1]) << 8
+    for e in 0..<count {
+      let o = ifd + 2 + 12 * e
+      if let value = tags[UInt16(b[o]) | UInt16(b[o + 1]) << 8] {
+        let type = Int(b[o + 2]) | Int(b[o + 3]) << 8
+        if type == 3 { b[o + 8] = UInt8(value & 0xFF); b[o + 9] = UInt8((value >> 8) & 0xFF) } else { for k in 0..<4 { b[o + 8 + k] = UInt8((value >> (8 * UInt32(k))) & 0xFF) } }
+      }
+    }
+    return b
+  }
+
+  func testEveryBadFile_givesATypedErrorNamingItAndTheBatchFinishes() throws {
+    let rgbPNG = try bytes("rgb8.png"), tiled = try bytes("rgb8_tiles_deflate.tif"), jpeg = try bytes("rgb.jpg")
+    var badOffset = try bytes("gray8_strips_none.tif")
+    badOffset[4] = 0xF0; badOffset[5] = 0xFF; badOffset[6] = 0xFF; badOffset[7] = 0x00  // first IFD past the end
+    let cases: [(String, [UInt8])] = [
+      ("empty.png", []),
+      ("truncated.png", Array(rgbPNG.prefix(rgbPNG.count / 2))),
+      ("header-only.png", Array(rgbPNG.prefix(40))),
+      ("truncated.tif", Array(tiled.prefix(tiled.count * 2 / 3))),
+      ("bad-ifd-offset.tif", badOffset),
+      ("truncated.jpg", Array(jpeg.prefix(jpeg.count / 2))),
+      ("header-only.jpg", Array(jpeg.prefix(20))),
+      ("zero-width.png", try pngClaiming(width: 0, height: 29)),
+      ("million-squared.png", try pngClaiming(width: 1_000_000, height: 1_000_000)),
+      ("million-squared.tif", try tiff("gray8_strips_none.tif", setting: [256: 1_000_000, 257: 1_000_000])),
+      ("zero-height.tif", try tiff("gray8_strips_none.tif", setting: [257: 0])),
+      ("text-named.png", Array("this is not an image".utf8)),
+      ("random.tif", (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }),
+      ("tiff-magic-only.tif", [0x49, 0x49, 0x2A, 0x00]),
+    ]
+    var failures: [ImageError] = []
+    var decoded = 0
+    for (name, content) in cases {
+      let p = write(name, content)
+      do {
+        _ = try ImageDecoder.decode(path: p)
+        decoded += 1
+        XCTFail("\(name) decoded")
+      } catch let e as ImageError {
+        XCTAssertEqual(e.path, p, name)
+        XCTAssertTrue(e.description.hasPrefix(p), e.description)
+        failures.append(e)
+      } catch {
+        XCTFail("\(name): untyped error \(error)")
+      }
+    }
+    XCTAssertEqual(failures.count, cases.count)
+    XCTAssertEqual(decoded, 0)
+    // The hostile sizes are refused before allocation, as too large.
+    for e in failures where e.path.contains("million") {
+      guard case .tooLarge = e else { return XCTFail("\(e)") }
+    }
+    XCTAssertThrowsError(try ImageDecoder.decode(path: dir.path)) { XCTAssertTrue("\($0)".contains("directory"), "\($0)") }
+    XCTAssertThrowsError(try ImageDecoder.decode(path: dir.appendingPathComponent("absent.png").path)) { XCTAssertTrue("\($0)".contains("no such file"), "\($0)") }
+  }
+
+  func testLimits_areConfigurableAndRegionsOfLargeImagesStayReadable() throws {
+    let small = ImageLimits(maxPixels: 500)
+    let p = corpus.appendingPathComponent("rgb8_tiles_deflate.tif").path
+    XCTAssertThrowsError(try ImageDecoder.decode(path: p, limits: small)) { guard case ImageError.tooLarge = $0 else { return XCTFail("\($0)") } }
+    XCTAssertThrowsError(try ImageDecoder.decode(path: corpus.appendingPathComponent("rgb8.png").path, limits: small))
+    XCTAssertThrowsError(try ImageDecoder.decode(path: corpus.appendingPathComponent("rgb.jpg").path, limits: small))
+    let region = try TIFFReader(path: p, limits: small).readRegion(level: 0, x: 3, y: 4, width: 20, height: 20)
+    XCTAssertEqual(region.width, 20)
+  }
+}
