@@ -113,6 +113,12 @@ Image.fromarray(rgb8).save(f"{out}/orientation6.jpg", quality=92, exif=exif)
 stored = np.asarray(Image.open(f"{out}/orientation6.jpg"))
 expected["orientation6.jpg"] = np.rot90(stored, k=-1).astype(np.float32)  # clockwise
 
+# Resizing, as Pillow does it (8-bit fixed point, so within 1 of an exact computation).
+for name, f in (("area", Image.BOX), ("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)):
+    for size in ((20, 15), (50, 40), (37, 10)):
+        expected[f"resize:{name}:{size[0]}x{size[1]}"] = np.asarray(Image.fromarray(rgb8).resize(size, f)).astype(np.float32)
+expected["resize:source"] = rgb8.astype(np.float32)
+
 save_file({k: np.ascontiguousarray(v) for k, v in expected.items()}, f"{out}/expected.safetensors")
 total = sum(os.path.getsize(f"{out}/{f}") for f in os.listdir(out))
 print(len(os.listdir(out)), "files,", total, "bytes")

@@ -33,7 +33,7 @@ final class DecodingCorpusTests: XCTestCase {
 
   func testEveryVariant_decodesToThePixelsWritten() throws {
     let e = try expected()
-    for name in e.names where !name.contains("#") {
+    for name in e.names where !name.contains("#") && !name.hasPrefix("resize:") {
       let image: Image
       do { image = try ImageDecoder.decode(path: dir.appendingPathComponent(name).path) } catch {
         XCTFail("\(name): \(error)")

@@ -1,0 +1,45 @@
+import DxTensor
+import Foundation
+
+extension Image {
+  /// The pixels of a rectangle (which must lie inside the image).
+  public func cropped(x: Int, y: Int, width w: Int, height h: Int) -> Image {
+    precondition(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height, "crop (\(x), \(y), \(w) x \(h)) outside \(width) x \(height)")
+    return transformed(width: w, height: h) { xx, yy in (x + xx, y + yy) }
+  }
+
+  /// Evaluation transform: resize the short side to `size / cropFraction`, then take the centre
+  /// `size` x `size` (timm's `crop_pct`; 0.875 for EfficientNet-B0 at 224).
+  public func centerCropped(size: Int, cropFraction: Double = 0.875, filter: ResizeFilter = .bicubic) -> Image {
+    let scaleSize = Int((Double(size) / cropFraction).rounded(.down))
+    let (w, h) = width <= height
+      ? (scaleSize, Int((Double(scaleSize) * Double(height) / Double(width)).rounded(.down)))
+      : (Int((Double(scaleSize) * Double(width) / Double(height)).rounded(.down)), scaleSize)
+    let scaled = resized(width: max(w, size), height: max(h, size), filter: filter)
+    let x = Int((Double(scaled.width - size) / 2).rounded()), y = Int((Double(scaled.height - size) / 2).rounded())
+    return scaled.cropped(x: x, y: y, width: size, height: size)
+  }
+
+  /// Training transform (Inception / torchvision `RandomResizedCrop`): a random area fraction in
+  /// `scale` and aspect ratio (log-uniform) in `ratio`, resized to `size` x `size`; ten tries,
+  /// then a centre crop.
+  public func randomResizedCrop(size: Int, scale: ClosedRange<Double> = 0.08...1, ratio: ClosedRange<Double> = (3.0 / 4)...(4.0 / 3),
+                                filter: ResizeFilter = .bilinear, using rng: inout SeededGenerator) -> Image {
+    let area = Double(width * height)
+    for _ in 0..<10 {
+      let target = area * (scale.lowerBound + (scale.upperBound - scale.lowerBound) * Double(rng.nextUniform()))
+      let logRatio = log(ratio.lowerBound) + (log(ratio.upperBound) - log(ratio.lowerBound)) * Double(rng.nextUniform())
+      let aspect = exp(logRatio)
+      let w = Int((target * aspect).squareRoot().rounded()), h = Int((target / aspect).squareRoot().rounded())
+      if w > 0 && h > 0 && w <= width && h <= height {
+        let x = Int(rng.next() % UInt64(width - w + 1)), y = Int(rng.next() % UInt64(height - h + 1))
+        return cropped(x: x, y: y, width: w, height: h).resized(width: size, height: size, filter: filter)
+      }
+    }
+    // Fallback: the largest centred crop within the ratio range.
+    let inRatio = Double(width) / Double(height)
+    var w = width, h = height
+    if inRatio < ratio.lowerBound { h = Int((Double(w) / ratio.lowerBound).rounded()) } else if inRatio > ratio.upperBound { w = Int((Double(h) * ratio.upperBound).rounded()) }
+    return cropped(x: (width - w) / 2, y: (height - h) / 2, width: w, height: h).resized(width: size, height: size, filter: filter)
+  }
+}

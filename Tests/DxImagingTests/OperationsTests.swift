@@ -1,0 +1,57 @@
+import DxImaging
+import DxNN
+import DxTensor
+import DxTestSupport
+import Foundation
+import XCTest
+
+final class OperationsTests: XCTestCase {
+  let corpus = SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images")
+
+  func image(_ t: Tensor) -> Image {
+    Image(width: t.shape[1], height: t.shape[0], channels: t.shape[2], samples: .uint8(t.scalars.map { UInt8($0) }))
+  }
+
+  func testResize_matchesPillowWithinOneLevel() throws {
+    let e = try SafeTensorsFile(path: corpus.appendingPathComponent("expected.safetensors").path)
+    let source = image(try e.tensor("resize:source"))
+    for name in e.names where name.hasPrefix("resize:") && name != "resize:source" {
+      let parts = name.split(separator: ":")
+      let size = parts[2].split(separator: "x").map { Int($0)! }
+      let filter = ResizeFilter(rawValue: String(parts[1]))!
+      let out = source.resized(width: size[0], height: size[1], filter: filter)
+      let reference = try e.tensor(name)
+      var worst = 0
+      for i in 0..<reference.count {
+        let got: Int
+        if case .uint8(let s) = out.samples { got = Int(s[i]) } else { got = -1 }
+        worst = max(worst, abs(got - Int(reference.scalars[i])))
+      }
+      XCTAssertLessThanOrEqual(worst, 1, name)
+    }
+  }
+
+  func testAreaResize_averagesExactlyOnIntegerFactors() {
+    let img = Image(width: 4, height: 2, channels: 1, samples: .uint8([0, 10, 20, 30, 40, 50, 60, 70]))
+    let half = img.resized(width: 2, height: 1, filter: .area)
+    XCTAssertEqual(half.samples, .uint8([25, 45]))  // (0+10+40+50)/4, (20+30+60+70)/4
+  }
+
+  func testCrops_andTensorNormalisation() {
+    var rng = SeededGenerator(seed: 3)
+    let pixels = (0..<(40 * 30 * 3)).map { UInt8($0 % 251) }
+    let img = Image(width: 40, height: 30, channels: 3, samples: .uint8(pixels))
+    XCTAssertEqual(img.cropped(x: 5, y: 6, width: 3, height: 2)[0, 0, 0], img[5, 6, 0])
+    let center = img.centerCropped(size: 16)
+    XCTAssertEqual([center.width, center.height], [16, 16])
+    let a = img.randomResizedCrop(size: 12, using: &rng)
+    var rng2 = SeededGenerator(seed: 3)
+    XCTAssertEqual(a, img.randomResizedCrop(size: 12, using: &rng2), "seeded, reproducible")
+    XCTAssertEqual([a.width, a.height], [12, 12])
+    let t = img.tensor(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+    XCTAssertEqual(t.shape, [1, 30, 40, 3])
+    XCTAssertEqual(t.scalars[1], (Float(pixels[1]) / 255 - 0.5) / 0.25, accuracy: 1e-6)
+    let gray = Image(width: 2, height: 1, channels: 1, samples: .uint16([0, 65535]))
+    XCTAssertEqual(gray.tensor().scalars, [0, 0, 0, 1, 1, 1])
+  }
+}
