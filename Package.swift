@@ -42,7 +42,7 @@ let package = Package(
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxDemo", "DxEfficientNet", "DxEval", "DxNN", "DxTensor",
+        "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

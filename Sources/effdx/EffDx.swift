@@ -8,7 +8,8 @@ struct EffDx: ParsableCommand {
     commandName: "effdx",
     abstract: "EfficientNet-based leaf-disease and histopathology classification on the CPU.",
     subcommands: [
-      ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, EvaluateCommand.self, DemoCommand.self,
+      ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, EvaluateCommand.self, InspectCommand.self,
+      ConvertCommand.self, TileCommand.self, DemoCommand.self,
       MakeToySamplesCommand.self,
       BenchKernelsCommand.self, BenchEvaluateCommand.self,
     ])

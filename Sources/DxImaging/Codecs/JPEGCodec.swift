@@ -83,7 +83,7 @@ extension Image {
   }
 
   /// A new image of the given size whose pixel (x, y) is this image's pixel `source(x, y)`.
-  func transformed(width w: Int, height h: Int, source: (Int, Int) -> (Int, Int)) -> Image {
+  public func transformed(width w: Int, height h: Int, source: (Int, Int) -> (Int, Int)) -> Image {
     func map<T>(_ s: [T]) -> [T] {
       var out = [T]()
       out.reserveCapacity(w * h * channels)

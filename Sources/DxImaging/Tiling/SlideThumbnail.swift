@@ -1,0 +1,36 @@
+/// A small overview of a slide for tissue detection and previews, built from the smallest
+/// level; when even that is too big to decode whole (an unpyramided slide), it is read block by
+/// block and area-averaged, so memory stays bounded by one block.
+public enum SlideThumbnail {
+  /// The overview and how many level-0 pixels one thumbnail pixel covers (per axis).
+  public static func make(_ reader: TIFFReader, maxSide: Int = 1024) throws -> (image: Image, downsampleX: Double, downsampleY: Double, level: Int) {
+    let base = reader.levels[0]
+    // Levels of the same aspect as level 0 form the pyramid; the smallest is the cheapest start.
+    let pyramid = reader.levels.filter { abs(Double($0.width) / Double($0.height) - Double(base.width) / Double(base.height)) < 0.02 && $0.width <= base.width }
+    let source = pyramid.min { $0.width < $1.width } ?? base
+    let factor = max(1, Int((Double(max(source.width, source.height)) / Double(maxSide)).rounded(.up)))
+    let outW = max(1, source.width / factor), outH = max(1, source.height / factor)
+    var out = [Float](repeating: 0, count: outW * outH * 3)
+    // Blocks whose sides are multiples of the factor map onto whole thumbnail pixels.
+    let block = max(factor, (2048 / factor) * factor)
+    for by in stride(from: 0, to: outH * factor, by: block) {
+      for bx in stride(from: 0, to: outW * factor, by: block) {
+        let w = min(block, outW * factor - bx), h = min(block, outH * factor - by)
+        let region = try reader.readRegion(level: source.index, x: bx, y: by, width: w, height: h).rgb()
+        let values = region.floatSamples()
+        let inv = 1 / Float(factor * factor)
+        for ty in 0..<(h / factor) {
+          for tx in 0..<(w / factor) {
+            for c in 0..<3 {
+              var s: Float = 0
+              for yy in 0..<factor { for xx in 0..<factor { s += values[((ty * factor + yy) * w + tx * factor + xx) * 3 + c] } }
+              out[((by / factor + ty) * outW + bx / factor + tx) * 3 + c] = s * inv
+            }
+          }
+        }
+      }
+    }
+    let image = Image(width: outW, height: outH, channels: 3, floats: out, bitDepth: 8)
+    return (image, Double(base.width) / Double(outW), Double(base.height) / Double(outH), source.index)
+  }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// Cuts a slide into tiles: picks the level (by index or target microns per pixel), finds tissue
+/// on a thumbnail, keeps tiles with enough tissue, and writes them as PNG with a CSV of their
+/// coordinates, plus a thumbnail with the tissue mask drawn. Reads one tile at a time, so memory
+/// stays flat whatever the slide's size.
+public struct SlideTiler {
+  public var tileSize = 256
+  public var overlap = 0
+  /// Read this level; ignored when `targetMPP` is set.
+  public var level = 0
+  /// Produce tiles at this resolution (microns per pixel), reading the closest finer level.
+  public var targetMPP: Double? = nil
+  /// Skip tiles whose tissue fraction is below this.
+  public var minTissue = 0.5
+  public var detector = TissueDetector()
+
+  public init(tileSize: Int = 256, overlap: Int = 0, level: Int = 0, targetMPP: Double? = nil, minTissue: Double = 0.5) {
+    self.tileSize = tileSize
+    self.overlap = overlap
+    self.level = level
+    self.targetMPP = targetMPP
+    self.minTissue = minTissue
+  }
+
+  /// One written tile.
+  public struct Record: Equatable, Sendable {
+    public var file: String
+    public var level: Int
+    public var x: Int, y: Int, width: Int, height: Int
+    /// The tile's rectangle in level-0 pixels.
+    public var x0: Int, y0: Int, width0: Int, height0: Int
+    public var mpp: Double?
+    public var tissue: Double
+  }
+
+  public struct Summary: Sendable {
+    public var level: Int
+    public var readSize: Int
+    public var candidates: Int
+    public var records: [Record]
+    public var thumbnail: String
+    public var tissueFraction: Double
+  }
+
+  /// Tiles `slide` into `directory` (`tiles/`, `tiles.csv`, `thumbnail.png`); `progress` sees
+  /// (done, total) after each candidate tile.
+  public func run(slide: String, to directory: String, limits: ImageLimits = .default, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
+    let reader = try TIFFReader(path: slide, limits: limits)
+    var levelIndex = level
+    var readSize = tileSize
+    if let targetMPP {
+      let mpps = reader.levels.map { l in l.mppX ?? reader.levels[0].mppX.map { $0 * Double(reader.levels[0].width) / Double(l.width) } ?? .infinity }
+      guard mpps[0].isFinite, let pick = TileGrid.levelFor(targetMPP: targetMPP, levelMPPs: mpps, tileSize: tileSize) else {
+        throw ImageError.unsupported(path: slide, reason: reader.levels[0].mppX == nil ? "no resolution (microns per pixel) in the file; choose --level instead" : "no level is as fine as \(targetMPP) um/px")
+      }
+      (levelIndex, readSize) = pick
+    }
+    let l = try reader.level(levelIndex)
+    let fm = FileManager.default
+    let tilesDir = (directory as NSString).appendingPathComponent("tiles")
+    do { try fm.createDirectory(atPath: tilesDir, withIntermediateDirectories: true) } catch {
+      throw ImageError.writeFailed(path: tilesDir, reason: (error as NSError).localizedDescription)
+    }
+    let thumb = try SlideThumbnail.make(reader)
+    let mask = detector.detect(thumb.image)
+    let scaleX = Double(reader.levels[0].width) / Double(l.width), scaleY = Double(reader.levels[0].height) / Double(l.height)
+    let grid = TileGrid(levelWidth: l.width, levelHeight: l.height, tileSize: readSize, overlap: Int((Double(overlap) * Double(readSize) / Double(tileSize)).rounded()))
+    let tiles = grid.tiles
+    var records: [Record] = []
+    let stem = ((slide as NSString).lastPathComponent as NSString).deletingPathExtension
+    for (i, t) in tiles.enumerated() {
+      let x0 = Int(Double(t.x) * scaleX), y0 = Int(Double(t.y) * scaleY)
+      let tissue = mask.fraction(x: Int(Double(x0) / thumb.downsampleX), y: Int(Double(y0) / thumb.downsampleY),
+                                 width: max(1, Int((Double(t.width) * scaleX / thumb.downsampleX).rounded())), height: max(1, Int((Double(t.height) * scaleY / thumb.downsampleY).rounded())))
+      if tissue >= minTissue {
+        var image = try reader.readRegion(level: levelIndex, x: t.x, y: t.y, width: t.width, height: t.height)
+        if readSize != tileSize { image = image.resized(width: tileSize, height: tileSize, filter: .area) }
+        let name = "\(stem)_L\(levelIndex)_x\(t.x)_y\(t.y).png"
+        try PNGCodec.write(image, to: (tilesDir as NSString).appendingPathComponent(name), level: 3)
+        records.append(Record(file: "tiles/\(name)", level: levelIndex, x: t.x, y: t.y, width: t.width, height: t.height, x0: x0, y0: y0,
+                              width0: Int((Double(t.width) * scaleX).rounded()), height0: Int((Double(t.height) * scaleY).rounded()),
+                              mpp: targetMPP ?? l.mppX, tissue: tissue))
+      }
+      progress(i + 1, tiles.count)
+    }
+    var csv = "file,level,x,y,width,height,x0,y0,mpp,tissue_fraction\n"
+    for r in records { csv += "\(r.file),\(r.level),\(r.x),\(r.y),\(r.width),\(r.height),\(r.x0),\(r.y0),\(r.mpp.map { String($0) } ?? ""),\(String(format: "%.4f", r.tissue))\n" }
+    try writeAtomically(Data(csv.utf8), to: (directory as NSString).appendingPathComponent("tiles.csv"))
+    let thumbnailPath = (directory as NSString).appendingPathComponent("thumbnail.png")
+    try PNGCodec.write(Self.overlay(thumb.image, mask: mask, tiles: records, downsampleX: thumb.downsampleX, downsampleY: thumb.downsampleY), to: thumbnailPath)
+    return Summary(level: levelIndex, readSize: readSize, candidates: tiles.count, records: records, thumbnail: thumbnailPath, tissueFraction: mask.tissueFraction)
+  }
+
+  /// The thumbnail with non-tissue dimmed and kept tiles outlined in green.
+  static func overlay(_ image: Image, mask: TissueDetector.Mask, tiles: [Record], downsampleX: Double, downsampleY: Double) -> Image {
+    let rgb = image.rgb().eightBit()
+    guard case .uint8(var px) = rgb.samples else { return rgb }
+    for i in 0..<(rgb.width * rgb.height) where !mask.values[i] {
+      for c in 0..<3 { px[3 * i + c] = UInt8(Int(px[3 * i + c]) / 2 + 64) }
+    }
+    for t in tiles {
+      let x0 = Int(Double(t.x0) / downsampleX), y0 = Int(Double(t.y0) / downsampleY)
+      let x1 = min(rgb.width - 1, Int(Double(t.x0 + t.width0) / downsampleX) - 1), y1 = min(rgb.height - 1, Int(Double(t.y0 + t.height0) / downsampleY) - 1)
+      for x in max(0, x0)...max(0, x1) { for y in [y0, y1] where y >= 0 && y < rgb.height { px[3 * (y * rgb.width + x)] = 0; px[3 * (y * rgb.width + x) + 1] = 200; px[3 * (y * rgb.width + x) + 2] = 0 } }
+      for y in max(0, y0)...max(0, y1) { for x in [x0, x1] where x >= 0 && x < rgb.width { px[3 * (y * rgb.width + x)] = 0; px[3 * (y * rgb.width + x) + 1] = 200; px[3 * (y * rgb.width + x) + 2] = 0 } }
+    }
+    return Image(width: rgb.width, height: rgb.height, channels: 3, samples: .uint8(px))
+  }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import DxImaging
+import Foundation
+
+/// Prints what a file is: format, size, levels, tiles, compression, bit depth, resolution.
+struct InspectCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Describe image files: format, size, levels, tiles, compression, bit depth, microns per pixel.")
+
+  @Argument(help: "Image files (PNG, JPEG, TIFF; recognised by content).") var files: [String]
+  @Flag(help: "Print a JSON array, one object per file.") var json = false
+
+  struct Info: Encodable {
+    var path: String
+    var format: String?
+    var error: String?
+    var width: Int?, height: Int?, channels: Int?, bitDepth: Int?
+    var bigTIFF: Bool?
+    var levels: [TIFFReader.Level]?
+  }
+
+  func run() throws {
+    var infos: [Info] = []
+    for path in files {
+      var info = Info(path: path)
+      do {
+        let format = try ImageFormat.detect(path: path)
+        info.format = format.rawValue
+        switch format {
+        case .tiff:
+          let reader = try TIFFReader(path: path)
+          info.levels = reader.levels
+          info.bigTIFF = reader.isBigTIFF
+          info.width = reader.levels[0].width
+          info.height = reader.levels[0].height
+          info.channels = reader.levels[0].outputChannels
+          info.bitDepth = reader.levels[0].bitsPerSample
+        case .png, .jpeg:
+          let image = try ImageDecoder.decode(path: path)
+          (info.width, info.height, info.channels, info.bitDepth) = (image.width, image.height, image.channels, image.bitDepth)
+        }
+      } catch {
+        info.error = "\(error)"
+      }
+      infos.append(info)
+    }
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(infos), as: UTF8.self))
+    } else {
+      for i in infos {
+        if let e = i.error { print("\(i.path): error: \(e)"); continue }
+        print("\(i.path): \(i.format!) \(i.width!) x \(i.height!), \(i.channels!) channels, \(i.bitDepth!)-bit\(i.bigTIFF == true ? ", BigTIFF" : "")")
+        for l in i.levels ?? [] {
+          let layout = l.tileWidth.map { "tiles \($0) x \(l.tileHeight!)" } ?? "strips of \(l.rowsPerStrip ?? l.height) rows"
+          let mpp = l.mppX.map { String(format: ", %.4f um/px", $0) } ?? ""
+          print("  level \(l.index)\(l.isSubIFD ? " (SubIFD)" : ""): \(l.width) x \(l.height), \(layout), \(l.compression), \(l.photometric), \(l.samplesPerPixel) x \(l.bitsPerSample)-bit\(l.planarSeparate ? ", planar" : "")\(mpp)")
+        }
+      }
+    }
+    if infos.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+  }
+}
+
+/// Decodes any supported image (or a region of a slide level) to a lossless PNG.
+struct ConvertCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "convert", abstract: "Decode an image, or a region of a slide level, into a lossless PNG (8- or 16-bit as the source).")
+
+  @Argument(help: "Input image.") var input: String
+  @Option(help: "TIFF level (page or SubIFD) to read.") var level = 0
+  @Option(help: "Region X,Y,W,H in the level's pixels.") var region: String?
+  @Option(help: "Output PNG.") var out: String
+
+  func run() throws {
+    do {
+      let image: Image
+      if let region {
+        let v = region.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard v.count == 4 else { throw ValidationError("--region needs X,Y,W,H") }
+        guard try ImageFormat.detect(path: input) == .tiff else { throw ImageError.unsupported(path: input, reason: "--region reads TIFF levels only") }
+        image = try TIFFReader(path: input).readRegion(level: level, x: v[0], y: v[1], width: v[2], height: v[3])
+      } else if level != 0 {
+        image = try TIFFReader(path: input).read(level: level)
+      } else {
+        image = try ImageDecoder.decode(path: input)
+      }
+      try PNGCodec.write(image, to: out)
+      print("wrote \(out): \(image.width) x \(image.height), \(image.channels) channels, \(image.bitDepth)-bit")
+    } catch let e as ImageError {
+      FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+      throw ExitCode(1)
+    }
+  }
+}
+
+/// Tiles a whole-slide image, skipping background.
+struct TileCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "tile", abstract: "Cut a slide into PNG tiles with a coordinates CSV, skipping background found by tissue detection.")
+
+  @Argument(help: "Slide (TIFF).") var slide: String
+  @Option(help: "Tile size in pixels (at the output resolution).") var tile = 256
+  @Option(help: "Level to tile (0 = full resolution).") var level = 0
+  @Option(help: "Target resolution in microns per pixel (instead of --level).") var mpp: Double?
+  @Option(help: "Overlap between neighbouring tiles, in pixels.") var overlap = 0
+  @Option(help: "Minimum tissue fraction of a kept tile.") var minTissue = 0.5
+  @Option(help: "Output directory (tiles/, tiles.csv, thumbnail.png).") var out: String
+
+  func validate() throws {
+    guard tile >= 16 else { throw ValidationError("--tile must be at least 16") }
+    guard overlap >= 0 && overlap < tile else { throw ValidationError("--overlap must be in 0..<tile") }
+    guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be in [0, 1]") }
+  }
+
+  func run() throws {
+    let tiler = SlideTiler(tileSize: tile, overlap: overlap, level: level, targetMPP: mpp, minTissue: minTissue)
+    let start = Date()
+    var lastDraw = Date.distantPast
+    let interactive = isatty(STDERR_FILENO) != 0
+    let summary = try tiler.run(slide: slide, to: out) { done, total in
+      guard Date().timeIntervalSince(lastDraw) > 0.2 || done == total else { return }
+      lastDraw = Date()
+      let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-3)
+      let eta = rate > 0 ? Double(total - done) / rate : 0
+      let width = 30, filled = total == 0 ? width : width * done / total
+      let line = "[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) tiles  \(String(format: "%.0f", rate))/s  ETA \(String(format: "%.0f", eta)) s"
+      FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))
+    }
+    if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    print("level \(summary.level) (read \(summary.readSize) px per tile): \(summary.records.count) of \(summary.candidates) tiles kept (tissue \(String(format: "%.1f%%", 100 * summary.tissueFraction)) of the slide)")
+    print("wrote \(out)/tiles.csv, \(out)/tiles/, \(summary.thumbnail) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+  }
+}

@@ -1,0 +1,95 @@
+import DxImaging
+import DxTensor
+import DxTestSupport
+import Foundation
+import XCTest
+
+final class TilingTests: XCTestCase {
+  func testTileGrid_coordinatesOverlapAndPartialTiles() {
+    let g = TileGrid(levelWidth: 1000, levelHeight: 600, tileSize: 256)
+    XCTAssertEqual(g.tiles.count, 3 * 2)
+    XCTAssertEqual(g.tiles.last, TileGrid.Tile(column: 2, row: 1, x: 512, y: 256, width: 256, height: 256))
+    let overlapping = TileGrid(levelWidth: 1000, levelHeight: 600, tileSize: 256, overlap: 56)
+    XCTAssertEqual(overlapping.tiles.map(\.x).prefix(4), [0, 200, 400, 600])
+    XCTAssertEqual(overlapping.tiles.count, 4 * 2)  // x: 0..600 (+256 <= 1000), y: 0, 200
+    let partial = TileGrid(levelWidth: 1000, levelHeight: 600, tileSize: 256, includePartial: true)
+    XCTAssertEqual(partial.tiles.count, 4 * 3)
+    XCTAssertEqual(partial.tiles.last?.width, 1000 - 768)
+    XCTAssertEqual(TileGrid(levelWidth: 100, levelHeight: 100, tileSize: 256).tiles, [])
+  }
+
+  func testLevelForTargetMPP_neverUpsamples() {
+    let mpps = [0.25, 0.5, 1.0, 4.0]
+    XCTAssertEqual(TileGrid.levelFor(targetMPP: 0.5, levelMPPs: mpps, tileSize: 256)?.level, 1)
+    XCTAssertEqual(TileGrid.levelFor(targetMPP: 0.5, levelMPPs: mpps, tileSize: 256)?.readSize, 256)
+    XCTAssertEqual(TileGrid.levelFor(targetMPP: 2.0, levelMPPs: mpps, tileSize: 256)?.level, 2)
+    XCTAssertEqual(TileGrid.levelFor(targetMPP: 2.0, levelMPPs: mpps, tileSize: 256)?.readSize, 512)  // 1.0 um/px read, halved
+    XCTAssertNil(TileGrid.levelFor(targetMPP: 0.1, levelMPPs: mpps, tileSize: 256))
+  }
+
+  func testOtsu_separatesTwoModes() {
+    let values = [UInt8](repeating: 30, count: 500) + [UInt8](repeating: 200, count: 300) + [40, 190, 35]
+    let t = TissueDetector.otsu(values)
+    XCTAssertGreaterThanOrEqual(t, 40)
+    XCTAssertLessThan(t, 190)
+  }
+
+  /// White glass with a pink disc that has a small hole, and a pink speck elsewhere.
+  static func syntheticSlide(size: Int = 200) -> Image {
+    var px = [UInt8](repeating: 0, count: size * size * 3)
+    for y in 0..<size {
+      for x in 0..<size {
+        let dx = Double(x - 80), dy = Double(y - 90)
+        let inDisc = dx * dx + dy * dy < 50 * 50
+        let inHole = abs(x - 80) < 3 && abs(y - 90) < 3
+        let inSpeck = x == 180 && y == 20
+        let tissue = (inDisc && !inHole) || inSpeck
+        let v: [UInt8] = tissue ? [200, 110 + UInt8((x * 7 + y * 3) % 40), 170] : [242, 242, 240]
+        for c in 0..<3 { px[(y * size + x) * 3 + c] = v[c] }
+      }
+    }
+    return Image(width: size, height: size, channels: 3, samples: .uint8(px))
+  }
+
+  func testTissueDetector_findsTheDiscFillsItsHoleAndDropsSpecks() {
+    let mask = TissueDetector().detect(Self.syntheticSlide())
+    XCTAssertTrue(mask.values[90 * 200 + 80], "hole filled")
+    XCTAssertFalse(mask.values[20 * 200 + 180], "speck removed")
+    XCTAssertFalse(mask.values[5 * 200 + 5], "glass")
+    XCTAssertEqual(mask.tissueFraction, Double.pi * 50 * 50 / 40_000, accuracy: 0.01)
+    XCTAssertEqual(mask.fraction(x: 60, y: 70, width: 40, height: 40), 1, accuracy: 1e-9)
+    XCTAssertEqual(mask.fraction(x: 150, y: 150, width: 40, height: 40), 0)
+  }
+
+  func testSlideTiler_onAMultiLevelSlide_keepsTissueTilesWritesCSVAndThumbnail() throws {
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-tile-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    let base = Self.syntheticSlide(size: 256)  // scaled up 4x at level 0 (1024 x 1024)
+    let levels = [1024, 512, 256].map { side in
+      TIFFWriter.Level(width: side, height: side) { x, y, w, h in
+        let f = 1024 / side
+        return base.transformed(width: w, height: h) { xx, yy in (min(255, (x + xx) * f / 4), min(255, (y + yy) * f / 4)) }
+      }
+    }
+    let slide = tmp.appendingPathComponent("slide.tif").path
+    try TIFFWriter.write(levels: levels, to: slide, tileSize: 64, compression: .jpeg(quality: 90), mpp: 0.25)
+    let reader = try TIFFReader(path: slide)
+    XCTAssertEqual(reader.levels.map(\.width), [1024, 512, 256])
+    XCTAssertEqual(reader.levels[1].mppX ?? 0, 0.5, accuracy: 1e-4)
+    let out = tmp.appendingPathComponent("tiles").path
+    let summary = try SlideTiler(tileSize: 64, targetMPP: 0.5, minTissue: 0.5).run(slide: slide, to: out)
+    XCTAssertEqual(summary.level, 1)
+    XCTAssertEqual(summary.candidates, 64)
+    // The disc (radius 200 px at level 0, 100 at level 1) covers about 8 whole 64-px tiles at level 1.
+    XCTAssertGreaterThan(summary.records.count, 4)
+    XCTAssertLessThan(summary.records.count, 16)
+    let csv = try String(contentsOfFile: out + "/tiles.csv", encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(csv.count, summary.records.count + 1)
+    XCTAssertTrue(csv[0].hasPrefix("file,level,x,y,width,height,x0,y0,mpp,tissue_fraction"))
+    let first = try ImageDecoder.decode(path: out + "/" + summary.records[0].file)
+    XCTAssertEqual([first.width, first.height], [64, 64])
+    XCTAssertTrue(FileManager.default.fileExists(atPath: summary.thumbnail))
+    for r in summary.records { XCTAssertGreaterThanOrEqual(r.tissue, 0.5) }
+  }
+}
