@@ -52,7 +52,7 @@ let package = Package(
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
-    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxNN", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],
   swiftLanguageModes: [.v5]
