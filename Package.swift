@@ -10,10 +10,12 @@ let package = Package(
     .library(name: "DxEfficientNet", targets: ["DxEfficientNet"]),
     .library(name: "DxEval", targets: ["DxEval"]),
     .library(name: "DxImaging", targets: ["DxImaging"]),
+    .library(name: "DxPipeline", targets: ["DxPipeline"]),
     .executable(name: "effdx", targets: ["effdx"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
   ],
   targets: [
     // System libraries: a module map plus one header each; only the Dx module that wraps one imports it.
@@ -35,6 +37,7 @@ let package = Package(
     .target(name: "DxTensor", dependencies: ["CBLAS"]),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
     .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "DxTensor"]),
+    .target(name: "DxPipeline", dependencies: ["DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),
     .target(name: "DxEfficientNet", dependencies: ["DxNN", "DxTensor"]),
     // Foundation only: reports can be produced anywhere predictions exist.
     .target(name: "DxEval"),
@@ -51,6 +54,7 @@ let package = Package(
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "DxPipelineTests", dependencies: ["DxPipeline", "DxImaging", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
     .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),

@@ -1,0 +1,110 @@
+import DxTensor
+import Foundation
+
+/// The labelled images of a dataset: from a folder per class, or a CSV manifest
+/// `path,label[,study][,split]` (paths relative to the manifest's folder).
+public struct DatasetIndex: Equatable, Sendable {
+  public struct Item: Equatable, Sendable, Hashable {
+    public var path: String
+    public var label: Int
+    /// The group it belongs to (patient, slide, field); nil when unknown.
+    public var study: String?
+    /// A split fixed by the manifest (`train`, `val`, `test`), if any.
+    public var split: String?
+
+    public init(path: String, label: Int, study: String? = nil, split: String? = nil) {
+      self.path = path
+      self.label = label
+      self.study = study
+      self.split = split
+    }
+  }
+
+  public var classes: [String]
+  public var items: [Item]
+
+  public init(classes: [String], items: [Item]) {
+    self.classes = classes
+    self.items = items
+  }
+
+  /// Folder per class: `root/<class>/**/<image>`; classes sorted by name, files by path.
+  public static func folder(_ root: String, extensions: [String]) throws -> DatasetIndex {
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    guard fm.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else { throw DatasetError(path: root, message: "not a folder") }
+    let classes = try fm.contentsOfDirectory(atPath: root).filter { c in
+      var d: ObjCBool = false
+      return !c.hasPrefix(".") && fm.fileExists(atPath: (root as NSString).appendingPathComponent(c), isDirectory: &d) && d.boolValue
+    }.sorted()
+    guard !classes.isEmpty else { throw DatasetError(path: root, message: "no class folders inside") }
+    var items: [Item] = []
+    let allowed = Set(extensions.map { $0.lowercased() })
+    for (label, c) in classes.enumerated() {
+      let dir = (root as NSString).appendingPathComponent(c)
+      let files = (fm.enumerator(atPath: dir)?.compactMap { $0 as? String } ?? []).filter { allowed.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+      items += files.map { Item(path: (dir as NSString).appendingPathComponent($0), label: label) }
+    }
+    guard !items.isEmpty else { throw DatasetError(path: root, message: "no images with extensions \(extensions.joined(separator: ", "))") }
+    return DatasetIndex(classes: classes, items: items)
+  }
+
+  /// A CSV manifest with a header naming at least `path` and `label`.
+  public static func manifest(_ path: String, studyColumn: String = "study", classes fixed: [String]? = nil) throws -> DatasetIndex {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw DatasetError(path: path, message: "cannot read") }
+    let rows = parseCSV(text)
+    guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }), let pc = header.firstIndex(of: "path"), let lc = header.firstIndex(of: "label") else {
+      throw DatasetError(path: path, message: "needs a header with 'path' and 'label'")
+    }
+    let sc = header.firstIndex(of: studyColumn), spc = header.firstIndex(of: "split")
+    let base = (path as NSString).deletingLastPathComponent
+    var raw: [(String, String, String?, String?)] = []
+    for (i, row) in rows.dropFirst().enumerated() where !(row.count == 1 && row[0].isEmpty) {
+      guard row.count == header.count else { throw DatasetError(path: path, message: "line \(i + 2): \(row.count) fields, header has \(header.count)") }
+      let p = row[pc].hasPrefix("/") ? row[pc] : (base as NSString).appendingPathComponent(row[pc])
+      if let spc, !["", "train", "val", "test"].contains(row[spc]) { throw DatasetError(path: path, message: "line \(i + 2): split must be train, val or test, not '\(row[spc])'") }
+      raw.append((p, row[lc], sc.map { row[$0] }, spc.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 }))
+    }
+    let classes = fixed ?? Array(Set(raw.map(\.1))).sorted()
+    let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+    let items = try raw.enumerated().map { i, r -> Item in
+      guard let label = index[r.1] else { throw DatasetError(path: path, message: "line \(i + 2): unknown label '\(r.1)'") }
+      return Item(path: r.0, label: label, study: r.2, split: r.3)
+    }
+    guard !items.isEmpty else { throw DatasetError(path: path, message: "no rows") }
+    return DatasetIndex(classes: classes, items: items)
+  }
+
+  /// Minimal RFC 4180 parsing (quoted fields with commas, quotes and newlines).
+  static func parseCSV(_ text: String) -> [[String]] {
+    var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+    var it = Array(text.unicodeScalars).makeIterator()
+    var pending: Unicode.Scalar? = nil
+    while let c = pending ?? it.next() {
+      pending = nil
+      if quoted {
+        if c == "\"" {
+          if let n = it.next() { if n == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = n } } else { quoted = false }
+        } else { field.unicodeScalars.append(c) }
+      } else if c == "\"" && field.isEmpty {
+        quoted = true
+      } else if c == "," {
+        row.append(field); field = ""
+      } else if c == "\n" {
+        row.append(field.hasSuffix("\r") ? String(field.dropLast()) : field); rows.append(row); row = []; field = ""
+      } else {
+        field.unicodeScalars.append(c)
+      }
+    }
+    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+    return rows
+  }
+}
+
+/// A dataset that cannot be indexed.
+public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
+  public var path: String
+  public var message: String
+  public var description: String { "\(path): \(message)" }
+}

@@ -1,0 +1,127 @@
+import DxImaging
+import Foundation
+import Yams
+
+/// A pipeline: where the images come from, how they are split, decoded, tiled, transformed
+/// and batched. Written as YAML under `Pipelines/` (users copy and edit one) and decoded
+/// strictly: unknown keys and bad values are errors naming the file and line.
+public struct PipelineSpec: Equatable, Sendable {
+  public enum SourceKind: String, Sendable { case folder, manifest }
+
+  public struct Source: Equatable, Sendable {
+    public var kind: SourceKind = .folder
+    /// Default data location (the command line's `--data` wins).
+    public var path: String?
+    public var extensions: [String] = ["jpg", "jpeg", "png", "tif", "tiff"]
+    public var studyColumn = "study"
+  }
+
+  public struct Split: Equatable, Sendable {
+    public var validation = 0.15
+    public var test = 0.0
+    public var seed: UInt64 = 0
+    /// Keep all images of a study (patient, slide, field) in one split.
+    public var byStudy = true
+  }
+
+  public struct Tiling: Equatable, Sendable {
+    public var tileSize = 256
+    public var mpp: Double?
+    public var level = 0
+    public var overlap = 0
+    public var minTissue = 0.5
+  }
+
+  public var name: String
+  public var task: String?
+  public var source = Source()
+  public var split = Split()
+  public var maxPixels = ImageLimits.default.maxPixels
+  public var tiling: Tiling?
+  public var resolution = 224
+  public var mean: [Double] = [0.485, 0.456, 0.406]
+  public var std: [Double] = [0.229, 0.224, 0.225]
+  public var trainTransforms: [TransformSpec] = []
+  public var evalTransforms: [TransformSpec] = [.centerCrop(cropFraction: 0.875)]
+  public var batchSize = 32
+  public var workers = 2
+  public var prefetch = 2
+
+  public init(name: String) { self.name = name }
+
+  /// Reads and validates a pipeline file.
+  public static func load(path: String) throws -> PipelineSpec {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+      throw PipelineSpecError(file: path, line: 0, message: "cannot read: \((error as NSError).localizedDescription)")
+    }
+    return try parse(text, file: path)
+  }
+
+  public static func parse(_ text: String, file: String) throws -> PipelineSpec {
+    let root: Node
+    do {
+      guard let n = try Yams.compose(yaml: text) else { throw PipelineSpecError(file: file, line: 1, message: "the file is empty") }
+      root = n
+    } catch let e as PipelineSpecError {
+      throw e
+    } catch let e as YamlError {
+      throw PipelineSpecError(file: file, line: Self.line(of: e), message: "not valid YAML: \(e)")
+    }
+    var r = try YAMLNodeReader(root, file: file)
+    var spec = PipelineSpec(name: try r.string("name") ?? (file as NSString).lastPathComponent)
+    spec.task = try r.string("task", allowed: ["leaf-disease", "histopathology"])
+    if var s = try r.child("source") {
+      spec.source.kind = SourceKind(rawValue: try s.string("kind", default: "folder", allowed: ["folder", "manifest"])!)!
+      spec.source.path = try s.string("path")
+      spec.source.extensions = try s.strings("extensions")?.map { $0.lowercased() } ?? spec.source.extensions
+      spec.source.studyColumn = try s.string("study_column", default: "study")!
+      try s.finish("source")
+    }
+    if var s = try r.child("split") {
+      spec.split.validation = try s.double("validation", default: 0.15, range: 0...0.9)!
+      spec.split.test = try s.double("test", default: 0, range: 0...0.9)!
+      spec.split.seed = UInt64(try s.int("seed", default: 0, range: 0...Int.max)!)
+      spec.split.byStudy = try s.bool("by_study", default: true)
+      if spec.split.validation + spec.split.test >= 1 { throw s.error(s.node, "validation + test must leave images for training") }
+      try s.finish("split")
+    }
+    if var d = try r.child("decode") {
+      spec.maxPixels = try d.int("max_pixels", default: spec.maxPixels, range: 1...Int(Int32.max))!
+      try d.finish("decode")
+    }
+    if var t = try r.child("tiling") {
+      var tiling = Tiling()
+      tiling.tileSize = try t.int("tile_size", default: 256, range: 16...8192)!
+      tiling.mpp = try t.double("mpp", range: 0.01...100)
+      tiling.level = try t.int("level", default: 0, range: 0...64)!
+      tiling.overlap = try t.int("overlap", default: 0, range: 0...(tiling.tileSize - 1))!
+      tiling.minTissue = try t.double("min_tissue", default: 0.5, range: 0...1)!
+      try t.finish("tiling")
+      spec.tiling = tiling
+    }
+    spec.resolution = try r.int("resolution", default: 224, range: 16...2048)!
+    if var n = try r.child("normalization") {
+      spec.mean = try n.doubles("mean", count: 3) ?? spec.mean
+      spec.std = try n.doubles("std", count: 3) ?? spec.std
+      if spec.std.contains(where: { $0 <= 0 }) { throw n.error(n.node, "'std' values must be positive") }
+      try n.finish("normalization")
+    }
+    for (key, target) in [("train_transforms", \PipelineSpec.trainTransforms), ("eval_transforms", \PipelineSpec.evalTransforms)] {
+      guard let list = r.value(key) else { continue }
+      guard let seq = list.sequence else { throw r.error(list, "'\(key)' must be a list of transforms") }
+      spec[keyPath: target] = try seq.map { try TransformSpec.decode($0, file: file) }
+    }
+    spec.batchSize = try r.int("batch_size", default: 32, range: 1...4096)!
+    spec.workers = try r.int("workers", default: 2, range: 1...64)!
+    spec.prefetch = try r.int("prefetch", default: 2, range: 1...64)!
+    try r.finish("the pipeline")
+    return spec
+  }
+
+  static func line(of error: YamlError) -> Int {
+    let text = "\(error)"
+    if let r = text.range(of: #"^\d+"#, options: .regularExpression) { return Int(text[r]) ?? 0 }
+    return 0
+  }
+}

@@ -1,0 +1,87 @@
+import DxImaging
+import DxTensor
+import Yams
+
+/// One image transform of a pipeline, decoded from a one-key mapping such as
+/// `- horizontal_flip: {p: 0.5}`. Random ones draw from the generator they are given, so a
+/// sample's augmentation depends only on (seed, epoch, index).
+public enum TransformSpec: Equatable, Sendable {
+  case randomResizedCrop(scale: ClosedRange<Double>, ratio: ClosedRange<Double>)
+  case centerCrop(cropFraction: Double)
+  case resize(filter: ResizeFilter)
+  case horizontalFlip(p: Double)
+  case verticalFlip(p: Double)
+  case rotate90(p: Double)
+  case rotation(maxDegrees: Double, fill: [Double])
+  case colorJitter(brightness: Double, contrast: Double, saturation: Double, hue: Double)
+  case gaussianBlur(p: Double, sigma: ClosedRange<Double>)
+  case gaussianNoise(p: Double, sigma: Double)
+  case cutout(p: Double, size: Int)
+  case hedJitter(sigma: Double, bias: Double)
+  case stainNormalize(method: String)
+
+  static let names = ["random_resized_crop", "center_crop", "resize", "horizontal_flip", "vertical_flip", "rotate90", "rotation", "color_jitter",
+                      "gaussian_blur", "gaussian_noise", "cutout", "hed_jitter", "stain_normalize"]
+
+  static func decode(_ node: Node, file: String) throws -> TransformSpec {
+    guard let mapping = node.mapping, mapping.count == 1, let (keyNode, valueNode) = mapping.first, let name = keyNode.string else {
+      throw PipelineSpecError(file: file, line: YAMLNodeReader.line(node), message: "a transform is a one-key mapping such as '- horizontal_flip: {p: 0.5}'")
+    }
+    let params = valueNode.mapping != nil ? valueNode : Node.mapping(Node.Mapping([]))
+    var r = try YAMLNodeReader(params, file: file)
+    func range(_ key: String, _ d: ClosedRange<Double>) throws -> ClosedRange<Double> {
+      guard let v = try r.doubles(key, count: 2) else { return d }
+      guard v[0] <= v[1] else { throw r.error(r.node, "'\(key)' must be [low, high]") }
+      return v[0]...v[1]
+    }
+    let t: TransformSpec
+    switch name {
+    case "random_resized_crop": t = .randomResizedCrop(scale: try range("scale", 0.08...1), ratio: try range("ratio", 0.75...(4.0 / 3)))
+    case "center_crop": t = .centerCrop(cropFraction: try r.double("crop_fraction", default: 0.875, range: 0.1...1)!)
+    case "resize": t = .resize(filter: ResizeFilter(rawValue: try r.string("filter", default: "bicubic", allowed: ResizeFilter.allCases.map(\.rawValue))!)!)
+    case "horizontal_flip": t = .horizontalFlip(p: try r.double("p", default: 0.5, range: 0...1)!)
+    case "vertical_flip": t = .verticalFlip(p: try r.double("p", default: 0.5, range: 0...1)!)
+    case "rotate90": t = .rotate90(p: try r.double("p", default: 0.75, range: 0...1)!)
+    case "rotation": t = .rotation(maxDegrees: try r.double("degrees", default: 15, range: 0...180)!, fill: try r.doubles("fill", count: 3) ?? [1, 1, 1])
+    case "color_jitter":
+      t = .colorJitter(brightness: try r.double("brightness", default: 0, range: 0...1)!, contrast: try r.double("contrast", default: 0, range: 0...1)!,
+                       saturation: try r.double("saturation", default: 0, range: 0...1)!, hue: try r.double("hue", default: 0, range: 0...0.5)!)
+    case "gaussian_blur": t = .gaussianBlur(p: try r.double("p", default: 0.5, range: 0...1)!, sigma: try range("sigma", 0.1...2))
+    case "gaussian_noise": t = .gaussianNoise(p: try r.double("p", default: 0.5, range: 0...1)!, sigma: try r.double("sigma", default: 0.02, range: 0...1)!)
+    case "cutout": t = .cutout(p: try r.double("p", default: 0.5, range: 0...1)!, size: try r.int("size", default: 32, range: 1...4096)!)
+    case "hed_jitter": t = .hedJitter(sigma: try r.double("sigma", default: 0.05, range: 0...1)!, bias: try r.double("bias", default: 0.05, range: 0...1)!)
+    case "stain_normalize": t = .stainNormalize(method: try r.string("method", default: "macenko", allowed: ["macenko", "reinhard"])!)
+    default:
+      throw PipelineSpecError(file: file, line: YAMLNodeReader.line(keyNode), message: "unknown transform '\(name)' (one of: \(names.joined(separator: ", ")))")
+    }
+    try r.finish("transform '\(name)'")
+    return t
+  }
+
+  /// Applies the transform; `size` is the pipeline's resolution.
+  public func apply(_ image: FloatImage, size: Int, using rng: inout SeededGenerator) -> FloatImage {
+    func chance(_ p: Double) -> Bool { Double(rng.nextUniform()) < p }
+    switch self {
+    case .randomResizedCrop(let scale, let ratio):
+      return FloatImage(image.image(bitDepth: 16).randomResizedCrop(size: size, scale: scale, ratio: ratio, using: &rng))
+    case .centerCrop(let fraction):
+      return FloatImage(image.image(bitDepth: 16).centerCropped(size: size, cropFraction: fraction))
+    case .resize(let filter): return image.resized(width: size, height: size, filter: filter)
+    case .horizontalFlip(let p): return chance(p) ? image.flippedHorizontally() : image
+    case .verticalFlip(let p): return chance(p) ? image.flippedVertically() : image
+    case .rotate90(let p): return chance(p) ? image.rotated90(1 + Int(rng.next() % 3)) : image
+    case .rotation(let maxDegrees, let fill):
+      return image.rotated(degrees: (2 * Double(rng.nextUniform()) - 1) * maxDegrees, fill: fill.map(Float.init))
+    case .colorJitter(let b, let c, let s, let h):
+      return image.colorJittered(brightness: Float(b), contrast: Float(c), saturation: Float(s), hue: Float(h), using: &rng)
+    case .gaussianBlur(let p, let sigma):
+      guard chance(p) else { return image }
+      return image.blurred(sigma: sigma.lowerBound + (sigma.upperBound - sigma.lowerBound) * Double(rng.nextUniform()))
+    case .gaussianNoise(let p, let sigma): return chance(p) ? image.withNoise(sigma: Float(sigma), using: &rng) : image
+    case .cutout(let p, let size): return chance(p) ? image.cutout(size: size, using: &rng) : image
+    case .hedJitter(let sigma, let bias): return image.hedAugmented(sigma: Float(sigma), bias: Float(bias), using: &rng)
+    case .stainNormalize(let method):
+      return method == "reinhard" ? ReinhardNormalizer(mean: [-0.05, 0.02, 0.01], std: [0.25, 0.04, 0.02]).normalize(image) : MacenkoNormalizer().normalize(image)
+    }
+  }
+}

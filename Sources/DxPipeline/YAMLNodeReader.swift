@@ -1,0 +1,84 @@
+import Yams
+
+/// Reads a YAML mapping key by key, remembering which keys were used, so that anything left
+/// over (a typo such as `batchsize`) is reported with its line instead of silently ignored.
+struct YAMLNodeReader {
+  let file: String
+  let node: Node
+  private(set) var used: Set<String> = []
+
+  init(_ node: Node, file: String) throws {
+    self.file = file
+    self.node = node
+    guard node.mapping != nil else { throw PipelineSpecError(file: file, line: YAMLNodeReader.line(node), message: "expected a mapping of keys to values") }
+  }
+
+  static func line(_ node: Node) -> Int { node.mark?.line ?? 1 }  // Yams marks are 1-based
+
+  func error(_ node: Node?, _ message: String) -> PipelineSpecError {
+    PipelineSpecError(file: file, line: node.map(YAMLNodeReader.line) ?? YAMLNodeReader.line(self.node), message: message)
+  }
+
+  mutating func value(_ key: String) -> Node? {
+    used.insert(key)
+    return node.mapping?[Node(key)]
+  }
+
+  mutating func string(_ key: String, default d: String? = nil, allowed: [String]? = nil) throws -> String? {
+    guard let n = value(key) else { return d }
+    guard let s = n.string else { throw error(n, "'\(key)' must be text") }
+    if let allowed, !allowed.contains(s) { throw error(n, "'\(key)' must be one of \(allowed.joined(separator: ", ")), not '\(s)'") }
+    return s
+  }
+
+  mutating func int(_ key: String, default d: Int? = nil, range: ClosedRange<Int> = Int.min...Int.max) throws -> Int? {
+    guard let n = value(key) else { return d }
+    guard let v = n.int else { throw error(n, "'\(key)' must be a whole number, not '\(n.string ?? "?")'") }
+    guard range.contains(v) else { throw error(n, "'\(key)' must be in \(range.lowerBound)...\(range.upperBound), not \(v)") }
+    return v
+  }
+
+  mutating func double(_ key: String, default d: Double? = nil, range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double? {
+    guard let n = value(key) else { return d }
+    guard let v = n.float else { throw error(n, "'\(key)' must be a number, not '\(n.string ?? "?")'") }
+    guard range.contains(v) else { throw error(n, "'\(key)' must be in \(range.lowerBound)...\(range.upperBound), not \(v)") }
+    return v
+  }
+
+  mutating func bool(_ key: String, default d: Bool) throws -> Bool {
+    guard let n = value(key) else { return d }
+    guard let v = n.bool else { throw error(n, "'\(key)' must be true or false") }
+    return v
+  }
+
+  mutating func doubles(_ key: String, count: Int? = nil) throws -> [Double]? {
+    guard let n = value(key) else { return nil }
+    guard let seq = n.sequence, let values = Optional(seq.compactMap(\.float)), values.count == seq.count else { throw error(n, "'\(key)' must be a list of numbers") }
+    if let count, values.count != count { throw error(n, "'\(key)' must list \(count) numbers, not \(values.count)") }
+    return values
+  }
+
+  mutating func strings(_ key: String) throws -> [String]? {
+    guard let n = value(key) else { return nil }
+    guard let seq = n.sequence else { throw error(n, "'\(key)' must be a list") }
+    return try seq.map { item in
+      guard let s = item.string else { throw error(item, "'\(key)' must list text values") }
+      return s
+    }
+  }
+
+  mutating func child(_ key: String) throws -> YAMLNodeReader? {
+    guard let n = value(key) else { return nil }
+    return try YAMLNodeReader(n, file: file)
+  }
+
+  /// Fails on the first key nobody asked for.
+  func finish(_ context: String) throws {
+    for (k, _) in node.mapping! {
+      let name = k.string ?? "?"
+      if !used.contains(name) {
+        throw error(k, "unknown key '\(name)' in \(context) (expected one of: \(used.sorted().joined(separator: ", ")))")
+      }
+    }
+  }
+}

@@ -1,0 +1,130 @@
+import DxImaging
+import DxPipeline
+import DxTensor
+import DxTestSupport
+import Foundation
+import XCTest
+
+final class PipelineSpecTests: XCTestCase {
+  func testShippedPipelines_loadWithTheirSettings() throws {
+    let dir = SharedData.repositoryRoot().appendingPathComponent("Pipelines")
+    let leaf = try PipelineSpec.load(path: dir.appendingPathComponent("leaf-disease.yaml").path)
+    XCTAssertEqual(leaf.task, "leaf-disease")
+    XCTAssertEqual(leaf.split.test, 0.15)
+    XCTAssertEqual(leaf.trainTransforms.first, .randomResizedCrop(scale: 0.5...1.0, ratio: 0.75...1.333))
+    let patches = try PipelineSpec.load(path: dir.appendingPathComponent("histopathology-patches.yaml").path)
+    XCTAssertTrue(patches.trainTransforms.contains(.hedJitter(sigma: 0.05, bias: 0.05)))
+    let slides = try PipelineSpec.load(path: dir.appendingPathComponent("histopathology-slides.yaml").path)
+    XCTAssertEqual(slides.tiling?.mpp, 0.5)
+    XCTAssertEqual(slides.source.kind, .manifest)
+  }
+
+  func testMistakes_areErrorsWithFileLineAndExpectation() {
+    func error(_ yaml: String) -> PipelineSpecError? {
+      do { _ = try PipelineSpec.parse(yaml, file: "p.yaml"); return nil } catch { return error as? PipelineSpecError }
+    }
+    let typo = error("name: x\nresolution: 224\nbatchsize: 16\n")
+    XCTAssertEqual(typo?.line, 3)
+    XCTAssertTrue(typo?.message.contains("unknown key 'batchsize'") ?? false, "\(String(describing: typo))")
+    XCTAssertTrue(typo?.description.hasPrefix("p.yaml:3:") ?? false)
+    let bad = error("name: x\nsplit:\n  validation: 1.5\n")
+    XCTAssertEqual(bad?.line, 3)
+    XCTAssertTrue(bad?.message.contains("'validation' must be in 0.0...0.9") ?? false, "\(String(describing: bad))")
+    let word = error("resolution: big\n")
+    XCTAssertTrue(word?.message.contains("whole number") ?? false)
+    let transform = error("train_transforms:\n  - horizontal_flip: {p: 0.5}\n  - sharpen: {}\n")
+    XCTAssertEqual(transform?.line, 3)
+    XCTAssertTrue(transform?.message.contains("unknown transform 'sharpen'") ?? false)
+    let param = error("train_transforms:\n  - horizontal_flip: {probability: 0.5}\n")
+    XCTAssertTrue(param?.message.contains("unknown key 'probability'") ?? false, "\(String(describing: param))")
+    XCTAssertNotNil(error("name: [unclosed\n"))
+    XCTAssertNotNil(error(""))
+  }
+}
+
+final class DatasetTests: XCTestCase {
+  var dir: URL!
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-ds-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+  func writeImage(_ path: String, value: UInt8, size: Int = 20) throws {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try PNGCodec.write(Image(width: size, height: size + 3, channels: 3, samples: .uint8((0..<(size * (size + 3) * 3)).map { UInt8((Int(value) + $0) % 256) })), to: path)
+  }
+
+  func testFolderIndex_classesFromFoldersFilesByExtension() throws {
+    for (c, n) in [("Tomato___healthy", 3), ("Tomato___Early_blight", 2)] {
+      for i in 0..<n { try writeImage(dir.appendingPathComponent("\(c)/sub/\(i).png").path, value: UInt8(i)) }
+    }
+    FileManager.default.createFile(atPath: dir.appendingPathComponent("Tomato___healthy/notes.txt").path, contents: Data("x".utf8))
+    let index = try DatasetIndex.folder(dir.path, extensions: ["png"])
+    XCTAssertEqual(index.classes, ["Tomato___Early_blight", "Tomato___healthy"])
+    XCTAssertEqual(index.items.map(\.label), [0, 0, 1, 1, 1])
+    XCTAssertThrowsError(try DatasetIndex.folder(dir.appendingPathComponent("none").path, extensions: ["png"]))
+  }
+
+  func testManifest_studiesFixedSplitsAndErrorsByLine() throws {
+    let m = dir.appendingPathComponent("m.csv").path
+    try "path,label,study,split\na.png,rust,F1,\n\"b, c.png\",healthy,F1,test\nd.png,rust,F2,\n".write(toFile: m, atomically: true, encoding: .utf8)
+    let index = try DatasetIndex.manifest(m)
+    XCTAssertEqual(index.classes, ["healthy", "rust"])
+    XCTAssertEqual(index.items[1].path, dir.appendingPathComponent("b, c.png").path)
+    XCTAssertEqual(index.items[1].split, "test")
+    XCTAssertEqual(index.items[2].study, "F2")
+    try "path,label,split\na.png,rust,holdout\n".write(toFile: m, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertTrue("\($0)".contains("line 2"), "\($0)") }
+  }
+
+  func testSplit_stratifiedByClassStudiesNeverLeakAndSeeded() {
+    var items: [DatasetIndex.Item] = []
+    for s in 0..<40 { for i in 0..<5 { items.append(.init(path: "s\(s)/\(i).png", label: s % 4, study: "S\(s)")) } }
+    let index = DatasetIndex(classes: ["a", "b", "c", "d"], items: items)
+    let split = DatasetSplit(index, validation: 0.2, test: 0.2, seed: 3)
+    XCTAssertEqual(split.train.count + split.validation.count + split.test.count, 200)
+    let studies = [split.train, split.validation, split.test].map { Set($0.compactMap(\.study)) }
+    XCTAssertTrue(studies[0].isDisjoint(with: studies[1]) && studies[0].isDisjoint(with: studies[2]) && studies[1].isDisjoint(with: studies[2]), "a study in two splits")
+    for label in 0..<4 { XCTAssertEqual(split.validation.filter { $0.label == label }.count, 10, "2 of 10 studies per class") }
+    XCTAssertEqual(split, DatasetSplit(index, validation: 0.2, test: 0.2, seed: 3))
+    XCTAssertNotEqual(split, DatasetSplit(index, validation: 0.2, test: 0.2, seed: 4))
+    let byImage = DatasetSplit(DatasetIndex(classes: ["a"], items: (0..<50).map { .init(path: "\($0)", label: 0) }), validation: 0.1, test: 0, seed: 1)
+    XCTAssertEqual(byImage.validation.count, 5)
+  }
+
+  func testBatchLoader_sameBatchesWhateverTheWorkersAndBadFilesSkipped() throws {
+    var items: [DatasetIndex.Item] = []
+    for i in 0..<11 {
+      let p = dir.appendingPathComponent("img\(i).png").path
+      try writeImage(p, value: UInt8(i * 20), size: 20 + i)
+      items.append(.init(path: p, label: i % 2))
+    }
+    let broken = dir.appendingPathComponent("broken.png").path
+    FileManager.default.createFile(atPath: broken, contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 0]))
+    items.append(.init(path: broken, label: 1))
+    var spec = PipelineSpec(name: "t")
+    spec.resolution = 16
+    spec.batchSize = 5
+    spec.trainTransforms = [.randomResizedCrop(scale: 0.3...1, ratio: 0.75...1.33), .horizontalFlip(p: 0.5), .colorJitter(brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.05)]
+    func run(workers: Int) -> [Batch] {
+      var s = spec
+      s.workers = workers
+      return Array(BatchLoader(items: items, spec: s, training: true, seed: 9, epoch: 2))
+    }
+    let one = run(workers: 1), three = run(workers: 3)
+    XCTAssertEqual(one.count, 3)
+    XCTAssertEqual(one.map(\.images), three.map(\.images), "bit-identical across worker counts")
+    XCTAssertEqual(one.map(\.labels), three.map(\.labels))
+    XCTAssertEqual(one.map(\.images.shape[0]).reduce(0, +), 11, "the broken file is skipped")
+    let failures = one.flatMap(\.failures)
+    XCTAssertEqual(failures.map(\.path), [broken])
+    XCTAssertEqual(one[0].images.shape.suffix(3), [16, 16, 3])
+    let otherEpoch = Array(BatchLoader(items: items, spec: spec, training: true, seed: 9, epoch: 3))
+    XCTAssertNotEqual(otherEpoch.map(\.paths), one.map(\.paths), "each epoch reshuffles")
+    let eval = Array(BatchLoader(items: Array(items.prefix(5)), spec: spec, training: false, seed: 9))
+    XCTAssertEqual(eval[0].paths, items.prefix(5).map(\.path), "evaluation keeps the order")
+  }
+}
