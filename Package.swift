@@ -45,7 +45,7 @@ let package = Package(
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxTensor",
+        "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
