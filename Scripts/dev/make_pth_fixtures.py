@@ -60,6 +60,8 @@ lm_model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v 
 with torch.no_grad():
     ref["efficientnet_pytorch.logits"] = lm_model(x)
 torch.save({"state_dict": lm_half}, f"{out}/efficientnet_pytorch_tiny_half.pth")
+# The same weights in the legacy (pre-1.6, non-zip) format, as many published files still are.
+torch.save(lm_half, f"{out}/efficientnet_pytorch_tiny_half_legacy.pth", _use_new_zipfile_serialization=False)
 
 # Layout corner cases: a transposed (non-contiguous) tensor, two views sharing one storage,
 # bf16, float64, an nn.Parameter, and a 0-d tensor.
@@ -71,8 +73,10 @@ corner = {"transposed": base.t(), "view_a": shared[2:5], "view_b": shared[5:9],
           "param": torch.nn.Parameter(torch.tensor([2.0, 4.0])), "scalar": torch.tensor(3.25)}
 torch.save(corner, f"{out}/layouts.pth")
 
-# The legacy (pre-1.6, non-zip) format: rejected with a clear message.
-torch.save({"w": torch.zeros(2)}, f"{out}/legacy_format.pth", _use_new_zipfile_serialization=False)
+# A legacy-format file whose storage list is cut short: rejected with a clear message.
+legacy = io.BytesIO()
+torch.save({"w": torch.zeros(2)}, legacy, _use_new_zipfile_serialization=False)
+open(f"{out}/legacy_truncated.pth", "wb").write(legacy.getvalue()[:-6])
 
 
 # Hostile pickles inside a valid torch zip: each would run a command if unpickled by Python.

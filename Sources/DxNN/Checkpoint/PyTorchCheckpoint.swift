@@ -42,13 +42,15 @@ public struct PyTorchCheckpoint {
   static let wrapperKeys = ["state_dict", "model", "model_state_dict"]
 
   public init(path: String) throws {
-    self.path = path
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
       throw PyTorchCheckpointError.cannotOpen(path: path, reason: error.localizedDescription)
     }
     if data.count >= 2 && data[data.startIndex] == 0x80 && data[data.startIndex + 1] <= 5 {
-      throw PyTorchCheckpointError.legacyFormat(path: path)  // a bare pickle: the pre-1.6 format
+      // A bare pickle: the pre-1.6 ("legacy") format.
+      let legacy = try LegacyCheckpoint(data, path: path)
+      try self.init(path: path, root: legacy.root) { legacy.storages[$0] }
+      return
     }
     let archive: StoredZipArchive
     do { archive = try StoredZipArchive(data: data) } catch let e as StoredZipArchive.Failure {
@@ -65,6 +67,12 @@ public struct PyTorchCheckpoint {
     do { root = try Unpickler.load(pickle) } catch let e as PickleError {
       throw PyTorchCheckpointError.unsafeOrMalformedPickle(path: path, reason: e.reason)
     }
+    try self.init(path: path, root: root) { archive.contents(prefix + "data/" + $0) }
+  }
+
+  /// The state dict of an unpickled checkpoint whose storages `storage(key)` provides.
+  init(path: String, root: PickleValue, storage: (String) -> Data?) throws {
+    self.path = path
     guard case .dict(let top) = root else { throw PyTorchCheckpointError.notAStateDict(path: path, reason: "the pickle is not a dict") }
     var stateDict = top
     var wrapper: String? = nil
@@ -88,7 +96,7 @@ public struct PyTorchCheckpoint {
     var skipped: [String] = []
     for (k, v) in stateDict.items {
       guard case .string(let name) = k, case .tensor(let t) = v else { continue }
-      if let tensor = try Self.decode(t, name: name, prefix: prefix, archive: archive, path: path) {
+      if let tensor = try Self.decode(t, name: name, storage: storage, path: path) {
         tensors[name] = tensor
       } else {
         skipped.append(name)
@@ -107,12 +115,12 @@ public struct PyTorchCheckpoint {
                              "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1]
 
   /// Gathers a (possibly strided) view out of its storage; nil for non-floating tensors.
-  static func decode(_ t: PickledTensor, name: String, prefix: String, archive: StoredZipArchive, path: String) throws -> Tensor? {
+  static func decode(_ t: PickledTensor, name: String, storage storageFor: (String) -> Data?, path: String) throws -> Tensor? {
     guard let elementSize = elementSizes[t.storageType] else {
       throw PyTorchCheckpointError.badTensor(path: path, tensor: name, reason: "unknown storage type \(t.storageType)")
     }
     guard ["FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage"].contains(t.storageType) else { return nil }
-    guard let storage = archive.contents(prefix + "data/" + t.key) else {
+    guard let storage = storageFor(t.key) else {
       throw PyTorchCheckpointError.badTensor(path: path, tensor: name, reason: "storage '\(t.key)' is missing from the archive")
     }
     let available = storage.count / elementSize
@@ -158,5 +166,61 @@ public struct PyTorchCheckpoint {
       }
     }
     return Tensor(shape: t.size, scalars: out)
+  }
+}
+
+/// The pre-1.6 `torch.save` format: a magic number, a protocol version and system information,
+/// the pickled object, the list of storage keys, then each storage as an 8-byte element count
+/// followed by its raw little-endian bytes. Still how many published checkpoints are stored.
+struct LegacyCheckpoint {
+  var root: PickleValue
+  var storages: [String: Data] = [:]
+
+  init(_ data: Data, path: String) throws {
+    let bytes = [UInt8](data)
+    func pickle(_ at: Int) throws -> (PickleValue, Int) {
+      do { return try Unpickler.load(bytes, from: at) } catch let e as PickleError {
+        throw PyTorchCheckpointError.unsafeOrMalformedPickle(path: path, reason: e.reason)
+      }
+    }
+    // The magic number is a 10-byte LONG1; read it from the bytes rather than as an Int.
+    guard bytes.count > 14, bytes[2] == 0x8A, bytes[3] == 10,
+      Array(bytes[4..<14]) == [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
+    else { throw PyTorchCheckpointError.legacyFormat(path: path) }
+    var at = 15  // PROTO 2, LONG1 10 bytes, STOP
+    var version: PickleValue
+    (version, at) = try pickle(at)
+    guard case .int(1001) = version else { throw PyTorchCheckpointError.badArchive(path: path, reason: "unknown legacy protocol version") }
+    (_, at) = try pickle(at)  // system information
+    var root: PickleValue
+    (root, at) = try pickle(at)
+    var keysValue: PickleValue
+    (keysValue, at) = try pickle(at)
+    guard case .list(let keyList) = keysValue else { throw PyTorchCheckpointError.badArchive(path: path, reason: "missing storage key list") }
+    // Element sizes come from the storage types the object pickle referenced.
+    var types: [String: String] = [:]
+    func collect(_ v: PickleValue) {
+      switch v {
+      case .tensor(let t): types[t.key] = t.storageType
+      case .dict(let d): for (k, x) in d.items { collect(k); collect(x) }
+      case .list(let l): for x in l.items { collect(x) }
+      case .tuple(let xs): for x in xs { collect(x) }
+      default: break
+      }
+    }
+    collect(root)
+    for k in keyList.items {
+      guard case .string(let key) = k, let type = types[key], let size = PyTorchCheckpoint.elementSizes[type] else {
+        throw PyTorchCheckpointError.badArchive(path: path, reason: "storage key list names an unknown storage")
+      }
+      guard at + 8 <= bytes.count else { throw PyTorchCheckpointError.badArchive(path: path, reason: "truncated before storage '\(key)'") }
+      var count = 0
+      for i in 0..<8 { count |= Int(bytes[at + i]) << (8 * i) }
+      at += 8
+      guard count >= 0, count <= (bytes.count - at) / size else { throw PyTorchCheckpointError.badArchive(path: path, reason: "storage '\(key)' runs past the end of the file") }
+      storages[key] = data.subdata(in: (data.startIndex + at)..<(data.startIndex + at + count * size))
+      at += count * size
+    }
+    self.root = root
   }
 }

@@ -64,6 +64,19 @@ struct Unpickler {
     return try u.run()
   }
 
+  /// Runs the pickle that starts at `offset` of `bytes`; returns its result and the offset just
+  /// past its STOP (the legacy torch format is several pickles back to back).
+  static func load(_ bytes: [UInt8], from offset: Int) throws -> (PickleValue, Int) {
+    var u = Unpickler(bytes: bytes, offset: offset)
+    let v = try u.run()
+    return (v, u.pos)
+  }
+
+  private init(bytes: [UInt8], offset: Int) {
+    self.bytes = bytes
+    pos = offset
+  }
+
   private mutating func byte() throws -> UInt8 {
     guard pos < bytes.count else { throw PickleError(reason: "pickle ends unexpectedly at byte \(pos)") }
     defer { pos += 1 }
@@ -216,9 +229,11 @@ struct Unpickler {
   }
 
   private func persistent(_ pid: PickleValue) throws -> PickleValue {
-    guard case .tuple(let t) = pid, t.count == 5, case .string("storage") = t[0], case .global(let type) = t[1],
+    // Zip format: ('storage', type, key, location, numel); legacy: the same plus view metadata.
+    guard case .tuple(let t) = pid, t.count == 5 || t.count == 6, case .string("storage") = t[0], case .global(let type) = t[1],
       case .string(let key) = t[2], case .int(let count) = t[4], count >= 0
     else { throw PickleError(reason: "unsupported persistent id (expected a PyTorch storage)") }
+    if t.count == 6, case .none = t[5] {} else if t.count == 6 { throw PickleError(reason: "storage views (pre-1.0 checkpoints) are not supported") }
     return .storage(type: String(type.dropFirst("torch.".count)), key: key, count: count)
   }
 
