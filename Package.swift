@@ -11,6 +11,7 @@ let package = Package(
     .library(name: "DxEval", targets: ["DxEval"]),
     .library(name: "DxImaging", targets: ["DxImaging"]),
     .library(name: "DxPipeline", targets: ["DxPipeline"]),
+    .library(name: "DxTasks", targets: ["DxTasks"]),
     .executable(name: "effdx", targets: ["effdx"]),
   ],
   dependencies: [
@@ -41,11 +42,12 @@ let package = Package(
     .target(name: "DxEfficientNet", dependencies: ["DxNN", "DxTensor"]),
     // Foundation only: reports can be produced anywhere predictions exist.
     .target(name: "DxEval"),
+    .target(name: "DxTasks", dependencies: ["DxEfficientNet", "DxPipeline", "DxEval", "DxImaging", "DxNN", "DxTensor"]),
     .target(name: "DxDemo", dependencies: ["DxNN", "DxTensor"]),
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTensor",
+        "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
