@@ -13,7 +13,7 @@ import DxTensor
 /// splits it (`forwardFeatures`, `forwardHead(preLogits:)`), and `stageOutputs` exposes every
 /// stage for debugging parity.
 public final class EfficientNet: Layer {
-  public let config: EfficientNetConfig
+  public private(set) var config: EfficientNetConfig
   let convStem: Conv2D
   let bn1: BatchNormAct
   /// `blocks[stage][repeat]`.
@@ -22,8 +22,9 @@ public final class EfficientNet: Layer {
   let bn2: BatchNormAct
   let pool = GlobalAvgPool()
   let dropout: Dropout
-  /// The classifier, replaceable for transfer learning.
-  public private(set) var classifier: Linear
+  /// The classifier on pooled features (a `Linear`, or an MLP when `config.classifierHidden`),
+  /// replaceable for transfer learning.
+  public private(set) var classifier: any Layer
 
   /// Builds the network with timm's initialisation, seeded.
   public init(_ config: EfficientNetConfig, seed: UInt64 = 0) throws {
@@ -54,6 +55,7 @@ public final class EfficientNet: Layer {
     bn2 = BatchNormAct(config.scaledHeadChannels, config, activation: config.activation)
     dropout = Dropout(rate: config.dropRate, seed: rng.next())
     classifier = Linear(config.scaledHeadChannels, config.numClasses, rng: &rng)
+    if let hidden = config.classifierHidden { resetClassifier(numClasses: config.numClasses, hidden: hidden, seed: seed) }
   }
 
   /// Channels of the pooled features (the classifier's input).
@@ -61,9 +63,39 @@ public final class EfficientNet: Layer {
 
   /// Replaces the classifier with a freshly initialised one for `numClasses` classes (the first
   /// step of transfer learning).
-  public func resetClassifier(numClasses: Int, seed: UInt64 = 0) {
+  ///
+  /// The new layer is initialised as PyTorch's `nn.Linear` (uniform in `±1/sqrt(features)`), so
+  /// the first logits on pretrained features are small and the loss starts near `log(classes)`.
+  /// With `hidden`, the head is a small MLP (`fc1`, SiLU, dropout 0.2, `fc2`). The
+  /// configuration records the head, so checkpoints rebuild it.
+  public func resetClassifier(numClasses: Int, hidden: Int? = nil, seed: UInt64 = 0) {
     var rng = SeededGenerator(seed: seed)
-    classifier = Linear(numFeatures, numClasses, rng: &rng)
+    func linear(_ i: Int, _ o: Int) -> Linear {
+      let l = Linear(i, o, rng: &rng)
+      let bound = 1 / Float(i).squareRoot()
+      l.weight.value = .randomUniform(l.weight.value.shape, low: -bound, high: bound, using: &rng)
+      return l
+    }
+    if let hidden {
+      classifier = Sequential([("fc1", linear(numFeatures, hidden)), ("act", Activation(.silu)), ("drop", Dropout(rate: 0.2, seed: rng.next())), ("fc2", linear(hidden, numClasses))])
+    } else {
+      classifier = linear(numFeatures, numClasses)
+    }
+    config.numClasses = numClasses
+    config.classifierHidden = hidden
+  }
+
+  /// Backward of `forwardHead`: dLoss/dLogits to dLoss/dFeatures (for Grad-CAM and for training
+  /// only the head).
+  public func backwardHead(_ dy: Tensor) -> Tensor { pool.backward(dropout.backward(classifier.backward(dy))) }
+
+  /// Reseeds every dropout and drop-path layer, so a training step's masks depend only on the
+  /// seed it is given (and a resumed run draws the same masks as an uninterrupted one).
+  public func reseedStochasticLayers(_ seed: UInt64) {
+    var rng = SeededGenerator(seed: seed)
+    dropout.generator = rng.fork()
+    for stage in blocks { for block in stage { block.dropPath?.generator = rng.fork() } }
+    (classifier as? StochasticLayer)?.reseed(rng.next())
   }
 
   /// `[N, H, W, 3]` images to `[N, h, w, numFeatures]` feature maps (after conv_head + bn2).
@@ -72,6 +104,13 @@ public final class EfficientNet: Layer {
     for stage in blocks { for block in stage { h = block.forward(h, mode: mode) } }
     return bn2.forward(convHead.forward(h, mode: mode), mode: mode)
   }
+
+  /// Pooled features `[N, numFeatures]` to logits (dropout, then the classifier): the part a
+  /// head-only fine-tune trains, on features cached once.
+  public func classify(pooled: Tensor, mode: Mode) -> Tensor { classifier.forward(dropout.forward(pooled, mode: mode), mode: mode) }
+
+  /// Backward of `classify`: dLoss/dLogits to dLoss/dPooled.
+  public func backwardClassify(_ dy: Tensor) -> Tensor { dropout.backward(classifier.backward(dy)) }
 
   /// Feature maps to pooled features `[N, numFeatures]` (`preLogits`) or logits `[N, classes]`.
   public func forwardHead(_ features: Tensor, mode: Mode, preLogits: Bool = false) -> Tensor {
@@ -85,7 +124,7 @@ public final class EfficientNet: Layer {
 
   /// Backward of `forward`: dLoss/dLogits in, dLoss/dImages out.
   public func backward(_ dy: Tensor) -> Tensor {
-    let dFeatures = pool.backward(dropout.backward(classifier.backward(dy)))
+    let dFeatures = backwardHead(dy)
     var g = convHead.backward(bn2.backward(dFeatures))
     for stage in blocks.reversed() { for block in stage.reversed() { g = block.backward(g) } }
     return convStem.backward(bn1.backward(g))

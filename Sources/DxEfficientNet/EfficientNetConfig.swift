@@ -27,6 +27,8 @@ public struct EfficientNetConfig: Codable, Equatable, Sendable {
   public var stemChannels = 32
   public var headChannels = 1280
   public var numClasses = 1000
+  /// Hidden width of an MLP classifier head (`fc1`, SiLU, dropout, `fc2`); nil: one linear layer.
+  public var classifierHidden: Int? = nil
 
   public init(
     name: String, stages: [String], widthMultiplier: Double, depthMultiplier: Double, resolution: Int,

@@ -7,7 +7,7 @@ import Foundation
 /// holds a malformed number is left out and listed in `issues` with its line number. Files
 /// without quoted fields are parsed on every core (a million rows is a few hundred MB).
 public enum PredictionsReader {
-  typealias Truth = [String: (label: String, study: String?, line: Int)]
+  typealias Truth = [String: (label: String, study: String?, line: Int, listed: String)]
 
   /// - Parameters:
   ///   - labelsPath: optional manifest (`path,label[,study]...`) holding the ground truth.
@@ -45,9 +45,14 @@ public enum PredictionsReader {
       return table
     }
     if let truthByPath, let labelsPath {
-      let used = Set(table.paths)
-      for (p, t) in truthByPath where !used.contains(p) {
-        table.issues.append(RowIssue(file: labelsPath, line: t.line, reason: "path '\(p)' has no prediction"))
+      // Each manifest line is listed under its own name and its absolute path: a line is unused
+      // when neither joined.
+      let cwd = FileManager.default.currentDirectoryPath
+      let used = Set(table.paths).union(table.paths.map { PredictionsReader.absolute($0, base: cwd) })
+      var lines: [Int: (listed: String, used: Bool)] = [:]
+      for (p, t) in truthByPath { lines[t.line] = (t.listed, (lines[t.line]?.used ?? false) || used.contains(p)) }
+      for (line, entry) in lines.sorted(by: { $0.key < $1.key }) where !entry.used {
+        table.issues.append(RowIssue(file: labelsPath, line: line, reason: "path '\(entry.listed)' has no prediction"))
       }
     }
     table.issues.sort { ($0.file, $0.line) < ($1.file, $1.line) }
@@ -108,7 +113,9 @@ public enum PredictionsReader {
       var study = studyColumn.map { fields[$0].string(bytes) } ?? ""
       let label: String
       if let truth {
-        guard let t = truth[rowPath] else { return issue("path '\(rowPath)' is not in the labels manifest") }
+        guard let t = truth[rowPath] ?? truth[PredictionsReader.absolute(rowPath, base: FileManager.default.currentDirectoryPath)] else {
+          return issue("path '\(rowPath)' is not in the labels manifest")
+        }
         label = t.label
         if let s = t.study, studyColumn == nil || study.isEmpty { study = s }
       } else {
@@ -138,7 +145,15 @@ public enum PredictionsReader {
     }
   }
 
+  /// `path` made absolute against `base` and standardised, for joining files named differently
+  /// (a manifest lists `class/x.png`, a prediction `/data/holdout/class/x.png`).
+  static func absolute(_ path: String, base: String) -> String {
+    let full = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
+    return (full as NSString).standardizingPath
+  }
+
   static func readManifest(_ path: String, studyColumn: String) throws -> Truth {
+    let base = (PredictionsReader.absolute(path, base: FileManager.default.currentDirectoryPath) as NSString).deletingLastPathComponent
     var out: Truth = [:]
     try load(path).withUnsafeBytes { raw in
       var col: [String: Int] = [:]
@@ -149,7 +164,10 @@ public enum PredictionsReader {
           return
         }
         guard fields.count > max(col["path"]!, col["label"]!) else { return }
-        out[fields[col["path"]!].string(b)] = (fields[col["label"]!].string(b), col[studyColumn].flatMap { $0 < fields.count ? fields[$0].string(b) : nil }, line)
+        let listed = fields[col["path"]!].string(b)
+        let entry = (fields[col["label"]!].string(b), col[studyColumn].flatMap { $0 < fields.count ? fields[$0].string(b) : nil }, line, listed)
+        out[listed] = entry
+        out[PredictionsReader.absolute(listed, base: base)] = entry
       }
     }
     return out

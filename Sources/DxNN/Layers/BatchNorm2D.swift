@@ -30,9 +30,14 @@ public final class BatchNorm2D: Layer {
     runningVar = Parameter(Tensor(shape: [channels], repeating: 1), kind: .buffer)
   }
 
+  /// A frozen BatchNorm (both affine parameters frozen, as when fine-tuning a pretrained
+  /// backbone) also keeps its statistics: it normalises with the running ones even in training.
+  public var isFrozen: Bool { weight.isFrozen && bias.isFrozen }
+
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
     precondition(x.shape.last == channels, "BatchNorm2D expects \(channels) channels, got shape \(x.shape)")
     let m = x.count / channels
+    let mode = isFrozen ? .inference : mode
     if mode == .training {
       precondition(m > 1, "BatchNorm in training needs more than one value per channel, got shape \(x.shape)")
       let stats = x.withPointer { batchStatistics($0, rows: m, channels: channels) }

@@ -76,3 +76,24 @@ public final class DropPath: Layer {
 
   public func visitParameters(_ visit: (String, Parameter) -> Void) {}
 }
+
+/// A layer with random behaviour in training, whose generator can be reset; the trainer reseeds
+/// these every step from (seed, epoch, step), so a resumed run draws the same masks.
+public protocol StochasticLayer: AnyObject {
+  func reseed(_ seed: UInt64)
+}
+
+extension Dropout: StochasticLayer {
+  public func reseed(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
+}
+
+extension DropPath: StochasticLayer {
+  public func reseed(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
+}
+
+extension Sequential: StochasticLayer {
+  public func reseed(_ seed: UInt64) {
+    var rng = SeededGenerator(seed: seed)
+    for (_, layer) in children { (layer as? StochasticLayer)?.reseed(rng.next()) }
+  }
+}

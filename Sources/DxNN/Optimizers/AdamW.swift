@@ -1,3 +1,4 @@
+import DxTensor
 import Foundation
 
 /// Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as `torch.optim.AdamW`:
@@ -30,5 +31,23 @@ public final class AdamW: Optimizer {
       p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
     }
     moments[name] = (m, v, t)
+  }
+
+  public func stateTensors() -> [String: Tensor] {
+    var out: [String: Tensor] = [:]
+    for (name, (m, v, t)) in moments {
+      out["m." + name] = Tensor(shape: [m.count], scalars: m)
+      out["v." + name] = Tensor(shape: [v.count], scalars: v)
+      out["t." + name] = Tensor(shape: [1], scalars: [Float(t)])
+    }
+    return out
+  }
+
+  public func loadState(_ tensors: [String: Tensor]) {
+    moments = [:]
+    for (k, m) in tensors where k.hasPrefix("m.") {
+      let name = String(k.dropFirst(2))
+      if let v = tensors["v." + name], let t = tensors["t." + name] { moments[name] = (m.scalars, v.scalars, Int(t.scalars[0])) }
+    }
   }
 }

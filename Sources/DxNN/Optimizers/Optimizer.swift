@@ -9,14 +9,20 @@ public protocol Optimizer: AnyObject {
   var weightDecay: WeightDecay { get }
   /// Applies one update to `value` from `grad` at learning rate `lr`, with decay rate `decay`.
   func update(name: String, value: inout [Float], grad: [Float], lr: Float, decay: Float)
+  /// Per-parameter state (momenta, moment estimates, step counts) as named tensors, for
+  /// resuming training exactly where it stopped.
+  func stateTensors() -> [String: Tensor]
+  /// Restores what `stateTensors` returned.
+  func loadState(_ tensors: [String: Tensor])
 }
 
 extension Optimizer {
-  /// One optimisation step over every parameter `isUpdated` in `parameters`.
-  public func step(_ parameters: [(name: String, parameter: Parameter)], lr: Float) {
+  /// One optimisation step over every parameter `isUpdated` in `parameters`; `lrScale` gives
+  /// a per-parameter multiplier (e.g. a smaller rate for a pretrained backbone than for the head).
+  public func step(_ parameters: [(name: String, parameter: Parameter)], lr: Float, lrScale: (String) -> Float = { _ in 1 }) {
     for (name, p) in parameters where p.isUpdated {
       let decay = weightDecay.rate(for: name, shape: p.value.shape)
-      update(name: name, value: &p.value.scalars, grad: p.grad.scalars, lr: lr, decay: decay)
+      update(name: name, value: &p.value.scalars, grad: p.grad.scalars, lr: lr * lrScale(name), decay: decay)
     }
   }
 

@@ -1,3 +1,5 @@
+import DxTensor
+
 /// RMSprop as TensorFlow implements it, the optimizer of the original EfficientNet recipe
 /// (decay 0.9, momentum 0.9, eps 1e-3), following timm's `RMSpropTF`:
 ///
@@ -34,5 +36,22 @@ public final class RMSpropTF: Optimizer {
       }
     }
     state[name] = (ms, buf)
+  }
+
+  public func stateTensors() -> [String: Tensor] {
+    var out: [String: Tensor] = [:]
+    for (name, (ms, buf)) in state {
+      out["ms." + name] = Tensor(shape: [ms.count], scalars: ms)
+      out["buf." + name] = Tensor(shape: [buf.count], scalars: buf)
+    }
+    return out
+  }
+
+  public func loadState(_ tensors: [String: Tensor]) {
+    state = [:]
+    for (k, ms) in tensors where k.hasPrefix("ms.") {
+      let name = String(k.dropFirst(3))
+      if let buf = tensors["buf." + name] { state[name] = (ms.scalars, buf.scalars) }
+    }
   }
 }

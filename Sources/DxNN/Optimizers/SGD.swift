@@ -1,3 +1,5 @@
+import DxTensor
+
 /// Stochastic gradient descent with momentum and optional Nesterov, as `torch.optim.SGD`:
 ///
 ///     g = grad + decay * p                   (coupled L2 decay)
@@ -33,6 +35,12 @@ public final class SGD: Optimizer {
     for i in p.indices { p[i] -= lr * g[i] }
   }
 
-  /// Momentum buffers by parameter name (for checkpointing training state).
-  public var state: [String: [Float]] { buffers }
+  public func stateTensors() -> [String: Tensor] {
+    buffers.mapValues { Tensor(shape: [$0.count], scalars: $0) }.reduce(into: [:]) { $0["momentum." + $1.key] = $1.value }
+  }
+
+  public func loadState(_ tensors: [String: Tensor]) {
+    buffers = [:]
+    for (k, t) in tensors where k.hasPrefix("momentum.") { buffers[String(k.dropFirst("momentum.".count))] = t.scalars }
+  }
 }

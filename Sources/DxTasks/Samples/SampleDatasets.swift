@@ -32,7 +32,7 @@ public enum SampleDatasets {
     var manifest = "path,label,study\n"
     for (i, hasTumor) in [true, false].enumerated() {
       let name = "slide_\(i + 1).tif"
-      try slide(to: (slides as NSString).appendingPathComponent(name), side: slideSize, tumor: hasTumor, seed: seed &+ UInt64(100 + i))
+      try slide(to: (slides as NSString).appendingPathComponent(name), side: slideSize, tumor: hasTumor, patchSize: size, seed: seed &+ UInt64(100 + i))
       manifest += "\(name),\(hasTumor ? "tumor" : "stroma"),slide_\(i + 1)\n"
     }
     try manifest.write(toFile: (slides as NSString).appendingPathComponent("manifest.csv"), atomically: true, encoding: .utf8)
@@ -56,7 +56,7 @@ public enum SampleDatasets {
 
   /// A JPEG pyramid (3 levels, 256-pixel tiles, 0.5 um/px) of glass with tissue: stroma with
   /// lymphocyte clusters, and with `tumor` a tumour region.
-  static func slide(to path: String, side: Int, tumor: Bool, seed: UInt64) throws {
+  static func slide(to path: String, side: Int, tumor: Bool, patchSize: Int = 96, seed: UInt64) throws {
     let grid = 8
     var map = [String](repeating: "background", count: grid * grid)
     var rng = SeededGenerator(seed: seed)
@@ -70,17 +70,20 @@ public enum SampleDatasets {
     let levels = (0..<3).map { k -> TIFFWriter.Level in
       let s = side >> k
       let cellSide = max(1, s / grid)
+      // Tissue is drawn in patches of the training patches' scale (96 level-0 pixels), so tiles
+      // read at the slide's resolution look like the patches a model was trained on.
+      let patch = max(8, patchSize >> k)
       return TIFFWriter.Level(width: s, height: s) { x, y, w, h in
-        // Paint every map cell the tile covers with that cell's tissue, at this level's scale.
         var px = [UInt8](repeating: 0, count: w * h * 3)
-        for cy in (y / cellSide)...((y + h - 1) / cellSide) {
-          for cx in (x / cellSide)...((x + w - 1) / cellSide) {
-            var r = SeededGenerator(seed: seed ^ UInt64(k * 1_000_003 + cy * grid + cx))
-            let texture = HistologySamples.render(label: map[min(grid - 1, cy) * grid + min(grid - 1, cx)], size: cellSide, using: &r)
+        for py in (y / patch)...((y + h - 1) / patch) {
+          for pxIndex in (x / patch)...((x + w - 1) / patch) {
+            let cx = min(grid - 1, (pxIndex * patch + patch / 2) / cellSide), cy = min(grid - 1, (py * patch + patch / 2) / cellSide)
+            var r = SeededGenerator(seed: seed ^ UInt64(k * 1_000_003 + py * 4099 + pxIndex))
+            let texture = HistologySamples.render(label: map[cy * grid + cx], size: patch, using: &r)
             guard case .uint8(let t) = texture.samples else { continue }
-            for yy in max(y, cy * cellSide)..<min(y + h, (cy + 1) * cellSide) {
-              for xx in max(x, cx * cellSide)..<min(x + w, (cx + 1) * cellSide) {
-                for c in 0..<3 { px[((yy - y) * w + (xx - x)) * 3 + c] = t[((yy - cy * cellSide) * cellSide + (xx - cx * cellSide)) * 3 + c] }
+            for yy in max(y, py * patch)..<min(y + h, (py + 1) * patch) {
+              for xx in max(x, pxIndex * patch)..<min(x + w, (pxIndex + 1) * patch) {
+                for c in 0..<3 { px[((yy - y) * w + (xx - x)) * 3 + c] = t[((yy - py * patch) * patch + (xx - pxIndex * patch)) * 3 + c] }
               }
             }
           }

@@ -1,0 +1,220 @@
+import DxEfficientNet
+import DxEval
+import DxImaging
+import DxNN
+import DxPipeline
+import DxTensor
+import Foundation
+
+/// Fine-tunes an EfficientNet on a labelled split and keeps a run directory:
+///
+///     last.safetensors        the model after the latest complete epoch (atomic)
+///     last.state.safetensors  optimizer state and progress, for --resume
+///     best.safetensors        the model with the best validation metric
+///     log.jsonl               one line per epoch
+///
+/// Every random choice is a function of (seed, epoch, step or sample), and the optimizer state is
+/// saved exactly, so a run killed and resumed ends with the same weights as one that never
+/// stopped.
+public final class Trainer {
+  public let model: EfficientNet
+  public let spec: PipelineSpec
+  public let config: TrainingConfig
+  public let classes: [String]
+  public let train: [DatasetIndex.Item]
+  public let validation: [DatasetIndex.Item]
+  public let runDirectory: String
+  /// Metadata written into every checkpoint (task, class names...).
+  public var metadata: [String: String] = [:]
+
+  let policy: FineTunePolicy
+  let optimizer: AdamW
+  var epochsDone = 0, steps = 0, bestMetric = -Double.infinity, badEpochs = 0
+
+  public struct Progress: Sendable {
+    public var epoch: Int, epochs: Int, batch: Int, batches: Int
+    public var loss: Double, imagesPerSecond: Double
+  }
+
+  public init(model: EfficientNet, spec: PipelineSpec, config: TrainingConfig, classes: [String], train: [DatasetIndex.Item], validation: [DatasetIndex.Item], runDirectory: String) throws {
+    guard let policy = FineTunePolicy(config.policy) else { throw TaskError.invalid("unknown policy '\(config.policy)' (head, last-N, full, gradual)") }
+    guard !train.isEmpty else { throw TaskError.invalid("no training images") }
+    self.model = model
+    self.spec = spec
+    self.config = config
+    self.classes = classes
+    self.train = train
+    self.validation = validation
+    self.runDirectory = runDirectory
+    self.policy = policy
+    optimizer = AdamW(weightDecay: WeightDecay(Float(config.weightDecay), excludeBiasAndNorm: true))
+    try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+  }
+
+  var lastPath: String { (runDirectory as NSString).appendingPathComponent("last.safetensors") }
+  var statePath: String { (runDirectory as NSString).appendingPathComponent("last.state.safetensors") }
+  var bestPath: String { (runDirectory as NSString).appendingPathComponent("best.safetensors") }
+  var logPath: String { (runDirectory as NSString).appendingPathComponent("log.jsonl") }
+
+  var stepsPerEpoch: Int { (train.count + spec.batchSize - 1) / spec.batchSize }
+
+  /// Learning rate at global step `step`: linear warmup, then cosine to 1% of the peak.
+  func learningRate(at step: Int) -> Double {
+    LearningRateSchedule(baseLR: config.learningRate, shape: .cosine(totalSteps: max(1, (config.epochs - config.warmupEpochs) * stepsPerEpoch), minLR: config.learningRate / 100),
+                         warmupSteps: config.warmupEpochs * stepsPerEpoch, warmupStartLR: config.learningRate / 10).lr(at: step)
+  }
+
+  func lrScale(_ name: String) -> Float { name.hasPrefix("classifier.") ? 1 : Float(config.backboneLRScale) }
+
+  /// The loss, with inverse-frequency class weights when asked.
+  func loss() -> SoftmaxCrossEntropy {
+    guard config.balancedClassWeights else { return SoftmaxCrossEntropy(labelSmoothing: Float(config.labelSmoothing)) }
+    var counts = [Double](repeating: 0, count: classes.count)
+    for item in train { counts[item.label] += 1 }
+    let weights = counts.map { Float($0 == 0 ? 0 : Double(train.count) / (Double(classes.count) * $0)) }
+    return SoftmaxCrossEntropy(labelSmoothing: Float(config.labelSmoothing), classWeights: weights)
+  }
+
+  /// Trains to the end (or to early stopping, or `maxSteps`); with `resume`, continues from the
+  /// last complete epoch in the run directory.
+  @discardableResult
+  public func run(resume: Bool = false, progress: (Progress) -> Void = { _ in }) throws -> [EpochLog] {
+    if resume { try restore() } else { try? FileManager.default.removeItem(atPath: logPath) }
+    var logs: [EpochLog] = []
+    let lossFunction = loss()
+    let params = model.namedParameters()
+    var features: FeatureCache? = nil
+    if policy == .head && config.cacheFeatures {
+      features = try FeatureCache(model: model, spec: spec, train: train, validation: validation, directory: runDirectory)
+    }
+    while epochsDone < config.epochs && badEpochs < config.patience {
+      if let max = config.maxSteps, steps >= max { break }
+      let epoch = epochsDone
+      policy.apply(to: model, epoch: epoch)
+      let start = Date()
+      var total = 0.0, seen = 0, skipped = 0, batchIndex = 0
+      func step(_ logits: Tensor, labels: [Int], backward: (Tensor) -> Void) {
+        let (l, grad) = lossFunction(logits: logits, labels: labels)
+        backward(grad)
+        clipGradientNorm(params, maxNorm: Float(config.gradientClip))
+        optimizer.step(params, lr: Float(learningRate(at: steps)), lrScale: lrScale)
+        steps += 1
+        total += l * Double(labels.count)
+        seen += labels.count
+        batchIndex += 1
+        progress(Progress(epoch: epoch + 1, epochs: config.epochs, batch: batchIndex, batches: stepsPerEpoch, loss: total / Double(max(seen, 1)),
+                          imagesPerSecond: Double(seen) / max(Date().timeIntervalSince(start), 1e-3)))
+      }
+      if let features {
+        for (x, labels) in features.trainBatches(epoch: epoch, batchSize: spec.batchSize, seed: config.seed) {
+          if let max = config.maxSteps, steps >= max { break }
+          model.zeroGradients()
+          model.reseedStochasticLayers(stepSeed(epoch))
+          step(model.classify(pooled: x, mode: .training), labels: labels) { _ = model.backwardClassify($0) }
+        }
+      } else {
+        for batch in BatchLoader(items: train, spec: spec, training: true, seed: config.seed, epoch: epoch) {
+          skipped += batch.failures.count
+          if batch.labels.isEmpty { continue }
+          if let max = config.maxSteps, steps >= max { break }
+          model.zeroGradients()
+          model.reseedStochasticLayers(stepSeed(epoch))
+          step(model.forward(batch.images, mode: .training), labels: batch.labels) { _ = model.backward($0) }
+        }
+      }
+      let (accuracy, macroF1) = try evaluate(features)
+      let metric = config.metric == "accuracy" ? accuracy : macroF1
+      let improved = metric > bestMetric
+      if improved { bestMetric = metric; badEpochs = 0 } else { badEpochs += 1 }
+      epochsDone += 1
+      let seconds = Date().timeIntervalSince(start)
+      let log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy, validationMacroF1: macroF1,
+                         learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
+      logs.append(log)
+      try save(log: log, best: improved)
+    }
+    return logs
+  }
+
+  func stepSeed(_ epoch: Int) -> UInt64 { config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(steps) &* 0x9E37_79B9_7F4A_7C15) }
+
+  /// Validation accuracy and macro F1 (scikit-learn's definitions, via DxEval).
+  func evaluate(_ features: FeatureCache?) throws -> (Double, Double) {
+    guard !validation.isEmpty else { return (0, 0) }
+    var truth: [Int32] = [], predicted: [Int32] = []
+    func collect(_ logits: Tensor, _ labels: [Int]) {
+      let k = logits.shape[1]
+      for (row, label) in labels.enumerated() {
+        let r = Array(logits.scalars[(row * k)..<((row + 1) * k)])
+        predicted.append(Int32(r.indices.max { r[$0] < r[$1] }!))
+        truth.append(Int32(label))
+      }
+    }
+    if let features {
+      for (x, labels) in features.validationBatches(batchSize: spec.batchSize) { collect(model.classify(pooled: x, mode: .inference), labels) }
+    } else {
+      for batch in BatchLoader(items: validation, spec: spec, training: false, seed: config.seed) where !batch.labels.isEmpty {
+        collect(model.forward(batch.images, mode: .inference), batch.labels)
+      }
+    }
+    let m = LabelMetrics(ConfusionMatrix(truth: truth, predicted: predicted, classCount: classes.count), classes: classes)
+    return (m.accuracy, m.macro.f1)
+  }
+
+  func checkpointMetadata() -> [String: String] {
+    var meta = metadata
+    meta["classes"] = String(decoding: try! JSONEncoder().encode(classes), as: UTF8.self)
+    meta["effdx.training"] = String(decoding: try! JSONEncoder().encode(config), as: UTF8.self)
+    meta["effdx.pipeline"] = spec.name
+    return meta
+  }
+
+  func preprocessing() -> Preprocessing {
+    Preprocessing(resolution: spec.resolution, mean: spec.mean, std: spec.std)
+  }
+
+  /// Writes last (+ state), best when improved, and the log line; each file atomically.
+  func save(log: EpochLog, best: Bool) throws {
+    try model.save(to: lastPath, preprocessing: preprocessing(), metadata: checkpointMetadata())
+    if best { try model.save(to: bestPath, preprocessing: preprocessing(), metadata: checkpointMetadata()) }
+    var state = optimizer.stateTensors()
+    state["trainer.progress"] = Tensor(shape: [4], scalars: [Float(epochsDone), Float(steps), Float(badEpochs), 0])
+    try SafeTensorsWriter.write(state, metadata: ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)"], to: statePath)
+    let line = String(decoding: try JSONEncoder().encode(log), as: UTF8.self) + "\n"
+    if let handle = FileHandle(forWritingAtPath: logPath) {
+      handle.seekToEndOfFile()
+      handle.write(Data(line.utf8))
+      try handle.close()
+    } else {
+      try line.write(toFile: logPath, atomically: true, encoding: .utf8)
+    }
+  }
+
+  /// Loads the last complete epoch's model, optimizer state and progress.
+  func restore() throws {
+    guard FileManager.default.fileExists(atPath: statePath), FileManager.default.fileExists(atPath: lastPath) else { return }
+    let (saved, _, _) = try EfficientNet.load(from: lastPath)
+    try model.loadState(saved.stateDict())
+    let state = try SafeTensorsFile(path: statePath)
+    optimizer.loadState(try state.allTensors())
+    epochsDone = Int(state.metadata["epochs_done"] ?? "0") ?? 0
+    steps = Int(state.metadata["steps"] ?? "0") ?? 0
+    badEpochs = Int(state.metadata["bad_epochs"] ?? "0") ?? 0
+    bestMetric = Double(state.metadata["best_metric"] ?? "") ?? -Double.infinity
+    // The log keeps only the lines of the epochs the checkpoint contains.
+    if let text = try? String(contentsOfFile: logPath, encoding: .utf8) {
+      let kept = text.split(separator: "\n").prefix(epochsDone).joined(separator: "\n")
+      try (kept.isEmpty ? "" : kept + "\n").write(toFile: logPath, atomically: true, encoding: .utf8)
+    }
+  }
+}
+
+/// A configuration or data problem of a task run.
+public enum TaskError: Error, CustomStringConvertible, Equatable {
+  case invalid(String)
+  public var description: String {
+    switch self {
+    case .invalid(let m): return m
+    }
+  }
+}
