@@ -15,7 +15,7 @@ public enum EffDxRunner {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
   }
 
-  public static func run(_ arguments: [String], currentDirectory: URL? = nil) throws -> Result {
+  public static func run(_ arguments: [String], currentDirectory: URL? = nil, environment: [String: String] = [:]) throws -> Result {
     let binary = productsDirectory.appendingPathComponent("effdx")
     guard FileManager.default.isExecutableFile(atPath: binary.path) else {
       throw XCTSkip("effdx not built at \(binary.path); run `swift build` first")
@@ -24,6 +24,7 @@ public enum EffDxRunner {
     process.executableURL = binary
     process.arguments = arguments
     if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -132,6 +132,8 @@ public final class Trainer {
                          learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
       logs.append(log)
       try save(log: log, best: improved)
+      // Test hook: die hard right after an epoch is saved, as a crash or `kill -9` would.
+      if let crash = ProcessInfo.processInfo.environment["EFFDX_TEST_KILL_AFTER_EPOCH"], Int(crash) == epochsDone { kill(getpid(), SIGKILL) }
     }
     return logs
   }
