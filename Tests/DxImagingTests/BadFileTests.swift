@@ -103,6 +103,17 @@ final class BadFileTests: XCTestCase {
     XCTAssertThrowsError(try ImageDecoder.decode(path: dir.appendingPathComponent("absent.png").path)) { XCTAssertTrue("\($0)".contains("no such file"), "\($0)") }
   }
 
+  func testFuzzerFindings_areTypedErrors() throws {
+    // Found by Scripts/fuzz (TIFF): a header claiming a huge tile made the reader allocate 5.6 GB.
+    let dir = corpus.appendingPathComponent("fuzz")
+    for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
+      let p = dir.appendingPathComponent(name).path
+      XCTAssertThrowsError(try ImageDecoder.decode(path: p, limits: ImageLimits(maxPixels: 4_000_000, maxTiffAllocation: 64 << 20)), name) {
+        XCTAssertTrue($0 is ImageError, "\($0)")
+      }
+    }
+  }
+
   func testLimits_areConfigurableAndRegionsOfLargeImagesStayReadable() throws {
     let small = ImageLimits(maxPixels: 500)
     let p = corpus.appendingPathComponent("rgb8_tiles_deflate.tif").path

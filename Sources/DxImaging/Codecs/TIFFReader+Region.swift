@@ -35,9 +35,19 @@ extension TIFFReader {
     var tiled: Bool
   }
 
-  func blocks(_ l: Level) -> Blocks {
-    if let tw = l.tileWidth, let th = l.tileHeight { return Blocks(width: tw, height: th, tiled: true) }
-    return Blocks(width: l.width, height: l.rowsPerStrip ?? l.height, tiled: false)
+  /// The level's block geometry, refusing blocks whose decoded size exceeds the allocation
+  /// limit (a hostile header can claim a 65,535 x 65,535 tile).
+  func blocks(_ l: Level) throws -> Blocks {
+    let b: Blocks
+    if let tw = l.tileWidth, let th = l.tileHeight { b = Blocks(width: tw, height: th, tiled: true) } else {
+      b = Blocks(width: l.width, height: l.rowsPerStrip ?? l.height, tiled: false)
+    }
+    let (pixels, overflow) = b.width.multipliedReportingOverflow(by: b.height)
+    let bytes = overflow ? Int.max : pixels.multipliedReportingOverflow(by: max(4, l.samplesPerPixel * max(1, l.bitsPerSample / 8))).partialValue
+    guard !overflow, bytes <= limits.maxTiffAllocation else {
+      throw ImageError.tooLarge(path: path, width: b.width, height: b.height, limit: limits.maxTiffAllocation / max(1, bytes / max(1, pixels)))
+    }
+    return b
   }
 
   /// Decodes block (`bx`, `by`) of `plane` into `buffer`; returns false with the reason on failure.
@@ -58,7 +68,7 @@ extension TIFFReader {
   }
 
   private func readExact<T: FixedWidthInteger & UnsignedInteger>(_ l: Level, x: Int, y: Int, width: Int, height: Int, as: T.Type) throws -> Image {
-    let b = blocks(l)
+    let b = try blocks(l)
     let outC = l.outputChannels
     let spp = l.samplesPerPixel
     let palette = l.photometric == "palette"
@@ -118,7 +128,7 @@ extension TIFFReader {
 
   /// libtiff's RGBA conversion, block by block (rasters come bottom-up).
   private func readRGBA(_ l: Level, x: Int, y: Int, width: Int, height: Int) throws -> Image {
-    let b = blocks(l)
+    let b = try blocks(l)
     let outC = l.outputChannels == 1 ? 1 : (l.outputChannels == 2 || l.outputChannels == 4 ? 4 : 3)
     var out = [UInt8](repeating: 0, count: width * height * outC)
     var raster = [UInt32](repeating: 0, count: b.width * b.height)

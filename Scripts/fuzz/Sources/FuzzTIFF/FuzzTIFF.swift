@@ -8,7 +8,7 @@ let scratch = "/dev/shm/effdx-fuzz-\(getpid()).tif"
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTIFF(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   FileManager.default.createFile(atPath: scratch, contents: Data(bytes: data, count: size))
-  let limits = ImageLimits(maxPixels: 4_000_000, maxSide: 1 << 16, maxTiffAllocation: 64 << 20)
+  let limits = ImageLimits(maxPixels: 1_000_000, maxSide: 1 << 16, maxTiffAllocation: 16 << 20)
   guard let reader = try? TIFFReader(path: scratch, limits: limits) else { return 0 }
   for level in reader.levels.prefix(4) {
     _ = try? reader.read(level: level.index)
