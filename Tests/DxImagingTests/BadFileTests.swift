@@ -104,7 +104,8 @@ final class BadFileTests: XCTestCase {
   }
 
   func testFuzzerFindings_areTypedErrors() throws {
-    // Found by Scripts/fuzz (TIFF): a header claiming a huge tile made the reader allocate 5.6 GB.
+    // Found by Scripts/fuzz (TIFF): a header claiming a huge tile made the reader allocate 5.6 GB;
+    // an RGB header with one sample per pixel made it read past a tile buffer.
     let dir = corpus.appendingPathComponent("fuzz")
     for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
       let p = dir.appendingPathComponent(name).path

@@ -53,6 +53,7 @@ extension TIFFReader {
   /// Decodes block (`bx`, `by`) of `plane` into `buffer`; returns false with the reason on failure.
   func decodeBlock(_ b: Blocks, bx: Int, by: Int, plane: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
     dx_tiff_clear_error(handle)
+    buffer.initializeMemory(as: UInt8.self, repeating: 0)  // a short block reads as zeros, never as stale memory
     let n: Int
     if b.tiled {
       let tile = TIFFComputeTile(tif, UInt32(bx * b.width), UInt32(by * b.height), 0, UInt16(plane))
@@ -78,6 +79,10 @@ extension TIFFReader {
     let baseSamples = palette ? 1 : (l.photometric == "rgb" || ycbcrJPEG ? 3 : 1)
     var sourceSample = Array(0..<(palette ? 1 : baseSamples))
     if outC == (palette ? 4 : baseSamples + 1) { sourceSample.append(palette ? 1 : baseSamples) }
+    // A header can claim RGB with one sample per pixel: every sample read must exist.
+    guard let highest = sourceSample.max(), highest < (ycbcrJPEG ? 3 : spp) else {
+      throw ImageError.corrupt(path: path, reason: "\(l.photometric) image with \(spp) sample(s) per pixel")
+    }
     var colormap: (r: UnsafePointer<UInt16>, g: UnsafePointer<UInt16>, b: UnsafePointer<UInt16>)? = nil
     if palette {
       var r: UnsafePointer<UInt16>? = nil, g: UnsafePointer<UInt16>? = nil, bl: UnsafePointer<UInt16>? = nil
