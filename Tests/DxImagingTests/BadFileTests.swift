@@ -105,7 +105,8 @@ final class BadFileTests: XCTestCase {
 
   func testFuzzerFindings_areTypedErrors() throws {
     // Found by Scripts/fuzz (TIFF): a header claiming a huge tile made the reader allocate 5.6 GB;
-    // an RGB header with one sample per pixel made it read past a tile buffer.
+    // an RGB header with one sample per pixel made it read past a tile buffer; a 4-billion-square
+    // size overflowed the pixel count.
     let dir = corpus.appendingPathComponent("fuzz")
     for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
       let p = dir.appendingPathComponent(name).path

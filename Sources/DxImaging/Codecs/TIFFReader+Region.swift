@@ -12,7 +12,7 @@ extension TIFFReader {
     guard width > 0, height > 0, x >= 0, y >= 0, x + width <= l.width, y + height <= l.height else {
       throw ImageError.outOfBounds(path: path, reason: "region (\(x), \(y), \(width) x \(height)) is outside level \(index) (\(l.width) x \(l.height))")
     }
-    guard width * height <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: width, height: height, limit: limits.maxPixels) }
+    guard saturatingProduct(width, height) <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: width, height: height, limit: limits.maxPixels) }
     try select(level: index)
     if l.photometric == "ycbcr" && l.compression == "jpeg" {
       _ = dx_tiff_set_u32(tif, UInt32(TIFFTAG_JPEGCOLORMODE), UInt32(JPEGCOLORMODE_RGB))

@@ -27,6 +27,9 @@ public final class TIFFReader {
     /// Channels `readRegion` returns (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA).
     public var outputChannels: Int
     public var outputBitDepth: Int
+
+    /// width x height, saturating: a hostile header can claim 4 billion x 4 billion.
+    public var pixelCount: Int { saturatingProduct(width, height) }
   }
 
   public let path: String
@@ -148,7 +151,7 @@ public final class TIFFReader {
   /// The whole of `level`, if it is within the pixel limit.
   public func read(level: Int = 0) throws -> Image {
     let l = try self.level(level)
-    guard l.width * l.height <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: l.width, height: l.height, limit: limits.maxPixels) }
+    guard l.pixelCount <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: l.width, height: l.height, limit: limits.maxPixels) }
     return try readRegion(level: level, x: 0, y: 0, width: l.width, height: l.height)
   }
 
@@ -156,4 +159,10 @@ public final class TIFFReader {
     guard levels.indices.contains(index) else { throw ImageError.outOfBounds(path: path, reason: "level \(index) does not exist (the file has \(levels.count))") }
     return levels[index]
   }
+}
+
+/// `a * b`, or `Int.max` when that overflows.
+func saturatingProduct(_ a: Int, _ b: Int) -> Int {
+  let (p, overflow) = a.multipliedReportingOverflow(by: b)
+  return overflow ? .max : p
 }

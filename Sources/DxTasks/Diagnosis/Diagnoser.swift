@@ -128,7 +128,7 @@ public struct Diagnoser {
 
   static func isSlide(_ path: String) -> Bool {
     guard (try? ImageFormat.detect(path: path)) == .tiff, let r = try? TIFFReader(path: path) else { return false }
-    return r.levels.count > 1 && r.levels[0].tileWidth != nil || r.levels[0].width * r.levels[0].height > ImageLimits.default.maxPixels
+    return r.levels.count > 1 && r.levels[0].tileWidth != nil || r.levels[0].pixelCount > ImageLimits.default.maxPixels
   }
 
   var mean: [Float] { preprocessing.mean.map(Float.init) }
