@@ -101,3 +101,33 @@ final class TaskTests: XCTestCase {
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/train").filter { !$0.hasSuffix(".csv") }.count, 4)
   }
 }
+
+final class SlideDiagnosisTests: XCTestCase {
+  func testSlides_areTiledClassifiedAggregatedAndMapped() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slides-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try SampleDatasets.histopathology(to: dir, count: 5, holdout: 5, size: 32, slideSize: 512, seed: 3)
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = HistologySamples.classes.count
+    let model = try EfficientNet(c, seed: 1)
+    var d = Diagnoser(model: model, classes: HistologySamples.classes, preprocessing: Preprocessing(resolution: 32))
+    d.heatmaps = dir + "/heat"
+    d.slidePositive = ("tumor", 3)
+    let slides = Diagnoser.expand([dir + "/slides"], recursive: false)
+    XCTAssertEqual(slides.map { ($0 as NSString).lastPathComponent }, ["slide_1.tif", "slide_2.tif"])
+    let summary = try d.run(files: slides, output: dir + "/pred.csv")
+    XCTAssertEqual(summary.written, 2)
+    XCTAssertEqual(summary.failed, 0)
+    let rows = try String(contentsOfFile: dir + "/pred.csv", encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(rows.count, 3)
+    XCTAssertTrue(rows[1].contains(",slide_1,"), "the slide is its own study")
+    for slide in ["slide_1", "slide_2"] {
+      XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/heat/\(slide)_heatmap.png"))
+      let tiles = try String(contentsOfFile: dir + "/heat/\(slide)_tiles.csv", encoding: .utf8).split(separator: "\n")
+      XCTAssertGreaterThan(tiles.count, 2, "tissue tiles classified")
+    }
+    // Probabilities in a row sum to one.
+    let p = rows[1].split(separator: ",").suffix(HistologySamples.classes.count).compactMap { Double($0) }
+    XCTAssertEqual(p.reduce(0, +), 1, accuracy: 1e-4)
+  }
+}
