@@ -42,10 +42,10 @@ extension TIFFReader {
     if let tw = l.tileWidth, let th = l.tileHeight { b = Blocks(width: tw, height: th, tiled: true) } else {
       b = Blocks(width: l.width, height: l.rowsPerStrip ?? l.height, tiled: false)
     }
-    let (pixels, overflow) = b.width.multipliedReportingOverflow(by: b.height)
-    let bytes = overflow ? Int.max : pixels.multipliedReportingOverflow(by: max(4, l.samplesPerPixel * max(1, l.bitsPerSample / 8))).partialValue
-    guard !overflow, bytes <= limits.maxTiffAllocation else {
-      throw ImageError.tooLarge(path: path, width: b.width, height: b.height, limit: limits.maxTiffAllocation / max(1, bytes / max(1, pixels)))
+    let bytesPerPixel = max(4, l.samplesPerPixel * max(1, l.bitsPerSample / 8))
+    let bytes = saturatingProduct(saturatingProduct(b.width, b.height), bytesPerPixel)
+    guard b.width > 0, b.height > 0, bytes <= limits.maxTiffAllocation else {
+      throw ImageError.tooLarge(path: path, width: b.width, height: b.height, limit: limits.maxTiffAllocation / bytesPerPixel)
     }
     return b
   }
