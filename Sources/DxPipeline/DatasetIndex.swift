@@ -77,7 +77,7 @@ public struct DatasetIndex: Equatable, Sendable {
   }
 
   /// Minimal RFC 4180 parsing (quoted fields with commas, quotes and newlines).
-  static func parseCSV(_ text: String) -> [[String]] {
+  package static func parseCSV(_ text: String) -> [[String]] {
     var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
     var it = Array(text.unicodeScalars).makeIterator()
     var pending: Unicode.Scalar? = nil

@@ -121,7 +121,7 @@ public struct Diagnoser {
       text = String(text[...cut])
       try text.write(toFile: output, atomically: true, encoding: .utf8)
     }
-    let rows = DatasetIndexCSV.parse(text)
+    let rows = DatasetIndex.parseCSV(text)
     guard let header = rows.first, let pc = header.firstIndex(of: "path") else { throw TaskError.invalid("\(output): exists but is not a predictions CSV") }
     return Set(rows.dropFirst().compactMap { $0.count > pc ? $0[pc] : nil })
   }
@@ -226,25 +226,6 @@ public struct Diagnoser {
 
   func csv(_ s: String) -> String {
     s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-  }
-}
-
-/// CSV rows (for reading back an output file).
-enum DatasetIndexCSV {
-  static func parse(_ text: String) -> [[String]] {
-    text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
-      var fields: [String] = [], field = "", quoted = false
-      var chars = Array(line).makeIterator()
-      var pending: Character? = nil
-      while let c = pending ?? chars.next() {
-        pending = nil
-        if quoted {
-          if c == "\"" { if let n = chars.next() { if n == "\"" { field.append("\"") } else { quoted = false; pending = n } } else { quoted = false } } else { field.append(c) }
-        } else if c == "\"" && field.isEmpty { quoted = true } else if c == "," { fields.append(field); field = "" } else { field.append(c) }
-      }
-      fields.append(field)
-      return fields
-    }
   }
 }
 
