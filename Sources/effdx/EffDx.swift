@@ -11,7 +11,7 @@ struct EffDx: ParsableCommand {
       ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, EvaluateCommand.self, InspectCommand.self,
       ConvertCommand.self, TileCommand.self, SamplesCommand.self, TrainCommand.self, DiagnoseCommand.self, DemoCommand.self,
       MakeToySamplesCommand.self,
-      BenchKernelsCommand.self, BenchEvaluateCommand.self, BenchImagingCommand.self,
+      BenchCommand.self, BenchKernelsCommand.self, BenchEvaluateCommand.self, BenchImagingCommand.self,
     ])
 }
 

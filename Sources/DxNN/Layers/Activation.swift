@@ -18,6 +18,10 @@ public final class Activation: Layer {
   public init(_ kind: ActivationKind) { self.kind = kind }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    Profiler.measure("\(kind.rawValue) forward") { _forward(x, mode: mode) }
+  }
+
+  private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
     var y = Tensor.zeros(x.shape)
     let n = x.count
     x.withPointer { xp in
@@ -34,6 +38,10 @@ public final class Activation: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
+    Profiler.measure("\(kind.rawValue) backward") { _backward(dy) }
+  }
+
+  private func _backward(_ dy: Tensor) -> Tensor {
     guard let c = cached else { preconditionFailure("Activation.backward before forward") }
     precondition(dy.shape == c.shape, "Activation.backward got \(dy.shape), expected \(c.shape)")
     var dx = Tensor.zeros(c.shape)

@@ -35,6 +35,10 @@ public final class BatchNorm2D: Layer {
   public var isFrozen: Bool { weight.isFrozen && bias.isFrozen }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    Profiler.measure("BatchNorm forward") { _forward(x, mode: mode) }
+  }
+
+  private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
     precondition(x.shape.last == channels, "BatchNorm2D expects \(channels) channels, got shape \(x.shape)")
     let m = x.count / channels
     let mode = isFrozen ? .inference : mode
@@ -64,6 +68,10 @@ public final class BatchNorm2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
+    Profiler.measure("BatchNorm backward") { _backward(dy) }
+  }
+
+  private func _backward(_ dy: Tensor) -> Tensor {
     guard let x = input else { preconditionFailure("BatchNorm2D.backward before forward") }
     precondition(dy.shape == x.shape, "BatchNorm2D.backward got \(dy.shape), expected \(x.shape)")
     var dx = Tensor.zeros(x.shape)

@@ -40,6 +40,10 @@ public final class Conv2D: Layer {
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " forward") { _forward(x, mode: mode) }
+  }
+
+  private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
     let (_, _, _, c) = x.nhwc()
     precondition(c == inChannels, "Conv2D expects \(inChannels) channels, got shape \(x.shape)")
     let g = geometry(for: x.shape)
@@ -65,6 +69,10 @@ public final class Conv2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
+    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " backward") { _backward(dy) }
+  }
+
+  private func _backward(_ dy: Tensor) -> Tensor {
     guard let x = input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
     precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, outChannels], "Conv2D.backward got \(dy.shape)")
     var dx = Tensor.zeros(x.shape)

@@ -28,6 +28,10 @@ public final class DepthwiseConv2D: Layer {
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    Profiler.measure("DepthwiseConv2D forward") { _forward(x, mode: mode) }
+  }
+
+  private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
     let (n, h, w, c) = x.nhwc()
     precondition(c == channels, "DepthwiseConv2D expects \(channels) channels, got shape \(x.shape)")
     let g = ConvGeometry(
@@ -49,6 +53,10 @@ public final class DepthwiseConv2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
+    Profiler.measure("DepthwiseConv2D backward") { _backward(dy) }
+  }
+
+  private func _backward(_ dy: Tensor) -> Tensor {
     guard let x = input, let g = geometry else { preconditionFailure("DepthwiseConv2D.backward before forward") }
     precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, channels], "DepthwiseConv2D.backward got \(dy.shape)")
     var dx = Tensor.zeros(x.shape)

@@ -9,6 +9,10 @@ public final class GlobalAvgPool: Layer {
   public init(keepSpatial: Bool = false) { self.keepSpatial = keepSpatial }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    Profiler.measure("GlobalAvgPool forward") { _forward(x, mode: mode) }
+  }
+
+  private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
     let (n, h, w, c) = x.nhwc()
     var y = Tensor.zeros(keepSpatial ? [n, 1, 1, c] : [n, c])
     x.withPointer { xp in
@@ -19,6 +23,10 @@ public final class GlobalAvgPool: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
+    Profiler.measure("GlobalAvgPool backward") { _backward(dy) }
+  }
+
+  private func _backward(_ dy: Tensor) -> Tensor {
     precondition(inputShape.count == 4, "GlobalAvgPool.backward before forward")
     let (n, h, w, c) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
     precondition(dy.count == n * c, "GlobalAvgPool.backward got \(dy.shape)")

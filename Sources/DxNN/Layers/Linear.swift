@@ -20,6 +20,10 @@ public final class Linear: Layer {
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    Profiler.measure("Linear forward") { _forward(x, mode: mode) }
+  }
+
+  private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
     precondition(x.rank == 2 && x.shape[1] == inFeatures, "Linear expects [N, \(inFeatures)], got \(x.shape)")
     let n = x.shape[0]
     var y = Tensor.zeros([n, outFeatures])
@@ -36,6 +40,10 @@ public final class Linear: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
+    Profiler.measure("Linear backward") { _backward(dy) }
+  }
+
+  private func _backward(_ dy: Tensor) -> Tensor {
     guard let x = input else { preconditionFailure("Linear.backward before forward") }
     let n = x.shape[0]
     precondition(dy.shape == [n, outFeatures], "Linear.backward got \(dy.shape)")

@@ -26,7 +26,7 @@ public final class SqueezeExcite: Layer {
     var y = Tensor.zeros(x.shape)
     x.withPointer { xp in
       s.withPointer { sp in
-        y.withMutablePointer { channelScaleForward(xp, scale: sp, $0, batch: n, pixels: h * w, channels: c) }
+        y.withMutablePointer { yp in Profiler.measure("SE scale forward") { channelScaleForward(xp, scale: sp, yp, batch: n, pixels: h * w, channels: c) } }
       }
     }
     input = x
@@ -43,7 +43,7 @@ public final class SqueezeExcite: Layer {
       s.withPointer { sp in
         dy.withPointer { dyp in
           dx.withMutablePointer { dxp in
-            ds.withMutablePointer { channelScaleBackward(xp, scale: sp, dyp, inputGrad: dxp, scaleGrad: $0, batch: n, pixels: h * w, channels: c) }
+            ds.withMutablePointer { dsp in Profiler.measure("SE scale backward") { channelScaleBackward(xp, scale: sp, dyp, inputGrad: dxp, scaleGrad: dsp, batch: n, pixels: h * w, channels: c) } }
           }
         }
       }

@@ -1,0 +1,92 @@
+import ArgumentParser
+import DxEfficientNet
+import DxNN
+import DxTensor
+import Foundation
+
+/// Whole-network throughput: inference, a full fine-tuning step, or a head-only step, with a
+/// per-layer-kind time breakdown and peak memory. Compare with
+/// `../shared/tools/bench_reference.py` run in the same session on the same machine.
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench", abstract: "Images/s of an EfficientNet: inference, full training step or head-only step (release builds).")
+
+  @Option(help: "Architecture.") var arch = "efficientnet_b0"
+  @Option(help: "Input resolution.") var res = 224
+  @Option(help: "Batch size.") var batch = 32
+  @Option(help: "infer, train or head.") var mode = "infer"
+  @Option(help: "Timed iterations (median reported), after one warm-up.") var iters = 3
+  @Option(help: "Classes of the classifier.") var classes = 10
+  @Flag(help: "Print one JSON object.") var json = false
+  @OptionGroup var compute: ComputeOptions
+
+  func validate() throws {
+    guard ["infer", "train", "head"].contains(mode) else { throw ValidationError("--mode must be infer, train or head") }
+    guard Variants.named(arch) != nil else { throw ValidationError("unknown --arch '\(arch)'") }
+  }
+
+  func run() throws {
+    try compute.apply()
+    #if DEBUG
+      if !json { print("warning: debug build; use swift build -c release") }
+    #endif
+    var config = Variants.named(arch)!
+    config.numClasses = classes
+    let model = try EfficientNet(config, seed: 0)
+    var rng = SeededGenerator(seed: 1)
+    let x = Tensor.randomNormal([batch, res, res, 3], using: &rng)
+    let labels = (0..<batch).map { $0 % classes }
+    let loss = SoftmaxCrossEntropy()
+    let sgd = SGD(momentum: 0.9)
+    if mode == "head" { model.setFrozen(true); model.setFrozen(false, prefix: "classifier.") }
+    let params = model.namedParameters()
+    func step() {
+      switch mode {
+      case "infer":
+        _ = model.forward(x, mode: .inference)
+      case "head":
+        let pooled = model.forwardHead(model.forwardFeatures(x, mode: .inference), mode: .inference, preLogits: true)
+        model.zeroGradients()
+        let (_, g) = loss(logits: model.classify(pooled: pooled, mode: .training), labels: labels)
+        _ = model.backwardClassify(g)
+        sgd.step(params, lr: 0.01)
+      default:
+        model.zeroGradients()
+        let (_, g) = loss(logits: model.forward(x, mode: .training), labels: labels)
+        _ = model.backward(g)
+        sgd.step(params, lr: 0.01)
+      }
+    }
+    step()
+    var times: [Double] = []
+    for _ in 0..<max(1, iters) {
+      let t0 = Date()
+      step()
+      times.append(Date().timeIntervalSince(t0))
+    }
+    let median = times.sorted()[times.count / 2]
+    Profiler.reset()
+    Profiler.enabled = true
+    let t0 = Date()
+    step()
+    let profiled = Date().timeIntervalSince(t0)
+    Profiler.enabled = false
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let imagesPerSecond = Double(batch) / median
+    let breakdown = Profiler.report
+    if json {
+      let object: [String: Any] = ["system": "effdx", "mode": mode, "arch": arch, "res": res, "batch": batch, "threads": ThreadPool.threadCount,
+                                   "images_per_s": (imagesPerSecond * 100).rounded() / 100, "peak_rss_mb": usage.ru_maxrss / 1024,
+                                   "layers": Dictionary(uniqueKeysWithValues: breakdown.map { ($0.kind, ($0.seconds * 1e5).rounded() / 100) })]
+      print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+      return
+    }
+    print(String(format: "%@ %@ at %d px, batch %d, %d threads: %.2f images/s (%.1f ms per batch, median of %d); peak memory %d MB",
+                 arch, mode, res, batch, ThreadPool.threadCount, imagesPerSecond, median * 1e3, times.count, usage.ru_maxrss / 1024))
+    print("time by layer kind (one profiled \(mode) pass, \(String(format: "%.1f", profiled * 1e3)) ms):")
+    let accounted = breakdown.reduce(0) { $0 + $1.seconds }
+    for r in breakdown { print(String(format: "  %-28@ %8.1f ms  %5.1f%%  (%d calls)", r.kind, r.seconds * 1e3, 100 * r.seconds / profiled, r.calls)) }
+    print(String(format: "  %-28@ %8.1f ms  %5.1f%%", "other (adds, loss, optimizer)", (profiled - accounted) * 1e3, 100 * (profiled - accounted) / profiled))
+  }
+}
