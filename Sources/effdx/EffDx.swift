@@ -4,6 +4,13 @@ import DxTensor
 /// The EfficientDx command-line tool: thin commands over the Dx libraries.
 @main
 struct EffDx: ParsableCommand {
+  static func main() {
+    TensorMemory.keepLargeBlocks()
+    var command: ParsableCommand
+    do { command = try parseAsRoot() } catch { exit(withError: error) }
+    do { try command.run() } catch { exit(withError: error) }
+  }
+
   static let configuration = CommandConfiguration(
     commandName: "effdx",
     abstract: "EfficientNet-based leaf-disease and histopathology classification on the CPU.",

@@ -53,3 +53,18 @@ final class ElementwiseKernelTests: XCTestCase {
     }
   }
 }
+
+final class FastExpTests: XCTestCase {
+  func testFastExp_relativeErrorBelow3e7OverTheRange() {
+    var worst = 0.0
+    var x: Float = -87
+    while x <= 88 {
+      let exact = exp(Double(x))
+      worst = max(worst, abs(Double(fastExp(x)) - exact) / exact)
+      x += 0.0137
+    }
+    XCTAssertLessThan(worst, 3e-7)
+    XCTAssertEqual(fastExp(-200), fastExp(-87))
+    XCTAssertFalse(fastExp(100).isInfinite)
+  }
+}

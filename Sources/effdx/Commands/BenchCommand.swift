@@ -86,7 +86,8 @@ struct BenchCommand: ParsableCommand {
                  arch, mode, res, batch, ThreadPool.threadCount, imagesPerSecond, median * 1e3, times.count, usage.ru_maxrss / 1024))
     print("time by layer kind (one profiled \(mode) pass, \(String(format: "%.1f", profiled * 1e3)) ms):")
     let accounted = breakdown.reduce(0) { $0 + $1.seconds }
-    for r in breakdown { print(String(format: "  %-28@ %8.1f ms  %5.1f%%  (%d calls)", r.kind, r.seconds * 1e3, 100 * r.seconds / profiled, r.calls)) }
-    print(String(format: "  %-28@ %8.1f ms  %5.1f%%", "other (adds, loss, optimizer)", (profiled - accounted) * 1e3, 100 * (profiled - accounted) / profiled))
+    func pad(_ s: String) -> String { "  " + s.padding(toLength: 32, withPad: " ", startingAt: 0) }
+    for r in breakdown { print(pad(r.kind) + String(format: "%8.1f ms  %5.1f%%  (%d calls)", r.seconds * 1e3, 100 * r.seconds / profiled, r.calls)) }
+    print(pad("other (adds, loss, optimizer)") + String(format: "%8.1f ms  %5.1f%%", (profiled - accounted) * 1e3, 100 * (profiled - accounted) / profiled))
   }
 }
