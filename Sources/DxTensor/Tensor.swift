@@ -90,3 +90,12 @@ public func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Flo
   guard let tensor else { return try body(nil) }
   return try tensor.withPointer { try body($0) }
 }
+
+extension Tensor {
+  /// A tensor whose elements are not initialised: for outputs a kernel overwrites entirely
+  /// (saves a zero-fill pass over every activation).
+  public static func uninitialized(_ shape: [Int]) -> Tensor {
+    let n = shape.reduce(1, *)
+    return Tensor(shape: shape, scalars: [Float](unsafeUninitializedCapacity: n) { _, count in count = n })
+  }
+}

@@ -22,7 +22,7 @@ public final class Activation: Layer {
   }
 
   private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
-    var y = Tensor.zeros(x.shape)
+    var y = Tensor.uninitialized(x.shape)
     let n = x.count
     x.withPointer { xp in
       y.withMutablePointer { yp in
@@ -44,7 +44,7 @@ public final class Activation: Layer {
   private func _backward(_ dy: Tensor) -> Tensor {
     guard let c = cached else { preconditionFailure("Activation.backward before forward") }
     precondition(dy.shape == c.shape, "Activation.backward got \(dy.shape), expected \(c.shape)")
-    var dx = Tensor.zeros(c.shape)
+    var dx = Tensor.uninitialized(c.shape)
     let n = c.count
     c.withPointer { cp in
       dy.withPointer { dyp in

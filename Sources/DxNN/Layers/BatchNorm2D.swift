@@ -57,7 +57,7 @@ public final class BatchNorm2D: Layer {
       invStd = runningVar.value.scalars.map { 1 / ($0 + eps).squareRoot() }
     }
     usedBatchStats = mode == .training
-    var y = Tensor.zeros(x.shape)
+    var y = Tensor.uninitialized(x.shape)
     x.withPointer { xp in
       y.withMutablePointer { yp in
         batchNormApply(xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars, rows: m, channels: channels)

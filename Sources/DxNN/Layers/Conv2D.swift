@@ -47,9 +47,9 @@ public final class Conv2D: Layer {
     let (_, _, _, c) = x.nhwc()
     precondition(c == inChannels, "Conv2D expects \(inChannels) channels, got shape \(x.shape)")
     let g = geometry(for: x.shape)
-    var out = Tensor.zeros([g.batch, g.outHeight, g.outWidth, outChannels])
+    var out = Tensor.uninitialized([g.batch, g.outHeight, g.outWidth, outChannels])
     let colCount = convIsPointwise(g) ? 0 : g.batch * g.outHeight * g.outWidth * kernel * kernel * c
-    if col.count != colCount { col = [Float](repeating: 0, count: colCount) }
+    if col.count != colCount { col = [Float](unsafeUninitializedCapacity: colCount) { _, n in n = colCount } }  // im2col writes every element
     x.withPointer { xp in
       weight.value.withPointer { wp in
         col.withUnsafeMutableBufferPointer { colp in

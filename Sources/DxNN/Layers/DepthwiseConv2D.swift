@@ -37,7 +37,7 @@ public final class DepthwiseConv2D: Layer {
     let g = ConvGeometry(
       batch: n, inHeight: h, inWidth: w, kernel: kernel, stride: stride,
       pad: Padding2D(padding, kernel: kernel, stride: stride, height: h, width: w))
-    var out = Tensor.zeros([n, g.outHeight, g.outWidth, c])
+    var out = Tensor.uninitialized([n, g.outHeight, g.outWidth, c])
     x.withPointer { xp in
       weight.value.withPointer { wp in
         out.withMutablePointer { op in
