@@ -98,6 +98,7 @@ extension TIFFReader {
     defer { buffer.deallocate() }
     let maxValue = T.max
     let usedSamples = Set(sourceSample)
+    let straightCopy = !l.planarSeparate && !palette && !invert && perPixel == outC && sourceSample == Array(0..<outC)
     for by in (y / b.height)...((y + height - 1) / b.height) {
       for bx in (x / b.width)...((x + width - 1) / b.width) {
         for plane in 0..<planes where !l.planarSeparate || usedSamples.contains(plane) {
@@ -105,6 +106,16 @@ extension TIFFReader {
           let block = buffer.bindMemory(to: T.self)
           let x0 = max(x, bx * b.width), x1 = min(x + width, (bx + 1) * b.width)
           let y0 = max(y, by * b.height), y1 = min(y + height, (by + 1) * b.height)
+          if straightCopy {
+            // The common slide layout (8- or 16-bit RGB/gray, interleaved): copy row segments.
+            out.withUnsafeMutableBufferPointer { o in
+              for yy in y0..<y1 {
+                let src = block.baseAddress! + ((yy - by * b.height) * b.width + (x0 - bx * b.width)) * perPixel
+                (o.baseAddress! + ((yy - y) * width + (x0 - x)) * outC).update(from: src, count: (x1 - x0) * outC)
+              }
+            }
+            continue
+          }
           for yy in y0..<y1 {
             let rowIn = (yy - by * b.height) * b.width
             for xx in x0..<x1 {
