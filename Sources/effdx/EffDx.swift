@@ -16,7 +16,8 @@ struct EffDx: ParsableCommand {
     abstract: "EfficientNet-based leaf-disease and histopathology classification on the CPU.",
     subcommands: [
       ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, EvaluateCommand.self, InspectCommand.self,
-      ConvertCommand.self, TileCommand.self, SamplesCommand.self, TrainCommand.self, DiagnoseCommand.self, DemoCommand.self,
+      ConvertCommand.self, TileCommand.self, SamplesCommand.self, TrainCommand.self, DiagnoseCommand.self, GradCAMCommand.self,
+      DemoCommand.self,
       MakeToySamplesCommand.self,
       BenchCommand.self, BenchKernelsCommand.self, BenchEvaluateCommand.self, BenchImagingCommand.self,
     ])

@@ -1,3 +1,4 @@
+import DxImaging
 import DxNN
 import DxTestSupport
 import Foundation
@@ -58,6 +59,14 @@ final class WorkflowTests: XCTestCase {
     let again = try EffDxRunner.run(["diagnose", "--checkpoint", path("whole/best.safetensors"), "--input", path("leaf/holdout"), "--recursive", "--out", pred])
     XCTAssertTrue(again.stdout.contains("0 diagnosed, 6 already in"), again.stdout)
     XCTAssertEqual(try String(contentsOfFile: pred, encoding: .utf8).split(separator: "\n").count, 7)
+
+    // Grad-CAM for any image and any class.
+    let photo = try FileManager.default.contentsOfDirectory(atPath: path("leaf/holdout/Tomato___Leaf_rust")).sorted().first!
+    let cam = try EffDxRunner.run(["gradcam", "--checkpoint", path("whole/best.safetensors"), "--input", path("leaf/holdout/Tomato___Leaf_rust/\(photo)"),
+                                   "--class", "Tomato___healthy", "--out", path("cam.png")])
+    XCTAssertEqual(cam.status, 0, cam.stderr)
+    XCTAssertTrue(cam.stdout.contains("Grad-CAM of 'Tomato___healthy'"), cam.stdout)
+    XCTAssertEqual(try ImageFormat.detect(path: path("cam.png")), .png)
 
     // Evaluate reads diagnose's output directly, with the studies from the samples' manifest.
     let report = try EffDxRunner.run(["evaluate", "--predictions", pred, "--labels", path("leaf/holdout/manifest.csv"), "--bootstrap", "50", "--out", path("report")])
