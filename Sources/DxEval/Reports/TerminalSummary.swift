@@ -15,7 +15,11 @@ public enum TerminalSummary {
     row("ROC-AUC (macro)", o.rocAucMacro)
     row("log loss", o.logLoss)
     row("ECE", o.ece)
-    if let level = r.studyLevel { row("study-level accuracy", level.metrics.accuracy, nil) }
+    // A study-level diagnosis means something only when each study has one label (a slide, a
+    // patient); fields or batches that mix classes get no such line (see report.md).
+    if let level = r.studyLevel, !r.warnings.contains(where: { $0.contains("more than one label") }) {
+      row("study-level accuracy", level.metrics.accuracy, nil)
+    }
     if let cmp = r.comparison, let d = cmp.metrics["macro_f1"] {
       lines.append("  macro F1, other - this:    \(Format.metric(d.difference))  95% CI \(Format.interval(d.ci95))")
     }
