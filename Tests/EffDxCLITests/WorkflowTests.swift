@@ -56,8 +56,10 @@ final class WorkflowTests: XCTestCase {
     XCTAssertTrue(errors.contains("corrupt.png"), errors)
 
     // Re-running skips what is there: no duplicate rows.
-    let again = try EffDxRunner.run(["diagnose", "--checkpoint", path("whole/best.safetensors"), "--input", path("leaf/holdout"), "--recursive", "--out", pred])
+    let again = try EffDxRunner.run(["diagnose", "--checkpoint", path("whole/best.safetensors"), "--input", path("leaf/holdout"), "--recursive", "--out", pred, "--topk", "2"])
     XCTAssertTrue(again.stdout.contains("0 diagnosed, 6 already in"), again.stdout)
+    let otherColumns = try EffDxRunner.run(["diagnose", "--checkpoint", path("whole/best.safetensors"), "--input", path("leaf/holdout"), "--recursive", "--out", pred])
+    XCTAssertNotEqual(otherColumns.status, 0, "appending rows with other columns is refused")
     XCTAssertEqual(try String(contentsOfFile: pred, encoding: .utf8).split(separator: "\n").count, 7)
 
     // Grad-CAM for any image and any class.

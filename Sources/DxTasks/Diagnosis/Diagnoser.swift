@@ -59,8 +59,11 @@ public struct Diagnoser {
 
   public func run(files: [String], output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
     let errorsPath = (output as NSString).deletingPathExtension + ".errors.csv"
-    var done = try Self.existingRows(output)
     let header = "path,study,label,predicted," + classes.map { "p_\($0)" }.joined(separator: ",") + (topK > 0 ? ",top\(topK)" : "")
+    var done = try Self.existingRows(output)
+    if let existing = FileManager.default.contents(atPath: output).flatMap({ String(decoding: $0, as: UTF8.self).split(separator: "\n").first }), String(existing) != header {
+      throw TaskError.invalid("\(output) holds predictions with other columns (\(existing)); choose another --out to diagnose with this checkpoint")
+    }
     if done.isEmpty { try (header + "\n").write(toFile: output, atomically: true, encoding: .utf8) }
     guard let out = FileHandle(forWritingAtPath: output) else { throw TaskError.invalid("\(output): cannot write") }
     out.seekToEndOfFile()
