@@ -12,12 +12,38 @@ final class BatchNormAct: Layer {
     act = activation.map(Activation.init)
   }
 
-  func forward(_ x: Tensor, mode: Mode) -> Tensor {
-    let y = bn.forward(x, mode: mode)
-    return act?.forward(y, mode: mode) ?? y
+  /// The activation runs in BatchNorm's own pass (SiLU and ReLU6); backward recomputes the
+  /// pre-activation values rather than keeping a second copy of the activation map.
+  var fused: FusedActivation {
+    switch act?.kind {
+    case .silu: return .silu
+    case .relu6: return .relu6
+    default: return .none
+    }
   }
 
-  func backward(_ dy: Tensor) -> Tensor { bn.backward(act?.backward(dy) ?? dy) }
+  func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    if act == nil || fused != .none { return bn.forward(x, mode: mode, activation: fused) }
+    return act!.forward(bn.forward(x, mode: mode), mode: mode)
+  }
+
+  func backward(_ dy: Tensor) -> Tensor {
+    guard let act else { return bn.backward(dy) }
+    guard fused != .none else { return bn.backward(act.backward(dy)) }
+    let y = bn.normalizedOutput()
+    var dAct = Tensor.uninitialized(dy.shape)
+    let n = dy.count
+    y.withPointer { yp in
+      dy.withPointer { dyp in
+        dAct.withMutablePointer { dp in
+          Profiler.measure("\(act.kind.rawValue) backward") {
+            if fused == .silu { siluBackward(yp, dyp, dp, count: n) } else { relu6Backward(yp, dyp, dp, count: n) }
+          }
+        }
+      }
+    }
+    return bn.backward(dAct)
+  }
 
   func visitParameters(_ visit: (String, Parameter) -> Void) { bn.visitParameters(visit) }
 }

@@ -35,10 +35,29 @@ public final class BatchNorm2D: Layer {
   public var isFrozen: Bool { weight.isFrozen && bias.isFrozen }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-    Profiler.measure("BatchNorm forward") { _forward(x, mode: mode) }
+    Profiler.measure("BatchNorm forward") { _forward(x, mode: mode, activation: .none) }
   }
 
-  private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
+  /// BatchNorm with an activation applied in the same pass. Backward of this layer still
+  /// differentiates the BatchNorm alone: the caller takes the activation's gradient, on the
+  /// pre-activation values `normalizedOutput()` recomputes.
+  public func forward(_ x: Tensor, mode: Mode, activation: FusedActivation) -> Tensor {
+    Profiler.measure("BatchNorm+activation forward") { _forward(x, mode: mode, activation: activation) }
+  }
+
+  /// The latest forward's output before any fused activation.
+  public func normalizedOutput() -> Tensor {
+    guard let x = input else { preconditionFailure("BatchNorm2D.normalizedOutput before forward") }
+    var y = Tensor.uninitialized(x.shape)
+    x.withPointer { xp in
+      y.withMutablePointer { yp in
+        batchNormApply(xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars, rows: x.count / channels, channels: channels)
+      }
+    }
+    return y
+  }
+
+  private func _forward(_ x: Tensor, mode: Mode, activation: FusedActivation) -> Tensor {
     precondition(x.shape.last == channels, "BatchNorm2D expects \(channels) channels, got shape \(x.shape)")
     let m = x.count / channels
     let mode = isFrozen ? .inference : mode
@@ -60,7 +79,7 @@ public final class BatchNorm2D: Layer {
     var y = Tensor.uninitialized(x.shape)
     x.withPointer { xp in
       y.withMutablePointer { yp in
-        batchNormApply(xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars, rows: m, channels: channels)
+        batchNormApply(xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars, rows: m, channels: channels, activation: activation)
       }
     }
     input = x

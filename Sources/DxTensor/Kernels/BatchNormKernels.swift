@@ -26,11 +26,17 @@ public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: 
   return (mean, sq.map { Float($0 / Double(m)) })
 }
 
-/// `y = (x - mean) * invStd * gamma + beta`, per channel.
+/// An activation applied in the same pass as BatchNorm's affine transform (one read and one
+/// write of the activation instead of two of each).
+public enum FusedActivation: Sendable {
+  case none, silu, relu6
+}
+
+/// `y = act((x - mean) * invStd * gamma + beta)`, per channel.
 public func batchNormApply(
   _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, mean: UnsafePointer<Float>,
   invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
-  rows m: Int, channels c: Int
+  rows m: Int, channels c: Int, activation: FusedActivation = .none
 ) {
   var scale = [Float](repeating: 0, count: c)
   var shift = [Float](repeating: 0, count: c)
@@ -44,7 +50,15 @@ public func batchNormApply(
       ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
         for r in range {
           let xr = x + r * c, yr = y + r * c
-          for j in 0..<c { yr[j] = xr[j] * sc[j] + sh[j] }
+          switch activation {
+          case .none: for j in 0..<c { yr[j] = xr[j] * sc[j] + sh[j] }
+          case .silu:
+            for j in 0..<c {
+              let v = xr[j] * sc[j] + sh[j]
+              yr[j] = v / (1 + fastExp(-v))
+            }
+          case .relu6: for j in 0..<c { yr[j] = min(max(xr[j] * sc[j] + sh[j], 0), 6) }
+          }
         }
       }
     }
