@@ -7,7 +7,6 @@ import Foundation
 struct EffDx: ParsableCommand {
   static func main() {
     restartWithQuietBLASThreadsIfNeeded()
-    TensorMemory.keepLargeBlocks()
     var command: ParsableCommand
     do { command = try parseAsRoot() } catch { exit(withError: error) }
     do { try command.run() } catch { exit(withError: error) }
@@ -30,7 +29,11 @@ struct ComputeOptions: ParsableArguments {
   @Option(help: "Threads for OpenBLAS and EfficientDx's kernels (default: all cores, or EFFDX_THREADS).")
   var threads: Int?
 
+  /// Called by every command that runs a network.
   func apply() throws {
+    // Networks reallocate the same large activations over and over: keep them in the heap.
+    // (Not for tiling, which would only grow its footprint.)
+    TensorMemory.keepLargeBlocks()
     if let threads {
       guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
       ThreadPool.threadCount = threads

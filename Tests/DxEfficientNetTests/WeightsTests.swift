@@ -103,19 +103,4 @@ final class WeightsTests: XCTestCase {
     GradientChecker(atol: 3e-3, samples: 6).check(model, input: Tensor.randomNormal([2, 11, 11, 3], using: &rng))
   }
 
-  func testLiteNetworkBackward_withFusedReLU6_matchesFiniteDifferences() throws {
-    var c = tiny()
-    c.stages = ["ds_r1_k3_s1_e1_c16", "ir_r1_k5_s2_e3_c24", "ir_r2_k3_s1_e2_c24"]
-    c.activation = .relu6
-    c.headChannels = 32
-    let model = try EfficientNet(c, seed: 11)
-    var rng = SeededGenerator(seed: 12)
-    for (_, p) in model.namedParameters() where p.kind == .trainable && p.value.rank == 1 {
-      p.value = p.value + Tensor.randomNormal(p.value.shape, std: 0.2, using: &rng)
-    }
-    // In inference mode each ReLU6 unit depends on its own input only, so central differences
-    // stay clear of the kinks (with batch statistics every unit moves and some cross 0 or 6).
-    for (name, p) in model.namedParameters() where name.hasSuffix("running_var") { p.value = Tensor(shape: p.value.shape, repeating: 0.5) }
-    GradientChecker(eps: 1e-3, atol: 3e-3, rtol: 3e-2, samples: 6).check(model, input: Tensor.randomNormal([2, 9, 9, 3], using: &rng), mode: .inference)
-  }
 }

@@ -127,8 +127,20 @@ struct TileCommand: ParsableCommand {
     }
     if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     print("level \(summary.level) (read \(summary.readSize) px per tile): \(summary.records.count) of \(summary.candidates) tiles kept (tissue \(String(format: "%.1f%%", 100 * summary.tissueFraction)) of the slide)")
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    print("wrote \(out)/tiles.csv, \(out)/tiles/, \(summary.thumbnail) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; peak memory \(usage.ru_maxrss / 1024) MB")
+    print("wrote \(out)/tiles.csv, \(out)/tiles/, \(summary.thumbnail) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; peak memory \(peakMemoryMB()) MB")
   }
+}
+
+/// This process's peak resident memory in MB: VmHWM from /proc (the high-water mark of this
+/// program's own address space; getrusage's figure can include the parent that spawned it).
+func peakMemoryMB() -> Int {
+  if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+    let kb = Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }?.trimmingCharacters(in: .whitespaces) ?? "")
+  {
+    return kb / 1024
+  }
+  var usage = rusage()
+  getrusage(RUSAGE_SELF.rawValue, &usage)
+  return usage.ru_maxrss / 1024
 }
