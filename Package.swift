@@ -2,6 +2,18 @@
 // EfficientDx: EfficientNet-based leaf-disease and histopathology classification on Linux CPUs.
 import PackageDescription
 
+#if arch(x86_64)
+  // The numeric kernels are written for 8-wide AVX2 vectors with FMA (every x86-64 CPU since
+  // 2015). `EFFDX_PORTABLE=1 swift build` builds for any x86-64 instead, at about half the speed.
+  let portable = Context.environment["EFFDX_PORTABLE"] != nil
+  let kernelFlags: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
+  // The tool itself stays portable, so it can say so instead of dying on an illegal instruction.
+  let toolFlags: [SwiftSetting] = portable ? [] : [.define("EFFDX_AVX2_KERNELS")]
+#else
+  let kernelFlags: [SwiftSetting] = []
+  let toolFlags: [SwiftSetting] = []
+#endif
+
 let package = Package(
   name: "EfficientDx",
   products: [
@@ -35,7 +47,7 @@ let package = Package(
     // libpng's longjmp errors and libtiff's variadic getters need C; nothing else lives here.
     .target(name: "CDxImaging", dependencies: ["CTIFF", "CPNG"]),
 
-    .target(name: "DxTensor", dependencies: ["CBLAS"]),
+    .target(name: "DxTensor", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
     .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "DxTensor"]),
     .target(name: "DxPipeline", dependencies: ["DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),
@@ -49,7 +61,7 @@ let package = Package(
       dependencies: [
         "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ], swiftSettings: toolFlags),
 
     .target(name: "DxTestSupport", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxTestSupport"),
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "DxTestSupport"]),

@@ -6,7 +6,8 @@ import Foundation
 @main
 struct EffDx: ParsableCommand {
   static func main() {
-    restartWithQuietBLASThreadsIfNeeded()
+    CPUFeatures.exitUnlessKernelsCanRun()
+    restartWithTunedBLASIfNeeded()
     var command: ParsableCommand
     do { command = try parseAsRoot() } catch { exit(withError: error) }
     do { try command.run() } catch { exit(withError: error) }
@@ -41,14 +42,20 @@ struct ComputeOptions: ParsableArguments {
   }
 }
 
-/// OpenBLAS's idle threads spin for a long time after each GEMM (its default thread timeout),
-/// stealing a core from EfficientDx's own kernels that run next: 30-40% of inference time on
-/// two cores. OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` only when it loads, so when the variable
-/// is unset the tool sets it and re-executes itself once.
-func restartWithQuietBLASThreadsIfNeeded() {
+/// Two OpenBLAS settings that it reads only when it loads, so when either needs setting the tool
+/// sets both and re-executes itself once:
+/// - its idle threads spin for a long time after each GEMM (its default thread timeout),
+///   stealing a core from EfficientDx's own kernels that run next: 30-40% of inference time on
+///   two cores. `OPENBLAS_THREAD_TIMEOUT=4` puts them to sleep almost at once.
+/// - on a CPU newer than the library it falls back to SSE3 kernels (see `BLASRuntime`);
+///   `OPENBLAS_CORETYPE` names the kernels the CPU can run.
+func restartWithTunedBLASIfNeeded() {
   #if os(Linux)
-    guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil else { return }
-    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)  // 2^4 cycles: idle threads sleep almost at once
+    let environment = ProcessInfo.processInfo.environment
+    let coreType = BLASRuntime.recommendedCoreType(cpuFlags: CPUFeatures.flags, environment: environment)
+    guard environment["OPENBLAS_THREAD_TIMEOUT"] == nil || coreType != nil else { return }
+    if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) }
+    if let coreType { setenv("OPENBLAS_CORETYPE", coreType, 1) }
     var argv = CommandLine.unsafeArgv
     execv("/proc/self/exe", &argv[0])  // returns only on failure: then carry on as we are
   #endif

@@ -75,7 +75,7 @@ struct BenchCommand: ParsableCommand {
     let imagesPerSecond = Double(batch) / median
     let breakdown = Profiler.report
     if json {
-      let object: [String: Any] = ["system": "effdx", "mode": mode, "arch": arch, "res": res, "batch": batch, "threads": ThreadPool.threadCount,
+      let object: [String: Any] = ["system": "effdx", "mode": mode, "arch": arch, "res": res, "batch": batch, "threads": ThreadPool.threadCount, "blas_core": BLASRuntime.coreName,
                                    "images_per_s": (imagesPerSecond * 100).rounded() / 100, "peak_rss_mb": peakMB,
                                    "layers": Dictionary(uniqueKeysWithValues: breakdown.map { ($0.kind, ($0.seconds * 1e5).rounded() / 100) })]
       print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
@@ -83,6 +83,7 @@ struct BenchCommand: ParsableCommand {
     }
     print(String(format: "%@ %@ at %d px, batch %d, %d threads: %.2f images/s (%.1f ms per batch, median of %d); peak memory %d MB",
                  arch, mode, res, batch, ThreadPool.threadCount, imagesPerSecond, median * 1e3, times.count, peakMB))
+    print("OpenBLAS \(BLASRuntime.coreName) kernels")
     print("time by layer kind (one profiled \(mode) pass, \(String(format: "%.1f", profiled * 1e3)) ms):")
     let accounted = breakdown.reduce(0) { $0 + $1.seconds }
     func pad(_ s: String) -> String { "  " + s.padding(toLength: 32, withPad: " ", startingAt: 0) }

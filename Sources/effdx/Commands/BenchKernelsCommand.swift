@@ -45,7 +45,7 @@ struct BenchKernelsCommand: ParsableCommand {
     #endif
     print("EfficientDx kernel benchmark: batch \(batch), resolution \(res), \(ThreadPool.threadCount) threads, median of \(repeats)")
     let gemm = measureSgemm()
-    print(String(format: "SGEMM 2048x2048x2048: %.1f GFLOP/s (the machine's BLAS rate)\n", gemm))
+    print(String(format: "SGEMM 2048x2048x2048: %.1f GFLOP/s (the machine's BLAS rate, OpenBLAS %@ kernels)\n", gemm, BLASRuntime.coreName))
     print("layer".padding(toLength: 22, withPad: " ", startingAt: 0) + "  out      fwd GFLOP/s  bwd GFLOP/s  fwd ms   bwd ms   fwd %SGEMM")
     var rng = SeededGenerator(seed: 1)
     for shape in Self.b0Shapes {
