@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Two kinds of parallel work share the cores: OpenBLAS's own threads inside a GEMM, and
 /// `ThreadPool.parallelFor` for our kernels (depthwise convolution, BatchNorm, activations).
-/// Both are synchronous, and no `parallelFor` body ever calls a GEMM, so the two never run at
-/// once and never oversubscribe the machine. Set the count once at start-up
+/// Both are synchronous, and a `parallelFor` body calls a GEMM only inside
+/// `withSingleThreadedBLAS`, so the two never run at once and never oversubscribe the machine. Set the count once at start-up
 /// (`EFFDX_THREADS`, or `effdx --threads`).
 public enum ThreadPool {
   nonisolated(unsafe) private static var _threads: Int = {
@@ -24,6 +24,15 @@ public enum ThreadPool {
       _threads = newValue
       openblas_set_num_threads(Int32(newValue))
     }
+  }
+
+  /// Runs `body` with OpenBLAS on one thread, for kernels that call GEMMs from inside
+  /// `parallelFor` (one small GEMM per core, each followed by work on its still-cached output).
+  public static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+    let n = threadCount
+    if n > 1 { openblas_set_num_threads(1) }
+    defer { if n > 1 { openblas_set_num_threads(Int32(n)) } }
+    return try body()
   }
 
   /// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread, and

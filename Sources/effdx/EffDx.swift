@@ -56,7 +56,7 @@ func restartWithTunedBLASIfNeeded() {
     guard environment["OPENBLAS_THREAD_TIMEOUT"] == nil || coreType != nil else { return }
     if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) }
     if let coreType { setenv("OPENBLAS_CORETYPE", coreType, 1) }
-    var argv = CommandLine.unsafeArgv
+    let argv = CommandLine.unsafeArgv
     execv("/proc/self/exe", &argv[0])  // returns only on failure: then carry on as we are
   #endif
 }

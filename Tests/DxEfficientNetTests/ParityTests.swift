@@ -48,6 +48,10 @@ final class ParityTests: XCTestCase {
     let features = model.forwardFeatures(x, mode: .inference)
     assertClose(model.forwardHead(features, mode: .inference, preLogits: true), try f.io.tensor("pooled"), atol: f.atol, rtol: f.rtol, "\(fixtureName) pooled")
     assertClose(model.forwardHead(features, mode: .inference), try f.io.tensor("logits"), atol: f.atol, rtol: f.rtol, "\(fixtureName) logits")
+    // The folded, fused inference network (what diagnosis runs) against PyTorch as well.
+    let folded = FoldedEfficientNet(model)
+    assertClose(folded.pooledFeatures(x), try f.io.tensor("pooled"), atol: f.atol, rtol: f.rtol, "\(fixtureName) folded pooled")
+    assertClose(folded.forward(x), try f.io.tensor("logits"), atol: f.atol, rtol: f.rtol, "\(fixtureName) folded logits")
   }
 
   func testTimmEfficientNetB0_matchesPyTorch() throws {

@@ -40,12 +40,14 @@ struct BenchCommand: ParsableCommand {
     let sgd = SGD(momentum: 0.9)
     if mode == "head" { model.setFrozen(true); model.setFrozen(false, prefix: "classifier.") }
     let params = model.namedParameters()
+    // Inference and the frozen backbone of a head-only step run folded, as diagnosis does.
+    let folded = mode == "train" ? nil : FoldedEfficientNet(model)
     func step() {
       switch mode {
       case "infer":
-        _ = model.forward(x, mode: .inference)
+        _ = folded!.forward(x)
       case "head":
-        let pooled = model.forwardHead(model.forwardFeatures(x, mode: .inference), mode: .inference, preLogits: true)
+        let pooled = folded!.pooledFeatures(x)
         model.zeroGradients()
         let (_, g) = loss(logits: model.classify(pooled: pooled, mode: .training), labels: labels)
         _ = model.backwardClassify(g)

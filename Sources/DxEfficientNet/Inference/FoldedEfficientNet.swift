@@ -1,0 +1,147 @@
+import DxNN
+import DxTensor
+
+/// An EfficientNet compiled for inference: every BatchNorm folded into the convolution before
+/// it, every activation, residual add and squeeze-excitation pooling done in the output pass of
+/// the convolution that produces the values, and all activations in four buffers that are
+/// reused from layer to layer and from batch to batch.
+///
+/// It is a snapshot of the network's weights when it was made: rebuild it after training.
+/// It computes what `EfficientNet.forward(_:mode: .inference)` computes, to float rounding
+/// (the folding changes the order of operations, nothing else), and is what diagnosis, feature
+/// caching and `effdx bench --mode infer` run. Not for concurrent use: one per thread.
+public final class FoldedEfficientNet {
+  /// The network it was made from; its classifier runs on the pooled features.
+  public let network: EfficientNet
+  let stem: FoldedConv
+  let blocks: [FoldedBlock]
+  let head: FoldedConv
+  private let workspace = Workspace()
+
+  /// Folds `network`'s current weights and running statistics.
+  public init(_ network: EfficientNet) {
+    self.network = network
+    let activation = network.config.activation
+    stem = FoldedConv(network.convStem, network.bn1)
+    blocks = network.blocks.flatMap { $0 }.map { FoldedBlock($0, activation: activation) }
+    head = FoldedConv(network.convHead, network.bn2)
+  }
+
+  /// Channels of the pooled features.
+  public var numFeatures: Int { head.outChannels }
+
+  /// `[N, H, W, 3]` images to pooled features `[N, numFeatures]`.
+  public func pooledFeatures(_ x: Tensor) -> Tensor {
+    let (n, h0, w0, c0) = x.nhwc()
+    precondition(c0 == stem.inChannels, "FoldedEfficientNet expects \(stem.inChannels) channels, got shape \(x.shape)")
+    var features = Tensor.uninitialized([n, numFeatures])
+    workspace.reserve(plan(batch: n, height: h0, width: w0))
+    let ws = workspace
+    var (a, b) = (ws.io0, ws.io1)
+
+    // Stem: im2col, then a GEMM over the 3x3x3 patches with the epilogue fused.
+    let g = stem.geometry(batch: n, height: h0, width: w0)
+    Profiler.measure("stem 3x3 conv+BN+act (folded)") {
+      x.withPointer { xp in im2col(input: xp, col: ws.col, geometry: g, channels: c0) }
+      pointwiseConvInference(
+        input: ws.col, weight: stem.weight, bias: stem.bias, activation: stem.activation, output: a,
+        images: n, pixels: g.outHeight * g.outWidth, inChannels: g.kernel * g.kernel * c0, outChannels: stem.outChannels)
+    }
+    var (h, w) = (g.outHeight, g.outWidth)
+
+    for block in blocks {
+      var source = UnsafePointer(a)
+      if let expand = block.expand {
+        Profiler.measure("1x1 expand conv+BN+act (folded)") {
+          pointwiseConvInference(
+            input: a, weight: expand.weight, bias: expand.bias, activation: expand.activation, output: ws.expanded,
+            images: n, pixels: h * w, inChannels: expand.inChannels, outChannels: expand.outChannels)
+        }
+        source = UnsafePointer(ws.expanded)
+      }
+      let dw = block.depthwise
+      let dg = dw.geometry(batch: n, height: h, width: w)
+      Profiler.measure("depthwise conv+BN+act+SE pool (folded)") {
+        depthwiseConvInference(
+          input: source, weight: dw.weight, bias: dw.bias, activation: dw.activation, output: ws.depthwise,
+          channelMeans: block.squeezeExcite == nil ? nil : ws.pooled, geometry: dg, channels: dw.channels)
+      }
+      Profiler.measure("SE gate") { block.squeezeExcite?.gate(pooled: ws.pooled, images: n, into: ws.gate) }
+      let p = block.project
+      Profiler.measure("1x1 project conv+BN+SE scale+skip (folded)") {
+        pointwiseConvInference(
+          input: ws.depthwise, weight: p.weight, bias: p.bias, activation: p.activation,
+          inputGate: block.squeezeExcite == nil ? nil : ws.gate, residual: block.hasSkip ? a : nil, output: b,
+          images: n, pixels: dg.outHeight * dg.outWidth, inChannels: p.inChannels, outChannels: p.outChannels)
+      }
+      (a, b) = (b, a)
+      (h, w) = (dg.outHeight, dg.outWidth)
+    }
+
+    // Head: conv_head + bn2 + act, pooled in its own output pass (the map is never stored).
+    features.withMutablePointer { fp in
+      Profiler.measure("1x1 head conv+BN+act+pool (folded)") {
+        pointwiseConvInference(
+        input: a, weight: head.weight, bias: head.bias, activation: head.activation, output: nil, channelMeans: fp,
+          images: n, pixels: h * w, inChannels: head.inChannels, outChannels: head.outChannels)
+      }
+    }
+    return features
+  }
+
+  /// `[N, H, W, 3]` images to logits `[N, classes]`.
+  public func forward(_ x: Tensor) -> Tensor {
+    network.classify(pooled: pooledFeatures(x), mode: .inference)
+  }
+
+  /// Buffer sizes (floats) for a batch.
+  private func plan(batch n: Int, height: Int, width: Int) -> Workspace.Sizes {
+    let g = stem.geometry(batch: n, height: height, width: width)
+    var sizes = Workspace.Sizes()
+    sizes.col = n * g.outHeight * g.outWidth * g.kernel * g.kernel * stem.inChannels
+    var (h, w) = (g.outHeight, g.outWidth)
+    sizes.io = n * h * w * stem.outChannels
+    for block in blocks {
+      sizes.expanded = max(sizes.expanded, n * h * w * (block.expand?.outChannels ?? 0))
+      let dg = block.depthwise.geometry(batch: n, height: h, width: w)
+      (h, w) = (dg.outHeight, dg.outWidth)
+      sizes.depthwise = max(sizes.depthwise, n * h * w * block.depthwise.channels)
+      sizes.perImage = max(sizes.perImage, n * block.depthwise.channels)
+      sizes.io = max(sizes.io, n * h * w * block.project.outChannels)
+    }
+    return sizes
+  }
+}
+
+/// Activation buffers that only grow, so a run of same-sized batches allocates once.
+private final class Workspace {
+  struct Sizes { var col = 0, io = 0, expanded = 0, depthwise = 0, perImage = 0 }
+  private var sizes = Sizes()
+  private(set) var col = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+  private(set) var io0 = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+  private(set) var io1 = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+  private(set) var expanded = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+  private(set) var depthwise = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+  private(set) var pooled = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+  private(set) var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+  func reserve(_ need: Sizes) {
+    func grow(_ p: inout UnsafeMutablePointer<Float>, _ have: Int, _ want: Int) {
+      guard want > have else { return }
+      p.deallocate()
+      p = .allocate(capacity: want)
+    }
+    grow(&col, sizes.col, need.col)
+    grow(&io0, sizes.io, need.io)
+    grow(&io1, sizes.io, need.io)
+    grow(&expanded, sizes.expanded, need.expanded)
+    grow(&depthwise, sizes.depthwise, need.depthwise)
+    grow(&pooled, sizes.perImage, need.perImage)
+    grow(&gate, sizes.perImage, need.perImage)
+    sizes = Sizes(
+      col: max(sizes.col, need.col), io: max(sizes.io, need.io), expanded: max(sizes.expanded, need.expanded),
+      depthwise: max(sizes.depthwise, need.depthwise), perImage: max(sizes.perImage, need.perImage))
+  }
+
+  deinit { for p in [col, io0, io1, expanded, depthwise, pooled, gate] { p.deallocate() } }
+}

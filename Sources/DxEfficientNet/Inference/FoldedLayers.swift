@@ -1,0 +1,156 @@
+import DxNN
+import DxTensor
+
+// The layers of `FoldedEfficientNet`: a convolution with the BatchNorm that follows it folded
+// into its weights and bias (inference statistics are constants, so `bn(conv(x))` is one
+// affine map), and the activation applied in the same output pass.
+//
+//   scale = gamma / sqrt(running_var + eps)      W'[..., c] = W[..., c] * scale[c]
+//   bias' = beta - running_mean * scale
+
+extension FusedActivation {
+  init(_ kind: ActivationKind?) {
+    switch kind {
+    case .silu: self = .silu
+    case .relu6: self = .relu6
+    case .sigmoid: preconditionFailure("sigmoid is not a block activation")
+    case nil: self = .none
+    }
+  }
+}
+
+/// BatchNorm's inference map as a per-channel `(scale, shift)`.
+private func affine(of bn: BatchNorm2D) -> (scale: [Float], shift: [Float]) {
+  let c = bn.channels
+  var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
+  for j in 0..<c {
+    scale[j] = bn.weight.value.scalars[j] / (bn.runningVar.value.scalars[j] + bn.eps).squareRoot()
+    shift[j] = bn.bias.value.scalars[j] - bn.runningMean.value.scalars[j] * scale[j]
+  }
+  return (scale, shift)
+}
+
+/// A full convolution (1x1, or kxk through im2col) with BatchNorm and activation folded in.
+struct FoldedConv {
+  let inChannels: Int, outChannels: Int, kernel: Int, stride: Int
+  let padding: PaddingMode
+  /// `[k, k, Cin, Cout]`, i.e. a `[k*k*Cin, Cout]` GEMM operand.
+  let weight: [Float]
+  let bias: [Float]
+  let activation: FusedActivation
+
+  init(_ conv: Conv2D, _ bn: BatchNormAct) {
+    precondition(conv.bias == nil, "folding expects a bias-free convolution before BatchNorm")
+    let (scale, shift) = affine(of: bn.bn)
+    inChannels = conv.inChannels
+    outChannels = conv.outChannels
+    kernel = conv.kernel
+    stride = conv.stride
+    padding = conv.padding
+    var w = conv.weight.value.scalars
+    for i in 0..<(w.count / outChannels) { for j in 0..<outChannels { w[i * outChannels + j] *= scale[j] } }
+    weight = w
+    bias = shift
+    activation = FusedActivation(bn.act?.kind)
+  }
+
+  func geometry(batch: Int, height: Int, width: Int) -> ConvGeometry {
+    ConvGeometry(
+      batch: batch, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
+      pad: Padding2D(padding, kernel: kernel, stride: stride, height: height, width: width))
+  }
+}
+
+/// A depthwise convolution with BatchNorm and activation folded in.
+struct FoldedDepthwise {
+  let channels: Int, kernel: Int, stride: Int
+  let padding: PaddingMode
+  /// `[k, k, C]`.
+  let weight: [Float]
+  let bias: [Float]
+  let activation: FusedActivation
+
+  init(_ conv: DepthwiseConv2D, _ bn: BatchNormAct) {
+    precondition(conv.bias == nil, "folding expects a bias-free convolution before BatchNorm")
+    let (scale, shift) = affine(of: bn.bn)
+    channels = conv.channels
+    kernel = conv.kernel
+    stride = conv.stride
+    padding = conv.padding
+    var w = conv.weight.value.scalars
+    for t in 0..<(kernel * kernel) { for c in 0..<channels { w[t * channels + c] *= scale[c] } }
+    weight = w
+    bias = shift
+    activation = FusedActivation(bn.act?.kind)
+  }
+
+  func geometry(batch: Int, height: Int, width: Int) -> ConvGeometry {
+    ConvGeometry(
+      batch: batch, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
+      pad: Padding2D(padding, kernel: kernel, stride: stride, height: height, width: width))
+  }
+}
+
+/// Squeeze-excitation's gate on pooled features: `sigmoid(expand(act(reduce(pooled))))`,
+/// `[N, C]` to `[N, C]`. Tiny GEMMs; the gate itself is applied by the next convolution.
+struct FoldedSqueezeExcite {
+  let channels: Int, reduced: Int
+  let reduceWeight: [Float], reduceBias: [Float]
+  let expandWeight: [Float], expandBias: [Float]
+  let activation: FusedActivation
+
+  init(_ se: SqueezeExcite, activation: ActivationKind) {
+    channels = se.convReduce.inChannels
+    reduced = se.convReduce.outChannels
+    reduceWeight = se.convReduce.weight.value.scalars
+    reduceBias = se.convReduce.bias?.value.scalars ?? [Float](repeating: 0, count: reduced)
+    expandWeight = se.convExpand.weight.value.scalars
+    expandBias = se.convExpand.bias?.value.scalars ?? [Float](repeating: 0, count: channels)
+    self.activation = FusedActivation(activation)
+  }
+
+  /// The gate for `pooled` (`[n, channels]`), written to `gate`.
+  func gate(pooled: UnsafePointer<Float>, images n: Int, into gate: UnsafeMutablePointer<Float>) {
+    var hidden = [Float](repeating: 0, count: n * reduced)
+    hidden.withUnsafeMutableBufferPointer { h in
+      let h = h.baseAddress!
+      sgemm(m: n, n: reduced, k: channels, a: pooled, lda: channels, b: reduceWeight, ldb: reduced, c: h, ldc: reduced)
+      for i in 0..<n {
+        let row = h + i * reduced
+        for j in 0..<reduced { row[j] += reduceBias[j] }
+      }
+      activateInPlace(h, count: n * reduced, activation)
+      sgemm(m: n, n: channels, k: reduced, a: h, lda: reduced, b: expandWeight, ldb: channels, c: gate, ldc: channels)
+    }
+    for i in 0..<n {
+      let row = gate + i * channels
+      for j in 0..<channels { row[j] = 1 / (1 + fastExp(-(row[j] + expandBias[j]))) }
+    }
+  }
+}
+
+/// One MBConv or depthwise-separable block, folded.
+struct FoldedBlock {
+  let expand: FoldedConv?
+  let depthwise: FoldedDepthwise
+  let squeezeExcite: FoldedSqueezeExcite?
+  let project: FoldedConv
+  let hasSkip: Bool
+
+  init(_ block: MBConvBlock, activation: ActivationKind) {
+    let named = Dictionary(uniqueKeysWithValues: block.children.map { ($0.name, $0.layer) })
+    func bn(_ name: String) -> BatchNormAct { named[name] as! BatchNormAct }
+    switch block.args.kind {
+    case .depthwiseSeparable:
+      expand = nil
+      depthwise = FoldedDepthwise(named["conv_dw"] as! DepthwiseConv2D, bn("bn1"))
+      project = FoldedConv(named["conv_pw"] as! Conv2D, bn("bn2"))
+    case .invertedResidual:
+      expand = FoldedConv(named["conv_pw"] as! Conv2D, bn("bn1"))
+      depthwise = FoldedDepthwise(named["conv_dw"] as! DepthwiseConv2D, bn("bn2"))
+      project = FoldedConv(named["conv_pwl"] as! Conv2D, bn("bn3"))
+    }
+    squeezeExcite = (named["se"] as? SqueezeExcite).map { FoldedSqueezeExcite($0, activation: activation) }
+    hasSkip = block.hasSkip
+  }
+}

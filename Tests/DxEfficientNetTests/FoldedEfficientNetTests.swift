@@ -1,0 +1,66 @@
+import DxEfficientNet
+import DxNN
+import DxTensor
+import DxTestSupport
+import XCTest
+
+/// The folded, fused inference network against the layer-by-layer one it was made from, on
+/// networks whose BatchNorm statistics are far from the identity (so a wrong fold shows).
+final class FoldedEfficientNetTests: XCTestCase {
+  /// Random BatchNorm affine parameters and running statistics everywhere, and a non-zero
+  /// classifier bias.
+  func randomized(_ config: EfficientNetConfig, seed: UInt64) throws -> EfficientNet {
+    let model = try EfficientNet(config, seed: seed)
+    var rng = SeededGenerator(seed: seed &+ 1)
+    for (name, p) in model.namedParameters() {
+      let shape = p.value.shape
+      if name.hasSuffix("running_mean") || name.hasSuffix("bias") {
+        p.value = .randomUniform(shape, low: -0.5, high: 0.5, using: &rng)
+      } else if name.hasSuffix("running_var") {
+        p.value = .randomUniform(shape, low: 0.3, high: 2.5, using: &rng)
+      } else if shape.count == 1 && name.hasSuffix("weight") {
+        p.value = .randomUniform(shape, low: 0.5, high: 1.5, using: &rng)
+      }
+    }
+    return model
+  }
+
+  func check(_ variant: String, batch: Int, size: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    var config = try XCTUnwrap(Variants.named(variant))
+    config.numClasses = 7
+    let model = try randomized(config, seed: 11)
+    var rng = SeededGenerator(seed: 5)
+    let x = Tensor.randomNormal([batch, size, size, 3], using: &rng)
+    let folded = FoldedEfficientNet(model)
+    let expectedPooled = model.forwardHead(model.forwardFeatures(x, mode: .inference), mode: .inference, preLogits: true)
+    assertClose(folded.pooledFeatures(x), expectedPooled, atol: 1e-4, rtol: 1e-3, "\(variant) pooled", file: file, line: line)
+    assertClose(folded.forward(x), model.forward(x, mode: .inference), atol: 1e-4, rtol: 1e-3, "\(variant) logits", file: file, line: line)
+    // Buffers are reused: a second, smaller batch through the same object gives the same rows.
+    let first = Tensor(shape: [1, size, size, 3], scalars: Array(x.scalars.prefix(size * size * 3)))
+    let again = folded.forward(first)
+    assertClose(again, model.forward(first, mode: .inference), atol: 1e-4, rtol: 1e-3, "\(variant) reused buffers", file: file, line: line)
+  }
+
+  func testB0_symmetricPadding_SiLU_squeezeExcite() throws { try check("efficientnet_b0", batch: 3, size: 64) }
+
+  /// TensorFlow SAME padding on an odd size: asymmetric padding in every strided layer.
+  func testTFB0_samePaddingOnOddSize() throws { try check("tf_efficientnet_b0", batch: 2, size: 57) }
+
+  /// Lite: ReLU6, no squeeze-excitation.
+  func testLite0_ReLU6_noSqueezeExcite() throws { try check("efficientnet_lite0", batch: 2, size: 48) }
+
+  /// Differs from the layered network when BatchNorm is left out of the fold: the test above
+  /// is able to fail.
+  func testFoldUsesTheRunningStatistics() throws {
+    var config = try XCTUnwrap(Variants.named("efficientnet_b0"))
+    config.numClasses = 3
+    let model = try randomized(config, seed: 2)
+    var rng = SeededGenerator(seed: 3)
+    let x = Tensor.randomNormal([1, 32, 32, 3], using: &rng)
+    let before = FoldedEfficientNet(model).forward(x)
+    model.namedParameters().first { $0.name == "blocks.3.0.bn2.running_var" }!.parameter.value.scalars[0] *= 4
+    let after = FoldedEfficientNet(model).forward(x)
+    XCTAssertGreaterThan(zip(before.scalars, after.scalars).map { abs($0 - $1) }.max()!, 1e-6)
+    assertClose(after, model.forward(x, mode: .inference), atol: 1e-4, rtol: 1e-3, "after the change")
+  }
+}

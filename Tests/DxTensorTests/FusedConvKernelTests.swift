@@ -1,0 +1,92 @@
+@testable import DxTensor
+import DxTestSupport
+import XCTest
+
+/// The fused inference kernels against the reference convolution followed by the same steps
+/// done one at a time in Double: bias, activation, gate, residual, channel means.
+final class FusedConvKernelTests: XCTestCase {
+  func silu(_ v: Double) -> Double { v / (1 + exp(-v)) }
+  func act(_ v: Double, _ a: FusedActivation) -> Double {
+    switch a {
+    case .none: return v
+    case .silu: return silu(v)
+    case .relu6: return min(max(v, 0), 6)
+    }
+  }
+
+  /// Per-image channel means of `[N, H, W, C]`.
+  func means(_ t: Tensor) -> Tensor {
+    let (n, h, w, c) = t.nhwc()
+    var m = [Float](repeating: 0, count: n * c)
+    for i in 0..<n {
+      for ch in 0..<c {
+        var s = 0.0
+        for p in 0..<(h * w) { s += Double(t.scalars[(i * h * w + p) * c + ch]) }
+        m[i * c + ch] = Float(s / Double(h * w))
+      }
+    }
+    return Tensor(shape: [n, c], scalars: m)
+  }
+
+  func testDepthwise_oddChannelsStridesAndPadding_matchReferenceWithBiasActivationAndMeans() {
+    var rng = SeededGenerator(seed: 21)
+    // Channel counts exercise the 32-wide, 8-wide and scalar paths.
+    let cases: [(n: Int, h: Int, w: Int, c: Int, k: Int, s: Int, mode: PaddingMode, act: FusedActivation)] = [
+      (2, 9, 7, 13, 3, 2, .same, .silu), (1, 8, 8, 40, 5, 2, .same, .relu6), (3, 6, 5, 67, 3, 1, .symmetric, .silu),
+      (1, 12, 11, 32, 5, 1, .symmetric, .none), (2, 2, 3, 9, 5, 1, .same, .silu),
+    ]
+    for t in cases {
+      let g = ConvGeometry(batch: t.n, inHeight: t.h, inWidth: t.w, kernel: t.k, stride: t.s,
+                           pad: Padding2D(t.mode, kernel: t.k, stride: t.s, height: t.h, width: t.w))
+      let x = Tensor.randomNormal([t.n, t.h, t.w, t.c], using: &rng)
+      let w = Tensor.randomNormal([t.k, t.k, t.c], using: &rng)
+      let b = Tensor.randomNormal([t.c], using: &rng)
+      var expected = referenceConv(input: x, weight: w, bias: b, geometry: g, depthwise: true)
+      expected.scalars = expected.scalars.map { Float(act(Double($0), t.act)) }
+      var out = Tensor.uninitialized(expected.shape)
+      var m = Tensor.zeros([t.n, t.c])
+      out.withMutablePointer { op in
+        m.withMutablePointer { mp in
+          depthwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: t.act, output: op,
+                                 channelMeans: mp, geometry: g, channels: t.c)
+        }
+      }
+      assertClose(out, expected, atol: 1e-5, rtol: 1e-4, "depthwise \(t)")
+      assertClose(m, means(expected), atol: 1e-5, rtol: 1e-4, "depthwise means \(t)")
+    }
+  }
+
+  func testPointwise_gateResidualAndMeans_matchStepByStep() {
+    var rng = SeededGenerator(seed: 22)
+    for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6)] {
+      let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
+      let w = Tensor.randomNormal([1, 1, cin, cout], using: &rng)
+      let b = Tensor.randomNormal([cout], using: &rng)
+      let gate = Tensor.randomUniform([n, cin], low: 0, high: 1, using: &rng)
+      let residual = Tensor.randomNormal([n, p, 1, cout], using: &rng)
+      // Step by step: gate the input, convolve, bias, activation, residual.
+      var gated = x
+      for i in 0..<n { for q in 0..<p { for c in 0..<cin { gated.scalars[(i * p + q) * cin + c] *= gate.scalars[i * cin + c] } } }
+      let g = ConvGeometry(batch: n, inHeight: p, inWidth: 1, kernel: 1, stride: 1, pad: Padding2D(top: 0, bottom: 0, left: 0, right: 0))
+      var expected = referenceConv(input: gated, weight: w, bias: b, geometry: g, depthwise: false)
+      for i in expected.scalars.indices { expected.scalars[i] = Float(act(Double(expected.scalars[i]), a)) + residual.scalars[i] }
+      var out = Tensor.uninitialized(expected.shape)
+      var m = Tensor.zeros([n, cout])
+      out.withMutablePointer { op in
+        m.withMutablePointer { mp in
+          pointwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: a, inputGate: gate.scalars,
+                                 residual: residual.scalars, output: op, channelMeans: mp, images: n, pixels: p, inChannels: cin, outChannels: cout)
+        }
+      }
+      assertClose(out, expected, atol: 1e-4, rtol: 1e-4, "pointwise \(n)x\(p)x\(cin)->\(cout)")
+      assertClose(m, means(expected), atol: 1e-4, rtol: 1e-4, "pointwise means")
+      // Means only (no output map), as the network's head does.
+      var m2 = Tensor.zeros([n, cout])
+      m2.withMutablePointer { mp in
+        pointwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: a, inputGate: gate.scalars,
+                               residual: residual.scalars, output: nil, channelMeans: mp, images: n, pixels: p, inChannels: cin, outChannels: cout)
+      }
+      assertClose(m2, m, atol: 1e-6, rtol: 1e-6, "means without an output map")
+    }
+  }
+}
