@@ -14,7 +14,9 @@ import Foundation
 /// tiled where there is tissue, each tile classified, and the slide's probabilities are the
 /// mean of its tiles'; a heatmap and a per-tile CSV are written when asked.
 public struct Diagnoser {
-  public var model: EfficientNet
+  public var model: EfficientNet { didSet { folded = FoldedEfficientNet(model) } }
+  /// What classification runs: the network with BatchNorm folded and its passes fused.
+  private var folded: FoldedEfficientNet
   public var classes: [String]
   public var preprocessing: Preprocessing
   public var batchSize = 16
@@ -33,6 +35,7 @@ public struct Diagnoser {
 
   public init(model: EfficientNet, classes: [String], preprocessing: Preprocessing) {
     self.model = model
+    self.folded = FoldedEfficientNet(model)
     self.classes = classes
     self.preprocessing = preprocessing
   }
@@ -160,7 +163,7 @@ public struct Diagnoser {
     let k = classes.count, n = x.shape[0]
     var sum = [[Float]](repeating: [Float](repeating: 0, count: k), count: n)
     for v in views {
-      let logits = model.forward(v, mode: .inference)
+      let logits = folded.forward(v)
       for i in 0..<n {
         let row = Array(logits.scalars[(i * k)..<((i + 1) * k)])
         let m = row.max()!

@@ -12,10 +12,11 @@ struct FeatureCache {
   var validationFeatures: Tensor, validationLabels: [Int]
 
   init(model: EfficientNet, spec: PipelineSpec, train: [DatasetIndex.Item], validation: [DatasetIndex.Item], directory: String) throws {
+    let folded = FoldedEfficientNet(model)
     func features(_ items: [DatasetIndex.Item]) -> (Tensor, [Int]) {
       var values: [Float] = [], labels: [Int] = []
       for batch in BatchLoader(items: items, spec: spec, training: false, seed: 0) where !batch.labels.isEmpty {
-        values += model.forwardHead(model.forwardFeatures(batch.images, mode: .inference), mode: .inference, preLogits: true).scalars
+        values += folded.pooledFeatures(batch.images).scalars
         labels += batch.labels
       }
       return (Tensor(shape: [labels.count, model.numFeatures], scalars: values), labels)

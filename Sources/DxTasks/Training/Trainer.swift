@@ -155,8 +155,9 @@ public final class Trainer {
     if let features {
       for (x, labels) in features.validationBatches(batchSize: spec.batchSize) { collect(model.classify(pooled: x, mode: .inference), labels) }
     } else {
+      let folded = FoldedEfficientNet(model)  // this epoch's weights
       for batch in BatchLoader(items: validation, spec: spec, training: false, seed: config.seed) where !batch.labels.isEmpty {
-        collect(model.forward(batch.images, mode: .inference), batch.labels)
+        collect(folded.forward(batch.images), batch.labels)
       }
     }
     let m = LabelMetrics(ConfusionMatrix(truth: truth, predicted: predicted, classCount: classes.count), classes: classes)
