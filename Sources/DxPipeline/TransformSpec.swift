@@ -20,7 +20,7 @@ public enum TransformSpec: Equatable, Sendable {
   case hedJitter(sigma: Double, bias: Double)
   case stainNormalize(method: String)
 
-  static let names = ["random_resized_crop", "center_crop", "resize", "horizontal_flip", "vertical_flip", "rotate90", "rotation", "color_jitter",
+  public static let names = ["random_resized_crop", "center_crop", "resize", "horizontal_flip", "vertical_flip", "rotate90", "rotation", "color_jitter",
                       "gaussian_blur", "gaussian_noise", "cutout", "hed_jitter", "stain_normalize"]
 
   static func decode(_ node: Node, file: String) throws -> TransformSpec {
@@ -56,6 +56,37 @@ public enum TransformSpec: Equatable, Sendable {
     }
     try r.finish("transform '\(name)'")
     return t
+  }
+
+  /// The transform's name in pipeline YAML.
+  public var name: String {
+    switch self {
+    case .randomResizedCrop: return "random_resized_crop"
+    case .centerCrop: return "center_crop"
+    case .resize: return "resize"
+    case .horizontalFlip: return "horizontal_flip"
+    case .verticalFlip: return "vertical_flip"
+    case .rotate90: return "rotate90"
+    case .rotation: return "rotation"
+    case .colorJitter: return "color_jitter"
+    case .gaussianBlur: return "gaussian_blur"
+    case .gaussianNoise: return "gaussian_noise"
+    case .cutout: return "cutout"
+    case .hedJitter: return "hed_jitter"
+    case .stainNormalize: return "stain_normalize"
+    }
+  }
+
+  /// Whether the transform draws random numbers (an augmentation), as opposed to a fixed
+  /// preprocessing step that gives every epoch the same image.
+  public var isRandom: Bool {
+    switch self {
+    case .centerCrop, .resize, .stainNormalize: return false
+    case .horizontalFlip(let p), .verticalFlip(let p), .rotate90(let p), .gaussianBlur(let p, _), .gaussianNoise(let p, _), .cutout(let p, _): return p > 0
+    case .rotation(let degrees, _): return degrees > 0
+    case .colorJitter(let b, let c, let s, let h): return b > 0 || c > 0 || s > 0 || h > 0
+    case .randomResizedCrop, .hedJitter: return true
+    }
   }
 
   /// Applies the transform; `size` is the pipeline's resolution.

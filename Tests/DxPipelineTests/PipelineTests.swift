@@ -17,6 +17,12 @@ final class PipelineSpecTests: XCTestCase {
     let slides = try PipelineSpec.load(path: dir.appendingPathComponent("histopathology-slides.yaml").path)
     XCTAssertEqual(slides.tiling?.mpp, 0.5)
     XCTAssertEqual(slides.source.kind, .manifest)
+    // Which steps are augmentations (what a feature cache would skip) and which are fixed.
+    XCTAssertEqual(leaf.trainTransforms.filter(\.isRandom).first?.name, "random_resized_crop")
+    XCTAssertTrue(leaf.evalTransforms.allSatisfy { !$0.isRandom }, "\(leaf.evalTransforms)")
+    XCTAssertFalse(TransformSpec.horizontalFlip(p: 0).isRandom)
+    XCTAssertTrue(TransformSpec.horizontalFlip(p: 0.5).isRandom)
+    for t in leaf.trainTransforms + patches.trainTransforms { XCTAssertTrue(TransformSpec.names.contains(t.name), t.name) }
   }
 
   func testMistakes_areErrorsWithFileLineAndExpectation() {

@@ -23,23 +23,57 @@ final class WorkflowTests: XCTestCase {
                          "--batch-size", "8", "--epochs", "3", "--seed", "5", "--out", path(out)] + extra, environment: environment)
   }
 
+  /// A log line without its wall-clock fields.
+  static func withoutTimings(_ line: Substring) -> [String: String] {
+    let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+    var out: [String: String] = [:]
+    for (k, v) in object where !["seconds", "images_per_second", "imagesPerSecond"].contains(k) { out[k] = "\(v)" }
+    return out
+  }
+
+  /// Head-only training caches backbone features unless told not to, and says which
+  /// augmentations the cache leaves out.
+  func testHeadOnlyTraining_cachedFeaturesSayWhatTheySkip_noCacheAppliesAugmentation() throws {
+    let samples = try EffDxRunner.run(["samples", "--task", "leaf-disease", "--out", path("leaf"), "--count", "12", "--seed", "4"])
+    XCTAssertEqual(samples.status, 0, samples.stderr)
+    let cached = try train("cached", extra: ["--policy", "head", "--epochs", "1"])
+    XCTAssertEqual(cached.status, 0, cached.stderr)
+    XCTAssertTrue(cached.stdout.contains("are not applied"), cached.stdout)
+    XCTAssertTrue(cached.stdout.contains("random_resized_crop"), cached.stdout)
+    let augmented = try train("augmented", extra: ["--policy", "head", "--epochs", "1", "--no-cache-features"])
+    XCTAssertEqual(augmented.status, 0, augmented.stderr)
+    XCTAssertFalse(augmented.stdout.contains("are not applied"), augmented.stdout)
+    // Different inputs to the head: augmented crops instead of the fixed centre crop.
+    let a = try SafeTensorsFile(path: path("cached/last.safetensors")).allTensors()
+    let b = try SafeTensorsFile(path: path("augmented/last.safetensors")).allTensors()
+    XCTAssertNotEqual(a["classifier.weight"], b["classifier.weight"])
+    XCTAssertEqual(a["conv_stem.weight"], b["conv_stem.weight"], "the backbone stays frozen either way")
+  }
+
   func testTrainKillResume_diagnoseWithACorruptFile_rediagnose_evaluate() throws {
     let samples = try EffDxRunner.run(["samples", "--task", "leaf-disease", "--out", path("leaf"), "--count", "24", "--seed", "3"])
     XCTAssertEqual(samples.status, 0, samples.stderr)
 
-    // An uninterrupted run, and one killed (SIGKILL) right after epoch 1 and resumed.
+    // An uninterrupted run, and runs killed (SIGKILL) after epoch 1 and between the writes of
+    // epoch 2's save, then resumed: all end with the same weights, log and best model.
     let whole = try train("whole")
     XCTAssertEqual(whole.status, 0, whole.stderr)
-    let killed = try train("resumed", environment: ["EFFDX_TEST_KILL_AFTER_EPOCH": "1"])
-    XCTAssertNotEqual(killed.status, 0, "the first attempt was killed")
-    XCTAssertEqual(try String(contentsOfFile: path("resumed/log.jsonl"), encoding: .utf8).split(separator: "\n").count, 1)
-    let resumed = try train("resumed", extra: ["--resume"])
-    XCTAssertEqual(resumed.status, 0, resumed.stderr)
     let a = try SafeTensorsFile(path: path("whole/last.safetensors")).allTensors()
-    let b = try SafeTensorsFile(path: path("resumed/last.safetensors")).allTensors()
-    XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
-    XCTAssertEqual(a, b, "a killed and resumed run ends with the same weights as an uninterrupted one")
-    XCTAssertEqual(try String(contentsOfFile: path("resumed/log.jsonl"), encoding: .utf8).split(separator: "\n").count, 3)
+    let wholeLog = try String(contentsOfFile: path("whole/log.jsonl"), encoding: .utf8).split(separator: "\n").map { Self.withoutTimings($0) }
+    for (killAt, linesLeft) in [("1:after-last", 1), ("2:after-log", 2), ("2:after-state", 2)] {
+      let run = "resumed-" + killAt.replacingOccurrences(of: ":", with: "-")
+      let killed = try train(run, environment: ["EFFDX_TEST_KILL_AT": killAt])
+      XCTAssertNotEqual(killed.status, 0, "the first attempt was killed at \(killAt)")
+      XCTAssertEqual(try String(contentsOfFile: path("\(run)/log.jsonl"), encoding: .utf8).split(separator: "\n").count, linesLeft, killAt)
+      let resumed = try train(run, extra: ["--resume"])
+      XCTAssertEqual(resumed.status, 0, resumed.stderr)
+      let b = try SafeTensorsFile(path: path("\(run)/last.safetensors")).allTensors()
+      XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
+      XCTAssertEqual(a, b, "killed at \(killAt) and resumed: the same weights as an uninterrupted run")
+      XCTAssertEqual(try SafeTensorsFile(path: path("\(run)/best.safetensors")).allTensors(), try SafeTensorsFile(path: path("whole/best.safetensors")).allTensors(), killAt)
+      let log = try String(contentsOfFile: path("\(run)/log.jsonl"), encoding: .utf8).split(separator: "\n").map { Self.withoutTimings($0) }
+      XCTAssertEqual(log, wholeLog, "killed at \(killAt): one log line per epoch, as uninterrupted")
+    }
     for file in ["best.safetensors", "last.state.safetensors", "test.csv"] { XCTAssertTrue(FileManager.default.fileExists(atPath: path("whole/\(file)")), file) }
 
     // Diagnose the held-out photos plus a corrupt file: the batch finishes, the file is listed.

@@ -9,7 +9,9 @@ import Foundation
 /// Fine-tunes an EfficientNet on a labelled split and keeps a run directory:
 ///
 ///     last.safetensors        the model after the latest complete epoch (atomic)
-///     last.state.safetensors  optimizer state and progress, for --resume
+///     last.state.safetensors  that model again, with optimizer state and progress: one atomic
+///                             file is all --resume reads, so a kill between two writes never
+///                             pairs the weights of one epoch with the optimizer of another
 ///     best.safetensors        the model with the best validation metric
 ///     log.jsonl               one line per epoch
 ///
@@ -132,8 +134,6 @@ public final class Trainer {
                          learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
       logs.append(log)
       try save(log: log, best: improved)
-      // Test hook: die hard right after an epoch is saved, as a crash or `kill -9` would.
-      if let crash = ProcessInfo.processInfo.environment["EFFDX_TEST_KILL_AFTER_EPOCH"], Int(crash) == epochsDone { kill(getpid(), SIGKILL) }
     }
     return logs
   }
@@ -176,13 +176,13 @@ public final class Trainer {
     Preprocessing(resolution: spec.resolution, mean: spec.mean, std: spec.std)
   }
 
-  /// Writes last (+ state), best when improved, and the log line; each file atomically.
+  /// Saves an epoch so that a kill between any two writes resumes correctly: best (when
+  /// improved), then the log line, then the resume state (model + optimizer + progress, one
+  /// atomic file: the commit point), then last. `restore` trusts only the state file, cuts the
+  /// log back to its epochs and rewrites `last`; a replayed epoch recomputes the same values.
   func save(log: EpochLog, best: Bool) throws {
-    try model.save(to: lastPath, preprocessing: preprocessing(), metadata: checkpointMetadata())
     if best { try model.save(to: bestPath, preprocessing: preprocessing(), metadata: checkpointMetadata()) }
-    var state = optimizer.stateTensors()
-    state["trainer.progress"] = Tensor(shape: [4], scalars: [Float(epochsDone), Float(steps), Float(badEpochs), 0])
-    try SafeTensorsWriter.write(state, metadata: ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)"], to: statePath)
+    crashForTesting("after-best")
     let line = String(decoding: try JSONEncoder().encode(log), as: UTF8.self) + "\n"
     if let handle = FileHandle(forWritingAtPath: logPath) {
       handle.seekToEndOfFile()
@@ -191,24 +191,46 @@ public final class Trainer {
     } else {
       try line.write(toFile: logPath, atomically: true, encoding: .utf8)
     }
+    crashForTesting("after-log")
+    var state = optimizer.stateTensors()
+    for (name, tensor) in model.stateDict() { state[Self.modelPrefix + name] = tensor }
+    try SafeTensorsWriter.write(state, metadata: ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)"], to: statePath)
+    crashForTesting("after-state")
+    try model.save(to: lastPath, preprocessing: preprocessing(), metadata: checkpointMetadata())
+    crashForTesting("after-last")
+  }
+
+  static let modelPrefix = "model."
+
+  /// Test hook: `EFFDX_TEST_KILL_AT=<epoch>:<point>` dies hard (SIGKILL, as a crash or `kill -9`
+  /// would) at that point of that epoch's save.
+  func crashForTesting(_ point: String) {
+    guard let at = ProcessInfo.processInfo.environment["EFFDX_TEST_KILL_AT"], at == "\(epochsDone):\(point)" else { return }
+    kill(getpid(), SIGKILL)
   }
 
   /// Loads the last complete epoch's model, optimizer state and progress.
   func restore() throws {
-    guard FileManager.default.fileExists(atPath: statePath), FileManager.default.fileExists(atPath: lastPath) else { return }
-    let (saved, _, _) = try EfficientNet.load(from: lastPath)
-    try model.loadState(saved.stateDict())
-    let state = try SafeTensorsFile(path: statePath)
-    optimizer.loadState(try state.allTensors())
-    epochsDone = Int(state.metadata["epochs_done"] ?? "0") ?? 0
-    steps = Int(state.metadata["steps"] ?? "0") ?? 0
-    badEpochs = Int(state.metadata["bad_epochs"] ?? "0") ?? 0
-    bestMetric = Double(state.metadata["best_metric"] ?? "") ?? -Double.infinity
-    // The log keeps only the lines of the epochs the checkpoint contains.
+    guard FileManager.default.fileExists(atPath: statePath) else { return }
+    let stateFile = try SafeTensorsFile(path: statePath)
+    let tensors = try stateFile.allTensors()
+    var weights: [String: Tensor] = [:], optimizerState: [String: Tensor] = [:]
+    for (name, tensor) in tensors {
+      if name.hasPrefix(Self.modelPrefix) { weights[String(name.dropFirst(Self.modelPrefix.count))] = tensor } else { optimizerState[name] = tensor }
+    }
+    guard !weights.isEmpty else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
+    try model.loadState(weights)
+    optimizer.loadState(optimizerState)
+    epochsDone = Int(stateFile.metadata["epochs_done"] ?? "0") ?? 0
+    steps = Int(stateFile.metadata["steps"] ?? "0") ?? 0
+    badEpochs = Int(stateFile.metadata["bad_epochs"] ?? "0") ?? 0
+    bestMetric = Double(stateFile.metadata["best_metric"] ?? "") ?? -Double.infinity
+    // The log keeps only the lines of the epochs the state contains; `last` is that state's model.
     if let text = try? String(contentsOfFile: logPath, encoding: .utf8) {
       let kept = text.split(separator: "\n").prefix(epochsDone).joined(separator: "\n")
       try (kept.isEmpty ? "" : kept + "\n").write(toFile: logPath, atomically: true, encoding: .utf8)
     }
+    try model.save(to: lastPath, preprocessing: preprocessing(), metadata: checkpointMetadata())
   }
 }
 

@@ -29,6 +29,8 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Random seed (split, initialisation, augmentation).") var seed: UInt64 = 0
   @Option(help: "Stop after this many optimisation steps (smoke runs).") var maxSteps: Int?
   @Option(help: "Run directory.") var out: String
+  @Flag(inversion: .prefixedNo, help: "With --policy head: compute backbone features once and train the head on them (fast; the pipeline's training augmentations are then not applied).")
+  var cacheFeatures = true
   @Flag(help: "Continue an interrupted run from its last complete epoch.") var resume = false
   @OptionGroup var compute: ComputeOptions
 
@@ -74,12 +76,16 @@ struct TrainCommand: ParsableCommand {
     config.head = head
     config.seed = seed
     config.maxSteps = maxSteps
+    config.cacheFeatures = cacheFeatures
     let trainer = try Trainer(model: model, spec: spec, config: config, classes: index.classes, train: split.train, validation: split.validation, runDirectory: out)
     trainer.metadata = ["task": task, "arch": model.config.name]
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     var testCSV = "path,label,study\n"
     for item in split.test { testCSV += "\(item.path),\(index.classes[item.label]),\(item.study ?? "")\n" }
     try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
+    if policy == "head" && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
+      print("note: head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")
+    }
     print("\(task): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test images; \(index.classes.count) classes; \(model.config.name) at \(spec.resolution) px, policy \(policy), \(model.parameterCount) parameters")
     let bar = ProgressBar()
     let logs = try trainer.run(resume: resume) { p in
