@@ -34,9 +34,10 @@ extension Layer {
     return all
   }
 
-  /// Sets every gradient to zero.
+  /// Sets the gradient of every trainable, unfrozen parameter to zero (frozen ones are zeroed
+  /// when they are unfrozen, so a head-only step does not touch the backbone's millions).
   public func zeroGradients() {
-    visitParameters { _, p in if p.kind == .trainable { p.grad.zero() } }
+    visitParameters { _, p in if p.isUpdated { p.grad.zero() } }
   }
 
   /// Freezes (or unfreezes) every trainable parameter whose name starts with `prefix`

@@ -21,8 +21,11 @@ public final class Parameter {
   public var grad: Tensor
   /// Trainable or buffer.
   public let kind: Kind
-  /// A frozen trainable parameter keeps its value during optimisation.
-  public var isFrozen = false
+  /// A frozen trainable parameter keeps its value during optimisation. `zeroGradients` skips
+  /// it, so its gradient is cleared when it is unfrozen.
+  public var isFrozen = false {
+    didSet { if oldValue && !isFrozen { grad.zero() } }
+  }
 
   /// A parameter holding `value`.
   public init(_ value: Tensor, kind: Kind = .trainable) {

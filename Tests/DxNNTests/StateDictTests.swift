@@ -31,6 +31,15 @@ final class StateDictTests: XCTestCase {
     XCTAssertEqual(model.setFrozen(false, prefix: "classifier."), 2)
     let updated = model.namedParameters().filter { $0.parameter.isUpdated }.map(\.name)
     XCTAssertEqual(updated, ["classifier.weight", "classifier.bias"])
+
+    // zeroGradients clears what optimizers update; a frozen gradient is cleared on unfreezing.
+    let params = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.parameter) })
+    for p in params.values where p.kind == .trainable { p.grad.scalars = p.grad.scalars.map { _ in 1 } }
+    model.zeroGradients()
+    XCTAssertTrue(params["classifier.weight"]!.grad.scalars.allSatisfy { $0 == 0 })
+    XCTAssertTrue(params["conv_stem.weight"]!.grad.scalars.allSatisfy { $0 == 1 }, "frozen: not touched")
+    model.setFrozen(false, prefix: "conv_stem.")
+    XCTAssertTrue(params["conv_stem.weight"]!.grad.scalars.allSatisfy { $0 == 0 }, "unfrozen: starts from zero")
   }
 
   func testLoadState_roundTripsAndStrictReportsEveryMismatchByName() throws {
