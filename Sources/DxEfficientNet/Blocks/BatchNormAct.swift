@@ -30,19 +30,7 @@ final class BatchNormAct: Layer {
   func backward(_ dy: Tensor) -> Tensor {
     guard let act else { return bn.backward(dy) }
     guard fused != .none else { return bn.backward(act.backward(dy)) }
-    let y = bn.normalizedOutput()
-    var dAct = Tensor.uninitialized(dy.shape)
-    let n = dy.count
-    y.withPointer { yp in
-      dy.withPointer { dyp in
-        dAct.withMutablePointer { dp in
-          Profiler.measure("\(act.kind.rawValue) backward") {
-            if fused == .silu { siluBackward(yp, dyp, dp, count: n) } else { relu6Backward(yp, dyp, dp, count: n) }
-          }
-        }
-      }
-    }
-    return bn.backward(dAct)
+    return bn.backward(dy, activation: fused)
   }
 
   func visitParameters(_ visit: (String, Parameter) -> Void) { bn.visitParameters(visit) }

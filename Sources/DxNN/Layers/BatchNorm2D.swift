@@ -38,23 +38,10 @@ public final class BatchNorm2D: Layer {
     Profiler.measure("BatchNorm forward") { _forward(x, mode: mode, activation: .none) }
   }
 
-  /// BatchNorm with an activation applied in the same pass. Backward of this layer still
-  /// differentiates the BatchNorm alone: the caller takes the activation's gradient, on the
-  /// pre-activation values `normalizedOutput()` recomputes.
+  /// BatchNorm with an activation applied in the same pass; differentiate it with
+  /// `backward(_:activation:)`, which recomputes the pre-activation values from the input.
   public func forward(_ x: Tensor, mode: Mode, activation: FusedActivation) -> Tensor {
     Profiler.measure("BatchNorm+activation forward") { _forward(x, mode: mode, activation: activation) }
-  }
-
-  /// The latest forward's output before any fused activation.
-  public func normalizedOutput() -> Tensor {
-    guard let x = input else { preconditionFailure("BatchNorm2D.normalizedOutput before forward") }
-    var y = Tensor.uninitialized(x.shape)
-    x.withPointer { xp in
-      y.withMutablePointer { yp in
-        batchNormApply(xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars, rows: x.count / channels, channels: channels)
-      }
-    }
-    return y
   }
 
   private func _forward(_ x: Tensor, mode: Mode, activation: FusedActivation) -> Tensor {
@@ -88,6 +75,31 @@ public final class BatchNorm2D: Layer {
 
   public func backward(_ dy: Tensor) -> Tensor {
     Profiler.measure("BatchNorm backward") { _backward(dy) }
+  }
+
+  /// Backward of `forward(_:mode:activation:)`: `dy` is the gradient at the activation's
+  /// output. Two passes over the map, recomputing the pre-activation values from the input.
+  public func backward(_ dy: Tensor, activation: FusedActivation) -> Tensor {
+    Profiler.measure("BatchNorm+activation backward") {
+      guard let x = input else { preconditionFailure("BatchNorm2D.backward before forward") }
+      precondition(dy.shape == x.shape, "BatchNorm2D.backward got \(dy.shape), expected \(x.shape)")
+      var dx = Tensor.uninitialized(x.shape)
+      x.withPointer { xp in
+        dy.withPointer { dyp in
+          dx.withMutablePointer { dxp in
+            weight.grad.withMutablePointer { dg in
+              bias.grad.withMutablePointer { db in
+                batchNormActivationBackward(
+                  x: xp, outputGrad: dyp, inputGrad: dxp, mean: mean, invStd: invStd, gamma: weight.value.scalars,
+                  beta: bias.value.scalars, gammaGrad: dg, betaGrad: db, activation: activation,
+                  batchStats: usedBatchStats, rows: x.count / channels, channels: channels)
+              }
+            }
+          }
+        }
+      }
+      return dx
+    }
   }
 
   private func _backward(_ dy: Tensor) -> Tensor {

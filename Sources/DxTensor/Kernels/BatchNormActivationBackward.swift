@@ -1,0 +1,105 @@
+// Backward of `y = act(BatchNorm(x))` in two passes over the activation map, for training.
+//
+// The layer keeps only its input x (the pre-activation values are recomputed from x, mean and
+// invStd), so with xhat = (x - mean) * invStd and v = gamma * xhat + beta:
+//
+//   pass 1:  g = act'(v) * dy  (written to dx's buffer),  Σ g and Σ g * xhat per channel
+//   pass 2:  dx = gamma * invStd * (g - Σg / M - xhat * Σ(g xhat) / M)     (batch statistics)
+//            dx = gamma * invStd * g                                         (running statistics)
+//
+// instead of four (recompute v, act backward, BatchNorm's reduction, BatchNorm's dx), each
+// reading and writing a full map. Sums are accumulated in Float over blocks of 64 rows and in
+// Double across blocks.
+
+/// Fused BatchNorm + activation backward. Accumulates `gammaGrad`, `betaGrad`; writes `dx`.
+public func batchNormActivationBackward(
+  x: UnsafePointer<Float>, outputGrad dy: UnsafePointer<Float>, inputGrad dx: UnsafeMutablePointer<Float>,
+  mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+  gammaGrad: UnsafeMutablePointer<Float>, betaGrad: UnsafeMutablePointer<Float>,
+  activation: FusedActivation, batchStats: Bool, rows m: Int, channels c: Int
+) {
+  let workers = max(1, min(ThreadPool.threadCount, m / 64))
+  let block = 64
+  var partial = [Double](repeating: 0, count: workers * 2 * c)
+  partial.withUnsafeMutableBufferPointer { pp in
+    ThreadPool.parallelFor(workers) { range in
+      var local = [Float](repeating: 0, count: 2 * c)
+      local.withUnsafeMutableBufferPointer { lp in
+        let sumG = lp.baseAddress!, sumGX = lp.baseAddress! + c
+        for worker in range {
+          let acc = pp.baseAddress! + worker * 2 * c
+          let end = m * (worker + 1) / workers
+          var r = m * worker / workers
+          while r < end {
+            let blockEnd = min(end, r + block)
+            for j in 0..<(2 * c) { lp[j] = 0 }
+            while r < blockEnd {
+              let xr = x + r * c, dyr = dy + r * c, gr = dx + r * c
+              switch activation {
+              case .none:
+                for j in 0..<c {
+                  let xhat = (xr[j] - mean[j]) * invStd[j]
+                  gr[j] = dyr[j]
+                  sumG[j] += dyr[j]
+                  sumGX[j] += dyr[j] * xhat
+                }
+              case .silu:
+                for j in 0..<c {
+                  let xhat = (xr[j] - mean[j]) * invStd[j]
+                  let v = xhat * gamma[j] + beta[j]
+                  let s = 1 / (1 + fastExp(-v))
+                  let g = dyr[j] * s * (1 + v * (1 - s))
+                  gr[j] = g
+                  sumG[j] += g
+                  sumGX[j] += g * xhat
+                }
+              case .relu6:
+                for j in 0..<c {
+                  let xhat = (xr[j] - mean[j]) * invStd[j]
+                  let v = xhat * gamma[j] + beta[j]
+                  let g = (v > 0 && v < 6) ? dyr[j] : 0
+                  gr[j] = g
+                  sumG[j] += g
+                  sumGX[j] += g * xhat
+                }
+              }
+              r += 1
+            }
+            for j in 0..<(2 * c) { acc[j] += Double(lp[j]) }
+          }
+        }
+      }
+    }
+  }
+  var k1 = [Float](repeating: 0, count: c), k2 = [Float](repeating: 0, count: c), k3 = [Float](repeating: 0, count: c)
+  for j in 0..<c {
+    var g = 0.0, gx = 0.0
+    for worker in 0..<workers {
+      g += partial[worker * 2 * c + j]
+      gx += partial[worker * 2 * c + c + j]
+    }
+    betaGrad[j] += Float(g)
+    gammaGrad[j] += Float(gx)
+    k1[j] = gamma[j] * invStd[j]
+    if batchStats {
+      k2[j] = Float(g / Double(m))
+      k3[j] = Float(gx / Double(m))
+    }
+  }
+  k1.withUnsafeBufferPointer { k1 in
+    k2.withUnsafeBufferPointer { k2 in
+      k3.withUnsafeBufferPointer { k3 in
+        let k1 = k1.baseAddress!, k2 = k2.baseAddress!, k3 = k3.baseAddress!
+        ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
+          for r in range {
+            let xr = x + r * c, dxr = dx + r * c
+            for j in 0..<c {
+              let xhat = (xr[j] - mean[j]) * invStd[j]
+              dxr[j] = k1[j] * (dxr[j] - k2[j] - xhat * k3[j])
+            }
+          }
+        }
+      }
+    }
+  }
+}
