@@ -3,7 +3,8 @@
 // Training normalises with the batch mean and the *biased* variance and updates the running
 // statistics with the *unbiased* variance (PyTorch's convention:
 // https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html). Evaluation uses the
-// running statistics. Sums are accumulated in Double per channel.
+// running statistics. Sums are accumulated in Float over blocks of rows and in Double across
+// blocks (see `channelReduce`).
 
 /// Batch mean and biased variance per channel (two passes, for accuracy).
 public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: Int) -> (
@@ -11,14 +12,14 @@ public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: 
 ) {
   let sums = channelReduce(rows: m, channels: c) { r, acc in
     let row = x + r * c
-    for j in 0..<c { acc[j] += Double(row[j]) }
+    for j in 0..<c { acc[j] += row[j] }
   }
   let mean = sums.map { Float($0 / Double(m)) }
   let sq = mean.withUnsafeBufferPointer { mu in
     channelReduce(rows: m, channels: c) { r, acc in
       let row = x + r * c
       for j in 0..<c {
-        let d = Double(row[j] - mu[j])
+        let d = row[j] - mu[j]
         acc[j] += d * d
       }
     }
@@ -79,9 +80,9 @@ public func batchNormBackward(
   let sums = channelReduce(rows: m, channels: 2 * c) { r, acc in
     let xr = x + r * c, dyr = dy + r * c
     for j in 0..<c {
-      let g = Double(dyr[j])
+      let g = dyr[j]
       acc[j] += g
-      acc[c + j] += g * Double((xr[j] - mean[j]) * invStd[j])
+      acc[c + j] += g * ((xr[j] - mean[j]) * invStd[j])
     }
   }
   for j in 0..<c {

@@ -2,42 +2,23 @@
 //
 //   input [N, H, W, C]    weight [k, k, C]    output [N, OH, OW, C]
 //
-// Channels are innermost, so every inner loop is a contiguous multiply-add over C that the
-// compiler vectorises; rows (n, oh) are spread over the thread pool. The input gradient is
+// Channels are innermost: the kernels work on blocks of 8 channels (one AVX register), keeping
+// sums in registers; rows (n, oh) are spread over the thread pool. The input gradient is
 // computed by gathering (each dx row reads the dy rows it influenced), so threads never write
 // the same memory; the weight gradient uses one partial buffer per thread.
 // Reference: https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html (groups = in_channels)
 
-/// Depthwise convolution forward: `output = dwconv(input, weight) + bias`.
+/// Depthwise convolution forward: `output = dwconv(input, weight) + bias` (the register-blocked
+/// kernel of `depthwiseConvInference`, with no activation).
 public func depthwiseConvForward(
   input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
   output: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, channels c: Int
 ) {
-  let k = g.kernel
-  ThreadPool.parallelFor(g.batch * g.outHeight) { rows in
-    for row in rows {
-      let n = row / g.outHeight, oh = row % g.outHeight
-      let outRow = output + row * g.outWidth * c
-      for ow in 0..<g.outWidth {
-        let o = outRow + ow * c
-        if let bias { o.update(from: bias, count: c) } else { o.update(repeating: 0, count: c) }
-      }
-      for kh in 0..<k {
-        let ih = oh * g.stride - g.pad.top + kh
-        guard ih >= 0 && ih < g.inHeight else { continue }
-        let inRow = input + (n * g.inHeight + ih) * g.inWidth * c
-        for ow in 0..<g.outWidth {
-          let o = outRow + ow * c
-          for kw in 0..<k {
-            let iw = ow * g.stride - g.pad.left + kw
-            guard iw >= 0 && iw < g.inWidth else { continue }
-            let x = inRow + iw * c
-            let w = weight + (kh * k + kw) * c
-            for ch in 0..<c { o[ch] += x[ch] * w[ch] }
-          }
-        }
-      }
-    }
+  if let bias {
+    depthwiseConvInference(input: input, weight: weight, bias: bias, activation: .none, output: output, geometry: g, channels: c)
+  } else {
+    let zeros = [Float](repeating: 0, count: c)
+    depthwiseConvInference(input: input, weight: weight, bias: zeros, activation: .none, output: output, geometry: g, channels: c)
   }
 }
 
@@ -51,7 +32,9 @@ public func depthwiseConvBackward(
   let k = g.kernel
   if let inputGrad { depthwiseInputGrad(weight: weight, outputGrad: outputGrad, inputGrad: inputGrad, geometry: g, channels: c) }
 
-  // Weight gradient: dW[kh, kw, c] = Σ_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c].
+  // Weight gradient: dW[kh, kw, c] = Σ_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c]. For each
+  // output row, tap and block of 8 channels the sum over the row's pixels stays in a register
+  // and is added once into this thread's partial dW.
   let rows = g.batch * g.outHeight
   let chunks = max(1, min(ThreadPool.threadCount, rows))
   let wSize = k * k * c
@@ -68,14 +51,49 @@ public func depthwiseConvBackward(
             let ih = oh * g.stride - g.pad.top + kh
             guard ih >= 0 && ih < g.inHeight else { continue }
             let inRow = input + (n * g.inHeight + ih) * g.inWidth * c
-            for ow in 0..<g.outWidth {
-              let dy = dyRow + ow * c
-              for kw in 0..<k {
-                let iw = ow * g.stride - g.pad.left + kw
-                guard iw >= 0 && iw < g.inWidth else { continue }
-                let x = inRow + iw * c
-                let a = acc + (kh * k + kw) * c
-                for ch in 0..<c { a[ch] += x[ch] * dy[ch] }
+            for kw in 0..<k {
+              // Output columns whose tap kw lands inside the input row.
+              let owStart = max(0, (g.pad.left - kw + g.stride - 1) / g.stride)
+              let owEnd = min(g.outWidth, (g.inWidth + g.pad.left - kw + g.stride - 1) / g.stride)
+              guard owStart < owEnd else { continue }
+              let a = acc + (kh * k + kw) * c
+              let xBase = inRow + (owStart * g.stride - g.pad.left + kw) * c
+              let dyBase = dyRow + owStart * c
+              let xStep = g.stride &* c
+              var ch = 0
+              while ch &+ 32 <= c {  // four independent sums hide the add latency
+                var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+                var x = xBase + ch, dy = dyBase + ch
+                for _ in owStart..<owEnd {
+                  s0 += load8(x, 0) * load8(dy, 0)
+                  s1 += load8(x, 8) * load8(dy, 8)
+                  s2 += load8(x, 16) * load8(dy, 16)
+                  s3 += load8(x, 24) * load8(dy, 24)
+                  x += xStep
+                  dy += c
+                }
+                store8(load8(a, ch) + s0, a, ch)
+                store8(load8(a, ch &+ 8) + s1, a, ch &+ 8)
+                store8(load8(a, ch &+ 16) + s2, a, ch &+ 16)
+                store8(load8(a, ch &+ 24) + s3, a, ch &+ 24)
+                ch &+= 32
+              }
+              while ch &+ 8 <= c {
+                var sum = SIMD8<Float>()
+                var x = xBase + ch, dy = dyBase + ch
+                for _ in owStart..<owEnd {
+                  sum += load8(x, 0) * load8(dy, 0)
+                  x += xStep
+                  dy += c
+                }
+                store8(load8(a, ch) + sum, a, ch)
+                ch &+= 8
+              }
+              while ch < c {
+                var sum: Float = 0
+                for ow in owStart..<owEnd { sum += xBase[(ow - owStart) * xStep + ch] * dyBase[(ow - owStart) * c + ch] }
+                a[ch] += sum
+                ch += 1
               }
             }
           }
@@ -96,22 +114,49 @@ private func depthwiseInputGrad(
 ) {
   let k = g.kernel, s = g.stride
   ThreadPool.parallelFor(g.batch * g.inHeight) { rows in
-    for row in rows {
-      let n = row / g.inHeight, ih = row % g.inHeight
-      let dxRow = inputGrad + row * g.inWidth * c
-      dxRow.update(repeating: 0, count: g.inWidth * c)
-      for kh in 0..<k {
-        let t = ih + g.pad.top - kh
-        guard t >= 0 && t % s == 0 && t / s < g.outHeight else { continue }
-        let dyRow = outputGrad + (n * g.outHeight + t / s) * g.outWidth * c
+    // The taps that read one input pixel: (offset into dy, offset into w), found once per
+    // pixel, then run over every channel block.
+    withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: k * k) { taps in
+      for row in rows {
+        let n = row / g.inHeight, ih = row % g.inHeight
+        let dxRow = inputGrad + row * g.inWidth * c
         for iw in 0..<g.inWidth {
+          var count = 0
+          for kh in 0..<k {
+            let t = ih + g.pad.top - kh
+            guard t >= 0 && t % s == 0 && t / s < g.outHeight else { continue }
+            for kw in 0..<k {
+              let u = iw + g.pad.left - kw
+              guard u >= 0 && u % s == 0 && u / s < g.outWidth else { continue }
+              taps[count] = (((n * g.outHeight + t / s) * g.outWidth + u / s) * c, (kh * k + kw) * c)
+              count += 1
+            }
+          }
           let dx = dxRow + iw * c
-          for kw in 0..<k {
-            let u = iw + g.pad.left - kw
-            guard u >= 0 && u % s == 0 && u / s < g.outWidth else { continue }
-            let dy = dyRow + (u / s) * c
-            let w = weight + (kh * k + kw) * c
-            for ch in 0..<c { dx[ch] += dy[ch] * w[ch] }
+          var ch = 0
+          while ch &+ 32 <= c {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            for i in 0..<count {
+              let dy = outputGrad + (taps[i].0 &+ ch), w = weight + (taps[i].1 &+ ch)
+              a0 += load8(dy, 0) * load8(w, 0)
+              a1 += load8(dy, 8) * load8(w, 8)
+              a2 += load8(dy, 16) * load8(w, 16)
+              a3 += load8(dy, 24) * load8(w, 24)
+            }
+            store8(a0, dx, ch); store8(a1, dx, ch &+ 8); store8(a2, dx, ch &+ 16); store8(a3, dx, ch &+ 24)
+            ch &+= 32
+          }
+          while ch &+ 8 <= c {
+            var acc = SIMD8<Float>()
+            for i in 0..<count { acc += load8(outputGrad, taps[i].0 &+ ch) * load8(weight, taps[i].1 &+ ch) }
+            store8(acc, dx, ch)
+            ch &+= 8
+          }
+          while ch < c {
+            var acc: Float = 0
+            for i in 0..<count { acc += outputGrad[taps[i].0 + ch] * weight[taps[i].1 + ch] }
+            dx[ch] = acc
+            ch += 1
           }
         }
       }

@@ -171,16 +171,6 @@ public func depthwiseConvInference(
   }
 }
 
-@inline(__always)
-private func load8(_ p: UnsafePointer<Float>, _ offset: Int) -> SIMD8<Float> {
-  UnsafeRawPointer(p + offset).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ offset: Int) {
-  UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
 /// `out[i] = Σ_workers partial[worker * stride + i] / divisor`, in worker order.
 private func reduceWorkerSums(
   _ partial: UnsafePointer<Float>, workers: Int, stride: Int, into out: UnsafeMutablePointer<Float>,
