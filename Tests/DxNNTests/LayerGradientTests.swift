@@ -123,15 +123,16 @@ final class FusedBatchNormActivationTests: XCTestCase {
     var rng = SeededGenerator(seed: 31)
     for (fused, kind) in [(FusedActivation.silu, ActivationKind?.some(.silu)), (.relu6, .relu6), (.none, nil)] {
       for mode in [Mode.training, .inference] {
-        // 60 rows (one block), and 396 rows (several blocks, both threads).
-        for shape in [[3, 4, 5, 7], [4, 9, 11, 7]] {
+        // 60 rows (one block), and 396 rows (several blocks, both threads); 13 channels: one
+        // 8-lane vector and a scalar tail.
+        for shape in [[3, 4, 5, 13], [4, 9, 11, 13]] {
           let x = Tensor.randomNormal(shape, std: 3, using: &rng)
           let dy = Tensor.randomNormal(x.shape, using: &rng)
-          let a = BatchNorm2D(7), b = BatchNorm2D(7)
+          let a = BatchNorm2D(13), b = BatchNorm2D(13)
           for bn in [a, b] {
-            bn.weight.value = Tensor(shape: [7], scalars: (0..<7).map { 0.5 + Float($0) * 0.2 })
-            bn.bias.value = Tensor(shape: [7], scalars: (0..<7).map { Float($0) - 3 })
-            bn.runningVar.value = Tensor(shape: [7], scalars: (0..<7).map { 0.5 + Float($0) })
+            bn.weight.value = Tensor(shape: [13], scalars: (0..<13).map { 0.5 + Float($0) * 0.2 })
+            bn.bias.value = Tensor(shape: [13], scalars: (0..<13).map { Float($0) * 0.5 - 3 })
+            bn.runningVar.value = Tensor(shape: [13], scalars: (0..<13).map { 0.5 + Float($0) })
           }
           let act = kind.map(Activation.init)
           let label = "\(fused) \(mode) \(shape)"

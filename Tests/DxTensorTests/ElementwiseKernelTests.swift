@@ -68,3 +68,23 @@ final class FastExpTests: XCTestCase {
     XCTAssertFalse(fastExp(100).isInfinite)
   }
 }
+
+/// One-pass batch statistics against a two-pass Double computation, including data whose mean
+/// is far larger than its spread (where a naive one-pass variance loses every digit).
+final class BatchStatisticsTests: XCTestCase {
+  func testOnePassStatistics_matchTwoPassDoubleEvenWithALargeOffset() {
+    var rng = SeededGenerator(seed: 41)
+    for (offset, spread, rows) in [(Float(0), Float(1), 5000), (1000, 0.01, 5000), (-30, 3, 7)] {
+      let c = 11
+      let x = Tensor.randomNormal([rows, c], using: &rng).scalars.enumerated().map { offset + Float($0.offset % c) + spread * $0.element }
+      let (mean, variance) = x.withUnsafeBufferPointer { batchStatistics($0.baseAddress!, rows: rows, channels: c) }
+      for j in 0..<c {
+        let column = stride(from: j, to: x.count, by: c).map { Double(x[$0]) }
+        let mu = column.reduce(0, +) / Double(rows)
+        let v = column.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(rows)
+        XCTAssertEqual(Double(mean[j]), mu, accuracy: 1e-6 * max(1, abs(mu)), "mean, offset \(offset)")
+        XCTAssertEqual(Double(variance[j]), v, accuracy: 1e-3 * v + 1e-9, "variance, offset \(offset), spread \(spread)")
+      }
+    }
+  }
+}

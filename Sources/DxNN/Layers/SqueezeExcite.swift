@@ -23,7 +23,7 @@ public final class SqueezeExcite: Layer {
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
     let (n, h, w, c) = x.nhwc()
     let s = gate.forward(convExpand.forward(act.forward(convReduce.forward(pool.forward(x, mode: mode), mode: mode), mode: mode), mode: mode), mode: mode)
-    var y = Tensor.zeros(x.shape)
+    var y = Tensor.uninitialized(x.shape)
     x.withPointer { xp in
       s.withPointer { sp in
         y.withMutablePointer { yp in Profiler.measure("SE scale forward") { channelScaleForward(xp, scale: sp, yp, batch: n, pixels: h * w, channels: c) } }
@@ -34,22 +34,32 @@ public final class SqueezeExcite: Layer {
     return y
   }
 
+  /// dx = dy * scale + (gradient through the gate) / pixels, in two passes over the map: the
+  /// gate's gradient needs all of `Σ dy * x` first, then one pass writes dx with the pooled
+  /// path's share added (the pool's broadcast gradient is never materialised).
   public func backward(_ dy: Tensor) -> Tensor {
     guard let x = input, let s = scale else { preconditionFailure("SqueezeExcite.backward before forward") }
     let (n, h, w, c) = x.nhwc()
-    var dx = Tensor.zeros(x.shape)
-    var ds = Tensor.zeros(s.shape)
+    var ds = Tensor.uninitialized(s.shape)
     x.withPointer { xp in
+      dy.withPointer { dyp in
+        ds.withMutablePointer { dsp in Profiler.measure("SE scale backward") { channelScaleGradient(xp, dyp, scaleGrad: dsp, batch: n, pixels: h * w, channels: c) } }
+      }
+    }
+    var dPooled = convReduce.backward(act.backward(convExpand.backward(gate.backward(ds))))
+    let perPixel = 1 / Float(h * w)
+    dPooled.withMutablePointer { p in for i in 0..<(n * c) { p[i] *= perPixel } }
+    var dx = Tensor.uninitialized(x.shape)
+    dy.withPointer { dyp in
       s.withPointer { sp in
-        dy.withPointer { dyp in
+        dPooled.withPointer { pp in
           dx.withMutablePointer { dxp in
-            ds.withMutablePointer { dsp in Profiler.measure("SE scale backward") { channelScaleBackward(xp, scale: sp, dyp, inputGrad: dxp, scaleGrad: dsp, batch: n, pixels: h * w, channels: c) } }
+            Profiler.measure("SE scale backward") { channelScaleInputGradient(dyp, scale: sp, adding: pp, inputGrad: dxp, batch: n, pixels: h * w, channels: c) }
           }
         }
       }
     }
-    let dPooled = convReduce.backward(act.backward(convExpand.backward(gate.backward(ds))))
-    return dx + pool.backward(dPooled)
+    return dx
   }
 
   public func visitParameters(_ visit: (String, Parameter) -> Void) {

@@ -6,7 +6,9 @@
 // running statistics. Sums are accumulated in Float over blocks of rows and in Double across
 // blocks (see `channelReduce`).
 
-/// Batch mean and biased variance per channel (two passes, for accuracy).
+/// Batch mean and biased variance per channel: two passes, the second over `x - mean`, so
+/// data whose mean is far larger than its spread keeps its variance. (A one-pass version with
+/// two accumulator streams measured 1.6x slower: the compiler does not vectorise it.)
 public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: Int) -> (
   mean: [Float], variance: [Float]
 ) {

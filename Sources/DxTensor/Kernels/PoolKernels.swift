@@ -46,24 +46,37 @@ public func channelScaleForward(
   }
 }
 
-/// Backward of `channelScaleForward`: `dx = dy * s` and `ds[n, c] = Σ_p dy * x`.
-public func channelScaleBackward(
-  _ x: UnsafePointer<Float>, scale s: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-  inputGrad dx: UnsafeMutablePointer<Float>, scaleGrad ds: UnsafeMutablePointer<Float>,
+/// `ds[n, c] = Σ_p dy[n, p, c] * x[n, p, c]`: the gradient of a per-image channel scale, needed
+/// in full before squeeze-excitation can finish its input gradient (`channelScaleInputGradient`).
+public func channelScaleGradient(
+  _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, scaleGrad ds: UnsafeMutablePointer<Float>,
   batch: Int, pixels: Int, channels c: Int
 ) {
   ThreadPool.parallelFor(batch) { images in
     for n in images {
-      let sr = s + n * c, dsr = ds + n * c
+      let dsr = ds + n * c
       dsr.update(repeating: 0, count: c)
       for p in 0..<pixels {
         let r = n * pixels + p
-        let xr = x + r * c, dyr = dy + r * c, dxr = dx + r * c
-        for j in 0..<c {
-          dxr[j] = dyr[j] * sr[j]
-          dsr[j] += dyr[j] * xr[j]
-        }
+        let xr = x + r * c, dyr = dy + r * c
+        for j in 0..<c { dsr[j] += dyr[j] * xr[j] }
       }
     }
   }
 }
+
+/// `dx[n, p, c] = dy[n, p, c] * s[n, c] + add[n, c]`: the input gradient of a channel scale plus
+/// a per-image, per-channel term broadcast over pixels (e.g. a global pool's gradient).
+public func channelScaleInputGradient(
+  _ dy: UnsafePointer<Float>, scale s: UnsafePointer<Float>, adding add: UnsafePointer<Float>,
+  inputGrad dx: UnsafeMutablePointer<Float>, batch: Int, pixels: Int, channels c: Int
+) {
+  ThreadPool.parallelFor(batch * pixels, minChunk: max(1, 16_384 / max(c, 1))) { rows in
+    for r in rows {
+      let n = r / pixels
+      let sr = s + n * c, ar = add + n * c, dyr = dy + r * c, dxr = dx + r * c
+      for j in 0..<c { dxr[j] = dyr[j] * sr[j] + ar[j] }
+    }
+  }
+}
+
