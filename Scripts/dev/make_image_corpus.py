@@ -119,6 +119,19 @@ for name, f in (("area", Image.BOX), ("bilinear", Image.BILINEAR), ("bicubic", I
         expected[f"resize:{name}:{size[0]}x{size[1]}"] = np.asarray(Image.fromarray(rgb8).resize(size, f)).astype(np.float32)
 expected["resize:source"] = rgb8.astype(np.float32)
 
+# The remaining PNG colour types and depths (appended last, so the files above keep their bytes):
+# 16-bit gray+alpha, 8-bit RGBA, palettes of 1, 2 and 8 bits without tRNS, 8 bits with tRNS.
+ga16 = np.dstack([gray16, smooth((H, W), np.uint16)])
+png_write("graya16.png", ga16.reshape(H, -1).tolist(), ga16, width=W, height=H, greyscale=True, alpha=True, bitdepth=16)
+png_write("rgba8.png", rgba8.reshape(H, -1).tolist(), rgba8, width=W, height=H, greyscale=False, alpha=True, bitdepth=8)
+for bd in (1, 2, 8):
+    colours = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(2**bd)]
+    idx = rng.integers(0, 2**bd, size=(H, W))
+    png_write(f"palette{bd}.png", idx.tolist(), np.array(colours)[idx], width=W, height=H, palette=colours, bitdepth=bd)
+pal8 = [tuple(int(v) for v in rng.integers(0, 256, 3)) + (int(a),) for a in rng.integers(0, 256, 256)]
+idx = rng.integers(0, 256, size=(H, W))
+png_write("palette8_trns.png", idx.tolist(), np.array(pal8)[idx], width=W, height=H, palette=pal8, bitdepth=8)
+
 save_file({k: np.ascontiguousarray(v) for k, v in expected.items()}, f"{out}/expected.safetensors")
 total = sum(os.path.getsize(f"{out}/{f}") for f in os.listdir(out))
 print(len(os.listdir(out)), "files,", total, "bytes")

@@ -47,8 +47,30 @@ public enum Variants {
     return list
   }()
 
-  /// The variant called `name` (timm's model name), or nil.
-  public static func named(_ name: String) -> EfficientNetConfig? { all.first { $0.name == name } }
+  /// The variant called `name`, or nil: timm's model names, plus two spellings for a network
+  /// scaled to one's own budget: `efficientnet_phi<phi>` (compound scaling, `compound(phi:)`)
+  /// and `efficientnet_w<width>_d<depth>_r<resolution>` (`custom(width:depth:resolution:)`).
+  public static func named(_ name: String) -> EfficientNetConfig? {
+    if let variant = all.first(where: { $0.name == name }) { return variant }
+    if name.hasPrefix("efficientnet_phi"), let phi = Double(name.dropFirst("efficientnet_phi".count)), (0...8).contains(phi) {
+      return compound(phi: phi)
+    }
+    let parts = name.split(separator: "_")
+    if parts.count == 4, parts[0] == "efficientnet", parts[1].hasPrefix("w"), parts[2].hasPrefix("d"), parts[3].hasPrefix("r"),
+      let w = Double(parts[1].dropFirst()), let d = Double(parts[2].dropFirst()), let r = Int(parts[3].dropFirst()),
+      (0.1...8).contains(w), (0.1...8).contains(d), (32...2048).contains(r)
+    {
+      return custom(width: w, depth: d, resolution: r)
+    }
+    return nil
+  }
+
+  /// A B0-based network with the given width and depth multipliers and input resolution.
+  public static func custom(width: Double, depth: Double, resolution: Int, dropRate: Float = 0.2) -> EfficientNetConfig {
+    EfficientNetConfig(
+      name: "efficientnet_w\(width)_d\(depth)_r\(resolution)", stages: b0Stages, widthMultiplier: width, depthMultiplier: depth,
+      resolution: resolution, dropRate: dropRate)
+  }
 
   /// A B0-based network scaled by compound coefficient `phi` (alpha 1.2, beta 1.1, gamma 1.15),
   /// for users who want their own accuracy/cost point.

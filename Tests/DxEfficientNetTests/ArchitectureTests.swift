@@ -99,4 +99,25 @@ final class VariantTests: XCTestCase {
     let macs = try XCTUnwrap(Variants.named("efficientnet_b0")).macs()
     XCTAssertEqual(Double(macs) / 1e9, 0.39, accuracy: 0.01)
   }
+
+  /// A user's own scaling: by compound coefficient or by explicit multipliers, by name, so a
+  /// checkpoint or a command line can ask for it.
+  func testCustomScaling_byNameAndByPhi() throws {
+    // B1 is B0 with depth x1.1 at 240 px: the same network spelled as a custom scaling.
+    let b1Like = try XCTUnwrap(Variants.named("efficientnet_w1.0_d1.1_r240"))
+    XCTAssertEqual(try EfficientNet(b1Like).parameterCount, 7_794_184)
+    XCTAssertEqual(b1Like.resolution, 240)
+    // phi = 0 is B0; phi = 1 is width 1.1, depth 1.2, resolution 224 * 1.15.
+    XCTAssertEqual(try EfficientNet(try XCTUnwrap(Variants.named("efficientnet_phi0.0"))).parameterCount, 5_288_548)
+    let phi1 = try XCTUnwrap(Variants.named("efficientnet_phi1.0"))
+    let explicit = Variants.custom(width: 1.1, depth: 1.2, resolution: phi1.resolution)
+    XCTAssertEqual(phi1.resolution, 258)
+    XCTAssertEqual(try EfficientNet(phi1).parameterCount, try EfficientNet(explicit).parameterCount)
+    XCTAssertGreaterThan(try EfficientNet(phi1).parameterCount, 5_288_548)
+    // Names round-trip, nonsense is refused.
+    XCTAssertEqual(Variants.named(explicit.name)?.widthMultiplier, 1.1)
+    for bad in ["efficientnet_phi", "efficientnet_phi99", "efficientnet_w0_d1_r224", "efficientnet_w1_d1_r8", "efficientnet_b9"] {
+      XCTAssertNil(Variants.named(bad), bad)
+    }
+  }
 }

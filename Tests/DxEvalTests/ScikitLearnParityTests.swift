@@ -51,6 +51,9 @@ final class ScikitLearnParityTests: XCTestCase {
     close(b.logLoss, e["log_loss"], "\(scope) log_loss")
     for (k, v) in e["top_k_accuracy"] as! [String: Any] { close(b.topKAccuracy[k], v, "\(scope) top-\(k)") }
     close(b.rocAucMacro, e["roc_auc_macro"], "\(scope) roc_auc_macro")
+    // Macro average precision: the mean of scikit-learn's per-class values where defined.
+    let definedAP = (e["average_precision"] as! [String: Any]).values.compactMap { ($0 as? NSNumber)?.doubleValue }
+    close(b.averagePrecisionMacro, definedAP.isEmpty ? NSNull() : NSNumber(value: definedAP.reduce(0, +) / Double(definedAP.count)), "\(scope) average_precision_macro")
     if let sk = e["roc_auc_macro_sklearn"], !(sk is NSNull) { close(b.rocAucMacro, sk, "\(scope) roc_auc_macro vs roc_auc_score(ovr, macro)") }
     close(b.ece, e["ece"], "\(scope) ece")
   }

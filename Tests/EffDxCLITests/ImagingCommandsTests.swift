@@ -52,6 +52,35 @@ final class ImagingCommandsTests: XCTestCase {
     XCTAssertTrue(bad.stderr.contains(garbage))
   }
 
+  /// --level, --mpp and --overlap on the corpus pyramid (96 x 64 at 0.5 um/px, then 48 x 32 and
+  /// 24 x 16): the right level, the right grid, and tiles holding that level's pixels.
+  func testTile_levelTargetResolutionAndOverlap() throws {
+    let slide = corpus.appendingPathComponent("pyramid_subifds.tif").path
+    let level1 = try TIFFReader(path: slide).read(level: 1)
+    func tile(_ args: [String], _ name: String) throws -> [[String: String]] {
+      let out = tmp.appendingPathComponent(name).path
+      let r = try EffDxRunner.run(["tile", slide, "--tile", "16", "--min-tissue", "0", "--out", out] + args)
+      XCTAssertEqual(r.status, 0, r.stderr)
+      let lines = try String(contentsOfFile: out + "/tiles.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+      let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(lines[0], $0)) }
+      for row in rows {  // every tile is that level's pixels at its coordinates
+        let png = try ImageDecoder.decode(path: out + "/" + row["file"]!)
+        XCTAssertEqual(png, level1.cropped(x: Int(row["x"]!)!, y: Int(row["y"]!)!, width: 16, height: 16), "\(name) \(row["file"]!)")
+      }
+      return rows
+    }
+    let byLevel = try tile(["--level", "1"], "level1")
+    XCTAssertEqual(byLevel.count, 3 * 2, "48 x 32 in 16-pixel tiles")
+    XCTAssertEqual(Set(byLevel.map { $0["level"]! }), ["1"])
+    XCTAssertEqual(Set(byLevel.map { Int($0["x0"]!)! }), [0, 32, 64], "level-0 coordinates")
+    let byMPP = try tile(["--mpp", "1.0"], "mpp1")
+    XCTAssertEqual(byMPP.map { [$0["x"]!, $0["y"]!, $0["level"]!] }, byLevel.map { [$0["x"]!, $0["y"]!, $0["level"]!] }, "1.0 um/px is level 1")
+    XCTAssertEqual(Set(byMPP.map { $0["mpp"]! }), ["1.0"])
+    let overlapping = try tile(["--level", "1", "--overlap", "8"], "overlap")
+    XCTAssertEqual(Set(overlapping.map { Int($0["x"]!)! }), [0, 8, 16, 24, 32], "stride 16 - 8")
+    XCTAssertEqual(Set(overlapping.map { Int($0["y"]!)! }), [0, 8, 16])
+  }
+
   func testTile_aSlideLargerThan20000SquareInBoundedMemory() throws {
     // 20,480 x 20,480 JPEG pyramid (6 levels) with tissue in a few discs, written tile by tile.
     let side = 20_480, tileSize = 256

@@ -51,7 +51,9 @@ public func pointwiseConvInference(
   precondition(output != nil || channelMeans != nil, "pointwiseConvInference: nothing to write")
   let chunkRows = max(8, min(p, 32_768 / max(cout, cin)))
   let chunksPerImage = (p + chunkRows - 1) / chunkRows
-  let items = n * chunksPerImage
+  // Fewer row chunks than cores (one small image, late stages): split the output columns too.
+  let columnSlices = n * chunksPerImage >= ThreadPool.threadCount ? 1 : min(ThreadPool.threadCount, max(1, cout / 64))
+  let items = n * chunksPerImage * columnSlices
   let workers = max(1, min(ThreadPool.threadCount, items))
   let sumsSize = channelMeans == nil ? 0 : n * cout
   let gatedSize = inputGate == nil ? 0 : cin * cout
@@ -68,8 +70,10 @@ public func pointwiseConvInference(
           let scratch = base + sumsSize + gatedSize
           var gatedFor = -1
           for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
-            let image = item / chunksPerImage
-            let first = (item % chunksPerImage) * chunkRows
+            let slice = item % columnSlices, rowItem = item / columnSlices
+            let image = rowItem / chunksPerImage
+            let first = (rowItem % chunksPerImage) * chunkRows
+            let col0 = cout * slice / columnSlices, cols = cout * (slice + 1) / columnSlices - col0
             let rows = min(chunkRows, p - first)
             let row0 = image * p + first
             var w = weight
@@ -84,12 +88,12 @@ public func pointwiseConvInference(
               }
               w = UnsafePointer(gated)
             }
-            let out = output.map { $0 + row0 * cout } ?? scratch
-            sgemm(m: rows, n: cout, k: cin, a: input + row0 * cin, lda: cin, b: w, ldb: cout, c: out, ldc: cout)
+            let out = (output.map { $0 + row0 * cout } ?? scratch) + col0
+            sgemm(m: rows, n: cols, k: cin, a: input + row0 * cin, lda: cin, b: w + col0, ldb: cout, c: out, ldc: cout)
             for r in 0..<rows {
               finishOutputRow(
-                out + r * cout, count: cout, bias: bias, activation: activation,
-                residual: residual.map { $0 + (row0 + r) * cout }, sums: sums.map { $0 + image * cout })
+                out + r * cout, count: cols, bias: bias + col0, activation: activation,
+                residual: residual.map { $0 + (row0 + r) * cout + col0 }, sums: sums.map { $0 + image * cout + col0 })
             }
           }
         }
