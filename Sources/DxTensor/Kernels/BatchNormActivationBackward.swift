@@ -34,9 +34,35 @@ public func batchNormActivationBackward(
             let blockEnd = min(end, r + block)
             for j in 0..<(2 * c) { lp[j] = 0 }
             while r < blockEnd {
-              gradientRow(
-                x: x + r * c, dy: dy + r * c, g: dx + r * c, mean: mean, invStd: invStd, gamma: gamma, beta: beta,
-                sumG: sumG, sumGX: sumGX, activation: activation, channels: c)
+              let xr = x + r * c, dyr = dy + r * c, gr = dx + r * c
+              switch activation {
+              case .none:
+                for j in 0..<c {
+                  let xhat = (xr[j] - mean[j]) * invStd[j]
+                  gr[j] = dyr[j]
+                  sumG[j] += dyr[j]
+                  sumGX[j] += dyr[j] * xhat
+                }
+              case .silu:
+                for j in 0..<c {
+                  let xhat = (xr[j] - mean[j]) * invStd[j]
+                  let v = xhat * gamma[j] + beta[j]
+                  let s = 1 / (1 + fastExp(-v))
+                  let g = dyr[j] * s * (1 + v * (1 - s))
+                  gr[j] = g
+                  sumG[j] += g
+                  sumGX[j] += g * xhat
+                }
+              case .relu6:
+                for j in 0..<c {
+                  let xhat = (xr[j] - mean[j]) * invStd[j]
+                  let v = xhat * gamma[j] + beta[j]
+                  let g = (v > 0 && v < 6) ? dyr[j] : 0
+                  gr[j] = g
+                  sumG[j] += g
+                  sumGX[j] += g * xhat
+                }
+              }
               r += 1
             }
             for j in 0..<(2 * c) { acc[j] += Double(lp[j]) }
@@ -76,31 +102,4 @@ public func batchNormActivationBackward(
       }
     }
   }
-}
-
-/// Pass 1 for one row: `g = act'(v) * dy` into `g`, then the two channel sums, as three short
-/// loops over the row (in L1). One loop with all eight streams is not vectorised: the compiler
-/// gives up on checking that many possible overlaps at run time.
-@inline(__always)
-private func gradientRow(
-  x: UnsafePointer<Float>, dy: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>,
-  mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
-  sumG: UnsafeMutablePointer<Float>, sumGX: UnsafeMutablePointer<Float>, activation: FusedActivation, channels c: Int
-) {
-  switch activation {
-  case .none: g.update(from: dy, count: c)
-  case .silu:
-    for j in 0..<c {
-      let v = (x[j] - mean[j]) * invStd[j] * gamma[j] + beta[j]
-      let s = 1 / (1 + fastExp(-v))
-      g[j] = dy[j] * s * (1 + v * (1 - s))
-    }
-  case .relu6:
-    for j in 0..<c {
-      let v = (x[j] - mean[j]) * invStd[j] * gamma[j] + beta[j]
-      g[j] = (v > 0 && v < 6) ? dy[j] : 0
-    }
-  }
-  for j in 0..<c { sumG[j] += g[j] }
-  for j in 0..<c { sumGX[j] += g[j] * ((x[j] - mean[j]) * invStd[j]) }
 }

@@ -65,10 +65,10 @@ public func depthwiseConvBackward(
                 var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
                 var x = xBase + ch, dy = dyBase + ch
                 for _ in owStart..<owEnd {
-                  s0 += load8(x, 0) * load8(dy, 0)
-                  s1 += load8(x, 8) * load8(dy, 8)
-                  s2 += load8(x, 16) * load8(dy, 16)
-                  s3 += load8(x, 24) * load8(dy, 24)
+                  s0.addProduct(load8(x, 0), load8(dy, 0))
+                  s1.addProduct(load8(x, 8), load8(dy, 8))
+                  s2.addProduct(load8(x, 16), load8(dy, 16))
+                  s3.addProduct(load8(x, 24), load8(dy, 24))
                   x += xStep
                   dy += c
                 }
@@ -82,7 +82,7 @@ public func depthwiseConvBackward(
                 var sum = SIMD8<Float>()
                 var x = xBase + ch, dy = dyBase + ch
                 for _ in owStart..<owEnd {
-                  sum += load8(x, 0) * load8(dy, 0)
+                  sum.addProduct(load8(x, 0), load8(dy, 0))
                   x += xStep
                   dy += c
                 }
@@ -138,17 +138,17 @@ private func depthwiseInputGrad(
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             for i in 0..<count {
               let dy = outputGrad + (taps[i].0 &+ ch), w = weight + (taps[i].1 &+ ch)
-              a0 += load8(dy, 0) * load8(w, 0)
-              a1 += load8(dy, 8) * load8(w, 8)
-              a2 += load8(dy, 16) * load8(w, 16)
-              a3 += load8(dy, 24) * load8(w, 24)
+              a0.addProduct(load8(dy, 0), load8(w, 0))
+              a1.addProduct(load8(dy, 8), load8(w, 8))
+              a2.addProduct(load8(dy, 16), load8(w, 16))
+              a3.addProduct(load8(dy, 24), load8(w, 24))
             }
             store8(a0, dx, ch); store8(a1, dx, ch &+ 8); store8(a2, dx, ch &+ 16); store8(a3, dx, ch &+ 24)
             ch &+= 32
           }
           while ch &+ 8 <= c {
             var acc = SIMD8<Float>()
-            for i in 0..<count { acc += load8(outputGrad, taps[i].0 &+ ch) * load8(weight, taps[i].1 &+ ch) }
+            for i in 0..<count { acc.addProduct(load8(outputGrad, taps[i].0 &+ ch), load8(weight, taps[i].1 &+ ch)) }
             store8(acc, dx, ch)
             ch &+= 8
           }

@@ -137,10 +137,10 @@ public func depthwiseConvInference(
                 let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
                 for t in 0..<(kwEnd &- kwStart) {
                   let x = xRow + t &* c, w = wRow + t &* c
-                  a0 += load8(x, 0) * load8(w, 0)
-                  a1 += load8(x, 8) * load8(w, 8)
-                  a2 += load8(x, 16) * load8(w, 16)
-                  a3 += load8(x, 24) * load8(w, 24)
+                  a0.addProduct(load8(x, 0), load8(w, 0))
+                  a1.addProduct(load8(x, 8), load8(w, 8))
+                  a2.addProduct(load8(x, 16), load8(w, 16))
+                  a3.addProduct(load8(x, 24), load8(w, 24))
                 }
               }
               store8(a0, o, ch); store8(a1, o, ch &+ 8); store8(a2, o, ch &+ 16); store8(a3, o, ch &+ 24)
@@ -151,7 +151,7 @@ public func depthwiseConvInference(
               for kh in khStart..<khEnd {
                 let xRow = inPixel + ((kh &* g.inWidth &+ kwStart) &* c &+ ch)
                 let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
-                for t in 0..<(kwEnd &- kwStart) { acc += load8(xRow + t &* c, 0) * load8(wRow + t &* c, 0) }
+                for t in 0..<(kwEnd &- kwStart) { acc.addProduct(load8(xRow + t &* c, 0), load8(wRow + t &* c, 0)) }
               }
               store8(acc, o, ch)
               ch &+= 8
