@@ -58,6 +58,14 @@ public final class EfficientNet: Layer {
     if let hidden = config.classifierHidden { resetClassifier(numClasses: config.numClasses, hidden: hidden, seed: seed) }
   }
 
+  /// Training keeps less in memory and recomputes it in backward (each block's BatchNorm
+  /// inputs and squeeze-excited map, from the layer before): about a third less activation
+  /// memory for roughly one more forward pass of the blocks' convolutions. Results are identical.
+  public var recomputesInBackward: Bool {
+    get { blocks.first?.first?.recomputesInBackward ?? false }
+    set { for stage in blocks { for block in stage { block.recomputesInBackward = newValue } } }
+  }
+
   /// Channels of the pooled features (the classifier's input).
   public var numFeatures: Int { config.scaledHeadChannels }
 

@@ -34,7 +34,7 @@ struct ComputeOptions: ParsableArguments {
   func apply() throws {
     // Networks reallocate the same large activations over and over: keep them in the heap.
     // (Not for tiling, which would only grow its footprint.)
-    TensorMemory.keepLargeBlocks()
+    if ProcessInfo.processInfo.environment["EFFDX_RETURN_FREED_MEMORY"] == nil { TensorMemory.keepLargeBlocks() }
     if let threads {
       guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
       ThreadPool.threadCount = threads

@@ -60,12 +60,14 @@ final class WorkflowTests: XCTestCase {
     XCTAssertEqual(whole.status, 0, whole.stderr)
     let a = try SafeTensorsFile(path: path("whole/last.safetensors")).allTensors()
     let wholeLog = try String(contentsOfFile: path("whole/log.jsonl"), encoding: .utf8).split(separator: "\n").map { Self.withoutTimings($0) }
-    for (killAt, linesLeft) in [("1:after-last", 1), ("2:after-log", 2), ("2:after-state", 2)] {
+    // The last one also trains with --low-memory (activations recomputed in backward): the
+    // same weights again.
+    for (killAt, linesLeft, extra) in [("1:after-last", 1, []), ("2:after-log", 2, []), ("2:after-state", 2, ["--low-memory"])] {
       let run = "resumed-" + killAt.replacingOccurrences(of: ":", with: "-")
-      let killed = try train(run, environment: ["EFFDX_TEST_KILL_AT": killAt])
+      let killed = try train(run, extra: extra, environment: ["EFFDX_TEST_KILL_AT": killAt])
       XCTAssertNotEqual(killed.status, 0, "the first attempt was killed at \(killAt)")
       XCTAssertEqual(try String(contentsOfFile: path("\(run)/log.jsonl"), encoding: .utf8).split(separator: "\n").count, linesLeft, killAt)
-      let resumed = try train(run, extra: ["--resume"])
+      let resumed = try train(run, extra: ["--resume"] + extra)
       XCTAssertEqual(resumed.status, 0, resumed.stderr)
       let b = try SafeTensorsFile(path: path("\(run)/last.safetensors")).allTensors()
       XCTAssertEqual(a.keys.sorted(), b.keys.sorted())

@@ -35,3 +35,8 @@ final class BatchNormAct: Layer {
 
   func visitParameters(_ visit: (String, Parameter) -> Void) { bn.visitParameters(visit) }
 }
+
+extension BatchNormAct: ReleasableInput {
+  func releaseInput() { bn.releaseInput() }
+  func restoreInput(_ x: Tensor) { bn.restoreInput(x) }
+}

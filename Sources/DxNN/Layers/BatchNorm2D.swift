@@ -15,7 +15,7 @@ public final class BatchNorm2D: Layer {
   /// Running statistics: buffers, saved but never touched by optimizers.
   public let runningMean: Parameter, runningVar: Parameter
 
-  private var input: Tensor?
+  var input: Tensor?
   private var mean: [Float] = [], invStd: [Float] = []
   private var usedBatchStats = false
 

@@ -10,7 +10,7 @@ public final class Conv2D: Layer {
   public let weight: Parameter
   public let bias: Parameter?
 
-  private var input: Tensor?
+  var input: Tensor?
   private var col: [Float] = []
   private var geometry: ConvGeometry?
 

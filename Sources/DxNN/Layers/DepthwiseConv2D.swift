@@ -9,7 +9,7 @@ public final class DepthwiseConv2D: Layer {
   public let weight: Parameter
   public let bias: Parameter?
 
-  private var input: Tensor?
+  var input: Tensor?
   private var geometry: ConvGeometry?
 
   /// He-normal initialised weights (fan-out = k*k for depthwise, as timm), zero bias.

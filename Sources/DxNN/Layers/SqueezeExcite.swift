@@ -21,16 +21,21 @@ public final class SqueezeExcite: Layer {
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    input = x
+    scale = gate.forward(convExpand.forward(act.forward(convReduce.forward(pool.forward(x, mode: mode), mode: mode), mode: mode), mode: mode), mode: mode)
+    return scaledInput()
+  }
+
+  /// The latest input scaled by the latest gate.
+  func scaledInput() -> Tensor {
+    guard let x = input, let s = scale else { preconditionFailure("SqueezeExcite output before forward") }
     let (n, h, w, c) = x.nhwc()
-    let s = gate.forward(convExpand.forward(act.forward(convReduce.forward(pool.forward(x, mode: mode), mode: mode), mode: mode), mode: mode), mode: mode)
     var y = Tensor.uninitialized(x.shape)
     x.withPointer { xp in
       s.withPointer { sp in
         y.withMutablePointer { yp in Profiler.measure("SE scale forward") { channelScaleForward(xp, scale: sp, yp, batch: n, pixels: h * w, channels: c) } }
       }
     }
-    input = x
-    scale = s
     return y
   }
 

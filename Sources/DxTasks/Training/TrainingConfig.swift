@@ -22,6 +22,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
   /// on them.
   public var cacheFeatures = true
   public var gradientClip = 5.0
+  /// Recompute activations in backward instead of keeping them: about a third less memory for
+  /// about 15% more time per step, with identical results (`EfficientNet.recomputesInBackward`).
+  public var lowMemory = false
   public var seed: UInt64 = 0
   /// Stop after this many optimisation steps in all (for tests and smoke runs); nil: no limit.
   public var maxSteps: Int?
@@ -31,7 +34,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
   enum CodingKeys: String, CodingKey {
     case epochs, learningRate = "learning_rate", backboneLRScale = "backbone_lr_scale", warmupEpochs = "warmup_epochs"
     case weightDecay = "weight_decay", labelSmoothing = "label_smoothing", balancedClassWeights = "balanced_class_weights"
-    case patience, metric, policy, head, cacheFeatures = "cache_features", gradientClip = "gradient_clip", seed, maxSteps = "max_steps"
+    case patience, metric, policy, head, cacheFeatures = "cache_features", gradientClip = "gradient_clip", lowMemory = "low_memory", seed, maxSteps = "max_steps"
   }
 }
 

@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "infer, train, head (a head-only step with the frozen backbone run each time, as PyTorch's), or head-cached (a head-only step on cached features: each epoch after the first).") var mode = "infer"
   @Option(help: "Timed iterations (median reported), after one warm-up.") var iters = 3
   @Option(help: "Classes of the classifier.") var classes = 10
+  @Flag(help: "Training: recompute activations in backward instead of keeping them (less memory).") var recompute = false
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var compute: ComputeOptions
 
@@ -33,6 +34,7 @@ struct BenchCommand: ParsableCommand {
     var config = Variants.named(arch)!
     config.numClasses = classes
     let model = try EfficientNet(config, seed: 0)
+    model.recomputesInBackward = recompute
     var rng = SeededGenerator(seed: 1)
     let x = Tensor.randomNormal([batch, res, res, 3], using: &rng)
     let labels = (0..<batch).map { $0 % classes }

@@ -1,0 +1,47 @@
+import DxTensor
+
+// Trading compute for memory in training: a layer can drop the input it cached for backward
+// (`ReleasableInput`) when the layer before it can recompute that input from what *it* cached
+// (`RecomputableOutput`). A block that knows its children's order releases after forward and
+// restores just before each backward, so only one block's recomputed maps exist at a time.
+
+/// A layer whose cached input can be dropped after forward and handed back before backward.
+public protocol ReleasableInput: Layer {
+  func releaseInput()
+  func restoreInput(_ x: Tensor)
+}
+
+/// A layer that can recompute its latest forward output from its own cache, exactly.
+public protocol RecomputableOutput: Layer {
+  func recomputeOutput() -> Tensor
+}
+
+extension Conv2D: ReleasableInput, RecomputableOutput {
+  public func releaseInput() { input = nil }
+  public func restoreInput(_ x: Tensor) { input = x }
+  public func recomputeOutput() -> Tensor {
+    guard let x = input else { preconditionFailure("Conv2D.recomputeOutput before forward") }
+    return forward(x, mode: .inference)  // a convolution does not depend on the mode
+  }
+}
+
+extension DepthwiseConv2D: RecomputableOutput {
+  public func recomputeOutput() -> Tensor {
+    guard let x = input else { preconditionFailure("DepthwiseConv2D.recomputeOutput before forward") }
+    return forward(x, mode: .inference)
+  }
+}
+
+extension BatchNorm2D {
+  /// Drops the cached input (statistics stay); `restoreInput` must precede `backward`.
+  public func releaseInput() { input = nil }
+  public func restoreInput(_ x: Tensor) {
+    precondition(x.shape.last == channels, "BatchNorm2D.restoreInput got \(x.shape)")
+    input = x
+  }
+}
+
+extension SqueezeExcite: RecomputableOutput {
+  /// `input * scale` from the cache: the same values forward returned.
+  public func recomputeOutput() -> Tensor { scaledInput() }
+}
