@@ -112,5 +112,21 @@ final class WorkflowTests: XCTestCase {
     let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("report/report.json")))) as! [String: Any]
     XCTAssertEqual((json["overall"] as! [String: Any])["n"] as? Int, 6)
     XCTAssertFalse((json["studies"] as! [String: Any]).isEmpty, "fields from the manifest are studies")
+
+    // diagnose --labels fills each photo's study (and label) from the manifest.
+    let withStudies = path("pred-studies.csv")
+    let labelled = try EffDxRunner.run(["diagnose", "--checkpoint", path("whole/best.safetensors"), "--input", path("leaf/holdout"), "--recursive",
+                                        "--labels", path("leaf/holdout/manifest.csv"), "--out", withStudies])
+    XCTAssertEqual(labelled.status, 3, labelled.stderr)  // the corrupt file is still there
+    let manifestRows = try String(contentsOfFile: path("leaf/holdout/manifest.csv"), encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+    let pc = manifestRows[0].firstIndex(of: "path")!, sc = manifestRows[0].firstIndex(of: "study")!
+    let studyOf = Dictionary(manifestRows.dropFirst().map { ((($0[pc] as NSString).lastPathComponent), $0[sc]) }, uniquingKeysWith: { a, _ in a })
+    let predicted = try String(contentsOfFile: withStudies, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    XCTAssertEqual(predicted.count, 6)
+    for row in predicted {
+      let file = (row[0] as NSString).lastPathComponent
+      XCTAssertEqual(row[1], studyOf[file], "study of \(file)")
+      XCTAssertFalse(row[1].isEmpty)
+    }
   }
 }

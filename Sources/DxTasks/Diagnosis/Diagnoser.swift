@@ -27,6 +27,10 @@ public struct Diagnoser {
   /// Slide tiling: target microns per pixel (nil: level 0) and minimum tissue fraction.
   public var slideMPP: Double? = 0.5
   public var minTissue = 0.5
+  /// Known truth per image (from a manifest): the `study` and `label` columns of its row.
+  /// Keys are standardized absolute paths (`Diagnoser.key`). Without an entry, the label is
+  /// the parent folder's name when it is a class, and the study is empty (slides: their name).
+  public var known: [String: (label: String, study: String)] = [:]
   /// Where heatmaps go: Grad-CAM overlays for images, tile-probability maps for slides.
   public var heatmaps: String?
   /// For slides: call the slide `positiveClass` when the mean of its `k` most probable tiles
@@ -60,6 +64,11 @@ public struct Diagnoser {
     return out
   }
 
+  /// How `known` is keyed: the absolute, standardized path.
+  public static func key(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
+  }
+
   public func run(files: [String], output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
     let errorsPath = (output as NSString).deletingPathExtension + ".errors.csv"
     let header = "path,study,label,predicted," + classes.map { "p_\($0)" }.joined(separator: ",") + (topK > 0 ? ",top\(topK)" : "")
@@ -82,10 +91,12 @@ public struct Diagnoser {
 
     let todo = files.filter { !done.contains($0) }
     var written = 0, failed = 0
-    func record(_ path: String, study: String, probs: [Float]) {
+    func record(_ path: String, study defaultStudy: String, probs: [Float]) {
       let predicted = probs.indices.max { probs[$0] < probs[$1] }!
       let parent = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-      let label = classes.contains(parent) ? parent : ""
+      let truth = known[Self.key(path)]
+      let label = truth?.label ?? (classes.contains(parent) ? parent : "")
+      let study = truth.map { $0.study.isEmpty ? defaultStudy : $0.study } ?? defaultStudy
       var row = [csv(path), csv(study), csv(label), csv(classes[predicted])] + probs.map { String(format: "%.6f", $0) }
       if topK > 0 { row.append(csv(probs.indices.sorted { probs[$0] > probs[$1] }.prefix(topK).map { classes[$0] }.joined(separator: ";"))) }
       out.write(Data((row.joined(separator: ",") + "\n").utf8))  // one write per row: a crash never leaves half a row

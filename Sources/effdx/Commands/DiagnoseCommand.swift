@@ -1,5 +1,6 @@
 import ArgumentParser
 import DxEfficientNet
+import DxPipeline
 import DxTasks
 import Foundation
 
@@ -19,6 +20,8 @@ struct DiagnoseCommand: ParsableCommand {
   @Option(help: "Images per forward pass.") var batchSize = 16
   @Option(help: "Slide tiling resolution in microns per pixel.") var slideMPP = 0.5
   @Option(help: "Minimum tissue fraction of a slide tile.") var minTissue = 0.5
+  @Option(help: "Manifest CSV (path,label[,study]) whose study and label columns fill the predictions' (paths relative to the manifest).")
+  var labels: String?
   @OptionGroup var compute: ComputeOptions
 
   func run() throws {
@@ -34,6 +37,10 @@ struct DiagnoseCommand: ParsableCommand {
     d.heatmaps = heatmaps
     d.slideMPP = slideMPP
     d.minTissue = minTissue
+    if let labels {
+      let manifest = try DatasetIndex.manifest(labels)
+      d.known = Dictionary(manifest.items.map { (Diagnoser.key($0.path), (manifest.classes[$0.label], $0.study ?? "")) }, uniquingKeysWith: { a, _ in a })
+    }
     if metadata["task"] == TaskKind.histopathology.rawValue, classes.contains("tumor") { d.slidePositive = ("tumor", 5) }
     let files = Diagnoser.expand(input, recursive: recursive)
     let bar = ProgressBar()
