@@ -71,7 +71,7 @@ let package = Package(
     .testTarget(name: "DxPipelineTests", dependencies: ["DxPipeline", "DxImaging", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxTasksTests", dependencies: ["DxTasks", "DxEfficientNet", "DxNN", "DxTensor", "DxImaging", "DxTestSupport"]),
     .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
-    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxEfficientNet", "DxImaging", "DxNN", "DxTasks", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],
   swiftLanguageModes: [.v5]

@@ -12,14 +12,34 @@ public enum TaskKind: String, CaseIterable, Sendable {
   /// The pipeline file under `Pipelines/` this task starts from.
   public var pipelineFile: String { self == .leafDisease ? "leaf-disease.yaml" : "histopathology-patches.yaml" }
 
+  /// `Pipelines/<file>` beside the working directory or the executable, if there is one.
+  static func locate(_ file: String, executable: String) -> String? {
+    let exeRoot = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
+    for base in [FileManager.default.currentDirectoryPath, exeRoot.path, exeRoot.appendingPathComponent("../..").path, exeRoot.appendingPathComponent("../../..").path] {
+      let candidate = (base as NSString).appendingPathComponent("Pipelines/\(file)")
+      if FileManager.default.fileExists(atPath: candidate) { return candidate }
+    }
+    return nil
+  }
+
+  /// The pipeline whole slides are diagnosed with (its `tiling`: resolution and tissue
+  /// threshold), for tasks that have slides: `Pipelines/histopathology-slides.yaml`.
+  public func slidePipeline(executable: String = CommandLine.arguments[0]) throws -> PipelineSpec? {
+    guard self == .histopathology, let path = Self.locate("histopathology-slides.yaml", executable: executable) else { return nil }
+    return try PipelineSpec.load(path: path)
+  }
+
+  /// How a slide's tile probabilities become the slide's: for histopathology with a `tumor`
+  /// class, the slide is tumour when its 5 most tumour-like tiles average 0.5 or more (a small
+  /// tumour is still a tumour); otherwise (nil) the mean over all tiles.
+  public func slideAggregation(classes: [String]) -> (positiveClass: String, k: Int)? {
+    self == .histopathology && classes.contains("tumor") ? ("tumor", 5) : nil
+  }
+
   /// The task's pipeline: `Pipelines/<file>` beside the working directory or the executable,
   /// else the same defaults built in.
   public func defaultPipeline(executable: String = CommandLine.arguments[0]) throws -> PipelineSpec {
-    let exeRoot = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
-    for base in [FileManager.default.currentDirectoryPath, exeRoot.path, exeRoot.appendingPathComponent("../..").path, exeRoot.appendingPathComponent("../../..").path] {
-      let candidate = (base as NSString).appendingPathComponent("Pipelines/\(pipelineFile)")
-      if FileManager.default.fileExists(atPath: candidate) { return try PipelineSpec.load(path: candidate) }
-    }
+    if let path = Self.locate(pipelineFile, executable: executable) { return try PipelineSpec.load(path: path) }
     var spec = PipelineSpec(name: rawValue)
     spec.task = rawValue
     spec.trainTransforms = self == .leafDisease

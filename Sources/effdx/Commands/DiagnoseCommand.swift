@@ -18,8 +18,10 @@ struct DiagnoseCommand: ParsableCommand {
   @Flag(help: "Test-time augmentation: average with flipped copies.") var tta = false
   @Option(help: "Write Grad-CAM overlays (images) and tile heatmaps (slides) here.") var heatmaps: String?
   @Option(help: "Images per forward pass.") var batchSize = 16
-  @Option(help: "Slide tiling resolution in microns per pixel.") var slideMPP = 0.5
-  @Option(help: "Minimum tissue fraction of a slide tile.") var minTissue = 0.5
+  @Option(help: "Slide pipeline YAML whose tiling (mpp, min_tissue) slides are diagnosed with (default: the task's, Pipelines/histopathology-slides.yaml).")
+  var pipeline: String?
+  @Option(help: "Slide tiling resolution in microns per pixel (default: the slide pipeline's, else 0.5).") var slideMPP: Double?
+  @Option(help: "Minimum tissue fraction of a slide tile (default: the slide pipeline's, else 0.5).") var minTissue: Double?
   @Option(help: "Manifest CSV (path,label[,study]) whose study and label columns fill the predictions' (paths relative to the manifest).")
   var labels: String?
   @OptionGroup var compute: ComputeOptions
@@ -35,13 +37,15 @@ struct DiagnoseCommand: ParsableCommand {
     d.tta = tta
     d.topK = topk
     d.heatmaps = heatmaps
-    d.slideMPP = slideMPP
-    d.minTissue = minTissue
+    let task = TaskKind(rawValue: metadata["task"] ?? "")
+    let slideSpec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task?.slidePipeline()
+    d.slideMPP = slideMPP ?? slideSpec?.tiling?.mpp ?? 0.5
+    d.minTissue = minTissue ?? slideSpec?.tiling?.minTissue ?? 0.5
     if let labels {
       let manifest = try DatasetIndex.manifest(labels)
       d.known = Dictionary(manifest.items.map { (Diagnoser.key($0.path), (manifest.classes[$0.label], $0.study ?? "")) }, uniquingKeysWith: { a, _ in a })
     }
-    if metadata["task"] == TaskKind.histopathology.rawValue, classes.contains("tumor") { d.slidePositive = ("tumor", 5) }
+    d.slidePositive = task?.slideAggregation(classes: classes)
     let files = Diagnoser.expand(input, recursive: recursive)
     let bar = ProgressBar()
     let summary = try d.run(files: files, output: out) { done, total in bar.update(done: done, total: total, label: "diagnose") }
