@@ -32,8 +32,9 @@ struct ComputeOptions: ParsableArguments {
 
   /// Called by every command that runs a network.
   func apply() throws {
-    // Networks reallocate the same large activations over and over: keep them in the heap.
-    // (Not for tiling, which would only grow its footprint.)
+    // Networks reallocate the same large activations over and over: keep them in the heap
+    // (not for tiling, which would only grow its footprint). EFFDX_RETURN_FREED_MEMORY=1
+    // trades that speed for a lower peak (Docs/GettingStarted.md).
     if ProcessInfo.processInfo.environment["EFFDX_RETURN_FREED_MEMORY"] == nil { TensorMemory.keepLargeBlocks() }
     if let threads {
       guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
