@@ -30,8 +30,24 @@ private func affine(of bn: BatchNorm2D) -> (scale: [Float], shift: [Float]) {
   return (scale, shift)
 }
 
+/// What a folded convolution needs to lay itself over an input.
+protocol FoldedWindow {
+  var kernel: Int { get }
+  var stride: Int { get }
+  var padding: PaddingMode { get }
+}
+
+extension FoldedWindow {
+  /// The geometry on a `[batch, height, width, C]` input (padding resolved for its size).
+  func geometry(batch: Int, height: Int, width: Int) -> ConvGeometry {
+    ConvGeometry(
+      batch: batch, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
+      pad: Padding2D(padding, kernel: kernel, stride: stride, height: height, width: width))
+  }
+}
+
 /// A full convolution (1x1, or kxk through im2col) with BatchNorm and activation folded in.
-struct FoldedConv {
+struct FoldedConv: FoldedWindow {
   let inChannels: Int, outChannels: Int, kernel: Int, stride: Int
   let padding: PaddingMode
   /// `[k, k, Cin, Cout]`, i.e. a `[k*k*Cin, Cout]` GEMM operand.
@@ -54,15 +70,10 @@ struct FoldedConv {
     activation = FusedActivation(bn.act?.kind)
   }
 
-  func geometry(batch: Int, height: Int, width: Int) -> ConvGeometry {
-    ConvGeometry(
-      batch: batch, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
-      pad: Padding2D(padding, kernel: kernel, stride: stride, height: height, width: width))
-  }
 }
 
 /// A depthwise convolution with BatchNorm and activation folded in.
-struct FoldedDepthwise {
+struct FoldedDepthwise: FoldedWindow {
   let channels: Int, kernel: Int, stride: Int
   let padding: PaddingMode
   /// `[k, k, C]`.
@@ -84,11 +95,6 @@ struct FoldedDepthwise {
     activation = FusedActivation(bn.act?.kind)
   }
 
-  func geometry(batch: Int, height: Int, width: Int) -> ConvGeometry {
-    ConvGeometry(
-      batch: batch, inHeight: height, inWidth: width, kernel: kernel, stride: stride,
-      pad: Padding2D(padding, kernel: kernel, stride: stride, height: height, width: width))
-  }
 }
 
 /// Squeeze-excitation's gate on pooled features: `sigmoid(expand(act(reduce(pooled))))`,

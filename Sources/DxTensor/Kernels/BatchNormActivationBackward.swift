@@ -71,35 +71,16 @@ public func batchNormActivationBackward(
       }
     }
   }
-  var k1 = [Float](repeating: 0, count: c), k2 = [Float](repeating: 0, count: c), k3 = [Float](repeating: 0, count: c)
+  var sumG = [Double](repeating: 0, count: c), sumGX = [Double](repeating: 0, count: c)
   for j in 0..<c {
-    var g = 0.0, gx = 0.0
     for worker in 0..<workers {
-      g += partial[worker * 2 * c + j]
-      gx += partial[worker * 2 * c + c + j]
+      sumG[j] += partial[worker * 2 * c + j]
+      sumGX[j] += partial[worker * 2 * c + c + j]
     }
-    betaGrad[j] += Float(g)
-    gammaGrad[j] += Float(gx)
-    k1[j] = gamma[j] * invStd[j]
-    if batchStats {
-      k2[j] = Float(g / Double(m))
-      k3[j] = Float(gx / Double(m))
-    }
+    betaGrad[j] += Float(sumG[j])
+    gammaGrad[j] += Float(sumGX[j])
   }
-  k1.withUnsafeBufferPointer { k1 in
-    k2.withUnsafeBufferPointer { k2 in
-      k3.withUnsafeBufferPointer { k3 in
-        let k1 = k1.baseAddress!, k2 = k2.baseAddress!, k3 = k3.baseAddress!
-        ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
-          for r in range {
-            let xr = x + r * c, dxr = dx + r * c
-            for j in 0..<c {
-              let xhat = (xr[j] - mean[j]) * invStd[j]
-              dxr[j] = k1[j] * (dxr[j] - k2[j] - xhat * k3[j])
-            }
-          }
-        }
-      }
-    }
-  }
+  batchNormInputGradient(
+    x: x, upstream: UnsafePointer(dx), dx: dx, mean: mean, invStd: invStd, gamma: gamma, sumG: sumG, sumGX: sumGX,
+    batchStats: batchStats, rows: m, channels: c)
 }

@@ -92,14 +92,28 @@ public func batchNormBackward(
     gammaGrad[j] += Float(sums[c + j])
   }
   guard let dx else { return }
+  batchNormInputGradient(
+    x: x, upstream: dy, dx: dx, mean: mean, invStd: invStd, gamma: gamma, sumG: Array(sums[0..<c]), sumGX: Array(sums[c...]),
+    batchStats: batchStats, rows: m, channels: c)
+}
+
+/// BatchNorm's input gradient from the gradient `upstream` at its output and that gradient's
+/// channel sums `Σ g` and `Σ g * xhat`:
+/// `dx = gamma * invStd * (g - Σg / M - xhat * Σ(g xhat) / M)` with batch statistics,
+/// `dx = gamma * invStd * g` with running ones. `upstream` may be `dx` itself.
+func batchNormInputGradient(
+  x: UnsafePointer<Float>, upstream g: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+  mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+  sumG: [Double], sumGX: [Double], batchStats: Bool, rows m: Int, channels c: Int
+) {
   var k1 = [Float](repeating: 0, count: c)  // gamma * invStd
-  var k2 = [Float](repeating: 0, count: c)  // mean of dy
-  var k3 = [Float](repeating: 0, count: c)  // mean of dy * xhat
+  var k2 = [Float](repeating: 0, count: c)  // mean of g
+  var k3 = [Float](repeating: 0, count: c)  // mean of g * xhat
   for j in 0..<c {
     k1[j] = gamma[j] * invStd[j]
     if batchStats {
-      k2[j] = Float(sums[j] / Double(m))
-      k3[j] = Float(sums[c + j] / Double(m))
+      k2[j] = Float(sumG[j] / Double(m))
+      k3[j] = Float(sumGX[j] / Double(m))
     }
   }
   k1.withUnsafeBufferPointer { k1 in
@@ -108,10 +122,10 @@ public func batchNormBackward(
         let k1 = k1.baseAddress!, k2 = k2.baseAddress!, k3 = k3.baseAddress!
         ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
           for r in range {
-            let xr = x + r * c, dyr = dy + r * c, dxr = dx + r * c
+            let xr = x + r * c, gr = g + r * c, dxr = dx + r * c
             for j in 0..<c {
               let xhat = (xr[j] - mean[j]) * invStd[j]
-              dxr[j] = k1[j] * (dyr[j] - k2[j] - xhat * k3[j])
+              dxr[j] = k1[j] * (gr[j] - k2[j] - xhat * k3[j])
             }
           }
         }
