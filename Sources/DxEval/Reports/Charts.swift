@@ -42,7 +42,9 @@ enum Charts {
   /// Horizontal grouped bars: precision, recall and F1 per class.
   static func classBars(_ r: EvaluationReport) -> String {
     let colors = [("precision", "#2563eb"), ("recall", "#16a34a"), ("F1", "#f59e0b")]
-    let label = 150.0, width = 420.0, bar = 7.0, gap = 10.0
+    // Room for the longest class name beside its bars (as in the confusion matrix).
+    let label = min(260, max(80, 16 + 6.5 * Double(r.classes.map(\.count).max() ?? 1)))
+    let width = 420.0, bar = 7.0, gap = 10.0
     let group = bar * 3 + gap
     let height = 30 + group * Double(r.classes.count)
     var s = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(label + width + 60))\" height=\"\(Int(height + 10))\" role=\"img\" aria-label=\"per-class precision, recall and F1\">"]
