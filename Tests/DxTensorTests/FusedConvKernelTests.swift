@@ -90,4 +90,38 @@ final class FusedConvKernelTests: XCTestCase {
       assertClose(m2, m, atol: 1e-6, rtol: 1e-6, "means without an output map")
     }
   }
+
+  /// Expansion and depthwise fused band by band equal the two kernels run one after the other,
+  /// for strides, both paddings, odd sizes, a single image (many bands) and several.
+  func testExpandDepthwise_equalsExpandThenDepthwise() {
+    var rng = SeededGenerator(seed: 23)
+    for (n, h, w, cin, m, k, s, mode) in [(2, 17, 13, 5, 24, 3, 2, PaddingMode.same), (1, 40, 9, 8, 40, 5, 1, .symmetric), (3, 7, 7, 3, 16, 5, 2, .symmetric)] {
+      let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
+      let x = Tensor.randomNormal([n, h, w, cin], using: &rng)
+      let we = Tensor.randomNormal([cin, m], using: &rng), be = Tensor.randomNormal([m], using: &rng)
+      let wd = Tensor.randomNormal([k, k, m], using: &rng), bd = Tensor.randomNormal([m], using: &rng)
+      var expanded = Tensor.uninitialized([n, h, w, m])
+      var expected = Tensor.uninitialized([n, g.outHeight, g.outWidth, m]), expectedMeans = Tensor.zeros([n, m])
+      expanded.withMutablePointer { ep in
+        pointwiseConvInference(input: x.scalars, weight: we.scalars, bias: be.scalars, activation: .silu, output: ep,
+                               images: n, pixels: h * w, inChannels: cin, outChannels: m)
+      }
+      expected.withMutablePointer { op in
+        expectedMeans.withMutablePointer { mp in
+          depthwiseConvInference(input: expanded.scalars, weight: wd.scalars, bias: bd.scalars, activation: .relu6, output: op,
+                                 channelMeans: mp, geometry: g, channels: m)
+        }
+      }
+      var out = Tensor.uninitialized(expected.shape), means = Tensor.zeros([n, m])
+      out.withMutablePointer { op in
+        means.withMutablePointer { mp in
+          expandDepthwiseInference(input: x.scalars, inChannels: cin, expandWeight: we.scalars, expandBias: be.scalars, expandActivation: .silu,
+                                   depthwiseWeight: wd.scalars, depthwiseBias: bd.scalars, depthwiseActivation: .relu6,
+                                   output: op, channelMeans: mp, geometry: g, channels: m)
+        }
+      }
+      assertClose(out, expected, atol: 1e-5, rtol: 1e-5, "fused \(n)x\(h)x\(w) k\(k) s\(s)")
+      assertClose(means, expectedMeans, atol: 1e-5, rtol: 1e-5, "fused means")
+    }
+  }
 }

@@ -3,8 +3,9 @@ import DxTensor
 
 /// An EfficientNet compiled for inference: every BatchNorm folded into the convolution before
 /// it, every activation, residual add and squeeze-excitation pooling done in the output pass of
-/// the convolution that produces the values, and all activations in four buffers that are
-/// reused from layer to layer and from batch to batch.
+/// the convolution that produces the values, each block's expansion computed band by band in
+/// cache for its depthwise convolution (the expanded map is never stored), and all activations
+/// in four buffers that are reused from layer to layer and from batch to batch.
 ///
 /// It is a snapshot of the network's weights when it was made: rebuild it after training.
 /// It computes what `EfficientNet.forward(_:mode: .inference)` computes, to float rounding
@@ -50,21 +51,23 @@ public final class FoldedEfficientNet {
     var (h, w) = (g.outHeight, g.outWidth)
 
     for block in blocks {
-      var source = UnsafePointer(a)
-      if let expand = block.expand {
-        Profiler.measure("1x1 expand conv+BN+act (folded)") {
-          pointwiseConvInference(
-            input: a, weight: expand.weight, bias: expand.bias, activation: expand.activation, output: ws.expanded,
-            images: n, pixels: h * w, inChannels: expand.inChannels, outChannels: expand.outChannels)
-        }
-        source = UnsafePointer(ws.expanded)
-      }
       let dw = block.depthwise
       let dg = dw.geometry(batch: n, height: h, width: w)
-      Profiler.measure("depthwise conv+BN+act+SE pool (folded)") {
-        depthwiseConvInference(
-          input: source, weight: dw.weight, bias: dw.bias, activation: dw.activation, output: ws.depthwise,
-          channelMeans: block.squeezeExcite == nil ? nil : ws.pooled, geometry: dg, channels: dw.channels)
+      let means = block.squeezeExcite == nil ? nil : ws.pooled
+      if let expand = block.expand {
+        // The expanded map is made band by band in cache and never stored.
+        Profiler.measure("1x1 expand + depthwise conv, BN, act, SE pool (folded)") {
+          expandDepthwiseInference(
+            input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandBias: expand.bias,
+            expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
+            depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, geometry: dg, channels: dw.channels)
+        }
+      } else {
+        Profiler.measure("depthwise conv+BN+act+SE pool (folded)") {
+          depthwiseConvInference(
+            input: a, weight: dw.weight, bias: dw.bias, activation: dw.activation, output: ws.depthwise,
+            channelMeans: means, geometry: dg, channels: dw.channels)
+        }
       }
       Profiler.measure("SE gate") { block.squeezeExcite?.gate(pooled: ws.pooled, images: n, into: ws.gate) }
       let p = block.project
@@ -102,7 +105,6 @@ public final class FoldedEfficientNet {
     var (h, w) = (g.outHeight, g.outWidth)
     sizes.io = n * h * w * stem.outChannels
     for block in blocks {
-      sizes.expanded = max(sizes.expanded, n * h * w * (block.expand?.outChannels ?? 0))
       let dg = block.depthwise.geometry(batch: n, height: h, width: w)
       (h, w) = (dg.outHeight, dg.outWidth)
       sizes.depthwise = max(sizes.depthwise, n * h * w * block.depthwise.channels)
@@ -115,12 +117,11 @@ public final class FoldedEfficientNet {
 
 /// Activation buffers that only grow, so a run of same-sized batches allocates once.
 private final class Workspace {
-  struct Sizes { var col = 0, io = 0, expanded = 0, depthwise = 0, perImage = 0 }
+  struct Sizes { var col = 0, io = 0, depthwise = 0, perImage = 0 }
   private var sizes = Sizes()
   private(set) var col = UnsafeMutablePointer<Float>.allocate(capacity: 1)
   private(set) var io0 = UnsafeMutablePointer<Float>.allocate(capacity: 1)
   private(set) var io1 = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-  private(set) var expanded = UnsafeMutablePointer<Float>.allocate(capacity: 1)
   private(set) var depthwise = UnsafeMutablePointer<Float>.allocate(capacity: 1)
   private(set) var pooled = UnsafeMutablePointer<Float>.allocate(capacity: 1)
   private(set) var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
@@ -134,14 +135,12 @@ private final class Workspace {
     grow(&col, sizes.col, need.col)
     grow(&io0, sizes.io, need.io)
     grow(&io1, sizes.io, need.io)
-    grow(&expanded, sizes.expanded, need.expanded)
     grow(&depthwise, sizes.depthwise, need.depthwise)
     grow(&pooled, sizes.perImage, need.perImage)
     grow(&gate, sizes.perImage, need.perImage)
     sizes = Sizes(
-      col: max(sizes.col, need.col), io: max(sizes.io, need.io), expanded: max(sizes.expanded, need.expanded),
-      depthwise: max(sizes.depthwise, need.depthwise), perImage: max(sizes.perImage, need.perImage))
+      col: max(sizes.col, need.col), io: max(sizes.io, need.io), depthwise: max(sizes.depthwise, need.depthwise), perImage: max(sizes.perImage, need.perImage))
   }
 
-  deinit { for p in [col, io0, io1, expanded, depthwise, pooled, gate] { p.deallocate() } }
+  deinit { for p in [col, io0, io1, depthwise, pooled, gate] { p.deallocate() } }
 }

@@ -110,7 +110,6 @@ public func depthwiseConvInference(
   activation: FusedActivation, output: UnsafeMutablePointer<Float>,
   channelMeans: UnsafeMutablePointer<Float>? = nil, geometry g: ConvGeometry, channels c: Int
 ) {
-  let k = g.kernel, s = g.stride
   let rows = g.batch * g.outHeight
   let workers = max(1, min(ThreadPool.threadCount, rows))
   let sumsSize = channelMeans == nil ? 0 : g.batch * c
@@ -119,53 +118,11 @@ public func depthwiseConvInference(
     ThreadPool.parallelFor(workers) { range in
       for worker in range {
         for row in (rows * worker / workers)..<(rows * (worker + 1) / workers) {
-          let n = row / g.outHeight, oh = row % g.outHeight
-          let khStart = max(0, g.pad.top - oh * s), khEnd = min(k, g.inHeight + g.pad.top - oh * s)
-          let inBase = input + (n * g.inHeight + oh * s - g.pad.top) * g.inWidth * c
-          let outRow = output + row * g.outWidth * c
-          let sums = channelMeans == nil ? nil : pp.baseAddress! + worker * sumsSize + n * c
-          for ow in 0..<g.outWidth {
-            let kwStart = max(0, g.pad.left - ow * s), kwEnd = min(k, g.inWidth + g.pad.left - ow * s)
-            let inPixel = inBase + (ow * s - g.pad.left) * c
-            let o = outRow + ow * c
-            var ch = 0
-            // 32 channels at a time: four accumulators share each tap's address arithmetic.
-            while ch &+ 32 <= c {
-              var a0 = load8(bias, ch), a1 = load8(bias, ch &+ 8), a2 = load8(bias, ch &+ 16), a3 = load8(bias, ch &+ 24)
-              for kh in khStart..<khEnd {
-                let xRow = inPixel + ((kh &* g.inWidth &+ kwStart) &* c &+ ch)
-                let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
-                for t in 0..<(kwEnd &- kwStart) {
-                  let x = xRow + t &* c, w = wRow + t &* c
-                  a0.addProduct(load8(x, 0), load8(w, 0))
-                  a1.addProduct(load8(x, 8), load8(w, 8))
-                  a2.addProduct(load8(x, 16), load8(w, 16))
-                  a3.addProduct(load8(x, 24), load8(w, 24))
-                }
-              }
-              store8(a0, o, ch); store8(a1, o, ch &+ 8); store8(a2, o, ch &+ 16); store8(a3, o, ch &+ 24)
-              ch &+= 32
-            }
-            while ch &+ 8 <= c {
-              var acc = load8(bias, ch)
-              for kh in khStart..<khEnd {
-                let xRow = inPixel + ((kh &* g.inWidth &+ kwStart) &* c &+ ch)
-                let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
-                for t in 0..<(kwEnd &- kwStart) { acc.addProduct(load8(xRow + t &* c, 0), load8(wRow + t &* c, 0)) }
-              }
-              store8(acc, o, ch)
-              ch &+= 8
-            }
-            while ch < c {
-              var acc = bias[ch]
-              for kh in khStart..<khEnd {
-                for kw in kwStart..<kwEnd { acc += inPixel[(kh * g.inWidth + kw) * c + ch] * weight[(kh * k + kw) * c + ch] }
-              }
-              o[ch] = acc
-              ch += 1
-            }
-            finishOutputRow(o, count: c, bias: nil, activation: activation, residual: nil, sums: sums)
-          }
+          let n = row / g.outHeight
+          depthwiseOutputRow(
+            image: input + n * g.inHeight * g.inWidth * c, oh: row % g.outHeight, outRow: output + row * g.outWidth * c,
+            weight: weight, bias: bias, activation: activation,
+            sums: channelMeans == nil ? nil : pp.baseAddress! + worker * sumsSize + n * c, geometry: g, channels: c)
         }
       }
     }
@@ -175,8 +132,64 @@ public func depthwiseConvInference(
   }
 }
 
+/// One output row of the fused depthwise convolution: bias, taps, activation, channel sums.
+/// `image` points at row 0 of the input image (rows outside the padding-free window are never
+/// read, so it may point before a band of rows held in a scratch buffer).
+@inline(__always)
+func depthwiseOutputRow(
+  image: UnsafePointer<Float>, oh: Int, outRow: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
+  bias: UnsafePointer<Float>, activation: FusedActivation, sums: UnsafeMutablePointer<Float>?,
+  geometry g: ConvGeometry, channels c: Int
+) {
+  let k = g.kernel, s = g.stride
+  let khStart = max(0, g.pad.top - oh * s), khEnd = min(k, g.inHeight + g.pad.top - oh * s)
+  let inBase = image + (oh * s - g.pad.top) * g.inWidth * c
+  for ow in 0..<g.outWidth {
+    let kwStart = max(0, g.pad.left - ow * s), kwEnd = min(k, g.inWidth + g.pad.left - ow * s)
+    let inPixel = inBase + (ow * s - g.pad.left) * c
+    let o = outRow + ow * c
+    var ch = 0
+    // 32 channels at a time: four accumulators share each tap's address arithmetic.
+    while ch &+ 32 <= c {
+      var a0 = load8(bias, ch), a1 = load8(bias, ch &+ 8), a2 = load8(bias, ch &+ 16), a3 = load8(bias, ch &+ 24)
+      for kh in khStart..<khEnd {
+        let xRow = inPixel + ((kh &* g.inWidth &+ kwStart) &* c &+ ch)
+        let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
+        for t in 0..<(kwEnd &- kwStart) {
+          let x = xRow + t &* c, w = wRow + t &* c
+          a0.addProduct(load8(x, 0), load8(w, 0))
+          a1.addProduct(load8(x, 8), load8(w, 8))
+          a2.addProduct(load8(x, 16), load8(w, 16))
+          a3.addProduct(load8(x, 24), load8(w, 24))
+        }
+      }
+      store8(a0, o, ch); store8(a1, o, ch &+ 8); store8(a2, o, ch &+ 16); store8(a3, o, ch &+ 24)
+      ch &+= 32
+    }
+    while ch &+ 8 <= c {
+      var acc = load8(bias, ch)
+      for kh in khStart..<khEnd {
+        let xRow = inPixel + ((kh &* g.inWidth &+ kwStart) &* c &+ ch)
+        let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
+        for t in 0..<(kwEnd &- kwStart) { acc.addProduct(load8(xRow + t &* c, 0), load8(wRow + t &* c, 0)) }
+      }
+      store8(acc, o, ch)
+      ch &+= 8
+    }
+    while ch < c {
+      var acc = bias[ch]
+      for kh in khStart..<khEnd {
+        for kw in kwStart..<kwEnd { acc += inPixel[(kh * g.inWidth + kw) * c + ch] * weight[(kh * k + kw) * c + ch] }
+      }
+      o[ch] = acc
+      ch += 1
+    }
+    finishOutputRow(o, count: c, bias: nil, activation: activation, residual: nil, sums: sums)
+  }
+}
+
 /// `out[i] = Σ_workers partial[worker * stride + i] / divisor`, in worker order.
-private func reduceWorkerSums(
+func reduceWorkerSums(
   _ partial: UnsafePointer<Float>, workers: Int, stride: Int, into out: UnsafeMutablePointer<Float>,
   count: Int, divisor: Int
 ) {
