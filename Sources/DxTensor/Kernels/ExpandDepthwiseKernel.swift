@@ -31,7 +31,7 @@ public func expandDepthwiseInference(
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
   let sumsSize = channelMeans == nil ? 0 : g.batch * m
   let perWorker = scratchRows * rowFloats + sumsSize
-  var workspace = [Float](repeating: 0, count: workers * perWorker)
+  var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: scratchRows * rowFloats, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
     ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in

@@ -59,7 +59,7 @@ public func pointwiseConvInference(
   let gatedSize = inputGate == nil ? 0 : cin * cout
   let scratchSize = output == nil ? chunkRows * cout : 0
   let perWorker = sumsSize + gatedSize + scratchSize
-  var workspace = [Float](repeating: 0, count: workers * perWorker)
+  var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: 0, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
     ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
@@ -185,6 +185,17 @@ func depthwiseOutputRow(
       ch += 1
     }
     finishOutputRow(o, count: c, bias: nil, activation: activation, residual: nil, sums: sums)
+  }
+}
+
+/// Scratch for `workers` workers of `perWorker` floats each, where only each worker's channel
+/// sums (`zeroedCount` floats at `zeroedOffset`) start at zero; the rest (GEMM outputs, gated
+/// weights) is always written before it is read, so it is not cleared on every call.
+func workerScratch(workers: Int, perWorker: Int, zeroedOffset: Int, zeroedCount: Int) -> [Float] {
+  let total = workers * perWorker
+  return [Float](unsafeUninitializedCapacity: total) { buffer, count in
+    for worker in 0..<workers { (buffer.baseAddress! + worker * perWorker + zeroedOffset).initialize(repeating: 0, count: zeroedCount) }
+    count = total
   }
 }
 
