@@ -30,6 +30,14 @@ private func affine(of bn: BatchNorm2D) -> (scale: [Float], shift: [Float]) {
   return (scale, shift)
 }
 
+/// `weight` (any layout whose last axis is the output channel) scaled per output channel.
+private func scaledPerChannel(_ weight: [Float], _ scale: [Float]) -> [Float] {
+  var w = weight
+  let c = scale.count
+  for i in 0..<(w.count / c) { for j in 0..<c { w[i * c + j] *= scale[j] } }
+  return w
+}
+
 /// What a folded convolution needs to lay itself over an input.
 protocol FoldedWindow {
   var kernel: Int { get }
@@ -63,13 +71,10 @@ struct FoldedConv: FoldedWindow {
     kernel = conv.kernel
     stride = conv.stride
     padding = conv.padding
-    var w = conv.weight.value.scalars
-    for i in 0..<(w.count / outChannels) { for j in 0..<outChannels { w[i * outChannels + j] *= scale[j] } }
-    weight = w
+    weight = scaledPerChannel(conv.weight.value.scalars, scale)
     bias = shift
     activation = FusedActivation(bn.act?.kind)
   }
-
 }
 
 /// A depthwise convolution with BatchNorm and activation folded in.
@@ -88,13 +93,10 @@ struct FoldedDepthwise: FoldedWindow {
     kernel = conv.kernel
     stride = conv.stride
     padding = conv.padding
-    var w = conv.weight.value.scalars
-    for t in 0..<(kernel * kernel) { for c in 0..<channels { w[t * channels + c] *= scale[c] } }
-    weight = w
+    weight = scaledPerChannel(conv.weight.value.scalars, scale)
     bias = shift
     activation = FusedActivation(bn.act?.kind)
   }
-
 }
 
 /// Squeeze-excitation's gate on pooled features: `sigmoid(expand(act(reduce(pooled))))`,

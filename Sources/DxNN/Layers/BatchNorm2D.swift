@@ -74,46 +74,27 @@ public final class BatchNorm2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    Profiler.measure("BatchNorm backward") { _backward(dy) }
+    Profiler.measure("BatchNorm backward") { backwardPass(dy, activation: .none) }
   }
 
   /// Backward of `forward(_:mode:activation:)`: `dy` is the gradient at the activation's
   /// output. Two passes over the map, recomputing the pre-activation values from the input.
   public func backward(_ dy: Tensor, activation: FusedActivation) -> Tensor {
-    Profiler.measure("BatchNorm+activation backward") {
-      guard let x = input else { preconditionFailure("BatchNorm2D.backward before forward") }
-      precondition(dy.shape == x.shape, "BatchNorm2D.backward got \(dy.shape), expected \(x.shape)")
-      var dx = Tensor.uninitialized(x.shape)
-      x.withPointer { xp in
-        dy.withPointer { dyp in
-          dx.withMutablePointer { dxp in
-            weight.grad.withMutablePointer { dg in
-              bias.grad.withMutablePointer { db in
-                batchNormActivationBackward(
-                  x: xp, outputGrad: dyp, inputGrad: dxp, mean: mean, invStd: invStd, gamma: weight.value.scalars,
-                  beta: bias.value.scalars, gammaGrad: dg, betaGrad: db, activation: activation,
-                  batchStats: usedBatchStats, rows: x.count / channels, channels: channels)
-              }
-            }
-          }
-        }
-      }
-      return dx
-    }
+    Profiler.measure("BatchNorm+activation backward") { backwardPass(dy, activation: activation) }
   }
 
-  private func _backward(_ dy: Tensor) -> Tensor {
+  private func backwardPass(_ dy: Tensor, activation: FusedActivation) -> Tensor {
     guard let x = input else { preconditionFailure("BatchNorm2D.backward before forward") }
     precondition(dy.shape == x.shape, "BatchNorm2D.backward got \(dy.shape), expected \(x.shape)")
-    var dx = Tensor.zeros(x.shape)
+    var dx = Tensor.uninitialized(x.shape)
     x.withPointer { xp in
       dy.withPointer { dyp in
         dx.withMutablePointer { dxp in
           weight.grad.withMutablePointer { dg in
             bias.grad.withMutablePointer { db in
-              batchNormBackward(
-                x: xp, outputGrad: dyp, inputGrad: dxp, mean: mean, invStd: invStd,
-                gamma: weight.value.scalars, gammaGrad: dg, betaGrad: db,
+              batchNormActivationBackward(
+                x: xp, outputGrad: dyp, inputGrad: dxp, mean: mean, invStd: invStd, gamma: weight.value.scalars,
+                beta: bias.value.scalars, gammaGrad: dg, betaGrad: db, activation: activation,
                 batchStats: usedBatchStats, rows: x.count / channels, channels: channels)
             }
           }

@@ -3,7 +3,8 @@
 // The layer keeps only its input x (the pre-activation values are recomputed from x, mean and
 // invStd), so with xhat = (x - mean) * invStd and v = gamma * xhat + beta:
 //
-//   pass 1:  g = act'(v) * dy  (written to dx's buffer),  Σ g and Σ g * xhat per channel
+//   pass 1:  g = act'(v) * dy  (written to dx's buffer; with no activation g is dy),
+//            Σ g and Σ g * xhat per channel
 //   pass 2:  dx = gamma * invStd * (g - Σg / M - xhat * Σ(g xhat) / M)     (batch statistics)
 //            dx = gamma * invStd * g                                         (running statistics)
 //
@@ -11,7 +12,9 @@
 // reading and writing a full map. Sums are accumulated in Float over blocks of 64 rows and in
 // Double across blocks.
 
-/// Fused BatchNorm + activation backward. Accumulates `gammaGrad`, `betaGrad`; writes `dx`.
+/// BatchNorm backward, with the activation that followed it (`.none`: BatchNorm alone). With
+/// `batchStats` (training) the gradient flows through the batch mean and variance; without,
+/// they are constants. Accumulates `gammaGrad`, `betaGrad`; writes `dx`.
 public func batchNormActivationBackward(
   x: UnsafePointer<Float>, outputGrad dy: UnsafePointer<Float>, inputGrad dx: UnsafeMutablePointer<Float>,
   mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
@@ -36,10 +39,9 @@ public func batchNormActivationBackward(
             while r < blockEnd {
               let xr = x + r * c, dyr = dy + r * c, gr = dx + r * c
               switch activation {
-              case .none:
+              case .none:  // g is dy itself: nothing to write
                 for j in 0..<c {
                   let xhat = (xr[j] - mean[j]) * invStd[j]
-                  gr[j] = dyr[j]
                   sumG[j] += dyr[j]
                   sumGX[j] += dyr[j] * xhat
                 }
@@ -81,6 +83,6 @@ public func batchNormActivationBackward(
     gammaGrad[j] += Float(sumGX[j])
   }
   batchNormInputGradient(
-    x: x, upstream: UnsafePointer(dx), dx: dx, mean: mean, invStd: invStd, gamma: gamma, sumG: sumG, sumGX: sumGX,
+    x: x, upstream: activation == .none ? dy : UnsafePointer(dx), dx: dx, mean: mean, invStd: invStd, gamma: gamma, sumG: sumG, sumGX: sumGX,
     batchStats: batchStats, rows: m, channels: c)
 }

@@ -68,35 +68,6 @@ public func batchNormApply(
   }
 }
 
-/// BatchNorm backward. With `batchStats` (training) the gradient flows through the batch mean and
-/// variance; without (evaluation), mean and variance are constants.
-/// Accumulates `gammaGrad`, `betaGrad`; writes `inputGrad`.
-public func batchNormBackward(
-  x: UnsafePointer<Float>, outputGrad dy: UnsafePointer<Float>,
-  inputGrad dx: UnsafeMutablePointer<Float>?, mean: UnsafePointer<Float>,
-  invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
-  gammaGrad: UnsafeMutablePointer<Float>, betaGrad: UnsafeMutablePointer<Float>,
-  batchStats: Bool, rows m: Int, channels c: Int
-) {
-  // Σ dy and Σ dy * xhat per channel.
-  let sums = channelReduce(rows: m, channels: 2 * c) { r, acc in
-    let xr = x + r * c, dyr = dy + r * c
-    for j in 0..<c {
-      let g = dyr[j]
-      acc[j] += g
-      acc[c + j] += g * ((xr[j] - mean[j]) * invStd[j])
-    }
-  }
-  for j in 0..<c {
-    betaGrad[j] += Float(sums[j])
-    gammaGrad[j] += Float(sums[c + j])
-  }
-  guard let dx else { return }
-  batchNormInputGradient(
-    x: x, upstream: dy, dx: dx, mean: mean, invStd: invStd, gamma: gamma, sumG: Array(sums[0..<c]), sumGX: Array(sums[c...]),
-    batchStats: batchStats, rows: m, channels: c)
-}
-
 /// BatchNorm's input gradient from the gradient `upstream` at its output and that gradient's
 /// channel sums `Σ g` and `Σ g * xhat`:
 /// `dx = gamma * invStd * (g - Σg / M - xhat * Σ(g xhat) / M)` with batch statistics,
