@@ -47,7 +47,9 @@ let package = Package(
     // libpng's longjmp errors and libtiff's variadic getters need C; nothing else lives here.
     .target(name: "CDxImaging", dependencies: ["CTIFF", "CPNG"]),
 
-    .target(name: "DxTensor", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+    // Intrinsics kernels (AVX-512 / AVX2 / plain C, chosen at run time) for the inference hot loops.
+    .target(name: "CDxKernels", cSettings: [.unsafeFlags(["-O3"])]),
+    .target(name: "DxTensor", dependencies: ["CBLAS", "CDxKernels"], swiftSettings: kernelFlags),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
     .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "DxTensor"]),
     .target(name: "DxPipeline", dependencies: ["DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),

@@ -3,7 +3,8 @@ import DxTestSupport
 import XCTest
 
 /// The fused inference kernels against the reference convolution followed by the same steps
-/// done one at a time in Double: bias, activation, gate, residual, channel means.
+/// done one at a time in Double: bias, activation, gate, residual, channel means. Every test
+/// runs once per instruction set this CPU has (C, AVX2, AVX-512).
 final class FusedConvKernelTests: XCTestCase {
   func silu(_ v: Double) -> Double { v / (1 + exp(-v)) }
   func act(_ v: Double, _ a: FusedActivation) -> Double {
@@ -29,99 +30,132 @@ final class FusedConvKernelTests: XCTestCase {
   }
 
   func testDepthwise_oddChannelsStridesAndPadding_matchReferenceWithBiasActivationAndMeans() {
-    var rng = SeededGenerator(seed: 21)
-    // Channel counts exercise the 32-wide, 8-wide and scalar paths.
-    let cases: [(n: Int, h: Int, w: Int, c: Int, k: Int, s: Int, mode: PaddingMode, act: FusedActivation)] = [
-      (2, 9, 7, 13, 3, 2, .same, .silu), (1, 8, 8, 40, 5, 2, .same, .relu6), (3, 6, 5, 67, 3, 1, .symmetric, .silu),
-      (1, 12, 11, 32, 5, 1, .symmetric, .none), (2, 2, 3, 9, 5, 1, .same, .silu),
-    ]
-    for t in cases {
-      let g = ConvGeometry(batch: t.n, inHeight: t.h, inWidth: t.w, kernel: t.k, stride: t.s,
-                           pad: Padding2D(t.mode, kernel: t.k, stride: t.s, height: t.h, width: t.w))
-      let x = Tensor.randomNormal([t.n, t.h, t.w, t.c], using: &rng)
-      let w = Tensor.randomNormal([t.k, t.k, t.c], using: &rng)
-      let b = Tensor.randomNormal([t.c], using: &rng)
-      var expected = referenceConv(input: x, weight: w, bias: b, geometry: g, depthwise: true)
-      expected.scalars = expected.scalars.map { Float(act(Double($0), t.act)) }
-      var out = Tensor.uninitialized(expected.shape)
-      var m = Tensor.zeros([t.n, t.c])
-      out.withMutablePointer { op in
-        m.withMutablePointer { mp in
-          depthwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: t.act, output: op,
-                                 channelMeans: mp, geometry: g, channels: t.c)
+    for isa in KernelInstructionSet.available {
+      KernelInstructionSet.with(isa) {
+        var rng = SeededGenerator(seed: 21)
+        // Channel counts exercise the 64/32-wide, 16/8-wide, masked and scalar paths.
+        let cases: [(n: Int, h: Int, w: Int, c: Int, k: Int, s: Int, mode: PaddingMode, act: FusedActivation)] = [
+          (2, 9, 7, 13, 3, 2, .same, .silu), (1, 8, 8, 40, 5, 2, .same, .relu6), (3, 6, 5, 67, 3, 1, .symmetric, .silu),
+          (1, 12, 11, 32, 5, 1, .symmetric, .none), (2, 2, 3, 9, 5, 1, .same, .silu), (1, 5, 6, 80, 3, 1, .same, .silu),
+        ]
+        for t in cases {
+          let g = ConvGeometry(batch: t.n, inHeight: t.h, inWidth: t.w, kernel: t.k, stride: t.s,
+                               pad: Padding2D(t.mode, kernel: t.k, stride: t.s, height: t.h, width: t.w))
+          let x = Tensor.randomNormal([t.n, t.h, t.w, t.c], using: &rng)
+          let w = Tensor.randomNormal([t.k, t.k, t.c], using: &rng)
+          let b = Tensor.randomNormal([t.c], using: &rng)
+          var expected = referenceConv(input: x, weight: w, bias: b, geometry: g, depthwise: true)
+          expected.scalars = expected.scalars.map { Float(act(Double($0), t.act)) }
+          var out = Tensor.uninitialized(expected.shape)
+          var m = Tensor.zeros([t.n, t.c])
+          out.withMutablePointer { op in
+            m.withMutablePointer { mp in
+              depthwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: t.act, output: op,
+                                     channelMeans: mp, geometry: g, channels: t.c)
+            }
+          }
+          assertClose(out, expected, atol: 1e-5, rtol: 1e-4, "\(isa): depthwise \(t)")
+          assertClose(m, means(expected), atol: 1e-5, rtol: 1e-4, "\(isa): depthwise means \(t)")
         }
       }
-      assertClose(out, expected, atol: 1e-5, rtol: 1e-4, "depthwise \(t)")
-      assertClose(m, means(expected), atol: 1e-5, rtol: 1e-4, "depthwise means \(t)")
     }
   }
 
   func testPointwise_gateResidualAndMeans_matchStepByStep() {
-    var rng = SeededGenerator(seed: 22)
-    // The last case has one row chunk and 130 columns: split by columns over the threads.
-    for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu)] {
-      let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
-      let w = Tensor.randomNormal([1, 1, cin, cout], using: &rng)
-      let b = Tensor.randomNormal([cout], using: &rng)
-      let gate = Tensor.randomUniform([n, cin], low: 0, high: 1, using: &rng)
-      let residual = Tensor.randomNormal([n, p, 1, cout], using: &rng)
-      // Step by step: gate the input, convolve, bias, activation, residual.
-      var gated = x
-      for i in 0..<n { for q in 0..<p { for c in 0..<cin { gated.scalars[(i * p + q) * cin + c] *= gate.scalars[i * cin + c] } } }
-      let g = ConvGeometry(batch: n, inHeight: p, inWidth: 1, kernel: 1, stride: 1, pad: Padding2D(top: 0, bottom: 0, left: 0, right: 0))
-      var expected = referenceConv(input: gated, weight: w, bias: b, geometry: g, depthwise: false)
-      for i in expected.scalars.indices { expected.scalars[i] = Float(act(Double(expected.scalars[i]), a)) + residual.scalars[i] }
-      var out = Tensor.uninitialized(expected.shape)
-      var m = Tensor.zeros([n, cout])
-      out.withMutablePointer { op in
-        m.withMutablePointer { mp in
-          pointwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: a, inputGate: gate.scalars,
-                                 residual: residual.scalars, output: op, channelMeans: mp, images: n, pixels: p, inChannels: cin, outChannels: cout)
+    for isa in KernelInstructionSet.available {
+      KernelInstructionSet.with(isa) {
+        var rng = SeededGenerator(seed: 22)
+        // The last case has one row chunk and 130 columns: split by columns over the threads.
+        for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu)] {
+          let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
+          let w = Tensor.randomNormal([1, 1, cin, cout], using: &rng)
+          let b = Tensor.randomNormal([cout], using: &rng)
+          let gate = Tensor.randomUniform([n, cin], low: 0, high: 1, using: &rng)
+          let residual = Tensor.randomNormal([n, p, 1, cout], using: &rng)
+          // Step by step: gate the input, convolve, bias, activation, residual.
+          var gated = x
+          for i in 0..<n { for q in 0..<p { for c in 0..<cin { gated.scalars[(i * p + q) * cin + c] *= gate.scalars[i * cin + c] } } }
+          let g = ConvGeometry(batch: n, inHeight: p, inWidth: 1, kernel: 1, stride: 1, pad: Padding2D(top: 0, bottom: 0, left: 0, right: 0))
+          var expected = referenceConv(input: gated, weight: w, bias: b, geometry: g, depthwise: false)
+          for i in expected.scalars.indices { expected.scalars[i] = Float(act(Double(expected.scalars[i]), a)) + residual.scalars[i] }
+          var out = Tensor.uninitialized(expected.shape)
+          var m = Tensor.zeros([n, cout])
+          out.withMutablePointer { op in
+            m.withMutablePointer { mp in
+              pointwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: a, inputGate: gate.scalars,
+                                     residual: residual.scalars, output: op, channelMeans: mp, images: n, pixels: p, inChannels: cin, outChannels: cout)
+            }
+          }
+          assertClose(out, expected, atol: 1e-4, rtol: 1e-4, "\(isa): pointwise \(n)x\(p)x\(cin)->\(cout)")
+          assertClose(m, means(expected), atol: 1e-4, rtol: 1e-4, "\(isa): pointwise means")
+          // Means only (no output map), as the network's head does.
+          var m2 = Tensor.zeros([n, cout])
+          m2.withMutablePointer { mp in
+            pointwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: a, inputGate: gate.scalars,
+                                   residual: residual.scalars, output: nil, channelMeans: mp, images: n, pixels: p, inChannels: cin, outChannels: cout)
+          }
+          assertClose(m2, m, atol: 1e-6, rtol: 1e-6, "\(isa): means without an output map")
         }
       }
-      assertClose(out, expected, atol: 1e-4, rtol: 1e-4, "pointwise \(n)x\(p)x\(cin)->\(cout)")
-      assertClose(m, means(expected), atol: 1e-4, rtol: 1e-4, "pointwise means")
-      // Means only (no output map), as the network's head does.
-      var m2 = Tensor.zeros([n, cout])
-      m2.withMutablePointer { mp in
-        pointwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: a, inputGate: gate.scalars,
-                               residual: residual.scalars, output: nil, channelMeans: mp, images: n, pixels: p, inChannels: cin, outChannels: cout)
-      }
-      assertClose(m2, m, atol: 1e-6, rtol: 1e-6, "means without an output map")
     }
   }
 
   /// Expansion and depthwise fused band by band equal the two kernels run one after the other,
   /// for strides, both paddings, odd sizes, a single image (many bands) and several.
   func testExpandDepthwise_equalsExpandThenDepthwise() {
-    var rng = SeededGenerator(seed: 23)
-    for (n, h, w, cin, m, k, s, mode) in [(2, 17, 13, 5, 24, 3, 2, PaddingMode.same), (1, 40, 9, 8, 40, 5, 1, .symmetric), (3, 7, 7, 3, 16, 5, 2, .symmetric)] {
-      let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
-      let x = Tensor.randomNormal([n, h, w, cin], using: &rng)
-      let we = Tensor.randomNormal([cin, m], using: &rng), be = Tensor.randomNormal([m], using: &rng)
-      let wd = Tensor.randomNormal([k, k, m], using: &rng), bd = Tensor.randomNormal([m], using: &rng)
-      var expanded = Tensor.uninitialized([n, h, w, m])
-      var expected = Tensor.uninitialized([n, g.outHeight, g.outWidth, m]), expectedMeans = Tensor.zeros([n, m])
-      expanded.withMutablePointer { ep in
-        pointwiseConvInference(input: x.scalars, weight: we.scalars, bias: be.scalars, activation: .silu, output: ep,
-                               images: n, pixels: h * w, inChannels: cin, outChannels: m)
-      }
-      expected.withMutablePointer { op in
-        expectedMeans.withMutablePointer { mp in
-          depthwiseConvInference(input: expanded.scalars, weight: wd.scalars, bias: bd.scalars, activation: .relu6, output: op,
-                                 channelMeans: mp, geometry: g, channels: m)
+    for isa in KernelInstructionSet.available {
+      KernelInstructionSet.with(isa) {
+        var rng = SeededGenerator(seed: 23)
+        for (n, h, w, cin, m, k, s, mode) in [(2, 17, 13, 5, 24, 3, 2, PaddingMode.same), (1, 40, 9, 8, 40, 5, 1, .symmetric), (3, 7, 7, 3, 16, 5, 2, .symmetric)] {
+          let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
+          let x = Tensor.randomNormal([n, h, w, cin], using: &rng)
+          let we = Tensor.randomNormal([cin, m], using: &rng), be = Tensor.randomNormal([m], using: &rng)
+          let wd = Tensor.randomNormal([k, k, m], using: &rng), bd = Tensor.randomNormal([m], using: &rng)
+          var expanded = Tensor.uninitialized([n, h, w, m])
+          var expected = Tensor.uninitialized([n, g.outHeight, g.outWidth, m]), expectedMeans = Tensor.zeros([n, m])
+          expanded.withMutablePointer { ep in
+            pointwiseConvInference(input: x.scalars, weight: we.scalars, bias: be.scalars, activation: .silu, output: ep,
+                                   images: n, pixels: h * w, inChannels: cin, outChannels: m)
+          }
+          expected.withMutablePointer { op in
+            expectedMeans.withMutablePointer { mp in
+              depthwiseConvInference(input: expanded.scalars, weight: wd.scalars, bias: bd.scalars, activation: .relu6, output: op,
+                                     channelMeans: mp, geometry: g, channels: m)
+            }
+          }
+          var out = Tensor.uninitialized(expected.shape), means = Tensor.zeros([n, m])
+          out.withMutablePointer { op in
+            means.withMutablePointer { mp in
+              expandDepthwiseInference(input: x.scalars, inChannels: cin, expandWeight: we.scalars, expandBias: be.scalars, expandActivation: .silu,
+                                       depthwiseWeight: wd.scalars, depthwiseBias: bd.scalars, depthwiseActivation: .relu6,
+                                       output: op, channelMeans: mp, geometry: g, channels: m)
+            }
+          }
+          assertClose(out, expected, atol: 1e-5, rtol: 1e-5, "\(isa): fused \(n)x\(h)x\(w) k\(k) s\(s)")
+          assertClose(means, expectedMeans, atol: 1e-5, rtol: 1e-5, "\(isa): fused means")
         }
       }
-      var out = Tensor.uninitialized(expected.shape), means = Tensor.zeros([n, m])
-      out.withMutablePointer { op in
-        means.withMutablePointer { mp in
-          expandDepthwiseInference(input: x.scalars, inChannels: cin, expandWeight: we.scalars, expandBias: be.scalars, expandActivation: .silu,
-                                   depthwiseWeight: wd.scalars, depthwiseBias: bd.scalars, depthwiseActivation: .relu6,
-                                   output: op, channelMeans: mp, geometry: g, channels: m)
+    }
+  }
+
+  /// SiLU on every path stays within 1e-6 relative (or 1e-30 absolute) of Double, across the
+  /// range where e^-x under- and overflows; below -88, where e^-x is clamped, it returns
+  /// x / (1 + e^88), within 1e-38 |x| of the true (underflowing) value. ReLU6 is exact.
+  func testActivations_everyInstructionSet_matchDouble() {
+    var xs: [Float] = [0, -0.0, 1e-30, -1e-30, 87, -87, 88, -88, 89, -89, 100, -100, 1e30, -1e30]
+    var rng = SeededGenerator(seed: 24)
+    for _ in 0..<997 { xs.append(Float.random(in: -30...30, using: &rng)) }
+    for isa in KernelInstructionSet.available {
+      KernelInstructionSet.with(isa) {
+        for a in [FusedActivation.silu, .relu6] {
+          var v = xs
+          activateInPlace(&v, count: v.count, a)
+          for (x, y) in zip(xs, v) {
+            let want = act(Double(x), a)
+            XCTAssertLessThanOrEqual(abs(Double(y) - want), max(1e-30, 1e-6 * abs(want), 1e-38 * abs(Double(x))), "\(isa) \(a)(\(x)) = \(y), want \(want)")
+          }
         }
       }
-      assertClose(out, expected, atol: 1e-5, rtol: 1e-5, "fused \(n)x\(h)x\(w) k\(k) s\(s)")
-      assertClose(means, expectedMeans, atol: 1e-5, rtol: 1e-5, "fused means")
     }
   }
 }

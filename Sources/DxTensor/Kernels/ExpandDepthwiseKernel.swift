@@ -48,9 +48,7 @@ public func expandDepthwiseInference(
             sgemm(
               m: pixels, n: m, k: cin, a: input + (n * g.inHeight + ih0) * g.inWidth * cin, lda: cin,
               b: expandWeight, ldb: m, c: band, ldc: m)
-            for p in 0..<pixels {
-              finishOutputRow(band + p * m, count: m, bias: expandBias, activation: expandActivation, residual: nil, sums: nil)
-            }
+            finishOutputRows(band, rows: pixels, count: m, bias: expandBias, activation: expandActivation, residual: nil, sums: nil)
             // Row ih of the expanded image is at band + (ih - ih0) * rowFloats.
             let image = UnsafePointer(band) - ih0 * rowFloats
             for oh in oh0..<oh1 {

@@ -1,3 +1,5 @@
+internal import CDxKernels
+
 // Inference-only convolutions with everything that follows them fused into their output pass:
 // the (folded) BatchNorm's bias, the activation, a residual add, and a per-image channel sum
 // for squeeze-excitation or global pooling. Each output value is written once, while it is
@@ -13,23 +15,36 @@
 
 /// Applies `activation` to `count` values in place.
 public func activateInPlace(_ v: UnsafeMutablePointer<Float>, count: Int, _ activation: FusedActivation) {
-  switch activation {
-  case .none: break
-  case .silu: for j in 0..<count { v[j] = v[j] / (1 + fastExp(-v[j])) }
-  case .relu6: for j in 0..<count { v[j] = min(max(v[j], 0), 6) }
+  finishOutputRows(v, rows: 1, count: count, bias: nil, activation: activation, residual: nil, sums: nil)
+}
+
+/// The shared epilogue of `rows` output rows of `c` channels, `stride` floats apart (the
+/// residual's rows too): bias, activation, residual, running channel sums. Bias, activation
+/// and sums run in CDxKernels (AVX-512 where the CPU has it, and a reciprocal estimate instead
+/// of SiLU's division).
+@inline(__always)
+func finishOutputRows(
+  _ o: UnsafeMutablePointer<Float>, rows: Int, stride: Int? = nil, count c: Int, bias: UnsafePointer<Float>?,
+  activation: FusedActivation, residual: UnsafePointer<Float>?, sums: UnsafeMutablePointer<Float>?
+) {
+  let ld = stride ?? c
+  dx_bias_activation(o, rows, c, ld, bias, activation.kernelCode, residual == nil ? sums : nil)
+  guard let residual else { return }
+  for r in 0..<rows {
+    let row = o + r * ld, res = residual + r * ld
+    for j in 0..<c { row[j] += res[j] }
+    if let sums { for j in 0..<c { sums[j] += row[j] } }
   }
 }
 
-/// The shared epilogue of one output row: bias, activation, residual, running channel sums.
-@inline(__always)
-func finishOutputRow(
-  _ o: UnsafeMutablePointer<Float>, count c: Int, bias: UnsafePointer<Float>?, activation: FusedActivation,
-  residual: UnsafePointer<Float>?, sums: UnsafeMutablePointer<Float>?
-) {
-  if let bias { for j in 0..<c { o[j] += bias[j] } }
-  activateInPlace(o, count: c, activation)
-  if let residual { for j in 0..<c { o[j] += residual[j] } }
-  if let sums { for j in 0..<c { sums[j] += o[j] } }
+extension FusedActivation {
+  var kernelCode: dx_activation {
+    switch self {
+    case .none: DX_ACT_NONE
+    case .silu: DX_ACT_SILU
+    case .relu6: DX_ACT_RELU6
+    }
+  }
 }
 
 /// Fused 1x1 convolution for inference.
@@ -90,11 +105,9 @@ public func pointwiseConvInference(
             }
             let out = (output.map { $0 + row0 * cout } ?? scratch) + col0
             sgemm(m: rows, n: cols, k: cin, a: input + row0 * cin, lda: cin, b: w + col0, ldb: cout, c: out, ldc: cout)
-            for r in 0..<rows {
-              finishOutputRow(
-                out + r * cout, count: cols, bias: bias + col0, activation: activation,
-                residual: residual.map { $0 + (row0 + r) * cout + col0 }, sums: sums.map { $0 + image * cout + col0 })
-            }
+            finishOutputRows(
+              out, rows: rows, stride: cout, count: cols, bias: bias + col0, activation: activation,
+              residual: residual.map { $0 + row0 * cout + col0 }, sums: sums.map { $0 + image * cout + col0 })
           }
         }
       }
@@ -141,51 +154,10 @@ func depthwiseOutputRow(
   bias: UnsafePointer<Float>, activation: FusedActivation, sums: UnsafeMutablePointer<Float>?,
   geometry g: ConvGeometry, channels c: Int
 ) {
-  let k = g.kernel, s = g.stride
-  let khStart = max(0, g.pad.top - oh * s), khEnd = min(k, g.inHeight + g.pad.top - oh * s)
-  let inBase = image + (oh * s - g.pad.top) * g.inWidth * c
-  for ow in 0..<g.outWidth {
-    let kwStart = max(0, g.pad.left - ow * s), kwEnd = min(k, g.inWidth + g.pad.left - ow * s)
-    let inPixel = inBase + (ow * s - g.pad.left) * c
-    let o = outRow + ow * c
-    var ch = 0
-    // 32 channels at a time: four accumulators share each tap's address arithmetic.
-    while ch &+ 32 <= c {
-      var a0 = load8(bias, ch), a1 = load8(bias, ch &+ 8), a2 = load8(bias, ch &+ 16), a3 = load8(bias, ch &+ 24)
-      for kh in khStart..<khEnd {
-        let xRow = inPixel + ((kh &* g.inWidth &+ kwStart) &* c &+ ch)
-        let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
-        for t in 0..<(kwEnd &- kwStart) {
-          let x = xRow + t &* c, w = wRow + t &* c
-          a0.addProduct(load8(x, 0), load8(w, 0))
-          a1.addProduct(load8(x, 8), load8(w, 8))
-          a2.addProduct(load8(x, 16), load8(w, 16))
-          a3.addProduct(load8(x, 24), load8(w, 24))
-        }
-      }
-      store8(a0, o, ch); store8(a1, o, ch &+ 8); store8(a2, o, ch &+ 16); store8(a3, o, ch &+ 24)
-      ch &+= 32
-    }
-    while ch &+ 8 <= c {
-      var acc = load8(bias, ch)
-      for kh in khStart..<khEnd {
-        let xRow = inPixel + ((kh &* g.inWidth &+ kwStart) &* c &+ ch)
-        let wRow = weight + ((kh &* k &+ kwStart) &* c &+ ch)
-        for t in 0..<(kwEnd &- kwStart) { acc.addProduct(load8(xRow + t &* c, 0), load8(wRow + t &* c, 0)) }
-      }
-      store8(acc, o, ch)
-      ch &+= 8
-    }
-    while ch < c {
-      var acc = bias[ch]
-      for kh in khStart..<khEnd {
-        for kw in kwStart..<kwEnd { acc += inPixel[(kh * g.inWidth + kw) * c + ch] * weight[(kh * k + kw) * c + ch] }
-      }
-      o[ch] = acc
-      ch += 1
-    }
-    finishOutputRow(o, count: c, bias: nil, activation: activation, residual: nil, sums: sums)
-  }
+  var shape = dx_depthwise_shape(
+    in_height: g.inHeight, in_width: g.inWidth, out_width: g.outWidth, kernel: g.kernel, stride: g.stride,
+    pad_top: g.pad.top, pad_left: g.pad.left, channels: c)
+  dx_depthwise_row(image, oh, outRow, weight, bias, activation.kernelCode, sums, &shape)
 }
 
 /// Scratch for `workers` workers of `perWorker` floats each, where only each worker's channel

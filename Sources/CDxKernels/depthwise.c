@@ -1,0 +1,142 @@
+// One output row of a depthwise convolution with bias, activation and channel sums fused in
+// (see DxKernels.h). Channels are innermost, so each tap is a vector FMA over a block of
+// channels; four accumulators share each tap's address arithmetic. The activation is applied
+// to the accumulators, so each output is stored once.
+#include "activations.h"
+
+// The taps of output column `ow` that fall inside the image, as offsets into `image` and
+// `weight` for channel 0, and the tap-window size.
+typedef struct {
+  ptrdiff_t x, w, rows, cols;
+} window;
+
+static inline window taps(ptrdiff_t oh, ptrdiff_t ow, const dx_depthwise_shape *g) {
+  ptrdiff_t k = g->kernel, s = g->stride, c = g->channels;
+  ptrdiff_t top = oh * s - g->pad_top, left = ow * s - g->pad_left;
+  ptrdiff_t kh0 = top < 0 ? -top : 0, kh1 = g->in_height - top < k ? g->in_height - top : k;
+  ptrdiff_t kw0 = left < 0 ? -left : 0, kw1 = g->in_width - left < k ? g->in_width - left : k;
+  window t = {((top + kh0) * g->in_width + left + kw0) * c, (kh0 * k + kw0) * c, kh1 - kh0, kw1 - kw0};
+  return t;
+}
+
+static void row_scalar(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
+  ptrdiff_t c = g->channels, xs = g->in_width * c, ws = g->kernel * c;
+  for (ptrdiff_t ow = 0; ow < g->out_width; ow++) {
+    window t = taps(oh, ow, g);
+    float *o = out + ow * c;
+    for (ptrdiff_t ch = 0; ch < c; ch++) {
+      float acc = bias[ch];
+      for (ptrdiff_t i = 0; i < t.rows; i++)
+        for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * c + ch] * weight[t.w + i * ws + j * c + ch];
+      o[ch] = act_scalar(acc, a);
+      if (sums) sums[ch] += o[ch];
+    }
+  }
+}
+
+#if defined(__x86_64__)
+
+// ---- AVX-512: 64 channels at a time, then 16, the last block masked ----
+
+DX_AVX512 static inline void finish16(__m512 acc, float *o, float *sums, ptrdiff_t ch, __mmask16 m, dx_activation a) {
+  __m512 v = act16(acc, a);
+  _mm512_mask_storeu_ps(o + ch, m, v);
+  if (sums) _mm512_mask_storeu_ps(sums + ch, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + ch), v));
+}
+
+DX_AVX512 static void row_avx512(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
+  ptrdiff_t c = g->channels, xs = g->in_width * c, ws = g->kernel * c;
+  for (ptrdiff_t ow = 0; ow < g->out_width; ow++) {
+    window t = taps(oh, ow, g);
+    float *o = out + ow * c;
+    ptrdiff_t ch = 0;
+    for (; ch + 64 <= c; ch += 64) {
+      __m512 a0 = _mm512_loadu_ps(bias + ch), a1 = _mm512_loadu_ps(bias + ch + 16);
+      __m512 a2 = _mm512_loadu_ps(bias + ch + 32), a3 = _mm512_loadu_ps(bias + ch + 48);
+      for (ptrdiff_t i = 0; i < t.rows; i++) {
+        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
+        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c) {
+          a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(w), a0);
+          a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(w + 16), a1);
+          a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 32), _mm512_loadu_ps(w + 32), a2);
+          a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 48), _mm512_loadu_ps(w + 48), a3);
+        }
+      }
+      finish16(a0, o, sums, ch, 0xFFFF, a);
+      finish16(a1, o, sums, ch + 16, 0xFFFF, a);
+      finish16(a2, o, sums, ch + 32, 0xFFFF, a);
+      finish16(a3, o, sums, ch + 48, 0xFFFF, a);
+    }
+    for (; ch < c; ch += 16) {
+      __mmask16 m = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
+      __m512 acc = _mm512_maskz_loadu_ps(m, bias + ch);
+      for (ptrdiff_t i = 0; i < t.rows; i++) {
+        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
+        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c)
+          acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x), _mm512_maskz_loadu_ps(m, w), acc);
+      }
+      finish16(acc, o, sums, ch, m, a);
+    }
+  }
+}
+
+// ---- AVX2 + FMA: 32 channels at a time, then 8, then one ----
+
+DX_AVX2 static inline void finish8(__m256 acc, float *o, float *sums, ptrdiff_t ch, dx_activation a) {
+  __m256 v = act8(acc, a);
+  _mm256_storeu_ps(o + ch, v);
+  if (sums) _mm256_storeu_ps(sums + ch, _mm256_add_ps(_mm256_loadu_ps(sums + ch), v));
+}
+
+DX_AVX2 static void row_avx2(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
+  ptrdiff_t c = g->channels, xs = g->in_width * c, ws = g->kernel * c;
+  for (ptrdiff_t ow = 0; ow < g->out_width; ow++) {
+    window t = taps(oh, ow, g);
+    float *o = out + ow * c;
+    ptrdiff_t ch = 0;
+    for (; ch + 32 <= c; ch += 32) {
+      __m256 a0 = _mm256_loadu_ps(bias + ch), a1 = _mm256_loadu_ps(bias + ch + 8);
+      __m256 a2 = _mm256_loadu_ps(bias + ch + 16), a3 = _mm256_loadu_ps(bias + ch + 24);
+      for (ptrdiff_t i = 0; i < t.rows; i++) {
+        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
+        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c) {
+          a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), a0);
+          a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(w + 8), a1);
+          a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(w + 16), a2);
+          a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), _mm256_loadu_ps(w + 24), a3);
+        }
+      }
+      finish8(a0, o, sums, ch, a);
+      finish8(a1, o, sums, ch + 8, a);
+      finish8(a2, o, sums, ch + 16, a);
+      finish8(a3, o, sums, ch + 24, a);
+    }
+    for (; ch + 8 <= c; ch += 8) {
+      __m256 acc = _mm256_loadu_ps(bias + ch);
+      for (ptrdiff_t i = 0; i < t.rows; i++) {
+        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
+        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), acc);
+      }
+      finish8(acc, o, sums, ch, a);
+    }
+    for (; ch < c; ch++) {
+      float acc = bias[ch];
+      for (ptrdiff_t i = 0; i < t.rows; i++)
+        for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * c + ch] * weight[t.w + i * ws + j * c + ch];
+      o[ch] = act_scalar(acc, a);
+      if (sums) sums[ch] += o[ch];
+    }
+  }
+}
+
+#endif
+
+void dx_depthwise_row(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
+#if defined(__x86_64__)
+  switch (dx_kernel_isa()) {
+  case 2: row_avx512(image, oh, out, weight, bias, a, sums, g); return;
+  case 1: row_avx2(image, oh, out, weight, bias, a, sums, g); return;
+  }
+#endif
+  row_scalar(image, oh, out, weight, bias, a, sums, g);
+}

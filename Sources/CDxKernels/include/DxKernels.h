@@ -1,0 +1,42 @@
+// Elementwise and depthwise kernels written with x86 vector intrinsics, for the inference hot
+// loops where Swift's SIMD types cannot reach: 16-wide AVX-512 and the reciprocal estimate
+// (a division costs as much as the rest of SiLU together). Every kernel is compiled for
+// AVX-512, AVX2+FMA and plain C, and picks one at run time, so one binary runs on any x86-64.
+#ifndef DX_KERNELS_H
+#define DX_KERNELS_H
+
+#include <stddef.h>
+
+/// The activation an epilogue applies. Mirrors DxTensor's `FusedActivation`.
+typedef enum { DX_ACT_NONE = 0, DX_ACT_SILU = 1, DX_ACT_RELU6 = 2 } dx_activation;
+
+/// The instruction set the kernels run on: 0 plain C, 1 AVX2+FMA, 2 AVX-512.
+int dx_kernel_isa(void);
+/// Forces a lower instruction set (tests compare the paths); a higher one than the CPU has is
+/// clamped to what it has. Returns the level now in use.
+int dx_set_kernel_isa(int level);
+
+/// For each of `rows` rows of `channels` floats (row stride `ld`), in place:
+/// `v = act(v + bias)`, then `sums += v` when `sums` is not NULL (SE and global pooling).
+/// `bias` may be NULL.
+void dx_bias_activation(
+    float *v, ptrdiff_t rows, ptrdiff_t channels, ptrdiff_t ld, const float *bias,
+    dx_activation activation, float *sums);
+
+/// The shape of a depthwise convolution over an NHWC image (one image; channels innermost).
+typedef struct {
+  ptrdiff_t in_height, in_width, out_width;
+  ptrdiff_t kernel, stride, pad_top, pad_left;
+  ptrdiff_t channels;
+} dx_depthwise_shape;
+
+/// One output row `oh` of a depthwise convolution with its epilogue:
+/// `out[ow, c] = act(bias[c] + sum_taps image[ih, iw, c] * weight[kh, kw, c])`, and
+/// `sums[c] += out[ow, c]` when `sums` is not NULL. Taps in the padding are skipped, and only
+/// rows the taps reach are read, so `image` may be a band of rows addressed as if it were the
+/// whole image (the caller offsets it by the band's first row).
+void dx_depthwise_row(
+    const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias,
+    dx_activation activation, float *sums, const dx_depthwise_shape *shape);
+
+#endif
