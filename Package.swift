@@ -66,7 +66,7 @@ let package = Package(
       ], swiftSettings: toolFlags),
 
     .target(name: "DxTestSupport", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxTestSupport"),
-    .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "DxTestSupport"]),
+    .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "CDxKernels", "DxTestSupport"]),
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),

@@ -36,12 +36,29 @@ static void row_scalar(const float *image, ptrdiff_t oh, float *out, const float
 
 #if defined(__x86_64__)
 
-// ---- AVX-512: 64 channels at a time, then 16, the last block masked ----
+// ---- AVX-512: 64 channels at a time, then 32, then 16, the last block masked ----
 
-DX_AVX512 static inline void finish16(__m512 acc, float *o, float *sums, ptrdiff_t ch, __mmask16 m, dx_activation a) {
-  __m512 v = act16(acc, a);
-  _mm512_mask_storeu_ps(o + ch, m, v);
-  if (sums) _mm512_mask_storeu_ps(sums + ch, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + ch), v));
+// `nv` (1, 2 or 4; a constant after inlining) vectors of 16 channels from `ch`; the last
+// vector's lanes are limited by `last`.
+DX_AVX512 static inline __attribute__((always_inline)) void block_avx512(
+    int nv, __mmask16 last, const float *image, const float *weight, const float *bias, window t,
+    ptrdiff_t xs, ptrdiff_t ws, ptrdiff_t c, ptrdiff_t ch, float *o, float *sums, dx_activation a) {
+  __m512 acc[4];
+  for (int v = 0; v < nv; v++) acc[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? last : 0xFFFF, bias + ch + 16 * v);
+  for (ptrdiff_t i = 0; i < t.rows; i++) {
+    const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
+    for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c)
+      for (int v = 0; v < nv; v++) {
+        __mmask16 m = v == nv - 1 ? last : 0xFFFF;
+        acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + 16 * v), _mm512_maskz_loadu_ps(m, w + 16 * v), acc[v]);
+      }
+  }
+  for (int v = 0; v < nv; v++) {
+    __mmask16 m = v == nv - 1 ? last : 0xFFFF;
+    __m512 y = act16(acc[v], a);
+    _mm512_mask_storeu_ps(o + ch + 16 * v, m, y);
+    if (sums) _mm512_mask_storeu_ps(sums + ch + 16 * v, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + ch + 16 * v), y));
+  }
 }
 
 DX_AVX512 static void row_avx512(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
@@ -50,33 +67,10 @@ DX_AVX512 static void row_avx512(const float *image, ptrdiff_t oh, float *out, c
     window t = taps(oh, ow, g);
     float *o = out + ow * c;
     ptrdiff_t ch = 0;
-    for (; ch + 64 <= c; ch += 64) {
-      __m512 a0 = _mm512_loadu_ps(bias + ch), a1 = _mm512_loadu_ps(bias + ch + 16);
-      __m512 a2 = _mm512_loadu_ps(bias + ch + 32), a3 = _mm512_loadu_ps(bias + ch + 48);
-      for (ptrdiff_t i = 0; i < t.rows; i++) {
-        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
-        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c) {
-          a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(w), a0);
-          a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(w + 16), a1);
-          a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 32), _mm512_loadu_ps(w + 32), a2);
-          a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 48), _mm512_loadu_ps(w + 48), a3);
-        }
-      }
-      finish16(a0, o, sums, ch, 0xFFFF, a);
-      finish16(a1, o, sums, ch + 16, 0xFFFF, a);
-      finish16(a2, o, sums, ch + 32, 0xFFFF, a);
-      finish16(a3, o, sums, ch + 48, 0xFFFF, a);
-    }
-    for (; ch < c; ch += 16) {
-      __mmask16 m = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
-      __m512 acc = _mm512_maskz_loadu_ps(m, bias + ch);
-      for (ptrdiff_t i = 0; i < t.rows; i++) {
-        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
-        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c)
-          acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x), _mm512_maskz_loadu_ps(m, w), acc);
-      }
-      finish16(acc, o, sums, ch, m, a);
-    }
+    for (; ch + 64 <= c; ch += 64) block_avx512(4, 0xFFFF, image, weight, bias, t, xs, ws, c, ch, o, sums, a);
+    if (ch + 32 <= c) { block_avx512(2, 0xFFFF, image, weight, bias, t, xs, ws, c, ch, o, sums, a); ch += 32; }
+    if (ch + 16 <= c) { block_avx512(1, 0xFFFF, image, weight, bias, t, xs, ws, c, ch, o, sums, a); ch += 16; }
+    if (ch < c) block_avx512(1, (__mmask16)((1u << (c - ch)) - 1), image, weight, bias, t, xs, ws, c, ch, o, sums, a);
   }
 }
 

@@ -1,3 +1,4 @@
+import CDxKernels
 @testable import DxTensor
 import DxTestSupport
 import XCTest
@@ -66,7 +67,10 @@ final class FusedConvKernelTests: XCTestCase {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 22)
         // The last case has one row chunk and 130 columns: split by columns over the threads.
-        for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu)] {
+        // From 64 output channels on AVX-512 the packed GEMM runs: 80 = 64 + a 16-wide panel,
+      // 100 ends in a masked 4-wide one; 37 and 13 rows end in partial 12-row tiles.
+      for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu),
+                                   (2, 37, 19, 80, .silu), (1, 13, 70, 100, .relu6), (2, 300, 8, 64, .none)] {
           let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
           let w = Tensor.randomNormal([1, 1, cin, cout], using: &rng)
           let b = Tensor.randomNormal([cout], using: &rng)
@@ -106,7 +110,8 @@ final class FusedConvKernelTests: XCTestCase {
     for isa in KernelInstructionSet.available {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 23)
-        for (n, h, w, cin, m, k, s, mode) in [(2, 17, 13, 5, 24, 3, 2, PaddingMode.same), (1, 40, 9, 8, 40, 5, 1, .symmetric), (3, 7, 7, 3, 16, 5, 2, .symmetric)] {
+        for (n, h, w, cin, m, k, s, mode) in [(2, 17, 13, 5, 24, 3, 2, PaddingMode.same), (1, 40, 9, 8, 40, 5, 1, .symmetric), (3, 7, 7, 3, 16, 5, 2, .symmetric),
+                                             (2, 9, 11, 12, 96, 3, 1, .same), (1, 6, 5, 7, 130, 5, 2, .symmetric)] {
           let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
           let x = Tensor.randomNormal([n, h, w, cin], using: &rng)
           let we = Tensor.randomNormal([cin, m], using: &rng), be = Tensor.randomNormal([m], using: &rng)
@@ -154,6 +159,67 @@ final class FusedConvKernelTests: XCTestCase {
             let want = act(Double(x), a)
             XCTAssertLessThanOrEqual(abs(Double(y) - want), max(1e-30, 1e-6 * abs(want), 1e-38 * abs(Double(x))), "\(isa) \(a)(\(x)) = \(y), want \(want)")
           }
+        }
+      }
+    }
+  }
+
+  /// The packed GEMM itself (AVX-512 and its plain-C fallback) against a Double product, with
+  /// every epilogue input, a row stride wider than the output and a gate folded into the packing.
+  func testPackedGemm_everyPath_matchesDoubleProduct() {
+    var rng = SeededGenerator(seed: 25)
+    for (m, k, n) in [(1, 1, 1), (13, 7, 33), (25, 64, 100), (12, 3, 16), (40, 150, 70)] {
+      let ld = n + 3
+      let a = Tensor.randomNormal([m, k], using: &rng), b = Tensor.randomNormal([k, n], using: &rng)
+      let bias = Tensor.randomNormal([n], using: &rng), scale = Tensor.randomUniform([k], low: 0, high: 2, using: &rng)
+      let residual = Tensor.randomNormal([m, ld], using: &rng)
+      var packed = [Float](repeating: .nan, count: dx_gemm_packed_count(k, n))
+      dx_gemm_pack(b.scalars, n, k, n, scale.scalars, &packed)
+      var want = [Double](repeating: 0, count: m * n), wantSums = [Double](repeating: 0, count: n)
+      for i in 0..<m {
+        for j in 0..<n {
+          var v = Double(bias.scalars[j])
+          for p in 0..<k { v += Double(a.scalars[i * k + p]) * Double(b.scalars[p * n + j]) * Double(scale.scalars[p]) }
+          v = silu(v) + Double(residual.scalars[i * ld + j])
+          want[i * n + j] = v
+          wantSums[j] += v
+        }
+      }
+      for isa in KernelInstructionSet.available {
+        KernelInstructionSet.with(isa) {
+          var c = [Float](repeating: .nan, count: m * ld), sums = [Float](repeating: 1, count: n)
+          dx_gemm_packed(a.scalars, k, m, k, n, packed, &c, ld, bias.scalars, DX_ACT_SILU, residual.scalars, &sums)
+          for i in 0..<m {
+            for j in 0..<n { XCTAssertEqual(Double(c[i * ld + j]), want[i * n + j], accuracy: 1e-4 * (1 + abs(want[i * n + j])), "\(isa) \(m)x\(k)x\(n) [\(i), \(j)]") }
+            for j in n..<ld { XCTAssertTrue(c[i * ld + j].isNaN, "\(isa): wrote past the \(n) columns at [\(i), \(j)]") }
+          }
+          for j in 0..<n { XCTAssertEqual(Double(sums[j]), 1 + wantSums[j], accuracy: 1e-3 * (1 + abs(wantSums[j])), "\(isa) sums[\(j)]") }
+        }
+      }
+    }
+  }
+
+  /// Weights packed at load time give the same output as weights packed per call (or not
+  /// packed, below 64 columns or without AVX-512, where the packed copy must be ignored).
+  func testPointwise_prepackedWeights_sameAsUnpacked() {
+    var rng = SeededGenerator(seed: 26)
+    for cout in [9, 80] {
+      let (n, p, cin) = (2, 30, 11)
+      let x = Tensor.randomNormal([n, p, 1, cin], using: &rng), w = Tensor.randomNormal([cin, cout], using: &rng)
+      let b = Tensor.randomNormal([cout], using: &rng)
+      let packed = packForInference(w.scalars, rows: cin, columns: cout)
+      for isa in KernelInstructionSet.available {
+        KernelInstructionSet.with(isa) {
+          var plain = Tensor.uninitialized([n, p, 1, cout]), prepacked = plain
+          plain.withMutablePointer { op in
+            pointwiseConvInference(input: x.scalars, weight: w.scalars, bias: b.scalars, activation: .silu, output: op,
+                                   images: n, pixels: p, inChannels: cin, outChannels: cout)
+          }
+          prepacked.withMutablePointer { op in
+            pointwiseConvInference(input: x.scalars, weight: w.scalars, packedWeight: packed, bias: b.scalars, activation: .silu,
+                                   output: op, images: n, pixels: p, inChannels: cin, outChannels: cout)
+          }
+          assertClose(prepacked, plain, atol: 1e-6, rtol: 1e-6, "\(isa): \(cout) columns")
         }
       }
     }

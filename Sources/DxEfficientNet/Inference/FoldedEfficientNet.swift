@@ -45,7 +45,7 @@ public final class FoldedEfficientNet {
     Profiler.measure("stem 3x3 conv+BN+act (folded)") {
       x.withPointer { xp in im2col(input: xp, col: ws.col, geometry: g, channels: c0) }
       pointwiseConvInference(
-        input: ws.col, weight: stem.weight, bias: stem.bias, activation: stem.activation, output: a,
+        input: ws.col, weight: stem.weight, packedWeight: stem.packedWeight, bias: stem.bias, activation: stem.activation, output: a,
         images: n, pixels: g.outHeight * g.outWidth, inChannels: g.kernel * g.kernel * c0, outChannels: stem.outChannels)
     }
     var (h, w) = (g.outHeight, g.outWidth)
@@ -58,7 +58,7 @@ public final class FoldedEfficientNet {
         // The expanded map is made band by band in cache and never stored.
         Profiler.measure("1x1 expand + depthwise conv, BN, act, SE pool (folded)") {
           expandDepthwiseInference(
-            input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandBias: expand.bias,
+            input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandPacked: expand.packedWeight, expandBias: expand.bias,
             expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
             depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, geometry: dg, channels: dw.channels)
         }
@@ -73,7 +73,7 @@ public final class FoldedEfficientNet {
       let p = block.project
       Profiler.measure("1x1 project conv+BN+SE scale+skip (folded)") {
         pointwiseConvInference(
-          input: ws.depthwise, weight: p.weight, bias: p.bias, activation: p.activation,
+          input: ws.depthwise, weight: p.weight, packedWeight: p.packedWeight, bias: p.bias, activation: p.activation,
           inputGate: block.squeezeExcite == nil ? nil : ws.gate, residual: block.hasSkip ? a : nil, output: b,
           images: n, pixels: dg.outHeight * dg.outWidth, inChannels: p.inChannels, outChannels: p.outChannels)
       }
@@ -85,7 +85,7 @@ public final class FoldedEfficientNet {
     features.withMutablePointer { fp in
       Profiler.measure("1x1 head conv+BN+act+pool (folded)") {
         pointwiseConvInference(
-        input: a, weight: head.weight, bias: head.bias, activation: head.activation, output: nil, channelMeans: fp,
+        input: a, weight: head.weight, packedWeight: head.packedWeight, bias: head.bias, activation: head.activation, output: nil, channelMeans: fp,
           images: n, pixels: h * w, inChannels: head.inChannels, outChannels: head.outChannels)
       }
     }

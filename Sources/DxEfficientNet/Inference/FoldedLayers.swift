@@ -60,6 +60,8 @@ struct FoldedConv: FoldedWindow {
   let padding: PaddingMode
   /// `[k, k, Cin, Cout]`, i.e. a `[k*k*Cin, Cout]` GEMM operand.
   let weight: [Float]
+  /// `weight` packed once for the fused kernels' GEMM.
+  let packedWeight: [Float]
   let bias: [Float]
   let activation: FusedActivation
 
@@ -72,6 +74,7 @@ struct FoldedConv: FoldedWindow {
     stride = conv.stride
     padding = conv.padding
     weight = scaledPerChannel(conv.weight.value.scalars, scale)
+    packedWeight = packForInference(weight, rows: kernel * kernel * inChannels, columns: outChannels)
     bias = shift
     activation = FusedActivation(bn.act?.kind)
   }

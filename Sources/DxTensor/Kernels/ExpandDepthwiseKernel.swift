@@ -1,3 +1,5 @@
+internal import CDxKernels
+
 // The front of an inverted-residual block for inference, fused: the 1x1 expansion (bias,
 // activation) and the depthwise convolution after it (bias, activation, SE channel means).
 //
@@ -10,9 +12,10 @@
 
 /// `output = dw(act(input x expandWeight + expandBias))` with the depthwise's own bias and
 /// activation; `geometry` is the depthwise's on the `[N, H, W, channels]` expanded map.
+/// `expandPacked` is `expandWeight` packed by `packForInference` (else packed per call).
 public func expandDepthwiseInference(
   input: UnsafePointer<Float>, inChannels cin: Int,
-  expandWeight: UnsafePointer<Float>, expandBias: UnsafePointer<Float>, expandActivation: FusedActivation,
+  expandWeight: UnsafePointer<Float>, expandPacked: UnsafePointer<Float>? = nil, expandBias: UnsafePointer<Float>, expandActivation: FusedActivation,
   depthwiseWeight: UnsafePointer<Float>, depthwiseBias: UnsafePointer<Float>, depthwiseActivation: FusedActivation,
   output: UnsafeMutablePointer<Float>, channelMeans: UnsafeMutablePointer<Float>? = nil,
   geometry g: ConvGeometry, channels m: Int
@@ -31,8 +34,11 @@ public func expandDepthwiseInference(
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
   let sumsSize = channelMeans == nil ? 0 : g.batch * m
   let perWorker = scratchRows * rowFloats + sumsSize
+  let packed = usesPackedGemm(columns: m)
+  let callPacked = packed && expandPacked == nil ? packForInference(expandWeight, rows: cin, columns: m) : []
   var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: scratchRows * rowFloats, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
+    callPacked.withUnsafeBufferPointer { cp in
     ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
         for worker in range {
@@ -45,10 +51,15 @@ public func expandDepthwiseInference(
             let ih0 = max(0, oh0 * s - g.pad.top), ih1 = min(g.inHeight, (oh1 - 1) * s - g.pad.top + k)
             guard ih0 < ih1 else { continue }
             let pixels = (ih1 - ih0) * g.inWidth
-            sgemm(
-              m: pixels, n: m, k: cin, a: input + (n * g.inHeight + ih0) * g.inWidth * cin, lda: cin,
-              b: expandWeight, ldb: m, c: band, ldc: m)
-            finishOutputRows(band, rows: pixels, count: m, bias: expandBias, activation: expandActivation, residual: nil, sums: nil)
+            let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
+            if packed {
+              dx_gemm_packed(
+                rows, cin, pixels, cin, m, expandPacked ?? cp.baseAddress!, band, m, expandBias,
+                expandActivation.kernelCode, nil, nil)
+            } else {
+              sgemm(m: pixels, n: m, k: cin, a: rows, lda: cin, b: expandWeight, ldb: m, c: band, ldc: m)
+              finishOutputRows(band, rows: pixels, count: m, bias: expandBias, activation: expandActivation, residual: nil, sums: nil)
+            }
             // Row ih of the expanded image is at band + (ih - ih0) * rowFloats.
             let image = UnsafePointer(band) - ih0 * rowFloats
             for oh in oh0..<oh1 {
@@ -60,6 +71,7 @@ public func expandDepthwiseInference(
           }
         }
       }
+    }
     }
     if let channelMeans {
       reduceWorkerSums(

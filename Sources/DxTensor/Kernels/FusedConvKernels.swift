@@ -47,35 +47,60 @@ extension FusedActivation {
   }
 }
 
+/// `weight` (`[k, n]` row-major) packed for the AVX-512 GEMM of the fused inference kernels;
+/// pack once when a model is loaded and pass it as `packedWeight`.
+public func packForInference(_ weight: UnsafePointer<Float>, rows k: Int, columns n: Int) -> [Float] {
+  let count = dx_gemm_packed_count(k, n)
+  return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+    dx_gemm_pack(weight, n, k, n, nil, buffer.baseAddress!)
+    initialized = count
+  }
+}
+
+/// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
+/// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
+/// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster), and its
+/// 32-column panels only pay from 64 output channels on (`effdx bench-kernels`: 0.8-0.9x
+/// OpenBLAS at 16-40 columns, 1.0-1.5x from 80).
+func usesPackedGemm(columns: Int) -> Bool { KernelInstructionSet.current == .avx512 && columns >= 64 }
+
 /// Fused 1x1 convolution for inference.
 ///
 /// - Parameters:
 ///   - input: `[images, pixels, cin]`.
 ///   - weight: `[cin, cout]` with BatchNorm folded in; `bias` `[cout]`.
+///   - packedWeight: optional `weight` as packed by `packForInference` (else packed per call).
 ///   - inputGate: optional `[images, cin]` per-image channel scale of the input (SE's gate).
 ///   - residual: optional `[images, pixels, cout]` added after the activation.
 ///   - output: `[images, pixels, cout]`, or nil to keep only `channelMeans`.
 ///   - channelMeans: optional `[images, cout]`, set to the mean of each image's output channels.
 public func pointwiseConvInference(
-  input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-  activation: FusedActivation, inputGate: UnsafePointer<Float>? = nil,
+  input: UnsafePointer<Float>, weight: UnsafePointer<Float>, packedWeight: UnsafePointer<Float>? = nil,
+  bias: UnsafePointer<Float>, activation: FusedActivation, inputGate: UnsafePointer<Float>? = nil,
   residual: UnsafePointer<Float>? = nil, output: UnsafeMutablePointer<Float>?,
   channelMeans: UnsafeMutablePointer<Float>? = nil,
   images n: Int, pixels p: Int, inChannels cin: Int, outChannels cout: Int
 ) {
   precondition(output != nil || channelMeans != nil, "pointwiseConvInference: nothing to write")
+  let packed = usesPackedGemm(columns: cout)
   let chunkRows = max(8, min(p, 32_768 / max(cout, cin)))
   let chunksPerImage = (p + chunkRows - 1) / chunkRows
-  // Fewer row chunks than cores (one small image, late stages): split the output columns too.
-  let columnSlices = n * chunksPerImage >= ThreadPool.threadCount ? 1 : min(ThreadPool.threadCount, max(1, cout / 64))
+  // Fewer row chunks than cores (one small image, late stages): split the output columns too
+  // (in whole panels of the packed weights).
+  let columnUnit = packed ? Int(DX_GEMM_PANEL) : 1
+  let columnUnits = (cout + columnUnit - 1) / columnUnit
+  let columnSlices = n * chunksPerImage >= ThreadPool.threadCount ? 1 : min(ThreadPool.threadCount, max(1, cout / 64), columnUnits)
   let items = n * chunksPerImage * columnSlices
   let workers = max(1, min(ThreadPool.threadCount, items))
   let sumsSize = channelMeans == nil ? 0 : n * cout
-  let gatedSize = inputGate == nil ? 0 : cin * cout
+  let gatedSize = inputGate == nil ? 0 : (packed ? dx_gemm_packed_count(cin, cout) : cin * cout)
   let scratchSize = output == nil ? chunkRows * cout : 0
   let perWorker = sumsSize + gatedSize + scratchSize
+  // Weights packed for this call, when the caller has none packed and there is no gate.
+  let callPacked = packed && packedWeight == nil && inputGate == nil ? packForInference(weight, rows: cin, columns: cout) : []
   var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: 0, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
+    callPacked.withUnsafeBufferPointer { cp in
     ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
         for worker in range {
@@ -88,29 +113,43 @@ public func pointwiseConvInference(
             let slice = item % columnSlices, rowItem = item / columnSlices
             let image = rowItem / chunksPerImage
             let first = (rowItem % chunksPerImage) * chunkRows
-            let col0 = cout * slice / columnSlices, cols = cout * (slice + 1) / columnSlices - col0
+            let col0 = min(cout, columnUnits * slice / columnSlices * columnUnit)
+            let cols = min(cout, columnUnits * (slice + 1) / columnSlices * columnUnit) - col0
             let rows = min(chunkRows, p - first)
             let row0 = image * p + first
-            var w = weight
+            var w = packed ? packedWeight ?? UnsafePointer(cp.baseAddress!) : weight
             if let inputGate {
               if gatedFor != image {
                 let g = inputGate + image * cin
-                for i in 0..<cin {
-                  let s = g[i], src = weight + i * cout, dst = gated + i * cout
-                  for j in 0..<cout { dst[j] = src[j] * s }
+                if packed {
+                  dx_gemm_pack(weight, cout, cin, cout, g, gated)
+                } else {
+                  for i in 0..<cin {
+                    let s = g[i], src = weight + i * cout, dst = gated + i * cout
+                    for j in 0..<cout { dst[j] = src[j] * s }
+                  }
                 }
                 gatedFor = image
               }
               w = UnsafePointer(gated)
             }
             let out = (output.map { $0 + row0 * cout } ?? scratch) + col0
-            sgemm(m: rows, n: cols, k: cin, a: input + row0 * cin, lda: cin, b: w + col0, ldb: cout, c: out, ldc: cout)
-            finishOutputRows(
-              out, rows: rows, stride: cout, count: cols, bias: bias + col0, activation: activation,
-              residual: residual.map { $0 + row0 * cout + col0 }, sums: sums.map { $0 + image * cout + col0 })
+            let res = residual.map { $0 + row0 * cout + col0 }
+            let sumsAt = sums.map { $0 + image * cout + col0 }
+            if packed {
+              dx_gemm_packed(
+                input + row0 * cin, cin, rows, cin, cols, w + col0 * cin, out, cout, bias + col0,
+                activation.kernelCode, res, sumsAt)
+            } else {
+              sgemm(m: rows, n: cols, k: cin, a: input + row0 * cin, lda: cin, b: w + col0, ldb: cout, c: out, ldc: cout)
+              finishOutputRows(
+                out, rows: rows, stride: cout, count: cols, bias: bias + col0, activation: activation,
+                residual: res, sums: sumsAt)
+            }
           }
         }
       }
+    }
     }
     if let channelMeans { reduceWorkerSums(ws.baseAddress!, workers: workers, stride: perWorker, into: channelMeans, count: n * cout, divisor: p) }
   }

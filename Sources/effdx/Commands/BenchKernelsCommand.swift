@@ -31,9 +31,13 @@ struct BenchKernelsCommand: ParsableCommand {
     Shape(name: "s2 dw 5x5/2 144", depthwise: true, side: 56, cin: 144, cout: 144, k: 5, s: 2),
     Shape(name: "s2 dw 5x5 240", depthwise: true, side: 28, cin: 240, cout: 240, k: 5, s: 1),
     Shape(name: "s2 pw 40->240", depthwise: false, side: 28, cin: 40, cout: 240, k: 1, s: 1),
+    Shape(name: "s2 pw 240->40", depthwise: false, side: 28, cin: 240, cout: 40, k: 1, s: 1),
     Shape(name: "s3 pw 80->480", depthwise: false, side: 14, cin: 80, cout: 480, k: 1, s: 1),
+    Shape(name: "s3 pw 480->80", depthwise: false, side: 14, cin: 480, cout: 80, k: 1, s: 1),
+    Shape(name: "s4 pw 672->112", depthwise: false, side: 14, cin: 672, cout: 112, k: 1, s: 1),
     Shape(name: "s4 dw 5x5 672", depthwise: true, side: 14, cin: 672, cout: 672, k: 5, s: 1),
     Shape(name: "s5 pw 192->1152", depthwise: false, side: 7, cin: 192, cout: 1152, k: 1, s: 1),
+    Shape(name: "s5 pw 1152->192", depthwise: false, side: 7, cin: 1152, cout: 192, k: 1, s: 1),
     Shape(name: "s6 dw 3x3 1152", depthwise: true, side: 7, cin: 1152, cout: 1152, k: 3, s: 1),
     Shape(name: "head pw 320->1280", depthwise: false, side: 7, cin: 320, cout: 1280, k: 1, s: 1),
   ]
@@ -59,6 +63,45 @@ struct BenchKernelsCommand: ParsableCommand {
       print(shape.name.padding(toLength: 22, withPad: " ", startingAt: 0)
         + String(format: "  %3dx%-3d  %11.1f  %11.1f  %6.2f  %7.2f  %8.0f%%", g.outHeight, g.outWidth,
                  flops / fwd / 1e9, 2 * flops / bwd / 1e9, fwd * 1e3, bwd * 1e3, 100 * flops / fwd / 1e9 / gemm))
+    }
+    benchFusedInference(&rng)
+  }
+
+  /// The fused inference kernels (folded BatchNorm, SiLU in the output pass) on each
+  /// instruction set the CPU has, interleaved in one process so that the ratios hold on a
+  /// machine whose speed drifts: AVX2 is OpenBLAS plus the vector epilogue, AVX-512 the packed
+  /// GEMM with the epilogue on its accumulators.
+  private func benchFusedInference(_ rng: inout SeededGenerator) {
+    let sets = KernelInstructionSet.available.filter { $0 >= .avx2 }
+    guard !sets.isEmpty else { return }
+    print("\nfused inference (SiLU epilogue), GFLOP/s by instruction set: " + sets.map(\.description).joined(separator: " / "))
+    for shape in Self.b0Shapes {
+      let side = max(1, shape.side * res / 224)
+      let g = ConvGeometry(batch: batch, inHeight: side, inWidth: side, kernel: shape.k, stride: shape.s,
+                           pad: Padding2D(.symmetric, kernel: shape.k, stride: shape.s, height: side, width: side))
+      let pointwise = shape.k == 1 && !shape.depthwise
+      guard pointwise || shape.depthwise else { continue }
+      let x = Tensor.randomNormal([batch, side, side, shape.cin], using: &rng)
+      let w = Tensor.randomNormal(shape.depthwise ? [shape.k, shape.k, shape.cin] : [shape.cin, shape.cout], using: &rng)
+      let b = Tensor.randomNormal([shape.cout], using: &rng)
+      let packed = w.withPointer { packForInference($0, rows: shape.cin, columns: shape.cout) }
+      var y = Tensor.zeros([batch, g.outHeight, g.outWidth, shape.cout])
+      let flops = 2.0 * Double(batch * g.outHeight * g.outWidth * shape.k * shape.k * shape.cin) * Double(shape.depthwise ? 1 : shape.cout)
+      let run = {
+        x.withPointer { xp in w.withPointer { wp in y.withMutablePointer { yp in
+          if shape.depthwise {
+            depthwiseConvInference(input: xp, weight: wp, bias: b.scalars, activation: .silu, output: yp, geometry: g, channels: shape.cin)
+          } else {
+            pointwiseConvInference(input: xp, weight: wp, packedWeight: packed, bias: b.scalars, activation: .silu, output: yp,
+                                   images: batch, pixels: side * side, inChannels: shape.cin, outChannels: shape.cout)
+          } } } }
+      }
+      // Alternate the sets round by round; keep each one's best time.
+      var best = [Double](repeating: .infinity, count: sets.count)
+      for _ in 0..<max(3, repeats) {
+        for (i, set) in sets.enumerated() { best[i] = min(best[i], KernelInstructionSet.with(set) { median(run) }) }
+      }
+      print(shape.name.padding(toLength: 22, withPad: " ", startingAt: 0) + best.map { String(format: "  %8.1f", flops / $0 / 1e9) }.joined())
     }
   }
 
