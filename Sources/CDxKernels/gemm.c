@@ -14,23 +14,21 @@ enum { MR = 12, NR = DX_GEMM_PANEL };
 
 ptrdiff_t dx_gemm_packed_count(ptrdiff_t k, ptrdiff_t n) { return ((n + NR - 1) / NR) * NR * k; }
 
-void dx_gemm_pack(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, const float *row_scale, float *packed) {
+void dx_gemm_pack(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed) {
   for (ptrdiff_t p0 = 0; p0 < n; p0 += NR) {
     ptrdiff_t cols = n - p0 < NR ? n - p0 : NR;
     float *panel = packed + p0 * k;
-    for (ptrdiff_t i = 0; i < k; i++) {
-      float s = row_scale ? row_scale[i] : 1.0f;
-      for (ptrdiff_t j = 0; j < NR; j++) panel[i * NR + j] = j < cols ? b[i * ldb + p0 + j] * s : 0.0f;
-    }
+    for (ptrdiff_t i = 0; i < k; i++)
+      for (ptrdiff_t j = 0; j < NR; j++) panel[i * NR + j] = j < cols ? b[i * ldb + p0 + j] : 0.0f;
   }
 }
 
-static void gemm_scalar(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+static void gemm_scalar(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   for (ptrdiff_t i = 0; i < m; i++) {
     for (ptrdiff_t j = 0; j < n; j++) {
       const float *panel = packed + (j / NR) * NR * k + j % NR;
       float acc = bias ? bias[j] : 0.0f;
-      for (ptrdiff_t p = 0; p < k; p++) acc += a[i * lda + p] * panel[p * NR];
+      for (ptrdiff_t p = 0; p < k; p++) acc += a[i * lda + p] * (a_scale ? a_scale[p] : 1.0f) * panel[p * NR];
       float v = act_scalar(acc, act);
       if (residual) v += residual[i * ldc + j];
       c[i * ldc + j] = v;
@@ -79,14 +77,16 @@ DX_AVX512 static inline __attribute__((always_inline)) void tile(
   }
 }
 
-DX_AVX512 static void gemm_avx512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+DX_AVX512 static void gemm_avx512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   // The bias of the last panel is read 32 wide: copy it into a padded buffer.
   float tail_bias[NR];
   float *pa = aligned_alloc(64, (size_t)(((k * MR * sizeof(float)) + 63) / 64 * 64));
   for (ptrdiff_t i0 = 0; i0 < m; i0 += MR) {
     int rows = m - i0 < MR ? (int)(m - i0) : MR;
-    for (ptrdiff_t p = 0; p < k; p++)
-      for (int r = 0; r < MR; r++) pa[p * MR + r] = r < rows ? a[(i0 + r) * lda + p] : 0.0f;
+    for (ptrdiff_t p = 0; p < k; p++) {
+      float s = a_scale ? a_scale[p] : 1.0f;
+      for (int r = 0; r < MR; r++) pa[p * MR + r] = r < rows ? a[(i0 + r) * lda + p] * s : 0.0f;
+    }
     for (ptrdiff_t j0 = 0; j0 < n; j0 += NR) {
       ptrdiff_t cols = n - j0 < NR ? n - j0 : NR;
       const float *bj = bias ? bias + j0 : NULL;
@@ -114,12 +114,12 @@ DX_AVX512 static void gemm_avx512(const float *a, ptrdiff_t lda, ptrdiff_t m, pt
 
 #endif
 
-void dx_gemm_packed(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+void dx_gemm_packed(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
 #if defined(__x86_64__)
   if (dx_kernel_isa() == 2) {
-    gemm_avx512(a, lda, m, k, n, packed, c, ldc, bias, act, residual, sums);
+    gemm_avx512(a, lda, m, k, n, packed, a_scale, c, ldc, bias, act, residual, sums);
     return;
   }
 #endif
-  gemm_scalar(a, lda, m, k, n, packed, c, ldc, bias, act, residual, sums);
+  gemm_scalar(a, lda, m, k, n, packed, a_scale, c, ldc, bias, act, residual, sums);
 }

@@ -165,7 +165,7 @@ final class FusedConvKernelTests: XCTestCase {
   }
 
   /// The packed GEMM itself (AVX-512 and its plain-C fallback) against a Double product, with
-  /// every epilogue input, a row stride wider than the output and a gate folded into the packing.
+  /// every epilogue input, a row stride wider than the output and a gate on the input's columns.
   func testPackedGemm_everyPath_matchesDoubleProduct() {
     var rng = SeededGenerator(seed: 25)
     for (m, k, n) in [(1, 1, 1), (13, 7, 33), (25, 64, 100), (12, 3, 16), (40, 150, 70)] {
@@ -174,7 +174,7 @@ final class FusedConvKernelTests: XCTestCase {
       let bias = Tensor.randomNormal([n], using: &rng), scale = Tensor.randomUniform([k], low: 0, high: 2, using: &rng)
       let residual = Tensor.randomNormal([m, ld], using: &rng)
       var packed = [Float](repeating: .nan, count: dx_gemm_packed_count(k, n))
-      dx_gemm_pack(b.scalars, n, k, n, scale.scalars, &packed)
+      dx_gemm_pack(b.scalars, n, k, n, &packed)
       var want = [Double](repeating: 0, count: m * n), wantSums = [Double](repeating: 0, count: n)
       for i in 0..<m {
         for j in 0..<n {
@@ -188,7 +188,7 @@ final class FusedConvKernelTests: XCTestCase {
       for isa in KernelInstructionSet.available {
         KernelInstructionSet.with(isa) {
           var c = [Float](repeating: .nan, count: m * ld), sums = [Float](repeating: 1, count: n)
-          dx_gemm_packed(a.scalars, k, m, k, n, packed, &c, ld, bias.scalars, DX_ACT_SILU, residual.scalars, &sums)
+          dx_gemm_packed(a.scalars, k, m, k, n, packed, scale.scalars, &c, ld, bias.scalars, DX_ACT_SILU, residual.scalars, &sums)
           for i in 0..<m {
             for j in 0..<n { XCTAssertEqual(Double(c[i * ld + j]), want[i * n + j], accuracy: 1e-4 * (1 + abs(want[i * n + j])), "\(isa) \(m)x\(k)x\(n) [\(i), \(j)]") }
             for j in n..<ld { XCTAssertTrue(c[i * ld + j].isNaN, "\(isa): wrote past the \(n) columns at [\(i), \(j)]") }

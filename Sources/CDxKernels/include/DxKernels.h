@@ -47,17 +47,19 @@ ptrdiff_t dx_gemm_packed_count(ptrdiff_t k, ptrdiff_t n);
 
 /// Packs `b` (`k x n`, row stride `ldb`) for `dx_gemm_packed`: panels of DX_GEMM_PANEL
 /// columns, each `k` rows of DX_GEMM_PANEL contiguous floats, the last panel zero-padded.
-/// Row `i` is multiplied by `row_scale[i]` when `row_scale` is not NULL (SE's gate on the input
-/// channels, folded into the weights). Weights are packed once when a model is loaded.
-void dx_gemm_pack(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, const float *row_scale, float *packed);
+/// Weights are packed once when a model is loaded.
+void dx_gemm_pack(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
 
-/// `c = act(a x b + bias) + residual` for `a` `m x k` (row stride `lda`) and `b` packed by
-/// `dx_gemm_pack`; `c` and `residual` are `m x n` with row stride `ldc`; then, when `sums` is not
-/// NULL, `sums[j] += sum_i c[i, j]`. `bias` and `residual` may be NULL. The epilogue is applied
-/// to the accumulators, so each output is written once. Uses AVX-512 when the kernels run on it
-/// (`dx_kernel_isa() == 2`), plain C otherwise (callers use OpenBLAS on other CPUs).
+/// `c = act((a * a_scale) x b + bias) + residual` for `a` `m x k` (row stride `lda`) and `b`
+/// packed by `dx_gemm_pack`; `a_scale` (`k` floats, may be NULL) scales `a`'s columns (SE's
+/// gate: applied while `a` is repacked, so it costs nothing); `c` and `residual` are `m x n`
+/// with row stride `ldc`; then, when `sums` is not NULL, `sums[j] += sum_i c[i, j]`. `bias` and
+/// `residual` may be NULL. The epilogue is applied to the accumulators, so each output is
+/// written once. Uses AVX-512 when the kernels run on it (`dx_kernel_isa() == 2`), plain C
+/// otherwise (callers use OpenBLAS on other CPUs).
 void dx_gemm_packed(
     const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed,
-    float *c, ptrdiff_t ldc, const float *bias, dx_activation activation, const float *residual, float *sums);
+    const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation activation,
+    const float *residual, float *sums);
 
 #endif

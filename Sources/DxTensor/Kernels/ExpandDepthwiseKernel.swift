@@ -54,7 +54,7 @@ public func expandDepthwiseInference(
             let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
             if packed {
               dx_gemm_packed(
-                rows, cin, pixels, cin, m, expandPacked ?? cp.baseAddress!, band, m, expandBias,
+                rows, cin, pixels, cin, m, expandPacked ?? cp.baseAddress!, nil, band, m, expandBias,
                 expandActivation.kernelCode, nil, nil)
             } else {
               sgemm(m: pixels, n: m, k: cin, a: rows, lda: cin, b: expandWeight, ldb: m, c: band, ldc: m)

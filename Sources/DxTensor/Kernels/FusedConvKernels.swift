@@ -52,7 +52,7 @@ extension FusedActivation {
 public func packForInference(_ weight: UnsafePointer<Float>, rows k: Int, columns n: Int) -> [Float] {
   let count = dx_gemm_packed_count(k, n)
   return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-    dx_gemm_pack(weight, n, k, n, nil, buffer.baseAddress!)
+    dx_gemm_pack(weight, n, k, n, buffer.baseAddress!)
     initialized = count
   }
 }
@@ -60,9 +60,11 @@ public func packForInference(_ weight: UnsafePointer<Float>, rows k: Int, column
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
 /// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster), and its
-/// 32-column panels only pay from 64 output channels on (`effdx bench-kernels`: 0.8-0.9x
-/// OpenBLAS at 16-40 columns, 1.0-1.5x from 80).
-func usesPackedGemm(columns: Int) -> Bool { KernelInstructionSet.current == .avx512 && columns >= 64 }
+/// 32-column panels only pay when full or from 64 output channels on (`effdx bench-kernels`:
+/// 0.8-0.9x OpenBLAS at 16-40 columns, 1.0-1.5x from 80).
+func usesPackedGemm(columns: Int) -> Bool {
+  KernelInstructionSet.current == .avx512 && (columns >= 64 || columns % Int(DX_GEMM_PANEL) == 0)
+}
 
 /// Fused 1x1 convolution for inference.
 ///
@@ -93,11 +95,12 @@ public func pointwiseConvInference(
   let items = n * chunksPerImage * columnSlices
   let workers = max(1, min(ThreadPool.threadCount, items))
   let sumsSize = channelMeans == nil ? 0 : n * cout
-  let gatedSize = inputGate == nil ? 0 : (packed ? dx_gemm_packed_count(cin, cout) : cin * cout)
+  // OpenBLAS multiplies by gated weights; the packed GEMM gates the input as it repacks it.
+  let gatedSize = inputGate == nil || packed ? 0 : cin * cout
   let scratchSize = output == nil ? chunkRows * cout : 0
   let perWorker = sumsSize + gatedSize + scratchSize
   // Weights packed for this call, when the caller has none packed and there is no gate.
-  let callPacked = packed && packedWeight == nil && inputGate == nil ? packForInference(weight, rows: cin, columns: cout) : []
+  let callPacked = packed && packedWeight == nil ? packForInference(weight, rows: cin, columns: cout) : []
   var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: 0, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
     callPacked.withUnsafeBufferPointer { cp in
@@ -118,16 +121,12 @@ public func pointwiseConvInference(
             let rows = min(chunkRows, p - first)
             let row0 = image * p + first
             var w = packed ? packedWeight ?? UnsafePointer(cp.baseAddress!) : weight
-            if let inputGate {
+            if let inputGate, !packed {
               if gatedFor != image {
                 let g = inputGate + image * cin
-                if packed {
-                  dx_gemm_pack(weight, cout, cin, cout, g, gated)
-                } else {
-                  for i in 0..<cin {
-                    let s = g[i], src = weight + i * cout, dst = gated + i * cout
-                    for j in 0..<cout { dst[j] = src[j] * s }
-                  }
+                for i in 0..<cin {
+                  let s = g[i], src = weight + i * cout, dst = gated + i * cout
+                  for j in 0..<cout { dst[j] = src[j] * s }
                 }
                 gatedFor = image
               }
@@ -138,8 +137,8 @@ public func pointwiseConvInference(
             let sumsAt = sums.map { $0 + image * cout + col0 }
             if packed {
               dx_gemm_packed(
-                input + row0 * cin, cin, rows, cin, cols, w + col0 * cin, out, cout, bias + col0,
-                activation.kernelCode, res, sumsAt)
+                input + row0 * cin, cin, rows, cin, cols, w + col0 * cin, inputGate.map { $0 + image * cin }, out, cout,
+                bias + col0, activation.kernelCode, res, sumsAt)
             } else {
               sgemm(m: rows, n: cols, k: cin, a: input + row0 * cin, lda: cin, b: w + col0, ldb: cout, c: out, ldc: cout)
               finishOutputRows(
