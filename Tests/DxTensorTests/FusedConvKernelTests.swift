@@ -38,6 +38,9 @@ final class FusedConvKernelTests: XCTestCase {
         let cases: [(n: Int, h: Int, w: Int, c: Int, k: Int, s: Int, mode: PaddingMode, act: FusedActivation)] = [
           (2, 9, 7, 13, 3, 2, .same, .silu), (1, 8, 8, 40, 5, 2, .same, .relu6), (3, 6, 5, 67, 3, 1, .symmetric, .silu),
           (1, 12, 11, 32, 5, 1, .symmetric, .none), (2, 2, 3, 9, 5, 1, .same, .silu), (1, 5, 6, 80, 3, 1, .same, .silu),
+        // Wide rows: AVX-512 runs four interior columns at once for k 3/5, stride 1/2.
+        (1, 6, 20, 67, 3, 1, .symmetric, .silu), (2, 7, 23, 80, 5, 2, .same, .relu6), (1, 5, 17, 13, 5, 1, .same, .silu),
+        (1, 9, 19, 40, 3, 2, .symmetric, .silu), (1, 4, 30, 32, 7, 1, .symmetric, .silu),
         ]
         for t in cases {
           let g = ConvGeometry(batch: t.n, inHeight: t.h, inWidth: t.w, kernel: t.k, stride: t.s,
