@@ -11,23 +11,23 @@ typedef struct {
 } window;
 
 static inline window taps(ptrdiff_t oh, ptrdiff_t ow, const dx_depthwise_shape *g) {
-  ptrdiff_t k = g->kernel, s = g->stride, c = g->channels;
+  ptrdiff_t k = g->kernel, s = g->stride, ps = g->pixel_stride;
   ptrdiff_t top = oh * s - g->pad_top, left = ow * s - g->pad_left;
   ptrdiff_t kh0 = top < 0 ? -top : 0, kh1 = g->in_height - top < k ? g->in_height - top : k;
   ptrdiff_t kw0 = left < 0 ? -left : 0, kw1 = g->in_width - left < k ? g->in_width - left : k;
-  window t = {((top + kh0) * g->in_width + left + kw0) * c, (kh0 * k + kw0) * c, kh1 - kh0, kw1 - kw0};
+  window t = {((top + kh0) * g->in_width + left + kw0) * ps, (kh0 * k + kw0) * ps, kh1 - kh0, kw1 - kw0};
   return t;
 }
 
 static void row_scalar(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
-  ptrdiff_t c = g->channels, xs = g->in_width * c, ws = g->kernel * c;
+  ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps;
   for (ptrdiff_t ow = 0; ow < g->out_width; ow++) {
     window t = taps(oh, ow, g);
-    float *o = out + ow * c;
+    float *o = out + ow * ps;
     for (ptrdiff_t ch = 0; ch < c; ch++) {
       float acc = bias[ch];
       for (ptrdiff_t i = 0; i < t.rows; i++)
-        for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * c + ch] * weight[t.w + i * ws + j * c + ch];
+        for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * ps + ch] * weight[t.w + i * ws + j * ps + ch];
       o[ch] = act_scalar(acc, a);
       if (sums) sums[ch] += o[ch];
     }
@@ -42,12 +42,12 @@ static void row_scalar(const float *image, ptrdiff_t oh, float *out, const float
 // vector's lanes are limited by `last`.
 DX_AVX512 static inline __attribute__((always_inline)) void block_avx512(
     int nv, __mmask16 last, const float *image, const float *weight, const float *bias, window t,
-    ptrdiff_t xs, ptrdiff_t ws, ptrdiff_t c, ptrdiff_t ch, float *o, float *sums, dx_activation a) {
+    ptrdiff_t xs, ptrdiff_t ws, ptrdiff_t ps, ptrdiff_t ch, float *o, float *sums, dx_activation a) {
   __m512 acc[4];
   for (int v = 0; v < nv; v++) acc[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? last : 0xFFFF, bias + ch + 16 * v);
   for (ptrdiff_t i = 0; i < t.rows; i++) {
     const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
-    for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c)
+    for (ptrdiff_t j = 0; j < t.cols; j++, x += ps, w += ps)
       for (int v = 0; v < nv; v++) {
         __mmask16 m = v == nv - 1 ? last : 0xFFFF;
         acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + 16 * v), _mm512_maskz_loadu_ps(m, w + 16 * v), acc[v]);
@@ -67,27 +67,27 @@ DX_AVX512 static inline __attribute__((always_inline)) void block_avx512(
 // once (stride 1, 3x3: 6 loads of x and 3 of w per 12 FMAs instead of 24 loads).
 DX_AVX512 static inline __attribute__((always_inline)) void quad_avx512(
     int K, int S, int nv, __mmask16 last, const float *x0, const float *w0, const float *bias, ptrdiff_t rows,
-    ptrdiff_t xs, ptrdiff_t c, float *o, float *sums, dx_activation a) {
+    ptrdiff_t xs, ptrdiff_t ps, float *o, float *sums, dx_activation a) {
   __m512 acc[4][2];
   for (int v = 0; v < nv; v++) {
     __m512 b = _mm512_maskz_loadu_ps(v == nv - 1 ? last : 0xFFFF, bias + 16 * v);
     for (int q = 0; q < 4; q++) acc[q][v] = b;
   }
   for (ptrdiff_t i = 0; i < rows; i++) {
-    const float *x = x0 + i * xs, *w = w0 + i * K * c;
+    const float *x = x0 + i * xs, *w = w0 + i * K * ps;
     for (int kw = 0; kw < K; kw++)
       for (int v = 0; v < nv; v++) {
         __mmask16 m = v == nv - 1 ? last : 0xFFFF;
-        __m512 wv = _mm512_maskz_loadu_ps(m, w + kw * c + 16 * v);
+        __m512 wv = _mm512_maskz_loadu_ps(m, w + kw * ps + 16 * v);
         for (int q = 0; q < 4; q++)
-          acc[q][v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + (q * S + kw) * c + 16 * v), wv, acc[q][v]);
+          acc[q][v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + (q * S + kw) * ps + 16 * v), wv, acc[q][v]);
       }
   }
   for (int q = 0; q < 4; q++)
     for (int v = 0; v < nv; v++) {
       __mmask16 m = v == nv - 1 ? last : 0xFFFF;
       __m512 y = act16(acc[q][v], a);
-      _mm512_mask_storeu_ps(o + q * c + 16 * v, m, y);
+      _mm512_mask_storeu_ps(o + q * ps + 16 * v, m, y);
       if (sums) _mm512_mask_storeu_ps(sums + 16 * v, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + 16 * v), y));
     }
 }
@@ -95,18 +95,18 @@ DX_AVX512 static inline __attribute__((always_inline)) void quad_avx512(
 // Every channel of four interior output columns from `ow`.
 DX_AVX512 static inline __attribute__((always_inline)) void quad_columns_avx512(
     int K, int S, const float *image, const float *weight, const float *bias, window t, ptrdiff_t xs, ptrdiff_t c,
-    float *o, float *sums, dx_activation a) {
+    ptrdiff_t ps, float *o, float *sums, dx_activation a) {
   ptrdiff_t ch = 0;
   const float *x = image + t.x, *w = weight + t.w;
-  for (; ch + 32 <= c; ch += 32) quad_avx512(K, S, 2, 0xFFFF, x + ch, w + ch, bias + ch, t.rows, xs, c, o + ch, sums ? sums + ch : NULL, a);
+  for (; ch + 32 <= c; ch += 32) quad_avx512(K, S, 2, 0xFFFF, x + ch, w + ch, bias + ch, t.rows, xs, ps, o + ch, sums ? sums + ch : NULL, a);
   for (; ch < c; ch += 16) {
     __mmask16 m = c - ch >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - ch)) - 1);
-    quad_avx512(K, S, 1, m, x + ch, w + ch, bias + ch, t.rows, xs, c, o + ch, sums ? sums + ch : NULL, a);
+    quad_avx512(K, S, 1, m, x + ch, w + ch, bias + ch, t.rows, xs, ps, o + ch, sums ? sums + ch : NULL, a);
   }
 }
 
 DX_AVX512 static void row_avx512(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
-  ptrdiff_t c = g->channels, xs = g->in_width * c, ws = g->kernel * c, k = g->kernel, s = g->stride;
+  ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps, k = g->kernel, s = g->stride;
   // Output columns [inner0, inner1) have their whole window inside the image horizontally.
   ptrdiff_t inner0 = (g->pad_left + s - 1) / s;
   ptrdiff_t inner1 = g->in_width + g->pad_left >= k ? (g->in_width + g->pad_left - k) / s + 1 : 0;
@@ -114,22 +114,22 @@ DX_AVX512 static void row_avx512(const float *image, ptrdiff_t oh, float *out, c
   int quads = (k == 3 || k == 5) && (s == 1 || s == 2);
   for (ptrdiff_t ow = 0; ow < g->out_width;) {
     window t = taps(oh, ow, g);
-    float *o = out + ow * c;
+    float *o = out + ow * ps;
     if (quads && ow >= inner0 && ow + 4 <= inner1) {
       switch (k * 10 + s) {
-      case 31: quad_columns_avx512(3, 1, image, weight, bias, t, xs, c, o, sums, a); break;
-      case 32: quad_columns_avx512(3, 2, image, weight, bias, t, xs, c, o, sums, a); break;
-      case 51: quad_columns_avx512(5, 1, image, weight, bias, t, xs, c, o, sums, a); break;
-      case 52: quad_columns_avx512(5, 2, image, weight, bias, t, xs, c, o, sums, a); break;
+      case 31: quad_columns_avx512(3, 1, image, weight, bias, t, xs, c, ps, o, sums, a); break;
+      case 32: quad_columns_avx512(3, 2, image, weight, bias, t, xs, c, ps, o, sums, a); break;
+      case 51: quad_columns_avx512(5, 1, image, weight, bias, t, xs, c, ps, o, sums, a); break;
+      case 52: quad_columns_avx512(5, 2, image, weight, bias, t, xs, c, ps, o, sums, a); break;
       }
       ow += 4;
       continue;
     }
     ptrdiff_t ch = 0;
-    for (; ch + 64 <= c; ch += 64) block_avx512(4, 0xFFFF, image, weight, bias, t, xs, ws, c, ch, o, sums, a);
-    if (ch + 32 <= c) { block_avx512(2, 0xFFFF, image, weight, bias, t, xs, ws, c, ch, o, sums, a); ch += 32; }
-    if (ch + 16 <= c) { block_avx512(1, 0xFFFF, image, weight, bias, t, xs, ws, c, ch, o, sums, a); ch += 16; }
-    if (ch < c) block_avx512(1, (__mmask16)((1u << (c - ch)) - 1), image, weight, bias, t, xs, ws, c, ch, o, sums, a);
+    for (; ch + 64 <= c; ch += 64) block_avx512(4, 0xFFFF, image, weight, bias, t, xs, ws, ps, ch, o, sums, a);
+    if (ch + 32 <= c) { block_avx512(2, 0xFFFF, image, weight, bias, t, xs, ws, ps, ch, o, sums, a); ch += 32; }
+    if (ch + 16 <= c) { block_avx512(1, 0xFFFF, image, weight, bias, t, xs, ws, ps, ch, o, sums, a); ch += 16; }
+    if (ch < c) block_avx512(1, (__mmask16)((1u << (c - ch)) - 1), image, weight, bias, t, xs, ws, ps, ch, o, sums, a);
     ow++;
   }
 }
@@ -143,17 +143,17 @@ DX_AVX2 static inline void finish8(__m256 acc, float *o, float *sums, ptrdiff_t 
 }
 
 DX_AVX2 static void row_avx2(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
-  ptrdiff_t c = g->channels, xs = g->in_width * c, ws = g->kernel * c;
+  ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps;
   for (ptrdiff_t ow = 0; ow < g->out_width; ow++) {
     window t = taps(oh, ow, g);
-    float *o = out + ow * c;
+    float *o = out + ow * ps;
     ptrdiff_t ch = 0;
     for (; ch + 32 <= c; ch += 32) {
       __m256 a0 = _mm256_loadu_ps(bias + ch), a1 = _mm256_loadu_ps(bias + ch + 8);
       __m256 a2 = _mm256_loadu_ps(bias + ch + 16), a3 = _mm256_loadu_ps(bias + ch + 24);
       for (ptrdiff_t i = 0; i < t.rows; i++) {
         const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
-        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c) {
+        for (ptrdiff_t j = 0; j < t.cols; j++, x += ps, w += ps) {
           a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), a0);
           a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(w + 8), a1);
           a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(w + 16), a2);
@@ -169,14 +169,14 @@ DX_AVX2 static void row_avx2(const float *image, ptrdiff_t oh, float *out, const
       __m256 acc = _mm256_loadu_ps(bias + ch);
       for (ptrdiff_t i = 0; i < t.rows; i++) {
         const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
-        for (ptrdiff_t j = 0; j < t.cols; j++, x += c, w += c) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), acc);
+        for (ptrdiff_t j = 0; j < t.cols; j++, x += ps, w += ps) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), acc);
       }
       finish8(acc, o, sums, ch, a);
     }
     for (; ch < c; ch++) {
       float acc = bias[ch];
       for (ptrdiff_t i = 0; i < t.rows; i++)
-        for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * c + ch] * weight[t.w + i * ws + j * c + ch];
+        for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * ps + ch] * weight[t.w + i * ws + j * ps + ch];
       o[ch] = act_scalar(acc, a);
       if (sums) sums[ch] += o[ch];
     }

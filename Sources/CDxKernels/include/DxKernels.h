@@ -24,10 +24,13 @@ void dx_bias_activation(
     dx_activation activation, float *sums);
 
 /// The shape of a depthwise convolution over an NHWC image (one image; channels innermost).
+/// `channels` are computed; `pixel_stride` (>= channels) is the distance in floats between
+/// neighbouring pixels of the input and the output and between taps of the weights, so a slice
+/// of a wider map's channels can be convolved in place (offset every pointer by its first).
 typedef struct {
   ptrdiff_t in_height, in_width, out_width;
   ptrdiff_t kernel, stride, pad_top, pad_left;
-  ptrdiff_t channels;
+  ptrdiff_t channels, pixel_stride;
 } dx_depthwise_shape;
 
 /// One output row `oh` of a depthwise convolution with its epilogue:

@@ -25,16 +25,22 @@ public func expandDepthwiseInference(
   // Output rows per band: as many as keep the expanded rows they read near 1 MB.
   let inRowsBudget = max(k, (1 << 18) / max(rowFloats, 1))
   var bandRows = max(1, min(g.outHeight, (inRowsBudget - k) / s + 1))
-  // Enough bands to keep every core busy on a small batch.
+  // Enough work items to keep every core busy on a small batch: first split the channels (a
+  // channel of the expanded map needs only its own column of the expansion), then, if that is
+  // not enough, cut thinner bands (which expand the rows neighbouring bands share twice).
   let threads = ThreadPool.threadCount
-  while bandRows > 1 && g.batch * ((g.outHeight + bandRows - 1) / bandRows) < 2 * threads { bandRows = (bandRows + 1) / 2 }
-  let bands = (g.outHeight + bandRows - 1) / bandRows
-  let items = g.batch * bands
+  let packed = usesPackedGemm(columns: m)
+  let channelUnit = packed ? Int(DX_GEMM_PANEL) : 8
+  let channelUnits = (m + channelUnit - 1) / channelUnit
+  func bandCount(_ rows: Int) -> Int { (g.outHeight + rows - 1) / rows }
+  let channelSlices = g.batch * bandCount(bandRows) >= 2 * threads ? 1 : max(1, min(threads, channelUnits))
+  while bandRows > 1 && g.batch * bandCount(bandRows) * channelSlices < threads { bandRows = (bandRows + 1) / 2 }
+  let bands = bandCount(bandRows)
+  let items = g.batch * bands * channelSlices
   let workers = max(1, min(threads, items))
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
   let sumsSize = channelMeans == nil ? 0 : g.batch * m
   let perWorker = scratchRows * rowFloats + sumsSize
-  let packed = usesPackedGemm(columns: m)
   let callPacked = packed && expandPacked == nil ? packForInference(expandWeight, rows: cin, columns: m) : []
   var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: scratchRows * rowFloats, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
@@ -45,28 +51,34 @@ public func expandDepthwiseInference(
           let band = ws.baseAddress! + worker * perWorker
           let sums = channelMeans == nil ? nil : band + scratchRows * rowFloats
           for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
-            let n = item / bands
-            let oh0 = (item % bands) * bandRows, oh1 = min(g.outHeight, oh0 + bandRows)
+            let slice = item % channelSlices, rowItem = item / channelSlices
+            let n = rowItem / bands
+            let oh0 = (rowItem % bands) * bandRows, oh1 = min(g.outHeight, oh0 + bandRows)
+            // This item's channels: [c0, c0 + cols) of the m, in whole units.
+            let c0 = min(m, channelUnits * slice / channelSlices * channelUnit)
+            let cols = min(m, channelUnits * (slice + 1) / channelSlices * channelUnit) - c0
             // The input rows this band's taps read, inside the image.
             let ih0 = max(0, oh0 * s - g.pad.top), ih1 = min(g.inHeight, (oh1 - 1) * s - g.pad.top + k)
-            guard ih0 < ih1 else { continue }
+            guard ih0 < ih1, cols > 0 else { continue }
             let pixels = (ih1 - ih0) * g.inWidth
             let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
             if packed {
               dx_gemm_packed(
-                rows, cin, pixels, cin, m, expandPacked ?? cp.baseAddress!, nil, band, m, expandBias,
-                expandActivation.kernelCode, nil, nil)
+                rows, cin, pixels, cin, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * cin, nil, band + c0, m,
+                expandBias + c0, expandActivation.kernelCode, nil, nil)
             } else {
-              sgemm(m: pixels, n: m, k: cin, a: rows, lda: cin, b: expandWeight, ldb: m, c: band, ldc: m)
-              finishOutputRows(band, rows: pixels, count: m, bias: expandBias, activation: expandActivation, residual: nil, sums: nil)
+              sgemm(m: pixels, n: cols, k: cin, a: rows, lda: cin, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
+              finishOutputRows(
+                band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
+                residual: nil, sums: nil)
             }
             // Row ih of the expanded image is at band + (ih - ih0) * rowFloats.
-            let image = UnsafePointer(band) - ih0 * rowFloats
+            let image = UnsafePointer(band) - ih0 * rowFloats + c0
             for oh in oh0..<oh1 {
               depthwiseOutputRow(
-                image: image, oh: oh, outRow: output + (n * g.outHeight + oh) * g.outWidth * m,
-                weight: depthwiseWeight, bias: depthwiseBias, activation: depthwiseActivation,
-                sums: sums.map { $0 + n * m }, geometry: g, channels: m)
+                image: image, oh: oh, outRow: output + (n * g.outHeight + oh) * g.outWidth * m + c0,
+                weight: depthwiseWeight + c0, bias: depthwiseBias + c0, activation: depthwiseActivation,
+                sums: sums.map { $0 + n * m + c0 }, geometry: g, channels: cols, pixelStride: m)
             }
           }
         }

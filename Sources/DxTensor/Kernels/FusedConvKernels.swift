@@ -185,16 +185,17 @@ public func depthwiseConvInference(
 
 /// One output row of the fused depthwise convolution: bias, taps, activation, channel sums.
 /// `image` points at row 0 of the input image (rows outside the padding-free window are never
-/// read, so it may point before a band of rows held in a scratch buffer).
+/// read, so it may point before a band of rows held in a scratch buffer). With `pixelStride`
+/// wider than `c`, the `c` channels are a slice of a wider map (every pointer offset to it).
 @inline(__always)
 func depthwiseOutputRow(
   image: UnsafePointer<Float>, oh: Int, outRow: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
   bias: UnsafePointer<Float>, activation: FusedActivation, sums: UnsafeMutablePointer<Float>?,
-  geometry g: ConvGeometry, channels c: Int
+  geometry g: ConvGeometry, channels c: Int, pixelStride: Int? = nil
 ) {
   var shape = dx_depthwise_shape(
     in_height: g.inHeight, in_width: g.inWidth, out_width: g.outWidth, kernel: g.kernel, stride: g.stride,
-    pad_top: g.pad.top, pad_left: g.pad.left, channels: c)
+    pad_top: g.pad.top, pad_left: g.pad.left, channels: c, pixel_stride: pixelStride ?? c)
   dx_depthwise_row(image, oh, outRow, weight, bias, activation.kernelCode, sums, &shape)
 }
 
