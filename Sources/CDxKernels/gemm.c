@@ -1,4 +1,4 @@
-// A single-threaded GEMM for 1x1 convolutions at inference (see DxKernels.h): the right-hand
+// A single-threaded GEMM for convolutions at inference (see DxKernels.h): the right-hand
 // side (the weights) is packed once, the epilogue (bias, activation, residual, channel sums)
 // runs on the accumulators, and there is no per-call packing of the weights, which is where
 // OpenBLAS spends a third of its time on the small-K products of a MobileNet-style network.
@@ -23,12 +23,64 @@ void dx_gemm_pack(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float
   }
 }
 
-static void gemm_scalar(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+// Where the rows of the left operand come from: a matrix with an optional column scale (1x1
+// convolutions), or the patches of an NHWC image (a kxk convolution without an im2col
+// buffer: row i is output pixel `first + i`, column p is tap (kh, kw, ci) = p / C / k, ...).
+typedef struct {
+  const float *a;
+  ptrdiff_t lda;
+  const float *scale;
+  const dx_conv_shape *conv;
+  ptrdiff_t first;
+} operand;
+
+static inline float element(const operand *src, ptrdiff_t i, ptrdiff_t p) {
+  if (!src->conv) return src->a[i * src->lda + p] * (src->scale ? src->scale[p] : 1.0f);
+  const dx_conv_shape *g = src->conv;
+  ptrdiff_t pixel = src->first + i, tap = p / g->channels, ci = p % g->channels;
+  ptrdiff_t ih = pixel / g->out_width * g->stride - g->pad_top + tap / g->kernel;
+  ptrdiff_t iw = pixel % g->out_width * g->stride - g->pad_left + tap % g->kernel;
+  if (ih < 0 || ih >= g->in_height || iw < 0 || iw >= g->in_width) return 0.0f;
+  return src->a[(ih * g->in_width + iw) * g->channels + ci];
+}
+
+// Rows [i0, i0 + rows) of the operand, k-major with MR values per step (zeros past `rows`).
+static void pack_rows(const operand *src, ptrdiff_t i0, int rows, ptrdiff_t k, float *pa) {
+  if (!src->conv) {
+    for (ptrdiff_t p = 0; p < k; p++) {
+      float s = src->scale ? src->scale[p] : 1.0f;
+      for (int r = 0; r < MR; r++) pa[p * MR + r] = r < rows ? src->a[(i0 + r) * src->lda + p] * s : 0.0f;
+    }
+    return;
+  }
+  // One output pixel's patch is kernel rows of kernel * C contiguous floats (or padding).
+  const dx_conv_shape *g = src->conv;
+  for (int r = 0; r < MR; r++) {
+    if (r >= rows) {
+      for (ptrdiff_t p = 0; p < k; p++) pa[p * MR + r] = 0.0f;
+      continue;
+    }
+    ptrdiff_t pixel = src->first + i0 + r;
+    ptrdiff_t top = pixel / g->out_width * g->stride - g->pad_top, left = pixel % g->out_width * g->stride - g->pad_left;
+    float *dst = pa + r;
+    for (ptrdiff_t kh = 0; kh < g->kernel; kh++) {
+      ptrdiff_t ih = top + kh;
+      const float *row = src->a + (ih * g->in_width + left) * g->channels;
+      for (ptrdiff_t kw = 0; kw < g->kernel; kw++) {
+        ptrdiff_t iw = left + kw;
+        int inside = ih >= 0 && ih < g->in_height && iw >= 0 && iw < g->in_width;
+        for (ptrdiff_t ci = 0; ci < g->channels; ci++, dst += MR) *dst = inside ? row[kw * g->channels + ci] : 0.0f;
+      }
+    }
+  }
+}
+
+static void gemm_scalar(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   for (ptrdiff_t i = 0; i < m; i++) {
     for (ptrdiff_t j = 0; j < n; j++) {
       const float *panel = packed + (j / NR) * NR * k + j % NR;
       float acc = bias ? bias[j] : 0.0f;
-      for (ptrdiff_t p = 0; p < k; p++) acc += a[i * lda + p] * (a_scale ? a_scale[p] : 1.0f) * panel[p * NR];
+      for (ptrdiff_t p = 0; p < k; p++) acc += element(src, i, p) * panel[p * NR];
       float v = act_scalar(acc, act);
       if (residual) v += residual[i * ldc + j];
       c[i * ldc + j] = v;
@@ -77,16 +129,13 @@ DX_AVX512 static inline __attribute__((always_inline)) void tile(
   }
 }
 
-DX_AVX512 static void gemm_avx512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+DX_AVX512 static void gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   // The bias of the last panel is read 32 wide: copy it into a padded buffer.
   float tail_bias[NR];
   float *pa = aligned_alloc(64, (size_t)(((k * MR * sizeof(float)) + 63) / 64 * 64));
   for (ptrdiff_t i0 = 0; i0 < m; i0 += MR) {
     int rows = m - i0 < MR ? (int)(m - i0) : MR;
-    for (ptrdiff_t p = 0; p < k; p++) {
-      float s = a_scale ? a_scale[p] : 1.0f;
-      for (int r = 0; r < MR; r++) pa[p * MR + r] = r < rows ? a[(i0 + r) * lda + p] * s : 0.0f;
-    }
+    pack_rows(src, i0, rows, k, pa);
     for (ptrdiff_t j0 = 0; j0 < n; j0 += NR) {
       ptrdiff_t cols = n - j0 < NR ? n - j0 : NR;
       const float *bj = bias ? bias + j0 : NULL;
@@ -114,12 +163,22 @@ DX_AVX512 static void gemm_avx512(const float *a, ptrdiff_t lda, ptrdiff_t m, pt
 
 #endif
 
-void dx_gemm_packed(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+static void run(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
 #if defined(__x86_64__)
   if (dx_kernel_isa() == 2) {
-    gemm_avx512(a, lda, m, k, n, packed, a_scale, c, ldc, bias, act, residual, sums);
+    gemm_avx512(src, m, k, n, packed, c, ldc, bias, act, residual, sums);
     return;
   }
 #endif
-  gemm_scalar(a, lda, m, k, n, packed, a_scale, c, ldc, bias, act, residual, sums);
+  gemm_scalar(src, m, k, n, packed, c, ldc, bias, act, residual, sums);
+}
+
+void dx_gemm_packed(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+  operand src = {a, lda, a_scale, NULL, 0};
+  run(&src, m, k, n, packed, c, ldc, bias, act, residual, sums);
+}
+
+void dx_conv_packed(const float *image, const dx_conv_shape *shape, ptrdiff_t first, ptrdiff_t pixels, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, float *sums) {
+  operand src = {image, 0, NULL, shape, first};
+  run(&src, pixels, shape->kernel * shape->kernel * shape->channels, n, packed, c, ldc, bias, act, NULL, sums);
 }

@@ -227,4 +227,32 @@ final class FusedConvKernelTests: XCTestCase {
       }
     }
   }
+
+  /// The stem's kxk convolution (patches gathered from the image by the packed GEMM, or
+  /// im2col + OpenBLAS) against the reference convolution, with padding on every side.
+  func testConv_kxkWithPadding_matchesReference() {
+    var rng = SeededGenerator(seed: 27)
+    for (n, h, w, cin, cout, k, s, mode) in [(2, 15, 13, 3, 32, 3, 2, PaddingMode.same), (1, 9, 10, 5, 64, 3, 1, .symmetric),
+                                             (1, 7, 8, 2, 40, 5, 2, .same), (3, 6, 5, 3, 96, 3, 1, .same)] {
+      let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
+      let x = Tensor.randomNormal([n, h, w, cin], using: &rng)
+      let wt = Tensor.randomNormal([k, k, cin, cout], using: &rng), b = Tensor.randomNormal([cout], using: &rng)
+      var expected = referenceConv(input: x, weight: wt, bias: b, geometry: g, depthwise: false)
+      expected.scalars = expected.scalars.map { Float(silu(Double($0))) }
+      let packed = packForInference(wt.scalars, rows: k * k * cin, columns: cout)
+      var col = [Float](repeating: 0, count: n * g.outHeight * g.outWidth * k * k * cin)
+      for isa in KernelInstructionSet.available {
+        KernelInstructionSet.with(isa) {
+          for prepacked in [true, false] {
+            var out = Tensor.uninitialized(expected.shape)
+            out.withMutablePointer { op in
+              convInference(input: x.scalars, weight: wt.scalars, packedWeight: prepacked ? packed : nil, bias: b.scalars,
+                            activation: .silu, output: op, col: &col, geometry: g, inChannels: cin, outChannels: cout)
+            }
+            assertClose(out, expected, atol: 1e-4, rtol: 1e-4, "\(isa): \(k)x\(k)/\(s) \(cin)->\(cout) \(mode) prepacked \(prepacked)")
+          }
+        }
+      }
+    }
+  }
 }

@@ -65,4 +65,18 @@ void dx_gemm_packed(
     const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation activation,
     const float *residual, float *sums);
 
+/// The shape of a full (not depthwise) convolution over one NHWC image.
+typedef struct {
+  ptrdiff_t in_height, in_width, channels, out_width;
+  ptrdiff_t kernel, stride, pad_top, pad_left;
+} dx_conv_shape;
+
+/// Output pixels [first, first + pixels) (row-major over the output) of a convolution of
+/// `image`, as `dx_gemm_packed` with the patches gathered straight from the image (no im2col
+/// buffer; padding reads as zero): `packed` is the `[k*k*C, n]` weight packed by
+/// `dx_gemm_pack`, and `c` holds `pixels` rows of stride `ldc`.
+void dx_conv_packed(
+    const float *image, const dx_conv_shape *shape, ptrdiff_t first, ptrdiff_t pixels, ptrdiff_t n,
+    const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation activation, float *sums);
+
 #endif

@@ -40,13 +40,14 @@ public final class FoldedEfficientNet {
     let ws = workspace
     var (a, b) = (ws.io0, ws.io1)
 
-    // Stem: im2col, then a GEMM over the 3x3x3 patches with the epilogue fused.
+    // Stem: a GEMM over the 3x3x3 patches with the epilogue fused.
     let g = stem.geometry(batch: n, height: h0, width: w0)
     Profiler.measure("stem 3x3 conv+BN+act (folded)") {
-      x.withPointer { xp in im2col(input: xp, col: ws.col, geometry: g, channels: c0) }
-      pointwiseConvInference(
-        input: ws.col, weight: stem.weight, packedWeight: stem.packedWeight, bias: stem.bias, activation: stem.activation, output: a,
-        images: n, pixels: g.outHeight * g.outWidth, inChannels: g.kernel * g.kernel * c0, outChannels: stem.outChannels)
+      x.withPointer { xp in
+        convInference(
+          input: xp, weight: stem.weight, packedWeight: stem.packedWeight, bias: stem.bias, activation: stem.activation,
+          output: a, col: ws.col, geometry: g, inChannels: c0, outChannels: stem.outChannels)
+      }
     }
     var (h, w) = (g.outHeight, g.outWidth)
 
