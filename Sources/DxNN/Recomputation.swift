@@ -25,7 +25,9 @@ extension Conv2D: ReleasableInput, RecomputableOutput {
   }
 }
 
-extension DepthwiseConv2D: RecomputableOutput {
+extension DepthwiseConv2D: ReleasableInput, RecomputableOutput {
+  public func releaseInput() { input = nil }
+  public func restoreInput(_ x: Tensor) { input = x }
   public func recomputeOutput() -> Tensor {
     guard let x = input else { preconditionFailure("DepthwiseConv2D.recomputeOutput before forward") }
     return forward(x, mode: .inference)
@@ -39,9 +41,19 @@ extension BatchNorm2D {
     precondition(x.shape.last == channels, "BatchNorm2D.restoreInput got \(x.shape)")
     input = x
   }
+
+  /// The latest forward output (with `activation` fused, as forward had it), from the cached
+  /// input and the statistics forward used: the same kernel on the same values, so the same bits.
+  public func recomputeOutput(activation: FusedActivation) -> Tensor {
+    guard let x = input else { preconditionFailure("BatchNorm2D.recomputeOutput before forward") }
+    return Profiler.measure("BatchNorm+activation recompute") { apply(x, activation: activation) }
+  }
 }
 
-extension SqueezeExcite: RecomputableOutput {
+extension SqueezeExcite: ReleasableInput, RecomputableOutput {
+  /// Drops the cached input map (the gate, `[N, C]`, stays).
+  public func releaseInput() { input = nil }
+  public func restoreInput(_ x: Tensor) { input = x }
   /// `input * scale` from the cache: the same values forward returned.
   public func recomputeOutput() -> Tensor { scaledInput() }
 }

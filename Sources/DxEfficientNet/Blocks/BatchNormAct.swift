@@ -36,7 +36,12 @@ final class BatchNormAct: Layer {
   func visitParameters(_ visit: (String, Parameter) -> Void) { bn.visitParameters(visit) }
 }
 
-extension BatchNormAct: ReleasableInput {
+extension BatchNormAct: ReleasableInput, RecomputableOutput {
   func releaseInput() { bn.releaseInput() }
   func restoreInput(_ x: Tensor) { bn.restoreInput(x) }
+  func recomputeOutput() -> Tensor {
+    guard let act, fused == .none else { return bn.recomputeOutput(activation: fused) }
+    // An activation not fused into BatchNorm caches its own input: forward it again.
+    return act.forward(bn.recomputeOutput(activation: .none), mode: .training)
+  }
 }

@@ -63,13 +63,20 @@ public final class BatchNorm2D: Layer {
       invStd = runningVar.value.scalars.map { 1 / ($0 + eps).squareRoot() }
     }
     usedBatchStats = mode == .training
+    input = x
+    return apply(x, activation: activation)
+  }
+
+  /// `act((x - mean) * invStd * gamma + beta)` with the statistics of the latest forward.
+  func apply(_ x: Tensor, activation: FusedActivation) -> Tensor {
     var y = Tensor.uninitialized(x.shape)
     x.withPointer { xp in
       y.withMutablePointer { yp in
-        batchNormApply(xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars, rows: m, channels: channels, activation: activation)
+        batchNormApply(
+          xp, yp, mean: mean, invStd: invStd, gamma: weight.value.scalars, beta: bias.value.scalars,
+          rows: x.count / channels, channels: channels, activation: activation)
       }
     }
-    input = x
     return y
   }
 

@@ -9,7 +9,8 @@ public final class SqueezeExcite: Layer {
   public let convReduce: Conv2D, convExpand: Conv2D
   private let pool = GlobalAvgPool(keepSpatial: true)
   private let act: Activation, gate = Activation(.sigmoid)
-  private var input: Tensor?, scale: Tensor?
+  var input: Tensor?
+  private var scale: Tensor?
 
   /// - Parameters:
   ///   - channels: channels of the feature map being gated.

@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "infer, train, head (a head-only step with the frozen backbone run each time, as PyTorch's), or head-cached (a head-only step on cached features: each epoch after the first).") var mode = "infer"
   @Option(help: "Timed iterations (median reported), after one warm-up.") var iters = 3
   @Option(help: "Classes of the classifier.") var classes = 10
-  @Flag(help: "Training: recompute activations in backward instead of keeping them (less memory).") var recompute = false
+  @Flag(help: "Training: keep only each block's input and recompute its inside in backward (as train --low-memory).") var recompute = false
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var compute: ComputeOptions
 
