@@ -58,9 +58,10 @@ public final class EfficientNet: Layer {
     if let hidden = config.classifierHidden { resetClassifier(numClasses: config.numClasses, hidden: hidden, seed: seed) }
   }
 
-  /// Training keeps less in memory and recomputes it in backward (each block's BatchNorm
-  /// inputs and squeeze-excited map, from the layer before): about a third less activation
-  /// memory for roughly one more forward pass of the blocks' convolutions. Results are identical.
+  /// Training keeps only each block's input after forward and recomputes the block's inside
+  /// just before its backward (convolutions, BatchNorm with the statistics forward used, SE),
+  /// so only one block's maps exist at a time: about 60% less memory for roughly one more
+  /// forward pass of the blocks. Results are identical.
   public var recomputesInBackward: Bool {
     get { blocks.first?.first?.recomputesInBackward ?? false }
     set { for stage in blocks { for block in stage { block.recomputesInBackward = newValue } } }
