@@ -32,6 +32,18 @@ static inline float exp_scalar(float x) {
   return p * scale;
 }
 
+// act'(v) * dy.
+static inline float act_grad_scalar(float v, float dy, dx_activation a) {
+  switch (a) {
+  case DX_ACT_SILU: {
+    float s = 1 / (1 + exp_scalar(-v));
+    return dy * s * (1 + v * (1 - s));
+  }
+  case DX_ACT_RELU6: return v > 0 && v < 6 ? dy : 0;
+  default: return dy;
+  }
+}
+
 static inline float act_scalar(float x, dx_activation a) {
   switch (a) {
   case DX_ACT_SILU: return x / (1 + exp_scalar(-x));
@@ -61,13 +73,29 @@ DX_AVX512 static inline __m512 exp16(__m512 x) {
   return _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
 }
 
-DX_AVX512 static inline __m512 act16(__m512 x, dx_activation a) {
+// 1 / (1 + e^-x), with the reciprocal estimate and one Newton step.
+DX_AVX512 static inline __m512 sigmoid16(__m512 x) {
+  __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+  __m512 inv = _mm512_rcp14_ps(d);
+  return _mm512_fmadd_ps(_mm512_fnmadd_ps(d, inv, _mm512_set1_ps(1.0f)), inv, inv);
+}
+
+DX_AVX512 static inline __m512 act_grad16(__m512 v, __m512 dy, dx_activation a) {
   if (a == DX_ACT_SILU) {
-    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)));
-    __m512 inv = _mm512_rcp14_ps(d);
-    inv = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, inv, _mm512_set1_ps(1.0f)), inv, inv);
-    return _mm512_mul_ps(x, inv);
+    __m512 s = sigmoid16(v);
+    // s * (1 + v * (1 - s)) = s + v * (s - s^2)
+    __m512 d = _mm512_fmadd_ps(v, _mm512_fnmadd_ps(s, s, s), s);
+    return _mm512_mul_ps(dy, d);
   }
+  if (a == DX_ACT_RELU6) {
+    __mmask16 inside = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ) & _mm512_cmp_ps_mask(v, _mm512_set1_ps(6.0f), _CMP_LT_OQ);
+    return _mm512_maskz_mov_ps(inside, dy);
+  }
+  return dy;
+}
+
+DX_AVX512 static inline __m512 act16(__m512 x, dx_activation a) {
+  if (a == DX_ACT_SILU) return _mm512_mul_ps(x, sigmoid16(x));
   if (a == DX_ACT_RELU6) return _mm512_min_ps(_mm512_max_ps(x, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
   return x;
 }
@@ -91,13 +119,27 @@ DX_AVX2 static inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 
-DX_AVX2 static inline __m256 act8(__m256 x, dx_activation a) {
+DX_AVX2 static inline __m256 sigmoid8(__m256 x) {
+  __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+  __m256 inv = _mm256_rcp_ps(d);
+  return _mm256_fmadd_ps(_mm256_fnmadd_ps(d, inv, _mm256_set1_ps(1.0f)), inv, inv);
+}
+
+DX_AVX2 static inline __m256 act_grad8(__m256 v, __m256 dy, dx_activation a) {
   if (a == DX_ACT_SILU) {
-    __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
-    __m256 inv = _mm256_rcp_ps(d);
-    inv = _mm256_fmadd_ps(_mm256_fnmadd_ps(d, inv, _mm256_set1_ps(1.0f)), inv, inv);
-    return _mm256_mul_ps(x, inv);
+    __m256 s = sigmoid8(v);
+    __m256 d = _mm256_fmadd_ps(v, _mm256_fnmadd_ps(s, s, s), s);
+    return _mm256_mul_ps(dy, d);
   }
+  if (a == DX_ACT_RELU6) {
+    __m256 inside = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_cmp_ps(v, _mm256_set1_ps(6.0f), _CMP_LT_OQ));
+    return _mm256_and_ps(inside, dy);
+  }
+  return dy;
+}
+
+DX_AVX2 static inline __m256 act8(__m256 x, dx_activation a) {
+  if (a == DX_ACT_SILU) return _mm256_mul_ps(x, sigmoid8(x));
   if (a == DX_ACT_RELU6) return _mm256_min_ps(_mm256_max_ps(x, _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
   return x;
 }

@@ -23,6 +23,20 @@ void dx_bias_activation(
     float *v, ptrdiff_t rows, ptrdiff_t channels, ptrdiff_t ld, const float *bias,
     dx_activation activation, float *sums);
 
+/// `y[r, j] = act(x[r, j] * scale[j] + shift[j])` over `rows` contiguous rows of `channels`
+/// (BatchNorm's affine map in training, with the activation after it). `y` may be `x`.
+void dx_scale_shift_activation(
+    const float *x, float *y, ptrdiff_t rows, ptrdiff_t channels, const float *scale, const float *shift,
+    dx_activation activation);
+
+/// The first pass of BatchNorm+activation backward over `rows` contiguous rows: with
+/// `xhat = (x - mean) * inv_std` and `v = gamma * xhat + beta`, `g = act'(v) * dy` is written to
+/// `g_out` (not for DX_ACT_NONE, where g is dy), and `sum_g[j] += sum g`, `sum_gx[j] += sum g * xhat`
+/// (Float sums: callers pass blocks of a few dozen rows and add them up in Double).
+void dx_batchnorm_activation_sums(
+    const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t channels, const float *mean,
+    const float *inv_std, const float *gamma, const float *beta, dx_activation activation, float *sum_g, float *sum_gx);
+
 /// The shape of a depthwise convolution over an NHWC image (one image; channels innermost).
 /// `channels` are computed; `pixel_stride` (>= channels) is the distance in floats between
 /// neighbouring pixels of the input and the output and between taps of the weights, so a slice

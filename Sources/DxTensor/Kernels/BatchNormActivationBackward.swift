@@ -1,3 +1,5 @@
+internal import CDxKernels
+
 // Backward of `y = act(BatchNorm(x))` in two passes over the activation map, for training.
 //
 // The layer keeps only its input x (the pre-activation values are recomputed from x, mean and
@@ -36,37 +38,10 @@ public func batchNormActivationBackward(
           while r < end {
             let blockEnd = min(end, r + block)
             for j in 0..<(2 * c) { lp[j] = 0 }
-            while r < blockEnd {
-              let xr = x + r * c, dyr = dy + r * c, gr = dx + r * c
-              switch activation {
-              case .none:  // g is dy itself: nothing to write
-                for j in 0..<c {
-                  let xhat = (xr[j] - mean[j]) * invStd[j]
-                  sumG[j] += dyr[j]
-                  sumGX[j] += dyr[j] * xhat
-                }
-              case .silu:
-                for j in 0..<c {
-                  let xhat = (xr[j] - mean[j]) * invStd[j]
-                  let v = xhat * gamma[j] + beta[j]
-                  let s = 1 / (1 + fastExp(-v))
-                  let g = dyr[j] * s * (1 + v * (1 - s))
-                  gr[j] = g
-                  sumG[j] += g
-                  sumGX[j] += g * xhat
-                }
-              case .relu6:
-                for j in 0..<c {
-                  let xhat = (xr[j] - mean[j]) * invStd[j]
-                  let v = xhat * gamma[j] + beta[j]
-                  let g = (v > 0 && v < 6) ? dyr[j] : 0
-                  gr[j] = g
-                  sumG[j] += g
-                  sumGX[j] += g * xhat
-                }
-              }
-              r += 1
-            }
+            dx_batchnorm_activation_sums(
+              x + r * c, dy + r * c, dx + r * c, blockEnd - r, c, mean, invStd, gamma, beta, activation.kernelCode,
+              sumG, sumGX)
+            r = blockEnd
             for j in 0..<(2 * c) { acc[j] += Double(lp[j]) }
           }
         }

@@ -1,3 +1,5 @@
+internal import CDxKernels
+
 // Batch normalisation over the channel axis of NHWC data seen as rows [M = N*H*W, C].
 //
 // Training normalises with the batch mean and the *biased* variance and updates the running
@@ -51,18 +53,7 @@ public func batchNormApply(
     shift.withUnsafeBufferPointer { sh in
       let sc = sc.baseAddress!, sh = sh.baseAddress!
       ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
-        for r in range {
-          let xr = x + r * c, yr = y + r * c
-          switch activation {
-          case .none: for j in 0..<c { yr[j] = xr[j] * sc[j] + sh[j] }
-          case .silu:
-            for j in 0..<c {
-              let v = xr[j] * sc[j] + sh[j]
-              yr[j] = v / (1 + fastExp(-v))
-            }
-          case .relu6: for j in 0..<c { yr[j] = min(max(xr[j] * sc[j] + sh[j], 0), 6) }
-          }
-        }
+        dx_scale_shift_activation(x + range.lowerBound * c, y + range.lowerBound * c, range.count, c, sc, sh, activation.kernelCode)
       }
     }
   }

@@ -1,0 +1,118 @@
+// BatchNorm's elementwise passes in training, with the activation after it (see DxKernels.h):
+// the affine map + activation forward, and the first backward pass (act' times dy and the two
+// channel sums). SiLU's exponential and reciprocal make these compute-bound on AVX2; AVX-512
+// and the reciprocal estimate bring them near the memory's speed.
+#include "activations.h"
+
+static void apply_scalar(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
+  for (ptrdiff_t r = 0; r < rows; r++)
+    for (ptrdiff_t j = 0; j < c; j++) y[r * c + j] = act_scalar(x[r * c + j] * scale[j] + shift[j], a);
+}
+
+static void sums_scalar(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+  for (ptrdiff_t r = 0; r < rows; r++) {
+    for (ptrdiff_t j = 0; j < c; j++) {
+      ptrdiff_t i = r * c + j;
+      float xhat = (x[i] - mean[j]) * inv_std[j];
+      float g = act_grad_scalar(xhat * gamma[j] + beta[j], dy[i], a);
+      if (a != DX_ACT_NONE) g_out[i] = g;
+      sum_g[j] += g;
+      sum_gx[j] += g * xhat;
+    }
+  }
+}
+
+#if defined(__x86_64__)
+
+DX_AVX512 static void apply_avx512(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
+  for (ptrdiff_t j = 0; j < c; j += 16) {
+    __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
+    __m512 sc = _mm512_maskz_loadu_ps(m, scale + j), sh = _mm512_maskz_loadu_ps(m, shift + j);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+      __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + r * c + j), sc, sh);
+      _mm512_mask_storeu_ps(y + r * c + j, m, act16(v, a));
+    }
+  }
+}
+
+DX_AVX512 static void sums_avx512(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+  // Channel block outer, rows inner: the per-channel constants and sums stay in registers.
+  for (ptrdiff_t j = 0; j < c; j += 16) {
+    __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
+    __m512 mu = _mm512_maskz_loadu_ps(m, mean + j), is = _mm512_maskz_loadu_ps(m, inv_std + j);
+    __m512 ga = _mm512_maskz_loadu_ps(m, gamma + j), be = _mm512_maskz_loadu_ps(m, beta + j);
+    __m512 sg = _mm512_setzero_ps(), sgx = _mm512_setzero_ps();
+    for (ptrdiff_t r = 0; r < rows; r++) {
+      ptrdiff_t i = r * c + j;
+      __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mu), is);
+      __m512 g = act_grad16(_mm512_fmadd_ps(xhat, ga, be), _mm512_maskz_loadu_ps(m, dy + i), a);
+      if (a != DX_ACT_NONE) _mm512_mask_storeu_ps(g_out + i, m, g);
+      sg = _mm512_add_ps(sg, g);
+      sgx = _mm512_fmadd_ps(g, xhat, sgx);
+    }
+    _mm512_mask_storeu_ps(sum_g + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sum_g + j), sg));
+    _mm512_mask_storeu_ps(sum_gx + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sum_gx + j), sgx));
+  }
+}
+
+DX_AVX2 static void apply_avx2(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
+  ptrdiff_t j = 0;
+  for (; j + 8 <= c; j += 8) {
+    __m256 sc = _mm256_loadu_ps(scale + j), sh = _mm256_loadu_ps(shift + j);
+    for (ptrdiff_t r = 0; r < rows; r++)
+      _mm256_storeu_ps(y + r * c + j, act8(_mm256_fmadd_ps(_mm256_loadu_ps(x + r * c + j), sc, sh), a));
+  }
+  for (; j < c; j++)
+    for (ptrdiff_t r = 0; r < rows; r++) y[r * c + j] = act_scalar(x[r * c + j] * scale[j] + shift[j], a);
+}
+
+DX_AVX2 static void sums_avx2(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+  ptrdiff_t j = 0;
+  for (; j + 8 <= c; j += 8) {
+    __m256 mu = _mm256_loadu_ps(mean + j), is = _mm256_loadu_ps(inv_std + j);
+    __m256 ga = _mm256_loadu_ps(gamma + j), be = _mm256_loadu_ps(beta + j);
+    __m256 sg = _mm256_setzero_ps(), sgx = _mm256_setzero_ps();
+    for (ptrdiff_t r = 0; r < rows; r++) {
+      ptrdiff_t i = r * c + j;
+      __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mu), is);
+      __m256 g = act_grad8(_mm256_fmadd_ps(xhat, ga, be), _mm256_loadu_ps(dy + i), a);
+      if (a != DX_ACT_NONE) _mm256_storeu_ps(g_out + i, g);
+      sg = _mm256_add_ps(sg, g);
+      sgx = _mm256_fmadd_ps(g, xhat, sgx);
+    }
+    _mm256_storeu_ps(sum_g + j, _mm256_add_ps(_mm256_loadu_ps(sum_g + j), sg));
+    _mm256_storeu_ps(sum_gx + j, _mm256_add_ps(_mm256_loadu_ps(sum_gx + j), sgx));
+  }
+  for (; j < c; j++) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+      ptrdiff_t i = r * c + j;
+      float xhat = (x[i] - mean[j]) * inv_std[j];
+      float g = act_grad_scalar(xhat * gamma[j] + beta[j], dy[i], a);
+      if (a != DX_ACT_NONE) g_out[i] = g;
+      sum_g[j] += g;
+      sum_gx[j] += g * xhat;
+    }
+  }
+}
+
+#endif
+
+void dx_scale_shift_activation(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
+#if defined(__x86_64__)
+  switch (dx_kernel_isa()) {
+  case 2: apply_avx512(x, y, rows, c, scale, shift, a); return;
+  case 1: apply_avx2(x, y, rows, c, scale, shift, a); return;
+  }
+#endif
+  apply_scalar(x, y, rows, c, scale, shift, a);
+}
+
+void dx_batchnorm_activation_sums(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+#if defined(__x86_64__)
+  switch (dx_kernel_isa()) {
+  case 2: sums_avx512(x, dy, g_out, rows, c, mean, inv_std, gamma, beta, a, sum_g, sum_gx); return;
+  case 1: sums_avx2(x, dy, g_out, rows, c, mean, inv_std, gamma, beta, a, sum_g, sum_gx); return;
+  }
+#endif
+  sums_scalar(x, dy, g_out, rows, c, mean, inv_std, gamma, beta, a, sum_g, sum_gx);
+}
