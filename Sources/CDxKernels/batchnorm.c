@@ -4,14 +4,15 @@
 // and the reciprocal estimate bring them near the memory's speed.
 #include "activations.h"
 
-static void apply_scalar(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
+// Channels [j0, c) one value at a time: the portable path, and the vector paths' tails.
+static void apply_scalar(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, ptrdiff_t j0, const float *scale, const float *shift, dx_activation a) {
   for (ptrdiff_t r = 0; r < rows; r++)
-    for (ptrdiff_t j = 0; j < c; j++) y[r * c + j] = act_scalar(x[r * c + j] * scale[j] + shift[j], a);
+    for (ptrdiff_t j = j0; j < c; j++) y[r * c + j] = act_scalar(x[r * c + j] * scale[j] + shift[j], a);
 }
 
-static void sums_scalar(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+static void sums_scalar(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, ptrdiff_t j0, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
   for (ptrdiff_t r = 0; r < rows; r++) {
-    for (ptrdiff_t j = 0; j < c; j++) {
+    for (ptrdiff_t j = j0; j < c; j++) {
       ptrdiff_t i = r * c + j;
       float xhat = (x[i] - mean[j]) * inv_std[j];
       float g = act_grad_scalar(xhat * gamma[j] + beta[j], dy[i], a);
@@ -62,8 +63,7 @@ DX_AVX2 static void apply_avx2(const float *x, float *y, ptrdiff_t rows, ptrdiff
     for (ptrdiff_t r = 0; r < rows; r++)
       _mm256_storeu_ps(y + r * c + j, act8(_mm256_fmadd_ps(_mm256_loadu_ps(x + r * c + j), sc, sh), a));
   }
-  for (; j < c; j++)
-    for (ptrdiff_t r = 0; r < rows; r++) y[r * c + j] = act_scalar(x[r * c + j] * scale[j] + shift[j], a);
+  apply_scalar(x, y, rows, c, j, scale, shift, a);
 }
 
 DX_AVX2 static void sums_avx2(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
@@ -83,16 +83,7 @@ DX_AVX2 static void sums_avx2(const float *x, const float *dy, float *g_out, ptr
     _mm256_storeu_ps(sum_g + j, _mm256_add_ps(_mm256_loadu_ps(sum_g + j), sg));
     _mm256_storeu_ps(sum_gx + j, _mm256_add_ps(_mm256_loadu_ps(sum_gx + j), sgx));
   }
-  for (; j < c; j++) {
-    for (ptrdiff_t r = 0; r < rows; r++) {
-      ptrdiff_t i = r * c + j;
-      float xhat = (x[i] - mean[j]) * inv_std[j];
-      float g = act_grad_scalar(xhat * gamma[j] + beta[j], dy[i], a);
-      if (a != DX_ACT_NONE) g_out[i] = g;
-      sum_g[j] += g;
-      sum_gx[j] += g * xhat;
-    }
-  }
+  sums_scalar(x, dy, g_out, rows, c, j, mean, inv_std, gamma, beta, a, sum_g, sum_gx);
 }
 
 #endif
@@ -104,7 +95,7 @@ void dx_scale_shift_activation(const float *x, float *y, ptrdiff_t rows, ptrdiff
   case 1: apply_avx2(x, y, rows, c, scale, shift, a); return;
   }
 #endif
-  apply_scalar(x, y, rows, c, scale, shift, a);
+  apply_scalar(x, y, rows, c, 0, scale, shift, a);
 }
 
 void dx_batchnorm_activation_sums(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
@@ -114,5 +105,5 @@ void dx_batchnorm_activation_sums(const float *x, const float *dy, float *g_out,
   case 1: sums_avx2(x, dy, g_out, rows, c, mean, inv_std, gamma, beta, a, sum_g, sum_gx); return;
   }
 #endif
-  sums_scalar(x, dy, g_out, rows, c, mean, inv_std, gamma, beta, a, sum_g, sum_gx);
+  sums_scalar(x, dy, g_out, rows, c, 0, mean, inv_std, gamma, beta, a, sum_g, sum_gx);
 }
