@@ -83,6 +83,9 @@ final class ConvKernelTests: XCTestCase {
     }
     cases.append(Case(n: 1, h: 15, w: 15, cin: 33, cout: 33, k: 5, s: 2, mode: .same))
     cases.append(Case(n: 3, h: 4, w: 5, cin: 1, cout: 1, k: 3, s: 1, mode: .symmetric))
+    // Wide rows and whole vectors: stride 1's input gradient runs on the forward's blocked rows.
+    cases.append(Case(n: 1, h: 6, w: 20, cin: 40, cout: 40, k: 5, s: 1, mode: .same))
+    cases.append(Case(n: 2, h: 5, w: 17, cin: 70, cout: 70, k: 3, s: 1, mode: .symmetric))
     for c in cases {
       let g = geometry(c)
       let x = Tensor.randomNormal([c.n, c.h, c.w, c.cin], using: &rng)

@@ -113,6 +113,19 @@ private func depthwiseInputGrad(
   inputGrad: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, channels c: Int
 ) {
   let k = g.kernel, s = g.stride
+  if s == 1 {
+    // With stride 1 this is a forward depthwise convolution of dy with the kernel turned by
+    // 180 degrees and padding k - 1 - pad: the forward kernel's register-blocked rows.
+    var flipped = [Float](repeating: 0, count: k * k * c)
+    for kh in 0..<k { for kw in 0..<k { for ch in 0..<c { flipped[(kh * k + kw) * c + ch] = weight[((k - 1 - kh) * k + k - 1 - kw) * c + ch] } } }
+    let zeros = [Float](repeating: 0, count: c)
+    let t = ConvGeometry(
+      batch: g.batch, inHeight: g.outHeight, inWidth: g.outWidth, kernel: k, stride: 1,
+      pad: Padding2D(top: k - 1 - g.pad.top, bottom: k - 1 - g.pad.bottom, left: k - 1 - g.pad.left, right: k - 1 - g.pad.right))
+    assert(t.outHeight == g.inHeight && t.outWidth == g.inWidth, "transposed geometry \(t) for \(g)")
+    depthwiseConvInference(input: outputGrad, weight: flipped, bias: zeros, activation: .none, output: inputGrad, geometry: t, channels: c)
+    return
+  }
   ThreadPool.parallelFor(g.batch * g.inHeight) { rows in
     // The taps that read one input pixel: (offset into dy, offset into w), found once per
     // pixel, then run over every channel block.
