@@ -194,3 +194,81 @@ void dx_depthwise_row(const float *image, ptrdiff_t oh, float *out, const float 
 #endif
   row_scalar(image, oh, out, weight, bias, a, sums, g);
 }
+
+// ---- Weight gradient: for each tap, a dot product over the row's output columns per channel ----
+
+// Output columns [*ow0, *ow1) whose tap `kw` lands inside the image row.
+static inline void tap_columns(ptrdiff_t kw, const dx_depthwise_shape *g, ptrdiff_t *ow0, ptrdiff_t *ow1) {
+  ptrdiff_t s = g->stride;
+  ptrdiff_t lo = g->pad_left - kw > 0 ? (g->pad_left - kw + s - 1) / s : 0;
+  ptrdiff_t hi = (g->in_width + g->pad_left - kw + s - 1) / s;
+  *ow0 = lo;
+  *ow1 = hi < g->out_width ? hi : g->out_width;
+}
+
+static void weight_grad_scalar(const float *image, ptrdiff_t oh, const float *dy, float *wg, const dx_depthwise_shape *g) {
+  ptrdiff_t k = g->kernel, c = g->channels, ps = g->pixel_stride, s = g->stride;
+  for (ptrdiff_t kh = 0; kh < k; kh++) {
+    ptrdiff_t ih = oh * s - g->pad_top + kh;
+    if (ih < 0 || ih >= g->in_height) continue;
+    for (ptrdiff_t kw = 0; kw < k; kw++) {
+      ptrdiff_t ow0, ow1;
+      tap_columns(kw, g, &ow0, &ow1);
+      const float *x = image + (ih * g->in_width + ow0 * s - g->pad_left + kw) * ps;
+      for (ptrdiff_t ch = 0; ch < c; ch++) {
+        float sum = 0;
+        for (ptrdiff_t ow = ow0; ow < ow1; ow++) sum += x[(ow - ow0) * s * ps + ch] * dy[ow * ps + ch];
+        wg[(kh * k + kw) * ps + ch] += sum;
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__)
+
+DX_AVX512 static inline __attribute__((always_inline)) void weight_grad_block(
+    int nv, __mmask16 last, const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, float *wg) {
+  __m512 acc[4];
+  for (int v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps();
+  for (ptrdiff_t i = 0; i < n; i++, x += xstep, dy += ps)
+    for (int v = 0; v < nv; v++) {
+      __mmask16 m = v == nv - 1 ? last : 0xFFFF;
+      acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + 16 * v), _mm512_maskz_loadu_ps(m, dy + 16 * v), acc[v]);
+    }
+  for (int v = 0; v < nv; v++) {
+    __mmask16 m = v == nv - 1 ? last : 0xFFFF;
+    _mm512_mask_storeu_ps(wg + 16 * v, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, wg + 16 * v), acc[v]));
+  }
+}
+
+DX_AVX512 static void weight_grad_avx512(const float *image, ptrdiff_t oh, const float *dy, float *wg, const dx_depthwise_shape *g) {
+  ptrdiff_t k = g->kernel, c = g->channels, ps = g->pixel_stride, s = g->stride;
+  for (ptrdiff_t kh = 0; kh < k; kh++) {
+    ptrdiff_t ih = oh * s - g->pad_top + kh;
+    if (ih < 0 || ih >= g->in_height) continue;
+    for (ptrdiff_t kw = 0; kw < k; kw++) {
+      ptrdiff_t ow0, ow1;
+      tap_columns(kw, g, &ow0, &ow1);
+      if (ow0 >= ow1) continue;
+      const float *x = image + (ih * g->in_width + ow0 * s - g->pad_left + kw) * ps;
+      const float *d = dy + ow0 * ps;
+      float *w = wg + (kh * k + kw) * ps;
+      ptrdiff_t ch = 0, n = ow1 - ow0;
+      for (; ch + 64 <= c; ch += 64) weight_grad_block(4, 0xFFFF, x + ch, d + ch, n, s * ps, ps, w + ch);
+      for (; ch + 16 <= c; ch += 16) weight_grad_block(1, 0xFFFF, x + ch, d + ch, n, s * ps, ps, w + ch);
+      if (ch < c) weight_grad_block(1, (__mmask16)((1u << (c - ch)) - 1), x + ch, d + ch, n, s * ps, ps, w + ch);
+    }
+  }
+}
+
+#endif
+
+void dx_depthwise_weight_grad_row(const float *image, ptrdiff_t oh, const float *dy_row, float *weight_grad, const dx_depthwise_shape *g) {
+#if defined(__x86_64__)
+  if (dx_kernel_isa() == 2) {
+    weight_grad_avx512(image, oh, dy_row, weight_grad, g);
+    return;
+  }
+#endif
+  weight_grad_scalar(image, oh, dy_row, weight_grad, g);
+}

@@ -86,39 +86,44 @@ final class ConvKernelTests: XCTestCase {
     // Wide rows and whole vectors: stride 1's input gradient runs on the forward's blocked rows.
     cases.append(Case(n: 1, h: 6, w: 20, cin: 40, cout: 40, k: 5, s: 1, mode: .same))
     cases.append(Case(n: 2, h: 5, w: 17, cin: 70, cout: 70, k: 3, s: 1, mode: .symmetric))
-    for c in cases {
-      let g = geometry(c)
-      let x = Tensor.randomNormal([c.n, c.h, c.w, c.cin], using: &rng)
-      let w = Tensor.randomNormal([c.k, c.k, c.cin], using: &rng)
-      let b = Tensor.randomNormal([c.cin], using: &rng)
-      let dy = Tensor.randomNormal([c.n, g.outHeight, g.outWidth, c.cin], using: &rng)
-      var y = Tensor.zeros(dy.shape)
-      var dx = Tensor.zeros(x.shape)
-      var dw = Tensor.zeros(w.shape)
-      var db = Tensor.zeros([c.cin])
-      x.withPointer { xp in
-        w.withPointer { wp in
-          b.withPointer { bp in
-            y.withMutablePointer { depthwiseConvForward(input: xp, weight: wp, bias: bp, output: $0, geometry: g, channels: c.cin) }
-          }
-          dy.withPointer { dyp in
-            dx.withMutablePointer { dxp in
-              dw.withMutablePointer { dwp in
-                db.withMutablePointer { dbp in
-                  depthwiseConvBackward(input: xp, weight: wp, outputGrad: dyp, inputGrad: dxp, weightGrad: dwp,
-                                        biasGrad: dbp, geometry: g, channels: c.cin)
+    // Every instruction set this CPU has: AVX-512 runs the CDxKernels rows, the others Swift's.
+    for isa in KernelInstructionSet.available {
+      KernelInstructionSet.with(isa) {
+        for c in cases {
+          let g = geometry(c)
+          let x = Tensor.randomNormal([c.n, c.h, c.w, c.cin], using: &rng)
+          let w = Tensor.randomNormal([c.k, c.k, c.cin], using: &rng)
+          let b = Tensor.randomNormal([c.cin], using: &rng)
+          let dy = Tensor.randomNormal([c.n, g.outHeight, g.outWidth, c.cin], using: &rng)
+          var y = Tensor.zeros(dy.shape)
+          var dx = Tensor.zeros(x.shape)
+          var dw = Tensor.zeros(w.shape)
+          var db = Tensor.zeros([c.cin])
+          x.withPointer { xp in
+            w.withPointer { wp in
+              b.withPointer { bp in
+                y.withMutablePointer { depthwiseConvForward(input: xp, weight: wp, bias: bp, output: $0, geometry: g, channels: c.cin) }
+              }
+              dy.withPointer { dyp in
+                dx.withMutablePointer { dxp in
+                  dw.withMutablePointer { dwp in
+                    db.withMutablePointer { dbp in
+                      depthwiseConvBackward(input: xp, weight: wp, outputGrad: dyp, inputGrad: dxp, weightGrad: dwp,
+                                            biasGrad: dbp, geometry: g, channels: c.cin)
+                    }
+                  }
                 }
               }
             }
           }
+          let ref = referenceConv(input: x, weight: w, bias: b, geometry: g, depthwise: true)
+          let refGrad = referenceConvBackward(input: x, weight: w, outputGrad: dy, geometry: g, depthwise: true)
+          assertClose(y, ref, atol: 1e-4, rtol: 1e-4, "\(isa) depthwise forward \(c)")
+          assertClose(dx, refGrad.input, atol: 1e-4, rtol: 1e-4, "\(isa) depthwise dx \(c)")
+          assertClose(dw, refGrad.weight, atol: 1e-4, rtol: 1e-4, "\(isa) depthwise dw \(c)")
+          assertClose(db, refGrad.bias, atol: 1e-4, rtol: 1e-4, "\(isa) depthwise db \(c)")
         }
       }
-      let ref = referenceConv(input: x, weight: w, bias: b, geometry: g, depthwise: true)
-      let refGrad = referenceConvBackward(input: x, weight: w, outputGrad: dy, geometry: g, depthwise: true)
-      assertClose(y, ref, atol: 1e-4, rtol: 1e-4, "depthwise forward \(c)")
-      assertClose(dx, refGrad.input, atol: 1e-4, rtol: 1e-4, "depthwise dx \(c)")
-      assertClose(dw, refGrad.weight, atol: 1e-4, rtol: 1e-4, "depthwise dw \(c)")
-      assertClose(db, refGrad.bias, atol: 1e-4, rtol: 1e-4, "depthwise db \(c)")
     }
   }
 

@@ -79,6 +79,12 @@ void dx_gemm_packed(
     const float *a_scale, float *c, ptrdiff_t ldc, const float *bias, dx_activation activation,
     const float *residual, float *sums);
 
+/// Adds one output row's share of a depthwise convolution's weight gradient to `weight_grad`
+/// (`[k, k, C]`): `weight_grad[kh, kw, c] += sum_ow image[ih, iw, c] * dy_row[ow, c]` for the taps
+/// inside the image, with `image` the input image of the row's sample.
+void dx_depthwise_weight_grad_row(
+    const float *image, ptrdiff_t oh, const float *dy_row, float *weight_grad, const dx_depthwise_shape *shape);
+
 /// The shape of a full (not depthwise) convolution over one NHWC image.
 typedef struct {
   ptrdiff_t in_height, in_width, channels, out_width;

@@ -75,8 +75,9 @@ public final class Conv2D: Layer {
   private func _backward(_ dy: Tensor) -> Tensor {
     guard let x = input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
     precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, outChannels], "Conv2D.backward got \(dy.shape)")
-    var dx = Tensor.zeros(x.shape)
-    var colGrad = [Float](repeating: 0, count: col.count)
+    // Both are written in full (a GEMM with beta 0; col2im clears dx first), never added to.
+    var dx = Tensor.uninitialized(x.shape)
+    var colGrad = [Float](unsafeUninitializedCapacity: col.count) { _, n in n = col.count }
     var biasGrad = Tensor.zeros([outChannels])
     x.withPointer { xp in
       weight.value.withPointer { wp in

@@ -59,7 +59,7 @@ public final class DepthwiseConv2D: Layer {
   private func _backward(_ dy: Tensor) -> Tensor {
     guard let x = input, let g = geometry else { preconditionFailure("DepthwiseConv2D.backward before forward") }
     precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, channels], "DepthwiseConv2D.backward got \(dy.shape)")
-    var dx = Tensor.zeros(x.shape)
+    var dx = Tensor.uninitialized(x.shape)  // every element is written
     var biasGrad = Tensor.zeros([channels])
     x.withPointer { xp in
       weight.value.withPointer { wp in

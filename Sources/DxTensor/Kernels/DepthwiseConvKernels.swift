@@ -1,3 +1,5 @@
+internal import CDxKernels
+
 // Depthwise 2-D convolution (groups = channels, one k x k filter per channel) on NHWC tensors.
 //
 //   input [N, H, W, C]    weight [k, k, C]    output [N, OH, OW, C]
@@ -38,15 +40,23 @@ public func depthwiseConvBackward(
   let rows = g.batch * g.outHeight
   let chunks = max(1, min(ThreadPool.threadCount, rows))
   let wSize = k * k * c
+  let wide = KernelInstructionSet.current == .avx512
   var partial = [Float](repeating: 0, count: chunks * wSize)
   partial.withUnsafeMutableBufferPointer { p in
     let base = p.baseAddress!
     ThreadPool.parallelFor(chunks) { range in
       for chunk in range {
         let acc = base + chunk * wSize
+        var shape = dx_depthwise_shape(
+          in_height: g.inHeight, in_width: g.inWidth, out_width: g.outWidth, kernel: k, stride: g.stride,
+          pad_top: g.pad.top, pad_left: g.pad.left, channels: c, pixel_stride: c)
         for row in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
           let n = row / g.outHeight, oh = row % g.outHeight
           let dyRow = outputGrad + row * g.outWidth * c
+          if wide {  // 16-channel vectors in CDxKernels
+            dx_depthwise_weight_grad_row(input + n * g.inHeight * g.inWidth * c, oh, dyRow, acc, &shape)
+            continue
+          }
           for kh in 0..<k {
             let ih = oh * g.stride - g.pad.top + kh
             guard ih >= 0 && ih < g.inHeight else { continue }
