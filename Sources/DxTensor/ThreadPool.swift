@@ -47,14 +47,19 @@ public enum ThreadPool {
       body(0..<count)
       return
     }
-    withoutActuallyEscaping(body) { body in
-      DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-        let start = count * chunk / chunks
-        let end = count * (chunk + 1) / chunks
-        if start < end { body(start..<end) }
-      }
+    let chunk = { (chunk: Int) in
+      let start = count * chunk / chunks
+      let end = count * (chunk + 1) / chunks
+      if start < end { body(start..<end) }
     }
+    if chunks <= workers.workers + 1, workers.run(chunks, chunk) { return }
+    // Nested inside another job, or more chunks than workers (threadCount raised later).
+    withoutActuallyEscaping(chunk) { chunk in DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk) }
   }
+
+  /// Started on first use, one per core beyond the caller's (or per thread of `threadCount`).
+  nonisolated(unsafe) private static let workers = SpinningWorkers(
+    workers: max(1, max(threadCount, ProcessInfo.processInfo.activeProcessorCount) - 1))
 }
 
 /// Process-wide memory settings for large tensors.

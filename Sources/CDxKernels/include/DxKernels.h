@@ -7,6 +7,13 @@
 
 #include <stddef.h>
 
+/// A spin-wait hint to the CPU (x86 `pause`), for threads waiting on one another.
+static inline void dx_cpu_relax(void) {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
 /// The activation an epilogue applies. Mirrors DxTensor's `FusedActivation`.
 typedef enum { DX_ACT_NONE = 0, DX_ACT_SILU = 1, DX_ACT_RELU6 = 2 } dx_activation;
 
