@@ -70,10 +70,11 @@ final class FusedConvKernelTests: XCTestCase {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 22)
         // The last case has one row chunk and 130 columns: split by columns over the threads.
-        // From 64 output channels on AVX-512 the packed GEMM runs: 80 = 64 + a 16-wide panel,
-      // 100 ends in a masked 4-wide one; 37 and 13 rows end in partial 12-row tiles.
+        // On AVX-512 the packed GEMM runs for 64 (whole panels) and 130 (ending in a masked
+      // 2-wide panel) output channels, OpenBLAS for the others; 37 and 13 rows end in partial
+      // 12-row tiles.
       for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu),
-                                   (2, 37, 19, 80, .silu), (1, 13, 70, 100, .relu6), (2, 300, 8, 64, .none)] {
+                                   (2, 37, 19, 80, .silu), (1, 13, 70, 130, .relu6), (2, 300, 8, 64, .none)] {
           let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
           let w = Tensor.randomNormal([1, 1, cin, cout], using: &rng)
           let b = Tensor.randomNormal([cout], using: &rng)
@@ -206,7 +207,7 @@ final class FusedConvKernelTests: XCTestCase {
   /// packed, below 64 columns or without AVX-512, where the packed copy must be ignored).
   func testPointwise_prepackedWeights_sameAsUnpacked() {
     var rng = SeededGenerator(seed: 26)
-    for cout in [9, 80] {
+    for cout in [9, 80, 160] {
       let (n, p, cin) = (2, 30, 11)
       let x = Tensor.randomNormal([n, p, 1, cin], using: &rng), w = Tensor.randomNormal([cin, cout], using: &rng)
       let b = Tensor.randomNormal([cout], using: &rng)

@@ -60,10 +60,11 @@ public func packForInference(_ weight: UnsafePointer<Float>, rows k: Int, column
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
 /// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster), and its
-/// 32-column panels only pay when full or from 64 output channels on (`effdx bench-kernels`:
-/// 0.8-0.9x OpenBLAS at 16-40 columns, 1.0-1.5x from 80).
+/// 32-column panels pay when they are whole or a last part-filled panel is a small share
+/// (`effdx bench-kernels`: 1.0-1.5x OpenBLAS at 96, 192, 240, 1152 and 1280 columns; 0.8-0.95x
+/// at 16-40, 80 and 112, where a third or a quarter of the panels is half empty).
 func usesPackedGemm(columns: Int) -> Bool {
-  KernelInstructionSet.current == .avx512 && (columns >= 64 || columns % Int(DX_GEMM_PANEL) == 0)
+  KernelInstructionSet.current == .avx512 && (columns % Int(DX_GEMM_PANEL) == 0 || columns >= 128)
 }
 
 /// Fused 1x1 convolution for inference.
