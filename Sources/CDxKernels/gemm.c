@@ -129,10 +129,11 @@ DX_AVX512 static inline __attribute__((always_inline)) void tile(
   }
 }
 
-DX_AVX512 static void gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   // The bias of the last panel is read 32 wide: copy it into a padded buffer.
   float tail_bias[NR];
   float *pa = aligned_alloc(64, (size_t)(((k * MR * sizeof(float)) + 63) / 64 * 64));
+  if (pa == NULL) return 0;  // the caller falls back to the plain loops
   for (ptrdiff_t i0 = 0; i0 < m; i0 += MR) {
     int rows = m - i0 < MR ? (int)(m - i0) : MR;
     pack_rows(src, i0, rows, k, pa);
@@ -159,6 +160,7 @@ DX_AVX512 static void gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, 
     }
   }
   free(pa);
+  return 1;
 }
 
 #endif
@@ -166,8 +168,7 @@ DX_AVX512 static void gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, 
 static void run(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
 #if defined(__x86_64__)
   if (dx_kernel_isa() == 2) {
-    gemm_avx512(src, m, k, n, packed, c, ldc, bias, act, residual, sums);
-    return;
+    if (gemm_avx512(src, m, k, n, packed, c, ldc, bias, act, residual, sums)) return;
   }
 #endif
   gemm_scalar(src, m, k, n, packed, c, ldc, bias, act, residual, sums);

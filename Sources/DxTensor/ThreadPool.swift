@@ -58,7 +58,7 @@ public enum ThreadPool {
   }
 
   /// Started on first use, one per core beyond the caller's (or per thread of `threadCount`).
-  nonisolated(unsafe) private static let workers = SpinningWorkers(
+  private static let workers = SpinningWorkers(
     workers: max(1, max(threadCount, ProcessInfo.processInfo.activeProcessorCount) - 1))
 }
 
