@@ -4,10 +4,12 @@ internal import CDxKernels
 //
 //   input [N, H, W, C]    weight [k, k, C]    output [N, OH, OW, C]
 //
-// Channels are innermost: the kernels work on blocks of 8 channels (one AVX register), keeping
-// sums in registers; rows (n, oh) are spread over the thread pool. The input gradient is
-// computed by gathering (each dx row reads the dy rows it influenced), so threads never write
-// the same memory; the weight gradient uses one partial buffer per thread.
+// Channels are innermost: the kernels work on blocks of 8 channels (one AVX register; 16 with
+// AVX-512 in CDxKernels), keeping sums in registers; rows (n, oh) are spread over the thread
+// pool. The forward and the stride-1 input gradient run on CDxKernels' depthwise rows; the
+// stride-2 input gradient is computed by gathering (each dx row reads the dy rows it
+// influenced), so threads never write the same memory; the weight gradient uses one partial
+// buffer per thread.
 // Reference: https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html (groups = in_channels)
 
 /// Depthwise convolution forward: `output = dwconv(input, weight) + bias` (the register-blocked

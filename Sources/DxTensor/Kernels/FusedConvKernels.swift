@@ -8,10 +8,12 @@ internal import CDxKernels
 //   pointwise:  out[n, p, :] = act(in[n, p, :] x (gate[n, :] * W) + bias) (+ residual)
 //   depthwise:  out[n, oh, ow, c] = act(Σ_taps x * w + bias[c])
 //
-// The pointwise GEMM runs in row chunks of one image, each chunk on one core with a
-// single-threaded OpenBLAS call followed by its epilogue, so the chunk (about 128 KB) never
-// leaves L2 between the two. The squeeze-excitation gate multiplies the weight rows (Cin x Cout
-// floats per image) rather than the activation map (H x W x Cin per image).
+// The pointwise GEMM runs in row chunks of one image, each chunk on one core. On AVX-512,
+// where the output channels fill its panels, a chunk is CDxKernels' packed GEMM with the
+// epilogue applied to its accumulators and SE's gate applied to the input as it is repacked;
+// otherwise a single-threaded OpenBLAS call followed at once by the epilogue, so the chunk
+// (about 128 KB) never leaves L2 between the two, with the gate multiplying the weight rows
+// (Cin x Cout floats per image) rather than the activation map (H x W x Cin per image).
 
 /// Applies `activation` to `count` values in place.
 public func activateInPlace(_ v: UnsafeMutablePointer<Float>, count: Int, _ activation: FusedActivation) {
