@@ -23,7 +23,45 @@ static void sums_scalar(const float *x, const float *dy, float *g_out, ptrdiff_t
   }
 }
 
+static void moments_scalar(const float *x, ptrdiff_t rows, ptrdiff_t c, ptrdiff_t j0, const float *shift, float *s1, float *s2) {
+  for (ptrdiff_t r = 0; r < rows; r++)
+    for (ptrdiff_t j = j0; j < c; j++) {
+      float d = x[r * c + j] - shift[j];
+      s1[j] += d;
+      s2[j] += d * d;
+    }
+}
+
 #if defined(__x86_64__)
+
+DX_AVX512 static void moments_avx512(const float *x, ptrdiff_t rows, ptrdiff_t c, const float *shift, float *s1, float *s2) {
+  for (ptrdiff_t j = 0; j < c; j += 16) {
+    __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
+    __m512 k = _mm512_maskz_loadu_ps(m, shift + j), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps();
+    for (ptrdiff_t r = 0; r < rows; r++) {
+      __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + r * c + j), k);
+      a1 = _mm512_add_ps(a1, d);
+      a2 = _mm512_fmadd_ps(d, d, a2);
+    }
+    _mm512_mask_storeu_ps(s1 + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s1 + j), a1));
+    _mm512_mask_storeu_ps(s2 + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s2 + j), a2));
+  }
+}
+
+DX_AVX2 static void moments_avx2(const float *x, ptrdiff_t rows, ptrdiff_t c, const float *shift, float *s1, float *s2) {
+  ptrdiff_t j = 0;
+  for (; j + 8 <= c; j += 8) {
+    __m256 k = _mm256_loadu_ps(shift + j), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+    for (ptrdiff_t r = 0; r < rows; r++) {
+      __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + r * c + j), k);
+      a1 = _mm256_add_ps(a1, d);
+      a2 = _mm256_fmadd_ps(d, d, a2);
+    }
+    _mm256_storeu_ps(s1 + j, _mm256_add_ps(_mm256_loadu_ps(s1 + j), a1));
+    _mm256_storeu_ps(s2 + j, _mm256_add_ps(_mm256_loadu_ps(s2 + j), a2));
+  }
+  moments_scalar(x, rows, c, j, shift, s1, s2);
+}
 
 DX_AVX512 static void apply_avx512(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
   for (ptrdiff_t j = 0; j < c; j += 16) {
@@ -106,4 +144,14 @@ void dx_batchnorm_activation_sums(const float *x, const float *dy, float *g_out,
   }
 #endif
   sums_scalar(x, dy, g_out, rows, c, 0, mean, inv_std, gamma, beta, a, sum_g, sum_gx);
+}
+
+void dx_shifted_moments(const float *x, ptrdiff_t rows, ptrdiff_t c, const float *shift, float *s1, float *s2) {
+#if defined(__x86_64__)
+  switch (dx_kernel_isa()) {
+  case 2: moments_avx512(x, rows, c, shift, s1, s2); return;
+  case 1: moments_avx2(x, rows, c, shift, s1, s2); return;
+  }
+#endif
+  moments_scalar(x, rows, c, 0, shift, s1, s2);
 }

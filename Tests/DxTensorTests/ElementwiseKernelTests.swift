@@ -70,20 +70,26 @@ final class FastExpTests: XCTestCase {
 }
 
 /// One-pass batch statistics against a two-pass Double computation, including data whose mean
-/// is far larger than its spread (where a naive one-pass variance loses every digit).
+/// is far larger than its spread (where a naive one-pass variance loses every digit) and a
+/// first row (the shift) far out in the tail, on every instruction set.
 final class BatchStatisticsTests: XCTestCase {
   func testOnePassStatistics_matchTwoPassDoubleEvenWithALargeOffset() {
     var rng = SeededGenerator(seed: 41)
-    for (offset, spread, rows) in [(Float(0), Float(1), 5000), (1000, 0.01, 5000), (-30, 3, 7)] {
+    for (offset, spread, rows, outlier) in [(Float(0), Float(1), 5000, Float(0)), (1000, 0.01, 5000, 0), (-30, 3, 7, 0), (5, 1, 3000, 12)] {
       let c = 11
-      let x = Tensor.randomNormal([rows, c], using: &rng).scalars.enumerated().map { offset + Float($0.offset % c) + spread * $0.element }
-      let (mean, variance) = x.withUnsafeBufferPointer { batchStatistics($0.baseAddress!, rows: rows, channels: c) }
-      for j in 0..<c {
-        let column = stride(from: j, to: x.count, by: c).map { Double(x[$0]) }
-        let mu = column.reduce(0, +) / Double(rows)
-        let v = column.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(rows)
-        XCTAssertEqual(Double(mean[j]), mu, accuracy: 1e-6 * max(1, abs(mu)), "mean, offset \(offset)")
-        XCTAssertEqual(Double(variance[j]), v, accuracy: 1e-3 * v + 1e-9, "variance, offset \(offset), spread \(spread)")
+      var x = Tensor.randomNormal([rows, c], using: &rng).scalars.enumerated().map { offset + Float($0.offset % c) + spread * $0.element }
+      for j in 0..<c { x[j] += outlier * spread }  // the shift, 12 standard deviations out
+      for isa in KernelInstructionSet.available {
+        let (mean, variance) = KernelInstructionSet.with(isa) {
+          x.withUnsafeBufferPointer { batchStatistics($0.baseAddress!, rows: rows, channels: c) }
+        }
+        for j in 0..<c {
+          let column = stride(from: j, to: x.count, by: c).map { Double(x[$0]) }
+          let mu = column.reduce(0, +) / Double(rows)
+          let v = column.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(rows)
+          XCTAssertEqual(Double(mean[j]), mu, accuracy: 1e-6 * max(1, abs(mu)), "\(isa) mean, offset \(offset)")
+          XCTAssertEqual(Double(variance[j]), v, accuracy: 1e-3 * v + 1e-9, "\(isa) variance, offset \(offset), spread \(spread), outlier \(outlier)")
+        }
       }
     }
   }

@@ -36,6 +36,12 @@ void dx_scale_shift_activation(
     const float *x, float *y, ptrdiff_t rows, ptrdiff_t channels, const float *scale, const float *shift,
     dx_activation activation);
 
+/// BatchNorm's batch statistics in one pass, shifted for accuracy: over `rows` contiguous rows,
+/// `s1[j] += sum (x - shift[j])` and `s2[j] += sum (x - shift[j])^2` (Float sums: callers pass
+/// blocks of a few dozen rows and add them up in Double). With `shift` a row of the same data,
+/// the variance `s2/m - (s1/m)^2` keeps its digits even when the mean dwarfs the spread.
+void dx_shifted_moments(const float *x, ptrdiff_t rows, ptrdiff_t channels, const float *shift, float *s1, float *s2);
+
 /// The first pass of BatchNorm+activation backward over `rows` contiguous rows: with
 /// `xhat = (x - mean) * inv_std` and `v = gamma * xhat + beta`, `g = act'(v) * dy` is written to
 /// `g_out` (not for DX_ACT_NONE, where g is dy), and `sum_g[j] += sum g`, `sum_gx[j] += sum g * xhat`
