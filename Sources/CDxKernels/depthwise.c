@@ -206,28 +206,22 @@ static inline void tap_columns(ptrdiff_t kw, const dx_depthwise_shape *g, ptrdif
   *ow1 = hi < g->out_width ? hi : g->out_width;
 }
 
-static void weight_grad_scalar(const float *image, ptrdiff_t oh, const float *dy, float *wg, const dx_depthwise_shape *g) {
-  ptrdiff_t k = g->kernel, c = g->channels, ps = g->pixel_stride, s = g->stride;
-  for (ptrdiff_t kh = 0; kh < k; kh++) {
-    ptrdiff_t ih = oh * s - g->pad_top + kh;
-    if (ih < 0 || ih >= g->in_height) continue;
-    for (ptrdiff_t kw = 0; kw < k; kw++) {
-      ptrdiff_t ow0, ow1;
-      tap_columns(kw, g, &ow0, &ow1);
-      const float *x = image + (ih * g->in_width + ow0 * s - g->pad_left + kw) * ps;
-      for (ptrdiff_t ch = 0; ch < c; ch++) {
-        float sum = 0;
-        for (ptrdiff_t ow = ow0; ow < ow1; ow++) sum += x[(ow - ow0) * s * ps + ch] * dy[ow * ps + ch];
-        wg[(kh * k + kw) * ps + ch] += sum;
-      }
-    }
+// One tap's share: w[ch] += sum_i x[i * xstep + ch] * dy[i * ps + ch] for ch in [0, c).
+typedef void (*tap_sum)(const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, ptrdiff_t c, float *w);
+
+static void tap_scalar(const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, ptrdiff_t c, float *w) {
+  for (ptrdiff_t ch = 0; ch < c; ch++) {
+    float sum = 0;
+    for (ptrdiff_t i = 0; i < n; i++) sum += x[i * xstep + ch] * dy[i * ps + ch];
+    w[ch] += sum;
   }
 }
 
 #if defined(__x86_64__)
 
-DX_AVX512 static inline __attribute__((always_inline)) void weight_grad_block(
-    int nv, __mmask16 last, const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, float *wg) {
+// `nv` (1 or 4) vectors of 16 channels, the last one's lanes limited by `last`.
+DX_AVX512 static inline __attribute__((always_inline)) void tap_block_avx512(
+    int nv, __mmask16 last, const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, float *w) {
   __m512 acc[4];
   for (int v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps();
   for (ptrdiff_t i = 0; i < n; i++, x += xstep, dy += ps)
@@ -237,12 +231,46 @@ DX_AVX512 static inline __attribute__((always_inline)) void weight_grad_block(
     }
   for (int v = 0; v < nv; v++) {
     __mmask16 m = v == nv - 1 ? last : 0xFFFF;
-    _mm512_mask_storeu_ps(wg + 16 * v, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, wg + 16 * v), acc[v]));
+    _mm512_mask_storeu_ps(w + 16 * v, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, w + 16 * v), acc[v]));
   }
 }
 
-DX_AVX512 static void weight_grad_avx512(const float *image, ptrdiff_t oh, const float *dy, float *wg, const dx_depthwise_shape *g) {
-  ptrdiff_t k = g->kernel, c = g->channels, ps = g->pixel_stride, s = g->stride;
+DX_AVX512 static void tap_avx512(const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, ptrdiff_t c, float *w) {
+  ptrdiff_t ch = 0;
+  for (; ch + 64 <= c; ch += 64) tap_block_avx512(4, 0xFFFF, x + ch, dy + ch, n, xstep, ps, w + ch);
+  for (; ch + 16 <= c; ch += 16) tap_block_avx512(1, 0xFFFF, x + ch, dy + ch, n, xstep, ps, w + ch);
+  if (ch < c) tap_block_avx512(1, (__mmask16)((1u << (c - ch)) - 1), x + ch, dy + ch, n, xstep, ps, w + ch);
+}
+
+// `nv` (1 or 4) vectors of 8 channels.
+DX_AVX2 static inline __attribute__((always_inline)) void tap_block_avx2(
+    int nv, const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, float *w) {
+  __m256 acc[4];
+  for (int v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
+  for (ptrdiff_t i = 0; i < n; i++, x += xstep, dy += ps)
+    for (int v = 0; v < nv; v++) acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * v), _mm256_loadu_ps(dy + 8 * v), acc[v]);
+  for (int v = 0; v < nv; v++) _mm256_storeu_ps(w + 8 * v, _mm256_add_ps(_mm256_loadu_ps(w + 8 * v), acc[v]));
+}
+
+DX_AVX2 static void tap_avx2(const float *x, const float *dy, ptrdiff_t n, ptrdiff_t xstep, ptrdiff_t ps, ptrdiff_t c, float *w) {
+  ptrdiff_t ch = 0;
+  for (; ch + 32 <= c; ch += 32) tap_block_avx2(4, x + ch, dy + ch, n, xstep, ps, w + ch);
+  for (; ch + 8 <= c; ch += 8) tap_block_avx2(1, x + ch, dy + ch, n, xstep, ps, w + ch);
+  tap_scalar(x + ch, dy + ch, n, xstep, ps, c - ch, w + ch);
+}
+
+#endif
+
+// For each tap inside the image, the output columns it reaches, summed over by `tap`.
+void dx_depthwise_weight_grad_row(const float *image, ptrdiff_t oh, const float *dy, float *wg, const dx_depthwise_shape *g) {
+  tap_sum tap = tap_scalar;
+#if defined(__x86_64__)
+  switch (dx_kernel_isa()) {
+  case 2: tap = tap_avx512; break;
+  case 1: tap = tap_avx2; break;
+  }
+#endif
+  ptrdiff_t k = g->kernel, ps = g->pixel_stride, s = g->stride;
   for (ptrdiff_t kh = 0; kh < k; kh++) {
     ptrdiff_t ih = oh * s - g->pad_top + kh;
     if (ih < 0 || ih >= g->in_height) continue;
@@ -250,25 +278,8 @@ DX_AVX512 static void weight_grad_avx512(const float *image, ptrdiff_t oh, const
       ptrdiff_t ow0, ow1;
       tap_columns(kw, g, &ow0, &ow1);
       if (ow0 >= ow1) continue;
-      const float *x = image + (ih * g->in_width + ow0 * s - g->pad_left + kw) * ps;
-      const float *d = dy + ow0 * ps;
-      float *w = wg + (kh * k + kw) * ps;
-      ptrdiff_t ch = 0, n = ow1 - ow0;
-      for (; ch + 64 <= c; ch += 64) weight_grad_block(4, 0xFFFF, x + ch, d + ch, n, s * ps, ps, w + ch);
-      for (; ch + 16 <= c; ch += 16) weight_grad_block(1, 0xFFFF, x + ch, d + ch, n, s * ps, ps, w + ch);
-      if (ch < c) weight_grad_block(1, (__mmask16)((1u << (c - ch)) - 1), x + ch, d + ch, n, s * ps, ps, w + ch);
+      tap(image + (ih * g->in_width + ow0 * s - g->pad_left + kw) * ps, dy + ow0 * ps, ow1 - ow0, s * ps, ps,
+          g->channels, wg + (kh * k + kw) * ps);
     }
   }
-}
-
-#endif
-
-void dx_depthwise_weight_grad_row(const float *image, ptrdiff_t oh, const float *dy_row, float *weight_grad, const dx_depthwise_shape *g) {
-#if defined(__x86_64__)
-  if (dx_kernel_isa() == 2) {
-    weight_grad_avx512(image, oh, dy_row, weight_grad, g);
-    return;
-  }
-#endif
-  weight_grad_scalar(image, oh, dy_row, weight_grad, g);
 }

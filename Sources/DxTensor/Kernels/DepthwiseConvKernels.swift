@@ -37,78 +37,24 @@ public func depthwiseConvBackward(
   if let inputGrad { depthwiseInputGrad(weight: weight, outputGrad: outputGrad, inputGrad: inputGrad, geometry: g, channels: c) }
 
   // Weight gradient: dW[kh, kw, c] = Σ_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c]. For each
-  // output row, tap and block of 8 channels the sum over the row's pixels stays in a register
-  // and is added once into this thread's partial dW.
+  // output row, tap and block of channels the sum over the row's pixels stays in a register
+  // and is added once into this thread's partial dW (CDxKernels' depthwise weight-gradient row).
   let rows = g.batch * g.outHeight
   let chunks = max(1, min(ThreadPool.threadCount, rows))
   let wSize = k * k * c
-  let wide = KernelInstructionSet.current == .avx512
   var partial = [Float](repeating: 0, count: chunks * wSize)
   partial.withUnsafeMutableBufferPointer { p in
     let base = p.baseAddress!
     ThreadPool.parallelFor(chunks) { range in
+      var shape = dx_depthwise_shape(
+        in_height: g.inHeight, in_width: g.inWidth, out_width: g.outWidth, kernel: k, stride: g.stride,
+        pad_top: g.pad.top, pad_left: g.pad.left, channels: c, pixel_stride: c)
       for chunk in range {
-        let acc = base + chunk * wSize
-        var shape = dx_depthwise_shape(
-          in_height: g.inHeight, in_width: g.inWidth, out_width: g.outWidth, kernel: k, stride: g.stride,
-          pad_top: g.pad.top, pad_left: g.pad.left, channels: c, pixel_stride: c)
         for row in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
-          let n = row / g.outHeight, oh = row % g.outHeight
-          let dyRow = outputGrad + row * g.outWidth * c
-          if wide {  // 16-channel vectors in CDxKernels
-            dx_depthwise_weight_grad_row(input + n * g.inHeight * g.inWidth * c, oh, dyRow, acc, &shape)
-            continue
-          }
-          for kh in 0..<k {
-            let ih = oh * g.stride - g.pad.top + kh
-            guard ih >= 0 && ih < g.inHeight else { continue }
-            let inRow = input + (n * g.inHeight + ih) * g.inWidth * c
-            for kw in 0..<k {
-              // Output columns whose tap kw lands inside the input row.
-              let owStart = max(0, (g.pad.left - kw + g.stride - 1) / g.stride)
-              let owEnd = min(g.outWidth, (g.inWidth + g.pad.left - kw + g.stride - 1) / g.stride)
-              guard owStart < owEnd else { continue }
-              let a = acc + (kh * k + kw) * c
-              let xBase = inRow + (owStart * g.stride - g.pad.left + kw) * c
-              let dyBase = dyRow + owStart * c
-              let xStep = g.stride &* c
-              var ch = 0
-              while ch &+ 32 <= c {  // four independent sums hide the add latency
-                var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-                var x = xBase + ch, dy = dyBase + ch
-                for _ in owStart..<owEnd {
-                  s0.addProduct(load8(x, 0), load8(dy, 0))
-                  s1.addProduct(load8(x, 8), load8(dy, 8))
-                  s2.addProduct(load8(x, 16), load8(dy, 16))
-                  s3.addProduct(load8(x, 24), load8(dy, 24))
-                  x += xStep
-                  dy += c
-                }
-                store8(load8(a, ch) + s0, a, ch)
-                store8(load8(a, ch &+ 8) + s1, a, ch &+ 8)
-                store8(load8(a, ch &+ 16) + s2, a, ch &+ 16)
-                store8(load8(a, ch &+ 24) + s3, a, ch &+ 24)
-                ch &+= 32
-              }
-              while ch &+ 8 <= c {
-                var sum = SIMD8<Float>()
-                var x = xBase + ch, dy = dyBase + ch
-                for _ in owStart..<owEnd {
-                  sum.addProduct(load8(x, 0), load8(dy, 0))
-                  x += xStep
-                  dy += c
-                }
-                store8(load8(a, ch) + sum, a, ch)
-                ch &+= 8
-              }
-              while ch < c {
-                var sum: Float = 0
-                for ow in owStart..<owEnd { sum += xBase[(ow - owStart) * xStep + ch] * dyBase[(ow - owStart) * c + ch] }
-                a[ch] += sum
-                ch += 1
-              }
-            }
-          }
+          let n = row / g.outHeight
+          dx_depthwise_weight_grad_row(
+            input + n * g.inHeight * g.inWidth * c, row % g.outHeight, outputGrad + row * g.outWidth * c,
+            base + chunk * wSize, &shape)
         }
       }
     }

@@ -44,8 +44,7 @@ public func expandDepthwiseInference(
   let callPacked = packed && expandPacked == nil ? packForInference(expandWeight, rows: cin, columns: m) : []
   var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: scratchRows * rowFloats, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
-    callPacked.withUnsafeBufferPointer { cp in
-    ThreadPool.withSingleThreadedBLAS {
+    callPacked.withUnsafeBufferPointer { cp in ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
         for worker in range {
           let band = ws.baseAddress! + worker * perWorker
@@ -55,8 +54,7 @@ public func expandDepthwiseInference(
             let n = rowItem / bands
             let oh0 = (rowItem % bands) * bandRows, oh1 = min(g.outHeight, oh0 + bandRows)
             // This item's channels: [c0, c0 + cols) of the m, in whole units.
-            let c0 = min(m, channelUnits * slice / channelSlices * channelUnit)
-            let cols = min(m, channelUnits * (slice + 1) / channelSlices * channelUnit) - c0
+            let (c0, cols) = columnSlice(slice, of: channelSlices, total: m, unit: channelUnit)
             // The input rows this band's taps read, inside the image.
             let ih0 = max(0, oh0 * s - g.pad.top), ih1 = min(g.inHeight, (oh1 - 1) * s - g.pad.top + k)
             guard ih0 < ih1, cols > 0 else { continue }
@@ -83,8 +81,7 @@ public func expandDepthwiseInference(
           }
         }
       }
-    }
-    }
+    } }
     if let channelMeans {
       reduceWorkerSums(
         ws.baseAddress! + scratchRows * rowFloats, workers: workers, stride: perWorker, into: channelMeans,

@@ -59,6 +59,14 @@ public func packForInference(_ weight: UnsafePointer<Float>, rows k: Int, column
   }
 }
 
+/// Slice `slice` of `slices` of `total` columns, cut at multiples of `unit` (the packed GEMM's
+/// panels, or vectors): its first column and column count (possibly 0).
+func columnSlice(_ slice: Int, of slices: Int, total: Int, unit: Int) -> (first: Int, count: Int) {
+  let units = (total + unit - 1) / unit
+  let first = min(total, units * slice / slices * unit)
+  return (first, min(total, units * (slice + 1) / slices * unit) - first)
+}
+
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
 /// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster), and its
@@ -106,8 +114,7 @@ public func pointwiseConvInference(
   let callPacked = packed && packedWeight == nil ? packForInference(weight, rows: cin, columns: cout) : []
   var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: 0, zeroedCount: sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
-    callPacked.withUnsafeBufferPointer { cp in
-    ThreadPool.withSingleThreadedBLAS {
+    callPacked.withUnsafeBufferPointer { cp in ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
         for worker in range {
           let base = ws.baseAddress! + worker * perWorker
@@ -119,8 +126,7 @@ public func pointwiseConvInference(
             let slice = item % columnSlices, rowItem = item / columnSlices
             let image = rowItem / chunksPerImage
             let first = (rowItem % chunksPerImage) * chunkRows
-            let col0 = min(cout, columnUnits * slice / columnSlices * columnUnit)
-            let cols = min(cout, columnUnits * (slice + 1) / columnSlices * columnUnit) - col0
+            let (col0, cols) = columnSlice(slice, of: columnSlices, total: cout, unit: columnUnit)
             let rows = min(chunkRows, p - first)
             let row0 = image * p + first
             var w = packed ? packedWeight ?? UnsafePointer(cp.baseAddress!) : weight
@@ -151,8 +157,7 @@ public func pointwiseConvInference(
           }
         }
       }
-    }
-    }
+    } }
     if let channelMeans { reduceWorkerSums(ws.baseAddress!, workers: workers, stride: perWorker, into: channelMeans, count: n * cout, divisor: p) }
   }
 }
