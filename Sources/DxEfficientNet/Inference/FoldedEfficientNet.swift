@@ -42,7 +42,12 @@ public final class FoldedEfficientNet {
 
     // Stem: a GEMM over the 3x3x3 patches with the epilogue fused.
     let g = stem.geometry(batch: n, height: h0, width: w0)
-    Profiler.measure("stem 3x3 conv+BN+act (folded)") {
+    // Rates for the profiler: 2 FLOPs per multiply-add of each convolution.
+    func flops(pixels: Int, _ perPixel: Int) -> Double { 2 * Double(pixels) * Double(perPixel) }
+    Profiler.measure(
+      "stem 3x3 conv+BN+act (folded)",
+      flops: flops(pixels: n * g.outHeight * g.outWidth, g.kernel * g.kernel * c0 * stem.outChannels)
+    ) {
       x.withPointer { xp in
         convInference(
           input: xp, weight: stem.weight, packedWeight: stem.packedWeight, bias: stem.bias, activation: stem.activation,
@@ -57,14 +62,21 @@ public final class FoldedEfficientNet {
       let means = block.squeezeExcite == nil ? nil : ws.pooled
       if let expand = block.expand {
         // The expanded map is made band by band in cache and never stored.
-        Profiler.measure("1x1 expand + depthwise conv, BN, act, SE pool (folded)") {
+        Profiler.measure(
+          "1x1 expand + depthwise conv, BN, act, SE pool (folded)",
+          flops: flops(pixels: n * h * w, expand.inChannels * dw.channels)
+            + flops(pixels: n * dg.outHeight * dg.outWidth, dw.kernel * dw.kernel * dw.channels)
+        ) {
           expandDepthwiseInference(
             input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandPacked: expand.packedWeight, expandBias: expand.bias,
             expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
             depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, geometry: dg, channels: dw.channels)
         }
       } else {
-        Profiler.measure("depthwise conv+BN+act+SE pool (folded)") {
+        Profiler.measure(
+          "depthwise conv+BN+act+SE pool (folded)",
+          flops: flops(pixels: n * dg.outHeight * dg.outWidth, dw.kernel * dw.kernel * dw.channels)
+        ) {
           depthwiseConvInference(
             input: a, weight: dw.weight, bias: dw.bias, activation: dw.activation, output: ws.depthwise,
             channelMeans: means, geometry: dg, channels: dw.channels)
@@ -72,7 +84,10 @@ public final class FoldedEfficientNet {
       }
       Profiler.measure("SE gate") { block.squeezeExcite?.gate(pooled: ws.pooled, images: n, into: ws.gate) }
       let p = block.project
-      Profiler.measure("1x1 project conv+BN+SE scale+skip (folded)") {
+      Profiler.measure(
+        "1x1 project conv+BN+SE scale+skip (folded)",
+        flops: flops(pixels: n * dg.outHeight * dg.outWidth, p.inChannels * p.outChannels)
+      ) {
         pointwiseConvInference(
           input: ws.depthwise, weight: p.weight, packedWeight: p.packedWeight, bias: p.bias, activation: p.activation,
           inputGate: block.squeezeExcite == nil ? nil : ws.gate, residual: block.hasSkip ? a : nil, output: b,
@@ -84,7 +99,9 @@ public final class FoldedEfficientNet {
 
     // Head: conv_head + bn2 + act, pooled in its own output pass (the map is never stored).
     features.withMutablePointer { fp in
-      Profiler.measure("1x1 head conv+BN+act+pool (folded)") {
+      Profiler.measure(
+        "1x1 head conv+BN+act+pool (folded)", flops: flops(pixels: n * h * w, head.inChannels * head.outChannels)
+      ) {
         pointwiseConvInference(
         input: a, weight: head.weight, packedWeight: head.packedWeight, bias: head.bias, activation: head.activation, output: nil, channelMeans: fp,
           images: n, pixels: h * w, inChannels: head.inChannels, outChannels: head.outChannels)

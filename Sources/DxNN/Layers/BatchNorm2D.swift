@@ -35,13 +35,14 @@ public final class BatchNorm2D: Layer {
   public var isFrozen: Bool { weight.isFrozen && bias.isFrozen }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-    Profiler.measure("BatchNorm forward") { _forward(x, mode: mode, activation: .none) }
+    Profiler.measure("BatchNorm forward", bytes: 12 * Double(x.count)) { _forward(x, mode: mode, activation: .none) }
   }
 
   /// BatchNorm with an activation applied in the same pass; differentiate it with
   /// `backward(_:activation:)`, which recomputes the pre-activation values from the input.
   public func forward(_ x: Tensor, mode: Mode, activation: FusedActivation) -> Tensor {
-    Profiler.measure("BatchNorm+activation forward") { _forward(x, mode: mode, activation: activation) }
+    // Bytes: the statistics pass reads x, the map pass reads x and writes y.
+    Profiler.measure("BatchNorm+activation forward", bytes: 12 * Double(x.count)) { _forward(x, mode: mode, activation: activation) }
   }
 
   private func _forward(_ x: Tensor, mode: Mode, activation: FusedActivation) -> Tensor {
@@ -81,13 +82,14 @@ public final class BatchNorm2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    Profiler.measure("BatchNorm backward") { backwardPass(dy, activation: .none) }
+    Profiler.measure("BatchNorm backward", bytes: 20 * Double(dy.count)) { backwardPass(dy, activation: .none) }
   }
 
   /// Backward of `forward(_:mode:activation:)`: `dy` is the gradient at the activation's
   /// output. Two passes over the map, recomputing the pre-activation values from the input.
   public func backward(_ dy: Tensor, activation: FusedActivation) -> Tensor {
-    Profiler.measure("BatchNorm+activation backward") { backwardPass(dy, activation: activation) }
+    // Bytes: pass 1 reads x and dy and writes g, pass 2 reads x and g and writes dx.
+    Profiler.measure("BatchNorm+activation backward", bytes: 24 * Double(dy.count)) { backwardPass(dy, activation: activation) }
   }
 
   private func backwardPass(_ dy: Tensor, activation: FusedActivation) -> Tensor {

@@ -13,6 +13,10 @@ public final class Conv2D: Layer {
   var input: Tensor?
   private var col: [Float] = []
   private var geometry: ConvGeometry?
+  /// Multiply-adds of the latest forward (for the profiler's rates).
+  private var multiplyAdds: Double {
+    geometry.map { Double($0.batch * $0.outHeight * $0.outWidth * kernel * kernel * inChannels * outChannels) } ?? 0
+  }
 
   /// He-normal initialised weights (fan-out, as timm's `_init_weight_goog`), zero bias.
   public init(
@@ -40,7 +44,7 @@ public final class Conv2D: Layer {
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " forward") { _forward(x, mode: mode) }
+    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " forward", flops: 2 * multiplyAdds) { _forward(x, mode: mode) }
   }
 
   private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
@@ -69,7 +73,8 @@ public final class Conv2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " backward") { _backward(dy) }
+    // Input and weight gradients: twice the forward's arithmetic.
+    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " backward", flops: 4 * multiplyAdds) { _backward(dy) }
   }
 
   private func _backward(_ dy: Tensor) -> Tensor {

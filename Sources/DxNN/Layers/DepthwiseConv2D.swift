@@ -11,6 +11,10 @@ public final class DepthwiseConv2D: Layer {
 
   var input: Tensor?
   private var geometry: ConvGeometry?
+  /// Multiply-adds of the latest forward (for the profiler's rates).
+  private var multiplyAdds: Double {
+    geometry.map { Double($0.batch * $0.outHeight * $0.outWidth * kernel * kernel * channels) } ?? 0
+  }
 
   /// He-normal initialised weights (fan-out = k*k for depthwise, as timm), zero bias.
   public init(
@@ -28,7 +32,7 @@ public final class DepthwiseConv2D: Layer {
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-    Profiler.measure("DepthwiseConv2D forward") { _forward(x, mode: mode) }
+    Profiler.measure("DepthwiseConv2D forward", flops: 2 * multiplyAdds) { _forward(x, mode: mode) }
   }
 
   private func _forward(_ x: Tensor, mode: Mode) -> Tensor {
@@ -53,7 +57,7 @@ public final class DepthwiseConv2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    Profiler.measure("DepthwiseConv2D backward") { _backward(dy) }
+    Profiler.measure("DepthwiseConv2D backward", flops: 4 * multiplyAdds) { _backward(dy) }
   }
 
   private func _backward(_ dy: Tensor) -> Tensor {

@@ -95,7 +95,11 @@ struct BenchCommand: ParsableCommand {
     print("time by layer kind (one profiled \(mode) pass, \(String(format: "%.1f", profiled * 1e3)) ms):")
     let accounted = breakdown.reduce(0) { $0 + $1.seconds }
     func pad(_ s: String) -> String { "  " + s.padding(toLength: 32, withPad: " ", startingAt: 0) }
-    for r in breakdown { print(pad(r.kind) + String(format: "%8.1f ms  %5.1f%%  (%d calls)", r.seconds * 1e3, 100 * r.seconds / profiled, r.calls)) }
+    for r in breakdown {
+      let rate = r.flops > 0 ? String(format: "  %6.1f GFLOP/s", r.flops / r.seconds / 1e9)
+        : r.bytes > 0 ? String(format: "  %6.1f GB/s", r.bytes / r.seconds / 1e9) : ""
+      print(pad(r.kind) + String(format: "%8.1f ms  %5.1f%%  (%3d calls)", r.seconds * 1e3, 100 * r.seconds / profiled, r.calls) + rate)
+    }
     print(pad("other (adds, loss, optimizer)") + String(format: "%8.1f ms  %5.1f%%", (profiled - accounted) * 1e3, 100 * (profiled - accounted) / profiled))
   }
 }
