@@ -32,7 +32,42 @@ static void moments_scalar(const float *x, ptrdiff_t rows, ptrdiff_t c, ptrdiff_
     }
 }
 
+static void input_grad_scalar(const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t c, ptrdiff_t j0, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3) {
+  for (ptrdiff_t r = 0; r < rows; r++)
+    for (ptrdiff_t j = j0; j < c; j++) {
+      ptrdiff_t i = r * c + j;
+      float xhat = (x[i] - mean[j]) * inv_std[j];
+      dx[i] = k1[j] * (g[i] - k2[j] - xhat * k3[j]);
+    }
+}
+
 #if defined(__x86_64__)
+
+// Rows outer (each row's constants come from L1): g and dx may be the same buffer.
+DX_AVX512 static void input_grad_avx512(const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3) {
+  for (ptrdiff_t r = 0; r < rows; r++)
+    for (ptrdiff_t j = 0; j < c; j += 16) {
+      __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
+      ptrdiff_t i = r * c + j;
+      __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, mean + j)), _mm512_maskz_loadu_ps(m, inv_std + j));
+      __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, k2 + j));
+      t = _mm512_fnmadd_ps(xhat, _mm512_maskz_loadu_ps(m, k3 + j), t);
+      _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, k1 + j), t));
+    }
+}
+
+DX_AVX2 static void input_grad_avx2(const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3) {
+  ptrdiff_t c8 = c / 8 * 8;
+  for (ptrdiff_t r = 0; r < rows; r++)
+    for (ptrdiff_t j = 0; j < c8; j += 8) {
+      ptrdiff_t i = r * c + j;
+      __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(mean + j)), _mm256_loadu_ps(inv_std + j));
+      __m256 t = _mm256_sub_ps(_mm256_loadu_ps(g + i), _mm256_loadu_ps(k2 + j));
+      t = _mm256_fnmadd_ps(xhat, _mm256_loadu_ps(k3 + j), t);
+      _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(k1 + j), t));
+    }
+  input_grad_scalar(x, g, dx, rows, c, c8, mean, inv_std, k1, k2, k3);
+}
 
 DX_AVX512 static void moments_avx512(const float *x, ptrdiff_t rows, ptrdiff_t c, const float *shift, float *s1, float *s2) {
   for (ptrdiff_t j = 0; j < c; j += 16) {
@@ -64,17 +99,15 @@ DX_AVX2 static void moments_avx2(const float *x, ptrdiff_t rows, ptrdiff_t c, co
 }
 
 DX_AVX512 static void apply_avx512(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
-  for (ptrdiff_t j = 0; j < c; j += 16) {
-    __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
-    __m512 sc = _mm512_maskz_loadu_ps(m, scale + j), sh = _mm512_maskz_loadu_ps(m, shift + j);
-    for (ptrdiff_t r = 0; r < rows; r++) {
-      __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + r * c + j), sc, sh);
+  for (ptrdiff_t r = 0; r < rows; r++)
+    for (ptrdiff_t j = 0; j < c; j += 16) {
+      __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
+      __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + r * c + j), _mm512_maskz_loadu_ps(m, scale + j), _mm512_maskz_loadu_ps(m, shift + j));
       _mm512_mask_storeu_ps(y + r * c + j, m, act16(v, a));
     }
-  }
 }
 
-DX_AVX512 static void sums_avx512(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+DX_AVX512 static void sums_by_channel_avx512(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
   // Channel block outer, rows inner: the per-channel constants and sums stay in registers.
   for (ptrdiff_t j = 0; j < c; j += 16) {
     __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
@@ -92,6 +125,29 @@ DX_AVX512 static void sums_avx512(const float *x, const float *dy, float *g_out,
     _mm512_mask_storeu_ps(sum_g + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sum_g + j), sg));
     _mm512_mask_storeu_ps(sum_gx + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sum_gx + j), sgx));
   }
+}
+
+DX_AVX512 static void sums_by_row_avx512(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+  for (ptrdiff_t r = 0; r < rows; r++)
+    for (ptrdiff_t j = 0; j < c; j += 16) {
+      __mmask16 m = c - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c - j)) - 1);
+      ptrdiff_t i = r * c + j;
+      __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, mean + j)), _mm512_maskz_loadu_ps(m, inv_std + j));
+      __m512 v = _mm512_fmadd_ps(xhat, _mm512_maskz_loadu_ps(m, gamma + j), _mm512_maskz_loadu_ps(m, beta + j));
+      __m512 g = act_grad16(v, _mm512_maskz_loadu_ps(m, dy + i), a);
+      if (a != DX_ACT_NONE) _mm512_mask_storeu_ps(g_out + i, m, g);
+      _mm512_mask_storeu_ps(sum_g + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sum_g + j), g));
+      _mm512_mask_storeu_ps(sum_gx + j, m, _mm512_fmadd_ps(g, xhat, _mm512_maskz_loadu_ps(m, sum_gx + j)));
+    }
+}
+
+// Few channels: the sums stay in registers, rows inner. Many: rows outer, the sums in L1, so the
+// three maps stream in order; their updates through memory are then independent chains (with
+// one or two channel blocks they would serialise: 1.4x slower than registers at 16 channels,
+// 2x faster at 480 channels in a one-thread micro-benchmark).
+DX_AVX512 static void sums_avx512(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
+  if (c <= 64) sums_by_channel_avx512(x, dy, g_out, rows, c, mean, inv_std, gamma, beta, a, sum_g, sum_gx);
+  else sums_by_row_avx512(x, dy, g_out, rows, c, mean, inv_std, gamma, beta, a, sum_g, sum_gx);
 }
 
 DX_AVX2 static void apply_avx2(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
@@ -126,14 +182,24 @@ DX_AVX2 static void sums_avx2(const float *x, const float *dy, float *g_out, ptr
 
 #endif
 
+// Rows per block of the apply pass: the AVX2 and scalar paths walk a block once per 8 channels,
+// so a block must stay in L1/L2 between those walks; walking the whole map once per channel
+// block instead fetched each cache line from memory several times (7.8 GB/s on B0's training).
+enum { APPLY_BLOCK_ROWS = 32 };
+
 void dx_scale_shift_activation(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
+  for (ptrdiff_t r = 0; r < rows; r += APPLY_BLOCK_ROWS) {
+    ptrdiff_t n = rows - r < APPLY_BLOCK_ROWS ? rows - r : APPLY_BLOCK_ROWS;
+    const float *xb = x + r * c;
+    float *yb = y + r * c;
 #if defined(__x86_64__)
-  switch (dx_kernel_isa()) {
-  case 2: apply_avx512(x, y, rows, c, scale, shift, a); return;
-  case 1: apply_avx2(x, y, rows, c, scale, shift, a); return;
-  }
+    switch (dx_kernel_isa()) {
+    case 2: apply_avx512(xb, yb, n, c, scale, shift, a); continue;
+    case 1: apply_avx2(xb, yb, n, c, scale, shift, a); continue;
+    }
 #endif
-  apply_scalar(x, y, rows, c, 0, scale, shift, a);
+    apply_scalar(xb, yb, n, c, 0, scale, shift, a);
+  }
 }
 
 void dx_batchnorm_activation_sums(const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *gamma, const float *beta, dx_activation a, float *sum_g, float *sum_gx) {
@@ -154,4 +220,14 @@ void dx_shifted_moments(const float *x, ptrdiff_t rows, ptrdiff_t c, const float
   }
 #endif
   moments_scalar(x, rows, c, 0, shift, s1, s2);
+}
+
+void dx_batchnorm_input_grad(const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3) {
+#if defined(__x86_64__)
+  switch (dx_kernel_isa()) {
+  case 2: input_grad_avx512(x, g, dx, rows, c, mean, inv_std, k1, k2, k3); return;
+  case 1: input_grad_avx2(x, g, dx, rows, c, mean, inv_std, k1, k2, k3); return;
+  }
+#endif
+  input_grad_scalar(x, g, dx, rows, c, 0, mean, inv_std, k1, k2, k3);
 }

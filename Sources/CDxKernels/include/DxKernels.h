@@ -50,6 +50,13 @@ void dx_batchnorm_activation_sums(
     const float *x, const float *dy, float *g_out, ptrdiff_t rows, ptrdiff_t channels, const float *mean,
     const float *inv_std, const float *gamma, const float *beta, dx_activation activation, float *sum_g, float *sum_gx);
 
+/// The second pass of BatchNorm backward over `rows` contiguous rows:
+/// `dx = k1 * (g - k2 - xhat * k3)` with `xhat = (x - mean) * inv_std` (k1 = gamma * inv_std,
+/// k2 and k3 the means of g and g * xhat; zero with running statistics). `g` may be `dx`.
+void dx_batchnorm_input_grad(
+    const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t channels, const float *mean,
+    const float *inv_std, const float *k1, const float *k2, const float *k3);
+
 /// The shape of a depthwise convolution over an NHWC image (one image; channels innermost).
 /// `channels` are computed; `pixel_stride` (>= channels) is the distance in floats between
 /// neighbouring pixels of the input and the output and between taps of the weights, so a slice
