@@ -133,10 +133,22 @@ public final class EfficientNet: Layer {
 
   /// Backward of `forward`: dLoss/dLogits in, dLoss/dImages out.
   public func backward(_ dy: Tensor) -> Tensor {
+    convStem.backward(backwardToStem(dy))
+  }
+
+  /// Backward of `forward` for training: the parameters' gradients only. The images' gradient
+  /// (the stem's col2im and one GEMM, about 4% of a B0 step) is what nothing in training reads,
+  /// and what PyTorch skips too for inputs that do not require grad.
+  public func backwardParameters(_ dy: Tensor) {
+    convStem.backwardParameters(backwardToStem(dy))
+  }
+
+  /// dLoss/dLogits in, the gradient at the stem convolution's output out.
+  private func backwardToStem(_ dy: Tensor) -> Tensor {
     let dFeatures = backwardHead(dy)
     var g = convHead.backward(bn2.backward(dFeatures))
     for stage in blocks.reversed() { for block in stage.reversed() { g = block.backward(g) } }
-    return convStem.backward(bn1.backward(g))
+    return bn1.backward(g)
   }
 
   /// Outputs of the stem and of every stage (`stem`, `stage0` ... `stage6`), for locating where

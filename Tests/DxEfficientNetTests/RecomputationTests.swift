@@ -35,5 +35,24 @@ final class RecomputationTests: XCTestCase {
   }
 
   func testB0_sameGradientsAsKeepingActivations() throws { try check("efficientnet_b0") }
+
+  /// Training's backward (no image gradient) gives the full backward's parameter gradients.
+  func testBackwardParameters_sameGradientsAsFullBackward() throws {
+    var config = try XCTUnwrap(Variants.named("efficientnet_b0"))
+    config.numClasses = 4
+    let full = try EfficientNet(config, seed: 5), parametersOnly = try EfficientNet(config, seed: 5)
+    var rng = SeededGenerator(seed: 2)
+    let x = Tensor.randomNormal([2, 36, 36, 3], using: &rng)
+    for model in [full, parametersOnly] {
+      model.zeroGradients()
+      let (_, g) = SoftmaxCrossEntropy()(logits: model.forward(x, mode: .training), labels: [1, 3])
+      if model === full { _ = model.backward(g) } else { model.backwardParameters(g) }
+    }
+    let a = Dictionary(uniqueKeysWithValues: full.namedParameters().map { ($0.name, $0.parameter) })
+    for (name, p) in parametersOnly.namedParameters() where p.kind == .trainable {
+      XCTAssertEqual(p.grad, a[name]!.grad, name)
+    }
+    XCTAssertGreaterThan(a["conv_stem.weight"]!.grad.maxAbs(), 0)
+  }
   func testLite0_sameGradientsAsKeepingActivations() throws { try check("efficientnet_lite0") }
 }

@@ -114,6 +114,22 @@ final class LayerContractTests: XCTestCase {
     XCTAssertEqual(conv.weight.grad.maxAbs(), 0)
     XCTAssertEqual(conv.bias!.grad.maxAbs(), 0)
   }
+
+  func testConv2DBackwardParameters_givesTheFullBackwardsParameterGradients() {
+    var rng = SeededGenerator(seed: 4)
+    for (k, s) in [(3, 2), (1, 1)] {
+      let conv = Conv2D(3, 5, kernel: k, stride: s, padding: .same, bias: true, rng: &rng)
+      let x = Tensor.randomNormal([2, 9, 9, 3], using: &rng)
+      let dy = Tensor.randomNormal(conv.forward(x, mode: .training).shape, using: &rng)
+      _ = conv.backward(dy)
+      let (weightGrad, biasGrad) = (conv.weight.grad, conv.bias!.grad)
+      XCTAssertGreaterThan(weightGrad.maxAbs(), 0)
+      conv.zeroGradients()
+      conv.backwardParameters(dy)
+      XCTAssertEqual(conv.weight.grad, weightGrad, "\(k)x\(k) weight")
+      XCTAssertEqual(conv.bias!.grad, biasGrad, "\(k)x\(k) bias")
+    }
+  }
 }
 
 /// BatchNorm with a fused activation computes exactly what BatchNorm followed by the

@@ -74,15 +74,26 @@ public final class Conv2D: Layer {
 
   public func backward(_ dy: Tensor) -> Tensor {
     // Input and weight gradients: twice the forward's arithmetic.
-    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " backward", flops: 4 * multiplyAdds) { _backward(dy) }
+    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " backward", flops: 4 * multiplyAdds) {
+      _backward(dy, inputGradient: true)!
+    }
   }
 
-  private func _backward(_ dy: Tensor) -> Tensor {
+  /// Backward for a layer that reads the network's input (a stem): the weight and bias
+  /// gradients only, half the arithmetic and no col2im.
+  public func backwardParameters(_ dy: Tensor) {
+    Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " backward", flops: 2 * multiplyAdds) {
+      _ = _backward(dy, inputGradient: false)
+    }
+  }
+
+  private func _backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
     guard let x = input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
     precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, outChannels], "Conv2D.backward got \(dy.shape)")
     // Both are written in full (a GEMM with beta 0; col2im clears dx first), never added to.
-    var dx = Tensor.uninitialized(x.shape)
-    var colGrad = [Float](unsafeUninitializedCapacity: col.count) { _, n in n = col.count }
+    var dx = Tensor.uninitialized(inputGradient ? x.shape : [1])  // [1]: a pointer, never written
+    let colGradCount = inputGradient ? col.count : 0
+    var colGrad = [Float](unsafeUninitializedCapacity: colGradCount) { _, n in n = colGradCount }
     var biasGrad = Tensor.zeros([outChannels])
     x.withPointer { xp in
       weight.value.withPointer { wp in
@@ -93,7 +104,7 @@ public final class Conv2D: Layer {
                 col.withUnsafeBufferPointer { colp in
                   colGrad.withUnsafeMutableBufferPointer { cgp in
                     conv2DBackward(
-                      input: xp, col: colp.baseAddress, weight: wp, outputGrad: dyp, inputGrad: dxp,
+                      input: xp, col: colp.baseAddress, weight: wp, outputGrad: dyp, inputGrad: inputGradient ? dxp : nil,
                       weightGrad: dwp, biasGrad: bias == nil ? nil : dbp, colGrad: cgp.baseAddress,
                       geometry: g, inChannels: inChannels, outChannels: outChannels)
                   }
@@ -105,7 +116,7 @@ public final class Conv2D: Layer {
       }
     }
     bias?.accumulateGrad(biasGrad)
-    return dx
+    return inputGradient ? dx : nil
   }
 
   public func visitParameters(_ visit: (String, Parameter) -> Void) {

@@ -122,7 +122,7 @@ public final class Trainer {
           if let max = config.maxSteps, steps >= max { break }
           model.zeroGradients()
           model.reseedStochasticLayers(stepSeed(epoch))
-          step(model.forward(batch.images, mode: .training), labels: batch.labels) { _ = model.backward($0) }
+          step(model.forward(batch.images, mode: .training), labels: batch.labels) { model.backwardParameters($0) }
         }
       }
       let (accuracy, macroF1) = try evaluate(features)

@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
       default:
         model.zeroGradients()
         let (_, g) = loss(logits: model.forward(x, mode: .training), labels: labels)
-        _ = model.backward(g)
+        model.backwardParameters(g)
         sgd.step(params, lr: 0.01)
       }
     }
