@@ -58,13 +58,12 @@ public final class EfficientNet: Layer {
     if let hidden = config.classifierHidden { resetClassifier(numClasses: config.numClasses, hidden: hidden, seed: seed) }
   }
 
-  /// Training keeps only each block's input after forward and recomputes the block's inside
-  /// just before its backward (convolutions, BatchNorm with the statistics forward used, SE),
-  /// so only one block's maps exist at a time: about 60% less memory for roughly one more
-  /// forward pass of the blocks. Results are identical.
-  public var recomputesInBackward: Bool {
-    get { blocks.first?.first?.recomputesInBackward ?? false }
-    set { for stage in blocks { for block in stage { block.recomputesInBackward = newValue } } }
+  /// What training recomputes in backward instead of keeping from forward (`Recomputation`);
+  /// every level gives identical results. `.elementwise` by default: it halves the memory a
+  /// step keeps for a few percent of its time.
+  public var recomputation: Recomputation {
+    get { blocks.first?.first?.recomputation ?? .elementwise }
+    set { for stage in blocks { for block in stage { block.recomputation = newValue } } }
   }
 
   /// Channels of the pooled features (the classifier's input).

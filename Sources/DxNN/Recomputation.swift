@@ -14,6 +14,26 @@ public protocol ReleasableInput: Layer {
 /// A layer that can recompute its latest forward output from its own cache, exactly.
 public protocol RecomputableOutput: Layer {
   func recomputeOutput() -> Tensor
+  /// Recomputing is one elementwise pass (BatchNorm+activation, SE's scaling), not a
+  /// convolution: about what reading the kept map back would cost.
+  var recomputesElementwise: Bool { get }
+}
+
+extension RecomputableOutput {
+  public var recomputesElementwise: Bool { false }
+}
+
+/// How much of a training step's forward state is recomputed in backward instead of kept.
+public enum Recomputation: String, Sendable, CaseIterable {
+  /// Keep every map backward reads: the fastest step, the most memory.
+  case none
+  /// Drop the maps an elementwise pass recomputes (the outputs of BatchNorm+activation and of
+  /// SE, which are the next layer's cached input) and keep the convolutions' outputs: about
+  /// half the memory for a few percent more time. The default.
+  case elementwise
+  /// Keep only each block's input and recompute the block's inside (convolutions too) just
+  /// before its backward: the least memory, for roughly one more forward pass of the blocks.
+  case all
 }
 
 extension Conv2D: ReleasableInput, RecomputableOutput {
@@ -46,7 +66,7 @@ extension BatchNorm2D {
   /// input and the statistics forward used: the same kernel on the same values, so the same bits.
   public func recomputeOutput(activation: FusedActivation) -> Tensor {
     guard let x = input else { preconditionFailure("BatchNorm2D.recomputeOutput before forward") }
-    return Profiler.measure("BatchNorm+activation recompute") { apply(x, activation: activation) }
+    return Profiler.measure("BatchNorm+activation recompute", bytes: 8 * Double(x.count)) { apply(x, activation: activation) }
   }
 }
 
@@ -56,4 +76,5 @@ extension SqueezeExcite: ReleasableInput, RecomputableOutput {
   public func restoreInput(_ x: Tensor) { input = x }
   /// `input * scale` from the cache: the same values forward returned.
   public func recomputeOutput() -> Tensor { scaledInput() }
+  public var recomputesElementwise: Bool { true }
 }

@@ -4,20 +4,24 @@ import DxTensor
 import DxTestSupport
 import XCTest
 
-/// Training with activations recomputed in backward gives exactly the gradients, running
-/// statistics and input gradient of training that keeps them.
+/// Training at every recomputation level gives exactly the gradients, running statistics and
+/// input gradient of training that keeps every map.
 final class RecomputationTests: XCTestCase {
   func check(_ variant: String, file: StaticString = #filePath, line: UInt = #line) throws {
     var config = try XCTUnwrap(Variants.named(variant))
     config.numClasses = 5
     config.dropPathRate = 0.2
-    let kept = try EfficientNet(config, seed: 3), recomputed = try EfficientNet(config, seed: 3)
-    recomputed.recomputesInBackward = true
+    let levels = Recomputation.allCases
+    let models = try levels.map { level in
+      let model = try EfficientNet(config, seed: 3)
+      model.recomputation = level
+      return model
+    }
     var rng = SeededGenerator(seed: 9)
     let x = Tensor.randomNormal([3, 40, 40, 3], using: &rng)
     let loss = SoftmaxCrossEntropy()
     var inputGrads: [Tensor] = []
-    for model in [kept, recomputed] {
+    for model in models {
       for step in 0..<2 {  // twice: the second step runs on released-and-restored state
         model.zeroGradients()
         model.reseedStochasticLayers(UInt64(step))
@@ -26,15 +30,17 @@ final class RecomputationTests: XCTestCase {
         if step == 1 { inputGrads.append(dx) }
       }
     }
-    XCTAssertEqual(inputGrads[0], inputGrads[1], "\(variant) input gradient", file: file, line: line)
-    let a = Dictionary(uniqueKeysWithValues: kept.namedParameters().map { ($0.name, $0.parameter) })
-    for (name, p) in recomputed.namedParameters() {
-      XCTAssertEqual(p.value, a[name]!.value, "\(variant) \(name) value", file: file, line: line)
-      if p.kind == .trainable { XCTAssertEqual(p.grad, a[name]!.grad, "\(variant) \(name) grad", file: file, line: line) }
+    let kept = Dictionary(uniqueKeysWithValues: models[0].namedParameters().map { ($0.name, $0.parameter) })
+    for (level, model) in zip(levels, models).dropFirst() {
+      XCTAssertEqual(inputGrads[levels.firstIndex(of: level)!], inputGrads[0], "\(variant) \(level) input gradient", file: file, line: line)
+      for (name, p) in model.namedParameters() {
+        XCTAssertEqual(p.value, kept[name]!.value, "\(variant) \(level) \(name) value", file: file, line: line)
+        if p.kind == .trainable { XCTAssertEqual(p.grad, kept[name]!.grad, "\(variant) \(level) \(name) grad", file: file, line: line) }
+      }
     }
   }
 
-  func testB0_sameGradientsAsKeepingActivations() throws { try check("efficientnet_b0") }
+  func testB0_everyLevelSameGradientsAsKeepingActivations() throws { try check("efficientnet_b0") }
 
   /// Training's backward (no image gradient) gives the full backward's parameter gradients.
   func testBackwardParameters_sameGradientsAsFullBackward() throws {
@@ -54,5 +60,5 @@ final class RecomputationTests: XCTestCase {
     }
     XCTAssertGreaterThan(a["conv_stem.weight"]!.grad.maxAbs(), 0)
   }
-  func testLite0_sameGradientsAsKeepingActivations() throws { try check("efficientnet_lite0") }
+  func testLite0_everyLevelSameGradientsAsKeepingActivations() throws { try check("efficientnet_lite0") }
 }

@@ -37,6 +37,7 @@ final class BatchNormAct: Layer {
 }
 
 extension BatchNormAct: ReleasableInput, RecomputableOutput {
+  var recomputesElementwise: Bool { true }
   func releaseInput() { bn.releaseInput() }
   func restoreInput(_ x: Tensor) { bn.restoreInput(x) }
   func recomputeOutput() -> Tensor {

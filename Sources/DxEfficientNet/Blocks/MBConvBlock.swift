@@ -19,15 +19,18 @@ public final class MBConvBlock: Layer {
   public let hasSkip: Bool
   let children: [(name: String, layer: any Layer)]
   let dropPath: DropPath?
-  /// In training, drop the maps that the previous child can recompute cheaply (each BatchNorm's
-  /// input, and the squeeze-excited map the projection reads) after forward, and recompute
-  /// them just before they are needed in backward: about 30% less memory for one extra 1x1
-  /// and depthwise convolution per block.
-  var recomputesInBackward = false
-  /// Children whose input is released: index i, recomputed by child i - 1.
-  private lazy var releasable: Set<Int> = Set(children.indices.filter { i in
-    i > 0 && children[i].layer is ReleasableInput && children[i - 1].layer is RecomputableOutput
-  })
+  /// What training drops after forward and recomputes just before it is needed in backward
+  /// (see `Recomputation`): with `.all`, each BatchNorm's input and the squeeze-excited map
+  /// too, for one extra 1x1 and depthwise convolution per block.
+  var recomputation = Recomputation.elementwise
+  /// Children whose input is released under `recomputation`: index i, recomputed by child i - 1.
+  private var releasable: Set<Int> {
+    guard recomputation != .none else { return [] }
+    return Set(children.indices.filter { i in
+      guard i > 0, children[i].layer is ReleasableInput, let producer = children[i - 1].layer as? RecomputableOutput else { return false }
+      return recomputation == .all || producer.recomputesElementwise
+    })
+  }
   /// The children whose input is released right now.
   private var released: Set<Int> = []
 
@@ -82,7 +85,7 @@ public final class MBConvBlock: Layer {
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
     var y = children.reduce(x) { $1.layer.forward($0, mode: mode) }
     released = []
-    if recomputesInBackward && mode == .training {
+    if recomputation != .none && mode == .training {
       for i in releasable { (children[i].layer as! ReleasableInput).releaseInput() }
       released = releasable
     }

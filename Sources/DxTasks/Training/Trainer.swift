@@ -82,7 +82,7 @@ public final class Trainer {
   @discardableResult
   public func run(resume: Bool = false, progress: (Progress) -> Void = { _ in }) throws -> [EpochLog] {
     if resume { try restore() } else { try? FileManager.default.removeItem(atPath: logPath) }
-    model.recomputesInBackward = config.lowMemory
+    model.recomputation = config.lowMemory ? .all : .elementwise
     var logs: [EpochLog] = []
     let lossFunction = loss()
     let params = model.namedParameters()

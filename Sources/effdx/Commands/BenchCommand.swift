@@ -17,12 +17,14 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "infer, train, head (a head-only step with the frozen backbone run each time, as PyTorch's), or head-cached (a head-only step on cached features: each epoch after the first).") var mode = "infer"
   @Option(help: "Timed iterations (median reported), after one warm-up.") var iters = 3
   @Option(help: "Classes of the classifier.") var classes = 10
-  @Flag(help: "Training: keep only each block's input and recompute its inside in backward (as train --low-memory).") var recompute = false
+  @Option(help: "Training: what backward recomputes instead of keeping: none, elementwise (BatchNorm+activation and SE outputs; as train's default) or all (each block's inside; as train --low-memory).")
+  var recompute = "elementwise"
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
     guard ["infer", "train", "head", "head-cached"].contains(mode) else { throw ValidationError("--mode must be infer, train, head or head-cached") }
+    guard Recomputation(rawValue: recompute) != nil else { throw ValidationError("--recompute must be none, elementwise or all") }
     guard Variants.named(arch) != nil else { throw ValidationError("unknown --arch '\(arch)'") }
   }
 
@@ -34,7 +36,7 @@ struct BenchCommand: ParsableCommand {
     var config = Variants.named(arch)!
     config.numClasses = classes
     let model = try EfficientNet(config, seed: 0)
-    model.recomputesInBackward = recompute
+    model.recomputation = Recomputation(rawValue: recompute)!
     var rng = SeededGenerator(seed: 1)
     let x = Tensor.randomNormal([batch, res, res, 3], using: &rng)
     let labels = (0..<batch).map { $0 % classes }
