@@ -1,5 +1,5 @@
-import DxEfficientNet
-import DxNN
+@testable import DxEfficientNet
+@testable import DxNN
 import DxTensor
 import DxTestSupport
 import XCTest
@@ -41,6 +41,34 @@ final class RecomputationTests: XCTestCase {
   }
 
   func testB0_everyLevelSameGradientsAsKeepingActivations() throws { try check("efficientnet_b0") }
+
+  /// Backward frees each map a block's children kept as soon as the child's backward is done.
+  func testBackward_freesEveryMapTheBlocksKept() throws {
+    var config = try XCTUnwrap(Variants.named("efficientnet_b0"))
+    config.numClasses = 3
+    let model = try EfficientNet(config, seed: 1)
+    model.recomputation = .none
+    var rng = SeededGenerator(seed: 4)
+    let x = Tensor.randomNormal([2, 32, 32, 3], using: &rng)
+    func keptMaps() -> [String] {
+      model.blocks.joined().flatMap { block in
+        block.children.compactMap { name, layer -> String? in
+          let kept: Tensor? = switch layer {
+          case let conv as Conv2D: conv.input
+          case let conv as DepthwiseConv2D: conv.input
+          case let bn as BatchNormAct: bn.bn.input
+          case let se as SqueezeExcite: se.input
+          default: nil
+          }
+          return kept == nil ? nil : name
+        }
+      }
+    }
+    let (_, g) = SoftmaxCrossEntropy()(logits: model.forward(x, mode: .training), labels: [0, 2])
+    XCTAssertEqual(keptMaps().count, model.blocks.joined().map(\.children.count).reduce(0, +), "forward keeps every map")
+    model.backwardParameters(g)
+    XCTAssertEqual(keptMaps(), [], "maps still kept after backward")
+  }
 
   /// Training's backward (no image gradient) gives the full backward's parameter gradients.
   func testBackwardParameters_sameGradientsAsFullBackward() throws {

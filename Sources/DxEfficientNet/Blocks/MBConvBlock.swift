@@ -33,6 +33,8 @@ public final class MBConvBlock: Layer {
   }
   /// The children whose input is released right now.
   private var released: Set<Int> = []
+  /// Backward ran since the latest forward (and freed the children's maps).
+  private var backwardDone = false
 
   /// Gives child `i` its input back, first restoring the input its producer needs.
   private func restoreInput(of i: Int) {
@@ -85,6 +87,7 @@ public final class MBConvBlock: Layer {
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
     var y = children.reduce(x) { $1.layer.forward($0, mode: mode) }
     released = []
+    backwardDone = false
     if recomputation != .none && mode == .training {
       for i in releasable { (children[i].layer as! ReleasableInput).releaseInput() }
       released = releasable
@@ -94,16 +97,19 @@ public final class MBConvBlock: Layer {
     return y + x
   }
 
+  /// Backward of the latest forward, once: each child's kept map is freed right after the
+  /// child's backward (nothing reads it again before the next forward), so a training step's
+  /// memory shrinks as backward walks back instead of holding every map until the next forward.
   public func backward(_ dy: Tensor) -> Tensor {
+    precondition(!backwardDone, "MBConvBlock.backward twice after one forward: backward frees the forward's maps")
     let branch = dropPath?.backward(dy) ?? dy
     var dx = branch
-    let releasing = released
     for i in children.indices.reversed() {
       restoreInput(of: i)
       dx = children[i].layer.backward(dx)
-      if releasing.contains(i) { (children[i].layer as! ReleasableInput).releaseInput() }
+      (children[i].layer as? ReleasableInput)?.releaseInput()
     }
-    released = releasing
+    backwardDone = true
     return hasSkip ? dx + dy : dx
   }
 
