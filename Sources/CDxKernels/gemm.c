@@ -91,20 +91,28 @@ static void gemm_scalar(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t 
 
 #if defined(__x86_64__)
 
-// `rows` (1...MR, a constant after inlining) rows of `pa` (k-major, MR per step) times one
-// packed panel, with the epilogue, into `cols` (1...NR) columns of `c`. A panel of 16 columns
-// or fewer (`narrow`, also a constant) needs only one vector per row.
+// `rows` (1...MR, a constant after inlining) rows of the left operand times one packed panel,
+// with the epilogue, into `cols` (1...NR) columns of `c`. The rows come from `pa` (k-major, MR
+// per step) or, when `direct` (a constant), straight from the matrix `a` (row stride `lda`)
+// with the optional column scale applied to the panel's row instead (see gemm_avx512). A panel
+// of 16 columns or fewer (`narrow`, a constant) needs only one vector per row.
 DX_AVX512 static inline __attribute__((always_inline)) void tile(
-    int rows, int narrow, const float *pa, ptrdiff_t k, const float *panel, float *c, ptrdiff_t ldc, ptrdiff_t cols,
-    const float *bias, dx_activation act, const float *residual, float *sums) {
+    int rows, int narrow, int direct, const float *pa, const float *a, ptrdiff_t lda, const float *scale, ptrdiff_t k,
+    const float *panel, float *c, ptrdiff_t ldc, ptrdiff_t cols, const float *bias, dx_activation act,
+    const float *residual, float *sums) {
   __m512 acc[MR][2];
   __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
   __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
   for (int r = 0; r < rows; r++) { acc[r][0] = b0; acc[r][1] = b1; }
   for (ptrdiff_t p = 0; p < k; p++) {
     __m512 w0 = _mm512_loadu_ps(panel + p * NR), w1 = narrow ? w0 : _mm512_loadu_ps(panel + p * NR + 16);
+    if (direct && scale) {
+      __m512 sp = _mm512_set1_ps(scale[p]);
+      w0 = _mm512_mul_ps(w0, sp);
+      w1 = narrow ? w0 : _mm512_mul_ps(w1, sp);
+    }
     for (int r = 0; r < rows; r++) {
-      __m512 x = _mm512_set1_ps(pa[p * MR + r]);
+      __m512 x = _mm512_set1_ps(direct ? a[r * lda + p] : pa[p * MR + r]);
       acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
       if (!narrow) acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
     }
@@ -129,14 +137,23 @@ DX_AVX512 static inline __attribute__((always_inline)) void tile(
   }
 }
 
+// Packing a 12-row block of the left operand is scalar work about the size of one panel's
+// FMAs, so it pays only when several panels reuse the block. With one or two panels (the
+// projections of an inverted-residual block: 16-112 output channels from hundreds of inputs)
+// the tile broadcasts straight from the rows instead, and SE's per-channel gate, which packing
+// applied to the rows, scales the panel's row (2 multiplies per step of k, not 12).
+enum { DIRECT_MAX_PANELS = 4 };
+
 DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   // The bias of the last panel is read 32 wide: copy it into a padded buffer.
   float tail_bias[NR];
-  float *pa = aligned_alloc(64, (size_t)(((k * MR * sizeof(float)) + 63) / 64 * 64));
-  if (pa == NULL) return 0;  // the caller falls back to the plain loops
+  int direct = !src->conv && n <= DIRECT_MAX_PANELS * NR;
+  float *pa = direct ? NULL : aligned_alloc(64, (size_t)(((k * MR * sizeof(float)) + 63) / 64 * 64));
+  if (!direct && pa == NULL) return 0;  // the caller falls back to the plain loops
   for (ptrdiff_t i0 = 0; i0 < m; i0 += MR) {
     int rows = m - i0 < MR ? (int)(m - i0) : MR;
-    pack_rows(src, i0, rows, k, pa);
+    if (!direct) pack_rows(src, i0, rows, k, pa);
+    const float *ai = direct ? src->a + i0 * src->lda : NULL;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += NR) {
       ptrdiff_t cols = n - j0 < NR ? n - j0 : NR;
       const float *bj = bias ? bias + j0 : NULL;
@@ -149,10 +166,12 @@ DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, p
       const float *rij = residual ? residual + i0 * ldc + j0 : NULL;
       float *sj = sums ? sums + j0 : NULL;
       int narrow = cols <= 16;
-      switch (rows + (narrow ? 100 : 0)) {
+      switch (rows + (narrow ? 100 : 0) + (direct ? 1000 : 0)) {
 #define DX_TILE(R) \
-  case R: tile(R, 0, pa, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
-  case 100 + R: tile(R, 1, pa, k, panel, cij, ldc, cols, bj, act, rij, sj); break;
+  case R: tile(R, 0, 0, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
+  case 100 + R: tile(R, 1, 0, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
+  case 1000 + R: tile(R, 0, 1, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
+  case 1100 + R: tile(R, 1, 1, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break;
         DX_TILE(12) DX_TILE(11) DX_TILE(10) DX_TILE(9) DX_TILE(8) DX_TILE(7)
         DX_TILE(6) DX_TILE(5) DX_TILE(4) DX_TILE(3) DX_TILE(2) DX_TILE(1)
 #undef DX_TILE

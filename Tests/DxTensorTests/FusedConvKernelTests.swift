@@ -70,9 +70,9 @@ final class FusedConvKernelTests: XCTestCase {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 22)
         // The last case has one row chunk and 130 columns: split by columns over the threads.
-        // On AVX-512 the packed GEMM runs for 64 (whole panels) and 130 (ending in a masked
-      // 2-wide panel) output channels, OpenBLAS for the others; 37 and 13 rows end in partial
-      // 12-row tiles.
+        // On AVX-512 the packed GEMM runs (reading the rows directly up to 128 output channels,
+      // packed past that: 130 ends in a masked 2-wide panel), elsewhere OpenBLAS; 37 and 13
+      // rows end in partial 12-row tiles.
       for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu),
                                    (2, 37, 19, 80, .silu), (1, 13, 70, 130, .relu6), (2, 300, 8, 64, .none)] {
           let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
@@ -169,12 +169,14 @@ final class FusedConvKernelTests: XCTestCase {
   }
 
   /// The packed GEMM itself (AVX-512 and its plain-C fallback) against a Double product, with
-  /// every epilogue input, a row stride wider than the output and a gate on the input's columns.
+  /// every epilogue input, row strides wider than the rows and a gate on the input's columns.
+  /// Up to 128 columns the tiles read the rows directly (the gate scales the weights); past
+  /// that they read packed rows (the gate scales the rows as they are packed).
   func testPackedGemm_everyPath_matchesDoubleProduct() {
     var rng = SeededGenerator(seed: 25)
-    for (m, k, n) in [(1, 1, 1), (13, 7, 33), (25, 64, 100), (12, 3, 16), (40, 150, 70)] {
-      let ld = n + 3
-      let a = Tensor.randomNormal([m, k], using: &rng), b = Tensor.randomNormal([k, n], using: &rng)
+    for (m, k, n) in [(1, 1, 1), (13, 7, 33), (25, 64, 100), (12, 3, 16), (40, 150, 70), (14, 9, 150), (3, 20, 129)] {
+      let ld = n + 3, lda = k + 2
+      let a = Tensor.randomNormal([m, lda], using: &rng), b = Tensor.randomNormal([k, n], using: &rng)
       let bias = Tensor.randomNormal([n], using: &rng), scale = Tensor.randomUniform([k], low: 0, high: 2, using: &rng)
       let residual = Tensor.randomNormal([m, ld], using: &rng)
       var packed = [Float](repeating: .nan, count: dx_gemm_packed_count(k, n))
@@ -183,7 +185,7 @@ final class FusedConvKernelTests: XCTestCase {
       for i in 0..<m {
         for j in 0..<n {
           var v = Double(bias.scalars[j])
-          for p in 0..<k { v += Double(a.scalars[i * k + p]) * Double(b.scalars[p * n + j]) * Double(scale.scalars[p]) }
+          for p in 0..<k { v += Double(a.scalars[i * lda + p]) * Double(b.scalars[p * n + j]) * Double(scale.scalars[p]) }
           v = silu(v) + Double(residual.scalars[i * ld + j])
           want[i * n + j] = v
           wantSums[j] += v
@@ -192,7 +194,7 @@ final class FusedConvKernelTests: XCTestCase {
       for isa in KernelInstructionSet.available {
         KernelInstructionSet.with(isa) {
           var c = [Float](repeating: .nan, count: m * ld), sums = [Float](repeating: 1, count: n)
-          dx_gemm_packed(a.scalars, k, m, k, n, packed, scale.scalars, &c, ld, bias.scalars, DX_ACT_SILU, residual.scalars, &sums)
+          dx_gemm_packed(a.scalars, lda, m, k, n, packed, scale.scalars, &c, ld, bias.scalars, DX_ACT_SILU, residual.scalars, &sums)
           for i in 0..<m {
             for j in 0..<n { XCTAssertEqual(Double(c[i * ld + j]), want[i * n + j], accuracy: 1e-4 * (1 + abs(want[i * n + j])), "\(isa) \(m)x\(k)x\(n) [\(i), \(j)]") }
             for j in n..<ld { XCTAssertTrue(c[i * ld + j].isNaN, "\(isa): wrote past the \(n) columns at [\(i), \(j)]") }
@@ -204,7 +206,7 @@ final class FusedConvKernelTests: XCTestCase {
   }
 
   /// Weights packed at load time give the same output as weights packed per call (or not
-  /// packed, below 64 columns or without AVX-512, where the packed copy must be ignored).
+  /// packed, without AVX-512, where the packed copy must be ignored).
   func testPointwise_prepackedWeights_sameAsUnpacked() {
     var rng = SeededGenerator(seed: 26)
     for cout in [9, 80, 160] {

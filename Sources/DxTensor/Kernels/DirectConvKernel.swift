@@ -15,7 +15,7 @@ public func convInference(
   col: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, inChannels cin: Int, outChannels cout: Int
 ) {
   let pixels = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * cin
-  guard usesPackedGemm(columns: cout) else {
+  guard usesPackedGemm else {
     im2col(input: input, col: col, geometry: g, channels: cin)
     pointwiseConvInference(
       input: col, weight: weight, bias: bias, activation: activation, output: output,

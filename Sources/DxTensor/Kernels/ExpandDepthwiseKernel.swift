@@ -29,7 +29,7 @@ public func expandDepthwiseInference(
   // channel of the expanded map needs only its own column of the expansion), then, if that is
   // not enough, cut thinner bands (which expand the rows neighbouring bands share twice).
   let threads = ThreadPool.threadCount
-  let packed = usesPackedGemm(columns: m)
+  let packed = usesPackedGemm
   let channelUnit = packed ? Int(DX_GEMM_PANEL) : 8
   let channelUnits = (m + channelUnit - 1) / channelUnit
   func bandCount(_ rows: Int) -> Int { (g.outHeight + rows - 1) / rows }

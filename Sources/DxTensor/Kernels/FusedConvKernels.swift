@@ -69,12 +69,12 @@ func columnSlice(_ slice: Int, of slices: Int, total: Int, unit: Int) -> (first:
 
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
-/// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster), and its
-/// 32-column panels pay when they are whole or a last part-filled panel is a small share
-/// (`effdx bench-kernels`: 1.0-1.5x OpenBLAS at 96, 192, 240, 1152 and 1280 columns; 0.8-0.95x
-/// at 16-40, 80 and 112, where a third or a quarter of the panels is half empty).
-func usesPackedGemm(columns: Int) -> Bool {
-  KernelInstructionSet.current == .avx512 && (columns % Int(DX_GEMM_PANEL) == 0 || columns >= 128)
+/// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster). With up to
+/// four panels its tiles read the rows directly instead of packing them, which made the narrow
+/// projections (16-112 columns) win too (`effdx bench-kernels`, batch 1 and 32: 1.0-1.7x
+/// OpenBLAS on every B0 shape; before, 0.8-0.95x at 16-40, 80 and 112 columns).
+var usesPackedGemm: Bool {
+  KernelInstructionSet.current == .avx512
 }
 
 /// Fused 1x1 convolution for inference.
@@ -95,7 +95,7 @@ public func pointwiseConvInference(
   images n: Int, pixels p: Int, inChannels cin: Int, outChannels cout: Int
 ) {
   precondition(output != nil || channelMeans != nil, "pointwiseConvInference: nothing to write")
-  let packed = usesPackedGemm(columns: cout)
+  let packed = usesPackedGemm
   let chunkRows = max(8, min(p, 32_768 / max(cout, cin)))
   let chunksPerImage = (p + chunkRows - 1) / chunkRows
   // Fewer row chunks than cores (one small image, late stages): split the output columns too
