@@ -205,6 +205,30 @@ final class FusedConvKernelTests: XCTestCase {
     }
   }
 
+  /// Chunks cover every row once, stay within their limit, and when few, come in a multiple of
+  /// the cores with heights at most one apart (so the cores' static shares are equal).
+  func testEvenChunks_coverRowsAndBalanceTheCores() {
+    XCTAssertEqual(evenChunkCount(196, maxRows: 68, images: 1, threads: 2), 4)
+    for total in 1...300 {
+      for maxRows in [1, 7, 12, 68, 500] {
+        for (images, threads) in [(1, 2), (1, 3), (2, 2), (32, 2)] {
+          let count = evenChunkCount(total, maxRows: maxRows, images: images, threads: threads)
+          let what = "\(total) rows, at most \(maxRows), \(images) images, \(threads) threads"
+          let chunks = (0..<count).map { evenChunk($0, of: count, total: total) }
+          XCTAssertEqual(chunks.first?.lowerBound, 0, what)
+          XCTAssertEqual(chunks.last?.upperBound, total, what)
+          for (a, b) in zip(chunks, chunks.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, what) }
+          XCTAssertTrue(chunks.allSatisfy { !$0.isEmpty && $0.count <= maxRows }, what)
+          XCTAssertLessThanOrEqual(chunks.map(\.count).max()! - chunks.map(\.count).min()!, 1, what)
+          let needed = (total + maxRows - 1) / maxRows
+          if images * needed < 4 * threads && (needed + threads - 1) / threads * threads <= total {
+            XCTAssertEqual(count % threads, 0, what)  // else one chunk per row
+          }
+        }
+      }
+    }
+  }
+
   /// Weights packed at load time give the same output as weights packed per call (or not
   /// packed, without AVX-512, where the packed copy must be ignored).
   func testPointwise_prepackedWeights_sameAsUnpacked() {

@@ -35,7 +35,10 @@ public func expandDepthwiseInference(
   func bandCount(_ rows: Int) -> Int { (g.outHeight + rows - 1) / rows }
   let channelSlices = g.batch * bandCount(bandRows) >= 2 * threads ? 1 : max(1, min(threads, channelUnits))
   while bandRows > 1 && g.batch * bandCount(bandRows) * channelSlices < threads { bandRows = (bandRows + 1) / 2 }
-  let bands = bandCount(bandRows)
+  // Bands of equal height, in a multiple of the cores when they are few (each core's channel
+  // slices are already equal).
+  let bands = evenChunkCount(g.outHeight, maxRows: bandRows, images: g.batch, threads: channelSlices > 1 ? 1 : threads)
+  bandRows = (g.outHeight + bands - 1) / bands  // the tallest
   let items = g.batch * bands * channelSlices
   let workers = max(1, min(threads, items))
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
@@ -52,7 +55,8 @@ public func expandDepthwiseInference(
           for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
             let slice = item % channelSlices, rowItem = item / channelSlices
             let n = rowItem / bands
-            let oh0 = (rowItem % bands) * bandRows, oh1 = min(g.outHeight, oh0 + bandRows)
+            let outRows = evenChunk(rowItem % bands, of: bands, total: g.outHeight)
+            let oh0 = outRows.lowerBound, oh1 = outRows.upperBound
             // This item's channels: [c0, c0 + cols) of the m, in whole units.
             let (c0, cols) = columnSlice(slice, of: channelSlices, total: m, unit: channelUnit)
             // The input rows this band's taps read, inside the image.

@@ -67,6 +67,20 @@ func columnSlice(_ slice: Int, of slices: Int, total: Int, unit: Int) -> (first:
   return (first, min(total, units * (slice + 1) / slices * unit) - first)
 }
 
+/// How many chunks to cut `total` rows (of each of `images`) into, at most `maxRows` each;
+/// chunk `i` is `evenChunk(i, of: count, total: total)`. `parallelFor` hands each core an equal
+/// number of chunks, so when there are few, their count is rounded up to a multiple of
+/// `threads` and their heights differ by at most one row: 196 rows at 68 per chunk were
+/// 68 + 68 + 60 rows, 128 on one core and 68 on the other; now 4 x 49.
+func evenChunkCount(_ total: Int, maxRows: Int, images: Int, threads: Int) -> Int {
+  let count = (total + maxRows - 1) / max(1, maxRows)
+  guard images * count < 4 * threads else { return count }
+  return max(1, min(total, (count + threads - 1) / threads * threads))
+}
+
+/// Rows of chunk `i` of `count` over `total` rows (heights differ by at most one).
+func evenChunk(_ i: Int, of count: Int, total: Int) -> Range<Int> { (total * i / count)..<(total * (i + 1) / count) }
+
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
 /// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster). With up to
@@ -96,8 +110,8 @@ public func pointwiseConvInference(
 ) {
   precondition(output != nil || channelMeans != nil, "pointwiseConvInference: nothing to write")
   let packed = usesPackedGemm
-  let chunkRows = max(8, min(p, 32_768 / max(cout, cin)))
-  let chunksPerImage = (p + chunkRows - 1) / chunkRows
+  let chunksPerImage = evenChunkCount(p, maxRows: max(8, 32_768 / max(cout, cin)), images: n, threads: ThreadPool.threadCount)
+  let chunkRows = (p + chunksPerImage - 1) / chunksPerImage
   // Fewer row chunks than cores (one small image, late stages): split the output columns too
   // (in whole panels of the packed weights).
   let columnUnit = packed ? Int(DX_GEMM_PANEL) : 1
@@ -125,9 +139,10 @@ public func pointwiseConvInference(
           for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
             let slice = item % columnSlices, rowItem = item / columnSlices
             let image = rowItem / chunksPerImage
-            let first = (rowItem % chunksPerImage) * chunkRows
+            let chunk = evenChunk(rowItem % chunksPerImage, of: chunksPerImage, total: p)
+            let first = chunk.lowerBound
             let (col0, cols) = columnSlice(slice, of: columnSlices, total: cout, unit: columnUnit)
-            let rows = min(chunkRows, p - first)
+            let rows = chunk.count
             let row0 = image * p + first
             var w = packed ? packedWeight ?? UnsafePointer(cp.baseAddress!) : weight
             if let inputGate, !packed {
