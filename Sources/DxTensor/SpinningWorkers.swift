@@ -8,18 +8,22 @@ internal import CDxKernels
 /// (one every 50-200 microseconds at batch 1) starts without a thread wake-up. libdispatch's
 /// `concurrentPerform` costs 7-20 microseconds per call here, a tenth of batch-1 latency.
 ///
-/// Job `chunks` is split statically: the caller runs chunk 0, worker `i` chunk `i + 1`. A job
-/// started from inside a job (or while another thread's job runs) runs on its caller alone.
+/// The caller and the workers claim a job's chunks one at a time from a shared counter, so a
+/// core slowed by another process (on a shared machine one vCPU ran at half the other's speed
+/// for seconds) takes fewer chunks instead of holding everyone up: with a static split the
+/// caller waited for the slower core through 8% of a training step. A job started from inside
+/// a job (or while another thread's job runs) runs on its caller alone.
 final class SpinningWorkers: @unchecked Sendable {
   let workers: Int
   private let generation = Atomic<Int>(0)
   private let pending = Atomic<Int>(0)
   private let sleepers = Atomic<Int>(0)  // bit i: worker i is (about to be) asleep
   private let busy = Atomic<Bool>(false)
+  private let next = Atomic<Int>(0)  // the next unclaimed chunk of the current job
   private let wake: [DispatchSemaphore]
   // Written by the caller before `generation` is published, read by workers after.
   private var job: ((Int) -> Void)?
-  private var chunks = 0
+  private var chunks = 0, threads = 0
 
   /// Spins (CPU pause hints, about 50 microseconds) before a worker sleeps.
   private static let spinLimit = 1_000
@@ -36,24 +40,42 @@ final class SpinningWorkers: @unchecked Sendable {
     }
   }
 
-  /// Runs `body(chunk)` for every chunk in `0..<chunks` (at most `workers + 1`), returning when
-  /// all are done. Returns false, having run nothing, when the workers are busy.
-  func run(_ chunks: Int, _ body: (Int) -> Void) -> Bool {
-    precondition(chunks <= workers + 1, "\(chunks) chunks for \(workers) workers")
+  /// Runs `body(chunk)` for every chunk in `0..<chunks`, each exactly once, on the caller and
+  /// the first `threads - 1` workers, returning when all are done. Returns false, having run
+  /// nothing, when the workers are busy.
+  func run(_ chunks: Int, threads: Int, _ body: (Int) -> Void) -> Bool {
     guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
     defer { busy.store(false, ordering: .releasing) }
     withoutActuallyEscaping(body) { body in
       job = body
       self.chunks = chunks
+      self.threads = threads
+      next.store(0, ordering: .relaxed)
       pending.store(workers, ordering: .relaxed)
       generation.add(1, ordering: .sequentiallyConsistent)
       let asleep = sleepers.load(ordering: .sequentiallyConsistent)
       if asleep != 0 { for i in 0..<workers where asleep & (1 << i) != 0 { wake[i].signal() } }
-      body(0)
+      claimChunks(body)
+      // Every worker checks in (even one that found no chunk left) before `body` may go.
       while pending.load(ordering: .acquiring) > 0 { dx_cpu_relax() }
       job = nil
     }
     return true
+  }
+
+  /// A worker's share of the current job. Its reference to the job ends with this call, before
+  /// the worker checks in: `run` may return (and its closure must not have escaped) right after.
+  private func claimChunksOfCurrentJob() {
+    guard let job else { return }
+    claimChunks(job)
+  }
+
+  private func claimChunks(_ body: (Int) -> Void) {
+    while true {
+      let chunk = next.add(1, ordering: .relaxed).oldValue
+      guard chunk < chunks else { return }
+      body(chunk)
+    }
   }
 
   private func loop(_ i: Int) {
@@ -72,7 +94,7 @@ final class SpinningWorkers: @unchecked Sendable {
         spins = 0
       }
       seen = generation.load(ordering: .acquiring)
-      if i + 1 < chunks, let job { job(i + 1) }
+      if i + 1 < threads { claimChunksOfCurrentJob() }
       pending.subtract(1, ordering: .releasing)
     }
   }

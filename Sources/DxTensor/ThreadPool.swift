@@ -35,14 +35,19 @@ public enum ThreadPool {
     return try body()
   }
 
-  /// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread, and
-  /// returns when all are done. Chunks smaller than `minChunk` items are not split further, so
-  /// tiny loops stay on the calling thread.
+  /// Chunks per thread of a `parallelFor`: the threads claim them as they become free, so a
+  /// core slowed by other load takes fewer (see `SpinningWorkers`).
+  public static let chunksPerThread = 4
+
+  /// Runs `body(range)` over `0..<count` split into contiguous chunks, `chunksPerThread` per
+  /// thread, and returns when all are done. Chunks smaller than `minChunk` items are not split
+  /// further, so tiny loops stay on the calling thread. Which thread runs a chunk varies from
+  /// call to call, so a body must not keep state by thread (per-range state is fine).
   public static func parallelFor(
     _ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void
   ) {
     guard count > 0 else { return }
-    let chunks = min(threadCount, max(1, count / max(1, minChunk)))
+    let chunks = threadCount == 1 ? 1 : min(threadCount * chunksPerThread, max(1, count / max(1, minChunk)))
     if chunks == 1 {
       body(0..<count)
       return
@@ -52,8 +57,8 @@ public enum ThreadPool {
       let end = count * (chunk + 1) / chunks
       if start < end { body(start..<end) }
     }
-    if chunks <= workers.workers + 1, workers.run(chunks, chunk) { return }
-    // Nested inside another job, or more chunks than workers (threadCount raised later).
+    if threadCount <= workers.workers + 1, workers.run(chunks, threads: threadCount, chunk) { return }
+    // Nested inside another job, or more threads than workers (threadCount raised later).
     withoutActuallyEscaping(chunk) { chunk in DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk) }
   }
 

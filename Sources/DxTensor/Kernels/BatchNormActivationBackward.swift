@@ -23,7 +23,7 @@ public func batchNormActivationBackward(
   gammaGrad: UnsafeMutablePointer<Float>, betaGrad: UnsafeMutablePointer<Float>,
   activation: FusedActivation, batchStats: Bool, rows m: Int, channels c: Int
 ) {
-  let workers = max(1, min(ThreadPool.threadCount, m / 64))
+  let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 64))
   let block = 64
   var partial = [Double](repeating: 0, count: workers * 2 * c)
   partial.withUnsafeMutableBufferPointer { pp in

@@ -17,7 +17,7 @@ public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: 
   mean: [Float], variance: [Float]
 ) {
   let shift = Array(UnsafeBufferPointer(start: x, count: c))
-  let chunks = max(1, min(ThreadPool.threadCount, m / 256))
+  let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 256))
   var partial = [Double](repeating: 0, count: chunks * 2 * c)
   partial.withUnsafeMutableBufferPointer { p in
     let base = p.baseAddress!

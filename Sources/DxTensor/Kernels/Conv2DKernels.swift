@@ -181,7 +181,7 @@ public func addChannelBias(
   }
 }
 
-/// `sums[c] += Σ_r rows[r, c]`, accumulated per thread in Double then added.
+/// `sums[c] += Σ_r rows[r, c]`, accumulated per chunk of rows in Double then added.
 public func accumulateChannelSums(
   _ rows: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Float>, rows m: Int, channels c: Int
 ) {
@@ -201,7 +201,7 @@ public func accumulateChannelSums(
 public func channelReduce(
   rows m: Int, channels c: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void
 ) -> [Double] {
-  let chunks = max(1, min(ThreadPool.threadCount, m / 256))
+  let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 256))
   var partial = [Double](repeating: 0, count: chunks * c)
   partial.withUnsafeMutableBufferPointer { p in
     let base = p.baseAddress!

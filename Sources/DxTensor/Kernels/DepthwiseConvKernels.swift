@@ -9,7 +9,7 @@ internal import CDxKernels
 // pool. The forward and the stride-1 input gradient run on CDxKernels' depthwise rows; the
 // stride-2 input gradient is computed by gathering (each dx row reads the dy rows it
 // influenced), so threads never write the same memory; the weight gradient uses one partial
-// buffer per thread.
+// buffer per chunk of rows (added in chunk order, so the sum does not depend on scheduling).
 // Reference: https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html (groups = in_channels)
 
 /// Depthwise convolution forward: `output = dwconv(input, weight) + bias` (the register-blocked
@@ -38,9 +38,9 @@ public func depthwiseConvBackward(
 
   // Weight gradient: dW[kh, kw, c] = Σ_{n,oh,ow} x[n, ih, iw, c] * dy[n, oh, ow, c]. For each
   // output row, tap and block of channels the sum over the row's pixels stays in a register
-  // and is added once into this thread's partial dW (CDxKernels' depthwise weight-gradient row).
+  // and is added once into this chunk's partial dW (CDxKernels' depthwise weight-gradient row).
   let rows = g.batch * g.outHeight
-  let chunks = max(1, min(ThreadPool.threadCount, rows))
+  let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, rows))
   let wSize = k * k * c
   var partial = [Float](repeating: 0, count: chunks * wSize)
   partial.withUnsafeMutableBufferPointer { p in

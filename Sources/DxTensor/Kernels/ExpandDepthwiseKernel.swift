@@ -40,7 +40,7 @@ public func expandDepthwiseInference(
   let bands = evenChunkCount(g.outHeight, maxRows: bandRows, images: g.batch, threads: channelSlices > 1 ? 1 : threads)
   bandRows = (g.outHeight + bands - 1) / bands  // the tallest
   let items = g.batch * bands * channelSlices
-  let workers = max(1, min(threads, items))
+  let workers = max(1, min(threads * ThreadPool.chunksPerThread, items))  // claimed by the cores as they free up
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
   let sumsSize = channelMeans == nil ? 0 : g.batch * m
   let perWorker = scratchRows * rowFloats + sumsSize

@@ -118,7 +118,7 @@ public func pointwiseConvInference(
   let columnUnits = (cout + columnUnit - 1) / columnUnit
   let columnSlices = n * chunksPerImage >= ThreadPool.threadCount ? 1 : min(ThreadPool.threadCount, max(1, cout / 64), columnUnits)
   let items = n * chunksPerImage * columnSlices
-  let workers = max(1, min(ThreadPool.threadCount, items))
+  let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, items))
   let sumsSize = channelMeans == nil ? 0 : n * cout
   // OpenBLAS multiplies by gated weights; the packed GEMM gates the input as it repacks it.
   let gatedSize = inputGate == nil || packed ? 0 : cin * cout
@@ -185,7 +185,7 @@ public func depthwiseConvInference(
   channelMeans: UnsafeMutablePointer<Float>? = nil, geometry g: ConvGeometry, channels c: Int
 ) {
   let rows = g.batch * g.outHeight
-  let workers = max(1, min(ThreadPool.threadCount, rows))
+  let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, rows))
   let sumsSize = channelMeans == nil ? 0 : g.batch * c
   var partial = [Float](repeating: 0, count: workers * sumsSize)
   partial.withUnsafeMutableBufferPointer { pp in
