@@ -23,8 +23,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
   public var cacheFeatures = true
   public var gradientClip = 5.0
   /// Keep only each block's input and recompute the rest in backward (`Recomputation.all`)
-  /// instead of recomputing only the elementwise passes (`.elementwise`): less memory again for
-  /// about 15% more time per step, with identical results.
+  /// instead of recomputing only the elementwise passes (`.elementwise`): about 25% less memory
+  /// for about 30% more time per step, with identical results.
   public var lowMemory = false
   public var seed: UInt64 = 0
   /// Stop after this many optimisation steps in all (for tests and smoke runs); nil: no limit.

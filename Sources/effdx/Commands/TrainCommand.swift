@@ -31,7 +31,7 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Run directory.") var out: String
   @Flag(inversion: .prefixedNo, help: "With --policy head: compute backbone features once and train the head on them (fast; the pipeline's training augmentations are then not applied).")
   var cacheFeatures = true
-  @Flag(help: "Keep only each block's input and recompute its inside in backward: about 60% less memory, about 15% slower, same result.")
+  @Flag(help: "Keep only each block's input and recompute its inside (convolutions too) in backward: about 25% less memory than the default, about 30% slower, same result.")
   var lowMemory = false
   @Flag(help: "Continue an interrupted run from its last complete epoch.") var resume = false
   @OptionGroup var compute: ComputeOptions
