@@ -57,6 +57,17 @@ void dx_batchnorm_input_grad(
     const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t channels, const float *mean,
     const float *inv_std, const float *k1, const float *k2, const float *k3);
 
+/// Squeeze-excitation's scaling over `rows` rows of one image (`channels` innermost, `s` the
+/// image's gate): `y = x * s`.
+void dx_channel_scale(const float *x, const float *s, float *y, ptrdiff_t rows, ptrdiff_t channels);
+
+/// Its input gradient plus a per-channel term: `dx = dy * s + add`.
+void dx_channel_scale_input_grad(const float *dy, const float *s, const float *add, float *dx, ptrdiff_t rows, ptrdiff_t channels);
+
+/// `sums[j] += sum over the rows of x * dy` (Float: callers pass blocks of a few dozen rows and
+/// add them up in Double).
+void dx_channel_products(const float *x, const float *dy, float *sums, ptrdiff_t rows, ptrdiff_t channels);
+
 /// The shape of a depthwise convolution over an NHWC image (one image; channels innermost).
 /// `channels` are computed; `pixel_stride` (>= channels) is the distance in floats between
 /// neighbouring pixels of the input and the output and between taps of the weights, so a slice

@@ -1,3 +1,5 @@
+internal import CDxKernels
+
 // Global average pooling and channel-broadcast products on NHWC data.
 
 /// `out[n, c] = mean over (h, w) of x[n, h, w, c]`; `x` is [N, HW, C].
@@ -39,28 +41,32 @@ public func channelScaleForward(
   batch: Int, pixels: Int, channels c: Int
 ) {
   ThreadPool.parallelFor(batch * pixels, minChunk: max(1, 16_384 / max(c, 1))) { rows in
-    for r in rows {
-      let sr = s + (r / pixels) * c, xr = x + r * c, yr = y + r * c
-      for j in 0..<c { yr[j] = xr[j] * sr[j] }
+    forEachImage(in: rows, pixels: pixels) { n, r, count in
+      dx_channel_scale(x + r * c, s + n * c, y + r * c, count, c)
     }
   }
 }
 
 /// `ds[n, c] = Σ_p dy[n, p, c] * x[n, p, c]`: the gradient of a per-image channel scale, needed
 /// in full before squeeze-excitation can finish its input gradient (`channelScaleInputGradient`).
+/// Sums are kept in Float over blocks of 64 pixels and in Double across blocks.
 public func channelScaleGradient(
   _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, scaleGrad ds: UnsafeMutablePointer<Float>,
   batch: Int, pixels: Int, channels c: Int
 ) {
   ThreadPool.parallelFor(batch) { images in
+    var block = [Float](repeating: 0, count: c), total = [Double](repeating: 0, count: c)
     for n in images {
-      let dsr = ds + n * c
-      dsr.update(repeating: 0, count: c)
-      for p in 0..<pixels {
-        let r = n * pixels + p
-        let xr = x + r * c, dyr = dy + r * c
-        for j in 0..<c { dsr[j] += dyr[j] * xr[j] }
+      for j in 0..<c { total[j] = 0 }
+      var p = 0
+      while p < pixels {
+        let rows = min(64, pixels - p), r = n * pixels + p
+        for j in 0..<c { block[j] = 0 }
+        dx_channel_products(x + r * c, dy + r * c, &block, rows, c)
+        for j in 0..<c { total[j] += Double(block[j]) }
+        p += rows
       }
+      for j in 0..<c { ds[n * c + j] = Float(total[j]) }
     }
   }
 }
@@ -72,11 +78,20 @@ public func channelScaleInputGradient(
   inputGrad dx: UnsafeMutablePointer<Float>, batch: Int, pixels: Int, channels c: Int
 ) {
   ThreadPool.parallelFor(batch * pixels, minChunk: max(1, 16_384 / max(c, 1))) { rows in
-    for r in rows {
-      let n = r / pixels
-      let sr = s + n * c, ar = add + n * c, dyr = dy + r * c, dxr = dx + r * c
-      for j in 0..<c { dxr[j] = dyr[j] * sr[j] + ar[j] }
+    forEachImage(in: rows, pixels: pixels) { n, r, count in
+      dx_channel_scale_input_grad(dy + r * c, s + n * c, add + n * c, dx + r * c, count, c)
     }
+  }
+}
+
+/// Calls `body(image, firstRow, rowCount)` for the part of `rows` in each image of `pixels` rows.
+@inline(__always)
+private func forEachImage(in rows: Range<Int>, pixels: Int, _ body: (Int, Int, Int) -> Void) {
+  var r = rows.lowerBound
+  while r < rows.upperBound {
+    let n = r / pixels, end = min(rows.upperBound, (n + 1) * pixels)
+    body(n, r, end - r)
+    r = end
   }
 }
 
