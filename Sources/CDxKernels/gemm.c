@@ -1,4 +1,5 @@
-// A single-threaded GEMM for convolutions at inference (see DxKernels.h): the right-hand
+// A single-threaded GEMM for convolutions (inference, and training's 1x1 forward and input
+// gradient; see DxKernels.h): the right-hand
 // side (the weights) is packed once, the epilogue (bias, activation, residual, channel sums)
 // runs on the accumulators, and there is no per-call packing of the weights, which is where
 // OpenBLAS spends a third of its time on the small-K products of a MobileNet-style network.
@@ -6,7 +7,8 @@
 // AVX-512 micro-kernel: 12 rows x 32 columns of accumulators (24 of the 32 zmm registers).
 // Per step of k it loads two vectors of the packed panel and broadcasts 12 values of `a`
 // (packed to k-major order per 12-row block first, so the broadcasts read one cache line per
-// step), for 24 FMAs: fewer loads than FMAs, so it runs at the FMA ports' rate.
+// step; or, with few panels, read where they lie: see DIRECT_MAX_PANELS), for 24 FMAs: fewer
+// loads than FMAs, so it runs at the FMA ports' rate.
 #include "activations.h"
 #include <stdlib.h>
 
@@ -138,7 +140,7 @@ DX_AVX512 static inline __attribute__((always_inline)) void tile(
 }
 
 // Packing a 12-row block of the left operand is scalar work about the size of one panel's
-// FMAs, so it pays only when several panels reuse the block. With one or two panels (the
+// FMAs, so it pays only when several panels reuse the block. With up to four panels (the
 // projections of an inverted-residual block: 16-112 output channels from hundreds of inputs)
 // the tile broadcasts straight from the rows instead, and SE's per-channel gate, which packing
 // applied to the rows, scales the panel's row (2 multiplies per step of k, not 12).

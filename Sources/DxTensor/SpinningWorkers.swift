@@ -12,7 +12,8 @@ internal import CDxKernels
 /// core slowed by another process (on a shared machine one vCPU ran at half the other's speed
 /// for seconds) takes fewer chunks instead of holding everyone up: with a static split the
 /// caller waited for the slower core through 8% of a training step. A job started from inside
-/// a job (or while another thread's job runs) runs on its caller alone.
+/// a job (or while another thread's job runs) finds the workers busy (`run` returns false),
+/// and `ThreadPool.parallelFor` hands it to libdispatch instead.
 final class SpinningWorkers: @unchecked Sendable {
   let workers: Int
   private let generation = Atomic<Int>(0)

@@ -20,8 +20,9 @@ public final class MBConvBlock: Layer {
   let children: [(name: String, layer: any Layer)]
   let dropPath: DropPath?
   /// What training drops after forward and recomputes just before it is needed in backward
-  /// (see `Recomputation`): with `.all`, each BatchNorm's input and the squeeze-excited map
-  /// too, for one extra 1x1 and depthwise convolution per block.
+  /// (see `Recomputation`): `.elementwise` drops the outputs of BatchNorm+activation and of SE;
+  /// `.all` drops each BatchNorm's input too, for two extra 1x1 convolutions and a depthwise
+  /// one per block.
   var recomputation = Recomputation.elementwise
   /// Children whose input is released under `recomputation`: index i, recomputed by child i - 1.
   private var releasable: Set<Int> {

@@ -103,8 +103,8 @@ public func conv2DForward(
   if let bias { addChannelBias(output, bias: bias, rows: m, channels: cout) }
 }
 
-/// Convolution backward. Accumulates into `weightGrad` and `biasGrad`; writes (or, with
-/// `accumulateInput`, adds) the input gradient into `inputGrad` when it is non-nil.
+/// Convolution backward. Accumulates into `weightGrad` and `biasGrad`; writes the input
+/// gradient into `inputGrad` when it is non-nil.
 /// - Parameters:
 ///   - col: the im2col rows from the matching forward (nil when pointwise).
 ///   - colGrad: scratch of the same size as `col` (nil when pointwise).

@@ -43,53 +43,54 @@ public func expandDepthwiseInference(
   let workers = max(1, min(threads * ThreadPool.chunksPerThread, items))  // claimed by the cores as they free up
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
   let sumsSize = channelMeans == nil ? 0 : g.batch * m
-  let perWorker = scratchRows * rowFloats + sumsSize
   let callPacked = packed && expandPacked == nil ? packForInference(expandWeight, rows: cin, columns: m) : []
-  var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: scratchRows * rowFloats, zeroedCount: sumsSize)
+  // SE's channel sums per work share (added in share order: the same bits whichever core ran
+  // it); the expanded rows in a buffer per running share, so only one per core is live.
+  var workspace = [Float](repeating: 0, count: workers * sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
     callPacked.withUnsafeBufferPointer { cp in ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
-        for worker in range {
-          let band = ws.baseAddress! + worker * perWorker
-          let sums = channelMeans == nil ? nil : band + scratchRows * rowFloats
-          for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
-            let slice = item % channelSlices, rowItem = item / channelSlices
-            let n = rowItem / bands
-            let outRows = evenChunk(rowItem % bands, of: bands, total: g.outHeight)
-            let oh0 = outRows.lowerBound, oh1 = outRows.upperBound
-            // This item's channels: [c0, c0 + cols) of the m, in whole units.
-            let (c0, cols) = columnSlice(slice, of: channelSlices, total: m, unit: channelUnit)
-            // The input rows this band's taps read, inside the image.
-            let ih0 = max(0, oh0 * s - g.pad.top), ih1 = min(g.inHeight, (oh1 - 1) * s - g.pad.top + k)
-            guard ih0 < ih1, cols > 0 else { continue }
-            let pixels = (ih1 - ih0) * g.inWidth
-            let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
-            if packed {
-              dx_gemm_packed(
-                rows, cin, pixels, cin, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * cin, nil, band + c0, m,
-                expandBias + c0, expandActivation.kernelCode, nil, nil)
-            } else {
-              sgemm(m: pixels, n: cols, k: cin, a: rows, lda: cin, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
-              finishOutputRows(
-                band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
-                residual: nil, sums: nil)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchRows * rowFloats) { bandBuffer in
+          let band = bandBuffer.baseAddress!
+          for worker in range {
+            let sums = channelMeans == nil ? nil : ws.baseAddress! + worker * sumsSize
+            for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
+              let slice = item % channelSlices, rowItem = item / channelSlices
+              let n = rowItem / bands
+              let outRows = evenChunk(rowItem % bands, of: bands, total: g.outHeight)
+              let oh0 = outRows.lowerBound, oh1 = outRows.upperBound
+              // This item's channels: [c0, c0 + cols) of the m, in whole units.
+              let (c0, cols) = columnSlice(slice, of: channelSlices, total: m, unit: channelUnit)
+              // The input rows this band's taps read, inside the image.
+              let ih0 = max(0, oh0 * s - g.pad.top), ih1 = min(g.inHeight, (oh1 - 1) * s - g.pad.top + k)
+              guard ih0 < ih1, cols > 0 else { continue }
+              let pixels = (ih1 - ih0) * g.inWidth
+              let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
+              if packed {
+                dx_gemm_packed(
+                  rows, cin, pixels, cin, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * cin, nil, band + c0, m,
+                  expandBias + c0, expandActivation.kernelCode, nil, nil)
+              } else {
+                sgemm(m: pixels, n: cols, k: cin, a: rows, lda: cin, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
+                finishOutputRows(
+                  band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
+                  residual: nil, sums: nil)
+              }
+              // Row ih of the expanded image is at band + (ih - ih0) * rowFloats.
+              let image = UnsafePointer(band) - ih0 * rowFloats + c0
+              for oh in oh0..<oh1 {
+                depthwiseOutputRow(
+                  image: image, oh: oh, outRow: output + (n * g.outHeight + oh) * g.outWidth * m + c0,
+                  weight: depthwiseWeight + c0, bias: depthwiseBias + c0, activation: depthwiseActivation,
+                  sums: sums.map { $0 + n * m + c0 }, geometry: g, channels: cols, pixelStride: m)
+              }
             }
-            // Row ih of the expanded image is at band + (ih - ih0) * rowFloats.
-            let image = UnsafePointer(band) - ih0 * rowFloats + c0
-            for oh in oh0..<oh1 {
-              depthwiseOutputRow(
-                image: image, oh: oh, outRow: output + (n * g.outHeight + oh) * g.outWidth * m + c0,
-                weight: depthwiseWeight + c0, bias: depthwiseBias + c0, activation: depthwiseActivation,
-                sums: sums.map { $0 + n * m + c0 }, geometry: g, channels: cols, pixelStride: m)
-            }
-          }
+        }
         }
       }
     } }
     if let channelMeans {
-      reduceWorkerSums(
-        ws.baseAddress! + scratchRows * rowFloats, workers: workers, stride: perWorker, into: channelMeans,
-        count: sumsSize, divisor: g.outHeight * g.outWidth)
+      reduceWorkerSums(ws.baseAddress!, workers: workers, stride: sumsSize, into: channelMeans, count: sumsSize, divisor: g.outHeight * g.outWidth)
     }
   }
 }

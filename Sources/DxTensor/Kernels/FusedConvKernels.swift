@@ -8,10 +8,11 @@ internal import CDxKernels
 //   pointwise:  out[n, p, :] = act(in[n, p, :] x (gate[n, :] * W) + bias) (+ residual)
 //   depthwise:  out[n, oh, ow, c] = act(Σ_taps x * w + bias[c])
 //
-// The pointwise GEMM runs in row chunks of one image, each chunk on one core. On AVX-512,
-// where the output channels fill its panels, a chunk is CDxKernels' packed GEMM with the
-// epilogue applied to its accumulators and SE's gate applied to the input as it is repacked;
-// otherwise a single-threaded OpenBLAS call followed at once by the epilogue, so the chunk
+// The pointwise GEMM runs in row chunks of one image, each chunk on one core. On AVX-512 a
+// chunk is CDxKernels' packed GEMM with the epilogue applied to its accumulators and SE's gate
+// applied to the input as it is repacked (or, with up to 128 output channels, where the rows
+// are read unpacked, to the weights' rows: two multiplies per step of k); on AVX2 a
+// single-threaded OpenBLAS call followed at once by the epilogue, so the chunk
 // (about 128 KB) never leaves L2 between the two, with the gate multiplying the weight rows
 // (Cin x Cout floats per image) rather than the activation map (H x W x Cin per image).
 
@@ -68,10 +69,11 @@ func columnSlice(_ slice: Int, of slices: Int, total: Int, unit: Int) -> (first:
 }
 
 /// How many chunks to cut `total` rows (of each of `images`) into, at most `maxRows` each;
-/// chunk `i` is `evenChunk(i, of: count, total: total)`. `parallelFor` hands each core an equal
-/// number of chunks, so when there are few, their count is rounded up to a multiple of
-/// `threads` and their heights differ by at most one row: 196 rows at 68 per chunk were
-/// 68 + 68 + 60 rows, 128 on one core and 68 on the other; now 4 x 49.
+/// chunk `i` is `evenChunk(i, of: count, total: total)`. Chunks are the units the cores claim
+/// (`parallelFor`), so when there are few, a core left with a chunk much taller than the
+/// others' holds everyone up at the end of the job: their count is rounded up to a multiple of
+/// `threads` and their heights differ by at most one row (196 rows at 68 per chunk were
+/// 68 + 68 + 60 rows, 128 on one core and 68 on the other; now 4 x 49).
 func evenChunkCount(_ total: Int, maxRows: Int, images: Int, threads: Int) -> Int {
   let count = (total + maxRows - 1) / max(1, maxRows)
   guard images * count < 4 * threads else { return count }
@@ -120,60 +122,63 @@ public func pointwiseConvInference(
   let items = n * chunksPerImage * columnSlices
   let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, items))
   let sumsSize = channelMeans == nil ? 0 : n * cout
-  // OpenBLAS multiplies by gated weights; the packed GEMM gates the input as it repacks it.
+  // OpenBLAS multiplies by gated weights; the packed GEMM gates the input as it repacks it, or
+  // the weights' rows as it reads them (see gemm.c).
   let gatedSize = inputGate == nil || packed ? 0 : cin * cout
   let scratchSize = output == nil ? chunkRows * cout : 0
-  let perWorker = sumsSize + gatedSize + scratchSize
   // Weights packed for this call, when the caller has none packed and there is no gate.
   let callPacked = packed && packedWeight == nil ? packForInference(weight, rows: cin, columns: cout) : []
-  var workspace = workerScratch(workers: workers, perWorker: perWorker, zeroedOffset: 0, zeroedCount: sumsSize)
+  // Channel sums per work share (added in share order); gated weights and output scratch in a
+  // buffer per running share, so only one per core is live.
+  var workspace = [Float](repeating: 0, count: workers * sumsSize)
   workspace.withUnsafeMutableBufferPointer { ws in
     callPacked.withUnsafeBufferPointer { cp in ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
-        for worker in range {
-          let base = ws.baseAddress! + worker * perWorker
-          let sums = channelMeans == nil ? nil : base
-          let gated = base + sumsSize
-          let scratch = base + sumsSize + gatedSize
-          var gatedFor = -1
-          for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
-            let slice = item % columnSlices, rowItem = item / columnSlices
-            let image = rowItem / chunksPerImage
-            let chunk = evenChunk(rowItem % chunksPerImage, of: chunksPerImage, total: p)
-            let first = chunk.lowerBound
-            let (col0, cols) = columnSlice(slice, of: columnSlices, total: cout, unit: columnUnit)
-            let rows = chunk.count
-            let row0 = image * p + first
-            var w = packed ? packedWeight ?? UnsafePointer(cp.baseAddress!) : weight
-            if let inputGate, !packed {
-              if gatedFor != image {
-                let g = inputGate + image * cin
-                for i in 0..<cin {
-                  let s = g[i], src = weight + i * cout, dst = gated + i * cout
-                  for j in 0..<cout { dst[j] = src[j] * s }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, gatedSize + scratchSize)) { local in
+          let gated = local.baseAddress!
+          let scratch = local.baseAddress! + gatedSize
+          for worker in range {
+            let sums = channelMeans == nil ? nil : ws.baseAddress! + worker * sumsSize
+            var gatedFor = -1
+            for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
+              let slice = item % columnSlices, rowItem = item / columnSlices
+              let image = rowItem / chunksPerImage
+              let chunk = evenChunk(rowItem % chunksPerImage, of: chunksPerImage, total: p)
+              let first = chunk.lowerBound
+              let (col0, cols) = columnSlice(slice, of: columnSlices, total: cout, unit: columnUnit)
+              let rows = chunk.count
+              let row0 = image * p + first
+              var w = packed ? packedWeight ?? UnsafePointer(cp.baseAddress!) : weight
+              if let inputGate, !packed {
+                if gatedFor != image {
+                  let g = inputGate + image * cin
+                  for i in 0..<cin {
+                    let s = g[i], src = weight + i * cout, dst = gated + i * cout
+                    for j in 0..<cout { dst[j] = src[j] * s }
+                  }
+                  gatedFor = image
                 }
-                gatedFor = image
+                w = UnsafePointer(gated)
               }
-              w = UnsafePointer(gated)
+              let out = (output.map { $0 + row0 * cout } ?? scratch) + col0
+              let res = residual.map { $0 + row0 * cout + col0 }
+              let sumsAt = sums.map { $0 + image * cout + col0 }
+              if packed {
+                dx_gemm_packed(
+                  input + row0 * cin, cin, rows, cin, cols, w + col0 * cin, inputGate.map { $0 + image * cin }, out, cout,
+                  bias + col0, activation.kernelCode, res, sumsAt)
+              } else {
+                sgemm(m: rows, n: cols, k: cin, a: input + row0 * cin, lda: cin, b: w + col0, ldb: cout, c: out, ldc: cout)
+                finishOutputRows(
+                  out, rows: rows, stride: cout, count: cols, bias: bias + col0, activation: activation,
+                  residual: res, sums: sumsAt)
+              }
             }
-            let out = (output.map { $0 + row0 * cout } ?? scratch) + col0
-            let res = residual.map { $0 + row0 * cout + col0 }
-            let sumsAt = sums.map { $0 + image * cout + col0 }
-            if packed {
-              dx_gemm_packed(
-                input + row0 * cin, cin, rows, cin, cols, w + col0 * cin, inputGate.map { $0 + image * cin }, out, cout,
-                bias + col0, activation.kernelCode, res, sumsAt)
-            } else {
-              sgemm(m: rows, n: cols, k: cin, a: input + row0 * cin, lda: cin, b: w + col0, ldb: cout, c: out, ldc: cout)
-              finishOutputRows(
-                out, rows: rows, stride: cout, count: cols, bias: bias + col0, activation: activation,
-                residual: res, sums: sumsAt)
-            }
-          }
+        }
         }
       }
     } }
-    if let channelMeans { reduceWorkerSums(ws.baseAddress!, workers: workers, stride: perWorker, into: channelMeans, count: n * cout, divisor: p) }
+    if let channelMeans { reduceWorkerSums(ws.baseAddress!, workers: workers, stride: sumsSize, into: channelMeans, count: n * cout, divisor: p) }
   }
 }
 
@@ -220,17 +225,6 @@ func depthwiseOutputRow(
     in_height: g.inHeight, in_width: g.inWidth, out_width: g.outWidth, kernel: g.kernel, stride: g.stride,
     pad_top: g.pad.top, pad_left: g.pad.left, channels: c, pixel_stride: pixelStride ?? c)
   dx_depthwise_row(image, oh, outRow, weight, bias, activation.kernelCode, sums, &shape)
-}
-
-/// Scratch for `workers` workers of `perWorker` floats each, where only each worker's channel
-/// sums (`zeroedCount` floats at `zeroedOffset`) start at zero; the rest (GEMM outputs, gated
-/// weights) is always written before it is read, so it is not cleared on every call.
-func workerScratch(workers: Int, perWorker: Int, zeroedOffset: Int, zeroedCount: Int) -> [Float] {
-  let total = workers * perWorker
-  return [Float](unsafeUninitializedCapacity: total) { buffer, count in
-    for worker in 0..<workers { (buffer.baseAddress! + worker * perWorker + zeroedOffset).initialize(repeating: 0, count: zeroedCount) }
-    count = total
-  }
 }
 
 /// `out[i] = Σ_workers partial[worker * stride + i] / divisor`, in worker order.
