@@ -49,6 +49,24 @@ final class FoldedEfficientNetTests: XCTestCase {
   /// Lite: ReLU6, no squeeze-excitation.
   func testLite0_ReLU6_noSqueezeExcite() throws { try check("efficientnet_lite0", batch: 2, size: 48) }
 
+  /// Folded on every instruction set and run on every one: without AVX-512 at fold time no
+  /// packed weights are kept, and a run on AVX-512 then packs them per call.
+  func testFoldedOnOneInstructionSet_runsOnEvery() throws {
+    var config = try XCTUnwrap(Variants.named("efficientnet_b0"))
+    config.numClasses = 4
+    let model = try randomized(config, seed: 7)
+    var rng = SeededGenerator(seed: 8)
+    let x = Tensor.randomNormal([2, 40, 40, 3], using: &rng)
+    let expected = model.forward(x, mode: .inference)
+    for foldedOn in KernelInstructionSet.available {
+      let folded = KernelInstructionSet.with(foldedOn) { FoldedEfficientNet(model) }
+      for runOn in KernelInstructionSet.available {
+        let logits = KernelInstructionSet.with(runOn) { folded.forward(x) }
+        assertClose(logits, expected, atol: 1e-4, rtol: 1e-3, "folded on \(foldedOn), run on \(runOn)")
+      }
+    }
+  }
+
   /// Differs from the layered network when BatchNorm is left out of the fold: the test above
   /// is able to fail.
   func testFoldUsesTheRunningStatistics() throws {

@@ -49,9 +49,11 @@ public final class FoldedEfficientNet {
       flops: flops(pixels: n * g.outHeight * g.outWidth, g.kernel * g.kernel * c0 * stem.outChannels)
     ) {
       x.withPointer { xp in
-        convInference(
-          input: xp, weight: stem.weight, packedWeight: stem.packedWeight, bias: stem.bias, activation: stem.activation,
-          output: a, col: ws.col, geometry: g, inChannels: c0, outChannels: stem.outChannels)
+        stem.withPackedWeight { packed in
+          convInference(
+            input: xp, weight: stem.weight, packedWeight: packed, bias: stem.bias, activation: stem.activation,
+            output: a, col: ws.col, geometry: g, inChannels: c0, outChannels: stem.outChannels)
+        }
       }
     }
     var (h, w) = (g.outHeight, g.outWidth)
@@ -67,10 +69,12 @@ public final class FoldedEfficientNet {
           flops: flops(pixels: n * h * w, expand.inChannels * dw.channels)
             + flops(pixels: n * dg.outHeight * dg.outWidth, dw.kernel * dw.kernel * dw.channels)
         ) {
-          expandDepthwiseInference(
-            input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandPacked: expand.packedWeight, expandBias: expand.bias,
-            expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
-            depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, geometry: dg, channels: dw.channels)
+          expand.withPackedWeight { packed in
+            expandDepthwiseInference(
+              input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandPacked: packed, expandBias: expand.bias,
+              expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
+              depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, geometry: dg, channels: dw.channels)
+          }
         }
       } else {
         Profiler.measure(
@@ -88,10 +92,12 @@ public final class FoldedEfficientNet {
         "1x1 project conv+BN+SE scale+skip (folded)",
         flops: flops(pixels: n * dg.outHeight * dg.outWidth, p.inChannels * p.outChannels)
       ) {
-        pointwiseConvInference(
-          input: ws.depthwise, weight: p.weight, packedWeight: p.packedWeight, bias: p.bias, activation: p.activation,
-          inputGate: block.squeezeExcite == nil ? nil : ws.gate, residual: block.hasSkip ? a : nil, output: b,
-          images: n, pixels: dg.outHeight * dg.outWidth, inChannels: p.inChannels, outChannels: p.outChannels)
+        p.withPackedWeight { packed in
+          pointwiseConvInference(
+            input: ws.depthwise, weight: p.weight, packedWeight: packed, bias: p.bias, activation: p.activation,
+            inputGate: block.squeezeExcite == nil ? nil : ws.gate, residual: block.hasSkip ? a : nil, output: b,
+            images: n, pixels: dg.outHeight * dg.outWidth, inChannels: p.inChannels, outChannels: p.outChannels)
+        }
       }
       (a, b) = (b, a)
       (h, w) = (dg.outHeight, dg.outWidth)
@@ -102,9 +108,11 @@ public final class FoldedEfficientNet {
       Profiler.measure(
         "1x1 head conv+BN+act+pool (folded)", flops: flops(pixels: n * h * w, head.inChannels * head.outChannels)
       ) {
-        pointwiseConvInference(
-        input: a, weight: head.weight, packedWeight: head.packedWeight, bias: head.bias, activation: head.activation, output: nil, channelMeans: fp,
-          images: n, pixels: h * w, inChannels: head.inChannels, outChannels: head.outChannels)
+        head.withPackedWeight { packed in
+          pointwiseConvInference(
+            input: a, weight: head.weight, packedWeight: packed, bias: head.bias, activation: head.activation, output: nil,
+            channelMeans: fp, images: n, pixels: h * w, inChannels: head.inChannels, outChannels: head.outChannels)
+        }
       }
     }
     return features

@@ -60,8 +60,10 @@ struct FoldedConv: FoldedWindow {
   let padding: PaddingMode
   /// `[k, k, Cin, Cout]`, i.e. a `[k*k*Cin, Cout]` GEMM operand.
   let weight: [Float]
-  /// `weight` packed once for the fused kernels' GEMM.
-  let packedWeight: [Float]
+  /// `weight` packed once for the fused kernels' GEMM; nil where that GEMM does not run (no
+  /// AVX-512 when folded: OpenBLAS reads `weight`), which would otherwise hold a second copy of
+  /// the model's convolutions for nothing.
+  let packedWeight: [Float]?
   let bias: [Float]
   let activation: FusedActivation
 
@@ -74,7 +76,8 @@ struct FoldedConv: FoldedWindow {
     stride = conv.stride
     padding = conv.padding
     weight = scaledPerChannel(conv.weight.value.scalars, scale)
-    packedWeight = packForInference(weight, rows: kernel * kernel * inChannels, columns: outChannels)
+    packedWeight = KernelInstructionSet.current == .avx512
+      ? packForInference(weight, rows: kernel * kernel * inChannels, columns: outChannels) : nil
     bias = shift
     activation = FusedActivation(bn.act?.kind)
   }
@@ -104,6 +107,15 @@ struct FoldedDepthwise: FoldedWindow {
 
 /// Squeeze-excitation's gate on pooled features: `sigmoid(expand(act(reduce(pooled))))`,
 /// `[N, C]` to `[N, C]`. Tiny GEMMs; the gate itself is applied by the next convolution.
+extension FoldedConv {
+  /// Calls `body` with the packed weights, or nil when there are none (the kernels then pack per
+  /// call if they need them).
+  func withPackedWeight<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let packedWeight else { return body(nil) }
+    return packedWeight.withUnsafeBufferPointer { body($0.baseAddress) }
+  }
+}
+
 struct FoldedSqueezeExcite {
   let channels: Int, reduced: Int
   let reduceWeight: [Float], reduceBias: [Float]
