@@ -137,9 +137,9 @@ public func pointwiseConvInference(
         withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, gatedSize + scratchSize)) { local in
           let gated = local.baseAddress!
           let scratch = local.baseAddress! + gatedSize
+          var gatedFor = -1  // the image whose gate `gated` holds, across this call's shares
           for worker in range {
             let sums = channelMeans == nil ? nil : ws.baseAddress! + worker * sumsSize
-            var gatedFor = -1
             for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
               let slice = item % columnSlices, rowItem = item / columnSlices
               let image = rowItem / chunksPerImage
