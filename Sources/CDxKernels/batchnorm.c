@@ -2,7 +2,7 @@
 // the affine map + activation forward, and the first backward pass (act' times dy and the two
 // channel sums). SiLU's exponential and reciprocal make these compute-bound on AVX2; AVX-512
 // and the reciprocal estimate bring them near the memory's speed.
-#include "activations.h"
+#include "flat_walk.h"
 
 // Channels [j0, c) one value at a time: the portable path, and the vector paths' tails.
 static void apply_scalar(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, ptrdiff_t j0, const float *scale, const float *shift, dx_activation a) {
@@ -54,6 +54,22 @@ DX_AVX512 static void input_grad_avx512(const float *x, const float *g, float *d
       t = _mm512_fnmadd_ps(xhat, _mm512_maskz_loadu_ps(m, k3 + j), t);
       _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, k1 + j), t));
     }
+}
+
+// Flat (see flat_walk.h): the constants periodic; g and dx may be the same buffer.
+DX_AVX512 static void input_grad_flat_avx512(const float *x, const float *g, float *dx, ptrdiff_t n, ptrdiff_t c, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3, int stream) {
+  ptrdiff_t j = 0;
+  for (ptrdiff_t i = 0, len; i < n; i += len) {
+    len = flat_step_length(dx, i, n);
+    __mmask16 m = flat_mask(len);
+    __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_loadu_ps(mean + j)), _mm512_loadu_ps(inv_std + j));
+    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, g + i), _mm512_loadu_ps(k2 + j));
+    t = _mm512_fnmadd_ps(xhat, _mm512_loadu_ps(k3 + j), t);
+    flat_store(dx + i, m, len, _mm512_mul_ps(_mm512_loadu_ps(k1 + j), t), stream);
+    j += len;
+    if (j >= c) j -= c;
+  }
+  if (stream) _mm_sfence();
 }
 
 DX_AVX2 static void input_grad_avx2(const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3) {
@@ -187,7 +203,8 @@ DX_AVX2 static void sums_avx2(const float *x, const float *dy, float *g_out, ptr
 // block instead fetched each cache line from memory several times (7.8 GB/s on B0's training).
 enum { APPLY_BLOCK_ROWS = 32 };
 
-void dx_scale_shift_activation(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a) {
+void dx_scale_shift_activation(const float *x, float *y, ptrdiff_t rows, ptrdiff_t c, const float *scale, const float *shift, dx_activation a, int stream) {
+  if (flat_affine_act(x, y, rows, c, scale, shift, a, stream)) return;
   for (ptrdiff_t r = 0; r < rows; r += APPLY_BLOCK_ROWS) {
     ptrdiff_t n = rows - r < APPLY_BLOCK_ROWS ? rows - r : APPLY_BLOCK_ROWS;
     const float *xb = x + r * c;
@@ -222,8 +239,18 @@ void dx_shifted_moments(const float *x, ptrdiff_t rows, ptrdiff_t c, const float
   moments_scalar(x, rows, c, 0, shift, s1, s2);
 }
 
-void dx_batchnorm_input_grad(const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3) {
+void dx_batchnorm_input_grad(const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t c, const float *mean, const float *inv_std, const float *k1, const float *k2, const float *k3, int stream) {
 #if defined(__x86_64__)
+  if (dx_kernel_isa() == 2 && c >= 16 && c <= FLAT_MAX_CHANNELS) {
+    float e[5][c + 16];
+    periodic_constants(mean, c, e[0]);
+    periodic_constants(inv_std, c, e[1]);
+    periodic_constants(k1, c, e[2]);
+    periodic_constants(k2, c, e[3]);
+    periodic_constants(k3, c, e[4]);
+    input_grad_flat_avx512(x, g, dx, rows * c, c, e[0], e[1], e[2], e[3], e[4], stream);
+    return;
+  }
   switch (dx_kernel_isa()) {
   case 2: input_grad_avx512(x, g, dx, rows, c, mean, inv_std, k1, k2, k3); return;
   case 1: input_grad_avx2(x, g, dx, rows, c, mean, inv_std, k1, k2, k3); return;

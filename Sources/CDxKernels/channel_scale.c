@@ -4,7 +4,7 @@
 // 4 wide). They stream at memory speed either way (the Swift loops they replace were as
 // fast); in C the gate's gradient sums in blocks of rows like BatchNorm's, where the Swift
 // loop summed a whole 112x112 image in Float.
-#include "activations.h"
+#include "flat_walk.h"
 
 static inline __attribute__((always_inline)) void scale_body(const float *x, const float *s, float *y, ptrdiff_t rows, ptrdiff_t c) {
   for (ptrdiff_t r = 0; r < rows; r++)
@@ -30,7 +30,8 @@ DX_AVX512 static void products_avx512(const float *x, const float *dy, float *su
 DX_AVX2 static void products_avx2(const float *x, const float *dy, float *sums, ptrdiff_t rows, ptrdiff_t c) { products_body(x, dy, sums, rows, c); }
 #endif
 
-void dx_channel_scale(const float *x, const float *s, float *y, ptrdiff_t rows, ptrdiff_t c) {
+void dx_channel_scale(const float *x, const float *s, float *y, ptrdiff_t rows, ptrdiff_t c, int stream) {
+  if (flat_affine_act(x, y, rows, c, s, NULL, DX_ACT_NONE, stream)) return;
 #if defined(__x86_64__)
   switch (dx_kernel_isa()) {
   case 2: scale_avx512(x, s, y, rows, c); return;
@@ -40,7 +41,8 @@ void dx_channel_scale(const float *x, const float *s, float *y, ptrdiff_t rows, 
   scale_body(x, s, y, rows, c);
 }
 
-void dx_channel_scale_input_grad(const float *dy, const float *s, const float *add, float *dx, ptrdiff_t rows, ptrdiff_t c) {
+void dx_channel_scale_input_grad(const float *dy, const float *s, const float *add, float *dx, ptrdiff_t rows, ptrdiff_t c, int stream) {
+  if (flat_affine_act(dy, dx, rows, c, s, add, DX_ACT_NONE, stream)) return;
 #if defined(__x86_64__)
   switch (dx_kernel_isa()) {
   case 2: input_grad_avx512(dy, s, add, dx, rows, c); return;

@@ -47,23 +47,24 @@ final class BatchNormKernelTests: XCTestCase {
           let j = i % c
           return Double(gamma.scalars[j] * invStd[j]) * (g[i] - sumG[j] / Double(m) - xhat[i] * sumGX[j] / Double(m))
         }
-        for isa in KernelInstructionSet.available {
-          KernelInstructionSet.with(isa) {
+        // Streaming stores (AVX-512's flat walk) on and off: the same values either way.
+        for isa in KernelInstructionSet.available { for streams in [false, true] {
+          StreamingStores.with(minimumBytes: streams ? 0 : .max) { KernelInstructionSet.with(isa) {
             var out = [Float](repeating: .nan, count: m * c)
             batchNormApply(x.scalars, &out, mean: stats.mean, invStd: invStd, gamma: gamma.scalars, beta: beta.scalars, rows: m, channels: c, activation: a)
-            for i in 0..<(m * c) { XCTAssertEqual(Double(out[i]), y[i], accuracy: 1e-5 * (1 + abs(y[i])), "\(isa) \(a) apply [\(i)]") }
+            for i in 0..<(m * c) { XCTAssertEqual(Double(out[i]), y[i], accuracy: 1e-5 * (1 + abs(y[i])), "\(isa) streams \(streams) \(a) apply [\(i)]") }
             var din = [Float](repeating: .nan, count: m * c)
             var dGamma = [Float](repeating: 1, count: c), dBeta = [Float](repeating: 1, count: c)
             batchNormActivationBackward(
               x: x.scalars, outputGrad: dy.scalars, inputGrad: &din, mean: stats.mean, invStd: invStd, gamma: gamma.scalars,
               beta: beta.scalars, gammaGrad: &dGamma, betaGrad: &dBeta, activation: a, batchStats: true, rows: m, channels: c)
-            for i in 0..<(m * c) { XCTAssertEqual(Double(din[i]), dx[i], accuracy: 1e-4 * (1 + abs(dx[i])), "\(isa) \(a) dx [\(i)]") }
+            for i in 0..<(m * c) { XCTAssertEqual(Double(din[i]), dx[i], accuracy: 1e-4 * (1 + abs(dx[i])), "\(isa) streams \(streams) \(a) dx [\(i)]") }
             for j in 0..<c {
               XCTAssertEqual(Double(dBeta[j]), 1 + sumG[j], accuracy: 1e-4 * (1 + abs(sumG[j])), "\(isa) \(a) dbeta [\(j)]")
               XCTAssertEqual(Double(dGamma[j]), 1 + sumGX[j], accuracy: 1e-4 * (1 + abs(sumGX[j])), "\(isa) \(a) dgamma [\(j)]")
             }
-          }
-        }
+          } }
+        } }
       }
     }
   }

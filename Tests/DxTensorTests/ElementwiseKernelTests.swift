@@ -54,6 +54,40 @@ final class ElementwiseKernelTests: XCTestCase {
   }
 }
 
+extension ElementwiseKernelTests {
+  /// SE's scaling and its input gradient on every instruction set, streaming stores on and off,
+  /// against direct loops: 24 and 40 channels walk AVX-512's flat path across row ends (rows
+  /// of one image at a time), 9 the row path.
+  func testChannelScaleAndInputGradient_everyInstructionSet_matchDirectLoops() {
+    var rng = SeededGenerator(seed: 8)
+    for (n, hw, c) in [(3, 37, 24), (2, 11, 40), (2, 15, 9)] {
+      let x = Tensor.randomNormal([n, hw, 1, c], using: &rng), s = Tensor.randomNormal([n, c], using: &rng)
+      let add = Tensor.randomNormal([n, c], using: &rng)
+      for isa in KernelInstructionSet.available { for streams in [false, true] {
+        StreamingStores.with(minimumBytes: streams ? 0 : .max) {
+          KernelInstructionSet.with(isa) {
+            var scaled = Tensor(shape: x.shape, repeating: .nan), dx = scaled
+            x.withPointer { xp in
+              s.withPointer { sp in
+                scaled.withMutablePointer { channelScaleForward(xp, scale: sp, $0, batch: n, pixels: hw, channels: c) }
+                add.withPointer { ap in
+                  dx.withMutablePointer { channelScaleInputGradient(xp, scale: sp, adding: ap, inputGrad: $0, batch: n, pixels: hw, channels: c) }
+                }
+              }
+            }
+            for i in 0..<x.count {
+              let k = (i / (hw * c)) * c + i % c
+              XCTAssertEqual(scaled.scalars[i], x.scalars[i] * s.scalars[k], "\(isa) streams \(streams) c \(c) scale [\(i)]")
+              let want = Double(x.scalars[i]) * Double(s.scalars[k]) + Double(add.scalars[k])
+              XCTAssertEqual(Double(dx.scalars[i]), want, accuracy: 1e-6 * (1 + abs(want)), "\(isa) streams \(streams) c \(c) dx [\(i)]")
+            }
+          }
+        }
+      } }
+    }
+  }
+}
+
 final class FastExpTests: XCTestCase {
   func testFastExp_relativeErrorBelow3e7OverTheRange() {
     var worst = 0.0

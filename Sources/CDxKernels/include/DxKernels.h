@@ -32,9 +32,11 @@ void dx_bias_activation(
 
 /// `y[r, j] = act(x[r, j] * scale[j] + shift[j])` over `rows` contiguous rows of `channels`
 /// (BatchNorm's affine map in training, with the activation after it). `y` may be `x`.
+/// `stream` (here and below): store around the caches where the instruction set allows, for
+/// outputs far larger than the caches (see flat_walk.h); the values are the same either way.
 void dx_scale_shift_activation(
     const float *x, float *y, ptrdiff_t rows, ptrdiff_t channels, const float *scale, const float *shift,
-    dx_activation activation);
+    dx_activation activation, int stream);
 
 /// BatchNorm's batch statistics in one pass, shifted for accuracy: over `rows` contiguous rows,
 /// `s1[j] += sum (x - shift[j])` and `s2[j] += sum (x - shift[j])^2` (Float sums: callers pass
@@ -55,14 +57,14 @@ void dx_batchnorm_activation_sums(
 /// k2 and k3 the means of g and g * xhat; zero with running statistics). `g` may be `dx`.
 void dx_batchnorm_input_grad(
     const float *x, const float *g, float *dx, ptrdiff_t rows, ptrdiff_t channels, const float *mean,
-    const float *inv_std, const float *k1, const float *k2, const float *k3);
+    const float *inv_std, const float *k1, const float *k2, const float *k3, int stream);
 
 /// Squeeze-excitation's scaling over `rows` rows of one image (`channels` innermost, `s` the
 /// image's gate): `y = x * s`.
-void dx_channel_scale(const float *x, const float *s, float *y, ptrdiff_t rows, ptrdiff_t channels);
+void dx_channel_scale(const float *x, const float *s, float *y, ptrdiff_t rows, ptrdiff_t channels, int stream);
 
 /// Its input gradient plus a per-channel term: `dx = dy * s + add`.
-void dx_channel_scale_input_grad(const float *dy, const float *s, const float *add, float *dx, ptrdiff_t rows, ptrdiff_t channels);
+void dx_channel_scale_input_grad(const float *dy, const float *s, const float *add, float *dx, ptrdiff_t rows, ptrdiff_t channels, int stream);
 
 /// `sums[j] += sum over the rows of x * dy` (Float: callers pass blocks of a few dozen rows and
 /// add them up in Double).

@@ -74,9 +74,10 @@ public func batchNormApply(
   }
   scale.withUnsafeBufferPointer { sc in
     shift.withUnsafeBufferPointer { sh in
-      let sc = sc.baseAddress!, sh = sh.baseAddress!
+      let sc = sc.baseAddress!, sh = sh.baseAddress!, stream = StreamingStores.flag(forFloats: m * c)
       ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
-        dx_scale_shift_activation(x + range.lowerBound * c, y + range.lowerBound * c, range.count, c, sc, sh, activation.kernelCode)
+        dx_scale_shift_activation(
+          x + range.lowerBound * c, y + range.lowerBound * c, range.count, c, sc, sh, activation.kernelCode, stream)
       }
     }
   }
@@ -104,11 +105,11 @@ func batchNormInputGradient(
   k1.withUnsafeBufferPointer { k1 in
     k2.withUnsafeBufferPointer { k2 in
       k3.withUnsafeBufferPointer { k3 in
-        let k1 = k1.baseAddress!, k2 = k2.baseAddress!, k3 = k3.baseAddress!
+        let k1 = k1.baseAddress!, k2 = k2.baseAddress!, k3 = k3.baseAddress!, stream = StreamingStores.flag(forFloats: m * c)
         ThreadPool.parallelFor(m, minChunk: max(1, 16_384 / max(c, 1))) { range in
           dx_batchnorm_input_grad(
             x + range.lowerBound * c, g + range.lowerBound * c, dx + range.lowerBound * c, range.count, c, mean, invStd,
-            k1, k2, k3)
+            k1, k2, k3, stream)
         }
       }
     }

@@ -40,9 +40,10 @@ public func channelScaleForward(
   _ x: UnsafePointer<Float>, scale s: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
   batch: Int, pixels: Int, channels c: Int
 ) {
+  let stream = StreamingStores.flag(forFloats: batch * pixels * c)
   ThreadPool.parallelFor(batch * pixels, minChunk: max(1, 16_384 / max(c, 1))) { rows in
     forEachImage(in: rows, pixels: pixels) { n, r, count in
-      dx_channel_scale(x + r * c, s + n * c, y + r * c, count, c)
+      dx_channel_scale(x + r * c, s + n * c, y + r * c, count, c, stream)
     }
   }
 }
@@ -77,9 +78,10 @@ public func channelScaleInputGradient(
   _ dy: UnsafePointer<Float>, scale s: UnsafePointer<Float>, adding add: UnsafePointer<Float>,
   inputGrad dx: UnsafeMutablePointer<Float>, batch: Int, pixels: Int, channels c: Int
 ) {
+  let stream = StreamingStores.flag(forFloats: batch * pixels * c)
   ThreadPool.parallelFor(batch * pixels, minChunk: max(1, 16_384 / max(c, 1))) { rows in
     forEachImage(in: rows, pixels: pixels) { n, r, count in
-      dx_channel_scale_input_grad(dy + r * c, s + n * c, add + n * c, dx + r * c, count, c)
+      dx_channel_scale_input_grad(dy + r * c, s + n * c, add + n * c, dx + r * c, count, c, stream)
     }
   }
 }
