@@ -77,6 +77,27 @@ static void pack_rows(const operand *src, ptrdiff_t i0, int rows, ptrdiff_t k, f
   }
 }
 
+// Rows [i0, i0 + rows) of a patch operand row after row (pa[r * k + p]), for the direct tile:
+// a patch is kernel rows of kernel * C contiguous floats, copied whole where they lie inside
+// the image (a few vector moves per row instead of k scalar stores into the k-major layout).
+static void pack_patches_by_row(const operand *src, ptrdiff_t i0, int rows, ptrdiff_t k, float *pa) {
+  const dx_conv_shape *g = src->conv;
+  ptrdiff_t run = g->kernel * g->channels;
+  for (int r = 0; r < rows; r++) {
+    ptrdiff_t pixel = src->first + i0 + r;
+    ptrdiff_t top = pixel / g->out_width * g->stride - g->pad_top, left = pixel % g->out_width * g->stride - g->pad_left;
+    for (ptrdiff_t kh = 0; kh < g->kernel; kh++) {
+      float *dst = pa + r * k + kh * run;
+      ptrdiff_t ih = top + kh;
+      if (ih >= 0 && ih < g->in_height && left >= 0 && left + g->kernel <= g->in_width) {
+        memcpy(dst, src->a + (ih * g->in_width + left) * g->channels, (size_t)run * sizeof(float));
+        continue;
+      }
+      for (ptrdiff_t p = 0; p < run; p++) dst[p] = element(src, i0 + r, kh * run + p);
+    }
+  }
+}
+
 static void gemm_scalar(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   for (ptrdiff_t i = 0; i < m; i++) {
     for (ptrdiff_t j = 0; j < n; j++) {
@@ -143,19 +164,25 @@ DX_AVX512 static inline __attribute__((always_inline)) void tile(
 // FMAs, so it pays only when several panels reuse the block. With up to four panels (the
 // projections of an inverted-residual block: 16-112 output channels from hundreds of inputs)
 // the tile broadcasts straight from the rows instead, and SE's per-channel gate, which packing
-// applied to the rows, scales the panel's row (2 multiplies per step of k, not 12).
+// applied to the rows, scales the panel's row (2 multiplies per step of k, not 12). A kxk
+// convolution's patches (the stem: 27 deep, one panel) are copied row after row for the same
+// tile: a few vector moves per row instead of 27 scalar stores (the stem 1.4x faster, one-thread
+// C harness, same bits).
 enum { DIRECT_MAX_PANELS = 4 };
 
 DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   // The bias of the last panel is read 32 wide: copy it into a padded buffer.
   float tail_bias[NR];
-  int direct = !src->conv && n <= DIRECT_MAX_PANELS * NR;
-  float *pa = direct ? NULL : aligned_alloc(64, (size_t)(((k * MR * sizeof(float)) + 63) / 64 * 64));
-  if (!direct && pa == NULL) return 0;  // the caller falls back to the plain loops
+  // Few panels: the tile reads rows in place (a matrix), or from patches copied row after row.
+  int direct = n <= DIRECT_MAX_PANELS * NR, patches = src->conv != NULL;
+  ptrdiff_t lda = patches ? k : src->lda;
+  float *pa = direct && !patches ? NULL : aligned_alloc(64, (size_t)(((k * MR * sizeof(float)) + 63) / 64 * 64));
+  if ((!direct || patches) && pa == NULL) return 0;  // the caller falls back to the plain loops
   for (ptrdiff_t i0 = 0; i0 < m; i0 += MR) {
     int rows = m - i0 < MR ? (int)(m - i0) : MR;
     if (!direct) pack_rows(src, i0, rows, k, pa);
-    const float *ai = direct ? src->a + i0 * src->lda : NULL;
+    else if (patches) pack_patches_by_row(src, i0, rows, k, pa);
+    const float *ai = !direct ? NULL : patches ? pa : src->a + i0 * src->lda;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += NR) {
       ptrdiff_t cols = n - j0 < NR ? n - j0 : NR;
       const float *bj = bias ? bias + j0 : NULL;
@@ -170,10 +197,10 @@ DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, p
       int narrow = cols <= 16;
       switch (rows + (narrow ? 100 : 0) + (direct ? 1000 : 0)) {
 #define DX_TILE(R) \
-  case R: tile(R, 0, 0, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
-  case 100 + R: tile(R, 1, 0, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
-  case 1000 + R: tile(R, 0, 1, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
-  case 1100 + R: tile(R, 1, 1, pa, ai, src->lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break;
+  case R: tile(R, 0, 0, pa, ai, lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
+  case 100 + R: tile(R, 1, 0, pa, ai, lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
+  case 1000 + R: tile(R, 0, 1, pa, ai, lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break; \
+  case 1100 + R: tile(R, 1, 1, pa, ai, lda, src->scale, k, panel, cij, ldc, cols, bj, act, rij, sj); break;
         DX_TILE(12) DX_TILE(11) DX_TILE(10) DX_TILE(9) DX_TILE(8) DX_TILE(7)
         DX_TILE(6) DX_TILE(5) DX_TILE(4) DX_TILE(3) DX_TILE(2) DX_TILE(1)
 #undef DX_TILE

@@ -255,12 +255,14 @@ final class FusedConvKernelTests: XCTestCase {
     }
   }
 
-  /// The stem's kxk convolution (patches gathered from the image by the packed GEMM, or
-  /// im2col + OpenBLAS) against the reference convolution, with padding on every side.
+  /// The stem's kxk convolution (patches gathered from the image by the packed GEMM: copied row
+  /// after row for up to four panels, packed k-major for more; or im2col + OpenBLAS) against the
+  /// reference convolution, with padding on every side.
   func testConv_kxkWithPadding_matchesReference() {
     var rng = SeededGenerator(seed: 27)
     for (n, h, w, cin, cout, k, s, mode) in [(2, 15, 13, 3, 32, 3, 2, PaddingMode.same), (1, 9, 10, 5, 64, 3, 1, .symmetric),
-                                             (1, 7, 8, 2, 40, 5, 2, .same), (3, 6, 5, 3, 96, 3, 1, .same)] {
+                                             (1, 7, 8, 2, 40, 5, 2, .same), (3, 6, 5, 3, 96, 3, 1, .same),
+                                             (1, 8, 7, 3, 160, 3, 2, .symmetric)] {
       let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
       let x = Tensor.randomNormal([n, h, w, cin], using: &rng)
       let wt = Tensor.randomNormal([k, k, cin, cout], using: &rng), b = Tensor.randomNormal([cout], using: &rng)
