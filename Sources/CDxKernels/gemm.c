@@ -80,10 +80,10 @@ static void pack_rows(const operand *src, ptrdiff_t i0, int rows, ptrdiff_t k, f
 // Rows [i0, i0 + rows) of a patch operand row after row (pa[r * k + p]), for the direct tile:
 // a patch is kernel rows of kernel * C contiguous floats, copied whole where they lie inside
 // the image (a few vector moves per row instead of k scalar stores into the k-major layout).
-static void pack_patches_by_row(const operand *src, ptrdiff_t i0, int rows, ptrdiff_t k, float *pa) {
+static void pack_patches_by_row(const operand *src, ptrdiff_t i0, ptrdiff_t rows, ptrdiff_t k, float *pa) {
   const dx_conv_shape *g = src->conv;
   ptrdiff_t run = g->kernel * g->channels;
-  for (int r = 0; r < rows; r++) {
+  for (ptrdiff_t r = 0; r < rows; r++) {
     ptrdiff_t pixel = src->first + i0 + r;
     ptrdiff_t top = pixel / g->out_width * g->stride - g->pad_top, left = pixel % g->out_width * g->stride - g->pad_left;
     for (ptrdiff_t kh = 0; kh < g->kernel; kh++) {
@@ -230,4 +230,9 @@ void dx_gemm_packed(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, ptr
 void dx_conv_packed(const float *image, const dx_conv_shape *shape, ptrdiff_t first, ptrdiff_t pixels, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, float *sums) {
   operand src = {image, 0, NULL, shape, first};
   run(&src, pixels, shape->kernel * shape->kernel * shape->channels, n, packed, c, ldc, bias, act, NULL, sums);
+}
+
+void dx_conv_patch_rows(const float *image, const dx_conv_shape *shape, ptrdiff_t first, ptrdiff_t pixels, float *rows) {
+  operand src = {image, 0, NULL, shape, first};
+  pack_patches_by_row(&src, 0, pixels, shape->kernel * shape->kernel * shape->channels, rows);
 }

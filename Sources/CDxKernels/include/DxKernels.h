@@ -133,4 +133,8 @@ void dx_conv_packed(
     const float *image, const dx_conv_shape *shape, ptrdiff_t first, ptrdiff_t pixels, ptrdiff_t n,
     const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation activation, float *sums);
 
+/// The patches of output pixels [first, first + pixels) of `image`, one row of k*k*C floats per
+/// pixel (im2col for a slice of an image; padding reads as zero), into `rows`.
+void dx_conv_patch_rows(const float *image, const dx_conv_shape *shape, ptrdiff_t first, ptrdiff_t pixels, float *rows);
+
 #endif

@@ -52,7 +52,7 @@ public final class Conv2D: Layer {
     precondition(c == inChannels, "Conv2D expects \(inChannels) channels, got shape \(x.shape)")
     let g = geometry(for: x.shape)
     var out = Tensor.uninitialized([g.batch, g.outHeight, g.outWidth, outChannels])
-    let colCount = convIsPointwise(g) ? 0 : g.batch * g.outHeight * g.outWidth * kernel * kernel * c
+    let colCount = convNeedsColumns(g) ? g.batch * g.outHeight * g.outWidth * kernel * kernel * c : 0
     if col.count != colCount { col = [Float](unsafeUninitializedCapacity: colCount) { _, n in n = colCount } }  // im2col writes every element
     x.withPointer { xp in
       weight.value.withPointer { wp in
@@ -60,7 +60,7 @@ public final class Conv2D: Layer {
           out.withMutablePointer { op in
             withOptionalPointer(bias?.value) { bp in
               conv2DForward(
-                input: xp, weight: wp, bias: bp, output: op, col: colp.baseAddress, geometry: g,
+                input: xp, weight: wp, bias: bp, output: op, col: colCount == 0 ? nil : colp.baseAddress, geometry: g,
                 inChannels: inChannels, outChannels: outChannels)
             }
           }
@@ -92,7 +92,7 @@ public final class Conv2D: Layer {
     precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, outChannels], "Conv2D.backward got \(dy.shape)")
     // Both are written in full (a GEMM with beta 0; col2im clears dx first), never added to.
     var dx = Tensor.uninitialized(inputGradient ? x.shape : [1])  // [1]: a pointer, never written
-    let colGradCount = inputGradient ? col.count : 0
+    let colGradCount = inputGradient && !convIsPointwise(g) ? g.batch * g.outHeight * g.outWidth * kernel * kernel * inChannels : 0
     var colGrad = [Float](unsafeUninitializedCapacity: colGradCount) { _, n in n = colGradCount }
     var biasGrad = Tensor.zeros([outChannels])
     x.withPointer { xp in
@@ -104,8 +104,9 @@ public final class Conv2D: Layer {
                 col.withUnsafeBufferPointer { colp in
                   colGrad.withUnsafeMutableBufferPointer { cgp in
                     conv2DBackward(
-                      input: xp, col: colp.baseAddress, weight: wp, outputGrad: dyp, inputGrad: inputGradient ? dxp : nil,
-                      weightGrad: dwp, biasGrad: bias == nil ? nil : dbp, colGrad: cgp.baseAddress,
+                      input: xp, col: col.isEmpty ? nil : colp.baseAddress, weight: wp, outputGrad: dyp,
+                      inputGrad: inputGradient ? dxp : nil, weightGrad: dwp, biasGrad: bias == nil ? nil : dbp,
+                      colGrad: colGradCount == 0 ? nil : cgp.baseAddress,
                       geometry: g, inChannels: inChannels, outChannels: outChannels)
                   }
                 }

@@ -76,9 +76,14 @@ public func col2imAccumulate(
   }
 }
 
+/// Whether `conv2DForward` needs an im2col buffer for `g`: not for a 1x1, nor on AVX-512, where
+/// the packed GEMM reads each tile's patches straight from the image (and backward gathers them
+/// again, a chunk at a time, for the weight gradient).
+public func convNeedsColumns(_ g: ConvGeometry) -> Bool { !convIsPointwise(g) && !usesPackedGemm }
+
 /// Convolution forward: `output = conv(input, weight) + bias`.
 /// - Parameters:
-///   - col: scratch of `N*OH*OW*k*k*Cin` floats, ignored (may be nil) when pointwise; on return it
+///   - col: scratch of `N*OH*OW*k*k*Cin` floats when `convNeedsColumns`, else nil; on return it
 ///     holds the im2col rows, which `conv2DBackward` can reuse.
 public func conv2DForward(
   input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -90,6 +95,12 @@ public func conv2DForward(
   let a: UnsafePointer<Float>
   if convIsPointwise(g) {
     a = input
+  } else if col == nil && usesPackedGemm {
+    let zeros = [Float](repeating: 0, count: cout)
+    convInference(
+      input: input, weight: weight, bias: bias ?? UnsafePointer(zeros), activation: .none, output: output, col: nil, geometry: g,
+      inChannels: cin, outChannels: cout)
+    return
   } else {
     guard let col else { preconditionFailure("conv2DForward needs a col buffer for \(g)") }
     im2col(input: input, col: col, geometry: g, channels: cin)
@@ -106,8 +117,9 @@ public func conv2DForward(
 /// Convolution backward. Accumulates into `weightGrad` and `biasGrad`; writes the input
 /// gradient into `inputGrad` when it is non-nil.
 /// - Parameters:
-///   - col: the im2col rows from the matching forward (nil when pointwise).
-///   - colGrad: scratch of the same size as `col` (nil when pointwise).
+///   - col: the im2col rows from the matching forward (nil when pointwise, or when forward read
+///     the patches from the image: the weight gradient then gathers them again chunk by chunk).
+///   - colGrad: scratch of `N*OH*OW*k*k*Cin` floats for the input gradient (nil when pointwise).
 public func conv2DBackward(
   input: UnsafePointer<Float>, col: UnsafePointer<Float>?, weight: UnsafePointer<Float>,
   outputGrad: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>?,
@@ -118,8 +130,13 @@ public func conv2DBackward(
   let m = g.batch * g.outHeight * g.outWidth
   let kk = g.kernel * g.kernel * cin
   let pointwise = convIsPointwise(g)
-  let a = pointwise ? input : col!
   // dW[K, Cout] += A^T[K, M] x dY[M, Cout]
+  guard let a = pointwise ? input : col else {
+    weightGradientFromPatches(input, geometry: g, inChannels: cin, outputGrad, columns: cout, into: weightGrad)
+    return conv2DInputGradient(
+      outputGrad, weight: weight, biasGrad: biasGrad, inputGrad: inputGrad, colGrad: colGrad, geometry: g, inChannels: cin,
+      outChannels: cout)
+  }
   if kk * cout <= 4_096 && ThreadPool.threadCount > 1 {
     weightGradientByRowChunks(a, outputGrad, rows: m, depth: kk, columns: cout, into: weightGrad)
   } else {
@@ -127,6 +144,20 @@ public func conv2DBackward(
       transA: true, m: kk, n: cout, k: m, a: a, lda: kk, b: outputGrad, ldb: cout,
       beta: 1, c: weightGrad, ldc: cout)
   }
+  conv2DInputGradient(
+    outputGrad, weight: weight, biasGrad: biasGrad, inputGrad: inputGrad, colGrad: colGrad, geometry: g, inChannels: cin,
+    outChannels: cout)
+}
+
+/// The bias and input gradients of `conv2DBackward` (each when asked for).
+private func conv2DInputGradient(
+  _ outputGrad: UnsafePointer<Float>, weight: UnsafePointer<Float>, biasGrad: UnsafeMutablePointer<Float>?,
+  inputGrad: UnsafeMutablePointer<Float>?, colGrad: UnsafeMutablePointer<Float>?, geometry g: ConvGeometry,
+  inChannels cin: Int, outChannels cout: Int
+) {
+  let m = g.batch * g.outHeight * g.outWidth
+  let kk = g.kernel * g.kernel * cin
+  let pointwise = convIsPointwise(g)
   if let biasGrad { accumulateChannelSums(outputGrad, into: biasGrad, rows: m, channels: cout) }
   guard let inputGrad else { return }
   if pointwise && usesPackedGemm {
@@ -253,6 +284,50 @@ func weightGradientByRowChunks(
           sgemm(
             transA: true, m: k, n: n, k: rows.count, a: a + rows.lowerBound * k, lda: k, b: dy + rows.lowerBound * n,
             ldb: n, beta: 0, c: base + chunk * k * n, ldc: n)
+        }
+      }
+    }
+    for chunk in 0..<chunks {
+      let src = base + chunk * k * n
+      for i in 0..<(k * n) { dw[i] += src[i] }
+    }
+  }
+}
+
+/// `dw[k*k*Cin, n] += patches^T x dy` without an im2col buffer: each chunk of output pixels
+/// gathers its patches a block of rows at a time (within one image, about 200 KB) and adds
+/// their product on a single-threaded SGEMM into its own partial; the partials are added in
+/// chunk order, so the sum does not depend on scheduling.
+func weightGradientFromPatches(
+  _ input: UnsafePointer<Float>, geometry g: ConvGeometry, inChannels cin: Int, _ dy: UnsafePointer<Float>, columns n: Int,
+  into dw: UnsafeMutablePointer<Float>
+) {
+  let k = g.kernel * g.kernel * cin, pixels = g.outHeight * g.outWidth, m = g.batch * pixels
+  let blockRows = max(1, 50_000 / k)
+  let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 1024))
+  let shape = dx_conv_shape(
+    in_height: g.inHeight, in_width: g.inWidth, channels: cin, out_width: g.outWidth,
+    kernel: g.kernel, stride: g.stride, pad_top: g.pad.top, pad_left: g.pad.left)
+  var partial = [Float](repeating: 0, count: chunks * k * n)
+  partial.withUnsafeMutableBufferPointer { p in
+    let base = p.baseAddress!
+    ThreadPool.withSingleThreadedBLAS {
+      ThreadPool.parallelFor(chunks) { range in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: blockRows * k) { block in
+          var local = shape
+          for chunk in range {
+            let rows = evenChunk(chunk, of: chunks, total: m)
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+              let image = r / pixels, first = r % pixels
+              let count = min(blockRows, rows.upperBound - r, pixels - first)
+              dx_conv_patch_rows(input + image * g.inHeight * g.inWidth * cin, &local, first, count, block.baseAddress!)
+              sgemm(
+                transA: true, m: k, n: n, k: count, a: block.baseAddress!, lda: k, b: dy + r * n, ldb: n, beta: 1,
+                c: base + chunk * k * n, ldc: n)
+              r += count
+            }
+          }
         }
       }
     }

@@ -8,14 +8,16 @@ internal import CDxKernels
 /// `output = act(conv(input, weight) + bias)`, `[N, outH, outW, cout]`, for `input`
 /// `[N, H, W, cin]` and `weight` `[k, k, cin, cout]` (BatchNorm folded in). `packedWeight` is
 /// `weight` packed by `packForInference` as a `[k*k*cin, cout]` matrix. `col`
-/// (`[N*outH*outW, k*k*cin]`) is used only when the packed GEMM is not (im2col + OpenBLAS).
+/// (`[N*outH*outW, k*k*cin]`) is used only when the packed GEMM is not (im2col + OpenBLAS); it
+/// may be nil where the packed GEMM is.
 public func convInference(
   input: UnsafePointer<Float>, weight: UnsafePointer<Float>, packedWeight: UnsafePointer<Float>? = nil,
   bias: UnsafePointer<Float>, activation: FusedActivation, output: UnsafeMutablePointer<Float>,
-  col: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, inChannels cin: Int, outChannels cout: Int
+  col: UnsafeMutablePointer<Float>?, geometry g: ConvGeometry, inChannels cin: Int, outChannels cout: Int
 ) {
   let pixels = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * cin
   guard usesPackedGemm else {
+    guard let col else { preconditionFailure("convInference needs a col buffer without the packed GEMM") }
     im2col(input: input, col: col, geometry: g, channels: cin)
     pointwiseConvInference(
       input: col, weight: weight, bias: bias, activation: activation, output: output,
