@@ -27,13 +27,15 @@ public func expandDepthwiseInference(
   var bandRows = max(1, min(g.outHeight, (inRowsBudget - k) / s + 1))
   // Enough work items to keep every core busy on a small batch: first split the channels (a
   // channel of the expanded map needs only its own column of the expansion), then, if that is
-  // not enough, cut thinner bands (which expand the rows neighbouring bands share twice).
+  // not enough, cut thinner bands (which expand the rows neighbouring bands share twice). Only
+  // when the bands are fewer than the cores: splitting channels as soon as they were fewer than
+  // two per core cost 3% at batch 1 (B0, one-process A/B), and finer splits more.
   let threads = ThreadPool.threadCount
   let packed = usesPackedGemm
   let channelUnit = packed ? Int(DX_GEMM_PANEL) : 8
   let channelUnits = (m + channelUnit - 1) / channelUnit
   func bandCount(_ rows: Int) -> Int { (g.outHeight + rows - 1) / rows }
-  let channelSlices = g.batch * bandCount(bandRows) >= 2 * threads ? 1 : max(1, min(threads, channelUnits))
+  let channelSlices = g.batch * bandCount(bandRows) >= threads ? 1 : max(1, min(threads, channelUnits))
   while bandRows > 1 && g.batch * bandCount(bandRows) * channelSlices < threads { bandRows = (bandRows + 1) / 2 }
   // Bands of equal height, in a multiple of the cores when they are few (each core's channel
   // slices are already equal).
