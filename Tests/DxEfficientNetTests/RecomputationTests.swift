@@ -42,6 +42,29 @@ final class RecomputationTests: XCTestCase {
 
   func testB0_everyLevelSameGradientsAsKeepingActivations() throws { try check("efficientnet_b0") }
 
+  /// The projection reading SE's input and gate (the default) trains as the projection of SE's
+  /// written output does, to float rounding (the gate multiplies the weights instead of the map).
+  func testGateAppliedAsRead_sameGradientsAsGatedMapToRounding() throws {
+    var config = try XCTUnwrap(Variants.named("efficientnet_b0"))
+    config.numClasses = 4
+    defer { MBConvBlock.gatesAsRead = true }
+    var rng = SeededGenerator(seed: 21)
+    let x = Tensor.randomNormal([2, 36, 36, 3], using: &rng)
+    var grads: [[String: Tensor]] = []
+    for gatesAsRead in [false, true] {
+      MBConvBlock.gatesAsRead = gatesAsRead
+      let model = try EfficientNet(config, seed: 7)
+      let (_, g) = SoftmaxCrossEntropy()(logits: model.forward(x, mode: .training), labels: [1, 3])
+      model.backwardParameters(g)
+      grads.append(Dictionary(uniqueKeysWithValues: model.namedParameters().filter { $0.parameter.kind == .trainable }.map { ($0.name, $0.parameter.grad) }))
+    }
+    XCTAssertGreaterThan(grads[0]["blocks.1.0.conv_pwl.weight"]!.maxAbs(), 0)
+    // Sums that cancel to about zero (bn3's bias) differ by a few 1e-6; the atol floor allows it.
+    for (name, grad) in grads[1] {
+      assertClose(grad, grads[0][name]!, atol: 1e-4 * max(0.1, grads[0][name]!.maxAbs()), rtol: 1e-3, name)
+    }
+  }
+
   /// Backward frees each map a block's children kept as soon as the child's backward is done.
   func testBackward_freesEveryMapTheBlocksKept() throws {
     var config = try XCTUnwrap(Variants.named("efficientnet_b0"))

@@ -1,4 +1,4 @@
-import DxTensor
+@testable import DxTensor
 import DxTestSupport
 import XCTest
 
@@ -74,6 +74,35 @@ final class ConvKernelTests: XCTestCase {
       assertClose(dx, refGrad.input, atol: 1e-4, rtol: 1e-4, "conv dx \(c) keeping columns \(keepColumns)")
       assertClose(dw, refGrad.weight + Tensor(shape: w.shape, repeating: 0.5), atol: 1e-4, rtol: 1e-4, "conv dw \(c) keeping columns \(keepColumns)")
       assertClose(db, refGrad.bias + Tensor(shape: [c.cout], repeating: 0.5), atol: 1e-4, rtol: 1e-4, "conv db \(c) keeping columns \(keepColumns)")
+      }
+    }
+  }
+
+  /// A 1x1 convolution of SE's input with the gate applied as it multiplies, against the gated
+  /// map multiplied in Double, on every instruction set: 40 and 112 output channels (the packed
+  /// GEMM's direct tile), 192 (its packed rows), rows not a multiple of its 12-row tile.
+  func testGatedPointwiseConv_matchesGatedMapTimesWeight() {
+    var rng = SeededGenerator(seed: 13)
+    for (images, pixels, cin, cout) in [(3, 49, 24, 40), (2, 30, 96, 112), (2, 17, 40, 192)] {
+      let x = Tensor.randomNormal([images, pixels, cin], using: &rng), w = Tensor.randomNormal([cin, cout], using: &rng)
+      let gate = Tensor.randomUniform([images, cin], low: 0, high: 1, using: &rng)
+      var expected = [Float](repeating: 0, count: images * pixels * cout)
+      for i in 0..<(images * pixels) {
+        let image = i / pixels
+        for j in 0..<cout {
+          var sum = 0.0
+          for k in 0..<cin { sum += Double(x.scalars[i * cin + k]) * Double(gate.scalars[image * cin + k]) * Double(w.scalars[k * cout + j]) }
+          expected[i * cout + j] = Float(sum)
+        }
+      }
+      for isa in KernelInstructionSet.available {
+        KernelInstructionSet.with(isa) {
+          var out = [Float](repeating: .nan, count: expected.count)
+          gatedPointwiseConvForward(
+            input: x.scalars, gate: gate.scalars, weight: w.scalars, output: &out, images: images, pixels: pixels,
+            inChannels: cin, outChannels: cout)
+          assertClose(out, expected, atol: 1e-4, rtol: 1e-4, "\(isa) \(cin)->\(cout)")
+        }
       }
     }
   }

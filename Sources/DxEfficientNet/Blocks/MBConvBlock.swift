@@ -1,3 +1,4 @@
+import Foundation
 import DxNN
 import DxTensor
 
@@ -32,6 +33,15 @@ public final class MBConvBlock: Layer {
       return recomputation == .all || producer.recomputesElementwise
     })
   }
+  /// In training, the 1x1 convolution after squeeze-excitation reads SE's input with the gate
+  /// applied as it multiplies (`Conv2D.forward(_:inputGate:)`): SE's output map is written only
+  /// where backward keeps it (`.none`) or when it is recomputed for the convolution's backward.
+  /// The index of SE when the child after it is such a convolution.
+  private let gatedProjection: Int?
+  /// Off for A/B measurements (`EFFDX_GATE_AS_READ=0`); every level gives the same bits either way.
+  nonisolated(unsafe) public static var gatesAsRead = ProcessInfo.processInfo.environment["EFFDX_GATE_AS_READ"] != "0"
+  /// Whether the latest forward ran `gatedProjection`.
+  private var gatedNow = false
   /// The children whose input is released right now.
   private var released: Set<Int> = []
   /// Backward ran since the latest forward (and freed the children's maps).
@@ -41,7 +51,15 @@ public final class MBConvBlock: Layer {
   private func restoreInput(of i: Int) {
     guard released.contains(i) else { return }
     restoreInput(of: i - 1)
-    (children[i].layer as! ReleasableInput).restoreInput((children[i - 1].layer as! RecomputableOutput).recomputeOutput())
+    let input: Tensor
+    if gatedNow, let s = gatedProjection, i == s + 2 {
+      // The gated projection's output, recomputed as forward computed it (the gate on the weights).
+      let se = children[s].layer as! SqueezeExcite
+      input = (children[s + 1].layer as! Conv2D).forward(se.cachedInput!, inputGate: se.cachedGate!)
+    } else {
+      input = (children[i - 1].layer as! RecomputableOutput).recomputeOutput()
+    }
+    (children[i].layer as! ReleasableInput).restoreInput(input)
     released.remove(i)
   }
 
@@ -81,18 +99,37 @@ public final class MBConvBlock: Layer {
       list.append(("bn3", BatchNormAct(args.outChannels, config, activation: nil)))
     }
     children = list.map { (name: $0.0, layer: $0.1) }
+    gatedProjection = list.indices.first { i in
+      guard i + 1 < list.count, list[i].1 is SqueezeExcite, let conv = list[i + 1].1 as? Conv2D else { return false }
+      return conv.kernel == 1 && conv.stride == 1 && conv.bias == nil
+    }
     hasSkip = args.stride == 1 && inChannels == args.outChannels && !args.noSkip
     dropPath = hasSkip && dropPathRate > 0 ? DropPath(rate: dropPathRate, seed: rng.next()) : nil
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-    var y = children.reduce(x) { $1.layer.forward($0, mode: mode) }
+    let releasing = recomputation != .none && mode == .training ? releasable : []
+    gatedNow = mode == .training && Self.gatesAsRead && gatedProjection != nil
+    var y = x
+    var i = 0
+    while i < children.count {
+      if gatedNow, i == gatedProjection {
+        let se = children[i].layer as! SqueezeExcite, conv = children[i + 1].layer as! Conv2D
+        let next = conv.forward(y, inputGate: se.forwardGate(y, mode: mode))
+        // Backward gets SE's output as the convolution's input: now if it is kept, else when
+        // restored (as any released input).
+        if !releasing.contains(i + 1) { conv.restoreInput(se.recomputeOutput()) }
+        y = next
+        i += 2
+        continue
+      }
+      y = children[i].layer.forward(y, mode: mode)
+      i += 1
+    }
     released = []
     backwardDone = false
-    if recomputation != .none && mode == .training {
-      for i in releasable { (children[i].layer as! ReleasableInput).releaseInput() }
-      released = releasable
-    }
+    for i in releasing { (children[i].layer as! ReleasableInput).releaseInput() }
+    released = releasing
     guard hasSkip else { return y }
     if let dropPath { y = dropPath.forward(y, mode: mode) }
     return y + x

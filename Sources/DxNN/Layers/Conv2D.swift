@@ -72,6 +72,32 @@ public final class Conv2D: Layer {
     return out
   }
 
+  /// Training forward of a 1x1, stride-1 convolution of `x * gate` (`gate` `[N, 1, 1, Cin]`,
+  /// squeeze-excitation's), without writing the gated map. The cached input is left as it is:
+  /// the caller hands the gated map over with `restoreInput` before `backward` (see
+  /// `MBConvBlock`), and recomputes this output with this call, not `recomputeOutput`.
+  public func forward(_ x: Tensor, inputGate gate: Tensor) -> Tensor {
+    Profiler.measure("Conv2D 1x1 forward", flops: 2 * multiplyAdds) {
+      let (n, h, w, c) = x.nhwc()
+      precondition(kernel == 1 && stride == 1 && bias == nil && c == inChannels, "Conv2D.forward(inputGate:) is for bias-free 1x1 convolutions")
+      precondition(gate.count == n * c, "Conv2D.forward(inputGate:) got a gate of shape \(gate.shape)")
+      let g = geometry(for: x.shape)
+      var out = Tensor.uninitialized([n, h, w, outChannels])
+      x.withPointer { xp in
+        gate.withPointer { gp in
+          weight.value.withPointer { wp in
+            out.withMutablePointer { op in
+              gatedPointwiseConvForward(
+                input: xp, gate: gp, weight: wp, output: op, images: n, pixels: h * w, inChannels: c, outChannels: outChannels)
+            }
+          }
+        }
+      }
+      geometry = g
+      return out
+    }
+  }
+
   public func backward(_ dy: Tensor) -> Tensor {
     // Input and weight gradients: twice the forward's arithmetic.
     Profiler.measure((kernel == 1 ? "Conv2D 1x1" : "Conv2D \(kernel)x\(kernel)") + " backward", flops: 4 * multiplyAdds) {

@@ -22,10 +22,22 @@ public final class SqueezeExcite: Layer {
   }
 
   public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-    input = x
-    scale = gate.forward(convExpand.forward(act.forward(convReduce.forward(pool.forward(x, mode: mode), mode: mode), mode: mode), mode: mode), mode: mode)
+    _ = forwardGate(x, mode: mode)
     return scaledInput()
   }
+
+  /// Forward up to the gate (`[N, 1, 1, C]`), for a next layer that applies it as it reads
+  /// (`Conv2D.forward(_:inputGate:)`); `backward` works as after `forward`.
+  public func forwardGate(_ x: Tensor, mode: Mode) -> Tensor {
+    input = x
+    let s = gate.forward(convExpand.forward(act.forward(convReduce.forward(pool.forward(x, mode: mode), mode: mode), mode: mode), mode: mode), mode: mode)
+    scale = s
+    return s
+  }
+
+  /// The input and the gate of the latest forward (nil before it, or the input once released).
+  public var cachedInput: Tensor? { input }
+  public var cachedGate: Tensor? { scale }
 
   /// The latest input scaled by the latest gate.
   func scaledInput() -> Tensor {

@@ -182,6 +182,36 @@ private func conv2DInputGradient(
   }
 }
 
+/// `output[n] = (input[n] * gate[n]) x weight` for each image: a 1x1 convolution (no bias) of
+/// squeeze-excitation's output, read as SE's input and gate so the gated map is never written
+/// (training; inference does the same in `pointwiseConvInference`). On AVX-512 the packed GEMM
+/// applies the gate to the weights' rows (or to the rows it packs); elsewhere the gated rows are
+/// formed first and OpenBLAS multiplies.
+public func gatedPointwiseConvForward(
+  input: UnsafePointer<Float>, gate: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+  output: UnsafeMutablePointer<Float>, images: Int, pixels p: Int, inChannels k: Int, outChannels n: Int
+) {
+  guard usesPackedGemm else {
+    var gated = [Float](unsafeUninitializedCapacity: images * p * k) { _, c in c = images * p * k }
+    gated.withUnsafeMutableBufferPointer { channelScaleForward(input, scale: gate, $0.baseAddress!, batch: images, pixels: p, channels: k) }
+    sgemm(m: images * p, n: n, k: k, a: gated, lda: k, b: weight, ldb: n, c: output, ldc: n)
+    return
+  }
+  let packed = packForInference(weight, rows: k, columns: n)
+  let chunks = evenChunkCount(p, maxRows: max(12, 32_768 / max(k, n)), images: images, threads: ThreadPool.threadCount)
+  packed.withUnsafeBufferPointer { b in
+    ThreadPool.parallelFor(images * chunks) { range in
+      for item in range {
+        let image = item / chunks, rows = evenChunk(item % chunks, of: chunks, total: p)
+        let row0 = image * p + rows.lowerBound
+        dx_gemm_packed(
+          input + row0 * k, k, rows.count, k, n, b.baseAddress!, gate + image * k, output + row0 * n, n, nil, DX_ACT_NONE, nil,
+          nil)
+      }
+    }
+  }
+}
+
 /// `c[m, n] = a[m, k] x b` with `b` packed by `packForInference`, on the packed GEMM, rows
 /// spread over the cores: the 1x1 convolutions of training, forward and input gradient. On
 /// their skinny products (a million rows, 16-1152 columns) OpenBLAS spends much of its time
