@@ -161,14 +161,16 @@ DX_AVX512 static inline __attribute__((always_inline)) void tile(
 }
 
 // Packing a 12-row block of the left operand is scalar work about the size of one panel's
-// FMAs, so it pays only when several panels reuse the block. With up to four panels (the
-// projections of an inverted-residual block: 16-112 output channels from hundreds of inputs)
+// FMAs, so it pays only when several panels reuse the block. With up to two panels (the narrow
+// projections of an inverted-residual block: 16-64 output channels from hundreds of inputs)
 // the tile broadcasts straight from the rows instead, and SE's per-channel gate, which packing
-// applied to the rows, scales the panel's row (2 multiplies per step of k, not 12). A kxk
+// applied to the rows, scales the panel's row (2 multiplies per step of k, not 12). Up to four
+// panels (80-128 channels) was measured too: packing them is 5-8% faster for B0 at batch 1,
+// about 2% for training and batch 32 (one-process A/B runs; one panel is level with two). A kxk
 // convolution's patches (the stem: 27 deep, one panel) are copied row after row for the same
 // tile: a few vector moves per row instead of 27 scalar stores (the stem 1.4x faster, one-thread
 // C harness, same bits).
-enum { DIRECT_MAX_PANELS = 4 };
+enum { DIRECT_MAX_PANELS = 2 };
 
 DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   // The bias of the last panel is read 32 wide: copy it into a padded buffer.

@@ -70,7 +70,7 @@ final class FusedConvKernelTests: XCTestCase {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 22)
         // The last case has one row chunk and 130 columns: split by columns over the threads.
-        // On AVX-512 the packed GEMM runs (reading the rows directly up to 128 output channels,
+        // On AVX-512 the packed GEMM runs (reading the rows directly up to 64 output channels,
       // packed past that: 130 ends in a masked 2-wide panel), elsewhere OpenBLAS; 37 and 13
       // rows end in partial 12-row tiles.
       for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu),
@@ -170,7 +170,7 @@ final class FusedConvKernelTests: XCTestCase {
 
   /// The packed GEMM itself (AVX-512 and its plain-C fallback) against a Double product, with
   /// every epilogue input, row strides wider than the rows and a gate on the input's columns.
-  /// Up to 128 columns the tiles read the rows directly (the gate scales the weights); past
+  /// Up to 64 columns the tiles read the rows directly (the gate scales the weights); past
   /// that they read packed rows (the gate scales the rows as they are packed).
   func testPackedGemm_everyPath_matchesDoubleProduct() {
     var rng = SeededGenerator(seed: 25)
@@ -256,7 +256,7 @@ final class FusedConvKernelTests: XCTestCase {
   }
 
   /// The stem's kxk convolution (patches gathered from the image by the packed GEMM: copied row
-  /// after row for up to four panels, packed k-major for more; or im2col + OpenBLAS) against the
+  /// after row for up to two panels, packed k-major for more; or im2col + OpenBLAS) against the
   /// reference convolution, with padding on every side.
   func testConv_kxkWithPadding_matchesReference() {
     var rng = SeededGenerator(seed: 27)

@@ -216,7 +216,7 @@ public func gatedPointwiseConvForward(
 /// spread over the cores: the 1x1 convolutions of training, forward and input gradient. On
 /// their skinny products (a million rows, 16-1152 columns) OpenBLAS spends much of its time
 /// packing the rows and clearing C (`effdx bench --mode train` on B0: 1x1 forward about 20%
-/// faster on the packed GEMM, whose tiles read the rows directly up to 128 columns).
+/// faster on the packed GEMM, whose tiles read the rows directly up to 64 columns).
 func packedProduct(
   _ a: UnsafePointer<Float>, rows m: Int, depth k: Int, packed: [Float], columns n: Int,
   into c: UnsafeMutablePointer<Float>

@@ -10,7 +10,7 @@ internal import CDxKernels
 //
 // The pointwise GEMM runs in row chunks of one image, each chunk on one core. On AVX-512 a
 // chunk is CDxKernels' packed GEMM with the epilogue applied to its accumulators and SE's gate
-// applied to the input as it is repacked (or, with up to 128 output channels, where the rows
+// applied to the input as it is repacked (or, with up to 64 output channels, where the rows
 // are read unpacked, to the weights' rows: two multiplies per step of k); on AVX2 a
 // single-threaded OpenBLAS call followed at once by the epilogue, so the chunk
 // (about 128 KB) never leaves L2 between the two, with the gate multiplying the weight rows
@@ -86,9 +86,10 @@ func evenChunk(_ i: Int, of count: Int, total: Int) -> Range<Int> { (total * i /
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
 /// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster). With up to
-/// four panels its tiles read the rows directly instead of packing them, which made the narrow
-/// projections (16-112 columns) win too (`effdx bench-kernels`, batch 1 and 32: 1.0-1.7x
-/// OpenBLAS on every B0 shape; before, 0.8-0.95x at 16-40, 80 and 112 columns).
+/// two panels its tiles read the rows directly instead of packing them, which made the narrow
+/// projections (16-64 columns) win too (`effdx bench-kernels`, batch 1 and 32: 1.0-1.7x
+/// OpenBLAS on every B0 shape; before, 0.8-0.95x at 16-40, 80 and 112 columns; see gemm.c for
+/// why 80-128 columns are packed after all).
 var usesPackedGemm: Bool {
   KernelInstructionSet.current == .avx512
 }
