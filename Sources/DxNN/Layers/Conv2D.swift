@@ -36,6 +36,9 @@ public final class Conv2D: Layer {
     self.bias = bias ? Parameter(.zeros([outChannels])) : nil
   }
 
+  /// Floats of an im2col matrix (and of its gradient) for `g`: one row of k*k*Cin per output pixel.
+  private func columnCount(_ g: ConvGeometry) -> Int { g.batch * g.outHeight * g.outWidth * kernel * kernel * inChannels }
+
   /// The geometry this layer uses on an `[N, H, W, Cin]` input.
   public func geometry(for shape: [Int]) -> ConvGeometry {
     ConvGeometry(
@@ -52,7 +55,7 @@ public final class Conv2D: Layer {
     precondition(c == inChannels, "Conv2D expects \(inChannels) channels, got shape \(x.shape)")
     let g = geometry(for: x.shape)
     var out = Tensor.uninitialized([g.batch, g.outHeight, g.outWidth, outChannels])
-    let colCount = convNeedsColumns(g) ? g.batch * g.outHeight * g.outWidth * kernel * kernel * c : 0
+    let colCount = convNeedsColumns(g) ? columnCount(g) : 0
     if col.count != colCount { col = [Float](unsafeUninitializedCapacity: colCount) { _, n in n = colCount } }  // im2col writes every element
     x.withPointer { xp in
       weight.value.withPointer { wp in
@@ -118,7 +121,7 @@ public final class Conv2D: Layer {
     precondition(dy.shape == [g.batch, g.outHeight, g.outWidth, outChannels], "Conv2D.backward got \(dy.shape)")
     // Both are written in full (a GEMM with beta 0; col2im clears dx first), never added to.
     var dx = Tensor.uninitialized(inputGradient ? x.shape : [1])  // [1]: a pointer, never written
-    let colGradCount = inputGradient && !convIsPointwise(g) ? g.batch * g.outHeight * g.outWidth * kernel * kernel * inChannels : 0
+    let colGradCount = inputGradient && !convIsPointwise(g) ? columnCount(g) : 0
     var colGrad = [Float](unsafeUninitializedCapacity: colGradCount) { _, n in n = colGradCount }
     var biasGrad = Tensor.zeros([outChannels])
     x.withPointer { xp in

@@ -197,7 +197,23 @@ public func gatedPointwiseConvForward(
     sgemm(m: images * p, n: n, k: k, a: gated, lda: k, b: weight, ldb: n, c: output, ldc: n)
     return
   }
-  let packed = packForInference(weight, rows: k, columns: n)
+  packedProduct(
+    input, rows: images * p, depth: k, packed: packForInference(weight, rows: k, columns: n), columns: n, into: output,
+    gate: gate, rowsPerGate: p)
+}
+
+/// `c[m, n] = a[m, k] x b` with `b` packed by `packForInference`, on the packed GEMM, rows
+/// spread over the cores: the 1x1 convolutions of training, forward and input gradient. On
+/// their skinny products (a million rows, 16-1152 columns) OpenBLAS spends much of its time
+/// packing the rows and clearing C (`effdx bench --mode train` on B0: 1x1 forward about 20%
+/// faster on the packed GEMM, whose tiles read the rows directly up to 64 columns). With
+/// `gate` (`[m / rowsPerGate, k]`), each image of `rowsPerGate` rows is multiplied with its
+/// columns scaled by its gate row, and chunks stay within one image.
+func packedProduct(
+  _ a: UnsafePointer<Float>, rows m: Int, depth k: Int, packed: [Float], columns n: Int,
+  into c: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>? = nil, rowsPerGate: Int? = nil
+) {
+  let p = gate == nil ? m : rowsPerGate!, images = gate == nil ? 1 : m / p
   let chunks = evenChunkCount(p, maxRows: max(12, 32_768 / max(k, n)), images: images, threads: ThreadPool.threadCount)
   packed.withUnsafeBufferPointer { b in
     ThreadPool.parallelFor(images * chunks) { range in
@@ -205,29 +221,7 @@ public func gatedPointwiseConvForward(
         let image = item / chunks, rows = evenChunk(item % chunks, of: chunks, total: p)
         let row0 = image * p + rows.lowerBound
         dx_gemm_packed(
-          input + row0 * k, k, rows.count, k, n, b.baseAddress!, gate + image * k, output + row0 * n, n, nil, DX_ACT_NONE, nil,
-          nil)
-      }
-    }
-  }
-}
-
-/// `c[m, n] = a[m, k] x b` with `b` packed by `packForInference`, on the packed GEMM, rows
-/// spread over the cores: the 1x1 convolutions of training, forward and input gradient. On
-/// their skinny products (a million rows, 16-1152 columns) OpenBLAS spends much of its time
-/// packing the rows and clearing C (`effdx bench --mode train` on B0: 1x1 forward about 20%
-/// faster on the packed GEMM, whose tiles read the rows directly up to 64 columns).
-func packedProduct(
-  _ a: UnsafePointer<Float>, rows m: Int, depth k: Int, packed: [Float], columns n: Int,
-  into c: UnsafeMutablePointer<Float>
-) {
-  let chunks = evenChunkCount(m, maxRows: max(12, 32_768 / max(k, n)), images: 1, threads: ThreadPool.threadCount)
-  packed.withUnsafeBufferPointer { b in
-    ThreadPool.parallelFor(chunks) { range in
-      for i in range {
-        let rows = evenChunk(i, of: chunks, total: m)
-        dx_gemm_packed(
-          a + rows.lowerBound * k, k, rows.count, k, n, b.baseAddress!, nil, c + rows.lowerBound * n, n, nil,
+          a + row0 * k, k, rows.count, k, n, b.baseAddress!, gate.map { $0 + image * k }, c + row0 * n, n, nil,
           DX_ACT_NONE, nil, nil)
       }
     }
@@ -303,67 +297,61 @@ func weightGradientByRowChunks(
   _ a: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, rows m: Int, depth k: Int, columns n: Int,
   into dw: UnsafeMutablePointer<Float>
 ) {
-  let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 1024))
-  var partial = [Float](unsafeUninitializedCapacity: chunks * k * n) { _, c in c = chunks * k * n }
-  partial.withUnsafeMutableBufferPointer { p in
-    let base = p.baseAddress!
-    ThreadPool.withSingleThreadedBLAS {
-      ThreadPool.parallelFor(chunks) { range in
-        for chunk in range {
-          let rows = evenChunk(chunk, of: chunks, total: m)
-          sgemm(
-            transA: true, m: k, n: n, k: rows.count, a: a + rows.lowerBound * k, lda: k, b: dy + rows.lowerBound * n,
-            ldb: n, beta: 0, c: base + chunk * k * n, ldc: n)
-        }
-      }
-    }
-    for chunk in 0..<chunks {
-      let src = base + chunk * k * n
-      for i in 0..<(k * n) { dw[i] += src[i] }
-    }
+  sumOverRowChunks(rows: m, count: k * n, into: dw) { rows, partial in
+    sgemm(
+      transA: true, m: k, n: n, k: rows.count, a: a + rows.lowerBound * k, lda: k, b: dy + rows.lowerBound * n,
+      ldb: n, beta: 1, c: partial, ldc: n)
   }
 }
 
 /// `dw[k*k*Cin, n] += patches^T x dy` without an im2col buffer: each chunk of output pixels
 /// gathers its patches a block of rows at a time (within one image, about 200 KB) and adds
-/// their product on a single-threaded SGEMM into its own partial; the partials are added in
-/// chunk order, so the sum does not depend on scheduling.
+/// their product to its partial, as `weightGradientByRowChunks` does with the rows in memory.
 func weightGradientFromPatches(
   _ input: UnsafePointer<Float>, geometry g: ConvGeometry, inChannels cin: Int, _ dy: UnsafePointer<Float>, columns n: Int,
   into dw: UnsafeMutablePointer<Float>
 ) {
-  let k = g.kernel * g.kernel * cin, pixels = g.outHeight * g.outWidth, m = g.batch * pixels
+  let k = g.kernel * g.kernel * cin, pixels = g.outHeight * g.outWidth
   let blockRows = max(1, 50_000 / k)
-  let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 1024))
   let shape = dx_conv_shape(
     in_height: g.inHeight, in_width: g.inWidth, channels: cin, out_width: g.outWidth,
     kernel: g.kernel, stride: g.stride, pad_top: g.pad.top, pad_left: g.pad.left)
-  var partial = [Float](repeating: 0, count: chunks * k * n)
+  sumOverRowChunks(rows: g.batch * pixels, count: k * n, into: dw) { rows, partial in
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: blockRows * k) { block in
+      var local = shape
+      var r = rows.lowerBound
+      while r < rows.upperBound {
+        let image = r / pixels, first = r % pixels
+        let count = min(blockRows, rows.upperBound - r, pixels - first)
+        dx_conv_patch_rows(input + image * g.inHeight * g.inWidth * cin, &local, first, count, block.baseAddress!)
+        sgemm(
+          transA: true, m: k, n: n, k: count, a: block.baseAddress!, lda: k, b: dy + r * n, ldb: n, beta: 1,
+          c: partial, ldc: n)
+        r += count
+      }
+    }
+  }
+}
+
+/// `dw[i] += Σ_chunks partial[chunk][i]` for `body(rows, partial)` run on each of a few chunks
+/// of `m` rows, each into its own zeroed partial of `count` floats, with single-threaded
+/// OpenBLAS; the partials are added in chunk order, so the sum does not depend on scheduling.
+private func sumOverRowChunks(
+  rows m: Int, count: Int, into dw: UnsafeMutablePointer<Float>,
+  _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void
+) {
+  let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 1024))
+  var partial = [Float](repeating: 0, count: chunks * count)
   partial.withUnsafeMutableBufferPointer { p in
     let base = p.baseAddress!
     ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(chunks) { range in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: blockRows * k) { block in
-          var local = shape
-          for chunk in range {
-            let rows = evenChunk(chunk, of: chunks, total: m)
-            var r = rows.lowerBound
-            while r < rows.upperBound {
-              let image = r / pixels, first = r % pixels
-              let count = min(blockRows, rows.upperBound - r, pixels - first)
-              dx_conv_patch_rows(input + image * g.inHeight * g.inWidth * cin, &local, first, count, block.baseAddress!)
-              sgemm(
-                transA: true, m: k, n: n, k: count, a: block.baseAddress!, lda: k, b: dy + r * n, ldb: n, beta: 1,
-                c: base + chunk * k * n, ldc: n)
-              r += count
-            }
-          }
-        }
+        for chunk in range { body(evenChunk(chunk, of: chunks, total: m), base + chunk * count) }
       }
     }
     for chunk in 0..<chunks {
-      let src = base + chunk * k * n
-      for i in 0..<(k * n) { dw[i] += src[i] }
+      let src = base + chunk * count
+      for i in 0..<count { dw[i] += src[i] }
     }
   }
 }
