@@ -80,7 +80,7 @@ final class ConvKernelTests: XCTestCase {
 
   /// A 1x1 convolution of SE's input with the gate applied as it multiplies, against the gated
   /// map multiplied in Double, on every instruction set: 40 and 112 output channels (the packed
-  /// GEMM's direct tile), 192 (its packed rows), rows not a multiple of its 12-row tile.
+  /// GEMM's one- and two-panel tiles), 192 (six panels), rows not a multiple of its 12-row tile.
   func testGatedPointwiseConv_matchesGatedMapTimesWeight() {
     var rng = SeededGenerator(seed: 13)
     for (images, pixels, cin, cout) in [(3, 49, 24, 40), (2, 30, 96, 112), (2, 17, 40, 192)] {

@@ -70,9 +70,8 @@ final class FusedConvKernelTests: XCTestCase {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 22)
         // The last case has one row chunk and 130 columns: split by columns over the threads.
-        // On AVX-512 the packed GEMM runs (reading the rows directly up to 64 output channels,
-      // packed past that: 130 ends in a masked 2-wide panel), elsewhere OpenBLAS; 37 and 13
-      // rows end in partial 12-row tiles.
+        // On AVX-512 the packed GEMM runs (130 columns end in a masked 2-wide panel),
+      // elsewhere OpenBLAS; 37 and 13 rows end in partial 12-row tiles.
       for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu),
                                    (2, 37, 19, 80, .silu), (1, 13, 70, 130, .relu6), (2, 300, 8, 64, .none)] {
           let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
@@ -170,8 +169,8 @@ final class FusedConvKernelTests: XCTestCase {
 
   /// The packed GEMM itself (AVX-512 and its plain-C fallback) against a Double product, with
   /// every epilogue input, row strides wider than the rows and a gate on the input's columns.
-  /// Up to 64 columns the tiles read the rows directly (the gate scales the weights); past
-  /// that they read packed rows (the gate scales the rows as they are packed).
+  /// The tiles read the rows where they lie and the gate scales the weights' rows; widths of one
+  /// to five panels, full and masked.
   func testPackedGemm_everyPath_matchesDoubleProduct() {
     var rng = SeededGenerator(seed: 25)
     for (m, k, n) in [(1, 1, 1), (13, 7, 33), (25, 64, 100), (12, 3, 16), (40, 150, 70), (14, 9, 150), (3, 20, 129)] {
@@ -255,8 +254,8 @@ final class FusedConvKernelTests: XCTestCase {
     }
   }
 
-  /// The stem's kxk convolution (patches gathered from the image by the packed GEMM: copied row
-  /// after row for up to two panels, packed k-major for more; or im2col + OpenBLAS) against the
+  /// The stem's kxk convolution (patches gathered from the image by the packed GEMM, copied row
+  /// after row, for one to five panels; or im2col + OpenBLAS) against the
   /// reference convolution, with padding on every side.
   func testConv_kxkWithPadding_matchesReference() {
     var rng = SeededGenerator(seed: 27)

@@ -102,8 +102,7 @@ void dx_gemm_pack(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float
 
 /// `c = act((a * a_scale) x b + bias) + residual` for `a` `m x k` (row stride `lda`) and `b`
 /// packed by `dx_gemm_pack`; `a_scale` (`k` floats, may be NULL) scales `a`'s columns (SE's
-/// gate: applied while `a` is repacked, or to the panel's rows when `a` is read unpacked, up
-/// to 4 panels); `c` and `residual` are `m x n`
+/// gate, applied to the panel's rows as they are read); `c` and `residual` are `m x n`
 /// with row stride `ldc`; then, when `sums` is not NULL, `sums[j] += sum_i c[i, j]`. `bias` and
 /// `residual` may be NULL. The epilogue is applied to the accumulators, so each output is
 /// written once. Uses AVX-512 when the kernels run on it (`dx_kernel_isa() == 2`), plain C

@@ -185,7 +185,7 @@ private func conv2DInputGradient(
 /// `output[n] = (input[n] * gate[n]) x weight` for each image: a 1x1 convolution (no bias) of
 /// squeeze-excitation's output, read as SE's input and gate so the gated map is never written
 /// (training; inference does the same in `pointwiseConvInference`). On AVX-512 the packed GEMM
-/// applies the gate to the weights' rows (or to the rows it packs); elsewhere the gated rows are
+/// applies the gate to the weights' rows as it reads them; elsewhere the gated rows are
 /// formed first and OpenBLAS multiplies.
 public func gatedPointwiseConvForward(
   input: UnsafePointer<Float>, gate: UnsafePointer<Float>, weight: UnsafePointer<Float>,
@@ -206,7 +206,7 @@ public func gatedPointwiseConvForward(
 /// spread over the cores: the 1x1 convolutions of training, forward and input gradient. On
 /// their skinny products (a million rows, 16-1152 columns) OpenBLAS spends much of its time
 /// packing the rows and clearing C (`effdx bench --mode train` on B0: 1x1 forward about 20%
-/// faster on the packed GEMM, whose tiles read the rows directly up to 64 columns). With
+/// faster on the packed GEMM, whose tiles read the rows where they lie). With
 /// `gate` (`[m / rowsPerGate, k]`), each image of `rowsPerGate` rows is multiplied with its
 /// columns scaled by its gate row, and chunks stay within one image.
 func packedProduct(

@@ -10,8 +10,7 @@ internal import CDxKernels
 //
 // The pointwise GEMM runs in row chunks of one image, each chunk on one core. On AVX-512 a
 // chunk is CDxKernels' packed GEMM with the epilogue applied to its accumulators and SE's gate
-// applied to the input as it is repacked (or, with up to 64 output channels, where the rows
-// are read unpacked, to the weights' rows: two multiplies per step of k); on AVX2 a
+// applied to the weights' rows as they are read (two multiplies per step of k); on AVX2 a
 // single-threaded OpenBLAS call followed at once by the epilogue, so the chunk
 // (about 128 KB) never leaves L2 between the two, with the gate multiplying the weight rows
 // (Cin x Cout floats per image) rather than the activation map (H x W x Cin per image).
@@ -85,11 +84,9 @@ func evenChunk(_ i: Int, of count: Int, total: Int) -> Range<Int> { (total * i /
 
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
-/// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster). With up to
-/// two panels its tiles read the rows directly instead of packing them, which made the narrow
-/// projections (16-64 columns) win too (`effdx bench-kernels`, batch 1 and 32: 1.0-1.7x
-/// OpenBLAS on every B0 shape; before, 0.8-0.95x at 16-40, 80 and 112 columns; see gemm.c for
-/// why 80-128 columns are packed after all).
+/// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster). Its tiles
+/// read the rows where they lie (see gemm.c); `effdx bench-kernels` compares the two on every
+/// B0 shape in one process.
 var usesPackedGemm: Bool {
   KernelInstructionSet.current == .avx512
 }
@@ -123,8 +120,8 @@ public func pointwiseConvInference(
   let items = n * chunksPerImage * columnSlices
   let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, items))
   let sumsSize = channelMeans == nil ? 0 : n * cout
-  // OpenBLAS multiplies by gated weights; the packed GEMM gates the input as it repacks it, or
-  // the weights' rows as it reads them (see gemm.c).
+  // OpenBLAS multiplies by gated weights; the packed GEMM gates the weights' rows as it reads
+  // them (see gemm.c).
   let gatedSize = inputGate == nil || packed ? 0 : cin * cout
   let scratchSize = output == nil ? chunkRows * cout : 0
   // Weights packed for this call, when the caller has none packed and there is no gate.
