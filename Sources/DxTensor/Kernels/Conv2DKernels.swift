@@ -96,10 +96,12 @@ public func conv2DForward(
   if convIsPointwise(g) {
     a = input
   } else if col == nil && usesPackedGemm {
-    let zeros = [Float](repeating: 0, count: cout)
-    convInference(
-      input: input, weight: weight, bias: bias ?? UnsafePointer(zeros), activation: .none, output: output, col: nil, geometry: g,
-      inChannels: cin, outChannels: cout)
+    let zeros = [Float](repeating: 0, count: bias == nil ? cout : 0)
+    zeros.withUnsafeBufferPointer { z in
+      convInference(
+        input: input, weight: weight, bias: bias ?? z.baseAddress!, activation: .none, output: output, col: nil, geometry: g,
+        inChannels: cin, outChannels: cout)
+    }
     return
   } else {
     guard let col else { preconditionFailure("conv2DForward needs a col buffer for \(g)") }
