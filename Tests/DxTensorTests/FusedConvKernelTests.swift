@@ -69,9 +69,9 @@ final class FusedConvKernelTests: XCTestCase {
     for isa in KernelInstructionSet.available {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 22)
-        // The last case has one row chunk and 130 columns: split by columns over the threads.
-        // On AVX-512 the packed GEMM runs (130 columns end in a masked 2-wide panel),
-      // elsewhere OpenBLAS; 37 and 13 rows end in partial 12-row tiles.
+        // 20 and 13 rows against 130 columns (fewer rows than columns) split the columns over
+        // the threads, the others their rows. On AVX-512 the packed GEMM runs (130 columns end
+        // in a masked 2-wide panel), elsewhere OpenBLAS; 37 and 13 rows end in partial tiles.
       for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu),
                                    (2, 37, 19, 80, .silu), (1, 13, 70, 130, .relu6), (2, 300, 8, 64, .none)] {
           let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
