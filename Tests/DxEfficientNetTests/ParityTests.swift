@@ -52,6 +52,11 @@ final class ParityTests: XCTestCase {
     let folded = FoldedEfficientNet(model)
     assertClose(folded.pooledFeatures(x), try f.io.tensor("pooled"), atol: f.atol, rtol: f.rtol, "\(fixtureName) folded pooled")
     assertClose(folded.forward(x), try f.io.tensor("logits"), atol: f.atol, rtol: f.rtol, "\(fixtureName) folded logits")
+    // One image alone takes batch 1's paths (columns split over the cores, SE's gate split).
+    let logits = try f.io.tensor("logits")
+    let one = Tensor(shape: [1] + Array(x.shape.dropFirst()), scalars: Array(x.scalars.prefix(x.count / x.shape[0])))
+    let firstLogits = Tensor(shape: [1, logits.shape[1]], scalars: Array(logits.scalars.prefix(logits.shape[1])))
+    assertClose(folded.forward(one), firstLogits, atol: f.atol, rtol: f.rtol, "\(fixtureName) folded logits, one image")
   }
 
   func testTimmEfficientNetB0_matchesPyTorch() throws {
