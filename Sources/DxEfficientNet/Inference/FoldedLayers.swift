@@ -158,10 +158,9 @@ struct FoldedSqueezeExcite {
   /// the gate is about 2.5 MB of weights (B0) read from L3 for a few ten thousand
   /// multiply-adds, between two parallel jobs; split, each core reads its share.
   private func splitGate(pooled: UnsafePointer<Float>, into gate: UnsafeMutablePointer<Float>, parts: Int) {
-    // Part t's share of `total`, cut at multiples of `unit`.
     func share(_ t: Int, of total: Int, unit: Int) -> Range<Int> {
-      let units = (total + unit - 1) / unit
-      return min(total, units * t / parts * unit)..<min(total, units * (t + 1) / parts * unit)
+      let (first, count) = columnSlice(t, of: parts, total: total, unit: unit)
+      return first..<(first + count)
     }
     func forEachPart(_ body: (Int) -> Void) { ThreadPool.parallelFor(parts) { $0.forEach(body) } }
     var partial = [Float](repeating: 0, count: parts * reduced)

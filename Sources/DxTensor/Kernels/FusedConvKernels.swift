@@ -60,8 +60,9 @@ public func packForInference(_ weight: UnsafePointer<Float>, rows k: Int, column
 }
 
 /// Slice `slice` of `slices` of `total` columns, cut at multiples of `unit` (the packed GEMM's
-/// panels, or vectors): its first column and column count (possibly 0).
-func columnSlice(_ slice: Int, of slices: Int, total: Int, unit: Int) -> (first: Int, count: Int) {
+/// panels, or vectors): its first column and column count (possibly 0). Public for the other
+/// work splits of inference (SE's gate at batch 1).
+public func columnSlice(_ slice: Int, of slices: Int, total: Int, unit: Int) -> (first: Int, count: Int) {
   let units = (total + unit - 1) / unit
   let first = min(total, units * slice / slices * unit)
   return (first, min(total, units * (slice + 1) / slices * unit) - first)
