@@ -20,6 +20,7 @@ let package = Package(
     .library(name: "DxTensor", targets: ["DxTensor"]),
     .library(name: "DxNN", targets: ["DxNN"]),
     .library(name: "DxEfficientNet", targets: ["DxEfficientNet"]),
+    .library(name: "DxCSV", targets: ["DxCSV"]),
     .library(name: "DxEval", targets: ["DxEval"]),
     .library(name: "DxImaging", targets: ["DxImaging"]),
     .library(name: "DxPipeline", targets: ["DxPipeline"]),
@@ -29,6 +30,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
   ],
   targets: [
     // System libraries: a module map plus one header each; only the Dx module that wraps one imports it.
@@ -52,17 +54,20 @@ let package = Package(
     .target(name: "DxTensor", dependencies: ["CBLAS", "CDxKernels"], swiftSettings: kernelFlags),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
     .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "DxTensor"]),
-    .target(name: "DxPipeline", dependencies: ["DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),
+    // Foundation only: the one CSV reader and writer the engine and the evaluator share.
+    .target(name: "DxCSV"),
+    .target(name: "DxPipeline", dependencies: ["DxCSV", "DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),
     .target(name: "DxEfficientNet", dependencies: ["DxNN", "DxTensor"]),
     // Foundation only: reports can be produced anywhere predictions exist.
-    .target(name: "DxEval"),
-    .target(name: "DxTasks", dependencies: ["DxEfficientNet", "DxPipeline", "DxEval", "DxImaging", "DxNN", "DxTensor"]),
+    .target(name: "DxEval", dependencies: ["DxCSV"]),
+    .target(name: "DxTasks", dependencies: ["DxCSV", "DxEfficientNet", "DxPipeline", "DxEval", "DxImaging", "DxNN", "DxTensor"]),
     .target(name: "DxDemo", dependencies: ["DxNN", "DxTensor"]),
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
+        "DxCSV", "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
       ], swiftSettings: toolFlags),
 
     .target(name: "DxTestSupport", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxTestSupport"),
@@ -71,9 +76,9 @@ let package = Package(
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxPipelineTests", dependencies: ["DxPipeline", "DxImaging", "DxTensor", "DxTestSupport"]),
-    .testTarget(name: "DxTasksTests", dependencies: ["DxTasks", "DxEfficientNet", "DxNN", "DxTensor", "DxImaging", "DxTestSupport"]),
+    .testTarget(name: "DxTasksTests", dependencies: ["DxTasks", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxNN", "DxTensor", "DxImaging", "DxTestSupport"]),
     .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
-    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxEfficientNet", "DxImaging", "DxNN", "DxTasks", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxImaging", "DxNN", "DxTasks", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],
   swiftLanguageModes: [.v5]

@@ -21,6 +21,9 @@ public final class BatchLoader: Sequence, IteratorProtocol {
   public let spec: PipelineSpec
   public let items: [DatasetIndex.Item]
   public let training: Bool
+  /// What evaluation batches (`training == false`) are prepared with: the one contract
+  /// diagnosis uses too.
+  public let evaluation: EvaluationTransform
   public let order: [Int]
   private let seed: UInt64, epoch: Int
   private var queue: [Batch] = []
@@ -30,11 +33,13 @@ public final class BatchLoader: Sequence, IteratorProtocol {
   private var thread: Thread?
 
   /// - Parameters:
-  ///   - training: shuffle and apply `trainTransforms`; otherwise keep order and `evalTransforms`.
-  public init(items: [DatasetIndex.Item], spec: PipelineSpec, training: Bool, seed: UInt64, epoch: Int = 0) {
+  ///   - training: shuffle and apply `trainTransforms`; otherwise keep order and prepare each
+  ///     image with `evaluation` (by default the spec's `eval_transforms`).
+  public init(items: [DatasetIndex.Item], spec: PipelineSpec, training: Bool, seed: UInt64, epoch: Int = 0, evaluation: EvaluationTransform? = nil) {
     self.items = items
     self.spec = spec
     self.training = training
+    self.evaluation = evaluation ?? EvaluationTransform(resolution: spec.resolution, mean: spec.mean, std: spec.std, steps: spec.evalTransforms, maxPixels: spec.maxPixels)
     self.seed = seed
     self.epoch = epoch
     var order = Array(items.indices)
@@ -58,10 +63,11 @@ public final class BatchLoader: Sequence, IteratorProtocol {
   /// One sample, as the loader prepares it (used by tools and tests too).
   public func sample(_ position: Int) throws -> [Float] {
     let item = items[position]
+    if !training { return try evaluation.prepare(path: item.path) }
     let limits = ImageLimits(maxPixels: spec.maxPixels)
     var image = FloatImage(try ImageDecoder.decode(path: item.path, limits: limits))
     var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) << 40) ^ (UInt64(position) &* 0xD1B5_4A32_D192_ED03))
-    for t in training ? spec.trainTransforms : spec.evalTransforms { image = t.apply(image, size: spec.resolution, using: &rng) }
+    for t in spec.trainTransforms { image = t.apply(image, size: spec.resolution, using: &rng) }
     if image.width != spec.resolution || image.height != spec.resolution {
       image = image.resized(width: spec.resolution, height: spec.resolution, filter: .bilinear)
     }
@@ -93,7 +99,7 @@ public final class BatchLoader: Sequence, IteratorProtocol {
       case .failure(let e): failures.append(e)
       }
     }
-    let s = spec.resolution
+    let s = training ? spec.resolution : evaluation.resolution
     return Batch(images: Tensor(shape: [labels.count, s, s, 3], scalars: values), labels: labels, paths: paths, failures: failures)
   }
 

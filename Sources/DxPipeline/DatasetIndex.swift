@@ -1,3 +1,4 @@
+import DxCSV
 import DxTensor
 import Foundation
 
@@ -53,52 +54,27 @@ public struct DatasetIndex: Equatable, Sendable {
   public static func manifest(_ path: String, studyColumn: String = "study", classes fixed: [String]? = nil) throws -> DatasetIndex {
     let text: String
     do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw DatasetError(path: path, message: "cannot read") }
-    let rows = parseCSV(text)
-    guard let header = rows.first?.map({ $0.trimmingCharacters(in: .whitespaces) }), let pc = header.firstIndex(of: "path"), let lc = header.firstIndex(of: "label") else {
+    let rows = CSV.records(text)
+    guard let header = rows.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces) }), let pc = header.firstIndex(of: "path"), let lc = header.firstIndex(of: "label") else {
       throw DatasetError(path: path, message: "needs a header with 'path' and 'label'")
     }
     let sc = header.firstIndex(of: studyColumn), spc = header.firstIndex(of: "split")
     let base = (path as NSString).deletingLastPathComponent
-    var raw: [(String, String, String?, String?)] = []
-    for (i, row) in rows.dropFirst().enumerated() where !(row.count == 1 && row[0].isEmpty) {
-      guard row.count == header.count else { throw DatasetError(path: path, message: "line \(i + 2): \(row.count) fields, header has \(header.count)") }
+    var raw: [(String, String, String?, String?, Int)] = []
+    for (line, row) in rows.dropFirst() {
+      guard row.count == header.count else { throw DatasetError(path: path, message: "line \(line): \(row.count) fields, header has \(header.count)") }
       let p = row[pc].hasPrefix("/") ? row[pc] : (base as NSString).appendingPathComponent(row[pc])
-      if let spc, !["", "train", "val", "test"].contains(row[spc]) { throw DatasetError(path: path, message: "line \(i + 2): split must be train, val or test, not '\(row[spc])'") }
-      raw.append((p, row[lc], sc.map { row[$0] }, spc.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 }))
+      if let spc, !["", "train", "val", "test"].contains(row[spc]) { throw DatasetError(path: path, message: "line \(line): split must be train, val or test, not '\(row[spc])'") }
+      raw.append((p, row[lc], sc.map { row[$0] }, spc.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 }, line))
     }
     let classes = fixed ?? Array(Set(raw.map(\.1))).sorted()
     let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
-    let items = try raw.enumerated().map { i, r -> Item in
-      guard let label = index[r.1] else { throw DatasetError(path: path, message: "line \(i + 2): unknown label '\(r.1)'") }
+    let items = try raw.map { r -> Item in
+      guard let label = index[r.1] else { throw DatasetError(path: path, message: "line \(r.4): unknown label '\(r.1)'") }
       return Item(path: r.0, label: label, study: r.2, split: r.3)
     }
     guard !items.isEmpty else { throw DatasetError(path: path, message: "no rows") }
     return DatasetIndex(classes: classes, items: items)
-  }
-
-  /// Minimal RFC 4180 parsing (quoted fields with commas, quotes and newlines).
-  package static func parseCSV(_ text: String) -> [[String]] {
-    var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
-    var it = Array(text.unicodeScalars).makeIterator()
-    var pending: Unicode.Scalar? = nil
-    while let c = pending ?? it.next() {
-      pending = nil
-      if quoted {
-        if c == "\"" {
-          if let n = it.next() { if n == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = n } } else { quoted = false }
-        } else { field.unicodeScalars.append(c) }
-      } else if c == "\"" && field.isEmpty {
-        quoted = true
-      } else if c == "," {
-        row.append(field); field = ""
-      } else if c == "\n" {
-        row.append(field.hasSuffix("\r") ? String(field.dropLast()) : field); rows.append(row); row = []; field = ""
-      } else {
-        field.unicodeScalars.append(c)
-      }
-    }
-    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
-    return rows
   }
 }
 

@@ -6,11 +6,9 @@ import Yams
 /// and batched. Written as YAML under `Pipelines/` (users copy and edit one) and decoded
 /// strictly: unknown keys and bad values are errors naming the file and line.
 public struct PipelineSpec: Equatable, Sendable {
-  public enum SourceKind: String, Sendable { case folder, manifest }
-
   public struct Source: Equatable, Sendable {
-    public var kind: SourceKind = .folder
-    /// Default data location (the command line's `--data` wins).
+    /// Default data location (a folder per class, a folder with `manifest.csv`, or a manifest),
+    /// relative to the pipeline file's folder; the command line's `--data` wins.
     public var path: String?
     public var extensions: [String] = ["jpg", "jpeg", "png", "tif", "tiff"]
     public var studyColumn = "study"
@@ -24,12 +22,27 @@ public struct PipelineSpec: Equatable, Sendable {
     public var byStudy = true
   }
 
+  /// How whole slides are cut, for `effdx tile` and slide diagnosis alike (flags override).
   public struct Tiling: Equatable, Sendable {
+    /// Tile side in pixels at the tiling resolution (tiles then go through the evaluation
+    /// transform like any image).
     public var tileSize = 256
+    /// Target microns per pixel; nil: read `level` as it is.
     public var mpp: Double?
+    /// Pyramid level read when `mpp` is not set (or the slide records no resolution).
     public var level = 0
+    /// Pixels shared by neighbouring tiles.
     public var overlap = 0
+    /// Tiles with less tissue than this are skipped.
     public var minTissue = 0.5
+
+    public init(tileSize: Int = 256, mpp: Double? = nil, level: Int = 0, overlap: Int = 0, minTissue: Double = 0.5) {
+      self.tileSize = tileSize
+      self.mpp = mpp
+      self.level = level
+      self.overlap = overlap
+      self.minTissue = minTissue
+    }
   }
 
   public var name: String
@@ -42,7 +55,7 @@ public struct PipelineSpec: Equatable, Sendable {
   public var mean: [Double] = [0.485, 0.456, 0.406]
   public var std: [Double] = [0.229, 0.224, 0.225]
   public var trainTransforms: [TransformSpec] = []
-  public var evalTransforms: [TransformSpec] = [.centerCrop(cropFraction: 0.875)]
+  public var evalTransforms: [TransformSpec] = [.centerCrop(cropFraction: 0.875, filter: .bicubic)]
   public var batchSize = 32
   public var workers = 2
   public var prefetch = 2
@@ -72,8 +85,9 @@ public struct PipelineSpec: Equatable, Sendable {
     var spec = PipelineSpec(name: try r.string("name") ?? (file as NSString).lastPathComponent)
     spec.task = try r.string("task", allowed: ["leaf-disease", "histopathology"])
     if var s = try r.child("source") {
-      spec.source.kind = SourceKind(rawValue: try s.string("kind", default: "folder", allowed: ["folder", "manifest"])!)!
-      spec.source.path = try s.string("path")
+      spec.source.path = try s.string("path").map { p in
+        p.hasPrefix("/") || file.hasPrefix("built-in") ? p : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(p)
+      }
       spec.source.extensions = try s.strings("extensions")?.map { $0.lowercased() } ?? spec.source.extensions
       spec.source.studyColumn = try s.string("study_column", default: "study")!
       try s.finish("source")

@@ -7,7 +7,9 @@ import Yams
 /// sample's augmentation depends only on (seed, epoch, index).
 public enum TransformSpec: Equatable, Sendable {
   case randomResizedCrop(scale: ClosedRange<Double>, ratio: ClosedRange<Double>)
-  case centerCrop(cropFraction: Double)
+  /// Resize the short side to `size / cropFraction` with `filter`, then crop the centre square
+  /// (timm's `crop_pct` and `interpolation`).
+  case centerCrop(cropFraction: Double, filter: ResizeFilter = .bicubic)
   case resize(filter: ResizeFilter)
   case horizontalFlip(p: Double)
   case verticalFlip(p: Double)
@@ -37,7 +39,9 @@ public enum TransformSpec: Equatable, Sendable {
     let t: TransformSpec
     switch name {
     case "random_resized_crop": t = .randomResizedCrop(scale: try range("scale", 0.08...1), ratio: try range("ratio", 0.75...(4.0 / 3)))
-    case "center_crop": t = .centerCrop(cropFraction: try r.double("crop_fraction", default: 0.875, range: 0.1...1)!)
+    case "center_crop":
+      t = .centerCrop(cropFraction: try r.double("crop_fraction", default: 0.875, range: 0.1...1)!,
+                      filter: ResizeFilter(rawValue: try r.string("filter", default: "bicubic", allowed: ResizeFilter.allCases.map(\.rawValue))!)!)
     case "resize": t = .resize(filter: ResizeFilter(rawValue: try r.string("filter", default: "bicubic", allowed: ResizeFilter.allCases.map(\.rawValue))!)!)
     case "horizontal_flip": t = .horizontalFlip(p: try r.double("p", default: 0.5, range: 0...1)!)
     case "vertical_flip": t = .verticalFlip(p: try r.double("p", default: 0.5, range: 0...1)!)
@@ -77,6 +81,28 @@ public enum TransformSpec: Equatable, Sendable {
     }
   }
 
+  /// The transform as a one-line JSON mapping, which is also YAML: `decode` reads it back with
+  /// the same checks as a pipeline file (checkpoints record their evaluation transform so).
+  public var json: String {
+    func n(_ v: Double) -> String { "\(v)" }
+    func pair(_ r: ClosedRange<Double>) -> String { "[\(n(r.lowerBound)), \(n(r.upperBound))]" }
+    let params: String
+    switch self {
+    case .randomResizedCrop(let scale, let ratio): params = "\"scale\": \(pair(scale)), \"ratio\": \(pair(ratio))"
+    case .centerCrop(let f, let filter): params = "\"crop_fraction\": \(n(f)), \"filter\": \"\(filter.rawValue)\""
+    case .resize(let filter): params = "\"filter\": \"\(filter.rawValue)\""
+    case .horizontalFlip(let p), .verticalFlip(let p), .rotate90(let p): params = "\"p\": \(n(p))"
+    case .rotation(let d, let fill): params = "\"degrees\": \(n(d)), \"fill\": [\(fill.map(n).joined(separator: ", "))]"
+    case .colorJitter(let b, let c, let s, let h): params = "\"brightness\": \(n(b)), \"contrast\": \(n(c)), \"saturation\": \(n(s)), \"hue\": \(n(h))"
+    case .gaussianBlur(let p, let sigma): params = "\"p\": \(n(p)), \"sigma\": \(pair(sigma))"
+    case .gaussianNoise(let p, let sigma): params = "\"p\": \(n(p)), \"sigma\": \(n(sigma))"
+    case .cutout(let p, let size): params = "\"p\": \(n(p)), \"size\": \(size)"
+    case .hedJitter(let sigma, let bias): params = "\"sigma\": \(n(sigma)), \"bias\": \(n(bias))"
+    case .stainNormalize(let method): params = "\"method\": \"\(method)\""
+    }
+    return "{\"\(name)\": {\(params)}}"
+  }
+
   /// Whether the transform draws random numbers (an augmentation), as opposed to a fixed
   /// preprocessing step that gives every epoch the same image.
   public var isRandom: Bool {
@@ -95,8 +121,8 @@ public enum TransformSpec: Equatable, Sendable {
     switch self {
     case .randomResizedCrop(let scale, let ratio):
       return FloatImage(image.image(bitDepth: 16).randomResizedCrop(size: size, scale: scale, ratio: ratio, using: &rng))
-    case .centerCrop(let fraction):
-      return FloatImage(image.image(bitDepth: 16).centerCropped(size: size, cropFraction: fraction))
+    case .centerCrop(let fraction, let filter):
+      return FloatImage(image.image(bitDepth: 16).centerCropped(size: size, cropFraction: fraction, filter: filter))
     case .resize(let filter): return image.resized(width: size, height: size, filter: filter)
     case .horizontalFlip(let p): return chance(p) ? image.flippedHorizontally() : image
     case .verticalFlip(let p): return chance(p) ? image.flippedVertically() : image

@@ -10,7 +10,7 @@ import Foundation
 /// (`EFFDX_THREADS`, or `effdx --threads`).
 public enum ThreadPool {
   nonisolated(unsafe) private static var _threads: Int = {
-    let fromEnv = ProcessInfo.processInfo.environment["EFFDX_THREADS"].flatMap { Int($0) }
+    let fromEnv = RuntimeEnvironment.current.threads
     let n = max(1, fromEnv ?? ProcessInfo.processInfo.activeProcessorCount)
     openblas_set_num_threads(Int32(n))
     return n

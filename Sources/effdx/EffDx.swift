@@ -25,24 +25,6 @@ struct EffDx: ParsableCommand {
     ])
 }
 
-/// Options every compute-heavy command shares.
-struct ComputeOptions: ParsableArguments {
-  @Option(help: "Threads for OpenBLAS and EfficientDx's kernels (default: all cores, or EFFDX_THREADS).")
-  var threads: Int?
-
-  /// Called by every command that runs a network.
-  func apply() throws {
-    // Networks reallocate the same large activations over and over: keep them in the heap
-    // (not for tiling, which would only grow its footprint). EFFDX_RETURN_FREED_MEMORY=1
-    // trades that speed for a lower peak (Docs/GettingStarted.md).
-    if ProcessInfo.processInfo.environment["EFFDX_RETURN_FREED_MEMORY"] == nil { TensorMemory.keepLargeBlocks() }
-    if let threads {
-      guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-      ThreadPool.threadCount = threads
-    }
-  }
-}
-
 /// Two OpenBLAS settings that it reads only when it loads, so when either needs setting the tool
 /// sets both and re-executes itself once:
 /// - its idle threads spin for a long time after each GEMM (its default thread timeout),

@@ -16,7 +16,7 @@ final class PipelineSpecTests: XCTestCase {
     XCTAssertTrue(patches.trainTransforms.contains(.hedJitter(sigma: 0.05, bias: 0.05)))
     let slides = try PipelineSpec.load(path: dir.appendingPathComponent("histopathology-slides.yaml").path)
     XCTAssertEqual(slides.tiling?.mpp, 0.5)
-    XCTAssertEqual(slides.source.kind, .manifest)
+    XCTAssertEqual(slides.tiling, PipelineSpec.Tiling(tileSize: 224, mpp: 0.5, level: 0, overlap: 0, minTissue: 0.5))
     // Which steps are augmentations (what a feature cache would skip) and which are fixed.
     XCTAssertEqual(leaf.trainTransforms.filter(\.isRandom).first?.name, "random_resized_crop")
     XCTAssertTrue(leaf.evalTransforms.allSatisfy { !$0.isRandom }, "\(leaf.evalTransforms)")
@@ -43,6 +43,8 @@ final class PipelineSpecTests: XCTestCase {
     XCTAssertTrue(transform?.message.contains("unknown transform 'sharpen'") ?? false)
     let param = error("train_transforms:\n  - horizontal_flip: {probability: 0.5}\n")
     XCTAssertTrue(param?.message.contains("unknown key 'probability'") ?? false, "\(String(describing: param))")
+    // Keys that did nothing are gone, and say so.
+    XCTAssertTrue(error("source:\n  kind: folder\n")?.message.contains("unknown key 'kind'") ?? false)
     XCTAssertNotNil(error("name: [unclosed\n"))
     XCTAssertNotNil(error(""))
   }

@@ -1,6 +1,7 @@
 import DxEfficientNet
 import DxImaging
 import DxNN
+import DxPipeline
 import DxTasks
 import DxTensor
 import Foundation
@@ -110,12 +111,12 @@ final class SlideDiagnosisTests: XCTestCase {
     var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
     c.numClasses = HistologySamples.classes.count
     let model = try EfficientNet(c, seed: 1)
-    var d = Diagnoser(model: model, classes: HistologySamples.classes, preprocessing: Preprocessing(resolution: 32))
+    let predictor = Predictor(model: model, classes: HistologySamples.classes, evaluation: EvaluationTransform(resolution: 32, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], steps: [.resize(filter: .area)]))
+    var d = DiagnosisRun(predictor: predictor, slides: SlideDiagnoser(predictor: predictor, tiling: .init(tileSize: 32, mpp: 0.5), aggregation: .topKMean(positiveClass: "tumor", k: 3, threshold: 0.5)))
     d.heatmaps = dir + "/heat"
-    d.slidePositive = ("tumor", 3)
-    let slides = Diagnoser.expand([dir + "/slides"], recursive: false)
-    XCTAssertEqual(slides.map { ($0 as NSString).lastPathComponent }, ["slide_1.tif", "slide_2.tif"])
-    let summary = try d.run(files: slides, output: dir + "/pred.csv")
+    let slides = DiagnosisInputs([dir + "/slides"], recursive: false, classes: HistologySamples.classes)
+    XCTAssertEqual(slides.files.map { ($0.path as NSString).lastPathComponent }, ["slide_1.tif", "slide_2.tif"])
+    let summary = try d.run(inputs: slides, output: dir + "/pred.csv")
     XCTAssertEqual(summary.written, 2)
     XCTAssertEqual(summary.failed, 0)
     let rows = try String(contentsOfFile: dir + "/pred.csv", encoding: .utf8).split(separator: "\n")

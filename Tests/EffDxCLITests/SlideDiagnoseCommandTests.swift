@@ -1,4 +1,5 @@
 import DxEfficientNet
+import DxEval
 import DxTasks
 import DxTestSupport
 import Foundation
@@ -54,9 +55,8 @@ final class SlideDiagnoseCommandTests: XCTestCase {
   }
 
   func testTheTaskDecidesSlideAggregation() {
-    XCTAssertEqual(TaskKind.histopathology.slideAggregation(classes: HistologySamples.classes)?.positiveClass, "tumor")
-    XCTAssertEqual(TaskKind.histopathology.slideAggregation(classes: HistologySamples.classes)?.k, 5)
-    XCTAssertNil(TaskKind.histopathology.slideAggregation(classes: ["benign", "malignant"]))
-    XCTAssertNil(TaskKind.leafDisease.slideAggregation(classes: ["tumor"]))
+    XCTAssertEqual(Task.histopathology.slideAggregation(HistologySamples.classes), .topKMean(positiveClass: "tumor", k: 5, threshold: 0.5))
+    XCTAssertEqual(Task.histopathology.slideAggregation(["benign", "malignant"]), .meanProbability)
+    XCTAssertEqual(Task.leafDisease.slideAggregation(["tumor"]), .meanProbability)
   }
 }

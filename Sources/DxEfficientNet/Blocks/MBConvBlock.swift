@@ -39,7 +39,7 @@ public final class MBConvBlock: Layer {
   /// The index of SE when the child after it is such a convolution.
   private let gatedProjection: Int?
   /// Off for A/B measurements (`EFFDX_GATE_AS_READ=0`); every level gives the same bits either way.
-  nonisolated(unsafe) public static var gatesAsRead = ProcessInfo.processInfo.environment["EFFDX_GATE_AS_READ"] != "0"
+  nonisolated(unsafe) public static var gatesAsRead = RuntimeEnvironment.current.gatesAsRead
   /// Whether the latest forward ran `gatedProjection`.
   private var gatedNow = false
   /// The children whose input is released right now.

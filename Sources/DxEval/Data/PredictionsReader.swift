@@ -1,3 +1,4 @@
+import DxCSV
 import Foundation
 
 /// Reads predictions written by diagnosis (`path,study,label,predicted,p_<class>...`), with

@@ -1,8 +1,8 @@
+import DxCSV
+
 /// The CSV files of a report: full-precision numbers, one header line, RFC 4180 quoting.
 enum CSVReports {
-  static func field(_ s: String) -> String {
-    s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-  }
+  static func field(_ s: String) -> String { CSV.field(s) }
 
   static func perClass(_ r: EvaluationReport) -> String {
     var lines = ["class,precision,recall,f1,support,roc_auc,average_precision"]

@@ -43,53 +43,85 @@ public struct SlideTiler {
     public var tissueFraction: Double
   }
 
-  /// Tiles `slide` into `directory` (`tiles/`, `tiles.csv`, `thumbnail.png`); `progress` sees
-  /// (done, total) after each candidate tile.
-  public func run(slide: String, to directory: String, limits: ImageLimits = .default, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
+  /// A slide's tiles before any pixel is read: the level chosen, the tissue mask, and the tiles
+  /// with enough tissue. `read` decodes one tile at a time, so a caller streams them (diagnosis
+  /// classifies them in memory; `run` writes them as PNG).
+  public struct Plan {
+    public let reader: TIFFReader
+    public let level: Int
+    /// Pixels read per tile at `level` (more than `tileSize` when a finer level is resampled).
+    public let readSize: Int
+    public let tileSize: Int
+    public let candidates: Int
+    public let thumbnail: (image: Image, downsampleX: Double, downsampleY: Double, level: Int)
+    public let mask: TissueDetector.Mask
+    /// Kept tiles, `file` empty until written.
+    public let records: [Record]
+
+    /// The pixels of one kept tile, resized to `tileSize` when read from a finer level.
+    public func read(_ r: Record) throws -> Image {
+      var image = try reader.readRegion(level: level, x: r.x, y: r.y, width: r.width, height: r.height)
+      if image.width != tileSize || image.height != tileSize { image = image.resized(width: tileSize, height: tileSize, filter: .area) }
+      return image
+    }
+  }
+
+  /// Chooses the level, detects tissue and lists the tiles to read.
+  public func plan(slide: String, limits: ImageLimits = .default) throws -> Plan {
     let reader = try TIFFReader(path: slide, limits: limits)
     var levelIndex = level
     var readSize = tileSize
     if let targetMPP {
       let mpps = reader.levels.map { l in l.mppX ?? reader.levels[0].mppX.map { $0 * Double(reader.levels[0].width) / Double(l.width) } ?? .infinity }
       guard mpps[0].isFinite, let pick = TileGrid.levelFor(targetMPP: targetMPP, levelMPPs: mpps, tileSize: tileSize) else {
-        throw ImageError.unsupported(path: slide, reason: reader.levels[0].mppX == nil ? "no resolution (microns per pixel) in the file; choose --level instead" : "no level is as fine as \(targetMPP) um/px")
+        throw ImageError.unsupported(path: slide, reason: reader.levels[0].mppX == nil ? "no resolution (microns per pixel) in the file; choose a level instead" : "no level is as fine as \(targetMPP) um/px")
       }
       (levelIndex, readSize) = pick
     }
     let l = try reader.level(levelIndex)
-    let fm = FileManager.default
-    let tilesDir = (directory as NSString).appendingPathComponent("tiles")
-    do { try fm.createDirectory(atPath: tilesDir, withIntermediateDirectories: true) } catch {
-      throw ImageError.writeFailed(path: tilesDir, reason: (error as NSError).localizedDescription)
-    }
     let thumb = try SlideThumbnail.make(reader)
     let mask = detector.detect(thumb.image)
     let scaleX = Double(reader.levels[0].width) / Double(l.width), scaleY = Double(reader.levels[0].height) / Double(l.height)
     let grid = TileGrid(levelWidth: l.width, levelHeight: l.height, tileSize: readSize, overlap: Int((Double(overlap) * Double(readSize) / Double(tileSize)).rounded()))
     let tiles = grid.tiles
     var records: [Record] = []
-    let stem = ((slide as NSString).lastPathComponent as NSString).deletingPathExtension
-    for (i, t) in tiles.enumerated() {
+    for t in tiles {
       let x0 = Int(Double(t.x) * scaleX), y0 = Int(Double(t.y) * scaleY)
       let tissue = mask.fraction(x: Int(Double(x0) / thumb.downsampleX), y: Int(Double(y0) / thumb.downsampleY),
                                  width: max(1, Int((Double(t.width) * scaleX / thumb.downsampleX).rounded())), height: max(1, Int((Double(t.height) * scaleY / thumb.downsampleY).rounded())))
-      if tissue >= minTissue {
-        var image = try reader.readRegion(level: levelIndex, x: t.x, y: t.y, width: t.width, height: t.height)
-        if readSize != tileSize { image = image.resized(width: tileSize, height: tileSize, filter: .area) }
-        let name = "\(stem)_L\(levelIndex)_x\(t.x)_y\(t.y).png"
-        try PNGCodec.write(image, to: (tilesDir as NSString).appendingPathComponent(name), level: 3)
-        records.append(Record(file: "tiles/\(name)", level: levelIndex, x: t.x, y: t.y, width: t.width, height: t.height, x0: x0, y0: y0,
-                              width0: Int((Double(t.width) * scaleX).rounded()), height0: Int((Double(t.height) * scaleY).rounded()),
-                              mpp: targetMPP ?? l.mppX, tissue: tissue))
-      }
-      progress(i + 1, tiles.count)
+      guard tissue >= minTissue else { continue }
+      records.append(Record(file: "", level: levelIndex, x: t.x, y: t.y, width: t.width, height: t.height, x0: x0, y0: y0,
+                            width0: Int((Double(t.width) * scaleX).rounded()), height0: Int((Double(t.height) * scaleY).rounded()),
+                            mpp: targetMPP ?? l.mppX, tissue: tissue))
+    }
+    return Plan(reader: reader, level: levelIndex, readSize: readSize, tileSize: tileSize, candidates: tiles.count, thumbnail: thumb, mask: mask, records: records)
+  }
+
+  /// Tiles `slide` into `directory` (`tiles/`, `tiles.csv`, `thumbnail.png`); `progress` sees
+  /// (done, total) after each kept tile.
+  public func run(slide: String, to directory: String, limits: ImageLimits = .default, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
+    let plan = try self.plan(slide: slide, limits: limits)
+    let fm = FileManager.default
+    let tilesDir = (directory as NSString).appendingPathComponent("tiles")
+    do { try fm.createDirectory(atPath: tilesDir, withIntermediateDirectories: true) } catch {
+      throw ImageError.writeFailed(path: tilesDir, reason: (error as NSError).localizedDescription)
+    }
+    let stem = ((slide as NSString).lastPathComponent as NSString).deletingPathExtension
+    var records: [Record] = []
+    for (i, var r) in plan.records.enumerated() {
+      let name = "\(stem)_L\(plan.level)_x\(r.x)_y\(r.y).png"
+      try PNGCodec.write(try plan.read(r), to: (tilesDir as NSString).appendingPathComponent(name), level: 3)
+      r.file = "tiles/\(name)"
+      records.append(r)
+      progress(i + 1, plan.records.count)
     }
     var csv = "file,level,x,y,width,height,x0,y0,mpp,tissue_fraction\n"
     for r in records { csv += "\(r.file),\(r.level),\(r.x),\(r.y),\(r.width),\(r.height),\(r.x0),\(r.y0),\(r.mpp.map { String($0) } ?? ""),\(String(format: "%.4f", r.tissue))\n" }
     try writeAtomically(Data(csv.utf8), to: (directory as NSString).appendingPathComponent("tiles.csv"))
     let thumbnailPath = (directory as NSString).appendingPathComponent("thumbnail.png")
-    try PNGCodec.write(Self.overlay(thumb.image, mask: mask, tiles: records, downsampleX: thumb.downsampleX, downsampleY: thumb.downsampleY), to: thumbnailPath)
-    return Summary(level: levelIndex, readSize: readSize, candidates: tiles.count, records: records, thumbnail: thumbnailPath, tissueFraction: mask.tissueFraction)
+    let thumb = plan.thumbnail
+    try PNGCodec.write(Self.overlay(thumb.image, mask: plan.mask, tiles: records, downsampleX: thumb.downsampleX, downsampleY: thumb.downsampleY), to: thumbnailPath)
+    return Summary(level: plan.level, readSize: plan.readSize, candidates: plan.candidates, records: records, thumbnail: thumbnailPath, tissueFraction: plan.mask.tissueFraction)
   }
 
   /// The thumbnail with non-tissue dimmed and kept tiles outlined in green.

@@ -1,4 +1,5 @@
 import DxEfficientNet
+import DxImaging
 import DxNN
 import DxPipeline
 import DxTensor
@@ -10,12 +11,22 @@ import Foundation
 struct FeatureCache {
   var trainFeatures: Tensor, trainLabels: [Int]
   var validationFeatures: Tensor, validationLabels: [Int]
+  /// Images that could not be read (left out of the cache).
+  var failures: [ImageError] = []
 
-  init(model: EfficientNet, spec: PipelineSpec, train: [DatasetIndex.Item], validation: [DatasetIndex.Item], directory: String) throws {
+  /// Features through the evaluation transform (the one contract); `progress` sees images done
+  /// of all, training and validation together.
+  init(model: EfficientNet, spec: PipelineSpec, evaluation: EvaluationTransform, train: [DatasetIndex.Item], validation: [DatasetIndex.Item],
+       progress: (Int, Int) -> Void = { _, _ in }) throws {
     let folded = FoldedEfficientNet(model)
+    var done = 0, failed: [ImageError] = []
     func features(_ items: [DatasetIndex.Item]) -> (Tensor, [Int]) {
       var values: [Float] = [], labels: [Int] = []
-      for batch in BatchLoader(items: items, spec: spec, training: false, seed: 0) where !batch.labels.isEmpty {
+      for batch in BatchLoader(items: items, spec: spec, training: false, seed: 0, evaluation: evaluation) {
+        failed += batch.failures
+        done += batch.labels.count + batch.failures.count
+        progress(done, train.count + validation.count)
+        guard !batch.labels.isEmpty else { continue }
         values += folded.pooledFeatures(batch.images).scalars
         labels += batch.labels
       }
@@ -23,6 +34,7 @@ struct FeatureCache {
     }
     (trainFeatures, trainLabels) = features(train)
     (validationFeatures, validationLabels) = features(validation)
+    failures = failed
   }
 
   func rows(_ t: Tensor, _ indices: [Int]) -> Tensor {

@@ -1,3 +1,4 @@
+import DxCSV
 import DxEfficientNet
 import DxEval
 import DxImaging
@@ -14,6 +15,8 @@ import Foundation
 ///                             pairs the weights of one epoch with the optimizer of another
 ///     best.safetensors        the model with the best validation metric
 ///     log.jsonl               one line per epoch
+///     test_predictions.csv    the best model on the held-out test split, in `diagnose`'s
+///                             format and computed by the same `Predictor` (when there is one)
 ///
 /// Every random choice is a function of (seed, epoch, step or sample), and the optimizer state is
 /// saved exactly, so a run killed and resumed ends with the same weights as one that never
@@ -26,8 +29,15 @@ public final class Trainer {
   public let train: [DatasetIndex.Item]
   public let validation: [DatasetIndex.Item]
   public let runDirectory: String
-  /// Metadata written into every checkpoint (task, class names...).
-  public var metadata: [String: String] = [:]
+  /// The task checkpoints name (nil: none).
+  public var task: TaskKind?
+  /// The one evaluation transform: validation here, `diagnose` later (recorded in every checkpoint).
+  public let evaluation: EvaluationTransform
+  /// Called at each named point of an epoch's save (`after-best`, `after-log`, `after-state`,
+  /// `after-last`) with the epochs done: crash tests kill the process there.
+  public var savePointHook: ((_ epochsDone: Int, _ point: String) -> Void)?
+  /// SHA-256 of the sorted training list (paths and labels), recorded in checkpoints.
+  public var dataDigest: String?
 
   let policy: FineTunePolicy
   let optimizer: AdamW
@@ -38,9 +48,23 @@ public final class Trainer {
     public var loss: Double, imagesPerSecond: Double
   }
 
+  /// What a run reports as it goes, in order, so a console shows each epoch when it ends.
+  public enum Event {
+    /// The head-only feature cache: images done of total.
+    case caching(done: Int, total: Int)
+    case step(Progress)
+    /// Validation of an epoch: images done of total.
+    case validating(done: Int, total: Int)
+    /// Files that could not be read (left out of their batch, counted in the epoch's log).
+    case skipped([ImageError])
+    case epochEnd(EpochLog)
+  }
+
   public init(model: EfficientNet, spec: PipelineSpec, config: TrainingConfig, classes: [String], train: [DatasetIndex.Item], validation: [DatasetIndex.Item], runDirectory: String) throws {
     guard let policy = FineTunePolicy(config.policy) else { throw TaskError.invalid("unknown policy '\(config.policy)' (head, last-N, full, gradual)") }
     guard !train.isEmpty else { throw TaskError.invalid("no training images") }
+    guard config.learningRate.isFinite, config.learningRate > 0 else { throw TaskError.invalid("the learning rate must be a positive number") }
+    self.evaluation = try EvaluationTransform(spec: spec)
     self.model = model
     self.spec = spec
     self.config = config
@@ -57,6 +81,7 @@ public final class Trainer {
   var statePath: String { (runDirectory as NSString).appendingPathComponent("last.state.safetensors") }
   var bestPath: String { (runDirectory as NSString).appendingPathComponent("best.safetensors") }
   var logPath: String { (runDirectory as NSString).appendingPathComponent("log.jsonl") }
+  public var testPredictionsPath: String { (runDirectory as NSString).appendingPathComponent("test_predictions.csv") }
 
   var stepsPerEpoch: Int { (train.count + spec.batchSize - 1) / spec.batchSize }
 
@@ -80,15 +105,17 @@ public final class Trainer {
   /// Trains to the end (or to early stopping, or `maxSteps`); with `resume`, continues from the
   /// last complete epoch in the run directory.
   @discardableResult
-  public func run(resume: Bool = false, progress: (Progress) -> Void = { _ in }) throws -> [EpochLog] {
+  public func run(resume: Bool = false, events: (Event) -> Void = { _ in }) throws -> [EpochLog] {
     if resume { try restore() } else { try? FileManager.default.removeItem(atPath: logPath) }
+    func progress(_ p: Progress) { events(.step(p)) }
     model.recomputation = config.lowMemory ? .all : .elementwise
     var logs: [EpochLog] = []
     let lossFunction = loss()
     let params = model.namedParameters()
     var features: FeatureCache? = nil
     if policy == .head && config.cacheFeatures {
-      features = try FeatureCache(model: model, spec: spec, train: train, validation: validation, directory: runDirectory)
+      features = try FeatureCache(model: model, spec: spec, evaluation: evaluation, train: train, validation: validation) { events(.caching(done: $0, total: $1)) }
+      if let f = features, !f.failures.isEmpty { events(.skipped(f.failures)) }
     }
     while epochsDone < config.epochs && badEpochs < config.patience {
       if let max = config.maxSteps, steps >= max { break }
@@ -118,6 +145,7 @@ public final class Trainer {
       } else {
         for batch in BatchLoader(items: train, spec: spec, training: true, seed: config.seed, epoch: epoch) {
           skipped += batch.failures.count
+          if !batch.failures.isEmpty { events(.skipped(batch.failures)) }
           if batch.labels.isEmpty { continue }
           if let max = config.maxSteps, steps >= max { break }
           model.zeroGradients()
@@ -125,25 +153,51 @@ public final class Trainer {
           step(model.forward(batch.images, mode: .training), labels: batch.labels) { model.backwardParameters($0) }
         }
       }
-      let (accuracy, macroF1) = try evaluate(features)
+      guard seen > 0 || (config.maxSteps.map { steps >= $0 } ?? false) else {
+        throw TaskError.invalid("epoch \(epoch + 1): not one training image could be read (\(skipped) failed); nothing was trained")
+      }
+      let (accuracy, macroF1) = try evaluate(features) { events(.validating(done: $0, total: $1)) }
       let metric = config.metric == "accuracy" ? accuracy : macroF1
-      let improved = metric > bestMetric
+      // Without a validation split the latest epoch is the best one, and nothing stops early.
+      let improved = validation.isEmpty || metric > bestMetric
       if improved { bestMetric = metric; badEpochs = 0 } else { badEpochs += 1 }
       epochsDone += 1
       let seconds = Date().timeIntervalSince(start)
-      let log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy, validationMacroF1: macroF1,
+      let log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy.isNaN ? nil : accuracy, validationMacroF1: macroF1.isNaN ? nil : macroF1,
                          learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
       logs.append(log)
       try save(log: log, best: improved)
+      events(.epochEnd(log))
     }
     return logs
+  }
+
+  /// The best checkpoint on the held-out test items, written as `diagnose` writes predictions
+  /// (same `Predictor`, same columns), so `effdx evaluate` reads it and `diagnose` on the same
+  /// files gives the same probabilities.
+  public func writeTestPredictions(_ test: [DatasetIndex.Item], batchSize: Int = 16) throws -> Int {
+    let checkpoint = try TaskCheckpoint.load(FileManager.default.fileExists(atPath: bestPath) ? bestPath : lastPath)
+    let predictor = Predictor(checkpoint)
+    var text = CSV.row(["path", "study", "label", "predicted"] + classes.map { "p_\($0)" })
+    var written = 0
+    for start in stride(from: 0, to: test.count, by: batchSize) {
+      let chunk = Array(test[start..<min(test.count, start + batchSize)])
+      for (item, outcome) in zip(chunk, predictor.classify(paths: chunk.map(\.path), workers: spec.workers)) {
+        guard case .probabilities(let p) = outcome else { continue }
+        let predicted = p.indices.max { p[$0] < p[$1] }!
+        text += CSV.row([item.path, item.study ?? "", classes[item.label], classes[predicted]] + p.map { String(format: "%.6f", $0) })
+        written += 1
+      }
+    }
+    try text.write(toFile: testPredictionsPath, atomically: true, encoding: .utf8)
+    return written
   }
 
   func stepSeed(_ epoch: Int) -> UInt64 { config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(steps) &* 0x9E37_79B9_7F4A_7C15) }
 
   /// Validation accuracy and macro F1 (scikit-learn's definitions, via DxEval).
-  func evaluate(_ features: FeatureCache?) throws -> (Double, Double) {
-    guard !validation.isEmpty else { return (0, 0) }
+  func evaluate(_ features: FeatureCache?, progress: (Int, Int) -> Void) throws -> (Double, Double) {
+    guard !validation.isEmpty else { return (.nan, .nan) }
     var truth: [Int32] = [], predicted: [Int32] = []
     func collect(_ logits: Tensor, _ labels: [Int]) {
       let k = logits.shape[1]
@@ -157,24 +211,20 @@ public final class Trainer {
       for (x, labels) in features.validationBatches(batchSize: spec.batchSize) { collect(model.classify(pooled: x, mode: .inference), labels) }
     } else {
       let folded = FoldedEfficientNet(model)  // this epoch's weights
-      for batch in BatchLoader(items: validation, spec: spec, training: false, seed: config.seed) where !batch.labels.isEmpty {
-        collect(folded.forward(batch.images), batch.labels)
+      var done = 0
+      for batch in BatchLoader(items: validation, spec: spec, training: false, seed: config.seed, evaluation: evaluation) {
+        if !batch.labels.isEmpty { collect(folded.forward(batch.images), batch.labels) }
+        done += batch.labels.count + batch.failures.count
+        progress(done, validation.count)
       }
     }
     let m = LabelMetrics(ConfusionMatrix(truth: truth, predicted: predicted, classCount: classes.count), classes: classes)
     return (m.accuracy, m.macro.f1)
   }
 
-  func checkpointMetadata() -> [String: String] {
-    var meta = metadata
-    meta["classes"] = String(decoding: try! JSONEncoder().encode(classes), as: UTF8.self)
-    meta["effdx.training"] = String(decoding: try! JSONEncoder().encode(config), as: UTF8.self)
-    meta["effdx.pipeline"] = spec.name
-    return meta
-  }
-
-  func preprocessing() -> Preprocessing {
-    Preprocessing(resolution: spec.resolution, mean: spec.mean, std: spec.std)
+  /// The checkpoint of the model as it is now.
+  func checkpoint() -> TaskCheckpoint {
+    TaskCheckpoint(model: model, classes: classes, task: task, evaluation: evaluation, training: config, pipelineName: spec.name, dataDigest: dataDigest)
   }
 
   /// Saves an epoch so that a kill between any two writes resumes correctly: best (when
@@ -182,12 +232,12 @@ public final class Trainer {
   /// atomic file: the commit point), then last. `restore` trusts only the state file, cuts the
   /// log back to its epochs and rewrites `last`; a replayed epoch recomputes the same values.
   func save(log: EpochLog, best: Bool) throws {
-    if best { try model.save(to: bestPath, preprocessing: preprocessing(), metadata: checkpointMetadata()) }
+    if best { try checkpoint().save(to: bestPath) }
     crashForTesting("after-best")
     let line = String(decoding: try JSONEncoder().encode(log), as: UTF8.self) + "\n"
     if let handle = FileHandle(forWritingAtPath: logPath) {
-      handle.seekToEndOfFile()
-      handle.write(Data(line.utf8))
+      try handle.seekToEnd()
+      try handle.write(contentsOf: Data(line.utf8))
       try handle.close()
     } else {
       try line.write(toFile: logPath, atomically: true, encoding: .utf8)
@@ -197,22 +247,19 @@ public final class Trainer {
     for (name, tensor) in model.stateDict() { state[Self.modelPrefix + name] = tensor }
     try SafeTensorsWriter.write(state, metadata: ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)"], to: statePath)
     crashForTesting("after-state")
-    try model.save(to: lastPath, preprocessing: preprocessing(), metadata: checkpointMetadata())
+    try checkpoint().save(to: lastPath)
     crashForTesting("after-last")
   }
 
   static let modelPrefix = "model."
 
-  /// Test hook: `EFFDX_TEST_KILL_AT=<epoch>:<point>` dies hard (SIGKILL, as a crash or `kill -9`
-  /// would) at that point of that epoch's save.
-  func crashForTesting(_ point: String) {
-    guard let at = ProcessInfo.processInfo.environment["EFFDX_TEST_KILL_AT"], at == "\(epochsDone):\(point)" else { return }
-    kill(getpid(), SIGKILL)
-  }
+  func crashForTesting(_ point: String) { savePointHook?(epochsDone, point) }
 
   /// Loads the last complete epoch's model, optimizer state and progress.
   func restore() throws {
-    guard FileManager.default.fileExists(atPath: statePath) else { return }
+    guard FileManager.default.fileExists(atPath: statePath) else {
+      throw TaskError.invalid("--resume: \(runDirectory) holds no run to resume (no last.state.safetensors); leave out --resume to start one")
+    }
     let stateFile = try SafeTensorsFile(path: statePath)
     let tensors = try stateFile.allTensors()
     var weights: [String: Tensor] = [:], optimizerState: [String: Tensor] = [:]
@@ -222,16 +269,20 @@ public final class Trainer {
     guard !weights.isEmpty else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
     try model.loadState(weights)
     optimizer.loadState(optimizerState)
-    epochsDone = Int(stateFile.metadata["epochs_done"] ?? "0") ?? 0
-    steps = Int(stateFile.metadata["steps"] ?? "0") ?? 0
-    badEpochs = Int(stateFile.metadata["bad_epochs"] ?? "0") ?? 0
+    func count(_ key: String) throws -> Int {
+      guard let v = Int(stateFile.metadata[key] ?? "0"), v >= 0 else { throw TaskError.invalid("\(statePath): metadata '\(key)' is not a count") }
+      return v
+    }
+    epochsDone = try count("epochs_done")
+    steps = try count("steps")
+    badEpochs = try count("bad_epochs")
     bestMetric = Double(stateFile.metadata["best_metric"] ?? "") ?? -Double.infinity
     // The log keeps only the lines of the epochs the state contains; `last` is that state's model.
     if let text = try? String(contentsOfFile: logPath, encoding: .utf8) {
       let kept = text.split(separator: "\n").prefix(epochsDone).joined(separator: "\n")
       try (kept.isEmpty ? "" : kept + "\n").write(toFile: logPath, atomically: true, encoding: .utf8)
     }
-    try model.save(to: lastPath, preprocessing: preprocessing(), metadata: checkpointMetadata())
+    try checkpoint().save(to: lastPath)
   }
 }
 

@@ -44,8 +44,9 @@ public struct EpochLog: Codable, Equatable, Sendable {
   public var epoch: Int
   public var steps: Int
   public var trainLoss: Double
-  public var validationAccuracy: Double
-  public var validationMacroF1: Double
+  /// Nil when the run has no validation split.
+  public var validationAccuracy: Double?
+  public var validationMacroF1: Double?
   public var learningRate: Double
   public var seconds: Double
   public var imagesPerSecond: Double

@@ -10,7 +10,7 @@ public enum StreamingStores {
   /// first measured faster (24 vs 16 GB/s). `EFFDX_STREAMING_MIN_MB` overrides it for A/B runs;
   /// tests set 0 to run the streaming path on small maps.
   nonisolated(unsafe) public static var minimumBytes: Int = {
-    if let mb = ProcessInfo.processInfo.environment["EFFDX_STREAMING_MIN_MB"].flatMap({ Int($0) }) { return mb << 20 }
+    if let mb = RuntimeEnvironment.current.streamingMinimumMB { return mb << 20 }
     return 32 << 20
   }()
 

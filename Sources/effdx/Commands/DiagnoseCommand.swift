@@ -8,49 +8,69 @@ import Foundation
 struct DiagnoseCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "diagnose", abstract: "Classify images and slides into a predictions CSV (resumable; bad files listed, never fatal).",
-    discussion: "Exit status: 0 when every file was diagnosed, 3 when some could not be read (listed in PRED.errors.csv).")
+    discussion: """
+      Images are prepared exactly as the checkpoint was validated (its recorded evaluation transform). A folder whose \
+      images sit in subfolders is read as a folder per class (labels from the folder names, as train reads it).
+      Exit status: 0 when every file was diagnosed, 3 when some could not be read (listed in PRED.errors.csv), 1 on an error \
+      (no inputs, an output that is not a predictions CSV or is locked by another run).
+      """)
 
   @Option(help: "Checkpoint from effdx train.") var checkpoint: String
   @Option(parsing: .upToNextOption, help: "Files and folders to diagnose.") var input: [String]
-  @Flag(help: "Descend into subfolders.") var recursive = false
+  @Flag(help: "Descend into every subfolder.") var recursive = false
   @Option(help: "Predictions CSV (appended to when it exists: rows already there are skipped).") var out: String
-  @Option(help: "Also list the K most probable classes.") var topk = 0
+  @Option(help: "Also list the K most probable classes (0 up to the number of classes).") var topk = 0
   @Flag(help: "Test-time augmentation: average with flipped copies.") var tta = false
   @Option(help: "Write Grad-CAM overlays (images) and tile heatmaps (slides) here.") var heatmaps: String?
-  @Option(help: "Images per forward pass.") var batchSize = 16
-  @Option(help: "Slide pipeline YAML whose tiling (mpp, min_tissue) slides are diagnosed with (default: the task's, Pipelines/histopathology-slides.yaml).")
+  @Option(help: "Images per forward pass (1...1024).") var batchSize = 16
+  @Option(help: "Slide pipeline YAML whose tiling block slides are cut with (default: the task's, Pipelines/histopathology-slides.yaml).")
   var pipeline: String?
-  @Option(help: "Slide tiling resolution in microns per pixel (default: the slide pipeline's, else 0.5).") var slideMPP: Double?
-  @Option(help: "Minimum tissue fraction of a slide tile (default: the slide pipeline's, else 0.5).") var minTissue: Double?
+  @OptionGroup var tilingOptions: TilingOptions
   @Option(help: "Manifest CSV (path,label[,study]) whose study and label columns fill the predictions' (paths relative to the manifest).")
   var labels: String?
+  @Flag(help: "Print a JSON summary on standard output instead of text.") var json = false
+  @OptionGroup var verbosity: VerbosityOptions
   @OptionGroup var compute: ComputeOptions
 
+  func validate() throws {
+    guard (1...1024).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...1024, not \(batchSize)") }
+    guard topk >= 0 else { throw ValidationError("--topk must be 0 or more, not \(topk)") }
+  }
+
   func run() throws {
+    try verbosity.apply()
     try compute.apply()
-    let (model, preprocessing, metadata) = try EfficientNet.load(from: checkpoint)
-    guard let classesJSON = metadata["classes"], let classes = try? JSONDecoder().decode([String].self, from: Data(classesJSON.utf8)) else {
-      throw ValidationError("\(checkpoint) has no class names (train it with effdx train)")
-    }
-    var d = Diagnoser(model: model, classes: classes, preprocessing: preprocessing)
-    d.batchSize = batchSize
-    d.tta = tta
-    d.topK = topk
-    d.heatmaps = heatmaps
-    let task = TaskKind(rawValue: metadata["task"] ?? "")
+    let ckpt = try TaskCheckpoint.load(checkpoint)
+    guard topk <= ckpt.classes.count else { throw ValidationError("--topk \(topk) is more than the checkpoint's \(ckpt.classes.count) classes") }
+    var predictor = Predictor(ckpt)
+    predictor.tta = tta
+    let task = ckpt.task?.task
     let slideSpec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task?.slidePipeline()
-    d.slideMPP = slideMPP ?? slideSpec?.tiling?.mpp ?? 0.5
-    d.minTissue = minTissue ?? slideSpec?.tiling?.minTissue ?? 0.5
+    let tiling = try tilingOptions.tiling(slideSpec?.tiling ?? PipelineSpec.Tiling(tileSize: ckpt.evaluation.resolution, mpp: 0.5))
+    let aggregation = task?.slideAggregation(ckpt.classes) ?? .meanProbability
+    var run = DiagnosisRun(predictor: predictor, slides: SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: aggregation))
+    run.batchSize = batchSize
+    run.topK = topk
+    run.heatmaps = heatmaps
     if let labels {
       let manifest = try DatasetIndex.manifest(labels)
-      d.known = Dictionary(manifest.items.map { (Diagnoser.key($0.path), (manifest.classes[$0.label], $0.study ?? "")) }, uniquingKeysWith: { a, _ in a })
+      run.known = Dictionary(manifest.items.map { (DiagnosisRun.key($0.path), (manifest.classes[$0.label], $0.study ?? "")) }, uniquingKeysWith: { a, _ in a })
     }
-    d.slidePositive = task?.slideAggregation(classes: classes)
-    let files = Diagnoser.expand(input, recursive: recursive)
+    let inputs = DiagnosisInputs(input, recursive: recursive, classes: ckpt.classes)
+    for n in inputs.notes { Console.note(n) }
+    guard !inputs.files.isEmpty || !inputs.unusable.isEmpty else {
+      throw ValidationError("no images found in \(input.joined(separator: ", ")) (extensions: \(DiagnosisInputs.readable.sorted().joined(separator: ", ")))")
+    }
+    Console.detail("evaluation transform: \(ckpt.evaluation.json)")
     let bar = ProgressBar()
-    let summary = try d.run(files: files, output: out) { done, total in bar.update(done: done, total: total, label: "diagnose") }
+    let summary = try run.run(inputs: inputs, output: out) { done, total in bar.update(done: done, total: total, label: "diagnose") }
     bar.finish()
-    print("\(summary.written) diagnosed, \(summary.skipped) already in \(out), \(summary.failed) failed\(summary.failed > 0 ? " (see \(summary.errorsPath))" : "")")
+    for n in summary.notes.dropFirst(inputs.notes.count) { Console.warning(n) }
+    if json {
+      print(String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+    } else {
+      print("\(summary.written) diagnosed, \(summary.skipped) already in \(out), \(summary.failed) failed\(summary.failed > 0 ? " (see \(summary.errorsPath))" : "")")
+    }
     if summary.failed > 0 { throw ExitCode(3) }
   }
 }

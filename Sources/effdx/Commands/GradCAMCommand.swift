@@ -2,6 +2,7 @@ import ArgumentParser
 import DxEfficientNet
 import DxImaging
 import DxTasks
+import DxTensor
 import Foundation
 
 /// Where the network looked: a Grad-CAM overlay for any image and any class.
@@ -14,23 +15,22 @@ struct GradCAMCommand: ParsableCommand {
   @Option(help: "Output PNG.") var out: String
 
   func run() throws {
-    let (model, pre, metadata) = try EfficientNet.load(from: checkpoint)
-    guard let json = metadata["classes"], let classes = try? JSONDecoder().decode([String].self, from: Data(json.utf8)) else {
-      throw ValidationError("\(checkpoint) has no class names (train it with effdx train)")
-    }
-    let image = try ImageDecoder.decode(path: input).centerCropped(size: pre.resolution, cropFraction: pre.cropPct)
-    let x = FloatImage(image).tensor(mean: pre.mean.map(Float.init), std: pre.std.map(Float.init))
-    let logits = model.forward(x, mode: .inference).scalars
+    let ckpt = try TaskCheckpoint.load(checkpoint)
+    let evaluation = ckpt.evaluation
+    let image = try ImageDecoder.decode(path: input, limits: ImageLimits(maxPixels: evaluation.maxPixels))
+    let s = evaluation.resolution
+    let x = Tensor(shape: [1, s, s, 3], scalars: try evaluation.prepare(image, source: input))
+    let logits = ckpt.model.forward(x, mode: .inference).scalars
     let predicted = logits.indices.max { logits[$0] < logits[$1] }!
     let target: Int
     if let className {
-      guard let i = classes.firstIndex(of: className) else { throw ValidationError("unknown class '\(className)'; classes: \(classes.joined(separator: ", "))") }
+      guard let i = ckpt.classes.firstIndex(of: className) else { throw ValidationError("unknown class '\(className)'; classes: \(ckpt.classes.joined(separator: ", "))") }
       target = i
     } else {
       target = predicted
     }
-    let map = GradCAM.map(model, input: x, classIndex: target)
-    try PNGCodec.write(GradCAM.overlay(image, map: map), to: out)
-    print("predicted \(classes[predicted]); wrote the Grad-CAM of '\(classes[target])' to \(out)")
+    let map = GradCAM.map(ckpt.model, input: x, classIndex: target)
+    try PNGCodec.write(GradCAM.overlay(try evaluation.transformed(image, source: input).image(), map: map), to: out)
+    print("predicted \(ckpt.classes[predicted]); wrote the Grad-CAM of '\(ckpt.classes[target])' to \(out)")
   }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DxImaging
+import DxPipeline
 import Foundation
 
 /// Prints what a file is: format, size, levels, tiles, compression, bit depth, resolution.
@@ -98,21 +99,15 @@ struct TileCommand: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "tile", abstract: "Cut a slide into PNG tiles with a coordinates CSV, skipping background found by tissue detection.")
 
   @Argument(help: "Slide (TIFF).") var slide: String
-  @Option(help: "Tile size in pixels (at the output resolution).") var tile = 256
-  @Option(help: "Level to tile (0 = full resolution).") var level = 0
-  @Option(help: "Target resolution in microns per pixel (instead of --level).") var mpp: Double?
-  @Option(help: "Overlap between neighbouring tiles, in pixels.") var overlap = 0
-  @Option(help: "Minimum tissue fraction of a kept tile.") var minTissue = 0.5
+  @Option(help: "Pipeline YAML whose tiling block gives the defaults (flags override); without it: 256 px tiles of level 0, min tissue 0.5.")
+  var pipeline: String?
+  @OptionGroup var tilingOptions: TilingOptions
   @Option(help: "Output directory (tiles/, tiles.csv, thumbnail.png).") var out: String
 
-  func validate() throws {
-    guard tile >= 16 else { throw ValidationError("--tile must be at least 16") }
-    guard overlap >= 0 && overlap < tile else { throw ValidationError("--overlap must be in 0..<tile") }
-    guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be in [0, 1]") }
-  }
-
   func run() throws {
-    let tiler = SlideTiler(tileSize: tile, overlap: overlap, level: level, targetMPP: mpp, minTissue: minTissue)
+    let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
+    let t = try tilingOptions.tiling(base)
+    let tiler = SlideTiler(tileSize: t.tileSize, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
     let start = Date()
     var lastDraw = Date.distantPast
     let interactive = isatty(STDERR_FILENO) != 0

@@ -1,57 +1,70 @@
 import ArgumentParser
+import DxCSV
 import DxEfficientNet
 import DxNN
 import DxPipeline
 import DxTasks
+import DxTensor
 import Foundation
 
 /// Fine-tunes an EfficientNet for a task on a labelled dataset.
 struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train", abstract: "Fine-tune an EfficientNet on a labelled dataset (folder per class or CSV manifest).",
-    discussion: "The run directory gets best.safetensors, last.safetensors (+ .state for --resume), log.jsonl and the held-out test.csv.")
+    discussion: """
+      The run directory gets best.safetensors, last.safetensors (+ .state for --resume), log.jsonl, the held-out test.csv \
+      and test_predictions.csv (the best checkpoint on it, in diagnose's format).
+      """)
 
-  @Option(help: "leaf-disease or histopathology.") var task: String
-  @Option(help: "Dataset: a folder per class, a folder with manifest.csv, or a manifest CSV.") var data: String
-  @Option(help: "Pipeline YAML (default: the task's file under Pipelines/).") var pipeline: String?
+  @Option(help: "The task.") var task: TaskKind
+  @Option(help: "Dataset: a folder per class, a folder with manifest.csv, or a manifest CSV (default: the pipeline's source.path).") var data: String?
+  @Option(help: "Pipeline YAML (default: the task's built-in pipeline, the same as Pipelines/<task>.yaml).") var pipeline: String?
   @Option(help: "Architecture when not starting from --weights.") var arch = "efficientnet_b0"
   @Option(help: "Start from an EfficientDx checkpoint (e.g. ImageNet weights from effdx import-weights).") var weights: String?
   @Option(help: "head, last-N, full or gradual.") var policy = "full"
-  @Option(help: "linear or mlp.") var head = "linear"
-  @Option(help: "Epochs.") var epochs = 10
-  @Option(help: "Peak learning rate of the head (AdamW).") var lr = 1e-3
-  @Option(help: "Backbone learning rate as a fraction of --lr.") var backboneLRScale = 0.1
-  @Option(help: "Input resolution (default: the pipeline's).") var resolution: Int?
-  @Option(help: "Batch size (default: the pipeline's).") var batchSize: Int?
+  @Option(help: "The classifier head.") var head: HeadKind = .linear
+  @Option(help: "Epochs (1...10000).") var epochs = 10
+  @Option(help: "Peak learning rate of the head (AdamW), a positive number.") var lr = 1e-3
+  @Option(help: "Backbone learning rate as a fraction of --lr (0...1).") var backboneLRScale = 0.1
+  @Option(help: "Input resolution, 16...2048 (default: the pipeline's).") var resolution: Int?
+  @Option(help: "Batch size, 1...4096 (default: the pipeline's).") var batchSize: Int?
   @Flag(help: "Weight the loss by inverse class frequency.") var balanced = false
-  @Option(help: "Early stopping: epochs without improvement.") var patience = 5
-  @Option(help: "Validation metric for the best checkpoint: macro_f1 or accuracy.") var metric = "macro_f1"
+  @Option(help: "Early stopping: epochs without improvement (1 or more).") var patience = 5
+  @Option(help: "Validation metric for the best checkpoint.") var metric: ValidationMetric = .macroF1
   @Option(help: "Random seed (split, initialisation, augmentation).") var seed: UInt64 = 0
-  @Option(help: "Stop after this many optimisation steps (smoke runs).") var maxSteps: Int?
+  @Option(help: "Stop after this many optimisation steps (smoke runs; 1 or more).") var maxSteps: Int?
   @Option(help: "Run directory.") var out: String
   @Flag(inversion: .prefixedNo, help: "With --policy head: compute backbone features once and train the head on them (fast; the pipeline's training augmentations are then not applied).")
   var cacheFeatures = true
   @Flag(help: "Keep only each block's input and recompute its inside (convolutions too) in backward: about 25% less memory than the default, about 30% slower, same result.")
   var lowMemory = false
-  @Flag(help: "Continue an interrupted run from its last complete epoch.") var resume = false
+  @Flag(help: "Continue an interrupted run from its last complete epoch (an error when --out holds no run).") var resume = false
+  @Flag(help: "Print one JSON object per epoch on standard output (and a last one for the run) instead of text.") var json = false
+  @OptionGroup var verbosity: VerbosityOptions
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    guard TaskKind(rawValue: task) != nil else { throw ValidationError("--task must be leaf-disease or histopathology") }
-    guard FineTunePolicy(policy) != nil else { throw ValidationError("--policy must be head, last-N, full or gradual") }
-    guard ["linear", "mlp"].contains(head) else { throw ValidationError("--head must be linear or mlp") }
-    guard ["macro_f1", "accuracy"].contains(metric) else { throw ValidationError("--metric must be macro_f1 or accuracy") }
-    guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+    guard FineTunePolicy(policy) != nil else { throw ValidationError("--policy must be head, last-N (N >= 1), full or gradual, not '\(policy)'") }
+    guard (1...10_000).contains(epochs) else { throw ValidationError("--epochs must be in 1...10000, not \(epochs)") }
+    guard lr.isFinite, lr > 0, lr <= 10 else { throw ValidationError("--lr must be a positive number up to 10, not \(lr)") }
+    guard backboneLRScale.isFinite, (0...1).contains(backboneLRScale) else { throw ValidationError("--backbone-lr-scale must be in 0...1, not \(backboneLRScale)") }
+    if let resolution { guard (16...2048).contains(resolution) else { throw ValidationError("--resolution must be in 16...2048, not \(resolution)") } }
+    if let batchSize { guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...4096, not \(batchSize)") } }
+    guard patience >= 1 else { throw ValidationError("--patience must be at least 1, not \(patience)") }
+    if let maxSteps { guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1, not \(maxSteps)") } }
   }
 
   func run() throws {
+    try verbosity.apply()
     try compute.apply()
-    let kind = TaskKind(rawValue: task)!
-    var spec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? kind.defaultPipeline()
+    var spec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task.task.pipeline()
     if let resolution { spec.resolution = resolution }
     if let batchSize { spec.batchSize = batchSize }
-    let index = try TaskKind.index(data: data, spec: spec)
+    guard let data = data ?? spec.source.path else { throw ValidationError("--data is needed (the pipeline names no source.path)") }
+    let index = try Task.dataset(at: data, spec: spec)
     let split = DatasetSplit(index, validation: spec.split.validation, test: spec.split.test, seed: spec.split.seed ^ seed, byStudy: spec.split.byStudy)
+    try Task.checkValidationSplit(split, index: index, validationFraction: spec.split.validation, byStudy: spec.split.byStudy)
+    if index.classes.count < 2 { Console.warning("only one class (\(index.classes[0])): the model can only ever predict it, and accuracy will be 100%") }
     let model: EfficientNet
     if let weights {
       let loaded = try EfficientNet.load(from: weights)
@@ -60,12 +73,12 @@ struct TrainCommand: ParsableCommand {
       spec.mean = loaded.preprocessing.mean
       spec.std = loaded.preprocessing.std
     } else {
-      guard var c = Variants.named(arch) else { throw ValidationError("unknown --arch '\(arch)'") }
+      guard var c = Variants.named(arch) else { throw ValidationError("unknown --arch '\(arch)' (effdx models lists them)") }
       c.numClasses = index.classes.count
       model = try EfficientNet(c, seed: seed)
     }
-    if head == "mlp" || model.config.numClasses != index.classes.count || weights != nil {
-      model.resetClassifier(numClasses: index.classes.count, hidden: head == "mlp" ? 256 : nil, seed: seed)
+    if head == .mlp || model.config.numClasses != index.classes.count || weights != nil {
+      model.resetClassifier(numClasses: index.classes.count, hidden: head == .mlp ? 256 : nil, seed: seed)
     }
     var config = TrainingConfig()
     config.epochs = epochs
@@ -73,50 +86,84 @@ struct TrainCommand: ParsableCommand {
     config.backboneLRScale = backboneLRScale
     config.balancedClassWeights = balanced
     config.patience = patience
-    config.metric = metric
+    config.metric = metric.rawValue
     config.policy = policy
-    config.head = head
+    config.head = head.rawValue
     config.seed = seed
     config.maxSteps = maxSteps
     config.cacheFeatures = cacheFeatures
     config.lowMemory = lowMemory
     let trainer = try Trainer(model: model, spec: spec, config: config, classes: index.classes, train: split.train, validation: split.validation, runDirectory: out)
-    trainer.metadata = ["task": task, "arch": model.config.name]
-    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    trainer.task = task
+    trainer.dataDigest = Task.digest(split.train, classes: index.classes)
+    if let killAt = RuntimeEnvironment.current.testKillAt {
+      trainer.savePointHook = { epochs, point in if killAt == "\(epochs):\(point)" { kill(getpid(), SIGKILL) } }
+    }
     var testCSV = "path,label,study\n"
-    for item in split.test { testCSV += "\(item.path),\(index.classes[item.label]),\(item.study ?? "")\n" }
+    for item in split.test { testCSV += [item.path, index.classes[item.label], item.study ?? ""].map(CSV.field).joined(separator: ",") + "\n" }
     try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
     if policy == "head" && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
-      print("note: head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")
+      Console.note("head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")
     }
-    print("\(task): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test images; \(index.classes.count) classes; \(model.config.name) at \(spec.resolution) px, policy \(policy), \(model.parameterCount) parameters")
+    if split.validation.isEmpty { Console.note("no validation split (split.validation is 0): every epoch's model is the best so far, and nothing stops early") }
+    let summary = "\(task.rawValue): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test images; \(index.classes.count) classes; \(model.config.name) at \(spec.resolution) px, policy \(policy), \(model.parameterCount) parameters"
+    if json { Console.note(summary) } else { print(summary) }
     let bar = ProgressBar()
-    let logs = try trainer.run(resume: resume) { p in
-      bar.update(done: p.batch, total: p.batches, label: "epoch \(p.epoch)/\(p.epochs)", extra: String(format: "loss %.4f  %.1f img/s", p.loss, p.imagesPerSecond))
+    let logs = try trainer.run(resume: resume) { event in
+      switch event {
+      case .caching(let done, let total): bar.update(done: done, total: total, label: "feature cache")
+      case .step(let p): bar.update(done: p.batch, total: p.batches, label: "epoch \(p.epoch)/\(p.epochs)", extra: String(format: "loss %.4f  %.1f img/s", p.loss, p.imagesPerSecond))
+      case .validating(let done, let total): bar.update(done: done, total: total, label: "validation")
+      case .skipped(let failures):
+        bar.finish()
+        for f in failures { Console.warning("skipped: \(f)") }
+      case .epochEnd(let l):
+        bar.finish()
+        if json {
+          print(String(decoding: (try? JSONEncoder.sorted.encode(l)) ?? Data("{}".utf8), as: UTF8.self))
+        } else if let accuracy = l.validationAccuracy, let f1 = l.validationMacroF1 {
+          print(String(format: "epoch %d: train loss %.4f, validation accuracy %.1f%%, macro F1 %.3f%@ (%.0f s)", l.epoch, l.trainLoss, 100 * accuracy, f1, l.best ? " *best*" : "", l.seconds))
+        } else {
+          print(String(format: "epoch %d: train loss %.4f, no validation split (%.0f s)", l.epoch, l.trainLoss, l.seconds))
+        }
+        fflush(stdout)
+      }
     }
     bar.finish()
-    for l in logs {
-      print(String(format: "epoch %d: train loss %.4f, validation accuracy %.1f%%, macro F1 %.3f%@ (%.0f s)", l.epoch, l.trainLoss, 100 * l.validationAccuracy, l.validationMacroF1, l.best ? " *best*" : "", l.seconds))
+    guard !logs.isEmpty || resume else { throw ValidationError("no epoch ran (--max-steps reached before the first epoch ended?): no checkpoint was written") }
+    let tested = split.test.isEmpty ? 0 : try trainer.writeTestPredictions(split.test)
+    let files = ["best.safetensors", "last.safetensors", "log.jsonl", "test.csv"] + (split.test.isEmpty ? [] : ["test_predictions.csv"])
+    if json {
+      let done = RunSummary(out: out, files: files, epochs: logs.count, testPredictions: split.test.isEmpty ? nil : tested)
+      print(String(decoding: try JSONEncoder.sorted.encode(done), as: UTF8.self))
+    } else {
+      print("wrote \(out)/\(files.joined(separator: ", "))\(split.test.isEmpty ? "" : " (\(tested) of \(split.test.count) test images diagnosed; effdx evaluate --predictions \(out)/test_predictions.csv)")")
     }
-    print("wrote \(out)/best.safetensors, last.safetensors, log.jsonl, test.csv")
+  }
+
+  struct RunSummary: Encodable {
+    var out: String, files: [String], epochs: Int
+    var testPredictions: Int?
   }
 }
 
-/// A one-line progress bar on standard error (plain lines when it is not a terminal).
-final class ProgressBar {
-  let start = Date()
-  var last = Date.distantPast
-  let interactive = isatty(STDERR_FILENO) != 0
+/// The classifier on top of the backbone.
+enum HeadKind: String, ExpressibleByArgument, CaseIterable {
+  case linear, mlp
+}
 
-  func update(done: Int, total: Int, label: String, extra: String = "") {
-    guard Date().timeIntervalSince(last) > (interactive ? 0.2 : 5) || done == total else { return }
-    last = Date()
-    let width = 24, filled = total == 0 ? width : min(width, width * done / max(total, 1))
-    let elapsed = Date().timeIntervalSince(start)
-    let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-    let line = "\(label) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) \(extra) ETA \(Int(eta)) s"
-    FileHandle.standardError.write(Data((interactive ? "\r\u{1B}[K" + line : line + "\n").utf8))
+/// What "best" means on the validation split.
+enum ValidationMetric: String, ExpressibleByArgument, CaseIterable {
+  case macroF1 = "macro_f1", accuracy
+}
+
+extension TaskKind: ExpressibleByArgument {}
+
+extension JSONEncoder {
+  /// Keys sorted, one line: the machine-readable output of `--json`.
+  static var sorted: JSONEncoder {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    return e
   }
-
-  func finish() { if interactive { FileHandle.standardError.write(Data("\n".utf8)) } }
 }

@@ -3,15 +3,15 @@ import Foundation
 /// A minimal RFC 4180 CSV reader over raw bytes: commas, double-quoted fields with `""`
 /// escapes and embedded newlines, `\n` or `\r\n` line ends. Fields are handed out as byte
 /// ranges so numbers can be parsed without building strings.
-struct CSVRecords {
-  typealias Bytes = UnsafeBufferPointer<UInt8>
+public struct CSVRecords {
+  public typealias Bytes = UnsafeBufferPointer<UInt8>
 
   /// Calls `body(lineNumber, fields, bytes)` for every record in `bytes[start..<end]`;
   /// `lineNumber` is 1-based and counts physical lines from `firstLine`, so it matches what an
   /// editor shows. Returns the offset just past the last record read (with `limit`, after
   /// that many records).
   @discardableResult
-  static func forEachRecord(
+  public static func forEachRecord(
     _ bytes: Bytes, from start: Int = 0, to end: Int? = nil, firstLine: Int = 1, limit: Int = .max,
     _ body: (Int, [Field], Bytes) throws -> Void
   ) rethrows -> Int {
@@ -60,16 +60,16 @@ struct CSVRecords {
   }
 
   /// One field: a byte range, or its unescaped bytes when it was quoted.
-  struct Field {
-    var range: Range<Int>
-    var unquoted: [UInt8]?
+  public struct Field {
+    public var range: Range<Int>
+    public var unquoted: [UInt8]?
 
-    func string(_ bytes: Bytes) -> String {
+    public func string(_ bytes: Bytes) -> String {
       if let u = unquoted { return String(decoding: u, as: UTF8.self) }
       return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
-    func double(_ bytes: Bytes) -> Double? {
+    public func double(_ bytes: Bytes) -> Double? {
       if let u = unquoted { return u.withUnsafeBufferPointer { parseDouble($0[...]) } }
       return parseDouble(bytes[range])
     }
@@ -79,7 +79,7 @@ struct CSVRecords {
 /// Parses a decimal number. Plain decimals of up to 15 significant digits take Clinger's exact
 /// fast path (integer mantissa times or over an exact power of ten: correctly rounded, no
 /// allocation); anything else falls back to `strtod`. Nil for text that is not a number.
-func parseDouble(_ s: Slice<UnsafeBufferPointer<UInt8>>) -> Double? {
+public func parseDouble(_ s: Slice<UnsafeBufferPointer<UInt8>>) -> Double? {
   var i = s.startIndex
   let end = s.endIndex
   while i < end && s[i] == 0x20 { i += 1 }

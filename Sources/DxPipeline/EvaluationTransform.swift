@@ -1,0 +1,130 @@
+import DxImaging
+import DxTensor
+import Foundation
+import Yams
+
+/// The one contract by which an image becomes a network input outside training: decode
+/// (within `maxPixels`), the pipeline's deterministic `eval_transforms` in order, a final resize
+/// to `resolution` when they leave another size, and normalisation by `mean` and `std`.
+///
+/// Validation, the held-out test evaluation, the feature cache, `diagnose` (photos and slide
+/// tiles) and `gradcam` all call this one value, and every checkpoint `effdx train` writes
+/// records it (`effdx.eval_transform`), so a checkpoint diagnoses exactly as it was validated.
+public struct EvaluationTransform: Equatable, Sendable {
+  public var resolution: Int
+  public var mean: [Double]
+  public var std: [Double]
+  public var steps: [TransformSpec]
+  public var maxPixels: Int
+
+  /// The metadata key checkpoints record the transform under.
+  public static let metadataKey = "effdx.eval_transform"
+
+  /// From a pipeline. Random transforms have no place in evaluation (two runs over the same
+  /// image would disagree), so they are refused.
+  public init(spec: PipelineSpec) throws {
+    if let random = spec.evalTransforms.first(where: \.isRandom) {
+      throw PipelineSpecError(file: spec.name, line: 0, message: "eval_transforms must be deterministic; '\(random.name)' draws random numbers (move it to train_transforms)")
+    }
+    self.init(resolution: spec.resolution, mean: spec.mean, std: spec.std, steps: spec.evalTransforms, maxPixels: spec.maxPixels)
+  }
+
+  public init(resolution: Int, mean: [Double], std: [Double], steps: [TransformSpec], maxPixels: Int = ImageLimits.default.maxPixels) {
+    self.resolution = resolution
+    self.mean = mean
+    self.std = std
+    self.steps = steps
+    self.maxPixels = maxPixels
+  }
+
+  /// The transform of a checkpoint that records none (ImageNet weights from `import-weights`,
+  /// older runs): timm's centre crop with the weights' `crop_pct` and interpolation.
+  public init(resolution: Int, cropFraction: Double, interpolation: String, mean: [Double], std: [Double]) {
+    let filter = ResizeFilter(rawValue: interpolation) ?? .bicubic
+    self.init(resolution: resolution, mean: mean, std: std, steps: [.centerCrop(cropFraction: min(1, max(0.1, cropFraction)), filter: filter)])
+  }
+
+  // MARK: Applying
+
+  /// Decodes `path` and prepares it: `resolution * resolution * 3` normalised values (HWC).
+  public func prepare(path: String) throws -> [Float] {
+    try prepare(ImageDecoder.decode(path: path, limits: ImageLimits(maxPixels: maxPixels)), source: path)
+  }
+
+  /// Prepares a decoded image (a photo, or a slide tile read in memory).
+  public func prepare(_ image: Image, source: String) throws -> [Float] {
+    normalized(try transformed(image, source: source))
+  }
+
+  /// The image after the steps, at `resolution` x `resolution`, before normalisation (what
+  /// Grad-CAM draws on).
+  public func transformed(_ image: Image, source: String) throws -> FloatImage {
+    var plain: Image? = image, float: FloatImage? = nil
+    var rng = SeededGenerator(seed: 0)  // never drawn from: the steps are deterministic
+    for step in steps {
+      if case .centerCrop(let fraction, let filter) = step {
+        let input = plain ?? float!.image(bitDepth: 16)
+        try checkCropBudget(width: input.width, height: input.height, fraction: fraction, source: source)
+        plain = input.centerCropped(size: resolution, cropFraction: fraction, filter: filter)
+        float = nil
+      } else {
+        float = step.apply(float ?? FloatImage(plain!), size: resolution, using: &rng)
+        plain = nil
+      }
+    }
+    var out = float ?? FloatImage(plain!)
+    if out.width != resolution || out.height != resolution { out = out.resized(width: resolution, height: resolution, filter: .bilinear) }
+    return out
+  }
+
+  /// A centre crop first scales the whole image: refuse a scale whose result would exceed the
+  /// pixel budget (a 1 x 1,000,000 strip would otherwise become a 256 x 256,000,000 image).
+  func checkCropBudget(width: Int, height: Int, fraction: Double, source: String) throws {
+    let short = Double(max(1, min(width, height))), long = Double(max(width, height))
+    let scaled = (Double(resolution) / fraction).rounded(.down)
+    let pixels = scaled * (long * scaled / short).rounded(.down)
+    if pixels > Double(maxPixels) {
+      throw ImageError.unsupported(path: source, reason: "\(width) x \(height) is too elongated for a centre crop to \(resolution) px (it would be scaled to \(Int(pixels)) pixels)")
+    }
+  }
+
+  func normalized(_ image: FloatImage) -> [Float] {
+    let m = mean.map(Float.init), s = std.map(Float.init)
+    var values = image.values
+    for i in values.indices { values[i] = (values[i] - m[i % 3]) / s[i % 3] }
+    return values
+  }
+
+  // MARK: Recording
+
+  /// One line of JSON (which is also YAML) for checkpoint metadata.
+  public var json: String {
+    func list(_ v: [Double]) -> String { "[" + v.map { "\($0)" }.joined(separator: ", ") + "]" }
+    return "{\"resolution\": \(resolution), \"mean\": \(list(mean)), \"std\": \(list(std)), \"max_pixels\": \(maxPixels), \"steps\": [\(steps.map(\.json).joined(separator: ", "))]}"
+  }
+
+  /// Reads `json` back with a pipeline file's checks; `source` names it in errors (a
+  /// checkpoint's path and key).
+  public static func decode(json: String, source: String) throws -> EvaluationTransform {
+    let root: Node
+    do {
+      guard let n = try Yams.compose(yaml: json) else { throw PipelineSpecError(file: source, line: 1, message: "empty") }
+      root = n
+    } catch let e as PipelineSpecError { throw e } catch {
+      throw PipelineSpecError(file: source, line: 1, message: "not valid JSON: \(error)")
+    }
+    var r = try YAMLNodeReader(root, file: source)
+    let resolution = try r.int("resolution", range: 16...2048)
+    let mean = try r.doubles("mean", count: 3)
+    let std = try r.doubles("std", count: 3)
+    let maxPixels = try r.int("max_pixels", default: ImageLimits.default.maxPixels, range: 1...Int(Int32.max))!
+    guard let resolution, let mean, let std, let stepsNode = r.value("steps"), let seq = stepsNode.sequence else {
+      throw r.error(root, "needs resolution, mean, std and steps")
+    }
+    guard mean.allSatisfy({ $0.isFinite }), std.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw r.error(root, "mean must be finite and std positive") }
+    try r.finish("the evaluation transform")
+    let steps = try seq.map { try TransformSpec.decode($0, file: source) }
+    if let random = steps.first(where: \.isRandom) { throw r.error(stepsNode, "'\(random.name)' is random; an evaluation transform must be deterministic") }
+    return EvaluationTransform(resolution: resolution, mean: mean, std: std, steps: steps, maxPixels: maxPixels)
+  }
+}

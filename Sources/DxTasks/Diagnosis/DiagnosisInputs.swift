@@ -1,0 +1,89 @@
+import Foundation
+
+/// What `diagnose` was given, expanded into files: each once (`dir` and `dir/`, or a file named
+/// twice, are one input), sorted within a folder, with the label a folder layout implies and a
+/// note of every choice made on the user's behalf.
+public struct DiagnosisInputs {
+  public struct File: Equatable, Sendable {
+    public var path: String
+    /// The class the layout names (the top folder under the input folder, as `train` reads a
+    /// folder per class); nil when the layout names none of the checkpoint's classes.
+    public var label: String?
+  }
+
+  public var files: [File] = []
+  /// Inputs that are not files at all (no such path, a FIFO, a socket): failures to record.
+  public var unusable: [(path: String, reason: String)] = []
+  /// What was done with folders, for the console.
+  public var notes: [String] = []
+
+  /// Extensions `diagnose` reads as images or slides, and those it recognises as vendor slide
+  /// formats it cannot read (recorded as failures, never skipped silently).
+  public static let readable: Set<String> = ["png", "jpg", "jpeg", "tif", "tiff", "svs"]
+  public static let unreadableSlides: Set<String> = ["ndpi", "mrxs", "scn", "vms", "vmu", "bif", "czi", "isyntax"]
+
+  /// - Parameters:
+  ///   - recursive: descend into every subfolder. Without it a folder whose images all sit in
+  ///     subfolders (a folder per class) is still read one level of classes deep, and said so.
+  public init(_ inputs: [String], recursive: Bool, classes: [String]) {
+    let fm = FileManager.default
+    var seen = Set<String>()
+    let known = Set(classes)
+    func add(_ path: String, label: String?) {
+      let key = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+      guard seen.insert(key).inserted else { return }
+      files.append(File(path: path, label: label.flatMap { known.contains($0) ? $0 : nil }))
+    }
+    func isCandidate(_ name: String) -> Bool {
+      let ext = (name as NSString).pathExtension.lowercased()
+      return Self.readable.contains(ext) || Self.unreadableSlides.contains(ext)
+    }
+    for input in inputs {
+      var st = stat()
+      guard stat(input, &st) == 0 else {
+        unusable.append((input, errno == ELOOP ? "a symbolic link loop" : "no such file or folder"))
+        continue
+      }
+      let kind = st.st_mode & S_IFMT
+      if kind == S_IFREG {
+        add(input, label: ((input as NSString).deletingLastPathComponent as NSString).lastPathComponent)
+        continue
+      }
+      guard kind == S_IFDIR else { unusable.append((input, "not a regular file or folder")); continue }
+      let root = input.hasSuffix("/") && input.count > 1 ? String(input.dropLast()) : input
+      let entries = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+      let direct = entries.filter { isCandidate($0) && Self.isFileOrSpecial(root + "/" + $0) }
+      let folders = entries.filter { var d: ObjCBool = false; return fm.fileExists(atPath: root + "/" + $0, isDirectory: &d) && d.boolValue }
+      for name in direct { add(root + "/" + name, label: (root as NSString).lastPathComponent) }
+      guard !folders.isEmpty else { continue }
+      if !recursive && !direct.isEmpty {
+        notes.append("\(input): \(folders.count) subfolders not searched (--recursive reads them)")
+        continue
+      }
+      var count = 0
+      for folder in folders {
+        let dir = root + "/" + folder
+        let nested = (fm.enumerator(atPath: dir)?.compactMap { $0 as? String } ?? []).filter { isCandidate($0) && !$0.split(separator: "/").contains { $0.hasPrefix(".") } }.sorted()
+        for name in nested { add(dir + "/" + name, label: folder) }
+        count += nested.count
+      }
+      let labelled = folders.filter(known.contains).count
+      if !recursive || labelled > 0 {
+        notes.append("\(input): \(count) images in \(folders.count) subfolders\(recursive ? "" : " (a folder per class)"); labels from the folder names (\(labelled) of \(folders.count) are classes of the checkpoint)")
+      }
+    }
+  }
+
+  /// Regular files and anything that is not a folder (a FIFO named `a.png` is listed, and then
+  /// recorded as unusable instead of blocking the run).
+  static func isFileOrSpecial(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR
+  }
+
+  /// Whether a listed path is a regular file that can be opened without blocking.
+  static func isRegularFile(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+  }
+}

@@ -1,0 +1,161 @@
+import DxCSV
+import DxEval
+import DxImaging
+import Foundation
+
+/// Batch diagnosis: classifies image files and whole slides into a predictions CSV that
+/// `effdx evaluate` reads (`path,study,label,predicted,p_<class>...`).
+///
+/// Resumable: files already in the output are skipped and new rows appended, so re-running
+/// after a crash neither loses nor duplicates a row. Files that cannot be read go to an errors
+/// ledger (`PRED.errors.csv`, one row per bad file however often the run is repeated) and the
+/// run goes on. The output is checked before it is touched and locked while it is written.
+public struct DiagnosisRun {
+  public var predictor: Predictor
+  /// How slides are tiled and aggregated; nil: slides are refused (recorded as failures).
+  public var slides: SlideDiagnoser?
+  public var batchSize = 16
+  /// Extra column listing the k most probable classes.
+  public var topK = 0
+  /// Known truth per image (from a manifest): keys are `DiagnosisRun.key(path)`.
+  public var known: [String: (label: String, study: String)] = [:]
+  /// Where heatmaps go: Grad-CAM overlays for images, tile-probability maps for slides.
+  public var heatmaps: String?
+  /// Decoding threads.
+  public var workers = 2
+
+  public init(predictor: Predictor, slides: SlideDiagnoser?) {
+    self.predictor = predictor
+    self.slides = slides
+  }
+
+  public struct Summary: Codable, Sendable {
+    public var output: String
+    public var errorsPath: String
+    public var written = 0, skipped = 0, failed = 0
+    public var notes: [String] = []
+  }
+
+  /// How rows are matched across runs and manifests: the absolute, standardized path.
+  public static func key(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
+  }
+
+  var header: [String] {
+    ["path", "study", "label", "predicted"] + predictor.classes.map { "p_\($0)" } + (topK > 0 ? ["top\(topK)"] : [])
+  }
+
+  public func run(inputs: DiagnosisInputs, output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
+    let out = try AppendOnlyCSV(path: output, header: header, purpose: "predictions CSV")
+    let errorsPath = (output as NSString).deletingPathExtension + ".errors.csv"
+    var ledger = try ErrorsLedger(path: errorsPath)
+    var summary = Summary(output: output, errorsPath: errorsPath, notes: inputs.notes)
+    if let heatmaps {
+      do { try FileManager.default.createDirectory(atPath: heatmaps, withIntermediateDirectories: true) } catch {
+        throw TaskError.invalid("--heatmaps \(heatmaps): cannot create the folder (\((error as NSError).localizedDescription))")
+      }
+    }
+    var done = Set(out.existing.compactMap { $0.fields.first }.map(Self.key))
+    let todo = inputs.files.filter { !done.contains(Self.key($0.path)) }
+    summary.skipped = inputs.files.count - todo.count
+    let classes = predictor.classes
+
+    func record(_ file: DiagnosisInputs.File, study defaultStudy: String, probs: [Float], predicted: Int? = nil) throws {
+      let predicted = predicted ?? probs.indices.max { probs[$0] < probs[$1] }!
+      let truth = known[Self.key(file.path)]
+      let label = truth?.label ?? file.label ?? ""
+      let study = truth.map { $0.study.isEmpty ? defaultStudy : $0.study } ?? defaultStudy
+      var row = [file.path, study, label, classes[predicted]] + probs.map { String(format: "%.6f", $0) }
+      if topK > 0 { row.append(probs.indices.sorted { probs[$0] > probs[$1] }.prefix(topK).map { classes[$0] }.joined(separator: ";")) }
+      try out.append(row: row)  // one write per row: a crash never leaves half a row
+      done.insert(Self.key(file.path))
+      ledger.succeeded(file.path)
+      summary.written += 1
+    }
+    func fail(_ path: String, _ reason: String) throws {
+      try ledger.failed(path, reason)
+      summary.failed += 1
+    }
+    for u in inputs.unusable { try fail(u.path, u.reason) }
+
+    var slideFiles: [DiagnosisInputs.File] = [], images: [DiagnosisInputs.File] = []
+    for f in todo {
+      let ext = (f.path as NSString).pathExtension.lowercased()
+      if DiagnosisInputs.unreadableSlides.contains(ext) {
+        try fail(f.path, "unsupported: .\(ext) slides (a vendor format) cannot be read by this build; convert the slide to a pyramidal TIFF")
+      } else if !DiagnosisInputs.isRegularFile(f.path) {
+        try fail(f.path, "not a regular file")
+      } else if Self.isSlide(f.path) {
+        slideFiles.append(f)
+      } else {
+        images.append(f)
+      }
+    }
+    var finished = 0
+    for start in stride(from: 0, to: images.count, by: batchSize) {
+      let chunk = Array(images[start..<min(images.count, start + batchSize)])
+      for (file, outcome) in zip(chunk, predictor.classify(paths: chunk.map(\.path), workers: workers)) {
+        switch outcome {
+        case .probabilities(let p):
+          try record(file, study: "", probs: p)
+          if let heatmaps { try? gradCAM(file.path, probabilities: p, to: heatmaps) }
+        case .failed(let e): try fail(file.path, "\(e)")
+        }
+      }
+      finished += chunk.count
+      progress(finished, todo.count)
+    }
+    for slide in slideFiles {
+      let stem = ((slide.path as NSString).lastPathComponent as NSString).deletingPathExtension
+      do {
+        guard var slides else { throw ImageError.unsupported(path: slide.path, reason: "this checkpoint's task does not diagnose whole slides") }
+        slides.batchSize = batchSize
+        let result = try slides.diagnose(slide.path)
+        summary.notes += result.notes
+        for (r, e) in result.failedTiles { try fail(slide.path + " tile x=\(r.x) y=\(r.y) level \(r.level)", "\(e)") }
+        try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
+        if let heatmaps { try writeSlideMaps(result, stem: stem, to: heatmaps) }
+      } catch let e as TaskError {
+        throw e  // the output itself failed: stop, keeping what is written
+      } catch {
+        try fail(slide.path, "\(error)")
+      }
+      finished += 1
+      progress(finished, todo.count)
+    }
+    try ledger.finish()
+    return summary
+  }
+
+  static func isSlide(_ path: String) -> Bool {
+    guard (try? ImageFormat.detect(path: path)) == .tiff, let r = try? TIFFReader(path: path) else { return false }
+    return r.levels.count > 1 && r.levels[0].tileWidth != nil || r.levels[0].pixelCount > ImageLimits.default.maxPixels
+  }
+
+  /// Per-tile probabilities (`<slide>_tiles.csv`) and the heatmap of the slide's predicted class.
+  func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String) throws {
+    let classes = predictor.classes
+    var text = CSV.row(["x0", "y0", "width0", "height0", "predicted"] + classes.map { "p_\($0)" })
+    for (r, p) in result.tiles {
+      text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", classes[p.indices.max { p[$0] < p[$1] }!]] + p.map { String(format: "%.6f", $0) })
+    }
+    try text.write(toFile: (dir as NSString).appendingPathComponent("\(stem)_tiles.csv"), atomically: true, encoding: .utf8)
+    try SlideHeatmap.write(plan: result.plan, tiles: result.tiles, classIndex: result.predicted, className: classes[result.predicted],
+                           to: (dir as NSString).appendingPathComponent("\(stem)_heatmap.png"))
+  }
+
+  /// A Grad-CAM overlay of the predicted class, named by the image's folder and file so that
+  /// `A/img.png` and `B/img.png` do not overwrite each other.
+  func gradCAM(_ path: String, probabilities p: [Float], to dir: String) throws {
+    let classIndex = p.indices.max { p[$0] < p[$1] }!
+    let image = try ImageDecoder.decode(path: path, limits: ImageLimits(maxPixels: predictor.evaluation.maxPixels))
+    let shown = try predictor.evaluation.transformed(image, source: path)
+    let input = try predictor.evaluation.prepare(image, source: path)
+    let s = predictor.evaluation.resolution
+    let map = GradCAM.map(predictor.model, input: .init(shape: [1, s, s, 3], scalars: input), classIndex: classIndex)
+    let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+    let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    let name = (folder.isEmpty || folder == "." ? "" : folder + "_") + stem + "_gradcam_\(predictor.classes[classIndex]).png"
+    try PNGCodec.write(GradCAM.overlay(shown.image(), map: map), to: (dir as NSString).appendingPathComponent(name))
+  }
+}

@@ -1,0 +1,69 @@
+import DxEval
+import DxImaging
+import DxPipeline
+import Foundation
+
+/// Diagnoses one whole slide: tiles where there is tissue (the slide pipeline's `tiling`), read
+/// and classified in memory a batch at a time (no tile files), then one diagnosis for the slide
+/// by the task's study aggregation, the same `StudyAggregation` `effdx evaluate` applies.
+public struct SlideDiagnoser {
+  public var predictor: Predictor
+  public var tiling: PipelineSpec.Tiling
+  public var aggregation: StudyAggregation
+  public var batchSize = 16
+
+  public init(predictor: Predictor, tiling: PipelineSpec.Tiling, aggregation: StudyAggregation) {
+    self.predictor = predictor
+    self.tiling = tiling
+    self.aggregation = aggregation
+  }
+
+  public struct Result {
+    public var probabilities: [Float]
+    public var predicted: Int
+    /// Every classified tile with its probabilities.
+    public var tiles: [(record: SlideTiler.Record, probabilities: [Float])]
+    /// Tiles that could not be read or decoded: recorded, the slide goes on without them.
+    public var failedTiles: [(record: SlideTiler.Record, error: Error)]
+    public var plan: SlideTiler.Plan
+    /// Choices made for the user (no microns per pixel in the file, so a level was used).
+    public var notes: [String]
+  }
+
+  public func diagnose(_ path: String, limits: ImageLimits = .default) throws -> Result {
+    var notes: [String] = []
+    var tiler = SlideTiler(tileSize: tiling.tileSize, overlap: tiling.overlap, level: tiling.level, targetMPP: tiling.mpp, minTissue: tiling.minTissue)
+    let reader = try TIFFReader(path: path, limits: limits)
+    if tiling.mpp != nil && reader.levels[0].mppX == nil {
+      notes.append("\(path): no microns per pixel in the file; tiled at level \(tiling.level) instead of \(tiling.mpp!) um/px")
+      tiler.targetMPP = nil
+    }
+    let plan = try tiler.plan(slide: path, limits: limits)
+    guard !plan.records.isEmpty else { throw ImageError.unsupported(path: path, reason: "no tissue found to classify") }
+    var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []
+    for start in stride(from: 0, to: plan.records.count, by: batchSize) {
+      let chunk = Array(plan.records[start..<min(plan.records.count, start + batchSize)])
+      var images: [Image] = [], kept: [SlideTiler.Record] = []
+      for r in chunk {
+        do { images.append(try plan.read(r)); kept.append(r) } catch { failed.append((r, error)) }
+      }
+      let sources = kept.map { "\(path) tile x=\($0.x) y=\($0.y) level \($0.level)" }
+      for (r, outcome) in zip(kept, predictor.classify(images: images, sources: sources)) {
+        switch outcome {
+        case .probabilities(let p): tiles.append((r, p))
+        case .failed(let e): failed.append((r, e))
+        }
+      }
+    }
+    guard !tiles.isEmpty else {
+      throw ImageError.corrupt(path: path, reason: "none of its \(plan.records.count) tissue tiles could be read (first: \(failed.first.map { "\($0.1)" } ?? "?"))")
+    }
+    var table = PredictionTable(classes: predictor.classes)
+    for (_, p) in tiles {
+      let probs = p.map(Double.init)
+      table.append(path: path, study: path, truth: 0, predicted: probs.indices.max { probs[$0] < probs[$1] }!, probabilities: probs)
+    }
+    let slide = aggregation.aggregate(table)
+    return Result(probabilities: slide.probabilities.map(Float.init), predicted: Int(slide.predicted[0]), tiles: tiles, failedTiles: failed, plan: plan, notes: notes)
+  }
+}
