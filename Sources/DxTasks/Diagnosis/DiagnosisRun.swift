@@ -132,7 +132,7 @@ public struct DiagnosisRun {
     return r.levels.count > 1 && r.levels[0].tileWidth != nil || r.levels[0].pixelCount > ImageLimits.default.maxPixels
   }
 
-  /// Per-tile probabilities (`<slide>_tiles.csv`) and the heatmap of the slide's predicted class.
+  /// Per-tile probabilities (`<slide>_tiles.csv`) and the heatmap (`<slide>_heatmap.png`).
   func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String) throws {
     let classes = predictor.classes
     var text = CSV.row(["x0", "y0", "width0", "height0", "predicted"] + classes.map { "p_\($0)" })
@@ -140,7 +140,10 @@ public struct DiagnosisRun {
       text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", classes[p.indices.max { p[$0] < p[$1] }!]] + p.map { String(format: "%.6f", $0) })
     }
     try text.write(toFile: (dir as NSString).appendingPathComponent("\(stem)_tiles.csv"), atomically: true, encoding: .utf8)
-    try SlideHeatmap.write(plan: result.plan, tiles: result.tiles, classIndex: result.predicted, className: classes[result.predicted],
+    // The class that decides the slide when the task has one (tumour), else the predicted class.
+    var shown = result.predicted
+    if case .topKMean(let positive, _, _)? = slides?.aggregation, let i = classes.firstIndex(of: positive) { shown = i }
+    try SlideHeatmap.write(plan: result.plan, tiles: result.tiles, classIndex: shown, className: classes[shown],
                            to: (dir as NSString).appendingPathComponent("\(stem)_heatmap.png"))
   }
 

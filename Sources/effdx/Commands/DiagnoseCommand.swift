@@ -59,7 +59,7 @@ struct DiagnoseCommand: ParsableCommand {
     let inputs = DiagnosisInputs(input, recursive: recursive, classes: ckpt.classes)
     for n in inputs.notes { Console.note(n) }
     guard !inputs.files.isEmpty || !inputs.unusable.isEmpty else {
-      throw ValidationError("no images found in \(input.joined(separator: ", ")) (extensions: \(DiagnosisInputs.readable.sorted().joined(separator: ", ")))")
+      throw CommandFailure("no images found in \(input.joined(separator: ", ")) (extensions: \(DiagnosisInputs.readable.sorted().joined(separator: ", ")))")
     }
     Console.detail("evaluation transform: \(ckpt.evaluation.json)")
     let bar = ProgressBar()

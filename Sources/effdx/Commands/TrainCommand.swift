@@ -130,7 +130,7 @@ struct TrainCommand: ParsableCommand {
       }
     }
     bar.finish()
-    guard !logs.isEmpty || resume else { throw ValidationError("no epoch ran (--max-steps reached before the first epoch ended?): no checkpoint was written") }
+    guard !logs.isEmpty || resume else { throw CommandFailure("no epoch ran (--max-steps reached before the first epoch ended?): no checkpoint was written") }
     let tested = split.test.isEmpty ? 0 : try trainer.writeTestPredictions(split.test)
     let files = ["best.safetensors", "last.safetensors", "log.jsonl", "test.csv"] + (split.test.isEmpty ? [] : ["test_predictions.csv"])
     if json {
@@ -144,6 +144,7 @@ struct TrainCommand: ParsableCommand {
   struct RunSummary: Encodable {
     var out: String, files: [String], epochs: Int
     var testPredictions: Int?
+    enum CodingKeys: String, CodingKey { case out, files, epochs, testPredictions = "test_predictions" }
   }
 }
 

@@ -54,3 +54,10 @@ struct VerbosityOptions: ParsableArguments {
     Console.bootstrap(quiet ? .warning : verbose ? .debug : .info)
   }
 }
+
+/// A run that cannot go on for a reason other than the flags' syntax: printed as `Error: ...`
+/// with exit status 1 (ArgumentParser keeps 64 for usage errors).
+struct CommandFailure: Error, CustomStringConvertible {
+  var description: String
+  init(_ message: String) { description = message }
+}
