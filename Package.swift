@@ -61,18 +61,19 @@ let package = Package(
     // Foundation only: reports can be produced anywhere predictions exist.
     .target(name: "DxEval", dependencies: ["DxCSV"]),
     .target(name: "DxTasks", dependencies: ["DxCSV", "DxEfficientNet", "DxPipeline", "DxEval", "DxImaging", "DxNN", "DxTensor"]),
-    .target(name: "DxDemo", dependencies: ["DxNN", "DxTensor"]),
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxCSV", "DxDemo", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
+        "DxCSV", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ], swiftSettings: toolFlags),
 
     .target(name: "DxTestSupport", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxTestSupport"),
+    // The numeric core's end-to-end smoke problem (a small CNN on Samples/toy-patterns.safetensors), for tests only.
+    .target(name: "DxToy", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxToy"),
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "CDxKernels", "DxTestSupport"]),
-    .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxDemo"]),
+    .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxToy"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxPipelineTests", dependencies: ["DxPipeline", "DxImaging", "DxTensor", "DxTestSupport"]),

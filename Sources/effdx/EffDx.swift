@@ -19,9 +19,7 @@ struct EffDx: ParsableCommand {
     subcommands: [
       ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, EvaluateCommand.self, InspectCommand.self,
       ConvertCommand.self, TileCommand.self, SamplesCommand.self, TrainCommand.self, DiagnoseCommand.self, GradCAMCommand.self,
-      DemoCommand.self,
-      MakeToySamplesCommand.self,
-      BenchCommand.self, BenchKernelsCommand.self, BenchEvaluateCommand.self, BenchImagingCommand.self,
+      BenchCommand.self,
     ])
 }
 

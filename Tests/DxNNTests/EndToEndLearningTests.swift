@@ -1,4 +1,4 @@
-import DxDemo
+import DxToy
 import DxNN
 import DxTensor
 import DxTestSupport
@@ -18,7 +18,7 @@ final class EndToEndLearningTests: XCTestCase {
     try ToyPatterns.writeSamples(to: regenerated)
     XCTAssertEqual(
       try Data(contentsOf: URL(fileURLWithPath: regenerated)), try Data(contentsOf: URL(fileURLWithPath: samplesPath())),
-      "Samples/toy-patterns.safetensors is stale: run `effdx make-toy-samples`")
+      "Samples/toy-patterns.safetensors is stale: regenerate it with ToyPatterns.writeSamples(to:) (Tests/DxToy)")
   }
 
   func testToyNetwork_learnsTheSampleProblemReproducibly() throws {

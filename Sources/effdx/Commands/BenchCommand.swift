@@ -4,31 +4,57 @@ import DxNN
 import DxTensor
 import Foundation
 
+/// `effdx bench ...`: every measurement the tool makes of itself, in one group.
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench", abstract: "Measure EfficientDx (release builds): network images/s, kernels, the evaluator, imaging.",
+    subcommands: [BenchInferCommand.self, BenchTrainCommand.self, BenchHeadCommand.self, BenchKernelsCommand.self, BenchEvaluateCommand.self, BenchImagingCommand.self])
+}
+
+struct BenchInferCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "infer", abstract: "Inference images/s (folded network, as diagnosis runs it), per layer kind.")
+  @OptionGroup var options: NetworkBenchOptions
+  func run() throws { try options.run(mode: "infer") }
+}
+
+struct BenchTrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "train", abstract: "Full fine-tuning step images/s, per layer kind, with peak memory.")
+  @OptionGroup var options: NetworkBenchOptions
+  @Option(help: "What backward recomputes instead of keeping: none, elementwise (BatchNorm+activation and SE outputs; as train's default) or all (each block's inside; as train --low-memory).")
+  var recompute: Recomputation = .elementwise
+  func run() throws { try options.run(mode: "train", recompute: recompute) }
+}
+
+struct BenchHeadCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "head", abstract: "Head-only step images/s: the frozen backbone run each time (as PyTorch's), or --cached on cached features.")
+  @OptionGroup var options: NetworkBenchOptions
+  @Flag(help: "On cached features (each epoch after the first of train --policy head).") var cached = false
+  func run() throws { try options.run(mode: cached ? "head-cached" : "head") }
+}
+
+extension Recomputation: ExpressibleByArgument {}
+
 /// Whole-network throughput: inference, a full fine-tuning step, or a head-only step, with a
 /// per-layer-kind time breakdown and peak memory. Compare with
 /// `../shared/tools/bench_reference.py` run in the same session on the same machine.
-struct BenchCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "bench", abstract: "Images/s of an EfficientNet: inference, full training step or head-only step (release builds).")
-
+struct NetworkBenchOptions: ParsableArguments {
   @Option(help: "Architecture.") var arch = "efficientnet_b0"
   @Option(help: "Input resolution.") var res = 224
   @Option(help: "Batch size.") var batch = 32
-  @Option(help: "infer, train, head (a head-only step with the frozen backbone run each time, as PyTorch's), or head-cached (a head-only step on cached features: each epoch after the first).") var mode = "infer"
   @Option(help: "Timed iterations (median reported), after one warm-up.") var iters = 3
   @Option(help: "Classes of the classifier.") var classes = 10
-  @Option(help: "Training: what backward recomputes instead of keeping: none, elementwise (BatchNorm+activation and SE outputs; as train's default) or all (each block's inside; as train --low-memory).")
-  var recompute = "elementwise"
   @Flag(help: "Print one JSON object.") var json = false
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    guard ["infer", "train", "head", "head-cached"].contains(mode) else { throw ValidationError("--mode must be infer, train, head or head-cached") }
-    guard Recomputation(rawValue: recompute) != nil else { throw ValidationError("--recompute must be none, elementwise or all") }
     guard Variants.named(arch) != nil else { throw ValidationError("unknown --arch '\(arch)'") }
+    guard (16...2048).contains(res) else { throw ValidationError("--res must be in 16...2048, not \(res)") }
+    guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096, not \(batch)") }
+    guard (1...10_000).contains(iters) else { throw ValidationError("--iters must be in 1...10000, not \(iters)") }
+    guard (1...100_000).contains(classes) else { throw ValidationError("--classes must be in 1...100000, not \(classes)") }
   }
 
-  func run() throws {
+  func run(mode: String, recompute: Recomputation = .elementwise) throws {
     try compute.apply()
     #if DEBUG
       if !json { print("warning: debug build; use swift build -c release") }
@@ -36,7 +62,7 @@ struct BenchCommand: ParsableCommand {
     var config = Variants.named(arch)!
     config.numClasses = classes
     let model = try EfficientNet(config, seed: 0)
-    model.recomputation = Recomputation(rawValue: recompute)!
+    model.recomputation = recompute
     var rng = SeededGenerator(seed: 1)
     let x = Tensor.randomNormal([batch, res, res, 3], using: &rng)
     let labels = (0..<batch).map { $0 % classes }

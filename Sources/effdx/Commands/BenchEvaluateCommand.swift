@@ -6,7 +6,7 @@ import Foundation
 /// per-study breakdown, and the bootstrap. Build with `swift build -c release`.
 struct BenchEvaluateCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench-evaluate", abstract: "Time effdx evaluate on synthetic predictions (default 1,000,000 rows, 40 classes, 500 studies).")
+    commandName: "evaluate", abstract: "Time effdx evaluate on synthetic predictions (default 1,000,000 rows, 40 classes, 500 studies).")
 
   @Option(help: "Rows.") var rows = 1_000_000
   @Option(help: "Classes.") var classes = 40

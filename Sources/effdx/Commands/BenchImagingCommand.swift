@@ -8,7 +8,7 @@ import Foundation
 /// images per second through the full training pipeline (decode, augment, normalise, batch).
 struct BenchImagingCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench-imaging", abstract: "Tiles/s from a JPEG pyramidal TIFF and images/s through the training pipeline (release builds).")
+    commandName: "imaging", abstract: "Tiles/s from a JPEG pyramidal TIFF and images/s through the training pipeline (release builds).")
 
   @Option(help: "Slide to read (default: a generated 8192 x 8192 JPEG pyramid, kept at --work).") var slide: String?
   @Option(help: "Working directory for generated data.") var work = "/tmp/effdx-bench-imaging"

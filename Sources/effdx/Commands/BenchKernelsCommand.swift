@@ -6,7 +6,7 @@ import Foundation
 /// SGEMM rate. Build with `swift build -c release`; debug builds are 10-50x slower.
 struct BenchKernelsCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench-kernels",
+    commandName: "kernels",
     abstract: "GFLOP/s of the convolution kernels on EfficientNet-B0 shapes, forward and backward, next to SGEMM.")
 
   @Option(help: "Batch size.") var batch = 32

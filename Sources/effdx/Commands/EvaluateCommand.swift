@@ -17,7 +17,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Predictions CSV.") var predictions: String
   @Option(help: "Ground-truth manifest (path,label[,study]) joined on path; default: the predictions' label column.") var labels: String?
   @Option(help: "Column grouping images into studies (slide, patient, field).") var studyColumn = "study"
-  @Option(help: "Study-level diagnosis: mean (probability), vote (majority), or topk (slides: mean of the top-k probabilities of --positive-class).") var aggregate = "mean"
+  @Option(help: "Study-level diagnosis: mean (probability), vote (majority), or topk (slides: mean of the top-k probabilities of --positive-class).") var aggregate: AggregateChoice = .mean
   @Option(help: "Positive class for --aggregate topk.") var positiveClass: String?
   @Option(help: "k for --aggregate topk.") var topK = 10
   @Option(help: "Threshold for --aggregate topk.") var threshold = 0.5
@@ -27,8 +27,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Output directory.") var out: String
 
   func validate() throws {
-    guard ["mean", "vote", "topk"].contains(aggregate) else { throw ValidationError("--aggregate must be mean, vote or topk") }
-    if aggregate == "topk" && positiveClass == nil { throw ValidationError("--aggregate topk needs --positive-class") }
+    if aggregate == .topk && positiveClass == nil { throw ValidationError("--aggregate topk needs --positive-class") }
     guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more") }
     guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
   }
@@ -37,9 +36,9 @@ struct EvaluateCommand: ParsableCommand {
     let table = try PredictionsReader.read(predictions: predictions, labels: labels, studyColumn: studyColumn)
     let aggregation: StudyAggregation
     switch aggregate {
-    case "vote": aggregation = .majorityVote
-    case "topk": aggregation = .topKMean(positiveClass: positiveClass!, k: topK, threshold: threshold)
-    default: aggregation = .meanProbability
+    case .vote: aggregation = .majorityVote
+    case .topk: aggregation = .topKMean(positiveClass: positiveClass!, k: topK, threshold: threshold)
+    case .mean: aggregation = .meanProbability
     }
     var other: (path: String, table: PredictionTable)? = nil
     if let compare { other = (compare, try PredictionsReader.read(predictions: compare, labels: labels, studyColumn: studyColumn)) }
@@ -51,4 +50,9 @@ struct EvaluateCommand: ParsableCommand {
     print(TerminalSummary.render(report))
     print("wrote \(ReportWriter.fileNames.joined(separator: ", ")) to \(out)")
   }
+}
+
+/// `--aggregate`.
+enum AggregateChoice: String, ExpressibleByArgument, CaseIterable {
+  case mean, vote, topk
 }

@@ -19,7 +19,7 @@ struct ImportWeightsCommand: ParsableCommand {
 
   @Argument(help: "Source weights (.safetensors, .pth or .pt).") var source: String
   @Option(help: "Architecture, a name from `effdx models` (e.g. efficientnet_b0, tf_efficientnet_b3).") var arch: String
-  @Option(help: "auto, timm, torchvision or efficientnet_pytorch.") var naming = "auto"
+  @Option(help: "The source's parameter naming (auto: detected from its keys).") var naming: NamingChoice = .auto
   @Option(help: "Number of classes of the new network (default: the source's).") var numClasses: Int?
   @Flag(help: "Load what fits and list what was skipped, instead of failing.") var nonStrict = false
   @Option(help: "Seed for any freshly initialised part (a new classifier).") var seed: UInt64 = 0
@@ -29,20 +29,22 @@ struct ImportWeightsCommand: ParsableCommand {
     guard Variants.named(arch) != nil else {
       throw ValidationError("unknown --arch '\(arch)'; one of: \(Variants.all.map(\.name).joined(separator: ", "))")
     }
-    guard naming == "auto" || WeightNaming(rawValue: naming) != nil else {
-      throw ValidationError("--naming must be auto, timm, torchvision or efficientnet_pytorch")
-    }
-    if let numClasses, numClasses < 1 { throw ValidationError("--num-classes must be at least 1") }
+    if let numClasses, !(1...100_000).contains(numClasses) { throw ValidationError("--num-classes must be in 1...100000, not \(numClasses)") }
   }
 
   func run() throws {
     let config = Variants.named(arch)!
     let (model, report, skipped) = try EfficientNet.importing(
-      from: source, config: config, naming: WeightNaming(rawValue: naming), numClasses: numClasses, strict: !nonStrict, seed: seed)
+      from: source, config: config, naming: WeightNaming(rawValue: naming.rawValue), numClasses: numClasses, strict: !nonStrict, seed: seed)
     try model.save(to: out, metadata: ["effdx.source": (source as NSString).lastPathComponent, "effdx.naming": report.naming.rawValue])
     print("imported \(source) as \(arch) (\(model.config.numClasses) classes, \(model.parameterCount) parameters)")
     print(report)
     if !skipped.isEmpty { print("not floating point, ignored: \(skipped.count) (\(skipped.prefix(3).joined(separator: ", "))\(skipped.count > 3 ? ", ..." : ""))") }
     print("wrote \(out)")
   }
+}
+
+/// `--naming`: detect, or one of the layouts `WeightNaming` reads.
+enum NamingChoice: String, ExpressibleByArgument, CaseIterable {
+  case auto, timm, torchvision, efficientnetPyTorch = "efficientnet_pytorch"
 }

@@ -7,19 +7,18 @@ struct SamplesCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "samples", abstract: "Generate a synthetic labelled dataset: leaf photos, or H&E-like patches and small whole-slide TIFFs.")
 
-  @Option(help: "leaf-disease or histopathology.") var task: String
+  @Option(help: "The task whose kind of data to generate.") var task: TaskKind
   @Option(help: "Output directory.") var out: String
   @Option(help: "Training images (a further quarter as much is written as the held-out set).") var count = 400
   @Option(help: "Random seed.") var seed: UInt64 = 0
 
   func validate() throws {
-    guard ["leaf-disease", "histopathology"].contains(task) else { throw ValidationError("--task must be leaf-disease or histopathology") }
-    guard count >= 4 else { throw ValidationError("--count must be at least 4") }
+    guard (4...100_000).contains(count) else { throw ValidationError("--count must be in 4...100000, not \(count)") }
   }
 
   func run() throws {
     let start = Date()
-    if task == "leaf-disease" {
+    if task == .leafDisease {
       try SampleDatasets.leafDisease(to: out, count: count, holdout: max(4, count / 4), seed: seed)
       print("wrote \(count) training and \(max(4, count / 4)) held-out leaf photos (4 classes, fields as studies) to \(out)/train and \(out)/holdout")
     } else {
