@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Scripts/install-deps.sh --demo
-swift build -c release --product effdx
+swift build -c release --static-swift-stdlib --product effdx
 effdx=.build/release/effdx
 out=${DEMO_OUT:-demo-output}
 mkdir -p "$out"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The same tile extraction as `effdx bench-imaging`, in Python: tifffile + imagecodecs + numpy
+"""The same tile extraction as `effdx bench imaging`, in Python: tifffile + imagecodecs + numpy
 read every 256 x 256 tile of level 0 (developer tooling; compare in the same run, same machine).
     /tmp/refvenv/bin/python Scripts/dev/bench_tifffile.py /tmp/effdx-bench-imaging/slide_8192_jpeg.tif
 """
