@@ -24,9 +24,10 @@ public struct PipelineSpec: Equatable, Sendable {
 
   /// How whole slides are cut, for `effdx tile` and slide diagnosis alike (flags override).
   public struct Tiling: Equatable, Sendable {
-    /// Tile side in pixels at the tiling resolution (tiles then go through the evaluation
-    /// transform like any image).
-    public var tileSize = 256
+    /// Tile side in pixels at the tiling resolution: the size of the patches the model was
+    /// trained on at that resolution (tiles then go through the evaluation transform like any
+    /// image). Nil: the checkpoint's input resolution (`diagnose`), 256 (`tile`).
+    public var tileSize: Int?
     /// Target microns per pixel; nil: read `level` as it is.
     public var mpp: Double?
     /// Pyramid level read when `mpp` is not set (or the slide records no resolution).
@@ -36,7 +37,7 @@ public struct PipelineSpec: Equatable, Sendable {
     /// Tiles with less tissue than this are skipped.
     public var minTissue = 0.5
 
-    public init(tileSize: Int = 256, mpp: Double? = nil, level: Int = 0, overlap: Int = 0, minTissue: Double = 0.5) {
+    public init(tileSize: Int? = nil, mpp: Double? = nil, level: Int = 0, overlap: Int = 0, minTissue: Double = 0.5) {
       self.tileSize = tileSize
       self.mpp = mpp
       self.level = level
@@ -106,10 +107,10 @@ public struct PipelineSpec: Equatable, Sendable {
     }
     if var t = try r.child("tiling") {
       var tiling = Tiling()
-      tiling.tileSize = try t.int("tile_size", default: 256, range: 16...8192)!
+      tiling.tileSize = try t.int("tile_size", range: 16...8192)
       tiling.mpp = try t.double("mpp", range: 0.01...100)
       tiling.level = try t.int("level", default: 0, range: 0...64)!
-      tiling.overlap = try t.int("overlap", default: 0, range: 0...(tiling.tileSize - 1))!
+      tiling.overlap = try t.int("overlap", default: 0, range: 0...((tiling.tileSize ?? 16) - 1))!
       tiling.minTissue = try t.double("min_tissue", default: 0.5, range: 0...1)!
       try t.finish("tiling")
       spec.tiling = tiling

@@ -16,7 +16,7 @@ final class PipelineSpecTests: XCTestCase {
     XCTAssertTrue(patches.trainTransforms.contains(.hedJitter(sigma: 0.05, bias: 0.05)))
     let slides = try PipelineSpec.load(path: dir.appendingPathComponent("histopathology-slides.yaml").path)
     XCTAssertEqual(slides.tiling?.mpp, 0.5)
-    XCTAssertEqual(slides.tiling, PipelineSpec.Tiling(tileSize: 224, mpp: 0.5, level: 0, overlap: 0, minTissue: 0.5))
+    XCTAssertEqual(slides.tiling, PipelineSpec.Tiling(tileSize: nil, mpp: 0.5, level: 0, overlap: 0, minTissue: 0.5))
     // Which steps are augmentations (what a feature cache would skip) and which are fixed.
     XCTAssertEqual(leaf.trainTransforms.filter(\.isRandom).first?.name, "random_resized_crop")
     XCTAssertTrue(leaf.evalTransforms.allSatisfy { !$0.isRandom }, "\(leaf.evalTransforms)")

@@ -203,7 +203,7 @@ final class DiagnosisRunTests: XCTestCase {
       XCTAssertEqual(BuiltinPipelines.files[f]! + "\n", text, "\(f) differs from the built-in copy: run Scripts/dev/embed-pipelines")
     }
     XCTAssertEqual(try Task.leafDisease.pipeline().evalTransforms, [.centerCrop(cropFraction: 0.875, filter: .bicubic)])
-    XCTAssertEqual(try Task.histopathology.slidePipeline()?.tiling?.tileSize, 224)
+    XCTAssertEqual(try Task.histopathology.slidePipeline()?.tiling?.mpp, 0.5)
   }
 
   func testSHA256_matchesTheStandardVectors() {

@@ -44,6 +44,21 @@ final class TopFloorCommandTests: XCTestCase {
     XCTAssertEqual(tested.count, 5)
     XCTAssertEqual(tested[0].fields.prefix(4), ["path", "study", "label", "predicted"])
 
+    // A pipeline's source.path is the data when --data is not given (relative to the file);
+    // an unreadable training image is named on the console as it is skipped.
+    let classDir = try FileManager.default.contentsOfDirectory(atPath: path("leaf/train")).filter { !$0.hasSuffix(".csv") }.sorted()[0]
+    FileManager.default.createFile(atPath: path("leaf/train/\(classDir)/broken.png"), contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 1]))
+    let manifest = try String(contentsOfFile: path("leaf/train/manifest.csv"), encoding: .utf8)
+    try (manifest + CSV.row(["\(classDir)/broken.png", classDir, "field1"])).write(toFile: path("leaf/train/manifest.csv"), atomically: true, encoding: .utf8)
+    try "name: mine\ntask: leaf-disease\nsource:\n  path: leaf/train\nsplit:\n  validation: 0.15\n  by_study: false\nresolution: 32\nbatch_size: 8\n".write(toFile: path("mine.yaml"), atomically: true, encoding: .utf8)
+    let fromPipeline = try EffDxRunner.run(["train", "--task", "leaf-disease", "--pipeline", path("mine.yaml"), "--arch", "efficientnet_lite0", "--epochs", "1", "--out", path("run2")],
+                                           currentDirectory: elsewhere)
+    XCTAssertEqual(fromPipeline.status, 0, fromPipeline.stderr)
+    XCTAssertTrue(fromPipeline.stdout.contains("0 test images"), fromPipeline.stdout)
+    XCTAssertTrue(fromPipeline.stderr.contains("warning: skipped") && fromPipeline.stderr.contains("broken.png"), fromPipeline.stderr)
+    try FileManager.default.removeItem(atPath: path("leaf/train/\(classDir)/broken.png"))
+    try manifest.write(toFile: path("leaf/train/manifest.csv"), atomically: true, encoding: .utf8)
+
     // diagnose on the folder per class without --recursive: read, labelled, and said so.
     let diagnose = try EffDxRunner.run(["diagnose", "--checkpoint", path("run/best.safetensors"), "--input", path("leaf/holdout"), "--out", path("pred.csv"), "--json"])
     XCTAssertEqual(diagnose.status, 0, diagnose.stderr)

@@ -1,3 +1,4 @@
+import DxCSV
 import Foundation
 
 /// Cuts a slide into tiles: picks the level (by index or target microns per pixel), finds tissue
@@ -115,8 +116,8 @@ public struct SlideTiler {
       records.append(r)
       progress(i + 1, plan.records.count)
     }
-    var csv = "file,level,x,y,width,height,x0,y0,mpp,tissue_fraction\n"
-    for r in records { csv += "\(r.file),\(r.level),\(r.x),\(r.y),\(r.width),\(r.height),\(r.x0),\(r.y0),\(r.mpp.map { String($0) } ?? ""),\(String(format: "%.4f", r.tissue))\n" }
+    var csv = CSV.row(["file", "level", "x", "y", "width", "height", "x0", "y0", "mpp", "tissue_fraction"])
+    for r in records { csv += CSV.row([r.file, "\(r.level)", "\(r.x)", "\(r.y)", "\(r.width)", "\(r.height)", "\(r.x0)", "\(r.y0)", r.mpp.map { String($0) } ?? "", String(format: "%.4f", r.tissue)]) }
     try writeAtomically(Data(csv.utf8), to: (directory as NSString).appendingPathComponent("tiles.csv"))
     let thumbnailPath = (directory as NSString).appendingPathComponent("thumbnail.png")
     let thumb = plan.thumbnail

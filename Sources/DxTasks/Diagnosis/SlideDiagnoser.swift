@@ -8,6 +8,7 @@ import Foundation
 /// by the task's study aggregation, the same `StudyAggregation` `effdx evaluate` applies.
 public struct SlideDiagnoser {
   public var predictor: Predictor
+  /// How slides are cut; a nil tile size is the checkpoint's input resolution.
   public var tiling: PipelineSpec.Tiling
   public var aggregation: StudyAggregation
   public var batchSize = 16
@@ -32,7 +33,7 @@ public struct SlideDiagnoser {
 
   public func diagnose(_ path: String, limits: ImageLimits = .default) throws -> Result {
     var notes: [String] = []
-    var tiler = SlideTiler(tileSize: tiling.tileSize, overlap: tiling.overlap, level: tiling.level, targetMPP: tiling.mpp, minTissue: tiling.minTissue)
+    var tiler = SlideTiler(tileSize: tiling.tileSize ?? predictor.evaluation.resolution, overlap: tiling.overlap, level: tiling.level, targetMPP: tiling.mpp, minTissue: tiling.minTissue)
     let reader = try TIFFReader(path: path, limits: limits)
     if tiling.mpp != nil && reader.levels[0].mppX == nil {
       notes.append("\(path): no microns per pixel in the file; tiled at level \(tiling.level) instead of \(tiling.mpp!) um/px")

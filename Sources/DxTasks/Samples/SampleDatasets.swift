@@ -1,3 +1,4 @@
+import DxCSV
 import DxImaging
 import DxTensor
 import Foundation
@@ -33,7 +34,7 @@ public enum SampleDatasets {
     for (i, hasTumor) in [true, false].enumerated() {
       let name = "slide_\(i + 1).tif"
       try slide(to: (slides as NSString).appendingPathComponent(name), side: slideSize, tumor: hasTumor, patchSize: size, seed: seed &+ UInt64(100 + i))
-      manifest += "\(name),\(hasTumor ? "tumor" : "stroma"),slide_\(i + 1)\n"
+      manifest += CSV.row([name, hasTumor ? "tumor" : "stroma", "slide_\(i + 1)"])
     }
     try manifest.write(toFile: (slides as NSString).appendingPathComponent("manifest.csv"), atomically: true, encoding: .utf8)
   }
@@ -49,7 +50,7 @@ public enum SampleDatasets {
       let path = (dir as NSString).appendingPathComponent(rel)
       try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
       try PNGCodec.write(image, to: path, level: 3)
-      manifest += "\(rel),\(classes[label]),\(study)\n"
+      manifest += CSV.row([rel, classes[label], study])
     }
     try manifest.write(toFile: (dir as NSString).appendingPathComponent("manifest.csv"), atomically: true, encoding: .utf8)
   }

@@ -40,7 +40,7 @@ public enum BuiltinPipelines {
       name: histopathology-slides
       task: histopathology
       tiling:
-        tile_size: 224
+        # tile_size: 96                 # the training patches' side in pixels at `mpp` (default: the checkpoint's resolution)
         mpp: 0.5                        # microns per pixel (about 20x); slides without one use `level`
         level: 0
         overlap: 0

@@ -42,6 +42,7 @@ public final class Trainer {
   let policy: FineTunePolicy
   let optimizer: AdamW
   var epochsDone = 0, steps = 0, bestMetric = -Double.infinity, badEpochs = 0
+  private var reportedFailures = Set<String>()
 
   public struct Progress: Sendable {
     public var epoch: Int, epochs: Int, batch: Int, batches: Int
@@ -115,7 +116,7 @@ public final class Trainer {
     var features: FeatureCache? = nil
     if policy == .head && config.cacheFeatures {
       features = try FeatureCache(model: model, spec: spec, evaluation: evaluation, train: train, validation: validation) { events(.caching(done: $0, total: $1)) }
-      if let f = features, !f.failures.isEmpty { events(.skipped(f.failures)) }
+      if let f = features { report(f.failures, events) }
     }
     while epochsDone < config.epochs && badEpochs < config.patience {
       if let max = config.maxSteps, steps >= max { break }
@@ -145,7 +146,7 @@ public final class Trainer {
       } else {
         for batch in BatchLoader(items: train, spec: spec, training: true, seed: config.seed, epoch: epoch) {
           skipped += batch.failures.count
-          if !batch.failures.isEmpty { events(.skipped(batch.failures)) }
+          report(batch.failures, events)
           if batch.labels.isEmpty { continue }
           if let max = config.maxSteps, steps >= max { break }
           model.zeroGradients()
@@ -156,7 +157,7 @@ public final class Trainer {
       guard seen > 0 || (config.maxSteps.map { steps >= $0 } ?? false) else {
         throw TaskError.invalid("epoch \(epoch + 1): not one training image could be read (\(skipped) failed); nothing was trained")
       }
-      let (accuracy, macroF1) = try evaluate(features) { events(.validating(done: $0, total: $1)) }
+      let (accuracy, macroF1) = try evaluate(features, progress: { events(.validating(done: $0, total: $1)) }, failures: { report($0, events) })
       let metric = config.metric == "accuracy" ? accuracy : macroF1
       // Without a validation split the latest epoch is the best one, and nothing stops early.
       let improved = validation.isEmpty || metric > bestMetric
@@ -196,7 +197,13 @@ public final class Trainer {
   func stepSeed(_ epoch: Int) -> UInt64 { config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(steps) &* 0x9E37_79B9_7F4A_7C15) }
 
   /// Validation accuracy and macro F1 (scikit-learn's definitions, via DxEval).
-  func evaluate(_ features: FeatureCache?, progress: (Int, Int) -> Void) throws -> (Double, Double) {
+  /// Reports files that could not be read, each once per run (not again every epoch).
+  func report(_ failures: [ImageError], _ events: (Event) -> Void) {
+    let new = failures.filter { reportedFailures.insert("\($0)").inserted }
+    if !new.isEmpty { events(.skipped(new)) }
+  }
+
+  func evaluate(_ features: FeatureCache?, progress: (Int, Int) -> Void, failures: ([ImageError]) -> Void) throws -> (Double, Double) {
     guard !validation.isEmpty else { return (.nan, .nan) }
     var truth: [Int32] = [], predicted: [Int32] = []
     func collect(_ logits: Tensor, _ labels: [Int]) {
@@ -213,6 +220,7 @@ public final class Trainer {
       let folded = FoldedEfficientNet(model)  // this epoch's weights
       var done = 0
       for batch in BatchLoader(items: validation, spec: spec, training: false, seed: config.seed, evaluation: evaluation) {
+        failures(batch.failures)
         if !batch.labels.isEmpty { collect(folded.forward(batch.images), batch.labels) }
         done += batch.labels.count + batch.failures.count
         progress(done, validation.count)

@@ -46,7 +46,7 @@ struct DiagnoseCommand: ParsableCommand {
     predictor.tta = tta
     let task = ckpt.task?.task
     let slideSpec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task?.slidePipeline()
-    let tiling = try tilingOptions.tiling(slideSpec?.tiling ?? PipelineSpec.Tiling(tileSize: ckpt.evaluation.resolution, mpp: 0.5))
+    let tiling = try tilingOptions.tiling(slideSpec?.tiling ?? PipelineSpec.Tiling(mpp: 0.5), defaultTileSize: ckpt.evaluation.resolution)
     let aggregation = task?.slideAggregation(ckpt.classes) ?? .meanProbability
     var run = DiagnosisRun(predictor: predictor, slides: SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: aggregation))
     run.batchSize = batchSize

@@ -106,8 +106,8 @@ struct TileCommand: ParsableCommand {
 
   func run() throws {
     let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
-    let t = try tilingOptions.tiling(base)
-    let tiler = SlideTiler(tileSize: t.tileSize, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
+    let t = try tilingOptions.tiling(base, defaultTileSize: 256)
+    let tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
     let start = Date()
     var lastDraw = Date.distantPast
     let interactive = isatty(STDERR_FILENO) != 0

@@ -100,7 +100,7 @@ struct TrainCommand: ParsableCommand {
       trainer.savePointHook = { epochs, point in if killAt == "\(epochs):\(point)" { kill(getpid(), SIGKILL) } }
     }
     var testCSV = "path,label,study\n"
-    for item in split.test { testCSV += [item.path, index.classes[item.label], item.study ?? ""].map(CSV.field).joined(separator: ",") + "\n" }
+    for item in split.test { testCSV += CSV.row([item.path, index.classes[item.label], item.study ?? ""]) }
     try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
     if policy == "head" && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
       Console.note("head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")

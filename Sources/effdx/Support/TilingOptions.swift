@@ -4,7 +4,7 @@ import DxPipeline
 /// How slides are cut, shared by `tile` and `diagnose`: a pipeline's `tiling` block, with any
 /// flag given overriding its key. Every value is checked against the same ranges as the YAML.
 struct TilingOptions: ParsableArguments {
-  @Option(name: [.customLong("tile-size"), .customLong("tile")], help: "Tile side in pixels at the tiling resolution (16...8192; default: the pipeline's tiling.tile_size).")
+  @Option(name: [.customLong("tile-size"), .customLong("tile")], help: "Tile side in pixels at the tiling resolution, the size of the training patches there (16...8192; default: the pipeline's tiling.tile_size, else diagnose: the checkpoint's resolution, tile: 256).")
   var tileSize: Int?
   @Option(name: [.customLong("mpp"), .customLong("slide-mpp")], help: "Target microns per pixel (0.01...100; default: the pipeline's tiling.mpp; slides without a recorded resolution use --level).")
   var mpp: Double?
@@ -13,9 +13,10 @@ struct TilingOptions: ParsableArguments {
   @Option(help: "Pixels shared by neighbouring tiles (0 up to the tile size; default: the pipeline's tiling.overlap).") var overlap: Int?
   @Option(help: "Minimum tissue fraction of a kept tile (0...1; default: the pipeline's tiling.min_tissue).") var minTissue: Double?
 
-  /// `base` with the flags applied, checked.
-  func tiling(_ base: PipelineSpec.Tiling) throws -> PipelineSpec.Tiling {
+  /// `base` with the flags applied, checked; a tile size neither gives is `defaultTileSize`.
+  func tiling(_ base: PipelineSpec.Tiling, defaultTileSize: Int) throws -> PipelineSpec.Tiling {
     var t = base
+    if t.tileSize == nil { t.tileSize = defaultTileSize }
     if let tileSize {
       guard (16...8192).contains(tileSize) else { throw ValidationError("--tile-size must be in 16...8192, not \(tileSize)") }
       t.tileSize = tileSize
@@ -30,7 +31,7 @@ struct TilingOptions: ParsableArguments {
       if mpp == nil { t.mpp = nil }  // a level asked for by flag wins over the pipeline's mpp
     }
     if let overlap { t.overlap = overlap }
-    guard (0..<t.tileSize).contains(t.overlap) else { throw ValidationError("--overlap must be in 0..<\(t.tileSize) (the tile size), not \(t.overlap)") }
+    guard (0..<t.tileSize!).contains(t.overlap) else { throw ValidationError("--overlap must be in 0..<\(t.tileSize!) (the tile size), not \(t.overlap)") }
     if let minTissue {
       guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be in 0...1, not \(minTissue)") }
       t.minTissue = minTissue
