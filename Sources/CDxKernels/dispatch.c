@@ -1,9 +1,7 @@
-// Which instruction set the kernels use: the best the CPU has, unless a test lowers it or
-// EFFDX_KERNEL_ISA (c, avx2, avx512) caps it (for A/B benchmarks, or CPUs that slow their
-// clock down on AVX-512).
+// Which instruction set the kernels use: the best the CPU has, unless a test lowers it or the
+// tool caps it (`dx_set_kernel_isa`, from EFFDX_KERNEL_ISA read by the Swift side's one
+// RuntimeEnvironment: for A/B benchmarks, or CPUs that slow their clock down on AVX-512).
 #include "DxKernels.h"
-#include <stdlib.h>
-#include <string.h>
 
 static int detected(void) {
 #if defined(__x86_64__)
@@ -17,19 +15,8 @@ static int detected(void) {
 // -1 until first asked; written with the same value by any racing thread.
 static volatile int current = -1;
 
-static int requested(void) {
-  const char *name = getenv("EFFDX_KERNEL_ISA");
-  if (name == NULL || *name == 0) return 2;
-  if (strcmp(name, "avx512") == 0) return 2;
-  if (strcmp(name, "avx2") == 0) return 1;
-  return 0;
-}
-
 int dx_kernel_isa(void) {
-  if (current < 0) {
-    int best = detected(), wanted = requested();
-    current = wanted < best ? wanted : best;
-  }
+  if (current < 0) current = detected();
   return current;
 }
 

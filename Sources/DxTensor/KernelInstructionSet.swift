@@ -2,7 +2,7 @@ internal import CDxKernels
 
 /// The vector instruction set the intrinsics kernels (inference epilogues and depthwise
 /// convolution) run on. They pick the best the CPU has; `EFFDX_KERNEL_ISA=c|avx2|avx512` caps
-/// it for a process, and tests lower it to check every path against the same reference.
+/// it for an `effdx` process (`RuntimeEnvironment`), and tests lower it to check every path against the same reference.
 public enum KernelInstructionSet: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
   case portableC = 0, avx2 = 1, avx512 = 2
 
@@ -15,6 +15,11 @@ public enum KernelInstructionSet: Int, Sendable, Comparable, CaseIterable, Custo
     let best = dx_set_kernel_isa(Int32(KernelInstructionSet.avx512.rawValue))
     dx_set_kernel_isa(saved)
     return allCases.filter { $0.rawValue <= Int(best) }
+  }
+
+  /// Caps the kernels at `set` (or the best below it the CPU has) for the rest of the process.
+  public static func cap(_ set: KernelInstructionSet) {
+    dx_set_kernel_isa(Int32(min(set, current).rawValue))
   }
 
   /// Runs `body` with the kernels on `set` (or the best below it the CPU has). Not for use

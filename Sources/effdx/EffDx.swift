@@ -8,6 +8,7 @@ struct EffDx: ParsableCommand {
   static func main() {
     CPUFeatures.exitUnlessKernelsCanRun()
     restartWithTunedBLASIfNeeded()
+    RuntimeEnvironment.current.apply()
     var command: ParsableCommand
     do { command = try parseAsRoot() } catch { exit(withError: error) }
     do { try command.run() } catch { exit(withError: error) }

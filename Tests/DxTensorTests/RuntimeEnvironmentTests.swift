@@ -1,0 +1,28 @@
+import DxTensor
+import XCTest
+
+final class RuntimeEnvironmentTests: XCTestCase {
+  func testEveryVariable_isReadInOnePlace_andOutOfRangeValuesAreIgnored() {
+    let e = RuntimeEnvironment(["EFFDX_THREADS": "3", "EFFDX_STREAMING_MIN_MB": "0", "EFFDX_GATE_AS_READ": "0", "EFFDX_RETURN_FREED_MEMORY": "1",
+                                "EFFDX_TEST_KILL_AT": "2:after-log", "EFFDX_KERNEL_ISA": "avx2"])
+    XCTAssertEqual(e.threads, 3)
+    XCTAssertEqual(e.streamingMinimumMB, 0)
+    XCTAssertFalse(e.gatesAsRead)
+    XCTAssertTrue(e.returnFreedMemory)
+    XCTAssertEqual(e.testKillAt, "2:after-log")
+    XCTAssertEqual(e.kernelISA, .avx2)
+    let hostile = RuntimeEnvironment(["EFFDX_THREADS": "100000", "EFFDX_STREAMING_MIN_MB": "-5", "EFFDX_KERNEL_ISA": "sse9"])
+    XCTAssertNil(hostile.threads)
+    XCTAssertNil(hostile.streamingMinimumMB)
+    XCTAssertNil(hostile.kernelISA)
+    XCTAssertTrue(hostile.gatesAsRead)
+  }
+
+  func testApplyingACap_lowersTheKernels() {
+    // `with` puts the previous set back afterwards, so other tests keep the best one.
+    KernelInstructionSet.with(KernelInstructionSet.current) {
+      RuntimeEnvironment(["EFFDX_KERNEL_ISA": "c"]).apply()
+      XCTAssertEqual(KernelInstructionSet.current, .portableC)
+    }
+  }
+}
