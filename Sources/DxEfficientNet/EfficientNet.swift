@@ -44,7 +44,7 @@ public final class EfficientNet: Layer {
         var args = stage
         if r > 0 { args.stride = 1 }  // only a stage's first block downsamples
         let rate = config.dropPathRate * Float(index) / Float(total)
-        row.append(MBConvBlock(args, inChannels: channels, config: config, dropPathRate: rate, rng: &rng))
+        row.append(MBConvBlock.make(args, inChannels: channels, config: config, dropPathRate: rate, rng: &rng))
         channels = args.outChannels
         index += 1
       }

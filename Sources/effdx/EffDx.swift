@@ -1,4 +1,5 @@
 import ArgumentParser
+import DxEfficientNet
 import DxTensor
 import Foundation
 
@@ -9,6 +10,7 @@ struct EffDx: ParsableCommand {
     CPUFeatures.exitUnlessKernelsCanRun()
     restartWithTunedBLASIfNeeded()
     RuntimeEnvironment.current.apply()
+    MBConvBlock.gatesAsRead = RuntimeEnvironment.current.gatesAsRead
     var command: ParsableCommand
     do { command = try parseAsRoot() } catch { exit(withError: error) }
     do { try command.run() } catch { exit(withError: error) }
