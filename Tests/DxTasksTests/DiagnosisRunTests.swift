@@ -206,6 +206,17 @@ final class DiagnosisRunTests: XCTestCase {
     XCTAssertEqual(try Task.histopathology.slidePipeline()?.tiling?.mpp, 0.5)
   }
 
+  func testGradCAMOverlays_ofSameNamedFilesInTwoFolders_doNotOverwriteEachOther() throws {
+    try photo(dir + "/A/img.png", seed: 3)
+    try photo(dir + "/B/img.png", seed: 7)
+    var run = DiagnosisRun(predictor: try predictor(), slides: nil)
+    run.heatmaps = dir + "/cams"
+    _ = try run.run(inputs: DiagnosisInputs([dir + "/A/img.png", dir + "/B/img.png"], recursive: false, classes: Self.classes), output: dir + "/pred.csv")
+    let overlays = try FileManager.default.contentsOfDirectory(atPath: dir + "/cams").sorted()
+    XCTAssertEqual(overlays.count, 2, "\(overlays)")
+    XCTAssertTrue(overlays[0].hasPrefix("A_img_gradcam_") && overlays[1].hasPrefix("B_img_gradcam_"), "\(overlays)")
+  }
+
   func testSHA256_matchesTheStandardVectors() {
     XCTAssertEqual(SHA256.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     XCTAssertEqual(SHA256.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")

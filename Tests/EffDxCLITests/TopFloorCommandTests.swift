@@ -31,6 +31,7 @@ final class TopFloorCommandTests: XCTestCase {
                                      "--batch-size", "8", "--epochs", "2", "--out", path("run"), "--json"], currentDirectory: elsewhere)
     XCTAssertEqual(train.status, 0, train.stderr)
     XCTAssertTrue(train.stderr.contains("16 training, 4 validation, 4 test images"), train.stderr)
+    XCTAssertTrue(train.stderr.contains("validation [########################] 4/4"), "validation has a progress bar:\n\(train.stderr)")
     let lines = train.stdout.split(separator: "\n")
     XCTAssertEqual(lines.count, 3, "one JSON object per epoch and one for the run:\n\(train.stdout)")
     for (i, line) in lines.prefix(2).enumerated() {
@@ -131,5 +132,42 @@ final class TopFloorCommandTests: XCTestCase {
     }
     XCTAssertGreaterThan(dark, 50, "legend text")
     XCTAssertGreaterThan(red, 10, "colour bar")
+  }
+
+  func testEpochLinesArriveAsEachEpochEnds_andAnEmptyValidationSplitIsNamed() throws {
+    let samples = try EffDxRunner.run(["samples", "--task", "leaf-disease", "--out", path("leaf"), "--count", "24", "--seed", "6"])
+    XCTAssertEqual(samples.status, 0, samples.stderr)
+    let process = Process()
+    process.executableURL = EffDxRunner.productsDirectory.appendingPathComponent("effdx")
+    process.arguments = ["train", "--task", "leaf-disease", "--data", path("leaf/train"), "--arch", "efficientnet_lite0", "--resolution", "32",
+                         "--batch-size", "8", "--epochs", "4", "--patience", "10", "--out", path("run"), "--quiet"]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var text = Data()
+    while !String(decoding: text, as: UTF8.self).contains("epoch 1:") {
+      let chunk = out.fileHandleForReading.availableData
+      if chunk.isEmpty { break }
+      text += chunk
+    }
+    XCTAssertTrue(String(decoding: text, as: UTF8.self).contains("epoch 1: train loss"), String(decoding: text, as: UTF8.self))
+    XCTAssertTrue(process.isRunning, "epoch 1's line is on stdout while epochs 2-4 still train")
+    text += out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 0)
+    XCTAssertTrue(String(decoding: text, as: UTF8.self).contains("epoch 4: train loss"))
+
+    // Twelve photos in three fields that each hold every class: no field can be validation.
+    let few = try EffDxRunner.run(["samples", "--task", "leaf-disease", "--out", path("few"), "--count", "12", "--seed", "4"])
+    XCTAssertEqual(few.status, 0, few.stderr)
+    let empty = try EffDxRunner.run(["train", "--task", "leaf-disease", "--data", path("few/train"), "--arch", "efficientnet_lite0", "--resolution", "32", "--out", path("few-run")])
+    XCTAssertEqual(empty.status, 1, empty.stderr)
+    XCTAssertTrue(empty.stderr.contains("the validation split is empty") && empty.stderr.contains("field1"), empty.stderr)
+    // A pipeline written for another task is refused, not half-used.
+    try "name: h\ntask: histopathology\n".write(toFile: path("h.yaml"), atomically: true, encoding: .utf8)
+    let wrongTask = try EffDxRunner.run(["train", "--task", "leaf-disease", "--pipeline", path("h.yaml"), "--data", path("leaf/train"), "--out", path("w")])
+    XCTAssertEqual(wrongTask.status, 1, wrongTask.stderr)
+    XCTAssertTrue(wrongTask.stderr.contains("is a histopathology pipeline"), wrongTask.stderr)
   }
 }

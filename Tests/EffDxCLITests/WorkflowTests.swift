@@ -40,6 +40,7 @@ final class WorkflowTests: XCTestCase {
     XCTAssertEqual(cached.status, 0, cached.stderr)
     XCTAssertTrue(cached.stderr.contains("note: head-only training on cached features"), cached.stderr)
     XCTAssertTrue(cached.stderr.contains("random_resized_crop"), cached.stderr)
+    XCTAssertTrue(cached.stderr.contains("feature cache [########################]"), "the feature cache has a progress bar:\n\(cached.stderr)")
     let augmented = try train("augmented", extra: ["--policy", "head", "--epochs", "1", "--no-cache-features"])
     XCTAssertEqual(augmented.status, 0, augmented.stderr)
     XCTAssertFalse(augmented.stderr.contains("are not applied"), augmented.stderr)

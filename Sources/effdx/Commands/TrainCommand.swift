@@ -58,6 +58,9 @@ struct TrainCommand: ParsableCommand {
     try verbosity.apply()
     try compute.apply()
     var spec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task.task.pipeline()
+    if let other = spec.task, other != task.rawValue {
+      throw CommandFailure("--pipeline \(pipeline ?? spec.name) is a \(other) pipeline (its 'task' key), not \(task.rawValue)")
+    }
     if let resolution { spec.resolution = resolution }
     if let batchSize { spec.batchSize = batchSize }
     guard let data = data ?? spec.source.path else { throw ValidationError("--data is needed (the pipeline names no source.path)") }
