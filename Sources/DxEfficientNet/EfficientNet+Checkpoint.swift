@@ -7,6 +7,7 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
   case notAnEfficientDxCheckpoint(path: String)
   case badMetadata(path: String, key: String)
   case state(path: String, StateLoadError)
+  case badConfig(path: String, EfficientNetConfigError)
 
   public var description: String {
     switch self {
@@ -14,6 +15,7 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
       return "\(path): not an EfficientDx checkpoint (no 'effdx.config' metadata); import foreign weights with `effdx import-weights`"
     case .badMetadata(let path, let key): return "\(path): metadata '\(key)' is missing or unreadable"
     case .state(let path, let error): return "\(path): \(error)"
+    case .badConfig(let path, let error): return "\(path): metadata 'effdx.config': \(error)"
     }
   }
 }
@@ -45,6 +47,9 @@ extension EfficientNet {
       throw EfficientNetCheckpointError.badMetadata(path: path, key: "effdx.config")
     }
     let pre = file.metadata["effdx.preprocessing"].flatMap { try? JSONDecoder().decode(Preprocessing.self, from: Data($0.utf8)) } ?? .defaults(for: config)
+    do { try config.validate() } catch let e as EfficientNetConfigError {
+      throw EfficientNetCheckpointError.badConfig(path: path, e)
+    }
     let model = try EfficientNet(config)
     do { try model.loadState(try file.allTensors()) } catch let e as StateLoadError {
       throw EfficientNetCheckpointError.state(path: path, e)

@@ -28,6 +28,7 @@ public final class EfficientNet: Layer {
 
   /// Builds the network with timm's initialisation, seeded.
   public init(_ config: EfficientNetConfig, seed: UInt64 = 0) throws {
+    try config.validate()
     self.config = config
     var rng = SeededGenerator(seed: seed)
     let stages = try config.scaledStages()

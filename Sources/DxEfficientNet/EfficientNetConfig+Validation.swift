@@ -1,0 +1,57 @@
+/// A configuration outside what EfficientDx builds: names the field, its value and the range.
+public struct EfficientNetConfigError: Error, CustomStringConvertible, Equatable {
+  public var field: String
+  public var reason: String
+  public var description: String { "config '\(field)': \(reason)" }
+}
+
+extension EfficientNetConfig {
+  /// The largest network EfficientDx builds (B7 has 66 million): bounds what a hostile or
+  /// corrupt configuration can make it allocate.
+  public static let maxParameters = 500_000_000
+
+  /// Checks every field against its range, and the network it describes against
+  /// `maxParameters`, before anything is allocated. `EfficientNet.init` calls it, so a
+  /// configuration from checkpoint metadata, a flag or code is checked the same way.
+  public func validate() throws {
+    func check(_ ok: Bool, _ field: String, _ value: Any, _ range: String) throws {
+      if !ok { throw EfficientNetConfigError(field: field, reason: "\(value) is outside \(range)") }
+    }
+    try check((1...32).contains(stages.count), "stages", stages.count, "1...32 stages")
+    try check(widthMultiplier.isFinite && (0.05...8).contains(widthMultiplier), "widthMultiplier", widthMultiplier, "0.05...8")
+    try check(depthMultiplier.isFinite && (0.05...8).contains(depthMultiplier), "depthMultiplier", depthMultiplier, "0.05...8")
+    try check((16...2048).contains(resolution), "resolution", resolution, "16...2048")
+    try check((0...1).contains(dropRate), "dropRate", dropRate, "0...1")
+    try check((0...1).contains(dropPathRate), "dropPathRate", dropPathRate, "0...1")
+    try check(bnEps.isFinite && bnEps > 0 && bnEps <= 1, "bnEps", bnEps, "(0, 1]")
+    try check((0...1).contains(bnMomentum), "bnMomentum", bnMomentum, "0...1")
+    try check((1...1024).contains(stemChannels), "stemChannels", stemChannels, "1...1024")
+    try check((1...16384).contains(headChannels), "headChannels", headChannels, "1...16384")
+    try check((1...100_000).contains(numClasses), "numClasses", numClasses, "1...100000")
+    if let h = classifierHidden { try check((1...65536).contains(h), "classifierHidden", h, "1...65536") }
+    var blocks = 0, parameters = 0, channels = scaledStemChannels
+    parameters += 27 * channels
+    for (i, s) in stages.enumerated() {
+      let raw: BlockArgs
+      do { raw = try BlockArgs(decoding: s) } catch { throw EfficientNetConfigError(field: "stages[\(i)]", reason: "\(error)") }
+      try check((1...64).contains(raw.repeats), "stages[\(i)] repeats", raw.repeats, "1...64")
+      try check((1...15).contains(raw.kernel), "stages[\(i)] kernel", raw.kernel, "1...15")
+      try check((1...4).contains(raw.stride), "stages[\(i)] stride", raw.stride, "1...4")
+      try check(raw.expandRatio.isFinite && (0.1...16).contains(raw.expandRatio), "stages[\(i)] expansion", raw.expandRatio, "0.1...16")
+      try check((1...4096).contains(raw.outChannels), "stages[\(i)] channels", raw.outChannels, "1...4096")
+      try check(raw.seRatio.isFinite && (0...1).contains(raw.seRatio), "stages[\(i)] se ratio", raw.seRatio, "0...1")
+    }
+    for args in try scaledStages() {
+      blocks += args.repeats
+      for _ in 0..<args.repeats {
+        let mid = Scaling.makeDivisible(Double(channels) * args.expandRatio)
+        parameters += channels * mid + mid * args.kernel * args.kernel + mid * args.outChannels + 2 * mid * max(1, Int(Double(mid) * args.seRatio))
+        channels = args.outChannels
+        try check(parameters <= Self.maxParameters, "widthMultiplier/depthMultiplier", "\(widthMultiplier)/\(depthMultiplier)", "a network of at most \(Self.maxParameters) parameters")
+      }
+    }
+    try check(blocks <= 512, "depthMultiplier", depthMultiplier, "at most 512 blocks in all")
+    parameters += channels * scaledHeadChannels + scaledHeadChannels * (classifierHidden ?? numClasses) + (classifierHidden ?? 0) * numClasses
+    try check(parameters <= Self.maxParameters, "numClasses/headChannels", "\(numClasses)/\(headChannels)", "a network of at most \(Self.maxParameters) parameters")
+  }
+}
