@@ -106,13 +106,8 @@ public struct EvaluationTransform: Equatable, Sendable {
   /// Reads `json` back with a pipeline file's checks; `source` names it in errors (a
   /// checkpoint's path and key).
   public static func decode(json: String, source: String) throws -> EvaluationTransform {
-    let root: Node
-    do {
-      guard let n = try Yams.compose(yaml: json) else { throw PipelineSpecError(file: source, line: 1, message: "empty") }
-      root = n
-    } catch let e as PipelineSpecError { throw e } catch {
-      throw PipelineSpecError(file: source, line: 1, message: "not valid JSON: \(error)")
-    }
+    guard json.utf8.count <= 1 << 16 else { throw PipelineSpecError(file: source, line: 1, message: "\(json.utf8.count) bytes; an evaluation transform is at most 64 KiB") }
+    let root = try YAMLNodeReader.compose(json, file: source)
     var r = try YAMLNodeReader(root, file: source)
     let resolution = try r.int("resolution", range: 16...2048)
     let mean = try r.doubles("mean", count: 3)

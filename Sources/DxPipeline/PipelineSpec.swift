@@ -65,23 +65,21 @@ public struct PipelineSpec: Equatable, Sendable {
 
   /// Reads and validates a pipeline file.
   public static func load(path: String) throws -> PipelineSpec {
-    let text: String
-    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-      throw PipelineSpecError(file: path, line: 0, message: "cannot read: \((error as NSError).localizedDescription)")
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      throw PipelineSpecError(file: path, line: 1, message: "cannot read: \((error as NSError).localizedDescription)")
+    }
+    guard data.count <= 1 << 20 else { throw PipelineSpecError(file: path, line: 1, message: "\(data.count) bytes; a pipeline file is at most 1 MiB") }
+    guard let text = String(data: data, encoding: .utf8) else {
+      let bytes = [UInt8](data), bad = Self.firstInvalidUTF8(bytes) ?? 0
+      let line = 1 + bytes[..<bad].filter { $0 == 0x0A }.count
+      throw PipelineSpecError(file: path, line: line, message: "not UTF-8 text")
     }
     return try parse(text, file: path)
   }
 
   public static func parse(_ text: String, file: String) throws -> PipelineSpec {
-    let root: Node
-    do {
-      guard let n = try Yams.compose(yaml: text) else { throw PipelineSpecError(file: file, line: 1, message: "the file is empty") }
-      root = n
-    } catch let e as PipelineSpecError {
-      throw e
-    } catch let e as YamlError {
-      throw PipelineSpecError(file: file, line: Self.line(of: e), message: "not valid YAML: \(e)")
-    }
+    let root = try YAMLNodeReader.compose(text, file: file)
     var r = try YAMLNodeReader(root, file: file)
     var spec = PipelineSpec(name: try r.string("name") ?? (file as NSString).lastPathComponent)
     spec.task = try r.string("task", allowed: ["leaf-disease", "histopathology"])
@@ -132,6 +130,18 @@ public struct PipelineSpec: Equatable, Sendable {
     spec.prefetch = try r.int("prefetch", default: 2, range: 1...64)!
     try r.finish("the pipeline")
     return spec
+  }
+
+  /// The offset of the first byte that does not belong to a well-formed UTF-8 sequence.
+  static func firstInvalidUTF8(_ b: [UInt8]) -> Int? {
+    var i = 0
+    while i < b.count {
+      let lead = b[i]
+      let n = lead < 0x80 ? 1 : lead >> 5 == 0b110 ? 2 : lead >> 4 == 0b1110 ? 3 : lead >> 3 == 0b11110 ? 4 : 0
+      guard n > 0, i + n <= b.count, b[(i + 1)..<(i + n)].allSatisfy({ $0 >> 6 == 0b10 }) else { return i }
+      i += n
+    }
+    return nil
   }
 
   static func line(of error: YamlError) -> Int {

@@ -31,14 +31,15 @@ public enum TransformSpec: Equatable, Sendable {
     }
     let params = valueNode.mapping != nil ? valueNode : Node.mapping(Node.Mapping([]))
     var r = try YAMLNodeReader(params, file: file)
-    func range(_ key: String, _ d: ClosedRange<Double>) throws -> ClosedRange<Double> {
+    func range(_ key: String, _ d: ClosedRange<Double>, within limits: ClosedRange<Double>) throws -> ClosedRange<Double> {
       guard let v = try r.doubles(key, count: 2) else { return d }
+      guard v.allSatisfy({ limits.contains($0) }) else { throw r.error(r.node, "'\(key)' values must be in \(limits.lowerBound)...\(limits.upperBound), not \(v)") }
       guard v[0] <= v[1] else { throw r.error(r.node, "'\(key)' must be [low, high]") }
       return v[0]...v[1]
     }
     let t: TransformSpec
     switch name {
-    case "random_resized_crop": t = .randomResizedCrop(scale: try range("scale", 0.08...1), ratio: try range("ratio", 0.75...(4.0 / 3)))
+    case "random_resized_crop": t = .randomResizedCrop(scale: try range("scale", 0.08...1, within: 0.01...1), ratio: try range("ratio", 0.75...(4.0 / 3), within: 0.05...20))
     case "center_crop":
       t = .centerCrop(cropFraction: try r.double("crop_fraction", default: 0.875, range: 0.1...1)!,
                       filter: ResizeFilter(rawValue: try r.string("filter", default: "bicubic", allowed: ResizeFilter.allCases.map(\.rawValue))!)!)
@@ -46,11 +47,14 @@ public enum TransformSpec: Equatable, Sendable {
     case "horizontal_flip": t = .horizontalFlip(p: try r.double("p", default: 0.5, range: 0...1)!)
     case "vertical_flip": t = .verticalFlip(p: try r.double("p", default: 0.5, range: 0...1)!)
     case "rotate90": t = .rotate90(p: try r.double("p", default: 0.75, range: 0...1)!)
-    case "rotation": t = .rotation(maxDegrees: try r.double("degrees", default: 15, range: 0...180)!, fill: try r.doubles("fill", count: 3) ?? [1, 1, 1])
+    case "rotation": t = .rotation(maxDegrees: try r.double("degrees", default: 15, range: 0...180)!, fill: try r.doubles("fill", count: 3).map { f in
+        guard f.allSatisfy({ (0...1).contains($0) }) else { throw r.error(r.node, "'fill' values must be in 0...1") }
+        return f
+      } ?? [1, 1, 1])
     case "color_jitter":
       t = .colorJitter(brightness: try r.double("brightness", default: 0, range: 0...1)!, contrast: try r.double("contrast", default: 0, range: 0...1)!,
                        saturation: try r.double("saturation", default: 0, range: 0...1)!, hue: try r.double("hue", default: 0, range: 0...0.5)!)
-    case "gaussian_blur": t = .gaussianBlur(p: try r.double("p", default: 0.5, range: 0...1)!, sigma: try range("sigma", 0.1...2))
+    case "gaussian_blur": t = .gaussianBlur(p: try r.double("p", default: 0.5, range: 0...1)!, sigma: try range("sigma", 0.1...2, within: 0.01...20))
     case "gaussian_noise": t = .gaussianNoise(p: try r.double("p", default: 0.5, range: 0...1)!, sigma: try r.double("sigma", default: 0.02, range: 0...1)!)
     case "cutout": t = .cutout(p: try r.double("p", default: 0.5, range: 0...1)!, size: try r.int("size", default: 32, range: 1...4096)!)
     case "hed_jitter": t = .hedJitter(sigma: try r.double("sigma", default: 0.05, range: 0...1)!, bias: try r.double("bias", default: 0.05, range: 0...1)!)

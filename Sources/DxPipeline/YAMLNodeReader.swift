@@ -10,7 +10,52 @@ struct YAMLNodeReader {
   init(_ node: Node, file: String) throws {
     self.file = file
     self.node = node
-    guard node.mapping != nil else { throw PipelineSpecError(file: file, line: YAMLNodeReader.line(node), message: "expected a mapping of keys to values") }
+    guard let mapping = node.mapping else { throw PipelineSpecError(file: file, line: YAMLNodeReader.line(node), message: "expected a mapping of keys to values") }
+    var seen = Set<String>()
+    for (k, _) in mapping where !seen.insert(k.string ?? "?").inserted {
+      throw PipelineSpecError(file: file, line: YAMLNodeReader.line(k), message: "key '\(k.string ?? "?")' appears twice in one mapping")
+    }
+  }
+
+  /// The deepest nesting a pipeline or a recorded transform needs is a handful of levels;
+  /// libyaml parses nesting recursively, so a hostile file of 200,000 `[` would overflow the
+  /// stack. Text nested deeper than this is refused before it is parsed.
+  static let maxNesting = 64
+
+  /// Parses YAML (or JSON) text after checking its nesting and line lengths.
+  static func compose(_ text: String, file: String) throws -> Node {
+    var depth = 0, line = 1, quote: Character? = nil, lineStart = true, indent = 0
+    for c in text {
+      if c == "\n" { line += 1; lineStart = true; indent = 0; continue }
+      if lineStart {
+        if c == " " {
+          indent += 1
+          if indent > 4 * maxNesting { throw PipelineSpecError(file: file, line: line, message: "indented deeper than \(4 * maxNesting) spaces") }
+          continue
+        }
+        lineStart = false
+      }
+      if let q = quote { if c == q { quote = nil }; continue }
+      switch c {
+      case "\"", "'": quote = c
+      case "#": break
+      case "[", "{":
+        depth += 1
+        if depth > maxNesting { throw PipelineSpecError(file: file, line: line, message: "nested deeper than \(maxNesting) levels") }
+      case "]", "}": depth = max(0, depth - 1)
+      default: break
+      }
+    }
+    do {
+      guard let n = try Yams.compose(yaml: text) else { throw PipelineSpecError(file: file, line: 1, message: "the file is empty") }
+      return n
+    } catch let e as PipelineSpecError {
+      throw e
+    } catch let e as YamlError {
+      throw PipelineSpecError(file: file, line: PipelineSpec.line(of: e), message: "not valid YAML: \(e)")
+    } catch {
+      throw PipelineSpecError(file: file, line: 1, message: "not valid YAML: \(error)")
+    }
   }
 
   static func line(_ node: Node) -> Int { node.mark?.line ?? 1 }  // Yams marks are 1-based

@@ -9,7 +9,8 @@ extension TIFFReader {
   /// through libtiff's RGBA conversion and comes out as 8-bit.
   public func readRegion(level index: Int, x: Int, y: Int, width: Int, height: Int) throws -> Image {
     let l = try level(index)
-    guard width > 0, height > 0, x >= 0, y >= 0, x + width <= l.width, y + height <= l.height else {
+    // Compared without adding, so that values near Int.max cannot overflow.
+    guard width > 0, height > 0, x >= 0, y >= 0, x <= l.width, y <= l.height, width <= l.width - x, height <= l.height - y else {
       throw ImageError.outOfBounds(path: path, reason: "region (\(x), \(y), \(width) x \(height)) is outside level \(index) (\(l.width) x \(l.height))")
     }
     guard saturatingProduct(width, height) <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: width, height: height, limit: limits.maxPixels) }

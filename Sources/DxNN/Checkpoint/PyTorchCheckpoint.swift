@@ -136,8 +136,15 @@ public struct PyTorchCheckpoint {
       count = product
     }
     if count > 0 {
-      let last = t.offset + zip(t.size, t.stride).reduce(0) { $0 + ($1.0 - 1) * $1.1 }
-      guard last < t.storageCount else {
+      // The last element the view reads, computed without overflow (a stride of 2^62 is refused).
+      var last = t.offset, overflow = false
+      for (size, stride) in zip(t.size, t.stride) {
+        let (step, o1) = (size - 1).multipliedReportingOverflow(by: stride)
+        let (sum, o2) = last.addingReportingOverflow(step)
+        overflow = overflow || o1 || o2
+        last = sum
+      }
+      guard !overflow, last < t.storageCount else {
         throw PyTorchCheckpointError.badTensor(path: path, tensor: name, reason: "view of shape \(t.size) reaches element \(last) of a \(t.storageCount)-element storage")
       }
     }

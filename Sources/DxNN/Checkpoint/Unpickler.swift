@@ -19,8 +19,19 @@ indirect enum PickleValue {
   case tensor(PickledTensor)
 }
 
-final class PickleList { var items: [PickleValue] = [] }
-final class PickleDict { var items: [(key: PickleValue, value: PickleValue)] = [] }
+/// Lists and dicts are filled after they are made, but never after they have been put inside
+/// another container (`sealed`): so a pickle cannot make a cycle (a list holding itself) or
+/// deepen a structure behind the reader's back, and `depth` is final once sealed.
+final class PickleList {
+  var items: [PickleValue] = []
+  var depth = 1
+  var sealed = false
+}
+final class PickleDict {
+  var items: [(key: PickleValue, value: PickleValue)] = []
+  var depth = 1
+  var sealed = false
+}
 
 /// A tensor as `_rebuild_tensor_v2` describes it: a view into a storage.
 struct PickledTensor {
@@ -49,12 +60,17 @@ struct Unpickler {
     "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage",
   ]
   static let maxDepth = 100_000
+  /// How deeply containers may nest (a state dict needs fewer than 10 levels): bounds every
+  /// walk over the result and its deallocation, which recurse.
+  static let maxNesting = 1_000
 
   private let bytes: [UInt8]
   private var pos = 0
   private var stack: [PickleValue] = []
+  /// The nesting depth of each stack entry (0 for scalars).
+  private var depths: [Int] = []
   private var marks: [Int] = []
-  private var memo: [Int: PickleValue] = [:]
+  private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
 
   init(_ data: Data) { bytes = [UInt8](data) }
 
@@ -102,19 +118,75 @@ struct Unpickler {
   }
 
   private mutating func pop() throws -> PickleValue {
-    guard let v = stack.popLast() else { throw PickleError(reason: "stack underflow at byte \(pos)") }
-    return v
+    try popWithDepth().value
+  }
+
+  private mutating func popWithDepth() throws -> (value: PickleValue, depth: Int) {
+    guard let v = stack.popLast(), let d = depths.popLast() else { throw PickleError(reason: "stack underflow at byte \(pos)") }
+    return (v, d)
   }
 
   private mutating func popToMark() throws -> [PickleValue] {
-    guard let m = marks.popLast(), m <= stack.count else { throw PickleError(reason: "missing MARK at byte \(pos)") }
-    defer { stack.removeSubrange(m...) }
-    return Array(stack[m...])
+    try popToMarkWithDepth().values
   }
 
-  private mutating func push(_ v: PickleValue) throws {
+  /// The values above the last MARK and their greatest depth.
+  private mutating func popToMarkWithDepth() throws -> (values: [PickleValue], depth: Int) {
+    guard let m = marks.popLast(), m <= stack.count else { throw PickleError(reason: "missing MARK at byte \(pos)") }
+    defer { stack.removeSubrange(m...); depths.removeSubrange(m...) }
+    return (Array(stack[m...]), depths[m...].max() ?? 0)
+  }
+
+  private mutating func push(_ v: PickleValue, depth: Int = 0) throws {
     guard stack.count < Unpickler.maxDepth else { throw PickleError(reason: "pickle stack too deep") }
+    guard depth <= Unpickler.maxNesting else { throw PickleError(reason: "containers nested deeper than \(Unpickler.maxNesting) levels at byte \(pos)") }
     stack.append(v)
+    depths.append(depth)
+  }
+
+  /// Seals the containers among `values` (they are being put inside another).
+  private func seal(_ values: [PickleValue]) {
+    for v in values {
+      switch v {
+      case .list(let l): l.sealed = true
+      case .dict(let d): d.sealed = true
+      default: break
+      }
+    }
+  }
+
+  /// A tuple of `values` whose deepest member is `depth` deep.
+  private mutating func pushTuple(_ values: [PickleValue], depth: Int) throws {
+    seal(values)
+    try push(.tuple(values), depth: depth + 1)
+  }
+
+  /// Adds `values` (the deepest `depth` deep) to the list or dict on top of the stack.
+  private mutating func fillTop(_ values: [PickleValue], depth: Int, dict: Bool) throws {
+    let target = stack.last
+    let (sealed, current): (Bool, Int)
+    switch (target, dict) {
+    case (.list(let l)?, false): (sealed, current) = (l.sealed, l.depth)
+    case (.dict(let d)?, true): (sealed, current) = (d.sealed, d.depth)
+    default: throw PickleError(reason: dict ? "SETITEM on a non-dict" : "APPEND to a non-list")
+    }
+    guard !sealed else { throw PickleError(reason: "a container is filled after it was put inside another (byte \(pos)); a state dict never does that") }
+    for v in values {
+      switch (v, target) {
+      case (.list(let a), .list(let b)?) where a === b: throw PickleError(reason: "a list that contains itself")
+      case (.dict(let a), .dict(let b)?) where a === b: throw PickleError(reason: "a dict that contains itself")
+      default: break
+      }
+    }
+    seal(values)
+    let newDepth = max(current, depth + 1)
+    guard newDepth <= Unpickler.maxNesting else { throw PickleError(reason: "containers nested deeper than \(Unpickler.maxNesting) levels at byte \(pos)") }
+    switch target {
+    case .list(let l)?: l.items += values; l.depth = newDepth
+    case .dict(let d)?: try setItems(d, values); d.depth = newDepth
+    default: break
+    }
+    depths[depths.count - 1] = newDepth
   }
 
   private mutating func string(_ n: Int) throws -> PickleValue {
@@ -131,9 +203,9 @@ struct Unpickler {
       case 0x95: _ = try take(8)  // FRAME
       case 0x2E: return try pop()  // STOP
       case 0x28: marks.append(stack.count)  // MARK
-      case 0x7D: try push(.dict(PickleDict()))  // EMPTY_DICT
-      case 0x5D: try push(.list(PickleList()))  // EMPTY_LIST
-      case 0x29: try push(.tuple([]))  // EMPTY_TUPLE
+      case 0x7D: try push(.dict(PickleDict()), depth: 1)  // EMPTY_DICT
+      case 0x5D: try push(.list(PickleList()), depth: 1)  // EMPTY_LIST
+      case 0x29: try push(.tuple([]), depth: 1)  // EMPTY_TUPLE
       case 0x4E: try push(.none)
       case 0x88: try push(.bool(true))
       case 0x89: try push(.bool(false))
@@ -155,45 +227,52 @@ struct Unpickler {
       case 0x8D: try push(try string(try uint(8)))  // BINUNICODE8
       case 0x42: try push(.bytes(Data(try take(try uint(4)))))  // BINBYTES
       case 0x43: try push(.bytes(Data(try take(Int(try byte())))))  // SHORT_BINBYTES
-      case 0x74: try push(.tuple(try popToMark()))  // TUPLE
-      case 0x85: try push(.tuple([try pop()]))  // TUPLE1
+      case 0x74:  // TUPLE
+        let (values, depth) = try popToMarkWithDepth()
+        try pushTuple(values, depth: depth)
+      case 0x85:  // TUPLE1
+        let a = try popWithDepth()
+        try pushTuple([a.value], depth: a.depth)
       case 0x86:  // TUPLE2
-        let b = try pop(), a = try pop()
-        try push(.tuple([a, b]))
+        let b = try popWithDepth(), a = try popWithDepth()
+        try pushTuple([a.value, b.value], depth: max(a.depth, b.depth))
       case 0x87:  // TUPLE3
-        let c = try pop(), b = try pop(), a = try pop()
-        try push(.tuple([a, b, c]))
+        let c = try popWithDepth(), b = try popWithDepth(), a = try popWithDepth()
+        try pushTuple([a.value, b.value, c.value], depth: max(a.depth, b.depth, c.depth))
       case 0x6C:  // LIST
+        let (values, depth) = try popToMarkWithDepth()
+        seal(values)
         let l = PickleList()
-        l.items = try popToMark()
-        try push(.list(l))
+        l.items = values
+        l.depth = depth + 1
+        try push(.list(l), depth: l.depth)
       case 0x64:  // DICT
+        let (values, depth) = try popToMarkWithDepth()
+        seal(values)
         let d = PickleDict()
-        try setItems(d, try popToMark())
-        try push(.dict(d))
+        try setItems(d, values)
+        d.depth = depth + 1
+        try push(.dict(d), depth: d.depth)
       case 0x61:  // APPEND
-        let v = try pop()
-        guard case .list(let l) = stack.last else { throw PickleError(reason: "APPEND to a non-list") }
-        l.items.append(v)
+        let v = try popWithDepth()
+        try fillTop([v.value], depth: v.depth, dict: false)
       case 0x65:  // APPENDS
-        let items = try popToMark()
-        guard case .list(let l) = stack.last else { throw PickleError(reason: "APPENDS to a non-list") }
-        l.items += items
+        let (values, depth) = try popToMarkWithDepth()
+        try fillTop(values, depth: depth, dict: false)
       case 0x73:  // SETITEM
-        let v = try pop(), k = try pop()
-        guard case .dict(let d) = stack.last else { throw PickleError(reason: "SETITEM on a non-dict") }
-        d.items.append((k, v))
+        let v = try popWithDepth(), k = try popWithDepth()
+        try fillTop([k.value, v.value], depth: max(k.depth, v.depth), dict: true)
       case 0x75:  // SETITEMS
-        let items = try popToMark()
-        guard case .dict(let d) = stack.last else { throw PickleError(reason: "SETITEMS on a non-dict") }
-        try setItems(d, items)
-      case 0x71: memo[try uint(1)] = stack.last  // BINPUT
-      case 0x72: memo[try uint(4)] = stack.last  // LONG_BINPUT
-      case 0x94: memo[memo.count] = stack.last  // MEMOIZE
+        let (values, depth) = try popToMarkWithDepth()
+        try fillTop(values, depth: depth, dict: true)
+      case 0x71, 0x72, 0x94:  // BINPUT, LONG_BINPUT, MEMOIZE
+        let index = op == 0x71 ? try uint(1) : op == 0x72 ? try uint(4) : memo.count
+        guard let v = stack.last, let d = depths.last else { throw PickleError(reason: "memo store with an empty stack at byte \(pos)") }
+        memo[index] = (v, d)
       case 0x68, 0x6A:  // BINGET, LONG_BINGET
         let i = try uint(op == 0x68 ? 1 : 4)
-        guard let v = memo[i] else { throw PickleError(reason: "memo entry \(i) used before it was stored") }
-        try push(v)
+        guard let entry = memo[i] else { throw PickleError(reason: "memo entry \(i) used before it was stored") }
+        try push(entry.value, depth: entry.depth)
       case 0x63:  // GLOBAL
         let module = try line(), name = try line()
         try push(try global(module, name))
@@ -204,8 +283,9 @@ struct Unpickler {
       case 0x51:  // BINPERSID
         try push(try persistent(try pop()))
       case 0x52:  // REDUCE
-        let args = try pop(), callable = try pop()
-        try push(try reduce(callable, args))
+        let args = try popWithDepth(), callable = try pop()
+        let result = try reduce(callable, args.value)
+        try push(result, depth: { if case .dict = result { return 1 } else { return args.depth } }())
       case 0x62:  // BUILD: only an OrderedDict's attribute state (state_dict `_metadata`), ignored.
         _ = try pop()
         guard case .dict = stack.last else { throw PickleError(reason: "BUILD is only allowed on a dict (object state would run __setstate__)") }

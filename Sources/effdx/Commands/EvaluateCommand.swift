@@ -28,8 +28,9 @@ struct EvaluateCommand: ParsableCommand {
 
   func validate() throws {
     if aggregate == .topk && positiveClass == nil { throw ValidationError("--aggregate topk needs --positive-class") }
-    guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more") }
-    guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+    guard (0...100_000).contains(bootstrap) else { throw ValidationError("--bootstrap must be in 0...100000, not \(bootstrap)") }
+    guard (1...100_000).contains(topK) else { throw ValidationError("--top-k must be in 1...100000, not \(topK)") }
+    guard threshold.isFinite, (0...1).contains(threshold) else { throw ValidationError("--threshold must be in 0...1, not \(threshold)") }
   }
 
   func run() throws {
