@@ -123,7 +123,13 @@ public struct PipelineSpec: Equatable, Sendable {
     for (key, target) in [("train_transforms", \PipelineSpec.trainTransforms), ("eval_transforms", \PipelineSpec.evalTransforms)] {
       guard let list = r.value(key) else { continue }
       guard let seq = list.sequence else { throw r.error(list, "'\(key)' must be a list of transforms") }
-      spec[keyPath: target] = try seq.map { try TransformSpec.decode($0, file: file) }
+      spec[keyPath: target] = try seq.map { node in
+        let t = try TransformSpec.decode(node, file: file)
+        if key == "eval_transforms" && t.isRandom {
+          throw r.error(node, "eval_transforms must be deterministic; '\(t.name)' draws random numbers (move it to train_transforms)")
+        }
+        return t
+      }
     }
     spec.batchSize = try r.int("batch_size", default: 32, range: 1...4096)!
     spec.workers = try r.int("workers", default: 2, range: 1...64)!

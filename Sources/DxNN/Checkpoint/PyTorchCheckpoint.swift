@@ -14,7 +14,7 @@ public enum PyTorchCheckpointError: Error, CustomStringConvertible, Equatable {
     switch self {
     case .cannotOpen(let path, let reason): return "\(path): cannot open: \(reason)"
     case .legacyFormat(let path):
-      return "\(path): legacy (pre-1.6, non-zip) PyTorch format; re-save it with a current torch: torch.save(torch.load(f), f)"
+      return "\(path): not a PyTorch checkpoint EfficientDx reads (neither torch.save's ZIP archive nor its pre-1.6 format); never torch.load a file you do not trust"
     case .badArchive(let path, let reason): return "\(path): not a readable PyTorch checkpoint archive: \(reason)"
     case .unsafeOrMalformedPickle(let path, let reason): return "\(path): rejected pickle: \(reason)"
     case .notAStateDict(let path, let reason): return "\(path): no state dict found: \(reason)"

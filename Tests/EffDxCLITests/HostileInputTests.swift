@@ -1,0 +1,204 @@
+import DxCSV
+import DxEfficientNet
+import DxImaging
+import DxNN
+import DxTasks
+import DxTestSupport
+import Foundation
+import XCTest
+
+/// Values a hostile user or file supplies, one case per class of issue #15, run as a user runs
+/// them: `effdx` under an 8 GB address-space limit and a one-minute clock. Each must end with a
+/// clear message and an exit status, never a signal, a trap or a hang.
+final class HostileInputTests: XCTestCase {
+  var dir: String!
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-hostile-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+  /// Runs `effdx` with `ulimit -v` 8 GB, killed after 60 s; fails the test on a signal or timeout.
+  func effdx(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> EffDxRunner.Result {
+    let binary = EffDxRunner.productsDirectory.appendingPathComponent("effdx").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", "ulimit -v 8388608; exec \"$0\" \"$@\"", binary] + args
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let killer = DispatchWorkItem { process.terminate() }
+    DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: killer)
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    killer.cancel()
+    let result = EffDxRunner.Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    XCTAssertEqual(process.terminationReason, .exit, "\(args.joined(separator: " ")) ended by a signal or the clock:\n\(result.stderr)", file: file, line: line)
+    return result
+  }
+
+  /// Exits with `status`, and says `expected` on standard error.
+  func refuses(_ args: [String], _ expected: String, status: Int32 = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+    let r = try effdx(args, file: file, line: line)
+    XCTAssertEqual(r.status, status, "\(args.joined(separator: " ")):\n\(r.stderr)", file: file, line: line)
+    XCTAssertTrue(r.stderr.contains(expected), "\(args.joined(separator: " ")) should say '\(expected)':\n\(r.stderr)", file: file, line: line)
+  }
+
+  func photo(_ path: String, w: Int = 40, h: Int = 36) throws {
+    try PNGCodec.write(Image(width: w, height: h, channels: 3, samples: .uint8([UInt8](repeating: 90, count: w * h * 3))), to: path)
+  }
+
+  // MARK: Checkpoint metadata
+
+  func testCheckpointMetadata_isCheckedBeforeAnythingIsBuilt() throws {
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 4
+    let good = dir + "/good.safetensors"
+    try EfficientNet(c, seed: 1).save(to: good, preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\",\"c\",\"d\"]", "task": "leaf-disease"])
+    try photo(dir + "/x.png")
+    let file = try SafeTensorsFile(path: good)
+    let tensors = try file.allTensors()
+    let config = try JSONSerialization.jsonObject(with: Data(file.metadata["effdx.config"]!.utf8)) as! [String: Any]
+    func variant(_ name: String, config edit: [String: Any] = [:], metadata: [String: String] = [:]) throws -> String {
+      var cfg = config
+      for (k, v) in edit { cfg[k] = v }
+      var meta = file.metadata
+      meta["effdx.config"] = String(decoding: try JSONSerialization.data(withJSONObject: cfg), as: UTF8.self)
+      for (k, v) in metadata { meta[k] = v }
+      let path = dir + "/\(name).safetensors"
+      try SafeTensorsWriter.write(tensors, metadata: meta, to: path)
+      return path
+    }
+    let cases: [(String, [String: Any], [String: String], String)] = [
+      ("classes-negative", ["numClasses": -3], [:], "numClasses"),
+      ("stem-negative", ["stemChannels": -1], [:], "stemChannels"),
+      ("hidden-negative", ["classifierHidden": -5], [:], "classifierHidden"),
+      ("wide", ["widthMultiplier": 1e5], [:], "widthMultiplier"),
+      ("deep", ["depthMultiplier": 1e7], [:], "depthMultiplier"),
+      ("kernel", ["stages": ["ds_r1_k30001_s1_e1_c16_se0.25"]], [:], "kernel"),
+      ("res-0", ["resolution": 0], [:], "resolution"),
+      ("res-huge", ["resolution": 100_000], [:], "resolution"),
+      ("crop-0", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0,\"mean\":[0.5,0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "crop_pct"),
+      ("mean-2", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "3 means"),
+      ("no-classes", [:], ["classes": "[]"], "'classes': empty"),
+      ("six-names", [:], ["classes": "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]"], "6 names for a classifier with 4 outputs"),
+      ("three-names", [:], ["classes": "[\"a\",\"b\",\"c\"]"], "3 names for a classifier with 4 outputs"),
+    ]
+    for (name, edit, meta, expected) in cases {
+      let ckpt = try variant(name, config: edit, metadata: meta)
+      try refuses(["diagnose", "--checkpoint", ckpt, "--input", dir + "/x.png", "--out", dir + "/\(name).csv"], expected)
+      XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/\(name).csv"), "\(name): nothing written")
+    }
+  }
+
+  // MARK: Pickles
+
+  /// A pre-1.6 `torch.save` file: its magic number, protocol 1001, system information, then
+  /// `root` as the pickled object.
+  func legacyPth(_ name: String, root: [UInt8]) throws -> String {
+    var bytes: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E]
+    bytes += [0x80, 0x02, 0x4D, 0xE9, 0x03, 0x2E]  // 1001
+    bytes += [0x80, 0x02, 0x7D, 0x2E]  // {}
+    bytes += [0x80, 0x02] + root + [0x2E]
+    let path = dir + "/\(name).pth"
+    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    return path
+  }
+
+  func testHostilePickles_areRefusedWithoutOverflowingTheStack() throws {
+    let nestedLists = [UInt8](repeating: 0x5D, count: 50_000) + [UInt8](repeating: 0x61, count: 49_999)  // ] ] ] ... a a a
+    let nestedTuples = [0x29] + [UInt8](repeating: 0x85, count: 2_000_000)  // () then TUPLE1 two million times
+    let selfList: [UInt8] = [0x5D, 0x71, 0x00, 0x68, 0x00, 0x61]  // [] memo 0, get 0, append: a list holding itself
+    for (name, root, expected) in [("lists", nestedLists, "nested deeper than 1000"), ("tuples", nestedTuples, "nested deeper than 1000"), ("self", selfList, "contains itself")] {
+      try refuses(["import-weights", try legacyPth(name, root: root), "--arch", "efficientnet_b0", "--out", dir + "/\(name).safetensors"], expected)
+    }
+    // A bare pickle that is no checkpoint is not met with advice to torch.load it.
+    FileManager.default.createFile(atPath: dir + "/evil.pth", contents: Data([0x80, 0x02, 0x63] + Array("os\nsystem\n".utf8) + [0x2E]))
+    let evil = try effdx(["import-weights", dir + "/evil.pth", "--arch", "efficientnet_b0", "--out", dir + "/evil.safetensors"])
+    XCTAssertNotEqual(evil.status, 0)
+    XCTAssertFalse(evil.stderr.contains("torch.save(torch.load"), evil.stderr)
+  }
+
+  // MARK: Derived sizes
+
+  func testARibbonImage_isRecordedNotAllocated() throws {
+    try PNGCodec.write(Image(width: 1_000_000, height: 1, channels: 3, samples: .uint8([UInt8](repeating: 50, count: 3_000_000))), to: dir + "/ribbon.png")
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
+    let r = try effdx(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/ribbon.png", "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 3, r.stderr)
+    XCTAssertTrue(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8).contains("too elongated"))
+    try refuses(["convert", dir + "/ribbon.png", "--region", "9223372036854775000,0,1000,1", "--out", dir + "/r.png"], "error")
+  }
+
+  // MARK: Pipeline values
+
+  func testHostilePipelineValues_areErrorsWithFileAndLine() throws {
+    try FileManager.default.createDirectory(atPath: dir + "/data/a", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: dir + "/data/b", withIntermediateDirectories: true)
+    try photo(dir + "/data/a/1.png")
+    try photo(dir + "/data/b/1.png")
+    let cases: [(String, String, String)] = [
+      ("ratio0", "name: p\ntrain_transforms:\n  - random_resized_crop: {scale: [0.5, 1], ratio: [0, 1]}\n", "p.yaml:3:"),
+      ("ratioinf", "name: p\ntrain_transforms:\n  - random_resized_crop: {ratio: [1, .inf]}\n", "'ratio' values must be in"),
+      ("scaleneg", "name: p\ntrain_transforms:\n  - random_resized_crop: {scale: [-1, 1]}\n", "'scale' values must be in"),
+      ("blur", "name: p\ntrain_transforms:\n  - gaussian_blur: {p: 1, sigma: [1.0e9, 1.0e9]}\n", "'sigma' values must be in"),
+      ("blur6", "name: p\ntrain_transforms:\n  - gaussian_blur: {p: 1, sigma: [1.0e6, 1.0e6]}\n", "'sigma' values must be in"),
+      ("brackets", "name: " + String(repeating: "[", count: 200_000) + "\n", "nested deeper than 64"),
+      ("duplicate", "name: p\nresolution: 32\nresolution: 64\n", "p.yaml:3: key 'resolution' appears twice"),
+      ("random-eval", "name: p\neval_transforms:\n  - horizontal_flip: {p: 0.5}\n", "p.yaml:3: eval_transforms must be deterministic"),
+    ]
+    for (name, yaml, expected) in cases {
+      try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+      let r = try effdx(["train", "--task", "leaf-disease", "--pipeline", dir + "/p.yaml", "--data", dir + "/data", "--out", dir + "/run-\(name)"])
+      XCTAssertNotEqual(r.status, 0, name)
+      XCTAssertTrue(r.stderr.contains(expected), "\(name) should say '\(expected)':\n\(r.stderr)")
+    }
+    FileManager.default.createFile(atPath: dir + "/latin1.yaml", contents: Data("name: p\nresolution: 32\n# caf\u{E9}\n".utf8.map { $0 }.dropLast(3) + [0xE9, 0x0A]))
+    let latin = try effdx(["train", "--task", "leaf-disease", "--pipeline", dir + "/latin1.yaml", "--data", dir + "/data", "--out", dir + "/run-latin"])
+    XCTAssertTrue(latin.stderr.contains("latin1.yaml:3: not UTF-8 text"), latin.stderr)
+  }
+
+  // MARK: Flags
+
+  func testHostileFlags_areNamedAndRefused() throws {
+    try photo(dir + "/x.png")
+    try "path,study,label,predicted,p_a\nx.png,,a,a,1\n".write(toFile: dir + "/pred.csv", atomically: true, encoding: .utf8)
+    let cases: [([String], String)] = [
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--lr", "inf"], "--lr"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--batch-size", "-4"], "--batch-size"),
+      (["diagnose", "--checkpoint", "x", "--input", dir, "--out", dir + "/o.csv", "--batch-size", "0"], "--batch-size"),
+      (["diagnose", "--checkpoint", "x", "--input", dir, "--out", dir + "/o.csv", "--batch-size", "-1"], "--batch-size"),
+      (["tile", dir + "/x.png", "--mpp", "1e300", "--out", dir + "/t"], "--mpp"),
+      (["import-weights", dir + "/x.png", "--arch", "efficientnet_b0", "--num-classes", "100000000", "--out", dir + "/w"], "--num-classes"),
+      (["evaluate", "--predictions", dir + "/pred.csv", "--bootstrap", "2000000000", "--out", dir + "/e"], "--bootstrap"),
+      (["evaluate", "--predictions", dir + "/pred.csv", "--threshold", "nan", "--out", dir + "/e"], "--threshold"),
+      (["samples", "--task", "leaf-disease", "--count", "100000000", "--out", dir + "/s"], "--count"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--threads", "100000"], "--threads"),
+    ]
+    for (args, expected) in cases {
+      let r = try effdx(args)
+      XCTAssertNotEqual(r.status, 0, args.joined(separator: " "))
+      XCTAssertTrue(r.stderr.contains(expected), "\(args.joined(separator: " ")):\n\(r.stderr)")
+    }
+  }
+
+  // MARK: Special files
+
+  func testAFIFONamedLikeAnImage_isRecordedNotOpened() throws {
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    try photo(dir + "/in/x.png")
+    XCTAssertEqual(mkfifo(dir + "/in/a.png", 0o644), 0)
+    let r = try effdx(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/in", "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 3, r.stderr)
+    XCTAssertTrue(r.stdout.contains("1 diagnosed"), r.stdout)
+    XCTAssertTrue(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8).contains("not a regular file"))
+  }
+}
