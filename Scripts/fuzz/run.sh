@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Builds the decoder fuzzers with libFuzzer + AddressSanitizer and runs one.
-#   bash Scripts/fuzz/run.sh png|jpeg|tiff [SECONDS]        (default 600)
-# Seeds come from Tests/TestData/images; crashes are written to Scripts/fuzz/artifacts/.
+# Builds the fuzzers with libFuzzer + AddressSanitizer and runs one.
+#   bash Scripts/fuzz/run.sh png|jpeg|tiff|pipeline|metadata [SECONDS]        (default 600)
+# Seeds: Tests/TestData/images for the decoders, Pipelines/*.yaml for pipeline, the configs of
+# every variant for metadata; crashes are written to Scripts/fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
-target=${1:?png, jpeg or tiff}
+target=${1:?png, jpeg, tiff, pipeline or metadata}
 seconds=${2:-600}
-case "$target" in png) product=FuzzPNG; ext=png ;; jpeg) product=FuzzJPEG; ext=jpg ;; tiff) product=FuzzTIFF; ext=tif ;; *) echo "png, jpeg or tiff" >&2; exit 2 ;; esac
+case "$target" in
+  png) product=FuzzPNG; ext=png ;; jpeg) product=FuzzJPEG; ext=jpg ;; tiff) product=FuzzTIFF; ext=tif ;;
+  pipeline) product=FuzzPipeline ;; metadata) product=FuzzCheckpointMetadata ;;
+  *) echo "png, jpeg, tiff, pipeline or metadata" >&2; exit 2 ;;
+esac
 swift build -c release --scratch-path .build-fuzz --product "$product" -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
 corpus=$(mktemp -d)
-cp ../../Tests/TestData/images/*."$ext" "$corpus"/
+case "$target" in
+  pipeline) cp ../../Pipelines/*.yaml "$corpus"/ ;;
+  metadata) cp seeds/metadata/*.json "$corpus"/ ;;
+  *) cp ../../Tests/TestData/images/*."$ext" "$corpus"/ ;;
+esac
 mkdir -p artifacts
 ./.build-fuzz/release/"$product" "$corpus" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -artifact_prefix=artifacts/"$target"- -print_final_stats=1

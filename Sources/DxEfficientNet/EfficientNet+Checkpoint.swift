@@ -8,6 +8,7 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
   case badMetadata(path: String, key: String)
   case state(path: String, StateLoadError)
   case badConfig(path: String, EfficientNetConfigError)
+  case nonFinite(path: String, tensor: String)
 
   public var description: String {
     switch self {
@@ -16,6 +17,7 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
     case .badMetadata(let path, let key): return "\(path): metadata '\(key)' is missing or unreadable"
     case .state(let path, let error): return "\(path): \(error)"
     case .badConfig(let path, let error): return "\(path): metadata 'effdx.config': \(error)"
+    case .nonFinite(let path, let tensor): return "\(path): tensor '\(tensor)' holds NaN or infinite values (a diverged training run?)"
     }
   }
 }
@@ -51,7 +53,12 @@ extension EfficientNet {
       throw EfficientNetCheckpointError.badConfig(path: path, e)
     }
     let model = try EfficientNet(config)
-    do { try model.loadState(try file.allTensors()) } catch let e as StateLoadError {
+    let tensors = try file.allTensors()
+    // A NaN or infinite weight makes every prediction NaN: refuse it by name instead.
+    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy(\.isFinite) {
+      throw EfficientNetCheckpointError.nonFinite(path: path, tensor: name)
+    }
+    do { try model.loadState(tensors) } catch let e as StateLoadError {
       throw EfficientNetCheckpointError.state(path: path, e)
     }
     return (model, pre, file.metadata)

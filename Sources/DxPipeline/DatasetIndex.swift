@@ -61,9 +61,14 @@ public struct DatasetIndex: Equatable, Sendable {
     let sc = header.firstIndex(of: studyColumn), spc = header.firstIndex(of: "split")
     let base = (path as NSString).deletingLastPathComponent
     var raw: [(String, String, String?, String?, Int)] = []
+    var lineOf: [String: Int] = [:]
     for (line, row) in rows.dropFirst() {
       guard row.count == header.count else { throw DatasetError(path: path, message: "line \(line): \(row.count) fields, header has \(header.count)") }
       let p = row[pc].hasPrefix("/") ? row[pc] : (base as NSString).appendingPathComponent(row[pc])
+      // The same image twice would be trained on twice, or land in training and test at once.
+      let key = (p as NSString).standardizingPath
+      if let first = lineOf[key] { throw DatasetError(path: path, message: "line \(line): '\(row[pc])' is already listed on line \(first)") }
+      lineOf[key] = line
       if let spc, !["", "train", "val", "test"].contains(row[spc]) { throw DatasetError(path: path, message: "line \(line): split must be train, val or test, not '\(row[spc])'") }
       raw.append((p, row[lc], sc.map { row[$0] }, spc.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 }, line))
     }

@@ -253,7 +253,10 @@ public final class Trainer {
     crashForTesting("after-log")
     var state = optimizer.stateTensors()
     for (name, tensor) in model.stateDict() { state[Self.modelPrefix + name] = tensor }
-    try SafeTensorsWriter.write(state, metadata: ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)"], to: statePath)
+    var stateMeta = ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)"]
+    stateMeta["effdx.training"] = try String(decoding: JSONEncoder.sortedKeys.encode(config), as: UTF8.self)
+    stateMeta["effdx.data_digest"] = dataDigest
+    try SafeTensorsWriter.write(state, metadata: stateMeta, to: statePath)
     crashForTesting("after-state")
     try checkpoint().save(to: lastPath)
     crashForTesting("after-last")
@@ -263,12 +266,32 @@ public final class Trainer {
 
   func crashForTesting(_ point: String) { savePointHook?(epochsDone, point) }
 
+  /// A resumed run must be the interrupted one: the same recipe (only `max_steps` may change)
+  /// and the same training data, or its result would match neither.
+  func checkSameRun(_ meta: [String: String]) throws {
+    if let json = meta["effdx.training"], let saved = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) {
+      var was = saved, now = config
+      was.maxSteps = nil
+      now.maxSteps = nil
+      if was != now {
+        let a = (try? JSONSerialization.jsonObject(with: JSONEncoder.sortedKeys.encode(was))) as? [String: AnyHashable] ?? [:]
+        let b = (try? JSONSerialization.jsonObject(with: JSONEncoder.sortedKeys.encode(now))) as? [String: AnyHashable] ?? [:]
+        let changed = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted().map { "\($0) \(a[$0].map { "\($0)" } ?? "-") -> \(b[$0].map { "\($0)" } ?? "-")" }
+        throw TaskError.invalid("--resume: \(runDirectory) was trained with another recipe (\(changed.joined(separator: ", "))); resume with the same flags, or start a new run in another folder")
+      }
+    }
+    if let saved = meta["effdx.data_digest"], let now = dataDigest, saved != now {
+      throw TaskError.invalid("--resume: \(runDirectory) was trained on other data (the training list's digest differs); resume with the same --data and split, or start a new run")
+    }
+  }
+
   /// Loads the last complete epoch's model, optimizer state and progress.
   func restore() throws {
     guard FileManager.default.fileExists(atPath: statePath) else {
       throw TaskError.invalid("--resume: \(runDirectory) holds no run to resume (no last.state.safetensors); leave out --resume to start one")
     }
     let stateFile = try SafeTensorsFile(path: statePath)
+    try checkSameRun(stateFile.metadata)
     let tensors = try stateFile.allTensors()
     var weights: [String: Tensor] = [:], optimizerState: [String: Tensor] = [:]
     for (name, tensor) in tensors {
@@ -301,5 +324,14 @@ public enum TaskError: Error, CustomStringConvertible, Equatable {
     switch self {
     case .invalid(let m): return m
     }
+  }
+}
+
+extension JSONEncoder {
+  /// Keys sorted: the same text for the same value.
+  static var sortedKeys: JSONEncoder {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    return e
   }
 }
