@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 bash Scripts/install-deps.sh
 # The release binary users install must carry the Swift runtime (only Debian's libraries left).
 swift build -c release --static-swift-stdlib --product effdx
-if ldd .build/release/effdx | grep -qi swift; then
+if ldd .build/release/effdx | grep -Eqi 'swift|foundation|dispatch|blocksruntime|icu'; then
   echo "error: .build/release/effdx links the Swift runtime dynamically:" >&2
-  ldd .build/release/effdx | grep -i swift >&2
+  ldd .build/release/effdx | grep -Ei 'swift|foundation|dispatch|blocksruntime|icu' >&2
   exit 1
 fi
 echo "release effdx is self-contained apart from Debian's shared libraries"

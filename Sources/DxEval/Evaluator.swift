@@ -43,6 +43,15 @@ public struct Evaluator: Sendable {
   /// The full report of `table`.
   public func evaluate(_ t: PredictionTable, inputs: EvaluationReport.Inputs, compareWith other: (path: String, table: PredictionTable)? = nil) -> EvaluationReport {
     var warnings: [String] = []
+    // Label metrics use `predicted`, scores use the probabilities: say when the two disagree.
+    let k = t.classes.count
+    let disagree = (0..<t.count).filter { i in
+      let row = t.probabilities[(i * k)..<((i + 1) * k)]
+      return row[i * k + Int(t.predicted[i])] < (row.max() ?? 0) - 1e-6
+    }
+    if !disagree.isEmpty {
+      warnings.append("\(disagree.count) rows predict a class that is not their most probable one (first: \(t.paths[disagree[0]])): a decision rule such as a slide's top-k tumour rule, or a file whose predicted column does not match its probabilities; label metrics use the predicted column, ROC and PR curves the probabilities")
+    }
     var overall = Evaluator.block(t, scope: "overall", warnings: &warnings)
     if bootstrap.resamples > 0 { overall.ci95 = bootstrap.intervals(t) }
     var studies: [String: EvaluationReport.Block] = [:]
@@ -68,7 +77,6 @@ public struct Evaluator: Sendable {
         metrics.ci95 = Bootstrap(resamples: bootstrap.resamples, seed: bootstrap.seed &+ 1, confidence: bootstrap.confidence).intervals(aggregated)
       }
       let counts = Dictionary(grouping: t.studies, by: { $0 }).mapValues(\.count)
-      let k = t.classes.count
       let diagnoses = (0..<aggregated.count).map { i in
         EvaluationReport.Diagnosis(
           study: aggregated.paths[i], images: counts[aggregated.paths[i]] ?? 0, truth: t.classes[Int(aggregated.truth[i])],

@@ -60,6 +60,24 @@ struct YAMLNodeReader {
 
   static func line(_ node: Node) -> Int { node.mark?.line ?? 1 }  // Yams marks are 1-based
 
+  /// A plain decimal integer. Not Yams' `Node.int`: it also reads YAML 1.1's base-60 and octal
+  /// forms, and its base-60 arithmetic traps on overflow (`-444444444444:4444`, found by fuzzing).
+  static func integer(_ n: Node) -> Int? {
+    guard let s = n.scalar?.string else { return nil }
+    return Int(s.hasPrefix("+") ? String(s.dropFirst()) : s)
+  }
+
+  /// A decimal number, or YAML's `.inf`, `-.inf`, `.nan` (which every range then refuses).
+  static func number(_ n: Node) -> Double? {
+    guard let s = n.scalar?.string else { return nil }
+    switch s.lowercased() {
+    case ".inf", "+.inf": return .infinity
+    case "-.inf": return -.infinity
+    case ".nan": return .nan
+    default: return Double(s.hasPrefix("+") ? String(s.dropFirst()) : s)
+    }
+  }
+
   func error(_ node: Node?, _ message: String) -> PipelineSpecError {
     PipelineSpecError(file: file, line: node.map(YAMLNodeReader.line) ?? YAMLNodeReader.line(self.node), message: message)
   }
@@ -78,14 +96,14 @@ struct YAMLNodeReader {
 
   mutating func int(_ key: String, default d: Int? = nil, range: ClosedRange<Int> = Int.min...Int.max) throws -> Int? {
     guard let n = value(key) else { return d }
-    guard let v = n.int else { throw error(n, "'\(key)' must be a whole number, not '\(n.string ?? "?")'") }
+    guard let v = Self.integer(n) else { throw error(n, "'\(key)' must be a whole number, not '\(n.string ?? "?")'") }
     guard range.contains(v) else { throw error(n, "'\(key)' must be in \(range.lowerBound)...\(range.upperBound), not \(v)") }
     return v
   }
 
   mutating func double(_ key: String, default d: Double? = nil, range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double? {
     guard let n = value(key) else { return d }
-    guard let v = n.float else { throw error(n, "'\(key)' must be a number, not '\(n.string ?? "?")'") }
+    guard let v = Self.number(n) else { throw error(n, "'\(key)' must be a number, not '\(n.string ?? "?")'") }
     guard range.contains(v) else { throw error(n, "'\(key)' must be in \(range.lowerBound)...\(range.upperBound), not \(v)") }
     return v
   }
@@ -98,7 +116,7 @@ struct YAMLNodeReader {
 
   mutating func doubles(_ key: String, count: Int? = nil) throws -> [Double]? {
     guard let n = value(key) else { return nil }
-    guard let seq = n.sequence, let values = Optional(seq.compactMap(\.float)), values.count == seq.count else { throw error(n, "'\(key)' must be a list of numbers") }
+    guard let seq = n.sequence, let values = Optional(seq.compactMap(Self.number)), values.count == seq.count else { throw error(n, "'\(key)' must be a list of numbers") }
     if let count, values.count != count { throw error(n, "'\(key)' must list \(count) numbers, not \(values.count)") }
     return values
   }

@@ -17,18 +17,40 @@ public struct RuntimeEnvironment: Sendable, Equatable {
   /// `EFFDX_KERNEL_ISA=c|avx2|avx512`: cap the instruction set of EfficientDx's own kernels.
   public var kernelISA: KernelInstructionSet?
 
+  /// Values that were set but could not be used (and so were ignored), for a warning.
+  public var problems: [String] = []
+
   public init(_ environment: [String: String]) {
-    threads = environment["EFFDX_THREADS"].flatMap { Int($0) }.flatMap { (1...4096).contains($0) ? $0 : nil }
-    streamingMinimumMB = environment["EFFDX_STREAMING_MIN_MB"].flatMap { Int($0) }.flatMap { (0...(1 << 20)).contains($0) ? $0 : nil }
-    gatesAsRead = environment["EFFDX_GATE_AS_READ"] != "0"
-    returnFreedMemory = environment["EFFDX_RETURN_FREED_MEMORY"] != nil
+    var problems: [String] = []
+    func int(_ name: String, _ range: ClosedRange<Int>) -> Int? {
+      guard let text = environment[name], !text.isEmpty else { return nil }
+      guard let v = Int(text), range.contains(v) else { problems.append("\(name)=\(text) ignored: not a whole number in \(range.lowerBound)...\(range.upperBound)"); return nil }
+      return v
+    }
+    func flag(_ name: String, default d: Bool) -> Bool {
+      guard let text = environment[name], !text.isEmpty else { return d }
+      switch text.lowercased() {
+      case "1", "true", "yes", "on": return true
+      case "0", "false", "no", "off": return false
+      default: problems.append("\(name)=\(text) ignored: use 1 or 0"); return d
+      }
+    }
+    threads = int("EFFDX_THREADS", 1...4096)
+    streamingMinimumMB = int("EFFDX_STREAMING_MIN_MB", 0...(1 << 20))
+    gatesAsRead = flag("EFFDX_GATE_AS_READ", default: true)
+    returnFreedMemory = flag("EFFDX_RETURN_FREED_MEMORY", default: false)
     testKillAt = environment["EFFDX_TEST_KILL_AT"]
     switch environment["EFFDX_KERNEL_ISA"] {
+    case nil, "": kernelISA = nil
     case "c": kernelISA = .portableC
     case "avx2": kernelISA = .avx2
     case "avx512": kernelISA = .avx512
-    default: kernelISA = nil
+    case let other?:
+      // Capping to the portable kernels is the safe reading of a value meant to cap.
+      kernelISA = .portableC
+      problems.append("EFFDX_KERNEL_ISA=\(other) is not c, avx2 or avx512: the kernels are capped to c")
     }
+    self.problems = problems
   }
 
   /// Puts the settings that live in C in force (the kernels' instruction set).

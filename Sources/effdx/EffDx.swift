@@ -10,6 +10,7 @@ struct EffDx: ParsableCommand {
     CPUFeatures.exitUnlessKernelsCanRun()
     restartWithTunedBLASIfNeeded()
     RuntimeEnvironment.current.apply()
+    for p in RuntimeEnvironment.current.problems { FileHandle.standardError.write(Data("warning: \(p)\n".utf8)) }
     MBConvBlock.gatesAsRead = RuntimeEnvironment.current.gatesAsRead
     var command: ParsableCommand
     do { command = try parseAsRoot() } catch { exit(withError: error) }

@@ -3,7 +3,7 @@ import DxEfficientNet
 import DxEval
 import DxImaging
 import DxPipeline
-import DxTasks
+@testable import DxTasks
 import DxTensor
 import Foundation
 import XCTest
@@ -138,7 +138,7 @@ final class DiagnosisRunTests: XCTestCase {
                               classes: ["a", "b"], train: items, validation: Array(items.prefix(2)), runDirectory: dir + "/run")
     trainer.task = .histopathology
     try trainer.run()
-    XCTAssertEqual(try trainer.writeTestPredictions(Array(items.suffix(4))), 4)
+    XCTAssertEqual(try trainer.writeTestPredictions(Array(items.suffix(4))).written, 4)
     let checkpoint = try TaskCheckpoint.load(dir + "/run/best.safetensors")
     XCTAssertEqual(checkpoint.evaluation, evaluation, "the checkpoint records the transform it was validated with")
     XCTAssertEqual(checkpoint.task, .histopathology)
@@ -175,6 +175,10 @@ final class DiagnosisRunTests: XCTestCase {
     // A checkpoint without a recorded transform (ImageNet weights) gets timm's centre crop.
     let legacy = try TaskCheckpoint.load(try saved(["classes": "[\"a\",\"b\",\"c\",\"d\"]"]))
     XCTAssertEqual(legacy.evaluation.steps, [.centerCrop(cropFraction: 0.875, filter: .bicubic)])
+    // Its crop_pct and interpolation are read (they were ignored before).
+    let path = dir + "/bilinear.safetensors"
+    try model.save(to: path, preprocessing: Preprocessing(resolution: 32, cropPct: 0.9, interpolation: "bilinear"), metadata: ["classes": "[\"a\",\"b\",\"c\",\"d\"]"])
+    XCTAssertEqual(try TaskCheckpoint.load(path).evaluation.steps, [.centerCrop(cropFraction: 0.9, filter: .bilinear)])
   }
 
   func testAStripOfAMillionPixels_isRefusedBeforeTheCropAllocates() throws {
@@ -215,6 +219,33 @@ final class DiagnosisRunTests: XCTestCase {
     let overlays = try FileManager.default.contentsOfDirectory(atPath: dir + "/cams").sorted()
     XCTAssertEqual(overlays.count, 2, "\(overlays)")
     XCTAssertTrue(overlays[0].hasPrefix("A_img_gradcam_") && overlays[1].hasPrefix("B_img_gradcam_"), "\(overlays)")
+  }
+
+  func testSlides_tileAtTheCheckpointsResolutionByDefault_andSameNamedSlidesStayApart() throws {
+    try SampleDatasets.histopathology(to: dir + "/h", count: 5, holdout: 5, size: 32, slideSize: 512, seed: 3)
+    try FileManager.default.createDirectory(atPath: dir + "/a", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: dir + "/b", withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: dir + "/h/slides/slide_1.tif", toPath: dir + "/a/s.tif")
+    try FileManager.default.copyItem(atPath: dir + "/h/slides/slide_2.tif", toPath: dir + "/b/s.tif")
+    let p = try predictor(classes: ["stroma", "tumor"])
+    // No tile size anywhere: tiles are the checkpoint's 32 px, read whole (no 256 -> 224 crop).
+    let slides = SlideDiagnoser(predictor: p, tiling: .init(mpp: 0.5), aggregation: .meanProbability)
+    let one = try slides.diagnose(dir + "/a/s.tif")
+    XCTAssertEqual(one.plan.tileSize, 32)
+    XCTAssertTrue(one.tiles.allSatisfy { $0.record.width == 32 && $0.record.height == 32 }, "tiles read at 32 px")
+    var run = DiagnosisRun(predictor: p, slides: slides)
+    run.heatmaps = dir + "/maps"
+    _ = try run.run(inputs: DiagnosisInputs([dir + "/a/s.tif", dir + "/b/s.tif"], recursive: false, classes: p.classes), output: dir + "/pred.csv")
+    let rows = CSV.records(try String(contentsOfFile: dir + "/pred.csv", encoding: .utf8)).dropFirst()
+    XCTAssertEqual(Set(rows.map { $0.fields[1] }).count, 2, "two studies: \(rows.map { $0.fields[1] })")
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/maps").sorted(), ["a_s_heatmap.png", "a_s_tiles.csv", "b_s_heatmap.png", "b_s_tiles.csv"])
+  }
+
+  func testTheLegend_drawsAnyClassName() {
+    // Upper-casing "ß" gives two letters, "ﬁ" too: each is drawn, nothing traps.
+    let image = FloatImage(width: 40, height: 30, values: [Float](repeating: 0.5, count: 40 * 30 * 3))
+    let out = SlideHeatmap.withLegend(image, title: "P(Straße ﬁ ✓)")
+    XCTAssertGreaterThan(out.height, image.height)
   }
 
   func testSHA256_matchesTheStandardVectors() {

@@ -11,11 +11,14 @@ final class RuntimeEnvironmentTests: XCTestCase {
     XCTAssertTrue(e.returnFreedMemory)
     XCTAssertEqual(e.testKillAt, "2:after-log")
     XCTAssertEqual(e.kernelISA, .avx2)
-    let hostile = RuntimeEnvironment(["EFFDX_THREADS": "100000", "EFFDX_STREAMING_MIN_MB": "-5", "EFFDX_KERNEL_ISA": "sse9"])
+    let hostile = RuntimeEnvironment(["EFFDX_THREADS": "100000", "EFFDX_STREAMING_MIN_MB": "-5", "EFFDX_KERNEL_ISA": "sse9", "EFFDX_RETURN_FREED_MEMORY": "0", "EFFDX_GATE_AS_READ": "maybe"])
     XCTAssertNil(hostile.threads)
     XCTAssertNil(hostile.streamingMinimumMB)
-    XCTAssertNil(hostile.kernelISA)
+    XCTAssertEqual(hostile.kernelISA, .portableC, "an unknown cap caps to the portable kernels")
     XCTAssertTrue(hostile.gatesAsRead)
+    XCTAssertFalse(hostile.returnFreedMemory, "=0 means off")
+    XCTAssertEqual(hostile.problems.count, 4, "\(hostile.problems)")
+    XCTAssertEqual(RuntimeEnvironment([:]).problems, [])
   }
 
   func testApplyingACap_lowersTheKernels() {

@@ -150,6 +150,8 @@ final class HostileInputTests: XCTestCase {
       ("blur6", "name: p\ntrain_transforms:\n  - gaussian_blur: {p: 1, sigma: [1.0e6, 1.0e6]}\n", "'sigma' values must be in"),
       ("brackets", "name: " + String(repeating: "[", count: 200_000) + "\n", "nested deeper than 64"),
       ("duplicate", "name: p\nresolution: 32\nresolution: 64\n", "p.yaml:3: key 'resolution' appears twice"),
+      // Found by Scripts/fuzz (pipeline): Yams' YAML 1.1 base-60 integers trapped on overflow.
+      ("sexagesimal", "name: p\nworkers: -444444444444:4444\n", "p.yaml:2: 'workers' must be a whole number"),
       ("random-eval", "name: p\neval_transforms:\n  - horizontal_flip: {p: 0.5}\n", "p.yaml:3: eval_transforms must be deterministic"),
     ]
     for (name, yaml, expected) in cases {
@@ -200,5 +202,36 @@ final class HostileInputTests: XCTestCase {
     XCTAssertEqual(r.status, 3, r.stderr)
     XCTAssertTrue(r.stdout.contains("1 diagnosed"), r.stdout)
     XCTAssertTrue(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8).contains("not a regular file"))
+  }
+
+  // MARK: Sample formats
+
+  /// A 2 x 1 gray 16-bit TIFF written byte by byte, with the given SampleFormat tag.
+  func tiff16(_ name: String, sampleFormat: UInt16) -> String {
+    var b: [UInt8] = [0x49, 0x49, 42, 0, 8, 0, 0, 0]
+    func u16(_ v: UInt16) { b += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    func u32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { b.append(UInt8((v >> UInt32(s)) & 0xFF)) } }
+    let entries: [(UInt16, UInt16, UInt32)] = [(256, 3, 2), (257, 3, 1), (258, 3, 16), (259, 3, 1), (262, 3, 1), (273, 4, 134), (277, 3, 1), (278, 3, 1), (279, 4, 4), (339, 3, UInt32(sampleFormat))]
+    u16(UInt16(entries.count))
+    for (tag, type, value) in entries { u16(tag); u16(type); u32(1); if type == 3 { u16(UInt16(value)); u16(0) } else { u32(value) } }
+    u32(0)
+    u16(0xA1B7)  // -24137 as int16
+    u16(1000)
+    let path = dir + "/\(name).tif"
+    FileManager.default.createFile(atPath: path, contents: Data(b))
+    return path
+  }
+
+  func testSignedAndFloatSamples_areUnsupported_notReadAsUnsigned() throws {
+    let plain = try effdx(["convert", tiff16("uint", sampleFormat: 1), "--out", dir + "/uint.png"])
+    XCTAssertEqual(plain.status, 0, plain.stderr)
+    try refuses(["convert", tiff16("int", sampleFormat: 2), "--out", dir + "/int.png"], "signed integer samples")
+    try refuses(["convert", tiff16("float", sampleFormat: 3), "--out", dir + "/float.png"], "floating-point samples")
+  }
+
+  func testATruncatedJPEG_isAnErrorNotAGreyFill() throws {
+    let jpeg = try Data(contentsOf: SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images/rgb.jpg"))
+    FileManager.default.createFile(atPath: dir + "/cut.jpg", contents: jpeg.prefix(jpeg.count * 9 / 10))
+    try refuses(["convert", dir + "/cut.jpg", "--out", dir + "/cut.png"], "truncated")
   }
 }

@@ -66,6 +66,7 @@ final class TopFloorCommandTests: XCTestCase {
     XCTAssertTrue(diagnose.stderr.contains("a folder per class"), diagnose.stderr)
     let summary = try JSONSerialization.jsonObject(with: Data(diagnose.stdout.utf8)) as? [String: Any]
     XCTAssertEqual(summary?["written"] as? Int, 6)
+    XCTAssertEqual(summary?["errors_path"] as? String, path("pred.errors.csv"))
     let rows = CSV.records(try String(contentsOfFile: path("pred.csv"), encoding: .utf8)).dropFirst()
     for row in rows { XCTAssertEqual(row.fields[2], ((row.fields[0] as NSString).deletingLastPathComponent as NSString).lastPathComponent, "label from the folder") }
     // --quiet: no notes, no progress.

@@ -10,7 +10,7 @@ import DxTensor
 /// It is a snapshot of the network's weights when it was made: rebuild it after training.
 /// It computes what `EfficientNet.forward(_:mode: .inference)` computes, to float rounding
 /// (the folding changes the order of operations, nothing else), and is what diagnosis, feature
-/// caching and `effdx bench --mode infer` run. Not for concurrent use: one per thread.
+/// caching and `effdx bench infer` run. Not for concurrent use: one per thread.
 public final class FoldedEfficientNet {
   /// The network it was made from; its classifier runs on the pooled features.
   public let network: EfficientNet

@@ -12,13 +12,15 @@ public struct RowIssue: Codable, Equatable, Sendable, CustomStringConvertible {
 public enum PredictionsError: Error, CustomStringConvertible, Equatable {
   case cannotRead(path: String, reason: String)
   case badHeader(path: String, reason: String)
-  case noRows(path: String)
+  case noRows(path: String, issues: [RowIssue])
 
   public var description: String {
     switch self {
     case .cannotRead(let path, let reason): return "\(path): cannot read: \(reason)"
     case .badHeader(let path, let reason): return "\(path): bad header: \(reason)"
-    case .noRows(let path): return "\(path): no usable rows (see the issues listed)"
+    case .noRows(let path, let issues):
+      let shown = issues.prefix(5).map { "  \($0)" }.joined(separator: "\n")
+      return "\(path): no usable rows" + (issues.isEmpty ? " (the file has a header and nothing else)" : ":\n" + shown + (issues.count > 5 ? "\n  ... and \(issues.count - 5) more" : ""))
     }
   }
 }

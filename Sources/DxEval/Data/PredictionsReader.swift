@@ -56,8 +56,9 @@ public enum PredictionsReader {
         table.issues.append(RowIssue(file: labelsPath, line: line, reason: "path '\(entry.listed)' has no prediction"))
       }
     }
+    table = dropDuplicates(table, path: path)
     table.issues.sort { ($0.file, $0.line) < ($1.file, $1.line) }
-    if table.count == 0 { throw PredictionsError.noRows(path: path) }
+    if table.count == 0 { throw PredictionsError.noRows(path: path, issues: table.issues) }
     return table
   }
 
@@ -133,11 +134,30 @@ public enum PredictionsReader {
         }
         table.probabilities.append(v)
       }
+      // Probabilities of one row sum to one (to the 6 decimals diagnosis writes); all zeros, or
+      // a row of another model's columns, would score as nonsense.
+      let sum = table.probabilities[start...].reduce(0, +)
+      guard abs(sum - 1) <= 0.01 else {
+        table.probabilities.removeSubrange(start...)
+        return issue("probabilities sum to \(sum), not 1")
+      }
       table.paths.append(rowPath)
       table.studies.append(study)
       table.truth.append(Int32(y))
       table.predicted.append(Int32(p))
     }
+  }
+
+  /// A path listed twice would count twice: the first row stays, later ones are issues.
+  static func dropDuplicates(_ t: PredictionTable, path: String) -> PredictionTable {
+    var seen = Set<String>(), keep: [Int] = [], issues = t.issues
+    for (i, p) in t.paths.enumerated() {
+      if seen.insert(p).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
+    }
+    guard keep.count < t.count else { return t }
+    var out = t.subset(keep)
+    out.issues = issues
+    return out
   }
 
   static func load(_ path: String) throws -> Data {

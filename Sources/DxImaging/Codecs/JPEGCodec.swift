@@ -25,9 +25,13 @@ public enum JPEGCodec {
                       gray ? TJPF_GRAY.rawValue : TJPF_RGB.rawValue, TJFLAG_ACCURATEDCT)
       }
     }
-    // A warning (e.g. "Premature end of JPEG file") still yields an image; an error does not.
-    if rc != 0 && tjGetErrorCode(handle) == TJERR_FATAL.rawValue {
-      throw ImageError.corrupt(path: path, reason: String(cString: tjGetErrorStr2(handle)))
+    // A warning (extraneous bytes before a marker, common in camera files) still yields the
+    // image; a truncated file would be decoded with a grey fill where its data ends, so it is an
+    // error, as in Pillow. A fatal error yields nothing.
+    if rc != 0 {
+      let message = String(cString: tjGetErrorStr2(handle))
+      if tjGetErrorCode(handle) == TJERR_FATAL.rawValue { throw ImageError.corrupt(path: path, reason: message) }
+      if message.contains("Premature end") { throw ImageError.corrupt(path: path, reason: "truncated (\(message)): the end of the image is missing") }
     }
     let image = Image(width: Int(width), height: Int(height), channels: channels, samples: .uint8(pixels))
     guard applyOrientation else { return image }

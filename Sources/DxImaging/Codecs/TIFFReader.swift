@@ -27,6 +27,8 @@ public final class TIFFReader {
     /// Channels `readRegion` returns (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA).
     public var outputChannels: Int
     public var outputBitDepth: Int
+    /// `uint`, `int` (signed) or `float` (the SampleFormat tag): only unsigned samples are read.
+    public var sampleFormat: String = "uint"
 
     /// width x height, saturating: a hostile header can claim 4 billion x 4 billion.
     public var pixelCount: Int { saturatingProduct(width, height) }
@@ -140,12 +142,16 @@ public final class TIFFReader {
     let base: Int = (photometric == 2 || photometric == 6 || photometric == 3 || photometric == 8) ? 3 : (photometric == 5 ? 4 : 1)
     let hasAlpha = extraCount > 0 && Int(spp) > (photometric == 3 ? 1 : base)
     let outputChannels = (base == 4 ? 3 : base) + (hasAlpha ? 1 : 0)
-    return Level(
+    var format: UInt16 = 1
+    _ = dx_tiff_get_u16_defaulted(tif, UInt32(TIFFTAG_SAMPLEFORMAT), &format)
+    var level = Level(
       index: index, width: Int(w), height: Int(h), tileWidth: tiled ? Int(tw) : nil, tileHeight: tiled ? Int(th) : nil,
       rowsPerStrip: tiled ? nil : Int(rps), samplesPerPixel: Int(spp), bitsPerSample: Int(bps),
       photometric: photometricNames[photometric] ?? "photometric \(photometric)", compression: compressionNames[compression] ?? "compression \(compression)",
       planarSeparate: planar == 2, mppX: mppX, mppY: mppY, isSubIFD: isSubIFD, outputChannels: outputChannels,
       outputBitDepth: bps == 16 ? 16 : 8)
+    level.sampleFormat = format == 2 ? "int" : format == 3 ? "float" : format == 1 ? "uint" : "format \(format)"
+    return level
   }
 
   /// The whole of `level`, if it is within the pixel limit.

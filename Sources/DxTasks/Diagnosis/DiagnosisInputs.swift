@@ -25,13 +25,16 @@ public struct DiagnosisInputs {
   /// - Parameters:
   ///   - recursive: descend into every subfolder. Without it a folder whose images all sit in
   ///     subfolders (a folder per class) is still read one level of classes deep, and said so.
-  public init(_ inputs: [String], recursive: Bool, classes: [String]) {
+  ///   - labels: the task's rule for labels from a folder layout.
+  public init(_ inputs: [String], recursive: Bool, classes: [String], labels rule: Task.LabelRule = .topFolder) {
+    switch rule {
+    case .topFolder: break  // the one layout EfficientDx reads: a class folder at the top
+    }
     let fm = FileManager.default
     var seen = Set<String>()
     let known = Set(classes)
     func add(_ path: String, label: String?) {
-      let key = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-      guard seen.insert(key).inserted else { return }
+      guard seen.insert(DiagnosisRun.key(path)).inserted else { return }
       files.append(File(path: path, label: label.flatMap { known.contains($0) ? $0 : nil }))
     }
     func isCandidate(_ name: String) -> Bool {

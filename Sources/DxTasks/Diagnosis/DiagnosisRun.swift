@@ -34,19 +34,20 @@ public struct DiagnosisRun {
     public var errorsPath: String
     public var written = 0, skipped = 0, failed = 0
     public var notes: [String] = []
+
+    enum CodingKeys: String, CodingKey { case output, errorsPath = "errors_path", written, skipped, failed, notes }
   }
 
-  /// How rows are matched across runs and manifests: the absolute, standardized path.
+  /// How rows are matched across runs, inputs and manifests: the absolute, standardized path
+  /// with symbolic links resolved (one file, however it is named).
   public static func key(_ path: String) -> String {
-    URL(fileURLWithPath: path).standardizedFileURL.path
+    URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
   }
 
-  var header: [String] {
-    ["path", "study", "label", "predicted"] + predictor.classes.map { "p_\($0)" } + (topK > 0 ? ["top\(topK)"] : [])
-  }
+  var format: PredictionsFormat { PredictionsFormat(classes: predictor.classes, topK: topK) }
 
   public func run(inputs: DiagnosisInputs, output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
-    let out = try AppendOnlyCSV(path: output, header: header, purpose: "predictions CSV")
+    let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
     let errorsPath = (output as NSString).deletingPathExtension + ".errors.csv"
     var ledger = try ErrorsLedger(path: errorsPath)
     var summary = Summary(output: output, errorsPath: errorsPath, notes: inputs.notes)
@@ -58,16 +59,14 @@ public struct DiagnosisRun {
     var done = Set(out.existing.compactMap { $0.fields.first }.map(Self.key))
     let todo = inputs.files.filter { !done.contains(Self.key($0.path)) }
     summary.skipped = inputs.files.count - todo.count
-    let classes = predictor.classes
+    let limits = ImageLimits(maxPixels: predictor.evaluation.maxPixels)
 
     func record(_ file: DiagnosisInputs.File, study defaultStudy: String, probs: [Float], predicted: Int? = nil) throws {
-      let predicted = predicted ?? probs.indices.max { probs[$0] < probs[$1] }!
       let truth = known[Self.key(file.path)]
       let label = truth?.label ?? file.label ?? ""
       let study = truth.map { $0.study.isEmpty ? defaultStudy : $0.study } ?? defaultStudy
-      var row = [file.path, study, label, classes[predicted]] + probs.map { String(format: "%.6f", $0) }
-      if topK > 0 { row.append(probs.indices.sorted { probs[$0] > probs[$1] }.prefix(topK).map { classes[$0] }.joined(separator: ";")) }
-      try out.append(row: row)  // one write per row: a crash never leaves half a row
+      // One write per row: a crash never leaves half a row.
+      try out.append(row: format.row(path: file.path, study: study, label: label, probabilities: probs, predicted: predicted))
       done.insert(Self.key(file.path))
       ledger.succeeded(file.path)
       summary.written += 1
@@ -85,59 +84,83 @@ public struct DiagnosisRun {
         try fail(f.path, "unsupported: .\(ext) slides (a vendor format) cannot be read by this build; convert the slide to a pyramidal TIFF")
       } else if !DiagnosisInputs.isRegularFile(f.path) {
         try fail(f.path, "not a regular file")
-      } else if Self.isSlide(f.path) {
+      } else if Self.isSlide(f.path, limits: limits) {
         slideFiles.append(f)
       } else {
         images.append(f)
       }
     }
     var finished = 0
+    let total = images.count + slideFiles.count
+    // A slide is its own study, named by its file; two slides of one name (in two folders)
+    // are named by their paths instead, so they stay two studies with two sets of maps.
+    var stems: [String: Int] = [:]
+    for s in slideFiles { stems[Self.stem(s.path), default: 0] += 1 }
+    func slideName(_ path: String) -> String { stems[Self.stem(path)]! > 1 ? Self.flatName(path) : Self.stem(path) }
     for start in stride(from: 0, to: images.count, by: batchSize) {
       let chunk = Array(images[start..<min(images.count, start + batchSize)])
       for (file, outcome) in zip(chunk, predictor.classify(paths: chunk.map(\.path), workers: workers)) {
         switch outcome {
         case .probabilities(let p):
           try record(file, study: "", probs: p)
-          if let heatmaps { try? gradCAM(file.path, probabilities: p, to: heatmaps) }
+          if let heatmaps {
+            do { try gradCAM(file.path, probabilities: p, to: heatmaps) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
+          }
         case .failed(let e): try fail(file.path, "\(e)")
         }
       }
       finished += chunk.count
-      progress(finished, todo.count)
+      progress(finished, total)
     }
     for slide in slideFiles {
-      let stem = ((slide.path as NSString).lastPathComponent as NSString).deletingPathExtension
+      let stem = slideName(slide.path)
+      let result: SlideDiagnoser.Result
       do {
         guard var slides else { throw ImageError.unsupported(path: slide.path, reason: "this checkpoint's task does not diagnose whole slides") }
         slides.batchSize = batchSize
-        let result = try slides.diagnose(slide.path)
-        summary.notes += result.notes
-        for (r, e) in result.failedTiles { try fail(slide.path + " tile x=\(r.x) y=\(r.y) level \(r.level)", "\(e)") }
-        try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
-        if let heatmaps { try writeSlideMaps(result, stem: stem, to: heatmaps) }
-      } catch let e as TaskError {
-        throw e  // the output itself failed: stop, keeping what is written
+        result = try slides.diagnose(slide.path, limits: limits)
       } catch {
         try fail(slide.path, "\(error)")
+        finished += 1
+        progress(finished, total)
+        continue
+      }
+      summary.notes += result.notes
+      for (r, e) in result.failedTiles { try fail(slide.path + " tile x=\(r.x) y=\(r.y) level \(r.level)", "\(e)") }
+      try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
+      if let heatmaps {
+        // The slide is diagnosed and recorded; a map that cannot be written is a note, not a failure.
+        do { try writeSlideMaps(result, stem: stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
       }
       finished += 1
-      progress(finished, todo.count)
+      progress(finished, total)
     }
     try ledger.finish()
     return summary
   }
 
-  static func isSlide(_ path: String) -> Bool {
-    guard (try? ImageFormat.detect(path: path)) == .tiff, let r = try? TIFFReader(path: path) else { return false }
-    return r.levels.count > 1 && r.levels[0].tileWidth != nil || r.levels[0].pixelCount > ImageLimits.default.maxPixels
+  static func isSlide(_ path: String, limits: ImageLimits) -> Bool {
+    guard (try? ImageFormat.detect(path: path)) == .tiff, let r = try? TIFFReader(path: path, limits: limits) else { return false }
+    return r.levels.count > 1 && r.levels[0].tileWidth != nil || r.levels[0].pixelCount > limits.maxPixels
   }
+
+  static func stem(_ path: String) -> String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }
+
+  /// `folder_stem`: a file name for outputs made from an input file.
+  static func flatName(_ path: String) -> String {
+    let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+    return (folder.isEmpty || folder == "." || folder == "/" ? "" : safe(folder) + "_") + safe(stem(path))
+  }
+
+  /// A name with no path separators or NULs in it.
+  static func safe(_ s: String) -> String { String(s.map { $0 == "/" || $0 == "\0" ? "_" : $0 }) }
 
   /// Per-tile probabilities (`<slide>_tiles.csv`) and the heatmap (`<slide>_heatmap.png`).
   func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String) throws {
     let classes = predictor.classes
     var text = CSV.row(["x0", "y0", "width0", "height0", "predicted"] + classes.map { "p_\($0)" })
     for (r, p) in result.tiles {
-      text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", classes[p.indices.max { p[$0] < p[$1] }!]] + p.map { String(format: "%.6f", $0) })
+      text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", classes[p.argmax]] + p.map { String(format: "%.6f", $0) })
     }
     try text.write(toFile: (dir as NSString).appendingPathComponent("\(stem)_tiles.csv"), atomically: true, encoding: .utf8)
     // The class that decides the slide when the task has one (tumour), else the predicted class.
@@ -150,15 +173,13 @@ public struct DiagnosisRun {
   /// A Grad-CAM overlay of the predicted class, named by the image's folder and file so that
   /// `A/img.png` and `B/img.png` do not overwrite each other.
   func gradCAM(_ path: String, probabilities p: [Float], to dir: String) throws {
-    let classIndex = p.indices.max { p[$0] < p[$1] }!
+    let classIndex = p.argmax
     let image = try ImageDecoder.decode(path: path, limits: ImageLimits(maxPixels: predictor.evaluation.maxPixels))
     let shown = try predictor.evaluation.transformed(image, source: path)
     let input = try predictor.evaluation.prepare(image, source: path)
     let s = predictor.evaluation.resolution
     let map = GradCAM.map(predictor.model, input: .init(shape: [1, s, s, 3], scalars: input), classIndex: classIndex)
-    let folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-    let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-    let name = (folder.isEmpty || folder == "." ? "" : folder + "_") + stem + "_gradcam_\(predictor.classes[classIndex]).png"
+    let name = Self.flatName(path) + "_gradcam_\(Self.safe(predictor.classes[classIndex])).png"
     try PNGCodec.write(GradCAM.overlay(shown.image(), map: map), to: (dir as NSString).appendingPathComponent(name))
   }
 }

@@ -9,6 +9,7 @@ struct ErrorsLedger {
   let path: String
   private var file: AppendOnlyCSV?
   private var order: [String] = []
+  private var listed = Set<String>()
   private var reasons: [String: String] = [:]
   private var changed = false
 
@@ -16,7 +17,7 @@ struct ErrorsLedger {
     self.path = path
     let file = try AppendOnlyCSV(path: path, header: ["path", "error"], purpose: "diagnosis errors ledger")
     for row in file.existing where row.fields.count == 2 {
-      if reasons[row.fields[0]] == nil { order.append(row.fields[0]) } else { changed = true }
+      if reasons[row.fields[0]] == nil { order.append(row.fields[0]); listed.insert(row.fields[0]) } else { changed = true }
       reasons[row.fields[0]] = row.fields[1]
     }
     self.file = file
@@ -28,7 +29,7 @@ struct ErrorsLedger {
       return
     }
     try file?.append(row: [item, reason])
-    order.append(item)
+    if !listed.contains(item) { order.append(item); listed.insert(item) }
     reasons[item] = reason
   }
 

@@ -62,7 +62,7 @@ public struct SlideDiagnoser {
     var table = PredictionTable(classes: predictor.classes)
     for (_, p) in tiles {
       let probs = p.map(Double.init)
-      table.append(path: path, study: path, truth: 0, predicted: probs.indices.max { probs[$0] < probs[$1] }!, probabilities: probs)
+      table.append(path: path, study: path, truth: 0, predicted: p.argmax, probabilities: probs)
     }
     let slide = aggregation.aggregate(table)
     return Result(probabilities: slide.probabilities.map(Float.init), predicted: Int(slide.predicted[0]), tiles: tiles, failedTiles: failed, plan: plan, notes: notes)

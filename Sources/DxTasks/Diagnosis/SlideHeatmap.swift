@@ -5,7 +5,7 @@ import Foundation
 /// legend under it: the colour scale from 0 to 1 and the class it shows, so a heatmap read on
 /// its own still says what it means.
 public enum SlideHeatmap {
-  /// Blue (0) through purple to red (1).
+  /// Blue (0) through purple to red (1), as RGB.
   static func color(_ p: Float) -> [Float] { [p, 0.2, 1 - p] }
 
   public static func write(plan: SlideTiler.Plan, tiles: [(record: SlideTiler.Record, probabilities: [Float])], classIndex: Int, className: String, to path: String) throws {
@@ -63,8 +63,9 @@ enum BitmapFont {
   /// Draws `text` in black with its top-left corner at (x, y); clipped at the image's edges.
   static func draw(_ text: String, into image: inout FloatImage, x: Int, y: Int, scale: Int) {
     var cx = x
-    for ch in text {
-      let rows = glyphs[Character(ch.uppercased())] ?? unknown
+    // Upper-casing can lengthen a character ("ß" -> "SS"): draw what it becomes.
+    for ch in text.uppercased() {
+      let rows = glyphs[ch] ?? unknown
       for (r, bits) in rows.enumerated() {
         for col in 0..<5 where bits & (16 >> col) != 0 {
           for dy in 0..<scale { for dx in 0..<scale {

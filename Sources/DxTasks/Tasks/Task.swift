@@ -4,7 +4,7 @@ import Foundation
 
 /// A domain EfficientDx knows, as a value: the pipeline it trains and validates with, the
 /// pipeline whole slides are tiled with, how labels come from a dataset's layout, and how a
-/// study's images become one diagnosis. Nothing about a task lives in code paths: `Diagnoser`
+/// study's images become one diagnosis. Nothing about a task lives in code paths: diagnosis
 /// and the CLI ask the task value.
 public struct Task: Sendable {
   public var kind: TaskKind

@@ -43,6 +43,8 @@ public final class Trainer {
   let optimizer: AdamW
   var epochsDone = 0, steps = 0, bestMetric = -Double.infinity, badEpochs = 0
   private var reportedFailures = Set<String>()
+  /// Whether `best.safetensors` in the run directory is this run's.
+  private var bestWritten = false
 
   public struct Progress: Sendable {
     public var epoch: Int, epochs: Int, batch: Int, batches: Int
@@ -75,7 +77,9 @@ public final class Trainer {
     self.runDirectory = runDirectory
     self.policy = policy
     optimizer = AdamW(weightDecay: WeightDecay(Float(config.weightDecay), excludeBiasAndNorm: true))
-    try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+    do { try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true) } catch {
+      throw TaskError.invalid("--out \(runDirectory): cannot create the run folder (\((error as NSError).localizedDescription))")
+    }
   }
 
   var lastPath: String { (runDirectory as NSString).appendingPathComponent("last.safetensors") }
@@ -176,22 +180,27 @@ public final class Trainer {
   /// The best checkpoint on the held-out test items, written as `diagnose` writes predictions
   /// (same `Predictor`, same columns), so `effdx evaluate` reads it and `diagnose` on the same
   /// files gives the same probabilities.
-  public func writeTestPredictions(_ test: [DatasetIndex.Item], batchSize: Int = 16) throws -> Int {
-    let checkpoint = try TaskCheckpoint.load(FileManager.default.fileExists(atPath: bestPath) ? bestPath : lastPath)
+  /// Returns the rows written and the test images that could not be read.
+  public func writeTestPredictions(_ test: [DatasetIndex.Item], batchSize: Int = 16) throws -> (written: Int, failures: [ImageError]) {
+    // This run's best (a best.safetensors left by an earlier run in the folder is not it).
+    let checkpoint = try TaskCheckpoint.load(bestWritten ? bestPath : lastPath)
     let predictor = Predictor(checkpoint)
-    var text = CSV.row(["path", "study", "label", "predicted"] + classes.map { "p_\($0)" })
-    var written = 0
+    let format = PredictionsFormat(classes: classes)
+    var text = CSV.row(format.header)
+    var written = 0, failures: [ImageError] = []
     for start in stride(from: 0, to: test.count, by: batchSize) {
       let chunk = Array(test[start..<min(test.count, start + batchSize)])
       for (item, outcome) in zip(chunk, predictor.classify(paths: chunk.map(\.path), workers: spec.workers)) {
-        guard case .probabilities(let p) = outcome else { continue }
-        let predicted = p.indices.max { p[$0] < p[$1] }!
-        text += CSV.row([item.path, item.study ?? "", classes[item.label], classes[predicted]] + p.map { String(format: "%.6f", $0) })
-        written += 1
+        switch outcome {
+        case .probabilities(let p):
+          text += CSV.row(format.row(path: item.path, study: item.study ?? "", label: classes[item.label], probabilities: p))
+          written += 1
+        case .failed(let e): failures.append(e)
+        }
       }
     }
     try text.write(toFile: testPredictionsPath, atomically: true, encoding: .utf8)
-    return written
+    return (written, failures)
   }
 
   func stepSeed(_ epoch: Int) -> UInt64 { config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(steps) &* 0x9E37_79B9_7F4A_7C15) }
@@ -240,13 +249,20 @@ public final class Trainer {
   /// atomic file: the commit point), then last. `restore` trusts only the state file, cuts the
   /// log back to its epochs and rewrites `last`; a replayed epoch recomputes the same values.
   func save(log: EpochLog, best: Bool) throws {
-    if best { try checkpoint().save(to: bestPath) }
+    if best {
+      try checkpoint().save(to: bestPath)
+      bestWritten = true
+    }
     crashForTesting("after-best")
     let line = String(decoding: try JSONEncoder().encode(log), as: UTF8.self) + "\n"
     if let handle = FileHandle(forWritingAtPath: logPath) {
-      try handle.seekToEnd()
-      try handle.write(contentsOf: Data(line.utf8))
-      try handle.close()
+      defer { try? handle.close() }
+      let start = try handle.seekToEnd()
+      do { try handle.write(contentsOf: Data(line.utf8)) } catch {
+        // A full disk: cut the half line back off, so the log holds whole epochs only.
+        try? handle.truncate(atOffset: start)
+        throw TaskError.invalid("\(logPath): cannot write (\((error as NSError).localizedDescription)); the log is kept as it was before this epoch")
+      }
     } else {
       try line.write(toFile: logPath, atomically: true, encoding: .utf8)
     }
@@ -300,6 +316,7 @@ public final class Trainer {
     guard !weights.isEmpty else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
     try model.loadState(weights)
     optimizer.loadState(optimizerState)
+    bestWritten = FileManager.default.fileExists(atPath: bestPath)  // the same run (checkSameRun)
     func count(_ key: String) throws -> Int {
       guard let v = Int(stateFile.metadata[key] ?? "0"), v >= 0 else { throw TaskError.invalid("\(statePath): metadata '\(key)' is not a count") }
       return v

@@ -207,7 +207,7 @@ public func gatedPointwiseConvForward(
 /// `c[m, n] = a[m, k] x b` with `b` packed by `packForInference`, on the packed GEMM, rows
 /// spread over the cores: the 1x1 convolutions of training, forward and input gradient. On
 /// their skinny products (a million rows, 16-1152 columns) OpenBLAS spends much of its time
-/// packing the rows and clearing C (`effdx bench --mode train` on B0: 1x1 forward about 20%
+/// packing the rows and clearing C (`effdx bench train` on B0: 1x1 forward about 20%
 /// faster on the packed GEMM, whose tiles read the rows where they lie). With
 /// `gate` (`[m / rowsPerGate, k]`), each image of `rowsPerGate` rows is multiplied with its
 /// columns scaled by its gate row, and chunks stay within one image.

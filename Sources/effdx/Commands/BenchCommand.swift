@@ -57,7 +57,7 @@ struct NetworkBenchOptions: ParsableArguments {
   func run(mode: String, recompute: Recomputation = .elementwise) throws {
     try compute.apply()
     #if DEBUG
-      if !json { print("warning: debug build; use swift build -c release") }
+      Console.warning("debug build; use swift build -c release")
     #endif
     var config = Variants.named(arch)!
     config.numClasses = classes

@@ -16,7 +16,7 @@ struct BenchEvaluateCommand: ParsableCommand {
 
   func run() throws {
     #if DEBUG
-      print("warning: debug build; use swift build -c release")
+      Console.warning("debug build; use swift build -c release")
     #endif
     var table = PredictionTable(classes: (0..<classes).map { "class\($0)" })
     var state: UInt64 = 42

@@ -16,7 +16,7 @@ struct BenchImagingCommand: ParsableCommand {
 
   func run() throws {
     #if DEBUG
-      print("warning: debug build; use swift build -c release")
+      Console.warning("debug build; use swift build -c release")
     #endif
     try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
     let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount

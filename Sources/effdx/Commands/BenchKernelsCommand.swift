@@ -45,7 +45,7 @@ struct BenchKernelsCommand: ParsableCommand {
   func run() throws {
     try compute.apply()
     #if DEBUG
-      print("warning: debug build; numbers are meaningless. Use: swift build -c release && .build/release/effdx bench-kernels")
+      Console.warning("debug build; numbers are meaningless. Use: swift build -c release && .build/release/effdx bench kernels")
     #endif
     print("EfficientDx kernel benchmark: batch \(batch), resolution \(res), \(ThreadPool.threadCount) threads, median of \(repeats)")
     let gemm = measureSgemm()

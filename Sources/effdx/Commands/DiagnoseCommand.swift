@@ -46,6 +46,12 @@ struct DiagnoseCommand: ParsableCommand {
     predictor.tta = tta
     let task = ckpt.task?.task
     let slideSpec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task?.slidePipeline()
+    if let pipeline, let spec = slideSpec {
+      if let other = spec.task, let mine = ckpt.task, other != mine.rawValue {
+        throw CommandFailure("--pipeline \(pipeline) is a \(other) pipeline (its 'task' key), the checkpoint a \(mine.rawValue) one")
+      }
+      if spec.tiling == nil { Console.warning("--pipeline \(pipeline) has no tiling block: slides are cut with the defaults (diagnose reads only a pipeline's tiling; the checkpoint brings its evaluation transform)") }
+    }
     let tiling = try tilingOptions.tiling(slideSpec?.tiling ?? PipelineSpec.Tiling(mpp: 0.5), defaultTileSize: ckpt.evaluation.resolution)
     let aggregation = task?.slideAggregation(ckpt.classes) ?? .meanProbability
     var run = DiagnosisRun(predictor: predictor, slides: SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: aggregation))
@@ -56,10 +62,13 @@ struct DiagnoseCommand: ParsableCommand {
       let manifest = try DatasetIndex.manifest(labels)
       run.known = Dictionary(manifest.items.map { (DiagnosisRun.key($0.path), (manifest.classes[$0.label], $0.study ?? "")) }, uniquingKeysWith: { a, _ in a })
     }
-    let inputs = DiagnosisInputs(input, recursive: recursive, classes: ckpt.classes)
+    let inputs = DiagnosisInputs(input, recursive: recursive, classes: ckpt.classes, labels: task?.labels ?? .topFolder)
     for n in inputs.notes { Console.note(n) }
-    guard !inputs.files.isEmpty || !inputs.unusable.isEmpty else {
-      throw CommandFailure("no images found in \(input.joined(separator: ", ")) (extensions: \(DiagnosisInputs.readable.sorted().joined(separator: ", ")))")
+    guard !inputs.files.isEmpty else {
+      let why = inputs.unusable.map { "\($0.path): \($0.reason)" }
+      throw CommandFailure(why.isEmpty
+        ? "no images found in \(input.joined(separator: ", ")) (extensions: \(DiagnosisInputs.readable.sorted().joined(separator: ", ")))"
+        : "nothing to diagnose: \(why.joined(separator: "; "))")
     }
     Console.detail("evaluation transform: \(ckpt.evaluation.json)")
     let bar = ProgressBar()

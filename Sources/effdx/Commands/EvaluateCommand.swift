@@ -25,6 +25,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Bootstrap seed.") var seed: UInt64 = 0
   @Option(help: "A second predictions CSV on the same images: per-metric differences with paired intervals.") var compare: String?
   @Option(help: "Output directory.") var out: String
+  @Flag(help: "Print a JSON summary on standard output (n, accuracy, macro F1, the report's path) instead of text.") var json = false
 
   func validate() throws {
     if aggregate == .topk && positiveClass == nil { throw ValidationError("--aggregate topk needs --positive-class") }
@@ -35,6 +36,9 @@ struct EvaluateCommand: ParsableCommand {
 
   func run() throws {
     let table = try PredictionsReader.read(predictions: predictions, labels: labels, studyColumn: studyColumn)
+    if let positiveClass, !table.classes.contains(positiveClass) {
+      throw ValidationError("--positive-class '\(positiveClass)' is not a class of \(predictions) (\(table.classes.joined(separator: ", ")))")
+    }
     let aggregation: StudyAggregation
     switch aggregate {
     case .vote: aggregation = .majorityVote
@@ -42,12 +46,24 @@ struct EvaluateCommand: ParsableCommand {
     case .mean: aggregation = .meanProbability
     }
     var other: (path: String, table: PredictionTable)? = nil
-    if let compare { other = (compare, try PredictionsReader.read(predictions: compare, labels: labels, studyColumn: studyColumn)) }
+    if let compare {
+      let second = try PredictionsReader.read(predictions: compare, labels: labels, studyColumn: studyColumn)
+      guard !Set(second.paths).isDisjoint(with: table.paths) else {
+        throw CommandFailure("--compare \(compare) shares no image with \(predictions): there is nothing to compare")
+      }
+      other = (compare, second)
+    }
     let evaluator = Evaluator(aggregation: aggregation, bootstrap: Bootstrap(resamples: bootstrap, seed: seed))
     let inputs = EvaluationReport.Inputs(predictions: predictions, labels: labels, studyColumn: studyColumn, bootstrapResamples: bootstrap, seed: seed)
     var report = evaluator.evaluate(table, inputs: inputs, compareWith: other)
     if let other { report.rowIssues += other.table.issues }
     try ReportWriter.write(report, to: out)
+    if json {
+      let object: [String: Any] = ["out": out, "report": (out as NSString).appendingPathComponent("report.json"), "n": report.overall.n,
+                                   "accuracy": report.overall.accuracy, "macro_f1": report.overall.macro.f1, "row_issues": report.rowIssues.count]
+      print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+      return
+    }
     print(TerminalSummary.render(report))
     print("wrote \(ReportWriter.fileNames.joined(separator: ", ")) to \(out)")
   }

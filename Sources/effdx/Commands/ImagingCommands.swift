@@ -103,24 +103,24 @@ struct TileCommand: ParsableCommand {
   var pipeline: String?
   @OptionGroup var tilingOptions: TilingOptions
   @Option(help: "Output directory (tiles/, tiles.csv, thumbnail.png).") var out: String
+  @Flag(help: "Print a JSON summary on standard output instead of text.") var json = false
+  @OptionGroup var verbosity: VerbosityOptions
 
   func run() throws {
+    try verbosity.apply()
     let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
     let t = try tilingOptions.tiling(base, defaultTileSize: 256)
     let tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
     let start = Date()
-    var lastDraw = Date.distantPast
-    let interactive = isatty(STDERR_FILENO) != 0
-    let summary = try tiler.run(slide: slide, to: out) { done, total in
-      guard Date().timeIntervalSince(lastDraw) > 0.2 || done == total else { return }
-      lastDraw = Date()
-      let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-3)
-      let eta = rate > 0 ? Double(total - done) / rate : 0
-      let width = 30, filled = total == 0 ? width : width * done / total
-      let line = "[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) tiles  \(String(format: "%.0f", rate))/s  ETA \(String(format: "%.0f", eta)) s"
-      FileHandle.standardError.write(Data((interactive ? "\r" + line : line + "\n").utf8))
+    let bar = ProgressBar()
+    let summary = try tiler.run(slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") }
+    bar.finish()
+    if json {
+      let object: [String: Any] = ["out": out, "level": summary.level, "read_size": summary.readSize, "kept": summary.records.count, "candidates": summary.candidates,
+                                   "tissue_fraction": summary.tissueFraction, "thumbnail": summary.thumbnail, "seconds": Date().timeIntervalSince(start)]
+      print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+      return
     }
-    if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     print("level \(summary.level) (read \(summary.readSize) px per tile): \(summary.records.count) of \(summary.candidates) tiles kept (tissue \(String(format: "%.1f%%", 100 * summary.tissueFraction)) of the slide)")
     print("wrote \(out)/tiles.csv, \(out)/tiles/, \(summary.thumbnail) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; peak memory \(peakMemoryMB()) MB")
   }

@@ -64,6 +64,9 @@ struct TrainCommand: ParsableCommand {
     if let resolution { spec.resolution = resolution }
     if let batchSize { spec.batchSize = batchSize }
     guard let data = data ?? spec.source.path else { throw ValidationError("--data is needed (the pipeline names no source.path)") }
+    if resume && !FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("last.state.safetensors")) {
+      throw CommandFailure("--resume: \(out) holds no run to resume (no last.state.safetensors); leave out --resume to start one")
+    }
     let index = try Task.dataset(at: data, spec: spec)
     let split = DatasetSplit(index, validation: spec.split.validation, test: spec.split.test, seed: spec.split.seed ^ seed, byStudy: spec.split.byStudy)
     try Task.checkValidationSplit(split, index: index, validationFraction: spec.split.validation, byStudy: spec.split.byStudy)
@@ -102,9 +105,12 @@ struct TrainCommand: ParsableCommand {
     if let killAt = RuntimeEnvironment.current.testKillAt {
       trainer.savePointHook = { epochs, point in if killAt == "\(epochs):\(point)" { kill(getpid(), SIGKILL) } }
     }
-    var testCSV = "path,label,study\n"
-    for item in split.test { testCSV += CSV.row([item.path, index.classes[item.label], item.study ?? ""]) }
-    try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
+    // Absolute paths: the file is a manifest (`--labels RUN/test.csv`) wherever it is read from.
+    var testCSV = CSV.row(["path", "label", "study"])
+    for item in split.test { testCSV += CSV.row([DiagnosisRun.key(item.path), index.classes[item.label], item.study ?? ""]) }
+    do { try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8) } catch {
+      throw CommandFailure("\(out)/test.csv: cannot write (\((error as NSError).localizedDescription))")
+    }
     if policy == "head" && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
       Console.note("head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")
     }
@@ -134,7 +140,8 @@ struct TrainCommand: ParsableCommand {
     }
     bar.finish()
     guard !logs.isEmpty || resume else { throw CommandFailure("no epoch ran (--max-steps reached before the first epoch ended?): no checkpoint was written") }
-    let tested = split.test.isEmpty ? 0 : try trainer.writeTestPredictions(split.test)
+    let (tested, testFailures) = split.test.isEmpty ? (0, []) : try trainer.writeTestPredictions(split.test)
+    for f in testFailures { Console.warning("test image skipped: \(f)") }
     let files = ["best.safetensors", "last.safetensors", "log.jsonl", "test.csv"] + (split.test.isEmpty ? [] : ["test_predictions.csv"])
     if json {
       let done = RunSummary(out: out, files: files, epochs: logs.count, testPredictions: split.test.isEmpty ? nil : tested)

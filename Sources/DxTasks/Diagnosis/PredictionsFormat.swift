@@ -1,0 +1,37 @@
+import DxCSV
+import Foundation
+
+/// The predictions CSV every diagnosis writes and `effdx evaluate` reads:
+/// `path,study,label,predicted,p_<class>...[,top<k>]`, probabilities to 6 decimals. `diagnose`
+/// and `train`'s `test_predictions.csv` both write through it, so the two cannot drift apart.
+public struct PredictionsFormat: Sendable {
+  public var classes: [String]
+  /// Extra column listing the k most probable classes (0: none).
+  public var topK = 0
+
+  public init(classes: [String], topK: Int = 0) {
+    self.classes = classes
+    self.topK = topK
+  }
+
+  public var header: [String] {
+    ["path", "study", "label", "predicted"] + classes.map { "p_\($0)" } + (topK > 0 ? ["top\(topK)"] : [])
+  }
+
+  /// One row; `predicted` defaults to the most probable class.
+  public func row(path: String, study: String, label: String, probabilities p: [Float], predicted: Int? = nil) -> [String] {
+    let predicted = predicted ?? p.argmax
+    var row = [path, study, label, classes[predicted]] + p.map { String(format: "%.6f", $0) }
+    if topK > 0 { row.append(p.indices.sorted { p[$0] > p[$1] }.prefix(topK).map { classes[$0] }.joined(separator: ";")) }
+    return row
+  }
+}
+
+extension Array where Element == Float {
+  /// The index of the first largest value (numpy's `argmax`); 0 for an empty array.
+  public var argmax: Int {
+    var best = 0
+    for i in indices where self[i] > self[best] { best = i }
+    return best
+  }
+}
