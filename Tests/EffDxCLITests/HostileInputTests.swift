@@ -234,4 +234,55 @@ final class HostileInputTests: XCTestCase {
     FileManager.default.createFile(atPath: dir + "/cut.jpg", contents: jpeg.prefix(jpeg.count * 9 / 10))
     try refuses(["convert", dir + "/cut.jpg", "--out", dir + "/cut.png"], "truncated")
   }
+
+  // MARK: A full disk
+
+  /// A 64 KB tmpfs (root only; skipped otherwise) nearly filled, so the predictions file runs out
+  /// of space mid-run: the file keeps whole rows only, the run says why, and after space is freed
+  /// a re-run finishes without losing or repeating a row.
+  func testAFullDisk_losesNoRowAndLeavesNoHalfRow() throws {
+    let disk = dir + "/disk"
+    try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+    let mount = Process()
+    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+    mount.arguments = ["-t", "tmpfs", "-o", "size=64k", "tmpfs", disk]
+    mount.standardError = FileHandle.nullDevice
+    try mount.run()
+    mount.waitUntilExit()
+    guard mount.terminationStatus == 0 else { throw XCTSkip("cannot mount a tmpfs here (needs root): the full-disk case is not exercised") }
+    defer {
+      let umount = Process()
+      umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+      umount.arguments = [disk]
+      try? umount.run()
+      umount.waitUntilExit()
+    }
+    // Leave two pages free: one for the errors ledger, one for the predictions.
+    var st = statvfs()
+    statvfs(disk, &st)
+    let free = Int(st.f_bavail) * Int(st.f_bsize)
+    FileManager.default.createFile(atPath: disk + "/filler", contents: Data(count: free - 2 * 4096))
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
+    let images = dir + "/images-with-a-long-folder-name-so-that-rows-fill-a-page-quickly"
+    try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+    for i in 0..<60 { try photo(images + "/photo-number-\(i).png") }
+    let out = disk + "/pred.csv"
+    let full = try effdx(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", images, "--out", out])
+    XCTAssertEqual(full.status, 1, full.stderr)
+    XCTAssertTrue(full.stderr.contains("cannot write") && full.stderr.contains("kept as it was"), full.stderr)
+    let partial = try String(contentsOfFile: out, encoding: .utf8)
+    XCTAssertTrue(partial.hasSuffix("\n"), "no half row")
+    let rows = CSV.records(partial)
+    XCTAssertTrue(rows.allSatisfy { $0.fields.count == 6 }, "whole rows only")
+    XCTAssertGreaterThan(rows.count, 1)
+    XCTAssertLessThan(rows.count, 61, "the disk filled before the end")
+    try FileManager.default.removeItem(atPath: disk + "/filler")
+    let again = try effdx(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", images, "--out", out])
+    XCTAssertEqual(again.status, 0, again.stderr)
+    let done = CSV.records(try String(contentsOfFile: out, encoding: .utf8)).dropFirst().map { $0.fields[0] }
+    XCTAssertEqual(done.count, 60)
+    XCTAssertEqual(Set(done).count, 60, "no row repeated")
+  }
 }
