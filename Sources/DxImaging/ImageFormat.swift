@@ -17,15 +17,31 @@ public enum ImageFormat: String, Sendable, Codable {
 
   /// Reads the first bytes of `path` and detects its format.
   public static func detect(path: String) throws -> ImageFormat {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      throw ImageError.cannotOpen(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
+    // Opened without blocking and checked to be a regular file first: a FIFO named `a.png`
+    // would otherwise block the reader forever.
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else {
+      let reason: String
+      switch errno {
+      case ENOENT: reason = "no such file"
+      case EACCES: reason = "permission denied"
+      case ELOOP: reason = "a symbolic link loop"
+      case ENOTDIR: reason = "a folder on its path is a file"
+      default: reason = String(cString: strerror(errno))
+      }
+      throw ImageError.cannotOpen(path: path, reason: reason)
     }
-    defer { try? handle.close() }
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-      throw ImageError.cannotOpen(path: path, reason: "is a directory")
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: break
+    case S_IFDIR: throw ImageError.cannotOpen(path: path, reason: "is a directory")
+    default: throw ImageError.cannotOpen(path: path, reason: "not a regular file (a FIFO, socket or device)")
     }
-    let head = (try? handle.read(upToCount: 8)) ?? Data()
+    var buffer = [UInt8](repeating: 0, count: 8)
+    let n = read(fd, &buffer, 8)
+    let head = Data(buffer.prefix(max(0, n)))
     if head.isEmpty { throw ImageError.unknownFormat(path: path, reason: "empty file") }
     guard let format = detect(head) else {
       throw ImageError.unknownFormat(path: path, reason: "content is not PNG, JPEG or TIFF (first bytes \(head.map { String(format: "%02x", $0) }.joined(separator: " ")))")

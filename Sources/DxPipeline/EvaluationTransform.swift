@@ -23,6 +23,9 @@ public struct EvaluationTransform: Equatable, Sendable {
   /// From a pipeline. Random transforms have no place in evaluation (two runs over the same
   /// image would disagree), so they are refused.
   public init(spec: PipelineSpec) throws {
+    guard spec.mean.count == 3, spec.std.count == 3, spec.mean.allSatisfy(\.isFinite), spec.std.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+      throw PipelineSpecError(file: spec.name, line: 0, message: "normalization needs 3 finite means and 3 positive stds")
+    }
     if let random = spec.evalTransforms.first(where: \.isRandom) {
       throw PipelineSpecError(file: spec.name, line: 0, message: "eval_transforms must be deterministic; '\(random.name)' draws random numbers (move it to train_transforms)")
     }

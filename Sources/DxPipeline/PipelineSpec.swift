@@ -108,7 +108,8 @@ public struct PipelineSpec: Equatable, Sendable {
       tiling.tileSize = try t.int("tile_size", range: 16...8192)
       tiling.mpp = try t.double("mpp", range: 0.01...100)
       tiling.level = try t.int("level", default: 0, range: 0...64)!
-      tiling.overlap = try t.int("overlap", default: 0, range: 0...((tiling.tileSize ?? 16) - 1))!
+      // Without a tile size (the checkpoint's resolution) the overlap is checked once that is known.
+      tiling.overlap = try t.int("overlap", default: 0, range: 0...((tiling.tileSize ?? 8192) - 1))!
       tiling.minTissue = try t.double("min_tissue", default: 0.5, range: 0...1)!
       try t.finish("tiling")
       spec.tiling = tiling
@@ -117,7 +118,8 @@ public struct PipelineSpec: Equatable, Sendable {
     if var n = try r.child("normalization") {
       spec.mean = try n.doubles("mean", count: 3) ?? spec.mean
       spec.std = try n.doubles("std", count: 3) ?? spec.std
-      if spec.std.contains(where: { $0 <= 0 }) { throw n.error(n.node, "'std' values must be positive") }
+      if spec.std.contains(where: { !($0 > 0 && $0.isFinite) }) { throw n.error(n.node, "'std' values must be positive numbers") }
+      if spec.mean.contains(where: { !$0.isFinite }) { throw n.error(n.node, "'mean' values must be finite") }
       try n.finish("normalization")
     }
     for (key, target) in [("train_transforms", \PipelineSpec.trainTransforms), ("eval_transforms", \PipelineSpec.evalTransforms)] {

@@ -181,6 +181,10 @@ final class HostileInputTests: XCTestCase {
       (["evaluate", "--predictions", dir + "/pred.csv", "--threshold", "nan", "--out", dir + "/e"], "--threshold"),
       (["samples", "--task", "leaf-disease", "--count", "100000000", "--out", dir + "/s"], "--count"),
       (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--threads", "100000"], "--threads"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--resolution", "0"], "--resolution"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--max-steps", "0"], "--max-steps"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--patience", "0"], "--patience"),
+      (["diagnose", "--checkpoint", "x", "--input", dir, "--out", dir + "/o.csv", "--slide-mpp", "inf"], "--mpp"),
     ]
     for (args, expected) in cases {
       let r = try effdx(args)
@@ -284,5 +288,61 @@ final class HostileInputTests: XCTestCase {
     let done = CSV.records(try String(contentsOfFile: out, encoding: .utf8)).dropFirst().map { $0.fields[0] }
     XCTAssertEqual(done.count, 60)
     XCTAssertEqual(Set(done).count, 60, "no row repeated")
+  }
+
+  /// A 1 x 65535 tiled TIFF: `tile` and `inspect` finish in bounded memory, reading only
+  /// inside the level (its thumbnail used to read a 64-pixel-wide block of a 1-pixel level).
+  func testAOnePixelWideSlide_isTiledInsideItsLevel() throws {
+    let level = TIFFWriter.Level(width: 1, height: 65535) { _, _, w, h in
+      Image(width: w, height: h, channels: 3, samples: .uint8([UInt8](repeating: 120, count: w * h * 3)))
+    }
+    try TIFFWriter.write(levels: [level], to: dir + "/strip.tif", tileSize: 256, compression: .deflate)
+    let r = try effdx(["tile", dir + "/strip.tif", "--tile-size", "16", "--min-tissue", "0", "--out", dir + "/tiles"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertTrue(r.stdout.contains("0 of 0 tiles kept") || r.stdout.contains("tiles kept"), r.stdout)
+  }
+
+  /// Two `diagnose` runs on one `--out`: the second is refused while the first writes (or, if
+  /// the first is done, finds everything there); either way no row is lost or repeated.
+  func testTwoDiagnosesOnOneOutput_loseNothing() throws {
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    for i in 0..<80 { try photo(dir + "/in/p\(i).png", w: 200, h: 180) }
+    let args = ["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/in", "--out", dir + "/p.csv", "--batch-size", "4"]
+    var results: [EffDxRunner.Result?] = [nil, nil]
+    DispatchQueue.concurrentPerform(iterations: 2) { i in
+      if i == 1 { usleep(300_000) }
+      results[i] = try? effdx(args)
+    }
+    let second = try XCTUnwrap(results[1])
+    XCTAssertTrue(second.status == 1 && second.stderr.contains("being written by another process") || second.stdout.contains("0 diagnosed, 80 already"), "\(second.status): \(second.stderr)\(second.stdout)")
+    XCTAssertEqual(results[0]?.status, 0, results[0]?.stderr ?? "")
+    let rows = CSV.records(try String(contentsOfFile: dir + "/p.csv", encoding: .utf8)).dropFirst().map { $0.fields[0] }
+    XCTAssertEqual(rows.count, 80)
+    XCTAssertEqual(Set(rows).count, 80)
+  }
+
+  func testSpecialPaths_areNamedForWhatTheyAre() throws {
+    symlink(dir + "/loop-a.png", dir + "/loop-b.png")
+    symlink(dir + "/loop-b.png", dir + "/loop-a.png")
+    try refuses(["convert", dir + "/loop-a.png", "--out", dir + "/x.png"], "a symbolic link loop")
+    XCTAssertEqual(mkfifo(dir + "/fifo.png", 0o644), 0)
+    try refuses(["convert", dir + "/fifo.png", "--out", dir + "/y.png"], "not a regular file")
+    let inspect = try effdx(["inspect", dir + "/fifo.png"])
+    XCTAssertEqual(inspect.status, 1)
+    XCTAssertTrue(inspect.stdout.contains("not a regular file"), inspect.stdout)
+  }
+
+  func testASecondTrainOnOneRunFolder_isRefused() throws {
+    let samples = try effdx(["samples", "--task", "leaf-disease", "--out", dir + "/leaf", "--count", "24", "--seed", "2"])
+    XCTAssertEqual(samples.status, 0, samples.stderr)
+    try FileManager.default.createDirectory(atPath: dir + "/run", withIntermediateDirectories: true)
+    let holder = open(dir + "/run/.lock", O_RDWR | O_CREAT, 0o644)
+    defer { close(holder) }
+    XCTAssertEqual(flock(holder, LOCK_EX | LOCK_NB), 0)
+    try refuses(["train", "--task", "leaf-disease", "--data", dir + "/leaf/train", "--arch", "efficientnet_lite0", "--resolution", "32", "--epochs", "1", "--out", dir + "/run"],
+                "in use by another effdx train")
   }
 }

@@ -11,10 +11,18 @@ public enum JPEGCodec {
     let header = data.withUnsafeBytes { raw in
       tjDecompressHeader3(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), &width, &height, &subsampling, &colorspace)
     }
-    guard header == 0 else { throw ImageError.corrupt(path: path, reason: String(cString: tjGetErrorStr2(handle))) }
+    guard header == 0 else {
+      let message = String(cString: tjGetErrorStr2(handle))
+      // 12-bit (lossless, medical) JPEGs are a format libjpeg-turbo's 8-bit decoder does not read.
+      if message.contains("precision") { throw ImageError.unsupported(path: path, reason: "\(message) (12- or 16-bit JPEG)") }
+      throw ImageError.corrupt(path: path, reason: message)
+    }
     guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "zero size") }
     guard Int(width) * Int(height) <= limits.maxPixels, Int(max(width, height)) <= limits.maxSide else {
       throw ImageError.tooLarge(path: path, width: Int(width), height: Int(height), limit: limits.maxPixels)
+    }
+    if colorspace == TJCS_CMYK.rawValue || colorspace == TJCS_YCCK.rawValue {
+      throw ImageError.unsupported(path: path, reason: "a CMYK or YCCK (Adobe) JPEG; convert it to RGB")
     }
     let gray = colorspace == TJCS_GRAY.rawValue
     let channels = gray ? 1 : 3
@@ -30,7 +38,10 @@ public enum JPEGCodec {
     // error, as in Pillow. A fatal error yields nothing.
     if rc != 0 {
       let message = String(cString: tjGetErrorStr2(handle))
-      if tjGetErrorCode(handle) == TJERR_FATAL.rawValue { throw ImageError.corrupt(path: path, reason: message) }
+      if tjGetErrorCode(handle) == TJERR_FATAL.rawValue {
+        if message.contains("precision") || message.contains("color conversion") { throw ImageError.unsupported(path: path, reason: message) }
+        throw ImageError.corrupt(path: path, reason: message)
+      }
       if message.contains("Premature end") { throw ImageError.corrupt(path: path, reason: "truncated (\(message)): the end of the image is missing") }
     }
     let image = Image(width: Int(width), height: Int(height), channels: channels, samples: .uint8(pixels))

@@ -43,6 +43,8 @@ public final class Trainer {
   let optimizer: AdamW
   var epochsDone = 0, steps = 0, bestMetric = -Double.infinity, badEpochs = 0
   private var reportedFailures = Set<String>()
+  /// The run folder's lock, held while this trainer exists.
+  private var lockFD: Int32 = -1
   /// Whether `best.safetensors` in the run directory is this run's.
   private var bestWritten = false
 
@@ -80,7 +82,19 @@ public final class Trainer {
     do { try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true) } catch {
       throw TaskError.invalid("--out \(runDirectory): cannot create the run folder (\((error as NSError).localizedDescription))")
     }
+    // One trainer per folder at a time, for its whole life: a second `train` on the same --out
+    // would interleave its checkpoints, log and test files with this one's.
+    let lockPath = (runDirectory as NSString).appendingPathComponent(".lock")
+    lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard lockFD >= 0 else { throw TaskError.invalid("\(lockPath): cannot open (\(String(cString: strerror(errno))))") }
+    guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+      close(lockFD)
+      lockFD = -1
+      throw TaskError.invalid("\(runDirectory) is in use by another effdx train (locked); wait for it or choose another --out")
+    }
   }
+
+  deinit { if lockFD >= 0 { close(lockFD) } }
 
   var lastPath: String { (runDirectory as NSString).appendingPathComponent("last.safetensors") }
   var statePath: String { (runDirectory as NSString).appendingPathComponent("last.state.safetensors") }

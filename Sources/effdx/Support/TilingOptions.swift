@@ -13,6 +13,15 @@ struct TilingOptions: ParsableArguments {
   @Option(help: "Pixels shared by neighbouring tiles (0 up to the tile size; default: the pipeline's tiling.overlap).") var overlap: Int?
   @Option(help: "Minimum tissue fraction of a kept tile (0...1; default: the pipeline's tiling.min_tissue).") var minTissue: Double?
 
+  /// Each flag given, against its range, before any file is opened.
+  func validate() throws {
+    if let tileSize, !(16...8192).contains(tileSize) { throw ValidationError("--tile-size must be in 16...8192, not \(tileSize)") }
+    if let mpp, !(mpp.isFinite && (0.01...100).contains(mpp)) { throw ValidationError("--mpp must be in 0.01...100 microns per pixel, not \(mpp)") }
+    if let level, !(0...64).contains(level) { throw ValidationError("--level must be in 0...64, not \(level)") }
+    if let overlap, overlap < 0 { throw ValidationError("--overlap must be 0 or more, not \(overlap)") }
+    if let minTissue, !(0...1).contains(minTissue) { throw ValidationError("--min-tissue must be in 0...1, not \(minTissue)") }
+  }
+
   /// `base` with the flags applied, checked; a tile size neither gives is `defaultTileSize`.
   func tiling(_ base: PipelineSpec.Tiling, defaultTileSize: Int) throws -> PipelineSpec.Tiling {
     var t = base
