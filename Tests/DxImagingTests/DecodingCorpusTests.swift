@@ -53,8 +53,12 @@ final class DecodingCorpusTests: XCTestCase {
   func testMultiPageAndSubIFDPyramid_listLevelsWithSizesTilesAndMPP() throws {
     let e = try expected()
     let pages = try TIFFReader(path: dir.appendingPathComponent("multipage.tif").path)
-    XCTAssertEqual(pages.levels.map { [$0.width, $0.height] }, [[37, 29], [37, 29], [96, 64]])
-    for i in 0..<3 { assertPixels(try pages.read(level: i), try e.tensor("multipage.tif#\(i)"), "page \(i)") }
+    // Pages that are no smaller copy of page 0 are not pyramid levels: a stack of pages is one
+    // level and associated images, each read whole.
+    XCTAssertEqual(pages.levels.map { [$0.width, $0.height] }, [[37, 29]])
+    XCTAssertEqual(pages.associated, [TIFFReader.AssociatedImage(name: "image_1", width: 37, height: 29), TIFFReader.AssociatedImage(name: "image_2", width: 96, height: 64)])
+    assertPixels(try pages.read(level: 0), try e.tensor("multipage.tif#0"), "page 0")
+    for i in 1..<3 { assertPixels(try pages.readAssociated("image_\(i)"), try e.tensor("multipage.tif#\(i)"), "page \(i)") }
 
     let pyramid = try TIFFReader(path: dir.appendingPathComponent("pyramid_subifds.tif").path)
     XCTAssertEqual(pyramid.levels.map { [$0.width, $0.height] }, [[96, 64], [48, 32], [24, 16]])

@@ -14,11 +14,16 @@ extension TIFFReader {
       throw ImageError.outOfBounds(path: path, reason: "region (\(x), \(y), \(width) x \(height)) is outside level \(index) (\(l.width) x \(l.height))")
     }
     guard saturatingProduct(width, height) <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: width, height: height, limit: limits.maxPixels) }
+    try select(level: index)
+    return try read(l, x: x, y: y, width: width, height: height)
+  }
+
+  /// A region of the directory selected now, whose geometry is `l` (bounds checked by the caller).
+  func read(_ l: Level, x: Int, y: Int, width: Int, height: Int) throws -> Image {
     // Signed and floating-point samples would read as unsigned bit patterns (-24137 as 41399).
     guard l.sampleFormat == "uint" else {
       throw ImageError.unsupported(path: path, reason: "\(l.sampleFormat == "float" ? "floating-point" : l.sampleFormat == "int" ? "signed integer" : l.sampleFormat) samples (SampleFormat); convert the image to unsigned 8- or 16-bit")
     }
-    try select(level: index)
     if l.photometric == "ycbcr" && l.compression == "jpeg" {
       _ = dx_tiff_set_u32(tif, UInt32(TIFFTAG_JPEGCOLORMODE), UInt32(JPEGCOLORMODE_RGB))
     }

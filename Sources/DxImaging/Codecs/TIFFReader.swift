@@ -34,13 +34,32 @@ public final class TIFFReader {
     public var pixelCount: Int { saturatingProduct(width, height) }
   }
 
+  /// An image stored beside the pyramid: the scanner's thumbnail, the slide label, the macro
+  /// photograph of the whole glass.
+  public struct AssociatedImage: Equatable, Sendable, Codable {
+    public var name: String
+    public var width: Int, height: Int
+
+    public init(name: String, width: Int, height: Int) {
+      self.name = name
+      self.width = width
+      self.height = height
+    }
+  }
+
   public let path: String
+  /// The pyramid, largest first (associated images are not levels). Each level's microns per
+  /// pixel is level 0's times its downsample.
   public let levels: [Level]
+  public let associated: [AssociatedImage]
+  /// Where the level-0 resolution came from: `aperio`, `ome`, `tiff tags`, or nil when none.
+  public let mppSource: String?
   public let isBigTIFF: Bool
   let limits: ImageLimits
   let handle: OpaquePointer
   /// Where each level lives: a page number, or a SubIFD offset.
   private let locations: [(page: Int, subIFD: UInt64?)]
+  private let associatedLocations: [(page: Int, subIFD: UInt64?)]
 
   public init(path: String, limits: ImageLimits = .default) throws {
     self.path = path
@@ -65,17 +84,55 @@ public final class TIFFReader {
       page += 1
       if page > 10_000 { break }  // a looping IFD chain
     } while TIFFReadDirectory(tif) == 1
-    var kept: [(location: (page: Int, subIFD: UInt64?), level: Level)] = []
+    var kept: [(location: (page: Int, subIFD: UInt64?), level: Level, directory: SlideLayout.Directory)] = []
     for loc in locations {
       guard Self.select(tif, loc), let level = try? Self.describe(tif, index: kept.count, isSubIFD: loc.1 != nil, path: path) else { continue }
-      kept.append((loc, level))
+      var subfile: UInt32 = 0
+      _ = dx_tiff_get_u32(tif, UInt32(TIFFTAG_SUBFILETYPE), &subfile)
+      var text: UnsafePointer<CChar>? = nil
+      let description = dx_tiff_get_string(tif, UInt32(TIFFTAG_IMAGEDESCRIPTION), &text) == 0 && text != nil ? String(cString: text!) : ""
+      let directory = SlideLayout.Directory(width: level.width, height: level.height, tiled: level.tileWidth != nil, isSubIFD: loc.1 != nil, page: loc.0,
+                                            subfileType: Int(subfile), description: description)
+      kept.append((loc, level, directory))
     }
     guard !kept.isEmpty else {
       dx_tiff_close(h)
       throw ImageError.corrupt(path: path, reason: "no readable image directory")
     }
-    self.locations = kept.map(\.location)
-    self.levels = kept.map(\.level)
+    // Pyramid levels apart from associated images; one chain of microns per pixel: the vendor's
+    // level-0 value (Aperio MPP, OME PhysicalSize), else level 0's resolution tags, times each
+    // level's downsample.
+    let (pyramid, named) = SlideLayout.classify(kept.map(\.directory))
+    let base = kept[0].level
+    let vendorMPP = SlideLayout.vendorMPP(kept[0].directory.description)
+    let baseMPP: (x: Double, y: Double)? = vendorMPP ?? base.mppX.map { ($0, base.mppY ?? $0) }
+    mppSource = vendorMPP != nil ? (SlideLayout.vendor(kept[0].directory) == .ome ? "ome" : "aperio") : base.mppX != nil ? "tiff tags" : nil
+    self.locations = pyramid.map { kept[$0].location }
+    self.levels = pyramid.enumerated().map { position, i in
+      var l = kept[i].level
+      l.index = position
+      l.mppX = baseMPP.map { $0.x * Double(base.width) / Double(l.width) }
+      l.mppY = baseMPP.map { $0.y * Double(base.height) / Double(l.height) }
+      return l
+    }
+    self.associatedLocations = named.map { kept[$0.index].location }
+    self.associated = named.map { AssociatedImage(name: $0.name, width: kept[$0.index].level.width, height: kept[$0.index].level.height) }
+    self.associatedLevels = named.map { kept[$0.index].level }
+  }
+
+  /// The associated images' own geometry (strips, compression), for reading them.
+  private let associatedLevels: [Level]
+
+  /// An associated image by name (`thumbnail`, `label`, `macro`), whole, within the pixel limit.
+  public func readAssociated(_ name: String) throws -> Image {
+    guard let i = associated.firstIndex(where: { $0.name == name }) else {
+      throw ImageError.outOfBounds(path: path, reason: "no associated image '\(name)' (the file has: \(associated.isEmpty ? "none" : associated.map(\.name).joined(separator: ", ")))")
+    }
+    let l = associatedLevels[i]
+    guard l.pixelCount <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: l.width, height: l.height, limit: limits.maxPixels) }
+    dx_tiff_clear_error(handle)
+    guard Self.select(tif, associatedLocations[i]) else { throw ImageError.corrupt(path: path, reason: "cannot select the associated image '\(name)': \(lastError)") }
+    return try read(l, x: 0, y: 0, width: l.width, height: l.height)
   }
 
   deinit { dx_tiff_close(handle) }

@@ -14,6 +14,9 @@ public struct SlideTiler {
   public var targetMPP: Double? = nil
   /// Skip tiles whose tissue fraction is below this.
   public var minTissue = 0.5
+  /// Level 0's microns per pixel when the slide records none (or records a wrong one): each
+  /// level's is this times its downsample.
+  public var baseMPP: Double? = nil
   public var detector = TissueDetector()
 
   public init(tileSize: Int = 256, overlap: Int = 0, level: Int = 0, targetMPP: Double? = nil, minTissue: Double = 0.5) {
@@ -73,9 +76,11 @@ public struct SlideTiler {
     var levelIndex = level
     var readSize = tileSize
     if let targetMPP {
-      let mpps = reader.levels.map { l in l.mppX ?? reader.levels[0].mppX.map { $0 * Double(reader.levels[0].width) / Double(l.width) } ?? .infinity }
+      let base = reader.levels[0]
+      let mpps = reader.levels.map { l in (baseMPP.map { $0 * Double(base.width) / Double(l.width) }) ?? l.mppX ?? .infinity }
       guard mpps[0].isFinite, let pick = TileGrid.levelFor(targetMPP: targetMPP, levelMPPs: mpps, tileSize: tileSize) else {
-        throw ImageError.unsupported(path: slide, reason: reader.levels[0].mppX == nil ? "no resolution (microns per pixel) in the file; choose a level instead" : "no level is as fine as \(targetMPP) um/px")
+        throw ImageError.unsupported(path: slide, reason: mpps[0].isFinite ? "no level is as fine as \(targetMPP) um/px"
+          : "no microns per pixel recorded in the slide, so \(targetMPP) um/px cannot be found: give --base-mpp X (its level-0 resolution) or --level N (tile a level as it is)")
       }
       (levelIndex, readSize) = pick
     }

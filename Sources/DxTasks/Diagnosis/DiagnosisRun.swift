@@ -141,7 +141,10 @@ public struct DiagnosisRun {
 
   static func isSlide(_ path: String, limits: ImageLimits) -> Bool {
     guard (try? ImageFormat.detect(path: path)) == .tiff, let r = try? TIFFReader(path: path, limits: limits) else { return false }
-    return r.levels.count > 1 && r.levels[0].tileWidth != nil || r.levels[0].pixelCount > limits.maxPixels
+    // A tiled pyramid, a tiled scan with associated images or vendor metadata (an SVS with one
+    // level), or anything too large to decode whole.
+    let tiled = r.levels[0].tileWidth != nil
+    return tiled && (r.levels.count > 1 || !r.associated.isEmpty || r.mppSource == "aperio" || r.mppSource == "ome") || r.levels[0].pixelCount > limits.maxPixels
   }
 
   static func stem(_ path: String) -> String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }

@@ -12,6 +12,8 @@ public struct SlideDiagnoser {
   public var tiling: PipelineSpec.Tiling
   public var aggregation: StudyAggregation
   public var batchSize = 16
+  /// Level 0's microns per pixel for slides that record none (`--base-mpp`).
+  public var baseMPP: Double? = nil
 
   public init(predictor: Predictor, tiling: PipelineSpec.Tiling, aggregation: StudyAggregation) {
     self.predictor = predictor
@@ -34,12 +36,13 @@ public struct SlideDiagnoser {
   public func diagnose(_ path: String, limits: ImageLimits = .default) throws -> Result {
     var notes: [String] = []
     var tiler = SlideTiler(tileSize: tiling.tileSize ?? predictor.evaluation.resolution, overlap: tiling.overlap, level: tiling.level, targetMPP: tiling.mpp, minTissue: tiling.minTissue)
-    let reader = try TIFFReader(path: path, limits: limits)
-    if tiling.mpp != nil && reader.levels[0].mppX == nil {
-      notes.append("\(path): no microns per pixel in the file; tiled at level \(tiling.level) instead of \(tiling.mpp!) um/px")
-      tiler.targetMPP = nil
-    }
+    tiler.baseMPP = baseMPP
+    // A slide without microns per pixel is an error naming the two ways out (SlideTiler), never
+    // a silent level 0.
     let plan = try tiler.plan(slide: path, limits: limits)
+    if let base = baseMPP, let recorded = plan.reader.mppSource {
+      notes.append("\(path): --base-mpp \(base) used instead of the \(recorded) value \(plan.reader.levels[0].mppX.map { String(format: "%.4f", $0) } ?? "?") um/px")
+    }
     guard !plan.records.isEmpty else { throw ImageError.unsupported(path: path, reason: "no tissue found to classify") }
     var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []
     for start in stride(from: 0, to: plan.records.count, by: batchSize) {

@@ -54,7 +54,9 @@ struct DiagnoseCommand: ParsableCommand {
     }
     let tiling = try tilingOptions.tiling(slideSpec?.tiling ?? PipelineSpec.Tiling(mpp: 0.5), defaultTileSize: ckpt.evaluation.resolution)
     let aggregation = task?.slideAggregation(ckpt.classes) ?? .meanProbability
-    var run = DiagnosisRun(predictor: predictor, slides: SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: aggregation))
+    var slides = SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: aggregation)
+    slides.baseMPP = tilingOptions.baseMPP
+    var run = DiagnosisRun(predictor: predictor, slides: slides)
     run.batchSize = batchSize
     run.topK = topk
     run.heatmaps = heatmaps

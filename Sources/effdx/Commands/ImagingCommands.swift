@@ -17,6 +17,10 @@ struct InspectCommand: ParsableCommand {
     var width: Int?, height: Int?, channels: Int?, bitDepth: Int?
     var bigTIFF: Bool?
     var levels: [TIFFReader.Level]?
+    /// Images beside the pyramid (thumbnail, label, macro).
+    var associated: [TIFFReader.AssociatedImage]?
+    /// Where level 0's microns per pixel came from.
+    var mppSource: String?
   }
 
   func run() throws {
@@ -30,6 +34,8 @@ struct InspectCommand: ParsableCommand {
         case .tiff:
           let reader = try TIFFReader(path: path)
           info.levels = reader.levels
+          info.associated = reader.associated
+          info.mppSource = reader.mppSource
           info.bigTIFF = reader.isBigTIFF
           info.width = reader.levels[0].width
           info.height = reader.levels[0].height
@@ -57,6 +63,8 @@ struct InspectCommand: ParsableCommand {
           let mpp = l.mppX.map { String(format: ", %.4f um/px", $0) } ?? ""
           print("  level \(l.index)\(l.isSubIFD ? " (SubIFD)" : ""): \(l.width) x \(l.height), \(layout), \(l.compression), \(l.photometric), \(l.samplesPerPixel) x \(l.bitsPerSample)-bit\(l.planarSeparate ? ", planar" : "")\(mpp)")
         }
+        for a in i.associated ?? [] { print("  associated \(a.name): \(a.width) x \(a.height)") }
+        if let levels = i.levels, !levels.isEmpty { print("  microns per pixel: \(i.mppSource.map { "from \($0)" } ?? "none recorded (diagnose needs --base-mpp or --level)")") }
       }
     }
     if infos.contains(where: { $0.error != nil }) { throw ExitCode(1) }
@@ -68,14 +76,19 @@ struct ConvertCommand: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "convert", abstract: "Decode an image, or a region of a slide level, into a lossless PNG (8- or 16-bit as the source).")
 
   @Argument(help: "Input image.") var input: String
-  @Option(help: "TIFF level (page or SubIFD) to read.") var level = 0
+  @Option(help: "Pyramid level to read (0 = full resolution; associated images are not levels).") var level = 0
+  @Option(help: "An associated image to write instead of a level: thumbnail, label or macro (as inspect lists them).") var associated: String?
   @Option(help: "Region X,Y,W,H in the level's pixels.") var region: String?
   @Option(help: "Output PNG.") var out: String
 
   func run() throws {
     do {
       let image: Image
-      if let region {
+      if let associated {
+        guard region == nil, level == 0 else { throw ValidationError("--associated writes a whole associated image: leave out --region and --level") }
+        guard try ImageFormat.detect(path: input) == .tiff else { throw ImageError.unsupported(path: input, reason: "--associated reads slides (TIFF) only") }
+        image = try TIFFReader(path: input).readAssociated(associated)
+      } else if let region {
         let v = region.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard v.count == 4 else { throw ValidationError("--region needs X,Y,W,H") }
         guard try ImageFormat.detect(path: input) == .tiff else { throw ImageError.unsupported(path: input, reason: "--region reads TIFF levels only") }
@@ -110,7 +123,8 @@ struct TileCommand: ParsableCommand {
     try verbosity.apply()
     let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
     let t = try tilingOptions.tiling(base, defaultTileSize: 256)
-    let tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
+    var tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
+    tiler.baseMPP = tilingOptions.baseMPP
     let start = Date()
     let bar = ProgressBar()
     let summary = try tiler.run(slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") }

@@ -10,6 +10,8 @@ struct TilingOptions: ParsableArguments {
   var mpp: Double?
   @Option(name: [.customLong("level"), .customLong("slide-level")], help: "Pyramid level read when no --mpp applies (0...64; default: the pipeline's tiling.level).")
   var level: Int?
+  @Option(help: "Level 0's microns per pixel, for slides that record none (0.01...100); each level's is this times its downsample.")
+  var baseMPP: Double?
   @Option(help: "Pixels shared by neighbouring tiles (0 up to the tile size; default: the pipeline's tiling.overlap).") var overlap: Int?
   @Option(help: "Minimum tissue fraction of a kept tile (0...1; default: the pipeline's tiling.min_tissue).") var minTissue: Double?
 
@@ -20,6 +22,7 @@ struct TilingOptions: ParsableArguments {
     if let level, !(0...64).contains(level) { throw ValidationError("--level must be in 0...64, not \(level)") }
     if let overlap, overlap < 0 { throw ValidationError("--overlap must be 0 or more, not \(overlap)") }
     if let minTissue, !(0...1).contains(minTissue) { throw ValidationError("--min-tissue must be in 0...1, not \(minTissue)") }
+    if let baseMPP, !(baseMPP.isFinite && (0.01...100).contains(baseMPP)) { throw ValidationError("--base-mpp must be in 0.01...100 microns per pixel, not \(baseMPP)") }
   }
 
   /// `base` with the flags applied, checked; a tile size neither gives is `defaultTileSize`.

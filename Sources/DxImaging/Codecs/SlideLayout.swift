@@ -1,0 +1,92 @@
+/// Which directories of a TIFF are the slide's pyramid and which are associated images (a
+/// scanner's thumbnail, the slide label, the macro photograph), and where the slide's microns
+/// per pixel come from. A pure function of what the directories say, so it is tested on the
+/// layouts vendors write without their files.
+enum SlideLayout {
+  struct Directory {
+    var width: Int, height: Int
+    var tiled: Bool
+    var isSubIFD: Bool
+    /// The page the directory is (SubIFDs: the page they hang from).
+    var page: Int
+    /// NewSubfileType (bit 0: a reduced-resolution copy).
+    var subfileType: Int
+    var description: String
+  }
+
+  enum Vendor { case aperio, ome, generic }
+
+  static func vendor(_ first: Directory) -> Vendor {
+    if first.description.hasPrefix("Aperio") { return .aperio }
+    if first.description.contains("<OME") { return .ome }
+    return .generic
+  }
+
+  /// Indices of the pyramid levels (largest first; level 0 is the first page) and the named
+  /// associated images.
+  static func classify(_ dirs: [Directory]) -> (pyramid: [Int], associated: [(name: String, index: Int)]) {
+    guard let base = dirs.first else { return ([], []) }
+    let vendor = vendor(base)
+    var pyramid = [0], associated: [(name: String, index: Int)] = []
+    var used = Set<String>()
+    func add(_ name: String, _ i: Int) {
+      var n = name, k = 2
+      while used.contains(n) { n = "\(name)_\(k)"; k += 1 }
+      used.insert(n)
+      associated.append((n, i))
+    }
+    for i in dirs.indices.dropFirst() {
+      let d = dirs[i]
+      if let keyword = keyword(d, vendor: vendor) { add(keyword, i); continue }
+      if vendor == .aperio && d.page == 1 && !d.isSubIFD && !d.tiled { add("thumbnail", i); continue }
+      let last = dirs[pyramid.last!]
+      let sameAspect = abs(Double(d.width) / Double(d.height) - Double(base.width) / Double(base.height)) < 0.02 * Double(base.width) / Double(base.height) + 1 / Double(d.height)
+      if sameAspect && d.width < last.width && (d.tiled || !base.tiled) {
+        pyramid.append(i)
+      } else {
+        add(sameAspect && d.width < base.width ? "thumbnail" : "image_\(i)", i)
+      }
+    }
+    return (pyramid, associated)
+  }
+
+  /// `label`, `macro` or `thumbnail` when the directory says it is one.
+  static func keyword(_ d: Directory, vendor: Vendor) -> String? {
+    let text = d.description.lowercased()
+    if vendor == .aperio {
+      // Aperio: the line after the library's name starts with "label" or "macro".
+      let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+      for line in lines.dropFirst().prefix(1) {
+        for k in ["label", "macro"] where line.hasPrefix(k) { return k }
+      }
+      return nil
+    }
+    for k in ["label", "macro", "thumbnail"] where text.hasPrefix(k) || text.contains(" \(k)") { return k }
+    return nil
+  }
+
+  /// The level-0 resolution a vendor's metadata gives, in microns per pixel: Aperio's
+  /// `MPP = 0.4990`, OME's `PhysicalSizeX` with its unit.
+  static func vendorMPP(_ description: String) -> (x: Double, y: Double)? {
+    if let r = description.range(of: "MPP = ") {
+      let value = description[r.upperBound...].prefix { $0.isNumber || $0 == "." }
+      if let mpp = Double(value), mpp > 0, mpp.isFinite { return (mpp, mpp) }
+    }
+    if description.contains("<OME"), let x = omeSize(description, axis: "X") {
+      return (x, omeSize(description, axis: "Y") ?? x)
+    }
+    return nil
+  }
+
+  /// `PhysicalSizeX="0.25" PhysicalSizeXUnit="µm"` (the unit defaults to microns).
+  static func omeSize(_ xml: String, axis: String) -> Double? {
+    guard let r = xml.range(of: "PhysicalSize\(axis)=\"") else { return nil }
+    let value = xml[r.upperBound...].prefix { $0 != "\"" }
+    guard let v = Double(value), v > 0, v.isFinite else { return nil }
+    var unit = "µm"
+    if let u = xml.range(of: "PhysicalSize\(axis)Unit=\"") { unit = String(xml[u.upperBound...].prefix { $0 != "\"" }) }
+    let scale: [String: Double] = ["µm": 1, "um": 1, "micron": 1, "nm": 0.001, "mm": 1000, "cm": 10_000, "m": 1_000_000, "Å": 0.0001]
+    guard let s = scale[unit] else { return nil }
+    return v * s
+  }
+}

@@ -1,0 +1,86 @@
+@testable import DxImaging
+import DxTestSupport
+import Foundation
+import XCTest
+
+/// Pyramid levels apart from associated images, and one chain of microns per pixel, on the
+/// layouts vendors write and on a real Aperio scan.
+final class SlideLayoutTests: XCTestCase {
+  func dir(_ w: Int, _ h: Int, tiled: Bool = true, page: Int, subIFD: Bool = false, subfile: Int = 0, _ description: String = "") -> SlideLayout.Directory {
+    SlideLayout.Directory(width: w, height: h, tiled: tiled, isSubIFD: subIFD, page: page, subfileType: subfile, description: description)
+  }
+
+  func testAFullSizeAperioLayout_hasThreeLevelsAndThreeAssociatedImages() {
+    let base = "Aperio Image Library v12.0.5\r\n46000x32914 [0,100 46000x32914] (256x256) JPEG/RGB Q=70|AppMag = 20|MPP = 0.4990"
+    let dirs = [
+      dir(46000, 32914, page: 0, base),
+      dir(1024, 733, tiled: false, page: 1, "Aperio Image Library v12.0.5\r\n46000x32914 -> 1024x733 - |AppMag = 20|MPP = 0.4990"),
+      dir(11500, 8228, page: 2, "Aperio Image Library v12.0.5\r\n46000x32914 -> 11500x8228 - |MPP = 0.4990"),
+      dir(2875, 2057, page: 3, "Aperio Image Library v12.0.5\r\n46000x32914 -> 2875x2057 - |MPP = 0.4990"),
+      dir(387, 463, tiled: false, page: 4, subfile: 1, "Aperio Image Library v12.0.5\nlabel 387x463"),
+      dir(1280, 431, tiled: false, page: 5, subfile: 9, "Aperio Image Library v12.0.5\nmacro 1280x431"),
+    ]
+    let (pyramid, associated) = SlideLayout.classify(dirs)
+    XCTAssertEqual(pyramid, [0, 2, 3], "the thumbnail is not level 1")
+    XCTAssertEqual(associated.map(\.name), ["thumbnail", "label", "macro"])
+    XCTAssertEqual(associated.map(\.index), [1, 4, 5])
+    XCTAssertEqual(SlideLayout.vendorMPP(base)?.x, 0.499)
+  }
+
+  func testOMEAndGenericLayouts() {
+    let ome = #"<?xml version="1.0"?><OME><Image><Pixels PhysicalSizeX="250" PhysicalSizeXUnit="nm" PhysicalSizeY="0.26" SizeX="4096"/></Image></OME>"#
+    let dirs = [dir(4096, 3072, page: 0, ome), dir(2048, 1536, page: 0, subIFD: true, subfile: 1), dir(1024, 768, page: 0, subIFD: true, subfile: 1),
+                dir(600, 200, tiled: false, page: 1, "label")]
+    let (pyramid, associated) = SlideLayout.classify(dirs)
+    XCTAssertEqual(pyramid, [0, 1, 2])
+    XCTAssertEqual(associated.map(\.name), ["label"])
+    let mpp = SlideLayout.vendorMPP(ome)
+    XCTAssertEqual(mpp?.x ?? 0, 0.25, accuracy: 1e-12, "nanometres converted")
+    XCTAssertEqual(mpp?.y ?? 0, 0.26, accuracy: 1e-12, "microns by default")
+    XCTAssertNil(SlideLayout.vendorMPP(#"<OME><Pixels PhysicalSizeX="-1"/></OME>"#), "a negative size is no size")
+    // A page of another shape is an associated image, never a level.
+    let (p2, a2) = SlideLayout.classify([dir(1000, 1000, page: 0), dir(500, 500, page: 1), dir(300, 100, page: 2)])
+    XCTAssertEqual(p2, [0, 1])
+    XCTAssertEqual(a2.map(\.name), ["image_2"])
+  }
+
+  func testEveryLevelsMPP_isLevelZerosTimesItsDownsample() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-layout-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let levels = [1024, 512, 256].map { side in
+      TIFFWriter.Level(width: side, height: side) { _, _, w, h in Image(width: w, height: h, channels: 3, samples: .uint8([UInt8](repeating: 200, count: w * h * 3))) }
+    }
+    try TIFFWriter.write(levels: levels, to: dir + "/p.tif", tileSize: 256, compression: .deflate, mpp: 0.25)
+    let r = try TIFFReader(path: dir + "/p.tif")
+    XCTAssertEqual(r.levels.map(\.mppX), [0.25, 0.5, 1.0])
+    XCTAssertEqual(r.mppSource, "tiff tags")
+    XCTAssertEqual(r.associated, [])
+  }
+
+  /// The real Aperio scan: one pyramid level, its thumbnail, label and macro, 0.499 um/px.
+  func testTheRealSVS_separatesItsAssociatedImages() throws {
+    let path = try SharedData.fixtures().appendingPathComponent("slides/cmu_small_region.svs").path
+    guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) not found") }
+    let r = try TIFFReader(path: path)
+    XCTAssertEqual(r.levels.count, 1)
+    XCTAssertEqual(r.levels[0].width, 2220)
+    XCTAssertEqual(r.levels[0].height, 2967)
+    XCTAssertEqual(r.levels[0].mppX ?? 0, 0.499, accuracy: 1e-9)
+    XCTAssertEqual(r.mppSource, "aperio")
+    XCTAssertEqual(r.associated, [.init(name: "thumbnail", width: 574, height: 768), .init(name: "label", width: 387, height: 463), .init(name: "macro", width: 1280, height: 431)])
+    let label = try r.readAssociated("label")
+    XCTAssertEqual(label.width, 387)
+    XCTAssertThrowsError(try r.readAssociated("overview")) { XCTAssertTrue("\($0)".contains("thumbnail, label, macro"), "\($0)") }
+    // A region across four 240 px tiles equals the four single-tile reads stitched.
+    let region = try r.readRegion(level: 0, x: 200, y: 200, width: 80, height: 80).rgb().eightBit()
+    guard case .uint8(let px) = region.samples else { return XCTFail() }
+    for (tx, ty) in [(200, 200), (240, 200), (200, 240), (240, 240)] {
+      let part = try r.readRegion(level: 0, x: tx, y: ty, width: 40, height: 40).rgb().eightBit()
+      guard case .uint8(let q) = part.samples else { return XCTFail() }
+      for y in 0..<40 { for x in 0..<40 { for c in 0..<3 {
+        XCTAssertEqual(px[((ty - 200 + y) * 80 + tx - 200 + x) * 3 + c], q[(y * 40 + x) * 3 + c])
+      } } }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+import DxCSV
+import DxEfficientNet
+import DxImaging
+import DxTestSupport
+import Foundation
+import XCTest
+
+/// Slides as labs send them: a real Aperio scan, a slide without microns per pixel, a slide with
+/// a corrupt tile.
+final class VendorSlideTests: XCTestCase {
+  var dir: String!
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-vendor-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32),
+                                      metadata: ["classes": "[\"stroma\",\"tumor\"]", "task": "histopathology"])
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+  /// A two-level pyramid of textured tissue on white, `mpp` nil for a slide that records none.
+  func slide(_ name: String, mpp: Double?, compression: TIFFWriter.Compression = .deflate) throws -> String {
+    let levels = [512, 256].map { side in
+      TIFFWriter.Level(width: side, height: side) { x0, y0, w, h in
+        var px = [UInt8](repeating: 245, count: w * h * 3)
+        for y in 0..<h {
+          for x in 0..<w {
+            let gx: Int = (x0 + x) * 512 / side, gy: Int = (y0 + y) * 512 / side
+            guard gx > 100, gy > 100 else { continue }
+            let mix: Int = ((x0 + x) * 7) ^ ((y0 + y) * 13)
+            let v = UInt8(mix % 60)
+            let i = (y * w + x) * 3
+            px[i] = 150 + v
+            px[i + 1] = 60 + v
+            px[i + 2] = 140 + v
+          }
+        }
+        return Image(width: w, height: h, channels: 3, samples: .uint8(px))
+      }
+    }
+    let path = dir + "/\(name).tif"
+    try TIFFWriter.write(levels: levels, to: path, tileSize: 64, compression: compression, mpp: mpp)
+    return path
+  }
+
+  func diagnose(_ inputs: [String], out: String, _ extra: [String] = []) throws -> EffDxRunner.Result {
+    var args: [String] = ["diagnose", "--checkpoint", dir + "/m.safetensors", "--input"]
+    args += inputs
+    args += ["--out", dir + "/" + out]
+    args += extra
+    return try EffDxRunner.run(args)
+  }
+
+  func testTheRealAperioScan_isDiagnosedAsASlide_andItsAssociatedImagesListed() throws {
+    let svs = try SharedData.fixtures().appendingPathComponent("slides/cmu_small_region.svs").path
+    guard FileManager.default.fileExists(atPath: svs) else { throw XCTSkip("\(svs) not found") }
+    let inspect = try EffDxRunner.run(["inspect", "--json", svs])
+    XCTAssertEqual(inspect.status, 0, inspect.stderr)
+    let info = (try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [[String: Any]])?.first
+    XCTAssertEqual((info?["levels"] as? [Any])?.count, 1)
+    XCTAssertEqual((info?["associated"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["thumbnail", "label", "macro"])
+    let label = try EffDxRunner.run(["convert", svs, "--associated", "label", "--out", dir + "/label.png"])
+    XCTAssertEqual(label.status, 0, label.stderr)
+    XCTAssertEqual(try ImageDecoder.decode(path: dir + "/label.png").width, 387)
+    let r = try diagnose([svs], out: "svs.csv", ["--heatmaps", dir + "/maps", "--tile-size", "64"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertTrue(r.stdout.contains("1 diagnosed"), r.stdout)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/maps/cmu_small_region_heatmap.png"))
+  }
+
+  func testASlideWithoutMPP_isAnErrorNamingTheWaysOut_thenDiagnosedWithEither() throws {
+    let bare = try slide("bare", mpp: nil)
+    let refused = try diagnose([bare], out: "a.csv")
+    XCTAssertEqual(refused.status, 3, refused.stderr)
+    let errors = try String(contentsOfFile: dir + "/a.errors.csv", encoding: .utf8)
+    XCTAssertTrue(errors.contains("no microns per pixel") && errors.contains("--base-mpp") && errors.contains("--level"), errors)
+    let withBase = try diagnose([bare], out: "b.csv", ["--base-mpp", "0.25"])
+    XCTAssertEqual(withBase.status, 0, withBase.stderr)
+    let atLevel = try diagnose([bare], out: "c.csv", ["--level", "1"])
+    XCTAssertEqual(atLevel.status, 0, atLevel.stderr)
+    XCTAssertNotEqual(try diagnose([bare], out: "d.csv", ["--base-mpp", "-1"]).status, 0, "--base-mpp is checked")
+  }
+
+  func testACorruptTile_isListed_andTheSlideIsDiagnosedFromTheOthers() throws {
+    let path = try slide("cut", mpp: 0.5)
+    // Overwrite one tile of level 0 (found through its TileOffsets and TileByteCounts) with bytes
+    // that are no deflate stream.
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
+    func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+    XCTAssertEqual(bytes[0], 0x49, "a little-endian classic TIFF")
+    let ifd = u32(4)
+    var offsets = 0, counts = 0, n = 0
+    for e in 0..<u16(ifd) {
+      let entry = ifd + 2 + 12 * e
+      if u16(entry) == 324 { n = u32(entry + 4); offsets = u32(entry + 8) }
+      if u16(entry) == 325 { counts = u32(entry + 8) }
+    }
+    XCTAssertGreaterThan(n, 20)
+    let victim = 27  // inside the tissue (8 x 8 tiles of 64 px; tissue from x, y > 100)
+    let start = u32(offsets + 4 * victim), length = u32(counts + 4 * victim)
+    for i in start..<(start + length) { bytes[i] = 0xFF }
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let r = try diagnose([path], out: "p.csv", ["--mpp", "0.5", "--tile-size", "64", "--min-tissue", "0"])
+    XCTAssertEqual(r.status, 3, "a tile failed: \(r.stderr)")
+    let rows = CSV.records(try String(contentsOfFile: dir + "/p.csv", encoding: .utf8))
+    XCTAssertEqual(rows.count, 2, "the slide is diagnosed")
+    let errors = CSV.records(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8)).dropFirst()
+    XCTAssertFalse(errors.isEmpty)
+    XCTAssertTrue(errors.allSatisfy { $0.fields[0].contains(" tile x=") }, "\(errors.map(\.fields))")
+  }
+}
