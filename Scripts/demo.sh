@@ -40,6 +40,8 @@ else
   start_from=(--arch efficientnet_lite0 --policy full --lr 0.003 --epochs 12)
 fi
 
+# A run folder holds one run (train refuses to start over one); the demo starts afresh.
+rm -rf "$out/leaf-run" "$out/histo-run"
 echo "== 3. Leaf disease: fine-tune, diagnose next season's photos, report"
 $effdx train --task leaf-disease --data "$out/samples/leaf/train" "${start_from[@]}" --resolution 128 --out "$out/leaf-run"
 rm -f "$out/leaf-predictions.csv" "$out/leaf-predictions.errors.csv"

@@ -45,13 +45,16 @@ extension EfficientNetConfig {
       blocks += args.repeats
       for _ in 0..<args.repeats {
         let mid = Scaling.makeDivisible(Double(channels) * args.expandRatio)
-        parameters += channels * mid + mid * args.kernel * args.kernel + mid * args.outChannels + 2 * mid * max(1, Int(Double(mid) * args.seRatio))
+        // SE's width as the blocks build it (`squeezeWidth`), from the block's input.
+        let se = args.seRatio > 0 ? MBConvBlock.squeezeWidth(Double(mid) * args.seRatio / args.expandRatio) : 0
+        parameters += channels * mid + mid * args.kernel * args.kernel + mid * args.outChannels + 2 * mid * se
         channels = args.outChannels
         try check(parameters <= Self.maxParameters, "widthMultiplier/depthMultiplier", "\(widthMultiplier)/\(depthMultiplier)", "a network of at most \(Self.maxParameters) parameters")
       }
     }
     try check(blocks <= 512, "depthMultiplier", depthMultiplier, "at most 512 blocks in all")
-    parameters += channels * scaledHeadChannels + scaledHeadChannels * (classifierHidden ?? numClasses) + (classifierHidden ?? 0) * numClasses
+    // The linear classifier is built first even when an MLP head then replaces it: count both.
+    parameters += channels * scaledHeadChannels + scaledHeadChannels * numClasses + (classifierHidden.map { scaledHeadChannels * $0 + $0 * numClasses } ?? 0)
     try check(parameters <= Self.maxParameters, "numClasses/headChannels", "\(numClasses)/\(headChannels)", "a network of at most \(Self.maxParameters) parameters")
   }
 }

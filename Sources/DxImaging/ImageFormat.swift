@@ -17,8 +17,26 @@ public enum ImageFormat: String, Sendable, Codable {
 
   /// Reads the first bytes of `path` and detects its format.
   public static func detect(path: String) throws -> ImageFormat {
-    // Opened without blocking and checked to be a regular file first: a FIFO named `a.png`
-    // would otherwise block the reader forever.
+    let fd = try openRegularFile(path)
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 8)
+    let n = read(fd, &buffer, 8)
+    let head = Data(buffer.prefix(max(0, n)))
+    if head.isEmpty { throw ImageError.unknownFormat(path: path, reason: "empty file") }
+    guard let format = detect(head) else {
+      throw ImageError.unknownFormat(path: path, reason: "content is not PNG, JPEG or TIFF (first bytes \(head.map { String(format: "%02x", $0) }.joined(separator: " ")))")
+    }
+    return format
+  }
+
+  /// Throws unless `path` is a regular file that can be opened.
+  public static func checkRegularFile(_ path: String) throws {
+    close(try openRegularFile(path))
+  }
+
+  /// Opened without blocking and checked to be a regular file: a FIFO named `a.png` would
+  /// otherwise block its reader forever.
+  static func openRegularFile(_ path: String) throws -> Int32 {
     let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
     guard fd >= 0 else {
       let reason: String
@@ -31,21 +49,12 @@ public enum ImageFormat: String, Sendable, Codable {
       }
       throw ImageError.cannotOpen(path: path, reason: reason)
     }
-    defer { close(fd) }
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    guard fstat(fd, &st) == 0 else { close(fd); throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
     switch st.st_mode & S_IFMT {
-    case S_IFREG: break
-    case S_IFDIR: throw ImageError.cannotOpen(path: path, reason: "is a directory")
-    default: throw ImageError.cannotOpen(path: path, reason: "not a regular file (a FIFO, socket or device)")
+    case S_IFREG: return fd
+    case S_IFDIR: close(fd); throw ImageError.cannotOpen(path: path, reason: "is a directory")
+    default: close(fd); throw ImageError.cannotOpen(path: path, reason: "not a regular file (a FIFO, socket or device)")
     }
-    var buffer = [UInt8](repeating: 0, count: 8)
-    let n = read(fd, &buffer, 8)
-    let head = Data(buffer.prefix(max(0, n)))
-    if head.isEmpty { throw ImageError.unknownFormat(path: path, reason: "empty file") }
-    guard let format = detect(head) else {
-      throw ImageError.unknownFormat(path: path, reason: "content is not PNG, JPEG or TIFF (first bytes \(head.map { String(format: "%02x", $0) }.joined(separator: " ")))")
-    }
-    return format
   }
 }

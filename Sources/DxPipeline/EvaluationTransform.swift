@@ -115,7 +115,7 @@ public struct EvaluationTransform: Equatable, Sendable {
     let resolution = try r.int("resolution", range: 16...2048)
     let mean = try r.doubles("mean", count: 3)
     let std = try r.doubles("std", count: 3)
-    let maxPixels = try r.int("max_pixels", default: ImageLimits.default.maxPixels, range: 1...Int(Int32.max))!
+    let maxPixels = try r.int("max_pixels", default: ImageLimits.default.maxPixels, range: 1...300_000_000)!
     guard let resolution, let mean, let std, let stepsNode = r.value("steps"), let seq = stepsNode.sequence else {
       throw r.error(root, "needs resolution, mean, std and steps")
     }

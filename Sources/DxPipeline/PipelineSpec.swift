@@ -100,7 +100,8 @@ public struct PipelineSpec: Equatable, Sendable {
       try s.finish("split")
     }
     if var d = try r.child("decode") {
-      spec.maxPixels = try d.int("max_pixels", default: spec.maxPixels, range: 1...Int(Int32.max))!
+      // At most 300 million pixels: decoded to floats, larger images alone would pass 8 GB.
+      spec.maxPixels = try d.int("max_pixels", default: spec.maxPixels, range: 1...300_000_000)!
       try d.finish("decode")
     }
     if var t = try r.child("tiling") {

@@ -29,6 +29,11 @@ public enum TransformSpec: Equatable, Sendable {
     guard let mapping = node.mapping, mapping.count == 1, let (keyNode, valueNode) = mapping.first, let name = keyNode.string else {
       throw PipelineSpecError(file: file, line: YAMLNodeReader.line(node), message: "a transform is a one-key mapping such as '- horizontal_flip: {p: 0.5}'")
     }
+    // Parameters are a mapping, or nothing (`- resize:`) for the defaults; `- horizontal_flip: 1.0`
+    // would otherwise mean p = 0.5 without a word.
+    if valueNode.mapping == nil && !(valueNode.scalar.map { ["", "~", "null"].contains($0.string) } ?? false) {
+      throw PipelineSpecError(file: file, line: YAMLNodeReader.line(valueNode), message: "the parameters of '\(name)' must be a mapping such as {p: 0.5}, or nothing for the defaults")
+    }
     let params = valueNode.mapping != nil ? valueNode : Node.mapping(Node.Mapping([]))
     var r = try YAMLNodeReader(params, file: file)
     func range(_ key: String, _ d: ClosedRange<Double>, within limits: ClosedRange<Double>) throws -> ClosedRange<Double> {

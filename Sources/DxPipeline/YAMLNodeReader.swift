@@ -22,30 +22,62 @@ struct YAMLNodeReader {
   /// stack. Text nested deeper than this is refused before it is parsed.
   static let maxNesting = 64
 
-  /// Parses YAML (or JSON) text after checking its nesting and line lengths.
-  static func compose(_ text: String, file: String) throws -> Node {
-    var depth = 0, line = 1, quote: Character? = nil, lineStart = true, indent = 0
-    for c in text {
-      if c == "\n" { line += 1; lineStart = true; indent = 0; continue }
-      if lineStart {
-        if c == " " {
+  static func scanNesting(_ text: String, file: String) throws {
+    func refuse(_ line: Int, _ message: String) -> PipelineSpecError { PipelineSpecError(file: file, line: line, message: message) }
+    var flow = 0, line = 1
+    var quote: Unicode.Scalar? = nil, escaped = false
+    var atLineStart = true, indent = 0, dashes = 0, previous: Unicode.Scalar = " "
+    var inComment = false
+    for c in text.unicodeScalars {
+      if c == "\n" {
+        line += 1
+        atLineStart = true
+        indent = 0
+        dashes = 0
+        inComment = false
+        previous = " "
+        if quote == "'" || quote == "\"" { continue }  // quoted scalars may span lines
+        continue
+      }
+      if inComment { continue }
+      if let q = quote {
+        if q == "\"" && escaped { escaped = false } else if q == "\"" && c == "\\" { escaped = true } else if c == q { quote = nil }
+        previous = c
+        continue
+      }
+      if atLineStart {
+        if c == " " || c == "\t" {
           indent += 1
-          if indent > 4 * maxNesting { throw PipelineSpecError(file: file, line: line, message: "indented deeper than \(4 * maxNesting) spaces") }
+          if indent > 4 * maxNesting { throw refuse(line, "indented deeper than \(4 * maxNesting) spaces") }
           continue
         }
-        lineStart = false
+        if c == "-" { dashes += 1; previous = c; continue }
+        if previous == "-" && c == " " {
+          if dashes + indent / 2 > maxNesting { throw refuse(line, "nested deeper than \(maxNesting) levels") }
+          continue
+        }
+        atLineStart = false
       }
-      if let q = quote { if c == q { quote = nil }; continue }
+      let tokenStart = previous == " " || previous == "\t" || previous == "[" || previous == "{" || previous == "," || previous == ":" || previous == "-"
       switch c {
-      case "\"", "'": quote = c
-      case "#": break
+      case "#" where previous == " " || previous == "\t": inComment = true
+      case "\"", "'": if tokenStart { quote = c }
+      case "&", "*": if tokenStart { throw refuse(line, "anchors and aliases ('\(c)') are not allowed in a pipeline") }
       case "[", "{":
-        depth += 1
-        if depth > maxNesting { throw PipelineSpecError(file: file, line: line, message: "nested deeper than \(maxNesting) levels") }
-      case "]", "}": depth = max(0, depth - 1)
+        flow += 1
+        if flow > maxNesting { throw refuse(line, "nested deeper than \(maxNesting) levels") }
+      case "]", "}": flow = max(0, flow - 1)
       default: break
       }
+      previous = c
     }
+  }
+
+  /// Parses YAML (or JSON) text after a scan that bounds how deeply it can nest: flow brackets
+  /// (quotes and comments understood), compact block sequences (`- - - x`), indentation, and no
+  /// anchors or aliases (a pipeline never needs them; chains of them nest without limit).
+  static func compose(_ text: String, file: String) throws -> Node {
+    try scanNesting(text, file: file)
     do {
       guard let n = try Yams.compose(yaml: text) else { throw PipelineSpecError(file: file, line: 1, message: "the file is empty") }
       return n

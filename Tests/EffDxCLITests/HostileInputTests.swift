@@ -345,4 +345,73 @@ final class HostileInputTests: XCTestCase {
     try refuses(["train", "--task", "leaf-disease", "--data", dir + "/leaf/train", "--arch", "efficientnet_lite0", "--resolution", "32", "--epochs", "1", "--out", dir + "/run"],
                 "in use by another effdx train")
   }
+
+  // MARK: Second review's cases
+
+  func testPickleAndYAMLBypasses_areRefusedToo() throws {
+    // A list filled after it was stored: its depth must be read live, not from the memo.
+    var stale: [UInt8] = [0x5D, 0x71, 0x00]
+    for r in 0..<3000 { stale += [0x5D, 0x71, UInt8((r + 1) % 2), 0x68, UInt8(r % 2), 0x61] }
+    try refuses(["import-weights", try legacyPth("stale", root: stale), "--arch", "efficientnet_b0", "--out", dir + "/s.safetensors"], "nested deeper than 1000")
+    // Six levels of 256 references to the level below: 256^6 paths, walked by nothing now.
+    var wide: [UInt8] = [0x4E, 0x71, 0x00]
+    for level in 1...6 { wide += [0x28] + [UInt8](repeating: 0, count: 256).flatMap { _ in [0x68, UInt8(level - 1)] } + [0x74, 0x71, UInt8(level)] }
+    let bomb = try effdx(["import-weights", try legacyPth("wide", root: wide), "--arch", "efficientnet_b0", "--out", dir + "/w.safetensors"])
+    XCTAssertNotEqual(bomb.status, 0)
+    // YAML: a quote in a comment, compact block sequences, anchor chains.
+    try FileManager.default.createDirectory(atPath: dir + "/data/a", withIntermediateDirectories: true)
+    try photo(dir + "/data/a/1.png")
+    for (name, yaml, expected) in [("comment", "name: p # don't\nx: " + String(repeating: "[", count: 200_000) + "\n", "nested deeper than 64"),
+                                   ("dashes", "name: p\nx:\n" + String(repeating: "- ", count: 100_000) + "x\n", "deeper than"),
+                                   ("anchors", "name: p\nx:\n" + String(repeating: "- &a [*a]\n", count: 2000), "anchors and aliases"),
+                                   ("scalar", "name: p\ntrain_transforms:\n  - horizontal_flip: 1.0\n", "must be a mapping")] {
+      try yaml.write(toFile: dir + "/\(name).yaml", atomically: true, encoding: .utf8)
+      try refuses(["train", "--task", "leaf-disease", "--pipeline", dir + "/\(name).yaml", "--data", dir + "/data", "--out", dir + "/r-\(name)"], expected)
+    }
+    XCTAssertEqual(mkfifo(dir + "/fifo.tif", 0o644), 0)
+    try refuses(["tile", dir + "/fifo.tif", "--out", dir + "/t"], "not a regular file")
+  }
+
+  func testAnMLPHeadOverAHugeClassifier_isCountedBeforeItIsBuilt() throws {
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 2, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 100_000
+    c.headChannels = 16384
+    c.classifierHidden = 1
+    XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("500000000 parameters"), "\($0)") }
+  }
+
+  func testNaNWeights_andEvaluatesHostileRows_areNamed() throws {
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
+    let file = try SafeTensorsFile(path: dir + "/m.safetensors")
+    var tensors = try file.allTensors()
+    tensors["classifier.weight"]!.scalars[3] = .nan
+    try SafeTensorsWriter.write(tensors, metadata: file.metadata, to: dir + "/nan.safetensors")
+    try photo(dir + "/x.png")
+    try refuses(["diagnose", "--checkpoint", dir + "/nan.safetensors", "--input", dir + "/x.png", "--out", dir + "/p.csv"], "tensor 'classifier.weight' holds NaN")
+    // evaluate: a repeated path, a row of zeros, an unknown positive class, nothing in common.
+    try "path,study,label,predicted,p_a,p_b\nx.png,,a,a,0.9,0.1\ny.png,,b,b,0.2,0.8\nx.png,,a,a,0.9,0.1\nz.png,,a,a,0,0\n".write(toFile: dir + "/pred.csv", atomically: true, encoding: .utf8)
+    let r = try effdx(["evaluate", "--predictions", dir + "/pred.csv", "--bootstrap", "0", "--out", dir + "/e", "--json"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+    XCTAssertEqual(summary?["n"] as? Int, 2, "the repeated row and the row of zeros are left out")
+    XCTAssertEqual(summary?["row_issues"] as? Int, 2)
+    try refuses(["evaluate", "--predictions", dir + "/pred.csv", "--positive-class", "c", "--out", dir + "/e2"], "is not a class", status: 64)
+    try "path,study,label,predicted,p_a,p_b\nq.png,,a,a,0.9,0.1\n".write(toFile: dir + "/other.csv", atomically: true, encoding: .utf8)
+    try refuses(["evaluate", "--predictions", dir + "/pred.csv", "--compare", dir + "/other.csv", "--out", dir + "/e3"], "shares no image")
+  }
+
+  func testResumeWithAnotherRecipe_isRefused_andLeavesTheRunAsItWas() throws {
+    let samples = try effdx(["samples", "--task", "leaf-disease", "--out", dir + "/leaf", "--count", "24", "--seed", "2"])
+    XCTAssertEqual(samples.status, 0, samples.stderr)
+    let args = ["train", "--task", "leaf-disease", "--data", dir + "/leaf/train", "--arch", "efficientnet_lite0", "--resolution", "32", "--epochs", "2", "--max-steps", "2", "--out", dir + "/run"]
+    let first = try effdx(args)
+    XCTAssertEqual(first.status, 0, first.stderr)
+    let testCSV = try Data(contentsOf: URL(fileURLWithPath: dir + "/run/test.csv"))
+    try refuses(args + ["--resume", "--seed", "9"], "another recipe (seed 0 -> 9)")
+    try refuses(args + ["--resume", "--lr", "0.5"], "learning_rate")
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/run/test.csv")), testCSV, "test.csv untouched")
+    try refuses(args, "holds a run already")
+  }
 }

@@ -137,7 +137,8 @@ public enum PredictionsReader {
       // Probabilities of one row sum to one (to the 6 decimals diagnosis writes); all zeros, or
       // a row of another model's columns, would score as nonsense.
       let sum = table.probabilities[start...].reduce(0, +)
-      guard abs(sum - 1) <= 0.01 else {
+      // 0.01, or half a unit in the third decimal per class for files written with few decimals.
+      guard abs(sum - 1) <= max(0.01, Double(probColumns.count) * 0.0005) else {
         table.probabilities.removeSubrange(start...)
         return issue("probabilities sum to \(sum), not 1")
       }
@@ -151,8 +152,9 @@ public enum PredictionsReader {
   /// A path listed twice would count twice: the first row stays, later ones are issues.
   static func dropDuplicates(_ t: PredictionTable, path: String) -> PredictionTable {
     var seen = Set<String>(), keep: [Int] = [], issues = t.issues
+    let cwd = FileManager.default.currentDirectoryPath
     for (i, p) in t.paths.enumerated() {
-      if seen.insert(p).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
+      if seen.insert(absolute(p, base: cwd)).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
     }
     guard keep.count < t.count else { return t }
     var out = t.subset(keep)

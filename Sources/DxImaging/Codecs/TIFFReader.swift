@@ -64,7 +64,7 @@ public final class TIFFReader {
   public init(path: String, limits: ImageLimits = .default) throws {
     self.path = path
     self.limits = limits
-    if !FileManager.default.fileExists(atPath: path) { throw ImageError.cannotOpen(path: path, reason: "no such file") }
+    try ImageFormat.checkRegularFile(path)  // libtiff's blocking open would wait forever on a FIFO
     var err = [CChar](repeating: 0, count: 512)
     guard let h = dx_tiff_open(path, "r", UInt64(limits.maxTiffAllocation), &err, err.count) else {
       throw ImageError.corrupt(path: path, reason: String(cString: err))

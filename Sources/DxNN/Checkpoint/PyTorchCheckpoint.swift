@@ -185,8 +185,13 @@ struct LegacyCheckpoint {
 
   init(_ data: Data, path: String) throws {
     let bytes = [UInt8](data)
+    var types: [String: String] = [:]
     func pickle(_ at: Int) throws -> (PickleValue, Int) {
-      do { return try Unpickler.load(bytes, from: at) } catch let e as PickleError {
+      do {
+        let (v, end, storages) = try Unpickler.loadWithStorages(bytes, from: at)
+        types.merge(storages) { a, _ in a }
+        return (v, end)
+      } catch let e as PickleError {
         throw PyTorchCheckpointError.unsafeOrMalformedPickle(path: path, reason: e.reason)
       }
     }
@@ -204,18 +209,8 @@ struct LegacyCheckpoint {
     var keysValue: PickleValue
     (keysValue, at) = try pickle(at)
     guard case .list(let keyList) = keysValue else { throw PyTorchCheckpointError.badArchive(path: path, reason: "missing storage key list") }
-    // Element sizes come from the storage types the object pickle referenced.
-    var types: [String: String] = [:]
-    func collect(_ v: PickleValue) {
-      switch v {
-      case .tensor(let t): types[t.key] = t.storageType
-      case .dict(let d): for (k, x) in d.items { collect(k); collect(x) }
-      case .list(let l): for x in l.items { collect(x) }
-      case .tuple(let xs): for x in xs { collect(x) }
-      default: break
-      }
-    }
-    collect(root)
+    // Element sizes come from the storage types the object pickle referenced (recorded as the
+    // unpickler met them: no walk over a structure that may share itself exponentially often).
     for k in keyList.items {
       guard case .string(let key) = k, let type = types[key], let size = PyTorchCheckpoint.elementSizes[type] else {
         throw PyTorchCheckpointError.badArchive(path: path, reason: "storage key list names an unknown storage")

@@ -71,6 +71,8 @@ struct Unpickler {
   private var depths: [Int] = []
   private var marks: [Int] = []
   private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
+  /// Storage key -> storage type, as the persistent ids name them (the legacy format needs it).
+  private(set) var storageTypes: [String: String] = [:]
 
   init(_ data: Data) { bytes = [UInt8](data) }
 
@@ -83,9 +85,15 @@ struct Unpickler {
   /// Runs the pickle that starts at `offset` of `bytes`; returns its result and the offset just
   /// past its STOP (the legacy torch format is several pickles back to back).
   static func load(_ bytes: [UInt8], from offset: Int) throws -> (PickleValue, Int) {
+    let (v, end, _) = try loadWithStorages(bytes, from: offset)
+    return (v, end)
+  }
+
+  /// As `load(_:from:)`, with the storage types its persistent ids named.
+  static func loadWithStorages(_ bytes: [UInt8], from offset: Int) throws -> (PickleValue, Int, [String: String]) {
     var u = Unpickler(bytes: bytes, offset: offset)
     let v = try u.run()
-    return (v, u.pos)
+    return (v, u.pos, u.storageTypes)
   }
 
   private init(bytes: [UInt8], offset: Int) {
@@ -123,7 +131,17 @@ struct Unpickler {
 
   private mutating func popWithDepth() throws -> (value: PickleValue, depth: Int) {
     guard let v = stack.popLast(), let d = depths.popLast() else { throw PickleError(reason: "stack underflow at byte \(pos)") }
-    return (v, d)
+    return (v, Self.depth(of: v, recorded: d))
+  }
+
+  /// A list's or dict's depth as it is now (it may have been filled since it was recorded);
+  /// anything else keeps the depth recorded when it was made (tuples hold only sealed members).
+  static func depth(of v: PickleValue, recorded: Int) -> Int {
+    switch v {
+    case .list(let l): return l.depth
+    case .dict(let d): return d.depth
+    default: return recorded
+    }
   }
 
   private mutating func popToMark() throws -> [PickleValue] {
@@ -134,7 +152,8 @@ struct Unpickler {
   private mutating func popToMarkWithDepth() throws -> (values: [PickleValue], depth: Int) {
     guard let m = marks.popLast(), m <= stack.count else { throw PickleError(reason: "missing MARK at byte \(pos)") }
     defer { stack.removeSubrange(m...); depths.removeSubrange(m...) }
-    return (Array(stack[m...]), depths[m...].max() ?? 0)
+    let live = zip(stack[m...], depths[m...]).map { Self.depth(of: $0, recorded: $1) }
+    return (Array(stack[m...]), live.max() ?? 0)
   }
 
   private mutating func push(_ v: PickleValue, depth: Int = 0) throws {
@@ -202,7 +221,9 @@ struct Unpickler {
       case 0x80: _ = try byte()  // PROTO
       case 0x95: _ = try take(8)  // FRAME
       case 0x2E: return try pop()  // STOP
-      case 0x28: marks.append(stack.count)  // MARK
+      case 0x28:  // MARK
+        guard marks.count < Unpickler.maxDepth else { throw PickleError(reason: "too many MARKs at byte \(pos)") }
+        marks.append(stack.count)
       case 0x7D: try push(.dict(PickleDict()), depth: 1)  // EMPTY_DICT
       case 0x5D: try push(.list(PickleList()), depth: 1)  // EMPTY_LIST
       case 0x29: try push(.tuple([]), depth: 1)  // EMPTY_TUPLE
@@ -272,7 +293,7 @@ struct Unpickler {
       case 0x68, 0x6A:  // BINGET, LONG_BINGET
         let i = try uint(op == 0x68 ? 1 : 4)
         guard let entry = memo[i] else { throw PickleError(reason: "memo entry \(i) used before it was stored") }
-        try push(entry.value, depth: entry.depth)
+        try push(entry.value, depth: Self.depth(of: entry.value, recorded: entry.depth))
       case 0x63:  // GLOBAL
         let module = try line(), name = try line()
         try push(try global(module, name))
@@ -308,13 +329,15 @@ struct Unpickler {
     throw PickleError(reason: "refusing global '\(full)': only state-dict building blocks are allowed (nothing is ever executed)")
   }
 
-  private func persistent(_ pid: PickleValue) throws -> PickleValue {
+  private mutating func persistent(_ pid: PickleValue) throws -> PickleValue {
     // Zip format: ('storage', type, key, location, numel); legacy: the same plus view metadata.
     guard case .tuple(let t) = pid, t.count == 5 || t.count == 6, case .string("storage") = t[0], case .global(let type) = t[1],
       case .string(let key) = t[2], case .int(let count) = t[4], count >= 0
     else { throw PickleError(reason: "unsupported persistent id (expected a PyTorch storage)") }
     if t.count == 6, case .none = t[5] {} else if t.count == 6 { throw PickleError(reason: "storage views (pre-1.0 checkpoints) are not supported") }
-    return .storage(type: String(type.dropFirst("torch.".count)), key: key, count: count)
+    let storageType = String(type.dropFirst("torch.".count))
+    storageTypes[key] = storageType
+    return .storage(type: storageType, key: key, count: count)
   }
 
   private func reduce(_ callable: PickleValue, _ args: PickleValue) throws -> PickleValue {

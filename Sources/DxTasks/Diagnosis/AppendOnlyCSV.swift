@@ -45,16 +45,37 @@ final class AppendOnlyCSV {
         throw TaskError.invalid("\(path) exists and is not a \(purpose) with these columns (its first line is '\(found)'); it was left as it is: choose another --out")
       }
       records.removeFirst()
-      if data.last != 0x0A {
-        // A crash mid-row leaves a last line without its line end: the row is dropped (and done again).
-        let cut = (data.lastIndex(of: 0x0A) ?? -1) + 1
-        guard ftruncate(fd, off_t(cut)) == 0 else { throw TaskError.invalid("\(path): cannot cut back an unfinished last row") }
-        if cut == 0 { writeHeader = true } else if !records.isEmpty { records.removeLast() }
+      let complete = Self.endOfLastRecord(data)
+      if complete < data.count {
+        // A crash mid-row leaves a last record without its line end (perhaps inside a quoted
+        // field): the record is dropped, and its file diagnosed again.
+        guard ftruncate(fd, off_t(complete)) == 0 else { throw TaskError.invalid("\(path): cannot cut back an unfinished last row (\(String(cString: strerror(errno)))); the file is unchanged") }
+        if complete == 0 { writeHeader = true } else if !records.isEmpty { records.removeLast() }
       }
     }
     ok = true
     self.init(path: path, fd: fd, existing: records)
+    createdNow = size == 0
     if writeHeader { try append(row: header) }
+  }
+
+  /// Whether this open created the file (it was empty): a run that stops before any row may
+  /// remove it again.
+  private(set) var createdNow = false
+
+  /// The offset just past the last line end that is outside quotes: where the last complete
+  /// record ends.
+  static func endOfLastRecord(_ data: Data) -> Int {
+    var quoted = false, end = 0
+    for (i, b) in data.enumerated() {
+      if b == 0x22 { quoted.toggle() } else if b == 0x0A && !quoted { end = i + 1 }
+    }
+    return end
+  }
+
+  /// Removes a file this open created and nothing was written to but the header.
+  func removeIfUnused() {
+    if createdNow && existing.isEmpty { unlink(path) }
   }
 
   deinit { close(fd) }

@@ -48,8 +48,14 @@ public struct DiagnosisRun {
 
   public func run(inputs: DiagnosisInputs, output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
-    let errorsPath = (output as NSString).deletingPathExtension + ".errors.csv"
-    var ledger = try ErrorsLedger(path: errorsPath)
+    // PRED.csv -> PRED.errors.csv; any other name keeps its extension (a.tsv -> a.tsv.errors.csv),
+    // so two outputs never share a ledger.
+    let errorsPath = ((output as NSString).pathExtension.lowercased() == "csv" ? (output as NSString).deletingPathExtension : output) + ".errors.csv"
+    var ledger: ErrorsLedger
+    do { ledger = try ErrorsLedger(path: errorsPath) } catch {
+      out.removeIfUnused()
+      throw error
+    }
     var summary = Summary(output: output, errorsPath: errorsPath, notes: inputs.notes)
     if let heatmaps {
       do { try FileManager.default.createDirectory(atPath: heatmaps, withIntermediateDirectories: true) } catch {
@@ -92,11 +98,19 @@ public struct DiagnosisRun {
     }
     var finished = 0
     let total = images.count + slideFiles.count
+    var usedNames = Set<String>()
+    /// A file name for `path`'s outputs not used by another input of this run.
+    func uniqueName(_ path: String) -> String {
+      let base = Self.flatName(path)
+      var name = base, k = 2
+      while !usedNames.insert(name).inserted { name = "\(base)_\(k)"; k += 1 }
+      return name
+    }
     // A slide is its own study, named by its file; two slides of one name (in two folders)
     // are named by their paths instead, so they stay two studies with two sets of maps.
     var stems: [String: Int] = [:]
     for s in slideFiles { stems[Self.stem(s.path), default: 0] += 1 }
-    func slideName(_ path: String) -> String { stems[Self.stem(path)]! > 1 ? Self.flatName(path) : Self.stem(path) }
+    func slideName(_ path: String) -> String { stems[Self.stem(path)]! > 1 ? path : Self.stem(path) }
     for start in stride(from: 0, to: images.count, by: batchSize) {
       let chunk = Array(images[start..<min(images.count, start + batchSize)])
       for (file, outcome) in zip(chunk, predictor.classify(paths: chunk.map(\.path), workers: workers)) {
@@ -104,7 +118,7 @@ public struct DiagnosisRun {
         case .probabilities(let p):
           try record(file, study: "", probs: p)
           if let heatmaps {
-            do { try gradCAM(file.path, probabilities: p, to: heatmaps) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
+            do { try gradCAM(file.path, probabilities: p, name: uniqueName(file.path), to: heatmaps) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
           }
         case .failed(let e): try fail(file.path, "\(e)")
         }
@@ -130,7 +144,7 @@ public struct DiagnosisRun {
       try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
       if let heatmaps {
         // The slide is diagnosed and recorded; a map that cannot be written is a note, not a failure.
-        do { try writeSlideMaps(result, stem: stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
+        do { try writeSlideMaps(result, stem: stems[Self.stem(slide.path)]! > 1 ? uniqueName(slide.path) : stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
       }
       finished += 1
       progress(finished, total)
@@ -175,14 +189,14 @@ public struct DiagnosisRun {
 
   /// A Grad-CAM overlay of the predicted class, named by the image's folder and file so that
   /// `A/img.png` and `B/img.png` do not overwrite each other.
-  func gradCAM(_ path: String, probabilities p: [Float], to dir: String) throws {
+  func gradCAM(_ path: String, probabilities p: [Float], name base: String, to dir: String) throws {
     let classIndex = p.argmax
     let image = try ImageDecoder.decode(path: path, limits: ImageLimits(maxPixels: predictor.evaluation.maxPixels))
     let shown = try predictor.evaluation.transformed(image, source: path)
     let input = try predictor.evaluation.prepare(image, source: path)
     let s = predictor.evaluation.resolution
     let map = GradCAM.map(predictor.model, input: .init(shape: [1, s, s, 3], scalars: input), classIndex: classIndex)
-    let name = Self.flatName(path) + "_gradcam_\(Self.safe(predictor.classes[classIndex])).png"
+    let name = base + "_gradcam_\(Self.safe(predictor.classes[classIndex])).png"
     try PNGCodec.write(GradCAM.overlay(shown.image(), map: map), to: (dir as NSString).appendingPathComponent(name))
   }
 }

@@ -44,9 +44,10 @@ struct ErrorsLedger {
     guard changed else { return }
     var text = CSV.row(["path", "error"])
     for item in order { if let r = reasons[item] { text += CSV.row([item, r]) } }
-    file = nil  // unlock before the file is replaced
+    // Replaced while still locked (the lock goes with the old file when it closes).
     do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
       throw TaskError.invalid("\(path): cannot rewrite the errors ledger (\((error as NSError).localizedDescription))")
     }
+    file = nil
   }
 }

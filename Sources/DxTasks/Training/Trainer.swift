@@ -213,7 +213,9 @@ public final class Trainer {
         }
       }
     }
-    try text.write(toFile: testPredictionsPath, atomically: true, encoding: .utf8)
+    do { try text.write(toFile: testPredictionsPath, atomically: true, encoding: .utf8) } catch {
+      throw TaskError.invalid("\(testPredictionsPath): cannot write (\((error as NSError).localizedDescription))")
+    }
     return (written, failures)
   }
 
@@ -299,7 +301,10 @@ public final class Trainer {
   /// A resumed run must be the interrupted one: the same recipe (only `max_steps` may change)
   /// and the same training data, or its result would match neither.
   func checkSameRun(_ meta: [String: String]) throws {
-    if let json = meta["effdx.training"], let saved = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) {
+    if let json = meta["effdx.training"] {
+      guard let saved = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) else {
+        throw TaskError.invalid("\(statePath): metadata 'effdx.training' is unreadable: cannot check that --resume continues the same run")
+      }
       var was = saved, now = config
       was.maxSteps = nil
       now.maxSteps = nil

@@ -57,7 +57,9 @@ struct EvaluateCommand: ParsableCommand {
     let inputs = EvaluationReport.Inputs(predictions: predictions, labels: labels, studyColumn: studyColumn, bootstrapResamples: bootstrap, seed: seed)
     var report = evaluator.evaluate(table, inputs: inputs, compareWith: other)
     if let other { report.rowIssues += other.table.issues }
-    try ReportWriter.write(report, to: out)
+    do { try ReportWriter.write(report, to: out) } catch {
+      throw CommandFailure("--out \(out): cannot write the report (\((error as NSError).localizedDescription))")
+    }
     if json {
       let object: [String: Any] = ["out": out, "report": (out as NSString).appendingPathComponent("report.json"), "n": report.overall.n,
                                    "accuracy": report.overall.accuracy, "macro_f1": report.overall.macro.f1, "row_issues": report.rowIssues.count]

@@ -64,8 +64,12 @@ struct TrainCommand: ParsableCommand {
     if let resolution { spec.resolution = resolution }
     if let batchSize { spec.batchSize = batchSize }
     guard let data = data ?? spec.source.path else { throw ValidationError("--data is needed (the pipeline names no source.path)") }
-    if resume && !FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("last.state.safetensors")) {
+    let holdsRun = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("last.state.safetensors"))
+    if resume && !holdsRun {
       throw CommandFailure("--resume: \(out) holds no run to resume (no last.state.safetensors); leave out --resume to start one")
+    }
+    if !resume && holdsRun {
+      throw CommandFailure("\(out) holds a run already: --resume continues it; remove the folder or choose another --out to start a new one")
     }
     let index = try Task.dataset(at: data, spec: spec)
     let split = DatasetSplit(index, validation: spec.split.validation, test: spec.split.test, seed: spec.split.seed ^ seed, byStudy: spec.split.byStudy)
@@ -106,10 +110,13 @@ struct TrainCommand: ParsableCommand {
       trainer.savePointHook = { epochs, point in if killAt == "\(epochs):\(point)" { kill(getpid(), SIGKILL) } }
     }
     // Absolute paths: the file is a manifest (`--labels RUN/test.csv`) wherever it is read from.
-    var testCSV = CSV.row(["path", "label", "study"])
-    for item in split.test { testCSV += CSV.row([DiagnosisRun.key(item.path), index.classes[item.label], item.study ?? ""]) }
-    do { try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8) } catch {
-      throw CommandFailure("\(out)/test.csv: cannot write (\((error as NSError).localizedDescription))")
+    // A resumed run keeps the one it wrote (the same split, which --resume checks).
+    if !resume {
+      var testCSV = CSV.row(["path", "label", "study"])
+      for item in split.test { testCSV += CSV.row([DiagnosisRun.key(item.path), index.classes[item.label], item.study ?? ""]) }
+      do { try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8) } catch {
+        throw CommandFailure("\(out)/test.csv: cannot write (\((error as NSError).localizedDescription))")
+      }
     }
     if policy == "head" && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
       Console.note("head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")
