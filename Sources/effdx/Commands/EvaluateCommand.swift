@@ -25,6 +25,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Bootstrap seed.") var seed: UInt64 = 0
   @Option(help: "A second predictions CSV on the same images: per-metric differences with paired intervals.") var compare: String?
   @Option(help: "Output directory.") var out: String
+  @OptionGroup var verbosity: VerbosityOptions
   @Flag(help: "Print a JSON summary on standard output (n, accuracy, macro F1, the report's path) instead of text.") var json = false
 
   func validate() throws {
@@ -35,6 +36,7 @@ struct EvaluateCommand: ParsableCommand {
   }
 
   func run() throws {
+    try verbosity.apply()
     let table = try PredictionsReader.read(predictions: predictions, labels: labels, studyColumn: studyColumn)
     if let positiveClass, !table.classes.contains(positiveClass) {
       throw ValidationError("--positive-class '\(positiveClass)' is not a class of \(predictions) (\(table.classes.joined(separator: ", ")))")

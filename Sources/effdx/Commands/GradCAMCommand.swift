@@ -13,15 +13,17 @@ struct GradCAMCommand: ParsableCommand {
   @Option(help: "Image file.") var input: String
   @Option(name: .customLong("class"), help: "Class name (default: the predicted class).") var className: String?
   @Option(help: "Output PNG.") var out: String
+  @OptionGroup var verbosity: VerbosityOptions
 
   func run() throws {
+    try verbosity.apply()
     let ckpt = try TaskCheckpoint.load(checkpoint)
     let evaluation = ckpt.evaluation
     let image = try ImageDecoder.decode(path: input, limits: ImageLimits(maxPixels: evaluation.maxPixels))
     let s = evaluation.resolution
     let x = Tensor(shape: [1, s, s, 3], scalars: try evaluation.prepare(image, source: input))
     let logits = ckpt.model.forward(x, mode: .inference).scalars
-    let predicted = logits.indices.max { logits[$0] < logits[$1] }!
+    let predicted = logits.argmax
     let target: Int
     if let className {
       guard let i = ckpt.classes.firstIndex(of: className) else { throw ValidationError("unknown class '\(className)'; classes: \(ckpt.classes.joined(separator: ", "))") }

@@ -24,6 +24,7 @@ struct ImportWeightsCommand: ParsableCommand {
   @Flag(help: "Load what fits and list what was skipped, instead of failing.") var nonStrict = false
   @Option(help: "Seed for any freshly initialised part (a new classifier).") var seed: UInt64 = 0
   @Option(help: "Output checkpoint (.safetensors).") var out: String
+  @OptionGroup var verbosity: VerbosityOptions
 
   func validate() throws {
     guard Variants.named(arch) != nil else {
@@ -33,6 +34,7 @@ struct ImportWeightsCommand: ParsableCommand {
   }
 
   func run() throws {
+    try verbosity.apply()
     let config = Variants.named(arch)!
     let (model, report, skipped) = try EfficientNet.importing(
       from: source, config: config, naming: WeightNaming(rawValue: naming.rawValue), numClasses: numClasses, strict: !nonStrict, seed: seed)

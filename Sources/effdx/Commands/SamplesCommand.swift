@@ -11,12 +11,14 @@ struct SamplesCommand: ParsableCommand {
   @Option(help: "Output directory.") var out: String
   @Option(help: "Training images (a further quarter as much is written as the held-out set).") var count = 400
   @Option(help: "Random seed.") var seed: UInt64 = 0
+  @OptionGroup var verbosity: VerbosityOptions
 
   func validate() throws {
     guard (4...100_000).contains(count) else { throw ValidationError("--count must be in 4...100000, not \(count)") }
   }
 
   func run() throws {
+    try verbosity.apply()
     let start = Date()
     if task == .leafDisease {
       try SampleDatasets.leafDisease(to: out, count: count, holdout: max(4, count / 4), seed: seed)
