@@ -3,10 +3,12 @@ import Foundation
 /// Decodes any supported image, choosing the codec by content.
 public enum ImageDecoder {
   /// The whole image (for TIFF: the first page, full resolution), within `limits`.
-  public static func decode(path: String, limits: ImageLimits = .default) throws -> Image {
+  /// - Parameter minShortSide: a JPEG may be decoded smaller (in the DCT domain) as long as its
+  ///   short side stays at least this; other formats decode whole.
+  public static func decode(path: String, limits: ImageLimits = .default, minShortSide: Int? = nil) throws -> Image {
     switch try ImageFormat.detect(path: path) {
     case .png: return try PNGCodec.decode(try contents(path), path: path, limits: limits)
-    case .jpeg: return try JPEGCodec.decode(try contents(path), path: path, limits: limits)
+    case .jpeg: return try JPEGCodec.decode(try contents(path), path: path, limits: limits, minShortSide: minShortSide)
     case .tiff: return try TIFFReader(path: path, limits: limits).read(level: 0)
     }
   }

@@ -39,7 +39,11 @@ public final class BatchLoader: Sequence, IteratorProtocol {
     self.items = items
     self.spec = spec
     self.training = training
-    self.evaluation = evaluation ?? EvaluationTransform(resolution: spec.resolution, mean: spec.mean, std: spec.std, steps: spec.evalTransforms, maxPixels: spec.maxPixels)
+    self.evaluation = evaluation ?? {
+      var t = EvaluationTransform(resolution: spec.resolution, mean: spec.mean, std: spec.std, steps: spec.evalTransforms, maxPixels: spec.maxPixels)
+      t.jpegScaling = spec.jpegScaling
+      return t
+    }()
     self.seed = seed
     self.epoch = epoch
     var order = Array(items.indices)

@@ -16,6 +16,10 @@ public struct EvaluationTransform: Equatable, Sendable {
   public var std: [Double]
   public var steps: [TransformSpec]
   public var maxPixels: Int
+  /// Decode JPEGs in the DCT domain at the smallest scale that still covers the first step's
+  /// target (`jpegDecodeShortSide`): part of the contract, so validation and diagnosis decode
+  /// alike. Off for checkpoints that do not record it (they were validated on full decodes).
+  public var jpegScaling = false
 
   /// The metadata key checkpoints record the transform under.
   public static let metadataKey = "effdx.eval_transform"
@@ -30,6 +34,7 @@ public struct EvaluationTransform: Equatable, Sendable {
       throw PipelineSpecError(file: spec.name, line: 0, message: "eval_transforms must be deterministic; '\(random.name)' draws random numbers (move it to train_transforms)")
     }
     self.init(resolution: spec.resolution, mean: spec.mean, std: spec.std, steps: spec.evalTransforms, maxPixels: spec.maxPixels)
+    jpegScaling = spec.jpegScaling
   }
 
   public init(resolution: Int, mean: [Double], std: [Double], steps: [TransformSpec], maxPixels: Int = ImageLimits.default.maxPixels) {
@@ -51,7 +56,23 @@ public struct EvaluationTransform: Equatable, Sendable {
 
   /// Decodes `path` and prepares it: `resolution * resolution * 3` normalised values (HWC).
   public func prepare(path: String) throws -> [Float] {
-    try prepare(ImageDecoder.decode(path: path, limits: ImageLimits(maxPixels: maxPixels)), source: path)
+    try prepare(decode(path: path), source: path)
+  }
+
+  /// Decodes `path` as this transform prepares it (DCT-scaled when `jpegScaling` allows).
+  public func decode(path: String) throws -> Image {
+    try ImageDecoder.decode(path: path, limits: ImageLimits(maxPixels: maxPixels), minShortSide: jpegScaling ? jpegDecodeShortSide : nil)
+  }
+
+  /// The short side a decode must keep for the first step to see what it would see in a full
+  /// decode: a centre crop scales the short side to `resolution / crop_fraction`, a resize
+  /// makes both sides `resolution`. Nil (decode whole) when the first step is not geometric.
+  public var jpegDecodeShortSide: Int? {
+    switch steps.first {
+    case .centerCrop(let fraction, _)?: return Int((Double(resolution) / fraction).rounded(.up)) + 1
+    case .resize?: return resolution + 1
+    default: return nil
+    }
   }
 
   /// Prepares a decoded image (a photo, or a slide tile read in memory).
@@ -103,7 +124,7 @@ public struct EvaluationTransform: Equatable, Sendable {
   /// One line of JSON (which is also YAML) for checkpoint metadata.
   public var json: String {
     func list(_ v: [Double]) -> String { "[" + v.map { "\($0)" }.joined(separator: ", ") + "]" }
-    return "{\"resolution\": \(resolution), \"mean\": \(list(mean)), \"std\": \(list(std)), \"max_pixels\": \(maxPixels), \"steps\": [\(steps.map(\.json).joined(separator: ", "))]}"
+    return "{\"resolution\": \(resolution), \"mean\": \(list(mean)), \"std\": \(list(std)), \"max_pixels\": \(maxPixels), \"jpeg_scaling\": \(jpegScaling), \"steps\": [\(steps.map(\.json).joined(separator: ", "))]}"
   }
 
   /// Reads `json` back with a pipeline file's checks; `source` names it in errors (a
@@ -116,6 +137,7 @@ public struct EvaluationTransform: Equatable, Sendable {
     let mean = try r.doubles("mean", count: 3)
     let std = try r.doubles("std", count: 3)
     let maxPixels = try r.int("max_pixels", default: ImageLimits.default.maxPixels, range: 1...300_000_000)!
+    let jpegScaling = try r.bool("jpeg_scaling", default: false)
     guard let resolution, let mean, let std, let stepsNode = r.value("steps"), let seq = stepsNode.sequence else {
       throw r.error(root, "needs resolution, mean, std and steps")
     }
@@ -123,6 +145,8 @@ public struct EvaluationTransform: Equatable, Sendable {
     try r.finish("the evaluation transform")
     let steps = try seq.map { try TransformSpec.decode($0, file: source) }
     if let random = steps.first(where: \.isRandom) { throw r.error(stepsNode, "'\(random.name)' is random; an evaluation transform must be deterministic") }
-    return EvaluationTransform(resolution: resolution, mean: mean, std: std, steps: steps, maxPixels: maxPixels)
+    var t = EvaluationTransform(resolution: resolution, mean: mean, std: std, steps: steps, maxPixels: maxPixels)
+    t.jpegScaling = jpegScaling
+    return t
   }
 }

@@ -51,6 +51,9 @@ public struct PipelineSpec: Equatable, Sendable {
   public var source = Source()
   public var split = Split()
   public var maxPixels = ImageLimits.default.maxPixels
+  /// `decode.jpeg_scaling`: evaluation decodes JPEGs at the smallest DCT scale that covers its
+  /// first step (see `EvaluationTransform.jpegScaling`).
+  public var jpegScaling = true
   public var tiling: Tiling?
   public var resolution = 224
   public var mean: [Double] = [0.485, 0.456, 0.406]
@@ -102,6 +105,7 @@ public struct PipelineSpec: Equatable, Sendable {
     if var d = try r.child("decode") {
       // At most 300 million pixels: decoded to floats, larger images alone would pass 8 GB.
       spec.maxPixels = try d.int("max_pixels", default: spec.maxPixels, range: 1...300_000_000)!
+      spec.jpegScaling = try d.bool("jpeg_scaling", default: true)
       try d.finish("decode")
     }
     if var t = try r.child("tiling") {

@@ -191,7 +191,7 @@ public struct DiagnosisRun {
   /// `A/img.png` and `B/img.png` do not overwrite each other.
   func gradCAM(_ path: String, probabilities p: [Float], name base: String, to dir: String) throws {
     let classIndex = p.argmax
-    let image = try ImageDecoder.decode(path: path, limits: ImageLimits(maxPixels: predictor.evaluation.maxPixels))
+    let image = try predictor.evaluation.decode(path: path)
     let shown = try predictor.evaluation.transformed(image, source: path)
     let input = try predictor.evaluation.prepare(image, source: path)
     let s = predictor.evaluation.resolution

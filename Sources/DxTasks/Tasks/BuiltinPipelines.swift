@@ -61,6 +61,7 @@ public enum BuiltinPipelines {
         by_study: true          # all photos of a field stay in one split
       decode:
         max_pixels: 178956970   # refuse larger images (decompression bombs)
+        jpeg_scaling: true      # evaluation decodes JPEGs at the smallest DCT scale covering its crop
       resolution: 224
       normalization:            # ImageNet statistics, as the pretrained weights expect
         mean: [0.485, 0.456, 0.406]

@@ -19,7 +19,7 @@ struct GradCAMCommand: ParsableCommand {
     try verbosity.apply()
     let ckpt = try TaskCheckpoint.load(checkpoint)
     let evaluation = ckpt.evaluation
-    let image = try ImageDecoder.decode(path: input, limits: ImageLimits(maxPixels: evaluation.maxPixels))
+    let image = try evaluation.decode(path: input)
     let s = evaluation.resolution
     let x = Tensor(shape: [1, s, s, 3], scalars: try evaluation.prepare(image, source: input))
     let logits = ckpt.model.forward(x, mode: .inference).scalars
