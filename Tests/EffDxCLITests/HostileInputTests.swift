@@ -152,6 +152,7 @@ final class HostileInputTests: XCTestCase {
       ("duplicate", "name: p\nresolution: 32\nresolution: 64\n", "p.yaml:3: key 'resolution' appears twice"),
       // Found by Scripts/fuzz (pipeline): Yams' YAML 1.1 base-60 integers trapped on overflow.
       ("sexagesimal", "name: p\nworkers: -444444444444:4444\n", "p.yaml:2: 'workers' must be a whole number"),
+      ("jpeg-scaling", "name: p\ndecode:\n  jpeg_scaling: 7\n", "p.yaml:3: 'jpeg_scaling' must be true or false"),
       ("random-eval", "name: p\neval_transforms:\n  - horizontal_flip: {p: 0.5}\n", "p.yaml:3: eval_transforms must be deterministic"),
     ]
     for (name, yaml, expected) in cases {
