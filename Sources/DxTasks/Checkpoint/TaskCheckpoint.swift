@@ -73,8 +73,7 @@ public struct TaskCheckpoint {
 
   /// The metadata `save` writes.
   public var metadata: [String: String] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    let encoder = JSONEncoder.sortedKeys
     var meta: [String: String] = [:]
     meta["classes"] = (try? encoder.encode(classes)).map { String(decoding: $0, as: UTF8.self) }
     meta["task"] = task?.rawValue

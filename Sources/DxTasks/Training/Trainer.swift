@@ -364,8 +364,8 @@ public enum TaskError: Error, CustomStringConvertible, Equatable {
 }
 
 extension JSONEncoder {
-  /// Keys sorted: the same text for the same value.
-  static var sortedKeys: JSONEncoder {
+  /// Keys sorted, one line: the same text for the same value (checkpoint metadata, `--json`).
+  public static var sortedKeys: JSONEncoder {
     let e = JSONEncoder()
     e.outputFormatting = [.sortedKeys]
     return e

@@ -78,7 +78,7 @@ struct DiagnoseCommand: ParsableCommand {
     bar.finish()
     for n in summary.notes.dropFirst(inputs.notes.count) { Console.warning(n) }
     if json {
-      print(String(decoding: try JSONEncoder.sorted.encode(summary), as: UTF8.self))
+      print(String(decoding: try JSONEncoder.sortedKeys.encode(summary), as: UTF8.self))
     } else {
       print("\(summary.written) diagnosed, \(summary.skipped) already in \(out), \(summary.failed) failed\(summary.failed > 0 ? " (see \(summary.errorsPath))" : "")")
     }

@@ -136,7 +136,7 @@ struct TrainCommand: ParsableCommand {
       case .epochEnd(let l):
         bar.finish()
         if json {
-          print(String(decoding: (try? JSONEncoder.sorted.encode(l)) ?? Data("{}".utf8), as: UTF8.self))
+          print(String(decoding: (try? JSONEncoder.sortedKeys.encode(l)) ?? Data("{}".utf8), as: UTF8.self))
         } else if let accuracy = l.validationAccuracy, let f1 = l.validationMacroF1 {
           print(String(format: "epoch %d: train loss %.4f, validation accuracy %.1f%%, macro F1 %.3f%@ (%.0f s)", l.epoch, l.trainLoss, 100 * accuracy, f1, l.best ? " *best*" : "", l.seconds))
         } else {
@@ -152,7 +152,7 @@ struct TrainCommand: ParsableCommand {
     let files = ["best.safetensors", "last.safetensors", "log.jsonl", "test.csv"] + (split.test.isEmpty ? [] : ["test_predictions.csv"])
     if json {
       let done = RunSummary(out: out, files: files, epochs: logs.count, testPredictions: split.test.isEmpty ? nil : tested)
-      print(String(decoding: try JSONEncoder.sorted.encode(done), as: UTF8.self))
+      print(String(decoding: try JSONEncoder.sortedKeys.encode(done), as: UTF8.self))
     } else {
       print("wrote \(out)/\(files.joined(separator: ", "))\(split.test.isEmpty ? "" : " (\(tested) of \(split.test.count) test images diagnosed; effdx evaluate --predictions \(out)/test_predictions.csv)")")
     }
@@ -176,12 +176,3 @@ enum ValidationMetric: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension TaskKind: ExpressibleByArgument {}
-
-extension JSONEncoder {
-  /// Keys sorted, one line: the machine-readable output of `--json`.
-  static var sorted: JSONEncoder {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys]
-    return e
-  }
-}
