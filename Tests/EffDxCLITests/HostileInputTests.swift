@@ -415,4 +415,29 @@ final class HostileInputTests: XCTestCase {
     XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/run/test.csv")), testCSV, "test.csv untouched")
     try refuses(args, "holds a run already")
   }
+
+  /// The flags and keys added for slides and the console, each with a hostile value.
+  func testTheNewFlagsAndKeys_refuseHostileValues() throws {
+    try photo(dir + "/x.png")
+    let diagnose = ["diagnose", "--checkpoint", "x", "--input", dir + "/x.png", "--out", dir + "/o.csv"]
+    for (extra, expected) in [(["--tile-size", "8"], "--tile-size"), (["--tile-size", "100000"], "--tile-size"), (["--level", "65"], "--level"),
+                              (["--level", "-1"], "--level"), (["--overlap", "-1"], "--overlap"), (["--min-tissue", "nan"], "--min-tissue"),
+                              (["--min-tissue", "2"], "--min-tissue"), (["--base-mpp", "0"], "--base-mpp"), (["--base-mpp", "inf"], "--base-mpp"),
+                              (["--quiet", "--verbose"], "exclude each other"), (["--batch-size", "abc"], "--batch-size")] {
+      let r = try effdx(diagnose + extra)
+      XCTAssertEqual(r.status, 64, "\(extra): \(r.stderr)")
+      XCTAssertTrue(r.stderr.contains(expected), "\(extra): \(r.stderr)")
+    }
+    try refuses(["tile", dir + "/x.png", "--tile-size", "0", "--out", dir + "/t"], "--tile-size", status: 64)
+    try refuses(["convert", dir + "/x.png", "--associated", "label", "--out", dir + "/l.png"], "--associated reads slides")
+    try refuses(["train", "--task", "astronomy", "--data", dir, "--out", dir + "/r"], "--task", status: 64)
+    try refuses(["evaluate", "--predictions", dir + "/x.png", "--aggregate", "median", "--out", dir + "/e"], "--aggregate", status: 64)
+    // A pipeline's source.path that does not exist is named as the pipeline's.
+    try "name: mine\nsource:\n  path: nowhere\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+    try refuses(["train", "--task", "leaf-disease", "--pipeline", dir + "/p.yaml", "--out", dir + "/r"], "mine: source.path")
+    for yaml in ["name: p\ntiling:\n  tile_size: 0\n", "name: p\ntiling:\n  overlap: -3\n", "name: p\ntiling:\n  mpp: .nan\n"] {
+      try yaml.write(toFile: dir + "/q.yaml", atomically: true, encoding: .utf8)
+      try refuses(["tile", dir + "/x.png", "--pipeline", dir + "/q.yaml", "--out", dir + "/t"], "q.yaml:")
+    }
+  }
 }

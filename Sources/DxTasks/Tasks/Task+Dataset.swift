@@ -4,9 +4,11 @@ import Foundation
 
 extension Task {
   /// A dataset from a folder per class, a folder holding `manifest.csv`, or a manifest file.
-  public static func dataset(at data: String, spec: PipelineSpec) throws -> DatasetIndex {
+  /// - Parameter source: where `data` came from, for the error (`--data`, or the pipeline's
+  ///   `source.path`).
+  public static func dataset(at data: String, spec: PipelineSpec, source: String = "--data") throws -> DatasetIndex {
     var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir) else { throw TaskError.invalid("--data \(data): no such file or folder") }
+    guard FileManager.default.fileExists(atPath: data, isDirectory: &isDir) else { throw TaskError.invalid("\(source) \(data): no such file or folder") }
     if !isDir.boolValue { return try DatasetIndex.manifest(data, studyColumn: spec.source.studyColumn) }
     let manifest = (data as NSString).appendingPathComponent("manifest.csv")
     if FileManager.default.fileExists(atPath: manifest) { return try DatasetIndex.manifest(manifest, studyColumn: spec.source.studyColumn) }

@@ -71,7 +71,7 @@ struct TrainCommand: ParsableCommand {
     if !resume && holdsRun {
       throw CommandFailure("\(out) holds a run already: --resume continues it; remove the folder or choose another --out to start a new one")
     }
-    let index = try Task.dataset(at: data, spec: spec)
+    let index = try Task.dataset(at: data, spec: spec, source: self.data != nil ? "--data" : "\(spec.name): source.path")
     let split = DatasetSplit(index, validation: spec.split.validation, test: spec.split.test, seed: spec.split.seed ^ seed, byStudy: spec.split.byStudy)
     try Task.checkValidationSplit(split, index: index, validationFraction: spec.split.validation, byStudy: spec.split.byStudy)
     if index.classes.count < 2 { Console.warning("only one class (\(index.classes[0])): the model can only ever predict it, and accuracy will be 100%") }
