@@ -440,4 +440,30 @@ final class HostileInputTests: XCTestCase {
       try refuses(["tile", dir + "/x.png", "--pipeline", dir + "/q.yaml", "--out", dir + "/t"], "q.yaml:")
     }
   }
+
+  /// The rest of the silently-wrong and unclear cases, each once.
+  func testUnreadableTrainingData_oneClass_CMYK_andEvaluatesMessages() throws {
+    try "name: m\nsplit:\n  validation: 0\nresolution: 32\nbatch_size: 4\n".write(toFile: dir + "/m.yaml", atomically: true, encoding: .utf8)
+    for c in ["a", "b"] {
+      try FileManager.default.createDirectory(atPath: dir + "/broken/\(c)", withIntermediateDirectories: true)
+      for i in 0..<3 { FileManager.default.createFile(atPath: dir + "/broken/\(c)/\(i).png", contents: Data([0x89, 0x50, 0x4E, 0x47, 1])) }
+    }
+    let train = ["train", "--task", "leaf-disease", "--pipeline", dir + "/m.yaml", "--arch", "efficientnet_lite0", "--epochs", "1"]
+    try refuses(train + ["--data", dir + "/broken", "--out", dir + "/r1"], "not one training image could be read")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/r1/best.safetensors"), "no checkpoint claims success")
+    try FileManager.default.createDirectory(atPath: dir + "/one/healthy", withIntermediateDirectories: true)
+    for i in 0..<3 { try photo(dir + "/one/healthy/\(i).png") }
+    let one = try effdx(train + ["--data", dir + "/one", "--out", dir + "/r2"])
+    XCTAssertEqual(one.status, 0, one.stderr)
+    XCTAssertTrue(one.stderr.contains("warning: only one class"), one.stderr)
+    try refuses(["convert", SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images/cmyk.jpg").path, "--out", dir + "/c.png"], "unsupported: a CMYK")
+    // evaluate: a file with no usable row lists why; a predicted column against the probabilities is a warning.
+    try "path,study,label,predicted,p_a,p_b\nx.png,,a,a,0,0\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
+    try refuses(["evaluate", "--predictions", dir + "/bad.csv", "--out", dir + "/e1"], "probabilities sum to 0.0, not 1")
+    try "path,study,label,predicted,p_a,p_b\nx.png,,a,a,0.9,0.1\ny.png,,b,a,0.3,0.7\n".write(toFile: dir + "/odd.csv", atomically: true, encoding: .utf8)
+    let odd = try effdx(["evaluate", "--predictions", dir + "/odd.csv", "--bootstrap", "0", "--out", dir + "/e2"])
+    XCTAssertEqual(odd.status, 0, odd.stderr)
+    let report = try String(contentsOfFile: dir + "/e2/report.json", encoding: .utf8)
+    XCTAssertTrue(report.contains("1 rows predict a class that is not their most probable one"), report)
+  }
 }
