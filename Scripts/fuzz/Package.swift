@@ -10,6 +10,7 @@ let package = Package(
   targets: [
     .executableTarget(name: "FuzzPNG", dependencies: [.product(name: "DxImaging", package: "EfficientDx")], swiftSettings: harness),
     .executableTarget(name: "FuzzJPEG", dependencies: [.product(name: "DxImaging", package: "EfficientDx")], swiftSettings: harness),
+    .executableTarget(name: "FuzzJPEG2000", dependencies: [.product(name: "DxImaging", package: "EfficientDx")], swiftSettings: harness),
     .executableTarget(name: "FuzzTIFF", dependencies: [.product(name: "DxImaging", package: "EfficientDx")], swiftSettings: harness),
     .executableTarget(name: "FuzzPipeline", dependencies: [.product(name: "DxPipeline", package: "EfficientDx")], swiftSettings: harness),
     .executableTarget(name: "FuzzCheckpointMetadata", dependencies: [.product(name: "DxEfficientNet", package: "EfficientDx")], swiftSettings: harness),

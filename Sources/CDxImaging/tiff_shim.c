@@ -93,3 +93,10 @@ int dx_tiff_set_subifd_count(TIFF *tif, uint16_t count) {
 int dx_tiff_set_colormap(TIFF *tif, const uint16_t *r, const uint16_t *g, const uint16_t *b) {
   return TIFFSetField(tif, TIFFTAG_COLORMAP, r, g, b) == 1 ? 0 : -1;
 }
+
+int dx_tiff_get_bytecounts(TIFF *tif, int tiled, uint64_t **counts) {
+  uint64_t *c = NULL;
+  if (TIFFGetField(tif, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &c) != 1 || !c) return -1;
+  *counts = c;
+  return 0;
+}

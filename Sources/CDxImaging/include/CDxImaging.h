@@ -1,5 +1,6 @@
 // C shims for the imaging libraries, only where Swift cannot call them directly:
-// libpng reports errors by longjmp, and libtiff's TIFFGetField/TIFFSetField are variadic.
+// libpng reports errors by longjmp, libtiff's TIFFGetField/TIFFSetField are variadic, and
+// OpenJPEG reads and writes through stream callbacks.
 // Every function returns 0 on success and writes a readable message into `err` otherwise.
 #ifndef CDXIMAGING_H
 #define CDXIMAGING_H
@@ -47,6 +48,8 @@ int dx_tiff_get_string(TIFF *tif, uint32_t tag, const char **value);
 int dx_tiff_get_extrasamples(TIFF *tif, uint16_t *count, const uint16_t **types);
 int dx_tiff_get_subifds(TIFF *tif, uint16_t *count, const uint64_t **offsets);
 int dx_tiff_get_colormap(TIFF *tif, const uint16_t **r, const uint16_t **g, const uint16_t **b);
+/// The current directory's tile (or strip) byte counts, one per block.
+int dx_tiff_get_bytecounts(TIFF *tif, int tiled, uint64_t **counts);
 
 int dx_tiff_set_u16(TIFF *tif, uint32_t tag, uint16_t value);
 int dx_tiff_set_u32(TIFF *tif, uint32_t tag, uint32_t value);
@@ -55,4 +58,19 @@ int dx_tiff_set_string(TIFF *tif, uint32_t tag, const char *value);
 int dx_tiff_set_extrasamples(TIFF *tif, uint16_t count, const uint16_t *types);
 int dx_tiff_set_subifd_count(TIFF *tif, uint16_t count);
 int dx_tiff_set_colormap(TIFF *tif, const uint16_t *r, const uint16_t *g, const uint16_t *b);
+
+// ---- JPEG 2000 -------------------------------------------------------------------------
+/// Decodes a JPEG 2000 codestream (bare J2K, or a JP2 file) that must be exactly `width` x
+/// `height` (checked from its header before any sample is decoded) into interleaved 8-bit RGB
+/// at `out` (width * height * 3 bytes). `ycbcr`: the components are Y, Cb, Cr without the
+/// codestream's own colour transform (Aperio 33003), converted here (full-range BT.601).
+/// Chroma subsampling is upsampled by replication. Gray codestreams are replicated to RGB.
+int dx_j2k_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int ycbcr,
+                  uint64_t max_pixels, uint8_t *out, char *err, size_t errlen);
+/// Encodes interleaved 8-bit RGB as a bare J2K codestream (malloc'd; free with dx_free):
+/// `ycbcr` stores Y, Cb, Cr with chroma subsampled `chroma_dx` times horizontally (1 or 2), as
+/// Aperio's 33003; otherwise RGB with the reversible colour transform (33005). `rate` 0 is
+/// lossless, else a compression ratio.
+int dx_j2k_encode(const uint8_t *rgb, uint32_t width, uint32_t height, int ycbcr, int chroma_dx,
+                  int rate, uint8_t **out, size_t *out_size, char *err, size_t errlen);
 #endif

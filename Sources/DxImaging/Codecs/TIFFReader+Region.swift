@@ -27,6 +27,13 @@ extension TIFFReader {
     if l.photometric == "ycbcr" && l.compression == "jpeg" {
       _ = dx_tiff_set_u32(tif, UInt32(TIFFTAG_JPEGCOLORMODE), UInt32(JPEGCOLORMODE_RGB))
     }
+    if l.isJPEG2000 {
+      // libtiff has no JPEG 2000 codec: tiles are read raw and decoded by OpenJPEG (JPEG2000Codec).
+      guard l.bitsPerSample == 8, l.samplesPerPixel == 3, !l.planarSeparate, ["rgb", "ycbcr"].contains(l.photometric) else {
+        throw ImageError.unsupported(path: path, reason: "JPEG 2000 \(l.photometric) with \(l.samplesPerPixel) x \(l.bitsPerSample)-bit samples (8-bit RGB or YCbCr is read)")
+      }
+      return try readExact(l, x: x, y: y, width: width, height: height, as: UInt8.self)
+    }
     let exact = (l.bitsPerSample == 8 || l.bitsPerSample == 16)
       && ["minisblack", "miniswhite", "rgb", "palette"].contains(l.photometric)
       || (l.photometric == "ycbcr" && l.compression == "jpeg" && l.bitsPerSample == 8 && !l.planarSeparate)
@@ -43,15 +50,22 @@ extension TIFFReader {
   struct Blocks {
     var width: Int, height: Int  // block size (a strip is the full width)
     var tiled: Bool
+    /// Raw JPEG 2000 codestreams to decode with OpenJPEG, and whether they hold YCbCr.
+    var jpeg2000 = false, ycbcr = false
+    /// The level's height (the last strip is shorter than the others).
+    var levelHeight = 0
   }
 
   /// The level's block geometry, refusing blocks whose decoded size exceeds the allocation
   /// limit (a hostile header can claim a 65,535 x 65,535 tile).
   func blocks(_ l: Level) throws -> Blocks {
-    let b: Blocks
+    var b: Blocks
     if let tw = l.tileWidth, let th = l.tileHeight { b = Blocks(width: tw, height: th, tiled: true) } else {
       b = Blocks(width: l.width, height: l.rowsPerStrip ?? l.height, tiled: false)
     }
+    b.jpeg2000 = l.isJPEG2000
+    b.ycbcr = l.compression == "jpeg2000-ycbcr" || (l.isJPEG2000 && l.photometric == "ycbcr")
+    b.levelHeight = l.height
     let bytesPerPixel = max(4, l.samplesPerPixel * max(1, l.bitsPerSample / 8))
     let bytes = saturatingProduct(saturatingProduct(b.width, b.height), bytesPerPixel)
     guard b.width > 0, b.height > 0, bytes <= limits.maxTiffAllocation else {
@@ -64,6 +78,7 @@ extension TIFFReader {
   func decodeBlock(_ b: Blocks, bx: Int, by: Int, plane: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
     dx_tiff_clear_error(handle)
     buffer.initializeMemory(as: UInt8.self, repeating: 0)  // a short block reads as zeros, never as stale memory
+    if b.jpeg2000 { return try decodeJPEG2000Block(b, bx: bx, by: by, into: buffer) }
     let n: Int
     if b.tiled {
       let tile = TIFFComputeTile(tif, UInt32(bx * b.width), UInt32(by * b.height), 0, UInt16(plane))
@@ -76,6 +91,29 @@ extension TIFFReader {
       let what = b.tiled ? "tile (\(bx), \(by))" : "strip \(by)"
       throw ImageError.corrupt(path: path, reason: "\(what): \(lastError.isEmpty ? "cannot decode" : lastError)")
     }
+  }
+
+  /// A JPEG 2000 block: its raw bytes (bounded by the allocation limit) through OpenJPEG.
+  private func decodeJPEG2000Block(_ b: Blocks, bx: Int, by: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+    let what = b.tiled ? "tile (\(bx), \(by))" : "strip \(by)"
+    let index = b.tiled ? TIFFComputeTile(tif, UInt32(bx * b.width), UInt32(by * b.height), 0, 0) : TIFFComputeStrip(tif, UInt32(by * b.height), 0)
+    let count = Int(b.tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif))
+    guard Int(index) < count else { throw ImageError.corrupt(path: path, reason: "\(what): no such block") }
+    var sizes: UnsafeMutablePointer<UInt64>? = nil
+    guard dx_tiff_get_bytecounts(tif, b.tiled ? 1 : 0, &sizes) == 0, let sizes else { throw ImageError.corrupt(path: path, reason: "\(what): no byte counts") }
+    let size = Int(sizes[Int(index)])
+    guard size > 0, size <= limits.maxTiffAllocation else {
+      throw ImageError.corrupt(path: path, reason: "\(what): \(size) bytes of JPEG 2000 (at most \(limits.maxTiffAllocation))")
+    }
+    var raw = [UInt8](repeating: 0, count: size)
+    dx_tiff_clear_error(handle)
+    let n = raw.withUnsafeMutableBytes { r in
+      Int(b.tiled ? TIFFReadRawTile(tif, index, r.baseAddress, tmsize_t(size)) : TIFFReadRawStrip(tif, index, r.baseAddress, tmsize_t(size)))
+    }
+    guard n > 0 else { throw ImageError.corrupt(path: path, reason: "\(what): \(lastError.isEmpty ? "cannot read" : lastError)") }
+    let rows = b.tiled ? b.height : min(b.height, b.levelHeight - by * b.height)
+    try JPEG2000Codec.decode(raw.prefix(n), width: b.width, height: rows, ycbcr: b.ycbcr, maxPixels: limits.maxPixels,
+                             into: buffer, source: "\(path) \(what)")
   }
 
   private func readExact<T: FixedWidthInteger & UnsignedInteger>(_ l: Level, x: Int, y: Int, width: Int, height: Int, as: T.Type) throws -> Image {

@@ -30,6 +30,9 @@ public final class TIFFReader {
     /// `uint`, `int` (signed) or `float` (the SampleFormat tag): only unsigned samples are read.
     public var sampleFormat: String = "uint"
 
+    /// Aperio's 33003 (YCbCr) and 33005 (RGB), or TIFF's 34712: read raw, decoded by OpenJPEG.
+    public var isJPEG2000: Bool { compression.hasPrefix("jpeg2000") }
+
     /// width x height, saturating: a hostile header can claim 4 billion x 4 billion.
     public var pixelCount: Int { saturatingProduct(width, height) }
   }
@@ -154,7 +157,7 @@ public final class TIFFReader {
   var lastError: String { String(cString: dx_tiff_error(handle)) }
 
   static let photometricNames: [UInt16: String] = [0: "miniswhite", 1: "minisblack", 2: "rgb", 3: "palette", 4: "mask", 5: "separated", 6: "ycbcr", 8: "cielab"]
-  static let compressionNames: [UInt16: String] = [1: "none", 5: "lzw", 7: "jpeg", 8: "deflate", 32946: "deflate", 32773: "packbits", 34925: "lzma", 50000: "zstd", 50001: "webp", 33003: "jpeg2000", 33005: "jpeg2000", 6: "ojpeg"]
+  static let compressionNames: [UInt16: String] = [1: "none", 5: "lzw", 7: "jpeg", 8: "deflate", 32946: "deflate", 32773: "packbits", 34925: "lzma", 50000: "zstd", 50001: "webp", 33003: "jpeg2000-ycbcr", 33005: "jpeg2000", 34712: "jpeg2000", 6: "ojpeg"]
 
   private static func describe(_ tif: OpaquePointer, index: Int, isSubIFD: Bool, path: String) throws -> Level {
     var w: UInt32 = 0, h: UInt32 = 0
