@@ -77,16 +77,18 @@ let package = Package(
       ], swiftSettings: toolFlags),
 
     .target(name: "DxTestSupport", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxTestSupport"),
+    // Files labs send that the product never writes (JPEGs with restart markers, for VMS slides).
+    .target(name: "CDxTestSupport", path: "Tests/CDxTestSupport", linkerSettings: [.linkedLibrary("jpeg")]),
     // The numeric core's end-to-end smoke problem (a small CNN on Samples/toy-patterns.safetensors), for tests only.
     .target(name: "DxToy", dependencies: ["DxNN", "DxTensor"], path: "Tests/DxToy"),
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "CDxKernels", "DxTestSupport"]),
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxToy"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
-    .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport", "CDxTestSupport"]),
     .testTarget(name: "DxPipelineTests", dependencies: ["DxPipeline", "DxImaging", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxTasksTests", dependencies: ["DxTasks", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxNN", "DxTensor", "DxImaging", "DxTestSupport"]),
     .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
-    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxImaging", "DxNN", "DxTasks", "DxTensor", "DxTestSupport"]),
+    .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "CDxTestSupport", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxImaging", "DxNN", "DxTasks", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],
   swiftLanguageModes: [.v5]

@@ -1,3 +1,4 @@
+import CDxTestSupport
 import DxCSV
 import DxEfficientNet
 import DxImaging
@@ -6,7 +7,7 @@ import Foundation
 import XCTest
 
 /// Slides as labs send them: a real Aperio scan, a slide without microns per pixel, a slide with
-/// a corrupt tile.
+/// a corrupt tile, a Hamamatsu VMS read through OpenSlide, and vendor files nothing can read.
 final class VendorSlideTests: XCTestCase {
   var dir: String!
 
@@ -111,5 +112,28 @@ final class VendorSlideTests: XCTestCase {
     let errors = CSV.records(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8)).dropFirst()
     XCTAssertFalse(errors.isEmpty)
     XCTAssertTrue(errors.allSatisfy { $0.fields[0].contains(" tile x=") }, "\(errors.map(\.fields))")
+  }
+
+  func testAFolderOfVendorSlides_diagnosesWhatOpenSlideReads_andNamesWhatNothingReads() throws {
+    let folder = dir + "/scans"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let (w, h) = (384, 256)
+    var px = [UInt8](repeating: 0, count: w * h * 3)
+    for i in 0..<(w * h) { px[3 * i] = UInt8(150 + (i % 37)); px[3 * i + 1] = UInt8(70 + (i / w) % 29); px[3 * i + 2] = 160 }
+    XCTAssertEqual(dxt_write_vms(folder, "field", px, Int32(w), Int32(h), 0.5), 0)
+    // A truncated NDPI (a TIFF header and nothing more) and a CZI, which OpenSlide does not read.
+    try Data([0x49, 0x49, 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00]).write(to: URL(fileURLWithPath: folder + "/cut.ndpi"))
+    try Data("ZISRAWFILE".utf8).write(to: URL(fileURLWithPath: folder + "/zeiss.czi"))
+    let inspect = try EffDxRunner.run(["inspect", folder + "/field.vms"])
+    XCTAssertEqual(inspect.status, 0, inspect.stderr)
+    XCTAssertTrue(inspect.stdout.contains("openslide (hamamatsu)") && inspect.stdout.contains("0.5000 um/px"), inspect.stdout)
+    let r = try diagnose([folder], out: "v.csv", ["--level", "0", "--tile-size", "64", "--min-tissue", "0"])
+    XCTAssertEqual(r.status, 3, "two inputs failed: \(r.stderr)")
+    let rows = CSV.records(try String(contentsOfFile: dir + "/v.csv", encoding: .utf8)).dropFirst()
+    XCTAssertEqual(rows.map { ($0.fields[0] as NSString).lastPathComponent }, ["field.vms"], "the VMS slide is diagnosed, its JPEG is not an input of its own")
+    let errors = CSV.records(try String(contentsOfFile: dir + "/v.errors.csv", encoding: .utf8)).dropFirst()
+    let byFile = Dictionary(errors.map { (($0.fields[0] as NSString).lastPathComponent, $0.fields.joined(separator: " ")) }, uniquingKeysWith: { a, _ in a })
+    XCTAssertTrue(byFile["cut.ndpi"]?.contains("Hamamatsu NDPI") == true, "\(byFile)")
+    XCTAssertTrue(byFile["zeiss.czi"]?.contains("Zeiss CZI") == true, "\(byFile)")
   }
 }

@@ -6,8 +6,8 @@ import Foundation
 /// palette and YCbCr-JPEG, contiguous or separate planes, multi-page and SubIFD pyramids.
 ///
 /// `readRegion` decodes only the tiles or strips a window touches, so memory follows the
-/// window, never the slide. Not thread-safe: open one reader per thread.
-public final class TIFFReader {
+/// window, never the slide. Not thread-safe: open one reader per thread (`reopened()`).
+public final class TIFFReader: SlideSource {
   /// One image in the file: a page or a SubIFD (a pyramid level).
   public struct Level: Equatable, Sendable, Codable {
     public var index: Int
@@ -37,25 +37,14 @@ public final class TIFFReader {
     public var pixelCount: Int { saturatingProduct(width, height) }
   }
 
-  /// An image stored beside the pyramid: the scanner's thumbnail, the slide label, the macro
-  /// photograph of the whole glass.
-  public struct AssociatedImage: Equatable, Sendable, Codable {
-    public var name: String
-    public var width: Int, height: Int
-
-    public init(name: String, width: Int, height: Int) {
-      self.name = name
-      self.width = width
-      self.height = height
-    }
-  }
+  public typealias AssociatedImage = DxImaging.AssociatedImage
 
   public let path: String
   /// The pyramid, largest first (associated images are not levels). Each level's microns per
   /// pixel is level 0's times its downsample.
   public let levels: [Level]
   public let associated: [AssociatedImage]
-  /// Where the level-0 resolution came from: `aperio`, `ome`, `tiff tags`, or nil when none.
+  /// Where the level-0 resolution came from: `aperio`, `ome`, `philips`, `tiff tags`, or nil.
   public let mppSource: String?
   public let isBigTIFF: Bool
   let limits: ImageLimits
@@ -109,7 +98,7 @@ public final class TIFFReader {
     let base = kept[0].level
     let vendorMPP = SlideLayout.vendorMPP(kept[0].directory.description)
     let baseMPP: (x: Double, y: Double)? = vendorMPP ?? base.mppX.map { ($0, base.mppY ?? $0) }
-    mppSource = vendorMPP != nil ? (SlideLayout.vendor(kept[0].directory) == .ome ? "ome" : "aperio") : base.mppX != nil ? "tiff tags" : nil
+    mppSource = vendorMPP != nil ? SlideLayout.vendor(kept[0].directory).rawValue : base.mppX != nil ? "tiff tags" : nil
     self.locations = pyramid.map { kept[$0].location }
     self.levels = pyramid.enumerated().map { position, i in
       var l = kept[i].level
@@ -139,6 +128,14 @@ public final class TIFFReader {
   }
 
   deinit { dx_tiff_close(handle) }
+
+  public var backend: String { "tiff" }
+
+  public var pyramid: [SlideLevel] {
+    levels.map { SlideLevel(index: $0.index, width: $0.width, height: $0.height, mppX: $0.mppX, mppY: $0.mppY, tileWidth: $0.tileWidth, tileHeight: $0.tileHeight) }
+  }
+
+  public func reopened() throws -> any SlideSource { try TIFFReader(path: path, limits: limits) }
 
   var tif: OpaquePointer { dx_tiff_handle(handle)! }
 

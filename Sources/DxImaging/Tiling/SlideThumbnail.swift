@@ -3,10 +3,10 @@
 /// block and area-averaged, so memory stays bounded by one block.
 public enum SlideThumbnail {
   /// The overview and how many level-0 pixels one thumbnail pixel covers (per axis).
-  public static func make(_ reader: TIFFReader, maxSide: Int = 1024) throws -> (image: Image, downsampleX: Double, downsampleY: Double, level: Int) {
-    let base = reader.levels[0]
+  public static func make(_ reader: any SlideSource, maxSide: Int = 1024) throws -> (image: Image, downsampleX: Double, downsampleY: Double, level: Int) {
+    let base = reader.pyramid[0]
     // Levels of the same aspect as level 0 form the pyramid; the smallest is the cheapest start.
-    let pyramid = reader.levels.filter { abs(Double($0.width) / Double($0.height) - Double(base.width) / Double(base.height)) < 0.02 && $0.width <= base.width }
+    let pyramid = reader.pyramid.filter { abs(Double($0.width) / Double($0.height) - Double(base.width) / Double(base.height)) < 0.02 && $0.width <= base.width }
     let source = pyramid.min { $0.width < $1.width } ?? base
     let factor = max(1, Int((Double(max(source.width, source.height)) / Double(maxSide)).rounded(.up)))
     // A side shorter than the factor (a 1 x 65535 strip) is averaged over what it has.

@@ -51,7 +51,7 @@ public struct SlideTiler {
   /// with enough tissue. `read` decodes one tile at a time, so a caller streams them (diagnosis
   /// classifies them in memory; `run` writes them as PNG).
   public struct Plan {
-    public let reader: TIFFReader
+    public let reader: any SlideSource
     public let level: Int
     /// Pixels read per tile at `level` (more than `tileSize` when a finer level is resampled).
     public let readSize: Int
@@ -62,9 +62,11 @@ public struct SlideTiler {
     /// Kept tiles, `file` empty until written.
     public let records: [Record]
 
-    /// The pixels of one kept tile, resized to `tileSize` when read from a finer level.
-    public func read(_ r: Record) throws -> Image {
-      var image = try reader.readRegion(level: level, x: r.x, y: r.y, width: r.width, height: r.height)
+    /// The pixels of one kept tile, resized to `tileSize` when read from a finer level;
+    /// `source` is the plan's reader or another handle of the same slide (`reopened()`), one
+    /// per thread.
+    public func read(_ r: Record, from source: (any SlideSource)? = nil) throws -> Image {
+      var image = try (source ?? reader).readRegion(level: level, x: r.x, y: r.y, width: r.width, height: r.height)
       if image.width != tileSize || image.height != tileSize { image = image.resized(width: tileSize, height: tileSize, filter: .area) }
       return image
     }
@@ -72,22 +74,22 @@ public struct SlideTiler {
 
   /// Chooses the level, detects tissue and lists the tiles to read.
   public func plan(slide: String, limits: ImageLimits = .default) throws -> Plan {
-    let reader = try TIFFReader(path: slide, limits: limits)
+    let reader = try SlideOpener.open(slide, limits: limits)
     var levelIndex = level
     var readSize = tileSize
     if let targetMPP {
-      let base = reader.levels[0]
-      let mpps = reader.levels.map { l in (baseMPP.map { $0 * Double(base.width) / Double(l.width) }) ?? l.mppX ?? .infinity }
+      let base = reader.pyramid[0]
+      let mpps = reader.pyramid.map { l in (baseMPP.map { $0 * Double(base.width) / Double(l.width) }) ?? l.mppX ?? .infinity }
       guard mpps[0].isFinite, let pick = TileGrid.levelFor(targetMPP: targetMPP, levelMPPs: mpps, tileSize: tileSize) else {
         throw ImageError.unsupported(path: slide, reason: mpps[0].isFinite ? "no level is as fine as \(targetMPP) um/px"
           : "no microns per pixel recorded in the slide, so \(targetMPP) um/px cannot be found: give --base-mpp X (its level-0 resolution) or --level N (tile a level as it is)")
       }
       (levelIndex, readSize) = pick
     }
-    let l = try reader.level(levelIndex)
+    let l = try reader.slideLevel(levelIndex)
     let thumb = try SlideThumbnail.make(reader)
     let mask = detector.detect(thumb.image)
-    let scaleX = Double(reader.levels[0].width) / Double(l.width), scaleY = Double(reader.levels[0].height) / Double(l.height)
+    let scaleX = Double(reader.pyramid[0].width) / Double(l.width), scaleY = Double(reader.pyramid[0].height) / Double(l.height)
     let grid = TileGrid(levelWidth: l.width, levelHeight: l.height, tileSize: readSize, overlap: Int((Double(overlap) * Double(readSize) / Double(tileSize)).rounded()))
     let tiles = grid.tiles
     var records: [Record] = []

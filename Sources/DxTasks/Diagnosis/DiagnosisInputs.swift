@@ -1,3 +1,4 @@
+import DxImaging
 import Foundation
 
 /// What `diagnose` was given, expanded into files: each once (`dir` and `dir/`, or a file named
@@ -17,10 +18,9 @@ public struct DiagnosisInputs {
   /// What was done with folders, for the console.
   public var notes: [String] = []
 
-  /// Extensions `diagnose` reads as images or slides, and those it recognises as vendor slide
-  /// formats it cannot read (recorded as failures, never skipped silently).
-  public static let readable: Set<String> = ["png", "jpg", "jpeg", "tif", "tiff", "svs"]
-  public static let unreadableSlides: Set<String> = ["ndpi", "mrxs", "scn", "vms", "vmu", "bif", "czi", "isyntax"]
+  /// Extensions `diagnose` picks up in a folder: images, TIFF slides, and every vendor slide
+  /// format (read through OpenSlide, or recorded as a failure naming the format, never skipped).
+  public static let readable: Set<String> = Set(["png", "jpg", "jpeg", "tif", "tiff", "svs"]).union(SlideOpener.vendorExtensions.keys)
 
   /// - Parameters:
   ///   - recursive: descend into every subfolder. Without it a folder whose images all sit in
@@ -39,7 +39,7 @@ public struct DiagnosisInputs {
     }
     func isCandidate(_ name: String) -> Bool {
       let ext = (name as NSString).pathExtension.lowercased()
-      return Self.readable.contains(ext) || Self.unreadableSlides.contains(ext)
+      return Self.readable.contains(ext)
     }
     for input in inputs {
       var st = stat()
@@ -74,6 +74,29 @@ public struct DiagnosisInputs {
       if !recursive || labelled > 0 {
         notes.append("\(input): \(count) images in \(folders.count) subfolders\(recursive ? "" : " (a folder per class)"); labels from the folder names (\(labelled) of \(folders.count) are classes of the checkpoint)")
       }
+    }
+    // A Hamamatsu VMS/VMU slide is a key file and the JPEGs it names: those are the slide's,
+    // not photos to diagnose on their own.
+    var parts = Set<String>()
+    for f in files where ["vms", "vmu"].contains((f.path as NSString).pathExtension.lowercased()) {
+      let named = Self.slideParts(f.path)
+      parts.formUnion(named.map(DiagnosisRun.key))
+      if !named.isEmpty { notes.append("\(f.path): its \(named.count) image files are part of the slide, not inputs of their own") }
+    }
+    if !parts.isEmpty { files.removeAll { parts.contains(DiagnosisRun.key($0.path)) } }
+  }
+
+  /// The files a VMS/VMU key file names (`ImageFile`, `ImageFile(x,y)`, `MapFile`,
+  /// `OptimisationFile`, `MacroImage`), beside it; read within 1 MiB.
+  static func slideParts(_ keyFile: String) -> [String] {
+    guard let handle = FileHandle(forReadingAtPath: keyFile), let data = try? handle.read(upToCount: 1 << 20) else { return [] }
+    try? handle.close()
+    let folder = (keyFile as NSString).deletingLastPathComponent
+    return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap { line in
+      let kv = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard kv.count == 2, !kv[1].isEmpty, !kv[1].contains("/"),
+            kv[0].hasPrefix("ImageFile") || ["MapFile", "OptimisationFile", "MacroImage"].contains(kv[0]) else { return nil }
+      return (folder as NSString).appendingPathComponent(kv[1])
     }
   }
 

@@ -86,11 +86,11 @@ public struct DiagnosisRun {
     var slideFiles: [DiagnosisInputs.File] = [], images: [DiagnosisInputs.File] = []
     for f in todo {
       let ext = (f.path as NSString).pathExtension.lowercased()
-      if DiagnosisInputs.unreadableSlides.contains(ext) {
-        try fail(f.path, "unsupported: .\(ext) slides (a vendor format) cannot be read by this build; convert the slide to a pyramidal TIFF")
-      } else if !DiagnosisInputs.isRegularFile(f.path) {
+      if !DiagnosisInputs.isRegularFile(f.path) {
         try fail(f.path, "not a regular file")
-      } else if Self.isSlide(f.path, limits: limits) {
+      } else if SlideOpener.vendorExtensions[ext] != nil || Self.isSlide(f.path, limits: limits) {
+        // A vendor slide goes to the slide path even when no backend opens it, so its error
+        // row names the format.
         slideFiles.append(f)
       } else {
         images.append(f)
@@ -154,11 +154,12 @@ public struct DiagnosisRun {
   }
 
   static func isSlide(_ path: String, limits: ImageLimits) -> Bool {
+    if SlideOpener.backend(for: path) == .openslide { return true }
     guard (try? ImageFormat.detect(path: path)) == .tiff, let r = try? TIFFReader(path: path, limits: limits) else { return false }
     // A tiled pyramid, a tiled scan with associated images or vendor metadata (an SVS with one
     // level), or anything too large to decode whole.
     let tiled = r.levels[0].tileWidth != nil
-    return tiled && (r.levels.count > 1 || !r.associated.isEmpty || r.mppSource == "aperio" || r.mppSource == "ome") || r.levels[0].pixelCount > limits.maxPixels
+    return tiled && (r.levels.count > 1 || !r.associated.isEmpty || ["aperio", "ome", "philips"].contains(r.mppSource ?? "")) || r.levels[0].pixelCount > limits.maxPixels
   }
 
   static func stem(_ path: String) -> String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }

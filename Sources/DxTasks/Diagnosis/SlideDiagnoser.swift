@@ -41,7 +41,7 @@ public struct SlideDiagnoser {
     // a silent level 0.
     let plan = try tiler.plan(slide: path, limits: limits)
     if let base = baseMPP, let recorded = plan.reader.mppSource {
-      notes.append("\(path): --base-mpp \(base) used instead of the \(recorded) value \(plan.reader.levels[0].mppX.map { String(format: "%.4f", $0) } ?? "?") um/px")
+      notes.append("\(path): --base-mpp \(base) used instead of the \(recorded) value \(plan.reader.pyramid[0].mppX.map { String(format: "%.4f", $0) } ?? "?") um/px")
     }
     guard !plan.records.isEmpty else { throw ImageError.unsupported(path: path, reason: "no tissue found to classify") }
     var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []

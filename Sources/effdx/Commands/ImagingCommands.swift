@@ -7,7 +7,7 @@ import Foundation
 struct InspectCommand: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Describe image files: format, size, levels, tiles, compression, bit depth, microns per pixel.")
 
-  @Argument(help: "Image files (PNG, JPEG, TIFF; recognised by content).") var files: [String]
+  @Argument(help: "Image files and slides (PNG, JPEG, TIFF, and what OpenSlide reads: NDPI, MIRAX, SCN...; recognised by content).") var files: [String]
   @Flag(help: "Print a JSON array, one object per file.") var json = false
 
   struct Info: Encodable {
@@ -21,6 +21,10 @@ struct InspectCommand: ParsableCommand {
     var associated: [TIFFReader.AssociatedImage]?
     /// Where level 0's microns per pixel came from.
     var mppSource: String?
+    /// Slides: which library reads the file (`tiff`, `openslide (hamamatsu)`).
+    var backend: String?
+    /// Slides read through OpenSlide: the pyramid (TIFF slides list `levels` in detail).
+    var pyramid: [SlideLevel]?
   }
 
   func run() throws {
@@ -28,11 +32,23 @@ struct InspectCommand: ParsableCommand {
     for path in files {
       var info = Info(path: path)
       do {
+        if SlideOpener.backend(for: path) == .openslide {
+          let reader = try OpenSlideReader(path: path)
+          info.format = reader.vendor
+          info.backend = reader.backend
+          info.pyramid = reader.pyramid
+          info.associated = reader.associated
+          info.mppSource = reader.mppSource
+          (info.width, info.height, info.channels, info.bitDepth) = (reader.pyramid[0].width, reader.pyramid[0].height, 3, 8)
+          infos.append(info)
+          continue
+        }
         let format = try ImageFormat.detect(path: path)
         info.format = format.rawValue
         switch format {
         case .tiff:
           let reader = try TIFFReader(path: path)
+          info.backend = reader.backend
           info.levels = reader.levels
           info.associated = reader.associated
           info.mppSource = reader.mppSource
@@ -63,8 +79,13 @@ struct InspectCommand: ParsableCommand {
           let mpp = l.mppX.map { String(format: ", %.4f um/px", $0) } ?? ""
           print("  level \(l.index)\(l.isSubIFD ? " (SubIFD)" : ""): \(l.width) x \(l.height), \(layout), \(l.compression), \(l.photometric), \(l.samplesPerPixel) x \(l.bitsPerSample)-bit\(l.planarSeparate ? ", planar" : "")\(mpp)")
         }
+        for l in i.pyramid ?? [] {
+          let layout = l.tileWidth.map { ", tiles \($0) x \(l.tileHeight ?? $0)" } ?? ""
+          print("  level \(l.index): \(l.width) x \(l.height)\(layout)\(l.mppX.map { String(format: ", %.4f um/px", $0) } ?? "")")
+        }
         for a in i.associated ?? [] { print("  associated \(a.name): \(a.width) x \(a.height)") }
-        if let levels = i.levels, !levels.isEmpty { print("  microns per pixel: \(i.mppSource.map { "from \($0)" } ?? "none recorded (diagnose needs --base-mpp or --level)")") }
+        if let backend = i.backend { print("  read by: \(backend)") }
+        if !(i.levels ?? []).isEmpty || !(i.pyramid ?? []).isEmpty { print("  microns per pixel: \(i.mppSource.map { "from \($0)" } ?? "none recorded (diagnose needs --base-mpp or --level)")") }
       }
     }
     if infos.contains(where: { $0.error != nil }) { throw ExitCode(1) }
@@ -86,15 +107,14 @@ struct ConvertCommand: ParsableCommand {
       let image: Image
       if let associated {
         guard region == nil, level == 0 else { throw ValidationError("--associated writes a whole associated image: leave out --region and --level") }
-        guard try ImageFormat.detect(path: input) == .tiff else { throw ImageError.unsupported(path: input, reason: "--associated reads slides (TIFF) only") }
-        image = try TIFFReader(path: input).readAssociated(associated)
+        guard SlideOpener.backend(for: input) != nil else { throw ImageError.unsupported(path: input, reason: "--associated reads slides only (TIFF, or a format OpenSlide reads)") }
+        image = try SlideOpener.open(input).readAssociated(associated)
       } else if let region {
         let v = region.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard v.count == 4 else { throw ValidationError("--region needs X,Y,W,H") }
-        guard try ImageFormat.detect(path: input) == .tiff else { throw ImageError.unsupported(path: input, reason: "--region reads TIFF levels only") }
-        image = try TIFFReader(path: input).readRegion(level: level, x: v[0], y: v[1], width: v[2], height: v[3])
-      } else if level != 0 {
-        image = try TIFFReader(path: input).read(level: level)
+        image = try SlideOpener.open(input).readRegion(level: level, x: v[0], y: v[1], width: v[2], height: v[3])
+      } else if level != 0 || SlideOpener.backend(for: input) == .openslide {
+        image = try SlideOpener.open(input).read(level: level, maxPixels: ImageLimits.default.maxPixels)
       } else {
         image = try ImageDecoder.decode(path: input)
       }

@@ -14,11 +14,12 @@ enum SlideLayout {
     var description: String
   }
 
-  enum Vendor { case aperio, ome, generic }
+  enum Vendor: String { case aperio, ome, philips, generic }
 
   static func vendor(_ first: Directory) -> Vendor {
     if first.description.hasPrefix("Aperio") { return .aperio }
     if first.description.contains("<OME") { return .ome }
+    if first.description.contains("DPUfsImport") { return .philips }
     return .generic
   }
 
@@ -66,8 +67,17 @@ enum SlideLayout {
   }
 
   /// The level-0 resolution a vendor's metadata gives, in microns per pixel: Aperio's
-  /// `MPP = 0.4990`, OME's `PhysicalSizeX` with its unit.
+  /// `MPP = 0.4990`, OME's `PhysicalSizeX` with its unit, Philips' `DICOM_PIXEL_SPACING`
+  /// (millimetres, rows then columns, as DICOM's Pixel Spacing).
   static func vendorMPP(_ description: String) -> (x: Double, y: Double)? {
+    if description.contains("DPUfsImport"), let r = description.range(of: "Name=\"DICOM_PIXEL_SPACING\"") {
+      // The first spacing in the file is level 0's: `>"0.000243902" "0.000243902"<`, quotes
+      // escaped as &quot; in the XML.
+      let rest = description[r.upperBound...].drop { $0 != ">" }.dropFirst().prefix { $0 != "<" }
+      let numbers = rest.replacingOccurrences(of: "&quot;", with: " ").replacingOccurrences(of: "\"", with: " ")
+        .split(separator: " ").compactMap { Double($0) }.filter { $0 > 0 && $0.isFinite && $0 < 1 }
+      if let rows = numbers.first { return ((numbers.count > 1 ? numbers[1] : rows) * 1000, rows * 1000) }
+    }
     if let r = description.range(of: "MPP = ") {
       let value = description[r.upperBound...].prefix { $0.isNumber || $0 == "." }
       if let mpp = Double(value), mpp > 0, mpp.isFinite { return (mpp, mpp) }
