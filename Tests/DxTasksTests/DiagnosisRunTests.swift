@@ -20,7 +20,10 @@ final class DiagnosisRunTests: XCTestCase {
 
   override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
-  func predictor(classes: [String] = DiagnosisRunTests.classes) throws -> Predictor {
+  func predictor(classes: [String] = DiagnosisRunTests.classes) throws -> Predictor { try Self.tinyPredictor(classes: classes) }
+
+  /// A tiny random network at 32 px behind the evaluation transform.
+  static func tinyPredictor(classes: [String]) throws -> Predictor {
     var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
     c.numClasses = classes.count
     return Predictor(model: try EfficientNet(c, seed: 2), classes: classes,

@@ -1,6 +1,7 @@
 import DxEval
 import DxImaging
 import DxPipeline
+import DxTensor
 import Foundation
 
 /// Diagnoses one whole slide: tiles where there is tissue (the slide pipeline's `tiling`), read
@@ -14,6 +15,8 @@ public struct SlideDiagnoser {
   public var batchSize = 16
   /// Level 0's microns per pixel for slides that record none (`--base-mpp`).
   public var baseMPP: Double? = nil
+  /// Threads reading tiles beside the network's (each with its own slide handle).
+  public var prefetchWorkers = 1
 
   public init(predictor: Predictor, tiling: PipelineSpec.Tiling, aggregation: StudyAggregation) {
     self.predictor = predictor
@@ -44,19 +47,24 @@ public struct SlideDiagnoser {
       notes.append("\(path): --base-mpp \(base) used instead of the \(recorded) value \(plan.reader.pyramid[0].mppX.map { String(format: "%.4f", $0) } ?? "?") um/px")
     }
     guard !plan.records.isEmpty else { throw ImageError.unsupported(path: path, reason: "no tissue found to classify") }
+    // Tiles are read, decoded and prepared on a background thread (one slide handle per
+    // worker) a few batches ahead, while the network classifies the batch before.
+    let records = plan.records
+    let readers = try [plan.reader] + (1..<max(1, prefetchWorkers)).map { _ in try plan.reader.reopened() }
+    let evaluation = predictor.evaluation
+    let prefetcher = BatchPrefetcher(count: records.count, batchSize: batchSize, workers: readers.count, depth: 2) { [plan] i, w in
+      let r = records[i]
+      return try evaluation.prepare(try plan.read(r, from: readers[w]), source: "\(path) tile x=\(r.x) y=\(r.y) level \(r.level)")
+    }
     var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []
-    for start in stride(from: 0, to: plan.records.count, by: batchSize) {
-      let chunk = Array(plan.records[start..<min(plan.records.count, start + batchSize)])
-      var images: [Image] = [], kept: [SlideTiler.Record] = []
-      for r in chunk {
-        do { images.append(try plan.read(r)); kept.append(r) } catch { failed.append((r, error)) }
-      }
-      let sources = kept.map { "\(path) tile x=\($0.x) y=\($0.y) level \($0.level)" }
-      for (r, outcome) in zip(kept, predictor.classify(images: images, sources: sources)) {
-        switch outcome {
-        case .probabilities(let p): tiles.append((r, p))
-        case .failed(let e): failed.append((r, e))
-        }
+    let s = evaluation.resolution
+    for batch in prefetcher {
+      let probabilities = batch.preparedCount == 0 ? [] : predictor.probabilities(Tensor(shape: [batch.preparedCount, s, s, 3], scalars: batch.inputs))
+      var next = 0
+      for (i, error) in zip(batch.items, batch.errors) {
+        if let error { failed.append((records[i], error)); continue }
+        tiles.append((records[i], probabilities[next]))
+        next += 1
       }
     }
     guard !tiles.isEmpty else {

@@ -1,0 +1,134 @@
+import DxImaging
+import Foundation
+
+/// Network inputs prepared on a background thread a few batches ahead of the network, so that
+/// reading and decoding (slide tiles, photos) overlap the forward passes instead of running
+/// between them. Memory is bounded by `depth + 1` batches whatever the number of items.
+///
+/// Items are prepared in order and batches come out in order, so predictions are the same
+/// whatever the number of `workers`. An item that fails is reported in its batch and the rest
+/// go on. Stopping early (a consumer that throws) cancels the producer when the prefetcher is
+/// released.
+public final class BatchPrefetcher: Sequence, IteratorProtocol {
+  public struct Batch {
+    /// The items of this batch (indices into the list given to `init`).
+    public var items: Range<Int>
+    /// Prepared inputs of the items that succeeded, concatenated in order.
+    public var inputs: [Float]
+    /// Per item of `items`: nil when prepared, else why not.
+    public var errors: [Error?]
+    public var preparedCount: Int { errors.count { $0 == nil } }
+  }
+
+  /// Prepares item `index` on worker `worker` (0..<workers), returning its input values.
+  public typealias Prepare = @Sendable (_ index: Int, _ worker: Int) throws -> [Float]
+
+  private let producer: Producer
+  private var nextBatch = 0
+  private var started = false
+
+  /// - Parameters:
+  ///   - workers: threads that prepare items of one batch together (1: the producer alone).
+  ///     They run beside the network's threads: on a machine with few cores keep it at 1.
+  ///   - depth: batches prepared ahead of the one the network runs (at least 1).
+  public init(count: Int, batchSize: Int, workers: Int = 1, depth: Int = 2, prepare: @escaping Prepare) {
+    producer = Producer(count: Swift.max(0, count), batchSize: Swift.max(1, batchSize), workers: Swift.max(1, workers), depth: Swift.max(1, depth), prepare: prepare)
+  }
+
+  /// Released by its consumer (done, or stopped by an error): the producer stops too.
+  deinit { producer.cancel() }
+
+  public func next() -> Batch? {
+    guard nextBatch < producer.batchCount else { return nil }
+    if !started {
+      started = true
+      producer.start()
+    }
+    nextBatch += 1
+    return producer.take()
+  }
+
+  /// The background side; the thread holds this, never the prefetcher, so releasing the
+  /// prefetcher cancels it.
+  private final class Producer: @unchecked Sendable {
+    let count: Int, batchSize: Int, workers: Int, batchCount: Int
+    let prepare: Prepare
+    let depth: Int
+    // One condition guards the queue (not semaphores: libdispatch traps when a semaphore is
+    // released below its initial value, as a cancelled producer's is).
+    let condition = NSCondition()
+    var queue: [Batch] = []
+    var cancelled = false
+
+    init(count: Int, batchSize: Int, workers: Int, depth: Int, prepare: @escaping Prepare) {
+      (self.count, self.batchSize, self.workers, self.depth, self.prepare) = (count, batchSize, workers, depth, prepare)
+      batchCount = (count + batchSize - 1) / batchSize
+    }
+
+    func cancel() {
+      condition.lock()
+      cancelled = true
+      condition.broadcast()
+      condition.unlock()
+    }
+
+    func take() -> Batch {
+      condition.lock()
+      defer { condition.unlock() }
+      while queue.isEmpty { condition.wait() }
+      condition.broadcast()
+      return queue.removeFirst()
+    }
+
+    func start() {
+      let t = Thread { [self] in
+        for b in 0..<batchCount {
+          condition.lock()
+          while queue.count >= depth && !cancelled { condition.wait() }
+          let stop = cancelled
+          condition.unlock()
+          if stop { return }
+          let batch = make(b)
+          condition.lock()
+          queue.append(batch)
+          condition.broadcast()
+          condition.unlock()
+        }
+      }
+      t.name = "effdx-prefetch"
+      t.stackSize = 4 << 20
+      t.start()
+    }
+
+    func make(_ b: Int) -> Batch {
+      let items = (b * batchSize)..<Swift.min(count, (b + 1) * batchSize)
+      var results = [Result<[Float], Error>?](repeating: nil, count: items.count)
+      let prepare = self.prepare
+      let threads = Swift.min(workers, items.count)
+      results.withUnsafeMutableBufferPointer { out in
+        let out = UncheckedBuffer(out)
+        let body = { (w: Int) in
+          for j in stride(from: w, to: items.count, by: threads) {
+            out.buffer[j] = Result { try prepare(items.lowerBound + j, w) }
+          }
+        }
+        if threads == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: body) }
+      }
+      var inputs: [Float] = []
+      var errors: [Error?] = []
+      for r in results {
+        switch r! {
+        case .success(let v): inputs += v; errors.append(nil)
+        case .failure(let e): errors.append(e)
+        }
+      }
+      return Batch(items: items, inputs: inputs, errors: errors)
+    }
+  }
+}
+
+/// A buffer written by several threads at distinct indices.
+private struct UncheckedBuffer<T>: @unchecked Sendable {
+  let buffer: UnsafeMutableBufferPointer<T>
+  init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
+}
