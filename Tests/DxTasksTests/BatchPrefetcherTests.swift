@@ -25,7 +25,7 @@ final class BatchPrefetcherTests: XCTestCase {
     XCTAssertEqual((one[2].errors[4] as? Bad)?.index, 20)
     XCTAssertEqual(one[0].preparedCount, 7)
     XCTAssertEqual(one[0].inputs, [0, 1, 2, 3, 4, 6, 7].flatMap { [Float($0), Float($0) / 2] })
-    for workers in [2, 3] {
+    for workers in [0, 2, 3] {
       let many = collect(workers: workers)
       XCTAssertEqual(many.map(\.inputs), one.map(\.inputs), "\(workers) workers")
       XCTAssertEqual(many.map { $0.errors.map { ($0 as? Bad)?.index } }, one.map { $0.errors.map { ($0 as? Bad)?.index } })
@@ -52,7 +52,7 @@ final class BatchPrefetcherTests: XCTestCase {
     XCTAssertLessThanOrEqual(after, 50)
   }
 
-  /// A slide streamed with one and with two reading threads (each with its own handle): the
+  /// A slide streamed with none, one and two reading threads (each with its own handle): the
   /// same tiles, in the same order, with the same probabilities.
   func testSlideDiagnosis_isTheSameWithOneAndTwoReadingThreads() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-prefetch-\(UUID().uuidString)").path
@@ -64,6 +64,9 @@ final class BatchPrefetcherTests: XCTestCase {
     let one = try slides.diagnose(dir + "/slides/slide_1.tif")
     slides.prefetchWorkers = 2
     let two = try slides.diagnose(dir + "/slides/slide_1.tif")
+    slides.prefetchWorkers = 0
+    let inline = try slides.diagnose(dir + "/slides/slide_1.tif")
+    XCTAssertEqual(one.tiles.map(\.probabilities), inline.tiles.map(\.probabilities), "read between forward passes")
     XCTAssertGreaterThan(one.tiles.count, 20)
     XCTAssertEqual(one.tiles.map(\.record), two.tiles.map(\.record))
     XCTAssertEqual(one.tiles.map(\.probabilities), two.tiles.map(\.probabilities))

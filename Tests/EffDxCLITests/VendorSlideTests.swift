@@ -105,8 +105,21 @@ final class VendorSlideTests: XCTestCase {
     let start = u32(offsets + 4 * victim), length = u32(counts + 4 * victim)
     for i in start..<(start + length) { bytes[i] = 0xFF }
     try Data(bytes).write(to: URL(fileURLWithPath: path))
-    let r = try diagnose([path], out: "p.csv", ["--mpp", "0.5", "--tile-size", "64", "--min-tissue", "0"])
+    let r = try diagnose([path], out: "p.csv", ["--mpp", "0.5", "--tile-size", "64", "--min-tissue", "0", "--heatmaps", dir + "/maps"])
     XCTAssertEqual(r.status, 3, "a tile failed: \(r.stderr)")
+    XCTAssertTrue(r.stderr.contains("1 of 64 tissue tiles could not be read"), r.stderr)
+    // The slide's tiles CSV lists the failed tile with its error, the others with probabilities.
+    let tileRows = CSV.records(try String(contentsOfFile: dir + "/maps/cut_tiles.csv", encoding: .utf8))
+    XCTAssertEqual(tileRows.first?.fields.last, "error")
+    let failedRows = tileRows.dropFirst().filter { !($0.fields.last ?? "").isEmpty }
+    XCTAssertEqual(failedRows.count, 1)
+    XCTAssertEqual(failedRows.first?.fields[4], "", "no prediction for it")
+    XCTAssertEqual(tileRows.count, 65)
+    // `effdx tile` writes the other tiles, warns, and exits 3.
+    let cut = try EffDxRunner.run(["tile", path, "--tile-size", "64", "--level", "0", "--min-tissue", "0", "--out", dir + "/tiles"])
+    XCTAssertEqual(cut.status, 3, cut.stderr)
+    XCTAssertTrue(cut.stderr.contains("left out"), cut.stderr)
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/tiles/tiles").count, 63)
     let rows = CSV.records(try String(contentsOfFile: dir + "/p.csv", encoding: .utf8))
     XCTAssertEqual(rows.count, 2, "the slide is diagnosed")
     let errors = CSV.records(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8)).dropFirst()

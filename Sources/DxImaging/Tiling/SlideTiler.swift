@@ -45,6 +45,8 @@ public struct SlideTiler {
     public var records: [Record]
     public var thumbnail: String
     public var tissueFraction: Double
+    /// Tiles that could not be read (a corrupt tile): left out, the rest written.
+    public var failed: [(record: Record, error: Error)] = []
   }
 
   /// A slide's tiles before any pixel is read: the level chosen, the tissue mask, and the tiles
@@ -116,9 +118,16 @@ public struct SlideTiler {
     }
     let stem = ((slide as NSString).lastPathComponent as NSString).deletingPathExtension
     var records: [Record] = []
+    var failed: [(record: Record, error: Error)] = []
     for (i, var r) in plan.records.enumerated() {
       let name = "\(stem)_L\(plan.level)_x\(r.x)_y\(r.y).png"
-      try PNGCodec.write(try plan.read(r), to: (tilesDir as NSString).appendingPathComponent(name), level: 3)
+      let image: Image
+      do { image = try plan.read(r) } catch {
+        failed.append((r, error))  // a corrupt tile is recorded; the slide goes on
+        progress(i + 1, plan.records.count)
+        continue
+      }
+      try PNGCodec.write(image, to: (tilesDir as NSString).appendingPathComponent(name), level: 3)
       r.file = "tiles/\(name)"
       records.append(r)
       progress(i + 1, plan.records.count)
@@ -129,7 +138,7 @@ public struct SlideTiler {
     let thumbnailPath = (directory as NSString).appendingPathComponent("thumbnail.png")
     let thumb = plan.thumbnail
     try PNGCodec.write(Self.overlay(thumb.image, mask: plan.mask, tiles: records, downsampleX: thumb.downsampleX, downsampleY: thumb.downsampleY), to: thumbnailPath)
-    return Summary(level: plan.level, readSize: plan.readSize, candidates: plan.candidates, records: records, thumbnail: thumbnailPath, tissueFraction: plan.mask.tissueFraction)
+    return Summary(level: plan.level, readSize: plan.readSize, candidates: plan.candidates, records: records, thumbnail: thumbnailPath, tissueFraction: plan.mask.tissueFraction, failed: failed)
   }
 
   /// The thumbnail with non-tissue dimmed and kept tiles outlined in green.

@@ -26,13 +26,16 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
   private let producer: Producer
   private var nextBatch = 0
   private var started = false
+  private let inline: Bool
 
   /// - Parameters:
   ///   - workers: threads that prepare items of one batch together (1: the producer alone).
   ///     They run beside the network's threads: on a machine with few cores keep it at 1.
+  ///     0: no background thread, each batch is prepared when it is asked for (no overlap).
   ///   - depth: batches prepared ahead of the one the network runs (at least 1).
   public init(count: Int, batchSize: Int, workers: Int = 1, depth: Int = 2, prepare: @escaping Prepare) {
     producer = Producer(count: Swift.max(0, count), batchSize: Swift.max(1, batchSize), workers: Swift.max(1, workers), depth: Swift.max(1, depth), prepare: prepare)
+    inline = workers == 0
   }
 
   /// Released by its consumer (done, or stopped by an error): the producer stops too.
@@ -40,6 +43,10 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
 
   public func next() -> Batch? {
     guard nextBatch < producer.batchCount else { return nil }
+    if inline {
+      nextBatch += 1
+      return producer.make(nextBatch - 1)
+    }
     if !started {
       started = true
       producer.start()

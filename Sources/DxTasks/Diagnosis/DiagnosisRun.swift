@@ -141,6 +141,9 @@ public struct DiagnosisRun {
       }
       summary.notes += result.notes
       for (r, e) in result.failedTiles { try fail(slide.path + " tile x=\(r.x) y=\(r.y) level \(r.level)", "\(e)") }
+      if let first = result.failedTiles.first {
+        summary.notes.append("\(slide.path): \(result.failedTiles.count) of \(result.failedTiles.count + result.tiles.count) tissue tiles could not be read and were left out (first: \(first.error)); they are listed in \(errorsPath)")
+      }
       try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
       if let heatmaps {
         // The slide is diagnosed and recorded; a map that cannot be written is a note, not a failure.
@@ -176,9 +179,13 @@ public struct DiagnosisRun {
   /// Per-tile probabilities (`<slide>_tiles.csv`) and the heatmap (`<slide>_heatmap.png`).
   func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String) throws {
     let classes = predictor.classes
-    var text = CSV.row(["x0", "y0", "width0", "height0", "predicted"] + classes.map { "p_\($0)" })
+    // Tiles that could not be read are rows too, with their error and no probabilities.
+    var text = CSV.row(["x0", "y0", "width0", "height0", "predicted"] + classes.map { "p_\($0)" } + ["error"])
     for (r, p) in result.tiles {
-      text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", classes[p.argmax]] + p.map { String(format: "%.6f", $0) })
+      text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", classes[p.argmax]] + p.map { String(format: "%.6f", $0) } + [""])
+    }
+    for (r, e) in result.failedTiles {
+      text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", ""] + classes.map { _ in "" } + ["\(e)"])
     }
     try text.write(toFile: (dir as NSString).appendingPathComponent("\(stem)_tiles.csv"), atomically: true, encoding: .utf8)
     // The class that decides the slide when the task has one (tumour), else the predicted class.

@@ -15,7 +15,8 @@ public struct SlideDiagnoser {
   public var batchSize = 16
   /// Level 0's microns per pixel for slides that record none (`--base-mpp`).
   public var baseMPP: Double? = nil
-  /// Threads reading tiles beside the network's (each with its own slide handle).
+  /// Threads reading tiles beside the network's (each with its own slide handle); 0 reads
+  /// each batch between forward passes.
   public var prefetchWorkers = 1
 
   public init(predictor: Predictor, tiling: PipelineSpec.Tiling, aggregation: StudyAggregation) {
@@ -50,9 +51,9 @@ public struct SlideDiagnoser {
     // Tiles are read, decoded and prepared on a background thread (one slide handle per
     // worker) a few batches ahead, while the network classifies the batch before.
     let records = plan.records
-    let readers = try [plan.reader] + (1..<max(1, prefetchWorkers)).map { _ in try plan.reader.reopened() }
+    let readers = try [plan.reader] + (1..<Swift.max(1, prefetchWorkers)).map { _ in try plan.reader.reopened() }
     let evaluation = predictor.evaluation
-    let prefetcher = BatchPrefetcher(count: records.count, batchSize: batchSize, workers: readers.count, depth: 2) { [plan] i, w in
+    let prefetcher = BatchPrefetcher(count: records.count, batchSize: batchSize, workers: prefetchWorkers == 0 ? 0 : readers.count, depth: 2) { [plan] i, w in
       let r = records[i]
       return try evaluation.prepare(try plan.read(r, from: readers[w]), source: "\(path) tile x=\(r.x) y=\(r.y) level \(r.level)")
     }

@@ -149,14 +149,22 @@ struct TileCommand: ParsableCommand {
     let bar = ProgressBar()
     let summary = try tiler.run(slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") }
     bar.finish()
+    for (r, e) in summary.failed.prefix(10) { Console.warning("tile x=\(r.x) y=\(r.y) level \(r.level) left out: \(e)") }
+    if summary.failed.count > 10 { Console.warning("\(summary.failed.count - 10) more tiles left out") }
+    // Some tiles could not be read: the rest are written, and the exit status says so.
+    let partial = summary.failed.isEmpty ? nil : ExitCode(3)
     if json {
       let object: [String: Any] = ["out": out, "level": summary.level, "read_size": summary.readSize, "kept": summary.records.count, "candidates": summary.candidates,
-                                   "tissue_fraction": summary.tissueFraction, "thumbnail": summary.thumbnail, "seconds": Date().timeIntervalSince(start)]
+                                   "tissue_fraction": summary.tissueFraction, "thumbnail": summary.thumbnail, "seconds": Date().timeIntervalSince(start),
+                                   "failed_tiles": summary.failed.count]
       print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+      if let partial { throw partial }
       return
     }
     print("level \(summary.level) (read \(summary.readSize) px per tile): \(summary.records.count) of \(summary.candidates) tiles kept (tissue \(String(format: "%.1f%%", 100 * summary.tissueFraction)) of the slide)")
     print("wrote \(out)/tiles.csv, \(out)/tiles/, \(summary.thumbnail) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; peak memory \(peakMemoryMB()) MB")
+    if !summary.failed.isEmpty { print("\(summary.failed.count) tiles could not be read and were left out") }
+    if let partial { throw partial }
   }
 }
 
