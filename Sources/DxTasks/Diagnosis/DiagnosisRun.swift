@@ -21,8 +21,9 @@ public struct DiagnosisRun {
   public var known: [String: (label: String, study: String)] = [:]
   /// Where heatmaps go: Grad-CAM overlays for images, tile-probability maps for slides.
   public var heatmaps: String?
-  /// Decoding threads.
-  public var workers = 2
+  /// Threads decoding photos and reading slide tiles while the network runs (0: between
+  /// forward passes, on the network's thread).
+  public var workers = 1
 
   public init(predictor: Predictor, slides: SlideDiagnoser?) {
     self.predictor = predictor
@@ -111,9 +112,16 @@ public struct DiagnosisRun {
     var stems: [String: Int] = [:]
     for s in slideFiles { stems[Self.stem(s.path), default: 0] += 1 }
     func slideName(_ path: String) -> String { stems[Self.stem(path)]! > 1 ? path : Self.stem(path) }
-    for start in stride(from: 0, to: images.count, by: batchSize) {
-      let chunk = Array(images[start..<min(images.count, start + batchSize)])
-      for (file, outcome) in zip(chunk, predictor.classify(paths: chunk.map(\.path), workers: workers)) {
+    // Photos are decoded and prepared on `workers` threads a few batches ahead while the
+    // network classifies the batch before.
+    let evaluation = predictor.evaluation
+    let paths = images.map(\.path)
+    let prefetcher = BatchPrefetcher(count: images.count, batchSize: batchSize, workers: workers, depth: 2) { i, _ in
+      try evaluation.prepare(path: paths[i])
+    }
+    for batch in prefetcher {
+      let chunk = Array(images[batch.items])
+      for (file, outcome) in zip(chunk, predictor.classify(batch)) {
         switch outcome {
         case .probabilities(let p):
           try record(file, study: "", probs: p)
@@ -132,6 +140,7 @@ public struct DiagnosisRun {
       do {
         guard var slides else { throw ImageError.unsupported(path: slide.path, reason: "this checkpoint's task does not diagnose whole slides") }
         slides.batchSize = batchSize
+        slides.prefetchWorkers = workers
         result = try slides.diagnose(slide.path, limits: limits)
       } catch {
         try fail(slide.path, "\(error)")

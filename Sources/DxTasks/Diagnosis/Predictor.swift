@@ -49,6 +49,18 @@ public struct Predictor {
     return classify(prepared.map { $0! })
   }
 
+  /// Classifies a prefetched batch: one outcome per item, in order.
+  public func classify(_ batch: BatchPrefetcher.Batch) -> [Outcome] {
+    let s = evaluation.resolution
+    let probabilities = batch.preparedCount == 0 ? [] : self.probabilities(Tensor(shape: [batch.preparedCount, s, s, 3], scalars: batch.inputs))
+    var next = 0
+    return batch.errors.map { error in
+      if let error { return .failed((error as? ImageError) ?? .corrupt(path: "item \(batch.items.lowerBound)", reason: "\(error)")) }
+      next += 1
+      return .probabilities(probabilities[next - 1])
+    }
+  }
+
   /// Classifies decoded images (slide tiles read in memory); `sources` name them in errors.
   public func classify(images: [Image], sources: [String]) -> [Outcome] {
     classify(zip(images, sources).map { image, source in

@@ -1,7 +1,6 @@
 import DxEval
 import DxImaging
 import DxPipeline
-import DxTensor
 import Foundation
 
 /// Diagnoses one whole slide: tiles where there is tissue (the slide pipeline's `tiling`), read
@@ -58,14 +57,12 @@ public struct SlideDiagnoser {
       return try evaluation.prepare(try plan.read(r, from: readers[w]), source: "\(path) tile x=\(r.x) y=\(r.y) level \(r.level)")
     }
     var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []
-    let s = evaluation.resolution
     for batch in prefetcher {
-      let probabilities = batch.preparedCount == 0 ? [] : predictor.probabilities(Tensor(shape: [batch.preparedCount, s, s, 3], scalars: batch.inputs))
-      var next = 0
-      for (i, error) in zip(batch.items, batch.errors) {
-        if let error { failed.append((records[i], error)); continue }
-        tiles.append((records[i], probabilities[next]))
-        next += 1
+      for (i, outcome) in zip(batch.items, predictor.classify(batch)) {
+        switch outcome {
+        case .probabilities(let p): tiles.append((records[i], p))
+        case .failed(let e): failed.append((records[i], e))
+        }
       }
     }
     guard !tiles.isEmpty else {

@@ -23,7 +23,7 @@ struct DiagnoseCommand: ParsableCommand {
   @Flag(help: "Test-time augmentation: average with flipped copies.") var tta = false
   @Option(help: "Write Grad-CAM overlays (images) and tile heatmaps (slides) here.") var heatmaps: String?
   @Option(help: "Images per forward pass (1...1024).") var batchSize = 16
-  @Option(help: "Threads reading and decoding slide tiles while the network runs (0...16; 0: between forward passes).") var readThreads = 1
+  @Option(help: "Threads decoding photos and reading slide tiles while the network runs (0...16; 0: between forward passes).") var readThreads = 1
   @Option(help: "Slide pipeline YAML whose tiling block slides are cut with (default: the task's, Pipelines/histopathology-slides.yaml).")
   var pipeline: String?
   @OptionGroup var tilingOptions: TilingOptions
@@ -58,9 +58,9 @@ struct DiagnoseCommand: ParsableCommand {
     let aggregation = task?.slideAggregation(ckpt.classes) ?? .meanProbability
     var slides = SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: aggregation)
     slides.baseMPP = tilingOptions.baseMPP
-    slides.prefetchWorkers = readThreads
     var run = DiagnosisRun(predictor: predictor, slides: slides)
     run.batchSize = batchSize
+    run.workers = readThreads
     run.topK = topk
     run.heatmaps = heatmaps
     if let labels {
