@@ -84,7 +84,7 @@ let package = Package(
     .testTarget(name: "DxTensorTests", dependencies: ["DxTensor", "CDxKernels", "DxTestSupport"]),
     .testTarget(name: "DxNNTests", dependencies: ["DxNN", "DxTensor", "DxTestSupport", "DxToy"]),
     .testTarget(name: "DxEfficientNetTests", dependencies: ["DxEfficientNet", "DxNN", "DxTensor", "DxTestSupport"]),
-    .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport", "CDxTestSupport"]),
+    .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport", "CDxTestSupport", "CJPEG"]),
     .testTarget(name: "DxPipelineTests", dependencies: ["DxPipeline", "DxImaging", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxTasksTests", dependencies: ["DxTasks", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxNN", "DxTensor", "DxImaging", "DxTestSupport"]),
     .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),

@@ -11,8 +11,8 @@ import XCTest
 final class BatchPrefetcherTests: XCTestCase {
   struct Bad: Error, Equatable { var index: Int }
 
-  func collect(workers: Int) -> [BatchPrefetcher.Batch] {
-    Array(BatchPrefetcher(count: 37, batchSize: 8, workers: workers) { i, _ in
+  func collect(workers: Int, depth: Int = 2) -> [BatchPrefetcher.Batch] {
+    Array(BatchPrefetcher(count: 37, batchSize: 8, workers: workers, depth: depth) { i, _ in
       if i == 5 || i == 20 { throw Bad(index: i) }
       return [Float(i), Float(i) / 2]
     })
@@ -25,9 +25,9 @@ final class BatchPrefetcherTests: XCTestCase {
     XCTAssertEqual((one[2].errors[4] as? Bad)?.index, 20)
     XCTAssertEqual(one[0].preparedCount, 7)
     XCTAssertEqual(one[0].inputs, [0, 1, 2, 3, 4, 6, 7].flatMap { [Float($0), Float($0) / 2] })
-    for workers in [0, 2, 3] {
-      let many = collect(workers: workers)
-      XCTAssertEqual(many.map(\.inputs), one.map(\.inputs), "\(workers) workers")
+    for (workers, depth) in [(1, 0), (2, 0), (2, 2), (3, 1)] {
+      let many = collect(workers: workers, depth: depth)
+      XCTAssertEqual(many.map(\.inputs), one.map(\.inputs), "\(workers) workers, \(depth) ahead")
       XCTAssertEqual(many.map { $0.errors.map { ($0 as? Bad)?.index } }, one.map { $0.errors.map { ($0 as? Bad)?.index } })
     }
     XCTAssertTrue(Array(BatchPrefetcher(count: 0, batchSize: 4) { _, _ in [] }).isEmpty)
@@ -52,8 +52,8 @@ final class BatchPrefetcherTests: XCTestCase {
     XCTAssertLessThanOrEqual(after, 50)
   }
 
-  /// A slide streamed with none, one and two reading threads (each with its own handle): the
-  /// same tiles, in the same order, with the same probabilities.
+  /// A slide read on one and two threads (each with its own handle), between forward passes
+  /// and ahead of them: the same tiles, in the same order, with the same probabilities.
   func testSlideDiagnosis_isTheSameWithOneAndTwoReadingThreads() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-prefetch-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -61,12 +61,13 @@ final class BatchPrefetcherTests: XCTestCase {
     let p = try DiagnosisRunTests.tinyPredictor(classes: ["stroma", "tumor"])
     var slides = SlideDiagnoser(predictor: p, tiling: .init(tileSize: 32, mpp: 0.5), aggregation: .meanProbability)
     slides.batchSize = 7
+    slides.readers = 1
     let one = try slides.diagnose(dir + "/slides/slide_1.tif")
-    slides.prefetchWorkers = 2
+    slides.readers = 2
     let two = try slides.diagnose(dir + "/slides/slide_1.tif")
-    slides.prefetchWorkers = 0
-    let inline = try slides.diagnose(dir + "/slides/slide_1.tif")
-    XCTAssertEqual(one.tiles.map(\.probabilities), inline.tiles.map(\.probabilities), "read between forward passes")
+    slides.readAhead = 2
+    let ahead = try slides.diagnose(dir + "/slides/slide_1.tif")
+    XCTAssertEqual(one.tiles.map(\.probabilities), ahead.tiles.map(\.probabilities), "read ahead of the network")
     XCTAssertGreaterThan(one.tiles.count, 20)
     XCTAssertEqual(one.tiles.map(\.record), two.tiles.map(\.record))
     XCTAssertEqual(one.tiles.map(\.probabilities), two.tiles.map(\.probabilities))

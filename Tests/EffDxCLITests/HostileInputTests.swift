@@ -456,7 +456,10 @@ final class HostileInputTests: XCTestCase {
     let one = try effdx(train + ["--data", dir + "/one", "--out", dir + "/r2"])
     XCTAssertEqual(one.status, 0, one.stderr)
     XCTAssertTrue(one.stderr.contains("warning: only one class"), one.stderr)
-    try refuses(["convert", SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images/cmyk.jpg").path, "--out", dir + "/c.png"], "unsupported: a CMYK")
+    // A CMYK (Adobe) JPEG is converted to RGB (DxImagingTests.CMYKTests checks the colours).
+    let cmyk = try effdx(["convert", SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images/cmyk.jpg").path, "--out", dir + "/c.png"])
+    XCTAssertEqual(cmyk.status, 0, cmyk.stderr)
+    XCTAssertEqual(try ImageDecoder.decode(path: dir + "/c.png").channels, 3)
     // evaluate: a file with no usable row lists why; a predicted column against the probabilities is a warning.
     try "path,study,label,predicted,p_a,p_b\nx.png,,a,a,0,0\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
     try refuses(["evaluate", "--predictions", dir + "/bad.csv", "--out", dir + "/e1"], "probabilities sum to 0.0, not 1")

@@ -27,16 +27,16 @@ public enum JPEGCodec {
           Int(fullWidth) * Int(fullHeight) <= limits.maxPixels * 64 else {
       throw ImageError.tooLarge(path: path, width: Int(fullWidth), height: Int(fullHeight), limit: limits.maxPixels)
     }
-    if colorspace == TJCS_CMYK.rawValue || colorspace == TJCS_YCCK.rawValue {
-      throw ImageError.unsupported(path: path, reason: "a CMYK or YCCK (Adobe) JPEG; convert it to RGB")
-    }
+    // CMYK and YCCK (Adobe, prepress and some scanners) decode as CMYK and are converted to RGB.
+    let cmyk = colorspace == TJCS_CMYK.rawValue || colorspace == TJCS_YCCK.rawValue
     let gray = colorspace == TJCS_GRAY.rawValue
     let channels = gray ? 1 : 3
-    var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
+    var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * (cmyk ? 4 : channels))
+    let format = gray ? TJPF_GRAY : cmyk ? TJPF_CMYK : TJPF_RGB
     let rc = data.withUnsafeBytes { raw in
       pixels.withUnsafeMutableBufferPointer { out in
         tjDecompress2(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), out.baseAddress, width, 0, height,
-                      gray ? TJPF_GRAY.rawValue : TJPF_RGB.rawValue, TJFLAG_ACCURATEDCT)
+                      format.rawValue, TJFLAG_ACCURATEDCT)
       }
     }
     // A warning (extraneous bytes before a marker, common in camera files) still yields the
@@ -50,6 +50,7 @@ public enum JPEGCodec {
       }
       if message.contains("Premature end") { throw ImageError.corrupt(path: path, reason: "truncated (\(message)): the end of the image is missing") }
     }
+    if cmyk { pixels = CMYK.rgb(pixels, inverted: CMYK.hasAdobeMarker(data)) }
     let image = Image(width: Int(width), height: Int(height), channels: channels, samples: .uint8(pixels))
     guard applyOrientation else { return image }
     return image.oriented(EXIFOrientation.read(data) ?? 1)

@@ -1,9 +1,15 @@
 import DxImaging
 import Foundation
 
-/// Network inputs prepared on a background thread a few batches ahead of the network, so that
-/// reading and decoding (slide tiles, photos) overlap the forward passes instead of running
-/// between them. Memory is bounded by `depth + 1` batches whatever the number of items.
+/// Network inputs (decoded photos, slide tiles) prepared a batch at a time on `workers`
+/// threads: between forward passes (`depth` 0), or on a background thread `depth` batches ahead
+/// so that preparing overlaps the network. Memory is bounded by `depth + 1` batches whatever
+/// the number of items.
+///
+/// Which is faster depends on the machine: on 2 cores the network's kernels use both, and a
+/// third thread preparing beside them slows every layer (a kernel job waits for its preempted
+/// worker), so preparing in parallel between passes wins (Docs/benchmarks.md); overlap pays
+/// when the network leaves cores idle (batch 1, many cores).
 ///
 /// Items are prepared in order and batches come out in order, so predictions are the same
 /// whatever the number of `workers`. An item that fails is reported in its batch and the rest
@@ -29,13 +35,12 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
   private let inline: Bool
 
   /// - Parameters:
-  ///   - workers: threads that prepare items of one batch together (1: the producer alone).
-  ///     They run beside the network's threads: on a machine with few cores keep it at 1.
-  ///     0: no background thread, each batch is prepared when it is asked for (no overlap).
-  ///   - depth: batches prepared ahead of the one the network runs (at least 1).
-  public init(count: Int, batchSize: Int, workers: Int = 1, depth: Int = 2, prepare: @escaping Prepare) {
+  ///   - workers: threads that prepare the items of one batch together.
+  ///   - depth: batches prepared ahead on a background thread while the consumer works; 0
+  ///     prepares each batch when it is asked for (no background thread).
+  public init(count: Int, batchSize: Int, workers: Int = 1, depth: Int = 0, prepare: @escaping Prepare) {
     producer = Producer(count: Swift.max(0, count), batchSize: Swift.max(1, batchSize), workers: Swift.max(1, workers), depth: Swift.max(1, depth), prepare: prepare)
-    inline = workers == 0
+    inline = depth <= 0
   }
 
   /// Released by its consumer (done, or stopped by an error): the producer stops too.

@@ -21,9 +21,9 @@ public struct DiagnosisRun {
   public var known: [String: (label: String, study: String)] = [:]
   /// Where heatmaps go: Grad-CAM overlays for images, tile-probability maps for slides.
   public var heatmaps: String?
-  /// Threads decoding photos and reading slide tiles while the network runs (0: between
-  /// forward passes, on the network's thread).
-  public var workers = 1
+  /// Threads decoding photos and reading slide tiles, and how many batches they prepare ahead
+  /// while the network runs (0: between forward passes; see `BatchPrefetcher`).
+  public var workers = 2, readAhead = 0
 
   public init(predictor: Predictor, slides: SlideDiagnoser?) {
     self.predictor = predictor
@@ -112,11 +112,11 @@ public struct DiagnosisRun {
     var stems: [String: Int] = [:]
     for s in slideFiles { stems[Self.stem(s.path), default: 0] += 1 }
     func slideName(_ path: String) -> String { stems[Self.stem(path)]! > 1 ? path : Self.stem(path) }
-    // Photos are decoded and prepared on `workers` threads a few batches ahead while the
-    // network classifies the batch before.
+    // Photos are decoded and prepared a batch at a time on `workers` threads, between forward
+    // passes or `readAhead` batches ahead.
     let evaluation = predictor.evaluation
     let paths = images.map(\.path)
-    let prefetcher = BatchPrefetcher(count: images.count, batchSize: batchSize, workers: workers, depth: 2) { i, _ in
+    let prefetcher = BatchPrefetcher(count: images.count, batchSize: batchSize, workers: workers, depth: readAhead) { i, _ in
       try evaluation.prepare(path: paths[i])
     }
     for batch in prefetcher {
@@ -140,7 +140,8 @@ public struct DiagnosisRun {
       do {
         guard var slides else { throw ImageError.unsupported(path: slide.path, reason: "this checkpoint's task does not diagnose whole slides") }
         slides.batchSize = batchSize
-        slides.prefetchWorkers = workers
+        slides.readers = workers
+        slides.readAhead = readAhead
         result = try slides.diagnose(slide.path, limits: limits)
       } catch {
         try fail(slide.path, "\(error)")

@@ -14,9 +14,9 @@ public struct SlideDiagnoser {
   public var batchSize = 16
   /// Level 0's microns per pixel for slides that record none (`--base-mpp`).
   public var baseMPP: Double? = nil
-  /// Threads reading tiles beside the network's (each with its own slide handle); 0 reads
-  /// each batch between forward passes.
-  public var prefetchWorkers = 1
+  /// Threads reading tiles (each with its own slide handle), and how many batches they read
+  /// ahead while the network runs (0: between forward passes; see `BatchPrefetcher`).
+  public var readers = 2, readAhead = 0
 
   public init(predictor: Predictor, tiling: PipelineSpec.Tiling, aggregation: StudyAggregation) {
     self.predictor = predictor
@@ -47,14 +47,14 @@ public struct SlideDiagnoser {
       notes.append("\(path): --base-mpp \(base) used instead of the \(recorded) value \(plan.reader.pyramid[0].mppX.map { String(format: "%.4f", $0) } ?? "?") um/px")
     }
     guard !plan.records.isEmpty else { throw ImageError.unsupported(path: path, reason: "no tissue found to classify") }
-    // Tiles are read, decoded and prepared on a background thread (one slide handle per
-    // worker) a few batches ahead, while the network classifies the batch before.
+    // Tiles are read, decoded and prepared a batch at a time on `readers` threads (one slide
+    // handle each), between forward passes or `readAhead` batches ahead.
     let records = plan.records
-    let readers = try [plan.reader] + (1..<Swift.max(1, prefetchWorkers)).map { _ in try plan.reader.reopened() }
+    let handles = try [plan.reader] + (1..<Swift.max(1, readers)).map { _ in try plan.reader.reopened() }
     let evaluation = predictor.evaluation
-    let prefetcher = BatchPrefetcher(count: records.count, batchSize: batchSize, workers: prefetchWorkers == 0 ? 0 : readers.count, depth: 2) { [plan] i, w in
+    let prefetcher = BatchPrefetcher(count: records.count, batchSize: batchSize, workers: handles.count, depth: readAhead) { [plan] i, w in
       let r = records[i]
-      return try evaluation.prepare(try plan.read(r, from: readers[w]), source: "\(path) tile x=\(r.x) y=\(r.y) level \(r.level)")
+      return try evaluation.prepare(try plan.read(r, from: handles[w]), source: "\(path) tile x=\(r.x) y=\(r.y) level \(r.level)")
     }
     var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []
     for batch in prefetcher {

@@ -2,6 +2,7 @@ import ArgumentParser
 import DxEfficientNet
 import DxPipeline
 import DxTasks
+import DxTensor
 import Foundation
 
 /// Batch diagnosis of image files, folders and whole slides into a predictions CSV.
@@ -23,7 +24,8 @@ struct DiagnoseCommand: ParsableCommand {
   @Flag(help: "Test-time augmentation: average with flipped copies.") var tta = false
   @Option(help: "Write Grad-CAM overlays (images) and tile heatmaps (slides) here.") var heatmaps: String?
   @Option(help: "Images per forward pass (1...1024).") var batchSize = 16
-  @Option(help: "Threads decoding photos and reading slide tiles while the network runs (0...16; 0: between forward passes).") var readThreads = 1
+  @Option(help: "Threads decoding photos and reading slide tiles (1...64; default: --threads).") var readThreads: Int?
+  @Option(help: "Batches prepared ahead on a background thread while the network runs (0...8; 0: between forward passes, fastest when the network uses every core).") var readAhead = 0
   @Option(help: "Slide pipeline YAML whose tiling block slides are cut with (default: the task's, Pipelines/histopathology-slides.yaml).")
   var pipeline: String?
   @OptionGroup var tilingOptions: TilingOptions
@@ -35,7 +37,8 @@ struct DiagnoseCommand: ParsableCommand {
 
   func validate() throws {
     guard (1...1024).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...1024, not \(batchSize)") }
-    guard (0...16).contains(readThreads) else { throw ValidationError("--read-threads must be in 0...16, not \(readThreads)") }
+    if let readThreads, !(1...64).contains(readThreads) { throw ValidationError("--read-threads must be in 1...64, not \(readThreads)") }
+    guard (0...8).contains(readAhead) else { throw ValidationError("--read-ahead must be in 0...8, not \(readAhead)") }
     guard topk >= 0 else { throw ValidationError("--topk must be 0 or more, not \(topk)") }
   }
 
@@ -60,7 +63,8 @@ struct DiagnoseCommand: ParsableCommand {
     slides.baseMPP = tilingOptions.baseMPP
     var run = DiagnosisRun(predictor: predictor, slides: slides)
     run.batchSize = batchSize
-    run.workers = readThreads
+    run.workers = readThreads ?? ThreadPool.threadCount
+    run.readAhead = readAhead
     run.topK = topk
     run.heatmaps = heatmaps
     if let labels {
