@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <jpeglib.h>
 
-int dxt_write_jpeg_with_restarts(const char *path, const uint8_t *rgb, int width, int height, int quality, int restart_mcus) {
+int dxt_write_jpeg(const char *path, const uint8_t *rgb, int width, int height, int quality, int restart_mcus, int progressive, int luma_h, int luma_v) {
   FILE *f = fopen(path, "wb");
   if (!f) return -1;
   struct jpeg_compress_struct c;
@@ -16,9 +16,9 @@ int dxt_write_jpeg_with_restarts(const char *path, const uint8_t *rgb, int width
   c.in_color_space = JCS_RGB;
   jpeg_set_defaults(&c);
   jpeg_set_quality(&c, quality, TRUE);
-  // 4:4:4: OpenSlide 3.4.1 misreads restart intervals of 4:2:0 VMS JPEGs (RST0 not found).
-  c.comp_info[0].h_samp_factor = 1;
-  c.comp_info[0].v_samp_factor = 1;
+  c.comp_info[0].h_samp_factor = luma_h;  // 2 x 2: 4:2:0, 2 x 1: 4:2:2, 1 x 1: 4:4:4
+  c.comp_info[0].v_samp_factor = luma_v;
+  if (progressive) jpeg_simple_progression(&c);
   c.restart_interval = (unsigned int)restart_mcus;
   jpeg_start_compress(&c, TRUE);
   while (c.next_scanline < c.image_height) {
@@ -34,7 +34,8 @@ int dxt_write_vms(const char *dir, const char *name, const uint8_t *rgb, int wid
   char jpeg[4096], vms[4096];
   snprintf(jpeg, sizeof jpeg, "%s/%s.jpg", dir, name);
   snprintf(vms, sizeof vms, "%s/%s.vms", dir, name);
-  if (dxt_write_jpeg_with_restarts(jpeg, rgb, width, height, 92, 8) != 0) return -1;
+  // 4:4:4: OpenSlide 3.4.1 misreads restart intervals of 4:2:0 VMS JPEGs (RST0 not found).
+  if (dxt_write_jpeg(jpeg, rgb, width, height, 92, 8, 0, 1, 1) != 0) return -1;
   FILE *f = fopen(vms, "w");
   if (!f) return -1;
   // Physical sizes are in nanometres; OpenSlide derives openslide.mpp-x from them.
