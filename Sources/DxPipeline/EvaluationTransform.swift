@@ -115,7 +115,13 @@ public struct EvaluationTransform: Equatable, Sendable {
   func normalized(_ image: FloatImage) -> [Float] {
     let m = mean.map(Float.init), s = std.map(Float.init)
     var values = image.values
-    for i in values.indices { values[i] = (values[i] - m[i % 3]) / s[i % 3] }
+    values.withUnsafeMutableBufferPointer { v in
+      for p in Swift.stride(from: 0, to: v.count - 2, by: 3) {
+        v[p] = (v[p] - m[0]) / s[0]
+        v[p + 1] = (v[p + 1] - m[1]) / s[1]
+        v[p + 2] = (v[p + 2] - m[2]) / s[2]
+      }
+    }
     return values
   }
 

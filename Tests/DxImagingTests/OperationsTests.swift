@@ -55,3 +55,39 @@ final class OperationsTests: XCTestCase {
     XCTAssertEqual(gray.tensor().scalars, [0, 0, 0, 1, 1, 1])
   }
 }
+
+/// The windowed resampler that serves every integer resize and the centre crop: bit for bit
+/// what the Float reference (`Resampler.resize` over the whole image, then a crop) gives.
+final class WindowResamplerTests: XCTestCase {
+  func reference(_ image: Image, _ w: Int, _ h: Int, _ filter: ResizeFilter) -> Image {
+    let values = Resampler.resize(image.floatSamples(), width: image.width, height: image.height, channels: image.channels, toWidth: w, toHeight: h, filter: filter, intermediateLevels: image.maxValue)
+    return Image(width: w, height: h, channels: image.channels, floats: values, bitDepth: image.bitDepth)
+  }
+
+  func testWindows_equalTheFullResizeCropped_forEveryFilterDepthAndScale() {
+    var rng = SystemRandomNumberGenerator()
+    for (bitDepth, channels) in [(8, 3), (16, 3), (8, 1), (16, 4)] {
+      let (sw, sh) = (57, 43)
+      let n = sw * sh * channels
+      let image = bitDepth == 8
+        ? Image(width: sw, height: sh, channels: channels, samples: .uint8((0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        : Image(width: sw, height: sh, channels: channels, samples: .uint16((0..<n).map { _ in UInt16.random(in: 0...65535, using: &rng) }))
+      for filter in ResizeFilter.allCases {
+        for (w, h) in [(20, 16), (57, 30), (90, 70), (13, 60)] {
+          let full = reference(image, w, h, filter)
+          XCTAssertEqual(image.resized(width: w, height: h, filter: filter), full, "\(bitDepth)-bit \(filter) \(w) x \(h)")
+          let window = (x: w / 4, y: h / 3, width: w / 2, height: h / 2)
+          XCTAssertEqual(image.resized(width: w, height: h, filter: filter, window: window), full.cropped(x: window.x, y: window.y, width: window.width, height: window.height),
+                         "\(bitDepth)-bit \(filter) \(w) x \(h) window")
+        }
+      }
+    }
+  }
+
+  func testTheCentreCrop_isTheCentreOfTheFullResize() {
+    let image = Image(width: 400, height: 300, channels: 3, samples: .uint8((0..<(400 * 300 * 3)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 / 1200) }))
+    let crop = image.centerCropped(size: 224, cropFraction: 0.875, filter: .bicubic)
+    let full = reference(image, 341, 256, .bicubic)
+    XCTAssertEqual(crop, full.cropped(x: 59, y: 16, width: 224, height: 224))
+  }
+}

@@ -15,9 +15,11 @@ extension Image {
     let (w, h) = width <= height
       ? (scaleSize, Int((Double(scaleSize) * Double(height) / Double(width)).rounded(.down)))
       : (Int((Double(scaleSize) * Double(width) / Double(height)).rounded(.down)), scaleSize)
-    let scaled = resized(width: max(w, size), height: max(h, size), filter: filter)
-    let x = Int((Double(scaled.width - size) / 2).rounded()), y = Int((Double(scaled.height - size) / 2).rounded())
-    return scaled.cropped(x: x, y: y, width: size, height: size)
+    let (sw, sh) = (max(w, size), max(h, size))
+    let x = Int((Double(sw - size) / 2).rounded()), y = Int((Double(sh - size) / 2).rounded())
+    // Only the kept centre is resampled (the same values as resizing all and cropping).
+    if sw == width && sh == height { return cropped(x: x, y: y, width: size, height: size) }
+    return resized(width: sw, height: sh, filter: filter, window: (x, y, size, size))
   }
 
   /// Training transform (Inception / torchvision `RandomResizedCrop`): a random area fraction in

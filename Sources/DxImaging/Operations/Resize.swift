@@ -33,29 +33,37 @@ extension Image {
   public func resized(width w: Int, height h: Int, filter: ResizeFilter = .bilinear) -> Image {
     precondition(w > 0 && h > 0, "resize to \(w) x \(h)")
     if w == width && h == height { return self }
-    let values = Resampler.resize(floatSamples(), width: width, height: height, channels: channels, toWidth: w, toHeight: h, filter: filter, intermediateLevels: maxValue)
-    return Image(width: w, height: h, channels: channels, floats: values, bitDepth: bitDepth)
+    return resized(width: w, height: h, filter: filter, window: (0, 0, w, h))
   }
 
   /// An image from samples in [0, 1] at `bitDepth` (rounded to nearest, clamped).
   public init(width: Int, height: Int, channels: Int, floats: [Float], bitDepth: Int) {
     if bitDepth == 16 {
-      self.init(width: width, height: height, channels: channels, samples: .uint16(floats.map { UInt16(max(0, min(65535, ($0 * 65535).rounded()))) }))
+      self.init(width: width, height: height, channels: channels, samples: .uint16(floats.map { UInt16(roundedLevel($0 * 65535, levels: 65535)) }))
     } else {
-      self.init(width: width, height: height, channels: channels, samples: .uint8(floats.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }))
+      self.init(width: width, height: height, channels: channels, samples: .uint8(floats.map { UInt8(roundedLevel($0 * 255, levels: 255)) }))
     }
   }
+}
+
+/// `max(0, min(levels, x.rounded()))`, the same value, without libm's `roundf` call (the
+/// imaging module is built for any x86-64, where rounding is a function call): clamped first,
+/// then rounded half away from zero by truncation. NaN gives `levels`, as `min` does.
+@inline(__always) func roundedLevel(_ x: Float, levels: Float) -> Float {
+  let v = max(0, min(levels, x))
+  let i = Float(Int32(v))
+  return v - i >= 0.5 ? i + 1 : i
 }
 
 /// Separable resampling on interleaved Float samples (Pillow's `ImagingResample` algorithm:
 /// per output pixel, normalised filter weights over the input pixels the scaled support covers).
 public enum Resampler {
   /// Weights for one axis: for each output index, the first input index and its weights.
-  static func coefficients(from inSize: Int, to outSize: Int, filter: ResizeFilter) -> [(first: Int, weights: [Float])] {
+  static func coefficients(from inSize: Int, to outSize: Int, filter: ResizeFilter, outputs: Range<Int>? = nil) -> [(first: Int, weights: [Float])] {
     let scale = Double(inSize) / Double(outSize)
     let filterScale = max(scale, 1)  // widen when shrinking: antialias
     let support = filter.support * filterScale
-    return (0..<outSize).map { i in
+    return (outputs ?? 0..<outSize).map { i in
       let center = (Double(i) + 0.5) * scale
       let lo = max(0, Int((center - support + 0.5).rounded(.down)))
       let hi = min(inSize, Int((center + support + 0.5).rounded(.down)))
@@ -78,7 +86,7 @@ public enum Resampler {
         for ch in 0..<c {
           var s: Float = 0
           for (j, wt) in k.weights.enumerated() { s += src[(y * width + k.first + j) * c + ch] * wt }
-          if let levels = intermediateLevels { s = max(0, min(levels, (s * levels).rounded())) / levels }
+          if let levels = intermediateLevels { s = roundedLevel(s * levels, levels: levels) / levels }
           mid[(y * toWidth + x) * c + ch] = s
         }
       }

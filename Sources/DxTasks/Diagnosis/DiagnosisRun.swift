@@ -24,6 +24,8 @@ public struct DiagnosisRun {
   /// Threads decoding photos and reading slide tiles, and how many batches they prepare ahead
   /// while the network runs (0: between forward passes; see `BatchPrefetcher`).
   public var workers = 2, readAhead = 0
+  /// Stage timings (`diagnose --profile`), or nil.
+  public var profile: DiagnosisProfile?
 
   public init(predictor: Predictor, slides: SlideDiagnoser?) {
     self.predictor = predictor
@@ -116,15 +118,19 @@ public struct DiagnosisRun {
     // passes or `readAhead` batches ahead.
     let evaluation = predictor.evaluation
     let paths = images.map(\.path)
+    let profile = self.profile ?? DiagnosisProfile()
     let prefetcher = BatchPrefetcher(count: images.count, batchSize: batchSize, workers: workers, depth: readAhead) { i, _ in
-      try evaluation.prepare(path: paths[i])
+      let image = try profile.measure(.decode) { try evaluation.decode(path: paths[i]) }
+      return try profile.measure(.transform) { try evaluation.prepare(image, source: paths[i]) }
     }
-    for batch in prefetcher {
+    while true {
+      guard let batch = readAhead > 0 ? profile.measure(.wait, { prefetcher.next() }) : prefetcher.next() else { break }
       let chunk = Array(images[batch.items])
-      for (file, outcome) in zip(chunk, predictor.classify(batch)) {
+      let outcomes = profile.measure(.network) { predictor.classify(batch) }
+      for (file, outcome) in zip(chunk, outcomes) {
         switch outcome {
         case .probabilities(let p):
-          try record(file, study: "", probs: p)
+          try profile.measure(.write) { try record(file, study: "", probs: p) }
           if let heatmaps {
             do { try gradCAM(file.path, probabilities: p, name: uniqueName(file.path), to: heatmaps) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
           }
@@ -142,6 +148,7 @@ public struct DiagnosisRun {
         slides.batchSize = batchSize
         slides.readers = workers
         slides.readAhead = readAhead
+        slides.profile = profile
         result = try slides.diagnose(slide.path, limits: limits)
       } catch {
         try fail(slide.path, "\(error)")

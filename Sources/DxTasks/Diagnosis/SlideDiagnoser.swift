@@ -17,6 +17,8 @@ public struct SlideDiagnoser {
   /// Threads reading tiles (each with its own slide handle), and how many batches they read
   /// ahead while the network runs (0: between forward passes; see `BatchPrefetcher`).
   public var readers = 2, readAhead = 0
+  /// Stage timings, when profiled.
+  public var profile: DiagnosisProfile?
 
   public init(predictor: Predictor, tiling: PipelineSpec.Tiling, aggregation: StudyAggregation) {
     self.predictor = predictor
@@ -52,13 +54,16 @@ public struct SlideDiagnoser {
     let records = plan.records
     let handles = try [plan.reader] + (1..<Swift.max(1, readers)).map { _ in try plan.reader.reopened() }
     let evaluation = predictor.evaluation
+    let profile = self.profile ?? DiagnosisProfile()
     let prefetcher = BatchPrefetcher(count: records.count, batchSize: batchSize, workers: handles.count, depth: readAhead) { [plan] i, w in
       let r = records[i]
-      return try evaluation.prepare(try plan.read(r, from: handles[w]), source: "\(path) tile x=\(r.x) y=\(r.y) level \(r.level)")
+      let tile = try profile.measure(.decode) { try plan.read(r, from: handles[w]) }
+      return try profile.measure(.transform) { try evaluation.prepare(tile, source: "\(path) tile x=\(r.x) y=\(r.y) level \(r.level)") }
     }
     var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []
-    for batch in prefetcher {
-      for (i, outcome) in zip(batch.items, predictor.classify(batch)) {
+    while true {
+      guard let batch = readAhead > 0 ? profile.measure(.wait, { prefetcher.next() }) : prefetcher.next() else { break }
+      for (i, outcome) in zip(batch.items, profile.measure(.network, { predictor.classify(batch) })) {
         switch outcome {
         case .probabilities(let p): tiles.append((records[i], p))
         case .failed(let e): failed.append((records[i], e))

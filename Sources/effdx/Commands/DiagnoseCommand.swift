@@ -25,6 +25,7 @@ struct DiagnoseCommand: ParsableCommand {
   @Option(help: "Write Grad-CAM overlays (images) and tile heatmaps (slides) here.") var heatmaps: String?
   @Option(help: "Images per forward pass (1...1024).") var batchSize = 16
   @Option(help: "Threads decoding photos and reading slide tiles (1...64; default: --threads).") var readThreads: Int?
+  @Flag(help: "Print where the time went: decoding, resizing, waiting, network, writing.") var profile = false
   @Option(help: "Batches prepared ahead on a background thread while the network runs (0...8; 0: between forward passes, fastest when the network uses every core).") var readAhead = 0
   @Option(help: "Slide pipeline YAML whose tiling block slides are cut with (default: the task's, Pipelines/histopathology-slides.yaml).")
   var pipeline: String?
@@ -65,6 +66,8 @@ struct DiagnoseCommand: ParsableCommand {
     run.batchSize = batchSize
     run.workers = readThreads ?? ThreadPool.threadCount
     run.readAhead = readAhead
+    let profiler = profile ? DiagnosisProfile() : nil
+    run.profile = profiler
     run.topK = topk
     run.heatmaps = heatmaps
     if let labels {
@@ -83,6 +86,7 @@ struct DiagnoseCommand: ParsableCommand {
     let bar = ProgressBar()
     let summary = try run.run(inputs: inputs, output: out) { done, total in bar.update(done: done, total: total, label: "diagnose") }
     bar.finish()
+    if let profiler { FileHandle.standardError.write(Data((profiler.report(items: summary.written + summary.failed) + "\n").utf8)) }
     for n in summary.notes.dropFirst(inputs.notes.count) { Console.warning(n) }
     if json {
       print(String(decoding: try JSONEncoder.sortedKeys.encode(summary), as: UTF8.self))
