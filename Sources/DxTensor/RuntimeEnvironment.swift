@@ -17,6 +17,17 @@ public struct RuntimeEnvironment: Sendable, Equatable {
   /// `EFFDX_KERNEL_ISA=c|avx2|avx512`: cap the instruction set of EfficientDx's own kernels.
   public var kernelISA: KernelInstructionSet?
 
+  /// Slurm's job-array task, when the process runs as one (`SLURM_ARRAY_TASK_ID` less
+  /// `SLURM_ARRAY_TASK_MIN`, over `SLURM_ARRAY_TASK_STEP`, of `SLURM_ARRAY_TASK_COUNT`):
+  /// `diagnose`'s default `--shard`.
+  public var slurmArrayTask: (index: Int, count: Int)?
+
+  public static func == (a: RuntimeEnvironment, b: RuntimeEnvironment) -> Bool {
+    a.threads == b.threads && a.streamingMinimumMB == b.streamingMinimumMB && a.gatesAsRead == b.gatesAsRead && a.returnFreedMemory == b.returnFreedMemory
+      && a.testKillAt == b.testKillAt && a.kernelISA == b.kernelISA && a.problems == b.problems
+      && a.slurmArrayTask?.index == b.slurmArrayTask?.index && a.slurmArrayTask?.count == b.slurmArrayTask?.count
+  }
+
   /// Values that were set but could not be used (and so were ignored), for a warning.
   public var problems: [String] = []
 
@@ -49,6 +60,16 @@ public struct RuntimeEnvironment: Sendable, Equatable {
       // Capping to the portable kernels is the safe reading of a value meant to cap.
       kernelISA = .portableC
       problems.append("EFFDX_KERNEL_ISA=\(other) is not c, avx2 or avx512: the kernels are capped to c")
+    }
+    if environment["SLURM_ARRAY_TASK_ID"] != nil || environment["SLURM_ARRAY_TASK_COUNT"] != nil {
+      let id = int("SLURM_ARRAY_TASK_ID", 0...100_000_000), count = int("SLURM_ARRAY_TASK_COUNT", 1...1_000_000)
+      let low = int("SLURM_ARRAY_TASK_MIN", 0...100_000_000) ?? 0
+      let step = int("SLURM_ARRAY_TASK_STEP", 1...100_000_000) ?? 1
+      if let id, let count, (id - low) % step == 0, (id - low) / step >= 0, (id - low) / step < count {
+        slurmArrayTask = ((id - low) / step, count)
+      } else if id != nil, count != nil {
+        problems.append("SLURM_ARRAY_TASK_ID=\(environment["SLURM_ARRAY_TASK_ID"]!) is not one of SLURM_ARRAY_TASK_COUNT=\(environment["SLURM_ARRAY_TASK_COUNT"]!) tasks from SLURM_ARRAY_TASK_MIN=\(low) by SLURM_ARRAY_TASK_STEP=\(step): no shard taken from Slurm (an irregular array such as 1,3,7? give --shard I/N)")
+      }
     }
     self.problems = problems
   }

@@ -23,7 +23,7 @@ struct EffDx: ParsableCommand {
     subcommands: [
       ModelsCommand.self, ImportWeightsCommand.self, ForwardCommand.self, EvaluateCommand.self, InspectCommand.self,
       ConvertCommand.self, TileCommand.self, SamplesCommand.self, TrainCommand.self, DiagnoseCommand.self, GradCAMCommand.self,
-      BenchCommand.self,
+      MergeCommand.self, BenchCommand.self,
     ])
 }
 

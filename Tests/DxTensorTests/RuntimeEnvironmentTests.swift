@@ -28,4 +28,17 @@ final class RuntimeEnvironmentTests: XCTestCase {
       XCTAssertEqual(KernelInstructionSet.current, .portableC)
     }
   }
+
+  func testSlurmArrayTasks_becomeShards_withTheirMinimumAndStep() {
+    let plain = RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"])
+    XCTAssertEqual(plain.slurmArrayTask?.index, 3)
+    XCTAssertEqual(plain.slurmArrayTask?.count, 4)
+    let stepped = RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "15", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_STEP": "5", "SLURM_ARRAY_TASK_COUNT": "3"])
+    XCTAssertEqual(stepped.slurmArrayTask?.index, 2, "--array=5-15:5, task 15")
+    let irregular = RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3"])
+    XCTAssertNil(irregular.slurmArrayTask, "--array=1,3,7: no regular index")
+    XCTAssertTrue(irregular.problems.contains { $0.contains("--shard") }, "\(irregular.problems)")
+    XCTAssertNil(RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"]).slurmArrayTask)
+    XCTAssertNil(RuntimeEnvironment([:]).slurmArrayTask)
+  }
 }

@@ -24,6 +24,9 @@ public struct DiagnosisRun {
   /// Threads decoding photos and reading slide tiles, and how many batches they prepare ahead
   /// while the network runs (0: between forward passes; see `BatchPrefetcher`).
   public var workers = 2, readAhead = 0
+  /// What produced the predictions, written beside them as `PRED.meta.json` when the run ends
+  /// (its files and counts filled in then); nil writes none.
+  public var provenance: DiagnosisMeta?
   /// Stage timings (`diagnose --profile`), or nil.
   public var profile: DiagnosisProfile?
 
@@ -51,9 +54,7 @@ public struct DiagnosisRun {
 
   public func run(inputs: DiagnosisInputs, output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
-    // PRED.csv -> PRED.errors.csv; any other name keeps its extension (a.tsv -> a.tsv.errors.csv),
-    // so two outputs never share a ledger.
-    let errorsPath = ((output as NSString).pathExtension.lowercased() == "csv" ? (output as NSString).deletingPathExtension : output) + ".errors.csv"
+    let errorsPath = ErrorsLedger.path(forOutput: output)
     var ledger: ErrorsLedger
     do { ledger = try ErrorsLedger(path: errorsPath) } catch {
       out.removeIfUnused()
@@ -170,6 +171,13 @@ public struct DiagnosisRun {
       progress(finished, total)
     }
     try ledger.finish()
+    if var meta = provenance {
+      meta.files = inputs.files.map(\.path)
+      meta.rows = out.existing.count + summary.written
+      (meta.written, meta.skipped, meta.failed) = (summary.written, summary.skipped, summary.failed)
+      meta.finished = DiagnosisMeta.now()
+      try meta.write(to: DiagnosisMeta.path(forOutput: output))
+    }
     return summary
   }
 

@@ -5,13 +5,19 @@ import Foundation
 /// diagnosed, however often the run is repeated. A new failure is appended at once (a crash
 /// keeps it); at the end, files that have since been diagnosed leave the ledger and changed
 /// reasons are updated, in one atomic rewrite.
-struct ErrorsLedger {
+public struct ErrorsLedger {
   let path: String
   private var file: AppendOnlyCSV?
   private var order: [String] = []
   private var listed = Set<String>()
   private var reasons: [String: String] = [:]
   private var changed = false
+
+  /// The ledger beside predictions `output`: `PRED.csv` -> `PRED.errors.csv`; any other name
+  /// keeps its extension (`a.tsv` -> `a.tsv.errors.csv`), so two outputs never share a ledger.
+  public static func path(forOutput output: String) -> String {
+    ((output as NSString).pathExtension.lowercased() == "csv" ? (output as NSString).deletingPathExtension : output) + ".errors.csv"
+  }
 
   init(path: String) throws {
     self.path = path

@@ -25,6 +25,8 @@ struct DiagnoseCommand: ParsableCommand {
   @Option(help: "Write Grad-CAM overlays (images) and tile heatmaps (slides) here.") var heatmaps: String?
   @Option(help: "Images per forward pass (1...1024).") var batchSize = 16
   @Option(help: "Threads decoding photos and reading slide tiles (1...64; default: --threads).") var readThreads: Int?
+  @Option(help: "Diagnose part I of N of the sorted file list (0 <= I < N), for job arrays; default: Slurm's SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT when set. effdx merge joins the parts.")
+  var shard: String?
   @Flag(help: "Print where the time went: decoding, resizing, waiting, network, writing.") var profile = false
   @Option(help: "Batches prepared ahead on a background thread while the network runs (0...8; 0: between forward passes, fastest when the network uses every core).") var readAhead = 0
   @Option(help: "Slide pipeline YAML whose tiling block slides are cut with (default: the task's, Pipelines/histopathology-slides.yaml).")
@@ -41,6 +43,7 @@ struct DiagnoseCommand: ParsableCommand {
     if let readThreads, !(1...64).contains(readThreads) { throw ValidationError("--read-threads must be in 1...64, not \(readThreads)") }
     guard (0...8).contains(readAhead) else { throw ValidationError("--read-ahead must be in 0...8, not \(readAhead)") }
     guard topk >= 0 else { throw ValidationError("--topk must be 0 or more, not \(topk)") }
+    if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("\(error)") } }
   }
 
   func run() throws {
@@ -74,14 +77,23 @@ struct DiagnoseCommand: ParsableCommand {
       let manifest = try DatasetIndex.manifest(labels)
       run.known = Dictionary(manifest.items.map { (DiagnosisRun.key($0.path), (manifest.classes[$0.label], $0.study ?? "")) }, uniquingKeysWith: { a, _ in a })
     }
-    let inputs = DiagnosisInputs(input, recursive: recursive, classes: ckpt.classes, labels: task?.labels ?? .topFolder)
-    for n in inputs.notes { Console.note(n) }
+    var inputs = DiagnosisInputs(input, recursive: recursive, classes: ckpt.classes, labels: task?.labels ?? .topFolder)
+    // Nothing at all to diagnose is an error; a shard that gets no file of a short list is not.
     guard !inputs.files.isEmpty else {
+      for n in inputs.notes { Console.note(n) }
       let why = inputs.unusable.map { "\($0.path): \($0.reason)" }
       throw CommandFailure(why.isEmpty
         ? "no images found in \(input.joined(separator: ", ")) (extensions: \(DiagnosisInputs.readable.sorted().joined(separator: ", ")))"
         : "nothing to diagnose: \(why.joined(separator: "; "))")
     }
+    var provenance = DiagnosisMeta(checkpoint: .init(path: checkpoint, sha256: try DiagnosisMeta.sha256(ofFile: checkpoint)), arch: ckpt.model.config.name,
+                                   classes: ckpt.classes, task: ckpt.task?.rawValue, evalTransform: ckpt.evaluation.json, inputs: input)
+    let slurm = RuntimeEnvironment.current.slurmArrayTask
+    if let part = try shard.map(Shard.init(parsing:)) ?? slurm.map({ try Shard(index: $0.index, count: $0.count) }) {
+      (inputs, provenance.shard) = part.select(inputs)
+    }
+    run.provenance = provenance
+    for n in inputs.notes { Console.note(n) }
     Console.detail("evaluation transform: \(ckpt.evaluation.json)")
     let bar = ProgressBar()
     let summary = try run.run(inputs: inputs, output: out) { done, total in bar.update(done: done, total: total, label: "diagnose") }

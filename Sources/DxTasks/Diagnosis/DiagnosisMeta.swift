@@ -1,0 +1,112 @@
+import DxCSV
+import Foundation
+
+/// What produced a predictions CSV, written beside it as `PRED.meta.json`: the checkpoint and
+/// its digest, the network, classes, task and evaluation transform, the effdx version, when,
+/// from which inputs, which shard of them, and the files this run was given. `evaluate` and
+/// `merge` read it; a lab files it with the report.
+public struct DiagnosisMeta: Codable, Equatable, Sendable {
+  public struct Checkpoint: Codable, Equatable, Sendable {
+    public var path: String
+    public var sha256: String
+    public init(path: String, sha256: String) {
+      self.path = path
+      self.sha256 = sha256
+    }
+  }
+
+  /// Which part of the sorted input list a run diagnosed (`--shard I/N`).
+  public struct ShardInfo: Codable, Equatable, Sendable {
+    public var index: Int
+    public var count: Int
+    /// Files in the whole list, and the SHA-256 of the list (one path a line): shards of one
+    /// job agree on both.
+    public var totalFiles: Int
+    public var listSHA256: String
+
+    enum CodingKeys: String, CodingKey { case index, count, totalFiles = "total_files", listSHA256 = "list_sha256" }
+  }
+
+  public var checkpoint: Checkpoint
+  public var arch: String
+  public var classes: [String]
+  public var task: String?
+  /// The evaluation transform, as the checkpoint records it (one line of JSON).
+  public var evalTransform: String
+  public var effdxVersion: String
+  /// ISO 8601 (UTC) start and end of the run that last wrote the file.
+  public var started: String
+  public var finished: String
+  /// The inputs as given (files and folders).
+  public var inputs: [String]
+  public var shard: ShardInfo?
+  /// The files this run was given (after sharding), in order; each ends in the predictions
+  /// or in the errors file.
+  public var files: [String]
+  /// Rows in the predictions file, rows written by the last run, files skipped (already
+  /// there) and failures recorded.
+  public var rows: Int
+  public var written: Int
+  public var skipped: Int
+  public var failed: Int
+
+  enum CodingKeys: String, CodingKey {
+    case checkpoint, arch, classes, task, evalTransform = "eval_transform", effdxVersion = "effdx_version", started, finished, inputs, shard, files, rows, written, skipped, failed
+  }
+
+  public init(checkpoint: Checkpoint, arch: String, classes: [String], task: String?, evalTransform: String, inputs: [String]) {
+    self.checkpoint = checkpoint
+    self.arch = arch
+    self.classes = classes
+    self.task = task
+    self.evalTransform = evalTransform
+    self.effdxVersion = TaskCheckpoint.effdxVersion
+    self.started = Self.now()
+    self.finished = started
+    self.inputs = inputs
+    self.files = []
+    (rows, written, skipped, failed) = (0, 0, 0, 0)
+  }
+
+  /// `PRED.csv` -> `PRED.meta.json` (any other name keeps its extension: `a.tsv.meta.json`).
+  public static func path(forOutput output: String) -> String {
+    ((output as NSString).pathExtension.lowercased() == "csv" ? (output as NSString).deletingPathExtension : output) + ".meta.json"
+  }
+
+  public static func now() -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: Date())
+  }
+
+  /// Written whole (a temporary file renamed over the old), so a reader never sees half of it.
+  public func write(to path: String) throws {
+    let encoder = JSONEncoder.sortedKeys
+    encoder.outputFormatting.insert(.prettyPrinted)
+    let data = try encoder.encode(self)
+    let temp = path + ".tmp-\(getpid())"
+    guard FileManager.default.createFile(atPath: temp, contents: data + Data("\n".utf8)), rename(temp, path) == 0 else {
+      unlink(temp)
+      throw TaskError.invalid("\(path): cannot write the provenance file (\(String(cString: strerror(errno))))")
+    }
+  }
+
+  /// Reads a provenance file, at most 256 MiB; errors name the file.
+  public static func read(_ path: String) throws -> DiagnosisMeta {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw TaskError.invalid("\(path): no provenance file (diagnose writes it beside its predictions)") }
+    defer { try? handle.close() }
+    let data = (try? handle.read(upToCount: 256 << 20)) ?? Data()
+    do { return try JSONDecoder().decode(DiagnosisMeta.self, from: data ?? Data()) } catch {
+      throw TaskError.invalid("\(path): not a diagnosis provenance file (\(error))")
+    }
+  }
+
+  /// The SHA-256 of a file, read in 4 MiB pieces.
+  public static func sha256(ofFile path: String) throws -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw TaskError.invalid("\(path): cannot read it to take its SHA-256") }
+    defer { try? handle.close() }
+    var hasher = SHA256.Hasher()
+    while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty { hasher.update(chunk) }
+    return hasher.finalizeHex()
+  }
+}

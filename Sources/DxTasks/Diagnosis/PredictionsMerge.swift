@@ -1,0 +1,124 @@
+import DxCSV
+import Foundation
+
+/// Joins the predictions of a diagnosis job's shards (`effdx merge`) into one predictions CSV,
+/// its errors file and its provenance, after checking that they belong together: the same
+/// checkpoint (by digest) and columns, every shard of the same file list exactly once, and
+/// every file of the list in exactly one shard's predictions or errors. Anything else is an
+/// error naming the files or shards; nothing is written until every check has passed.
+public enum PredictionsMerge {
+  public struct Summary: Sendable {
+    public var rows = 0, errors = 0, parts = 0
+  }
+
+  struct Part {
+    var path: String
+    var meta: DiagnosisMeta
+    var header: [String]
+    var rows: [[String]]
+    var errors: [[String]]
+  }
+
+  public static func merge(_ paths: [String], into output: String) throws -> Summary {
+    guard !paths.isEmpty else { throw TaskError.invalid("merge: give the predictions CSVs of the shards") }
+    let targets = [output, ErrorsLedger.path(forOutput: output), DiagnosisMeta.path(forOutput: output)]
+    for t in targets where FileManager.default.fileExists(atPath: t) {
+      throw TaskError.invalid("--out \(output): \(t) exists; merge writes new files (remove it or choose another name)")
+    }
+    var seenParts = Set<String>()
+    let parts = try paths.map { path -> Part in
+      guard seenParts.insert(DiagnosisRun.key(path)).inserted else { throw TaskError.invalid("\(path) is given twice") }
+      return try read(path)
+    }
+    try checkTogether(parts)
+    // Coverage: each listed file in exactly one part's predictions or errors.
+    var owner: [String: String] = [:]
+    var duplicates: [String] = [], unexpected: [String] = []
+    for part in parts {
+      let listed = Set(part.meta.files)
+      let done = part.rows.map { $0[0] } + part.errors.map { $0[0] }.filter(listed.contains)
+      for file in done {
+        if let other = owner[file] { duplicates.append("\(file) (in \(other) and \(part.path))"); continue }
+        owner[file] = part.path
+        if !listed.contains(file) { unexpected.append("\(file) (in \(part.path))") }
+      }
+    }
+    let all = Set(parts.flatMap(\.meta.files))
+    let missing = all.subtracting(owner.keys).sorted()
+    func few(_ list: [String]) -> String { list.prefix(10).joined(separator: "; ") + (list.count > 10 ? "; and \(list.count - 10) more" : "") }
+    if !duplicates.isEmpty { throw TaskError.invalid("merge: \(duplicates.count) files appear twice: \(few(duplicates))") }
+    if !unexpected.isEmpty { throw TaskError.invalid("merge: \(unexpected.count) rows are for files not in their shard's list (another run's rows?): \(few(unexpected))") }
+    if !missing.isEmpty { throw TaskError.invalid("merge: \(missing.count) files of the list are in no predictions or errors file (a shard not finished?): \(few(missing))") }
+
+    // Written in the list's order (sorted by path), each file whole before its name is taken.
+    let rows = parts.flatMap(\.rows).sorted { $0[0] < $1[0] }
+    let errors = parts.flatMap(\.errors).sorted { $0[0] < $1[0] }
+    var meta = parts[0].meta
+    meta.shard = nil
+    meta.files = parts.flatMap(\.meta.files).sorted()
+    meta.inputs = parts.flatMap(\.meta.inputs).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+    meta.rows = rows.count
+    meta.written = parts.map(\.meta.written).reduce(0, +)
+    meta.skipped = parts.map(\.meta.skipped).reduce(0, +)
+    meta.failed = parts.map(\.meta.failed).reduce(0, +)
+    meta.started = parts.map(\.meta.started).min() ?? meta.started
+    meta.finished = parts.map(\.meta.finished).max() ?? meta.finished
+    try writeWhole(([parts[0].header] + rows).map(CSV.row).joined(), to: output)
+    try writeWhole(([["path", "error"]] + errors).map(CSV.row).joined(), to: targets[1])
+    try meta.write(to: targets[2])
+    return Summary(rows: rows.count, errors: errors.count, parts: parts.count)
+  }
+
+  static func read(_ path: String) throws -> Part {
+    let meta = try DiagnosisMeta.read(DiagnosisMeta.path(forOutput: path))
+    guard let data = FileManager.default.contents(atPath: path) else { throw TaskError.invalid("\(path): cannot read it") }
+    let records = CSV.records(data).map(\.fields)
+    guard let header = records.first, header.first == "path" else { throw TaskError.invalid("\(path): not a predictions CSV (its first column is not path)") }
+    let rows = Array(records.dropFirst())
+    if let bad = rows.firstIndex(where: { $0.count != header.count }) { throw TaskError.invalid("\(path):\(bad + 2): \(rows[bad].count) fields, the header has \(header.count)") }
+    var errors: [[String]] = []
+    let errorsFile = ErrorsLedger.path(forOutput: path)
+    if let text = FileManager.default.contents(atPath: errorsFile) {
+      errors = CSV.records(text).map(\.fields).dropFirst().filter { !$0.isEmpty }.map { $0.count >= 2 ? Array($0.prefix(2)) : [$0[0], ""] }
+    }
+    return Part(path: path, meta: meta, header: header, rows: rows, errors: errors)
+  }
+
+  /// One checkpoint, one set of columns, and the shards of one list, each once.
+  static func checkTogether(_ parts: [Part]) throws {
+    let first = parts[0]
+    for p in parts.dropFirst() {
+      if p.meta.checkpoint.sha256 != first.meta.checkpoint.sha256 {
+        throw TaskError.invalid("merge: \(first.path) and \(p.path) come from different checkpoints (\(first.meta.checkpoint.path) sha256 \(first.meta.checkpoint.sha256.prefix(12)), \(p.meta.checkpoint.path) sha256 \(p.meta.checkpoint.sha256.prefix(12)))")
+      }
+      if p.header != first.header { throw TaskError.invalid("merge: \(p.path) has other columns than \(first.path)") }
+    }
+    let sharded = parts.filter { $0.meta.shard != nil }
+    guard !sharded.isEmpty else { return }
+    guard sharded.count == parts.count else {
+      throw TaskError.invalid("merge: \(parts.first { $0.meta.shard == nil }!.path) is not a shard, \(sharded[0].path) is: merge the shards of one job")
+    }
+    let s0 = first.meta.shard!
+    var byIndex: [Int: String] = [:]
+    for p in parts {
+      let s = p.meta.shard!
+      guard s.count == s0.count, s.listSHA256 == s0.listSHA256, s.totalFiles == s0.totalFiles else {
+        throw TaskError.invalid("merge: \(p.path) is shard \(s.index)/\(s.count) of another file list than \(first.path) (\(s.totalFiles) files against \(s0.totalFiles), or other paths)")
+      }
+      if let other = byIndex[s.index] { throw TaskError.invalid("merge: shard \(s.index)/\(s.count) is given twice: \(other) and \(p.path)") }
+      byIndex[s.index] = p.path
+    }
+    let absent = (0..<s0.count).filter { byIndex[$0] == nil }
+    if !absent.isEmpty {
+      throw TaskError.invalid("merge: shards \(absent.prefix(10).map { "\($0)/\(s0.count)" }.joined(separator: ", "))\(absent.count > 10 ? " and \(absent.count - 10) more" : "") are missing")
+    }
+  }
+
+  static func writeWhole(_ text: String, to path: String) throws {
+    let temp = path + ".tmp-\(getpid())"
+    guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8)), rename(temp, path) == 0 else {
+      unlink(temp)
+      throw TaskError.invalid("\(path): cannot write it (\(String(cString: strerror(errno))))")
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import DxCSV
+import DxEfficientNet
+import DxImaging
+import DxTasks
+import DxTestSupport
+import Foundation
+import XCTest
+
+/// Diagnosis split over processes: `--shard I/N` (or Slurm's array variables) takes a stable
+/// part of the sorted file list, `effdx merge` joins the parts into what one run writes, and
+/// refuses parts that do not belong together.
+final class ShardingTests: XCTestCase {
+  var dir: String!
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-shard-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    for seed in [1, 2] {
+      try EfficientNet(c, seed: UInt64(seed)).save(to: dir + "/m\(seed).safetensors", preprocessing: Preprocessing(resolution: 32),
+                                                    metadata: ["classes": "[\"healthy\",\"rust\"]", "task": "leaf-disease"])
+    }
+    for i in 0..<9 {
+      var px = [UInt8](repeating: 0, count: 40 * 36 * 3)
+      for j in px.indices { px[j] = UInt8(truncatingIfNeeded: j &* (i + 3) &+ j / 11) }
+      try PNGCodec.write(Image(width: 40, height: 36, channels: 3, samples: .uint8(px)), to: dir + "/in/p\(i).png")
+    }
+    try Data("not a png".utf8).write(to: URL(fileURLWithPath: dir + "/in/broken.png"))
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+  func diagnose(_ out: String, model: Int = 1, _ extra: [String] = [], environment: [String: String] = [:]) throws -> EffDxRunner.Result {
+    try EffDxRunner.run(["diagnose", "--checkpoint", dir + "/m\(model).safetensors", "--input", dir + "/in", "--out", dir + "/" + out, "--quiet"] + extra, environment: environment)
+  }
+
+  func rows(_ file: String) throws -> [[String]] {
+    CSV.records(try String(contentsOfFile: dir + "/" + file, encoding: .utf8)).map(\.fields)
+  }
+
+  func testTwoShardsMerged_equalOneRun_andRecordTheirProvenance() throws {
+    XCTAssertEqual(try diagnose("all.csv").status, 3, "one broken file")
+    XCTAssertEqual(try diagnose("s0.csv", ["--shard", "0/2"]).status, 3, "the broken file (index 0 of the sorted list) is shard 0's")
+    let s1 = try diagnose("s1.csv", environment: ["SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_MIN": "7", "SLURM_ARRAY_TASK_COUNT": "2"])
+    XCTAssertEqual(s1.status, 0, s1.stderr)
+    let meta0 = try DiagnosisMeta.read(dir + "/s0.meta.json"), meta1 = try DiagnosisMeta.read(dir + "/s1.meta.json")
+    XCTAssertEqual(meta0.shard?.index, 0)
+    XCTAssertEqual(meta1.shard?.index, 1, "Slurm's task 8 of an array from 7")
+    XCTAssertEqual(meta0.shard?.listSHA256, meta1.shard?.listSHA256)
+    XCTAssertEqual(meta0.files.count + meta1.files.count, 10)
+    XCTAssertEqual(Set(meta0.files).intersection(meta1.files), [])
+    XCTAssertEqual(meta0.checkpoint.sha256, SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: dir + "/m1.safetensors"))))
+    XCTAssertEqual(meta0.classes, ["healthy", "rust"])
+    XCTAssertEqual(meta0.arch, "tiny")
+
+    let merged = try EffDxRunner.run(["merge", dir + "/s1.csv", dir + "/s0.csv", "--out", dir + "/merged.csv"])
+    XCTAssertEqual(merged.status, 0, merged.stderr)
+    XCTAssertEqual(try rows("merged.csv").first, try rows("all.csv").first)
+    XCTAssertEqual(try rows("merged.csv").dropFirst().sorted { $0[0] < $1[0] }, try rows("all.csv").dropFirst().sorted { $0[0] < $1[0] }, "the same predictions as one run")
+    XCTAssertEqual(try rows("merged.errors.csv").dropFirst().map { ($0[0] as NSString).lastPathComponent }, ["broken.png"])
+    let meta = try DiagnosisMeta.read(dir + "/merged.meta.json")
+    XCTAssertNil(meta.shard)
+    XCTAssertEqual(meta.rows, 9)
+    XCTAssertEqual(meta.files.count, 10)
+    XCTAssertEqual(meta.failed, 1)
+    // A merge never overwrites.
+    let again = try EffDxRunner.run(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/merged.csv"])
+    XCTAssertEqual(again.status, 1)
+    XCTAssertTrue(again.stderr.contains("exists"), again.stderr)
+  }
+
+  func testMerge_refusesPartsThatDoNotBelongTogether() throws {
+    for (out, shard, model) in [("a0.csv", "0/3", 1), ("a1.csv", "1/3", 1), ("a2.csv", "2/3", 1), ("b2.csv", "2/3", 2), ("c0.csv", "0/2", 1)] {
+      XCTAssertNotEqual(try diagnose(out, model: model, ["--shard", shard]).status, 1, out)
+    }
+    func refused(_ parts: [String], _ expected: String) throws {
+      let r = try EffDxRunner.run(["merge"] + parts.map { dir + "/" + $0 } + ["--out", dir + "/m-\(UUID().uuidString).csv"])
+      XCTAssertEqual(r.status, 1, "\(parts)")
+      XCTAssertTrue(r.stderr.contains(expected), "\(parts) should say '\(expected)': \(r.stderr)")
+    }
+    try refused(["a0.csv", "a1.csv"], "shards 2/3 are missing")
+    try refused(["a0.csv", "a1.csv", "b2.csv"], "different checkpoints")
+    try refused(["a0.csv", "a1.csv", "a2.csv", "c0.csv"], "another file list")
+    try refused(["a0.csv", "a0.csv"], "given twice")
+    // A shard whose rows were lost: the files are named.
+    let text = try String(contentsOfFile: dir + "/a1.csv", encoding: .utf8)
+    try text.split(separator: "\n").dropLast().map { $0 + "\n" }.joined().write(toFile: dir + "/a1.csv", atomically: true, encoding: .utf8)
+    try refused(["a0.csv", "a1.csv", "a2.csv"], "are in no predictions or errors file")
+    XCTAssertEqual(try EffDxRunner.run(["diagnose", "--checkpoint", dir + "/m1.safetensors", "--input", dir + "/in", "--out", dir + "/x.csv", "--shard", "2/2"]).status, 64, "I < N")
+  }
+}
