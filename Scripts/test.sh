@@ -3,7 +3,7 @@
 # Parity tests read ../shared/fixtures (or $EFFDX_FIXTURES) and skip, saying so, without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash Scripts/install-deps.sh
+bash Scripts/install-deps.sh --tests
 # The release binary users install must carry the Swift runtime (only Debian's libraries left).
 swift build -c release --static-swift-stdlib --product effdx
 if ldd .build/release/effdx | grep -Eqi 'swift|foundation|dispatch|blocksruntime|icu'; then

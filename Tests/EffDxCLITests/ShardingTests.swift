@@ -89,4 +89,27 @@ final class ShardingTests: XCTestCase {
     try refused(["a0.csv", "a1.csv", "a2.csv"], "are in no predictions or errors file")
     XCTAssertEqual(try EffDxRunner.run(["diagnose", "--checkpoint", dir + "/m1.safetensors", "--input", dir + "/in", "--out", dir + "/x.csv", "--shard", "2/2"]).status, 64, "I < N")
   }
+
+  /// A real Slurm on this machine (slurmctld and slurmd from Debian's slurm-wlm, started by
+  /// Scripts/slurm/test-local-cluster.sh): a 2-task array and its merge equal one run.
+  func testASlurmJobArrayAndItsMerge_equalOneRun() throws {
+    guard getuid() == 0 else { throw XCTSkip("the local Slurm cluster runs its daemons as root") }
+    guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/slurmctld") else { throw XCTSkip("slurm-wlm is not installed (Scripts/install-deps.sh installs it)") }
+    XCTAssertEqual(try diagnose("all.csv").status, 3)
+    let script = SharedData.repositoryRoot().appendingPathComponent("Scripts/slurm/test-local-cluster.sh").path
+    let effdx = EffDxRunner.productsDirectory.appendingPathComponent("effdx").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = [script, effdx, dir + "/m1.safetensors", dir + "/in", dir + "/slurm", "2"]
+    let log = Pipe()
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 0, output)
+    XCTAssertEqual(try rows("slurm/predictions.csv").dropFirst().sorted { $0[0] < $1[0] }, try rows("all.csv").dropFirst().sorted { $0[0] < $1[0] })
+    XCTAssertEqual(try DiagnosisMeta.read(dir + "/slurm/predictions.meta.json").files.count, 10)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/slurm/pred_0.meta.json") && FileManager.default.fileExists(atPath: dir + "/slurm/pred_1.meta.json"), "one shard per array task")
+  }
 }
