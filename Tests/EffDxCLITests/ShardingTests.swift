@@ -8,7 +8,8 @@ import XCTest
 
 /// Diagnosis split over processes: `--shard I/N` (or Slurm's array variables) takes a stable
 /// part of the sorted file list, `effdx merge` joins the parts into what one run writes, and
-/// refuses parts that do not belong together.
+/// refuses parts that do not belong together; the provenance every run records reaches the
+/// evaluation report.
 final class ShardingTests: XCTestCase {
   var dir: String!
 
@@ -111,5 +112,32 @@ final class ShardingTests: XCTestCase {
     XCTAssertEqual(try rows("slurm/predictions.csv").dropFirst().sorted { $0[0] < $1[0] }, try rows("all.csv").dropFirst().sorted { $0[0] < $1[0] })
     XCTAssertEqual(try DiagnosisMeta.read(dir + "/slurm/predictions.meta.json").files.count, 10)
     XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/slurm/pred_0.meta.json") && FileManager.default.fileExists(atPath: dir + "/slurm/pred_1.meta.json"), "one shard per array task")
+  }
+
+  func testProvenance_goesFromDiagnoseIntoTheReport() throws {
+    for (cls, seeds) in [("healthy", [1, 2, 3]), ("rust", [4, 5, 6])] {
+      try FileManager.default.createDirectory(atPath: dir + "/lab/\(cls)", withIntermediateDirectories: true)
+      for s in seeds { try FileManager.default.copyItem(atPath: dir + "/in/p\(s).png", toPath: dir + "/lab/\(cls)/p\(s).png") }
+    }
+    let d = try EffDxRunner.run(["diagnose", "--checkpoint", dir + "/m2.safetensors", "--input", dir + "/lab", "--out", dir + "/lab.csv", "--quiet"])
+    XCTAssertEqual(d.status, 0, d.stderr)
+    let e = try EffDxRunner.run(["evaluate", "--predictions", dir + "/lab.csv", "--bootstrap", "0", "--out", dir + "/report"])
+    XCTAssertEqual(e.status, 0, e.stderr)
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/report/report.json"))) as? [String: Any]
+    let p = try XCTUnwrap(json?["provenance"] as? [String: Any], "report.json has provenance")
+    XCTAssertEqual(p["checkpoint_sha256"] as? String, SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: dir + "/m2.safetensors"))))
+    XCTAssertEqual(p["checkpoint"] as? String, dir + "/m2.safetensors")
+    XCTAssertEqual(p["files"] as? Int, 6)
+    XCTAssertEqual(p["classes"] as? [String], ["healthy", "rust"])
+    XCTAssertEqual(p["task"] as? String, "leaf-disease")
+    XCTAssertTrue((p["eval_transform"] as? String)?.contains("\"resolution\": 32") == true)
+    let md = try String(contentsOfFile: dir + "/report/report.md", encoding: .utf8)
+    XCTAssertTrue(md.contains("## Provenance") && md.contains("m2.safetensors"), md)
+    let html = try String(contentsOfFile: dir + "/report/report.html", encoding: .utf8)
+    XCTAssertTrue(html.contains("id=\"provenance\""))
+    // Predictions without a provenance file still evaluate, without the section.
+    try FileManager.default.removeItem(atPath: dir + "/lab.meta.json")
+    XCTAssertEqual(try EffDxRunner.run(["evaluate", "--predictions", dir + "/lab.csv", "--bootstrap", "0", "--out", dir + "/report2"]).status, 0)
+    XCTAssertFalse(try String(contentsOfFile: dir + "/report2/report.md", encoding: .utf8).contains("Provenance"))
   }
 }

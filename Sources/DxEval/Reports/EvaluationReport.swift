@@ -18,6 +18,8 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   public var warnings: [String]
   /// Input rows left out, by file and line.
   public var rowIssues: [RowIssue]
+  /// What produced the predictions (`PRED.meta.json` beside them), when recorded.
+  public var provenance: Provenance?
 
   public struct Inputs: Codable, Equatable, Sendable {
     public var predictions: String
@@ -104,6 +106,6 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", inputs, classes, overall, studies, studyLevel = "study_level", comparison, warnings
-    case rowIssues = "row_issues"
+    case rowIssues = "row_issues", provenance
   }
 }

@@ -40,6 +40,9 @@ enum HTMLReport {
     var h = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\"><title>EfficientDx evaluation report</title>", "<style>\(style)</style></head><body>"]
     h.append("<h1>Evaluation report</h1>")
     h.append("<p class=\"sub\">\(esc(r.inputs.predictions))\(r.inputs.labels.map { " with labels from " + esc($0) } ?? "") &middot; \(o.n) images &middot; \(r.classes.count) classes\(r.studies.isEmpty ? "" : " &middot; \(r.studies.count) studies") &middot; schema \(r.schemaVersion)</p>")
+    if let p = r.provenance {
+      h.append("<section id=\"provenance\"><h2>Provenance</h2><table>" + p.lines.map { "<tr><th>\(esc($0.0))</th><td><code>\(esc($0.1))</code></td></tr>" }.joined() + "</table></section>")
+    }
     // Summary cards.
     h.append("<section id=\"summary\"><h2>Overall</h2><div class=\"cards\">")
     let ci = o.ci95 ?? [:]

@@ -5,6 +5,9 @@ enum MarkdownReport {
   static func render(_ r: EvaluationReport) -> String {
     let o = r.overall
     var md = ["# Evaluation report", "", "Predictions: `\(r.inputs.predictions)`" + (r.inputs.labels.map { ", labels: `\($0)`" } ?? "") + ". \(o.n) images, \(r.classes.count) classes" + (r.studies.isEmpty ? "." : ", \(r.studies.count) studies."), ""]
+    if let p = r.provenance {
+      md += ["## Provenance", "", "| | |", "| --- | --- |"] + p.lines.map { "| \($0.0) | \(cell($0.1)) |" } + [""]
+    }
     md += ["## Overall", "", "| metric | value | 95% CI |", "| --- | --- | --- |"]
     let ci = o.ci95 ?? [:]
     for (name, key, value) in [("accuracy", "accuracy", o.accuracy), ("balanced accuracy", "balanced_accuracy", o.balancedAccuracy),

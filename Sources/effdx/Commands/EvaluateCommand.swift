@@ -1,5 +1,6 @@
 import ArgumentParser
 import DxEval
+import DxTasks
 import Foundation
 
 /// Scores predictions against ground truth and writes the report files.
@@ -59,6 +60,17 @@ struct EvaluateCommand: ParsableCommand {
     let inputs = EvaluationReport.Inputs(predictions: predictions, labels: labels, studyColumn: studyColumn, bootstrapResamples: bootstrap, seed: seed)
     var report = evaluator.evaluate(table, inputs: inputs, compareWith: other)
     if let other { report.rowIssues += other.table.issues }
+    // The provenance diagnose wrote beside the predictions, when there is one.
+    let metaPath = DiagnosisMeta.path(forOutput: predictions)
+    if FileManager.default.fileExists(atPath: metaPath) {
+      do {
+        let m = try DiagnosisMeta.read(metaPath)
+        report.provenance = Provenance(checkpoint: m.checkpoint.path, checkpointSHA256: m.checkpoint.sha256, arch: m.arch, classes: m.classes, task: m.task,
+                                       evalTransform: m.evalTransform, effdxVersion: m.effdxVersion, started: m.started, finished: m.finished,
+                                       inputs: m.inputs, files: m.files.count, rows: m.rows, source: metaPath)
+        if m.classes.sorted() != report.classes.sorted() { report.warnings.append("\(metaPath) records classes \(m.classes.joined(separator: ", ")), the predictions have \(report.classes.joined(separator: ", "))") }
+      } catch { report.warnings.append("\(error); the report has no provenance") }
+    }
     do { try ReportWriter.write(report, to: out) } catch {
       throw CommandFailure("--out \(out): cannot write the report (\((error as NSError).localizedDescription))")
     }
