@@ -9,9 +9,13 @@
 # diagnose flags, e.g. "--heatmaps /data/maps") are passed to the tasks.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-# Absolute paths: the tasks run in OUT_DIR (INPUT is split at spaces).
+# Absolute paths: the tasks run in OUT_DIR (INPUT is split at spaces, never globbed).
 checkpoint=$(realpath "${1:?checkpoint}"); out=$(realpath -m "${3:?output folder}"); shards=${4:-4}
-input=""; for i in ${2:?input files or folders}; do input+="$(realpath "$i") "; done
+[[ "$shards" =~ ^[1-9][0-9]*$ ]] || { echo "SHARDS must be a whole number from 1, not '$shards'" >&2; exit 2; }
+read -r -a given <<< "${2:?input files or folders}"
+input=""; for i in "${given[@]}"; do input+="$(realpath "$i") "; done
+# Shards of an earlier job in the same folder would be merged with this one's (merge refuses).
+if compgen -G "$out/pred_*.csv" >/dev/null; then echo "$out already holds pred_*.csv from an earlier job: choose an empty folder" >&2; exit 2; fi
 shift $(( $# < 4 ? $# : 4 ))
 mkdir -p "$out"
 export CHECKPOINT="$checkpoint" INPUT="$input" OUT_DIR="$out" EFFDX="${EFFDX:-effdx}" EFFDX_DIAGNOSE_FLAGS="${EFFDX_DIAGNOSE_FLAGS:-}"

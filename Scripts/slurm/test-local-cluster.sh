@@ -15,7 +15,9 @@ host=$(hostname)
 port=$(( 20000 + RANDOM % 20000 ))
 cat > "$work/slurm.conf" <<CONF
 ClusterName=effdx-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
+# auth/none trusts anyone who reaches the ports: the daemons listen on loopback only.
+CommunicationParameters=NoInAddrAny
 AuthType=auth/none
 CredType=cred/none
 SlurmUser=root
@@ -38,7 +40,7 @@ MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-NodeName=$host CPUs=$(nproc) State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
 PartitionName=effdx Nodes=$host Default=YES MaxTime=60 State=UP OverSubscribe=YES
 CONF
 mkdir -p "$work/state" "$work/spool"

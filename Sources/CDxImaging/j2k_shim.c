@@ -106,20 +106,21 @@ static int sample8(const opj_image_comp_t *c, OPJ_UINT32 x, OPJ_UINT32 y) {
   OPJ_UINT32 cx = x / c->dx, cy = y / c->dy;
   if (cx >= c->w) cx = c->w - 1;
   if (cy >= c->h) cy = c->h - 1;
-  int v = c->data[(size_t)cy * c->w + cx];
-  if (c->sgnd) v += 1 << (c->prec - 1);
+  int64_t v = c->data[(size_t)cy * c->w + cx];  // 64-bit: no overflow for any int32 sample
+  if (c->sgnd) v += (int64_t)1 << (c->prec - 1);
   if (c->prec > 8) v >>= (c->prec - 8);
-  else if (c->prec < 8) v <<= (8 - c->prec);
-  return v;
+  else if (c->prec < 8) v *= (int64_t)1 << (8 - c->prec);
+  return v < 0 ? 0 : v > 255 ? 255 : (int)v;
 }
 
 int dx_j2k_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t height, int ycbcr,
                   uint64_t max_pixels, uint8_t *out, char *err, size_t errlen) {
   if (!data || size < 4) { snprintf(err, errlen, "JPEG 2000: empty codestream"); return -1; }
   if ((uint64_t)width * height > max_pixels) { snprintf(err, errlen, "JPEG 2000: %u x %u tile exceeds the pixel limit", width, height); return -1; }
-  // A JP2 file starts with a signature box; Aperio and TIFF store bare codestreams (FF 4F FF 51).
-  int jp2 = size >= 12 && data[0] == 0 && data[1] == 0 && data[2] == 0 && data[3] == 0x0C;
-  opj_codec_t *codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
+  // Slide tiles are bare codestreams (FF 4F FF 51). A JP2 file's boxes (palettes, channel
+  // definitions) would rewrite the components after the checks below: refused.
+  if (data[0] != 0xFF || data[1] != 0x4F) { snprintf(err, errlen, "JPEG 2000: not a bare codestream (no SOC marker)"); return -1; }
+  opj_codec_t *codec = opj_create_decompress(OPJ_CODEC_J2K);
   if (!codec) { snprintf(err, errlen, "JPEG 2000: cannot create a decoder"); return -1; }
   dx_j2k_messages messages = {err, errlen, 0};
   err[0] = 0;
@@ -160,9 +161,15 @@ int dx_j2k_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t hei
     }
   }
   if (!opj_decode(codec, stream, image) || !opj_end_decompress(codec, stream)) goto done;
+  // Checked again after decoding: what is read below must be what was checked above.
+  if (image->numcomps != 3 && image->numcomps != 4 && image->numcomps != 1) {
+    snprintf(err, errlen, "JPEG 2000: %u components after decoding", image->numcomps);
+    goto done;
+  }
   for (OPJ_UINT32 c = 0; c < image->numcomps; c++) {
     opj_image_comp_t *k = &image->comps[c];
-    if (!k->data || k->w == 0 || k->h == 0 || (uint64_t)k->w * k->dx < w || (uint64_t)k->h * k->dy < h) {
+    if (!k->data || k->w == 0 || k->h == 0 || k->prec < 1 || k->prec > 16 || k->dx < 1 || k->dy < 1 || k->dx > 4 || k->dy > 4
+        || (uint64_t)k->w * k->dx < w || (uint64_t)k->h * k->dy < h) {
       snprintf(err, errlen, "JPEG 2000: component %u decoded to %u x %u", c, k->w, k->h);
       goto done;
     }

@@ -116,6 +116,10 @@ final class JPEG2000Tests: XCTestCase {
       XCTAssertTrue("\($0)".contains("codestream is 64 x 64, the tile is 65 x 64"), "\($0)")
     }
     // Truncated, garbage, empty, and bytes flipped all through the codestream: errors, never traps.
+    // A JP2 file (boxes that could rewrite the components after the checks) is refused.
+    XCTAssertThrowsError(try JPEG2000Codec.decode([0, 0, 0, 0x0C, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A] + good, width: 64, height: 64, ycbcr: false)) {
+      XCTAssertTrue("\($0)".contains("not a bare codestream"), "\($0)")
+    }
     var cases: [[UInt8]] = [Array(good.prefix(good.count / 2)), Array(good.prefix(10)), [], [UInt8](repeating: 0xFF, count: 500)]
     var rng = SystemRandomNumberGenerator()
     for _ in 0..<40 {

@@ -87,7 +87,9 @@ final class OpenSlideTests: XCTestCase {
     let cut = whole.cropped(x: 64, y: 32, width: 200, height: 100)
     let d = difference(region, cut)
     XCTAssertLessThanOrEqual(d.max, 2, "mean \(d.mean)")
-    XCTAssertTrue(try slide.reopened() === slide, "OpenSlide handles are shared across threads")
+    let other = try slide.reopened()
+    XCTAssertFalse(other === slide, "a handle per reading thread (OpenSlide's errors are sticky)")
+    XCTAssertEqual(pixels(try other.readRegion(level: 0, x: 64, y: 32, width: 200, height: 100)), pixels(region))
   }
 
   func testFilesNeitherBackendReads_areErrorsNamingTheFormat() throws {
@@ -103,6 +105,20 @@ final class OpenSlideTests: XCTestCase {
     let text = dir + "/notes.txt"
     try Data("hello".utf8).write(to: URL(fileURLWithPath: text))
     XCTAssertThrowsError(try SlideOpener.open(text)) { XCTAssertTrue("\($0)".contains("neither"), "\($0)") }
+  }
+
+  func testImplausibleResolutions_areNone_andNeverMakeAHugeTile() {
+    XCTAssertNil(SlideLayout.vendorMPP(#"<OME><Pixels PhysicalSizeX="1e-300"/></OME>"#))
+    XCTAssertNil(SlideLayout.vendorMPP(#"<OME><Pixels PhysicalSizeX="5000000"/></OME>"#))
+    XCTAssertNotNil(SlideLayout.vendorMPP(#"<OME><Pixels PhysicalSizeX="0.25"/></OME>"#))
+    XCTAssertNil(TileGrid.levelFor(targetMPP: 0.5, levelMPPs: [1e-9], tileSize: 224), "a read size of 10^11 pixels is no level")
+    XCTAssertEqual(TileGrid.levelFor(targetMPP: 0.5, levelMPPs: [0.25, 1], tileSize: 224)?.readSize, 448)
+    // The tile count is known before the list is built, for any grid.
+    for (w, h, t, o, partial) in [(1000, 700, 224, 0, false), (1000, 700, 224, 32, true), (223, 5000, 224, 0, false), (224, 224, 224, 0, true)] {
+      let g = TileGrid(levelWidth: w, levelHeight: h, tileSize: t, overlap: o, includePartial: partial)
+      XCTAssertEqual(g.count, g.tiles.count, "\(w) x \(h), \(t) px, overlap \(o)")
+    }
+    XCTAssertGreaterThan(TileGrid(levelWidth: Int(Int32.max), levelHeight: Int(Int32.max), tileSize: 224).count, SlideTiler.maxTiles)
   }
 
   func testPhilipsPixelSpacing_isInTheMPPChain() {

@@ -84,6 +84,19 @@ final class ShardingTests: XCTestCase {
     try refused(["a0.csv", "a1.csv", "b2.csv"], "different checkpoints")
     try refused(["a0.csv", "a1.csv", "a2.csv", "c0.csv"], "another file list")
     try refused(["a0.csv", "a0.csv"], "given twice")
+    // Numbers and lists in PRED.meta.json are checked: a negative count, a shard out of range, a
+    // file dropped from a shard's list.
+    let original = try String(contentsOfFile: dir + "/a2.meta.json", encoding: .utf8)
+    for (edit, expected) in [({ (s: String) in s.replacingOccurrences(of: "\"written\" : ", with: "\"written\" : -") }, "not a count"),
+                             ({ (s: String) in s.replacingOccurrences(of: "\"count\" : 3", with: "\"count\" : -1") }, "is not a shard")] {
+      try edit(original).write(toFile: dir + "/a2.meta.json", atomically: true, encoding: .utf8)
+      try refused(["a0.csv", "a1.csv", "a2.csv"], expected)
+    }
+    var meta = try JSONSerialization.jsonObject(with: Data(original.utf8)) as! [String: Any]
+    meta["files"] = (meta["files"] as! [String]).dropLast().map { $0 }
+    try JSONSerialization.data(withJSONObject: meta).write(to: URL(fileURLWithPath: dir + "/a2.meta.json"))
+    try refused(["a0.csv", "a1.csv", "a2.csv"], "not the 10 of the list")
+    try original.write(toFile: dir + "/a2.meta.json", atomically: true, encoding: .utf8)
     // A shard whose rows were lost: the files are named.
     let text = try String(contentsOfFile: dir + "/a1.csv", encoding: .utf8)
     try text.split(separator: "\n").dropLast().map { $0 + "\n" }.joined().write(toFile: dir + "/a1.csv", atomically: true, encoding: .utf8)

@@ -8,18 +8,20 @@ import Foundation
 /// TIFF says it is (checked before a sample is decoded), within the pixel limit, and a hostile
 /// codestream is an `ImageError`, never a trap.
 public enum JPEG2000Codec {
+  /// The largest tile decoded (16 megapixels: scanners write 240-1024 pixel tiles).
+  public static let maxTilePixels = 16 << 20
+
   /// Decodes `data` into `buffer` as interleaved 8-bit RGB, `width` x `height`; `source` names
   /// the file and tile in errors.
-  static func decode(_ data: some Collection<UInt8>, width: Int, height: Int, ycbcr: Bool, maxPixels: Int,
+  static func decode(_ data: ArraySlice<UInt8>, width: Int, height: Int, ycbcr: Bool, maxPixels: Int,
                      into buffer: UnsafeMutableRawBufferPointer, source: String) throws {
     guard width > 0, height > 0, width <= Int(UInt32.max), height <= Int(UInt32.max),
           saturatingProduct(saturatingProduct(width, height), 3) <= buffer.count else {
       throw ImageError.corrupt(path: source, reason: "JPEG 2000 block of \(width) x \(height) does not fit its buffer")
     }
     var err = [CChar](repeating: 0, count: 512)
-    let bytes = Array(data)
-    let status = bytes.withUnsafeBufferPointer { d in
-      dx_j2k_decode(d.baseAddress, d.count, UInt32(width), UInt32(height), ycbcr ? 1 : 0, UInt64(max(0, maxPixels)),
+    let status = data.withUnsafeBufferPointer { d in
+      dx_j2k_decode(d.baseAddress, d.count, UInt32(width), UInt32(height), ycbcr ? 1 : 0, UInt64(max(0, min(maxPixels, maxTilePixels))),
                     buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), &err, err.count)
     }
     guard status == 0 else { throw ImageError.corrupt(path: source, reason: String(cString: err)) }
@@ -48,7 +50,7 @@ public enum JPEG2000Codec {
       throw ImageError.tooLarge(path: source, width: width, height: height, limit: maxPixels)
     }
     var px = [UInt8](repeating: 0, count: width * height * 3)
-    try px.withUnsafeMutableBytes { try decode(data, width: width, height: height, ycbcr: ycbcr, maxPixels: maxPixels, into: $0, source: source) }
+    try px.withUnsafeMutableBytes { try decode(data[...], width: width, height: height, ycbcr: ycbcr, maxPixels: maxPixels, into: $0, source: source) }
     return Image(width: width, height: height, channels: 3, samples: .uint8(px))
   }
 }

@@ -101,9 +101,15 @@ extension TIFFReader {
     guard Int(index) < count else { throw ImageError.corrupt(path: path, reason: "\(what): no such block") }
     var sizes: UnsafeMutablePointer<UInt64>? = nil
     guard dx_tiff_get_bytecounts(tif, b.tiled ? 1 : 0, &sizes) == 0, let sizes else { throw ImageError.corrupt(path: path, reason: "\(what): no byte counts") }
-    let size = Int(sizes[Int(index)])
-    guard size > 0, size <= limits.maxTiffAllocation else {
-      throw ImageError.corrupt(path: path, reason: "\(what): \(size) bytes of JPEG 2000 (at most \(limits.maxTiffAllocation))")
+    let stored = sizes[Int(index)]
+    guard stored > 0, stored <= UInt64(limits.maxTiffAllocation) else {
+      throw ImageError.corrupt(path: path, reason: "\(what): \(stored) bytes of JPEG 2000 (at most \(limits.maxTiffAllocation))")
+    }
+    let size = Int(stored)
+    // OpenJPEG holds 4-byte planes and tile buffers, about 24 bytes a pixel: a few kilobytes of
+    // lossless codestream can ask for gigabytes.
+    guard saturatingProduct(b.width, b.height) <= JPEG2000Codec.maxTilePixels else {
+      throw ImageError.unsupported(path: path, reason: "\(what): JPEG 2000 tiles of \(b.width) x \(b.height) pixels (at most \(JPEG2000Codec.maxTilePixels))")
     }
     var raw = [UInt8](repeating: 0, count: size)
     dx_tiff_clear_error(handle)
@@ -112,7 +118,7 @@ extension TIFFReader {
     }
     guard n > 0 else { throw ImageError.corrupt(path: path, reason: "\(what): \(lastError.isEmpty ? "cannot read" : lastError)") }
     let rows = b.tiled ? b.height : min(b.height, b.levelHeight - by * b.height)
-    try JPEG2000Codec.decode(raw.prefix(n), width: b.width, height: rows, ycbcr: b.ycbcr, maxPixels: limits.maxPixels,
+    try JPEG2000Codec.decode(raw[..<n], width: b.width, height: rows, ycbcr: b.ycbcr, maxPixels: limits.maxPixels,
                              into: buffer, source: "\(path) \(what)")
   }
 

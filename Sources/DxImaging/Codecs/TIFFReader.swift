@@ -184,13 +184,14 @@ public final class TIFFReader: SlideSource {
       let micronsPerUnit = unit == 2 ? 25_400.0 : 10_000.0
       mppX = micronsPerUnit / Double(xres)
       mppY = dx_tiff_get_float(tif, UInt32(TIFFTAG_YRESOLUTION), &yres) == 0 && yres > 0 ? micronsPerUnit / Double(yres) : mppX
+      if !SlideLayout.plausibleMPP(mppX!) || !SlideLayout.plausibleMPP(mppY!) { (mppX, mppY) = (nil, nil) }
     }
     var description: UnsafePointer<CChar>? = nil
     if dx_tiff_get_string(tif, UInt32(TIFFTAG_IMAGEDESCRIPTION), &description) == 0, let description {
       let text = String(cString: description)
       if let r = text.range(of: "MPP = ") {
         let value = text[r.upperBound...].prefix { $0.isNumber || $0 == "." }
-        if let mpp = Double(value), mpp > 0 { mppX = mpp; mppY = mpp }
+        if let mpp = Double(value), SlideLayout.plausibleMPP(mpp) { mppX = mpp; mppY = mpp }
       }
     }
     var extraCount: UInt16 = 0

@@ -8,7 +8,8 @@ import Foundation
 ///
 /// Regions come back as 8-bit RGB: OpenSlide's premultiplied ARGB composited over white, so
 /// the areas a scanner did not capture (MIRAX and NDPI gaps) read as empty glass, which tissue
-/// detection skips. OpenSlide handles are thread-safe, so `reopened()` is the reader itself.
+/// detection skips. An OpenSlide error is sticky (the handle reads nothing more), so a failed
+/// read reopens the handle, and each reading thread has its own (`reopened()`).
 public final class OpenSlideReader: SlideSource {
   public let path: String
   /// OpenSlide's name for the format (`hamamatsu`, `mirax`, `aperio`, `generic-tiff`...).
@@ -17,7 +18,9 @@ public final class OpenSlideReader: SlideSource {
   public let associated: [AssociatedImage]
   public let mppSource: String?
   let limits: ImageLimits
-  private let osr: OpaquePointer
+  private var osr: OpaquePointer
+  /// Each level's downsample as OpenSlide gives it (level sizes are rounded).
+  private let downsamples: [Double]
 
   public var backend: String { "openslide (\(vendor))" }
 
@@ -45,10 +48,12 @@ public final class OpenSlideReader: SlideSource {
     }
     self.osr = osr
     func property(_ name: String) -> String? { openslide_get_property_value(osr, name).map { String(cString: $0) } }
-    let mppX = property("openslide.mpp-x").flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
-    let mppY = property("openslide.mpp-y").flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? mppX
+    // A resolution outside 1 nm to 1 mm a pixel is a broken header, read as none.
+    let mppX = property("openslide.mpp-x").flatMap(Double.init).flatMap { SlideLayout.plausibleMPP($0) ? $0 : nil }
+    let mppY = property("openslide.mpp-y").flatMap(Double.init).flatMap { SlideLayout.plausibleMPP($0) ? $0 : nil } ?? mppX
     mppSource = mppX != nil ? "openslide.mpp-x" : nil
     var levels: [SlideLevel] = []
+    var downsamples: [Double] = []
     let count = max(0, Int(openslide_get_level_count(osr)))
     for i in 0..<min(count, 64) {
       var w: Int64 = 0, h: Int64 = 0
@@ -56,8 +61,11 @@ public final class OpenSlideReader: SlideSource {
       guard w > 0, h > 0, w <= Int64(Int32.max), h <= Int64(Int32.max) else { break }
       let tileW = property("openslide.level[\(i)].tile-width").flatMap(Int.init)
       let tileH = property("openslide.level[\(i)].tile-height").flatMap(Int.init)
+      let d = openslide_get_level_downsample(osr, Int32(i))
+      downsamples.append(d.isFinite && d >= 1 ? d : Double(levels.first?.width ?? Int(w)) / Double(w))
       levels.append(SlideLevel(index: i, width: Int(w), height: Int(h), tileWidth: tileW, tileHeight: tileH))
     }
+    self.downsamples = downsamples
     guard let base = levels.first else {
       openslide_close(osr)
       throw ImageError.corrupt(path: path, reason: "OpenSlide (\(vendor)): no pyramid level")
@@ -86,7 +94,7 @@ public final class OpenSlideReader: SlideSource {
 
   public static var version: String { openslide_get_version().map { String(cString: $0) } ?? "?" }
 
-  public func reopened() throws -> any SlideSource { self }
+  public func reopened() throws -> any SlideSource { try OpenSlideReader(path: path, limits: limits) }
 
   public func readRegion(level index: Int, x: Int, y: Int, width: Int, height: Int) throws -> Image {
     let l = try slideLevel(index)
@@ -94,10 +102,9 @@ public final class OpenSlideReader: SlideSource {
       throw ImageError.outOfBounds(path: path, reason: "region (\(x), \(y), \(width) x \(height)) is outside level \(index) (\(l.width) x \(l.height))")
     }
     guard saturatingProduct(width, height) <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: width, height: height, limit: limits.maxPixels) }
-    // OpenSlide takes the window's origin in level-0 pixels.
-    let base = pyramid[0]
-    let x0 = Int64((Double(x) * Double(base.width) / Double(l.width)).rounded())
-    let y0 = Int64((Double(y) * Double(base.height) / Double(l.height)).rounded())
+    // OpenSlide takes the window's origin in level-0 pixels, by its own downsample.
+    let x0 = Int64((Double(x) * downsamples[index]).rounded())
+    let y0 = Int64((Double(y) * downsamples[index]).rounded())
     var argb = [UInt32](repeating: 0, count: width * height)
     argb.withUnsafeMutableBufferPointer { openslide_read_region(osr, $0.baseAddress, x0, y0, Int32(index), Int64(width), Int64(height)) }
     try checkError("region (\(x), \(y), \(width) x \(height)) of level \(index)")
@@ -115,9 +122,20 @@ public final class OpenSlideReader: SlideSource {
     return Self.rgbOverWhite(argb, width: a.width, height: a.height)
   }
 
-  /// OpenSlide's errors are sticky: once set, the handle reads nothing more.
+  /// OpenSlide's errors are sticky: once set, the handle reads nothing more, so it is
+  /// replaced by a fresh one (the next tile reads) before the error is reported.
   private func checkError(_ what: String) throws {
-    if let e = openslide_get_error(osr) { throw ImageError.corrupt(path: path, reason: "\(what): OpenSlide (\(vendor)): \(String(cString: e))") }
+    guard let e = openslide_get_error(osr) else { return }
+    let reason = "\(what): OpenSlide (\(vendor)): \(String(cString: e))"
+    if let fresh = openslide_open(path) {
+      if openslide_get_error(fresh) == nil {
+        openslide_close(osr)
+        osr = fresh
+      } else {
+        openslide_close(fresh)
+      }
+    }
+    throw ImageError.corrupt(path: path, reason: reason)
   }
 
   /// Premultiplied ARGB over white: each channel plus the white the missing alpha lets through.

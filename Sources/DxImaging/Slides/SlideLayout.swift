@@ -70,6 +70,15 @@ enum SlideLayout {
   /// `MPP = 0.4990`, OME's `PhysicalSizeX` with its unit, Philips' `DICOM_PIXEL_SPACING`
   /// (millimetres, rows then columns, as DICOM's Pixel Spacing).
   static func vendorMPP(_ description: String) -> (x: Double, y: Double)? {
+    guard let mpp = anyVendorMPP(description), plausibleMPP(mpp.x), plausibleMPP(mpp.y) else { return nil }
+    return mpp
+  }
+
+  /// A resolution a slide can have: 1 nanometre to 1 millimetre a pixel. Anything else is a
+  /// broken header (1e-300 would make a tile of 10^300 pixels).
+  public static func plausibleMPP(_ mpp: Double) -> Bool { mpp.isFinite && mpp >= 1e-3 && mpp <= 1e3 }
+
+  static func anyVendorMPP(_ description: String) -> (x: Double, y: Double)? {
     if description.contains("DPUfsImport"), let r = description.range(of: "Name=\"DICOM_PIXEL_SPACING\"") {
       // The first spacing in the file is level 0's: `>"0.000243902" "0.000243902"<`, quotes
       // escaped as &quot; in the XML.

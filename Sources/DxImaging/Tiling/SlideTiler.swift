@@ -18,6 +18,8 @@ public struct SlideTiler {
   /// level's is this times its downsample.
   public var baseMPP: Double? = nil
   public var detector = TissueDetector()
+  /// The most tiles one slide is cut into.
+  public static let maxTiles = 4_000_000
 
   public init(tileSize: Int = 256, overlap: Int = 0, level: Int = 0, targetMPP: Double? = nil, minTissue: Double = 0.5) {
     self.tileSize = tileSize
@@ -93,6 +95,11 @@ public struct SlideTiler {
     let mask = detector.detect(thumb.image)
     let scaleX = Double(reader.pyramid[0].width) / Double(l.width), scaleY = Double(reader.pyramid[0].height) / Double(l.height)
     let grid = TileGrid(levelWidth: l.width, levelHeight: l.height, tileSize: readSize, overlap: Int((Double(overlap) * Double(readSize) / Double(tileSize)).rounded()))
+    // A hostile header can claim a level of 2^31 x 2^31 pixels: the list is bounded first
+    // (4 million tiles is a 450,000-pixel-square slide at 224 px).
+    guard grid.count <= Self.maxTiles else {
+      throw ImageError.unsupported(path: slide, reason: "level \(levelIndex) (\(l.width) x \(l.height)) cut into \(readSize)-pixel tiles makes \(grid.count) tiles, more than \(Self.maxTiles): a broken header, or tile a lower level (--level, --mpp)")
+    }
     let tiles = grid.tiles
     var records: [Record] = []
     for t in tiles {

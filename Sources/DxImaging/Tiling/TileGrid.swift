@@ -35,6 +35,12 @@ public struct TileGrid: Equatable, Sendable {
     self.includePartial = includePartial
   }
 
+  /// How many tiles `tiles` lists, without listing them (saturating).
+  public var count: Int {
+    func n(_ size: Int) -> Int { includePartial ? (size + stride - 1) / stride : (size >= tileSize ? (size - tileSize) / stride + 1 : 0) }
+    return saturatingProduct(n(levelWidth), n(levelHeight))
+  }
+
   /// Tiles in row-major order.
   public var tiles: [Tile] {
     func starts(_ size: Int) -> [Int] {
@@ -67,6 +73,9 @@ public struct TileGrid: Equatable, Sendable {
       if best == nil || mpp > levelMPPs[best!] { best = i }
     }
     guard let level = best else { return nil }
-    return (level, Int((Double(tileSize) * targetMPP / levelMPPs[level]).rounded()))
+    // A read size past 1 << 20 pixels (a broken resolution) is no level to read.
+    let readSize = (Double(tileSize) * targetMPP / levelMPPs[level]).rounded()
+    guard readSize.isFinite, readSize >= 1, readSize <= Double(1 << 20) else { return nil }
+    return (level, Int(readSize))
   }
 }

@@ -3,8 +3,8 @@ import Foundation
 
 /// Network inputs (decoded photos, slide tiles) prepared a batch at a time on `workers`
 /// threads: between forward passes (`depth` 0), or on a background thread `depth` batches ahead
-/// so that preparing overlaps the network. Memory is bounded by `depth + 1` batches whatever
-/// the number of items.
+/// so that preparing overlaps the network. Memory is bounded by `depth + 2` batches (those
+/// ready, the one being prepared and the consumer's) whatever the number of items.
 ///
 /// Which is faster depends on the machine: on 2 cores the network's kernels use both, and a
 /// third thread preparing beside them slows every layer (a kernel job waits for its preempted

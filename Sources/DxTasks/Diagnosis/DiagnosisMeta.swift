@@ -79,13 +79,18 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
     return f.string(from: Date())
   }
 
-  /// Written whole (a temporary file renamed over the old), so a reader never sees half of it.
-  public func write(to path: String) throws {
+  /// Pretty-printed JSON with sorted keys and a final newline.
+  public func encoded() throws -> String {
     let encoder = JSONEncoder.sortedKeys
     encoder.outputFormatting.insert(.prettyPrinted)
-    let data = try encoder.encode(self)
+    return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+  }
+
+  /// Written whole (a temporary file renamed over the old), so a reader never sees half of it.
+  public func write(to path: String) throws {
+    let data = Data(try encoded().utf8)
     let temp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: temp, contents: data + Data("\n".utf8)), rename(temp, path) == 0 else {
+    guard FileManager.default.createFile(atPath: temp, contents: data), rename(temp, path) == 0 else {
       unlink(temp)
       throw TaskError.invalid("\(path): cannot write the provenance file (\(String(cString: strerror(errno))))")
     }

@@ -44,6 +44,7 @@ public enum PredictionsMerge {
       }
     }
     let all = Set(parts.flatMap(\.meta.files))
+    try checkList(parts, all: all)
     let missing = all.subtracting(owner.keys).sorted()
     func few(_ list: [String]) -> String { list.prefix(10).joined(separator: "; ") + (list.count > 10 ? "; and \(list.count - 10) more" : "") }
     if !duplicates.isEmpty { throw TaskError.invalid("merge: \(duplicates.count) files appear twice: \(few(duplicates))") }
@@ -58,19 +59,28 @@ public enum PredictionsMerge {
     meta.files = parts.flatMap(\.meta.files).sorted()
     meta.inputs = parts.flatMap(\.meta.inputs).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
     meta.rows = rows.count
+    // Each count was checked to be at most 10^12, so the sums cannot overflow.
     meta.written = parts.map(\.meta.written).reduce(0, +)
     meta.skipped = parts.map(\.meta.skipped).reduce(0, +)
     meta.failed = parts.map(\.meta.failed).reduce(0, +)
     meta.started = parts.map(\.meta.started).min() ?? meta.started
     meta.finished = parts.map(\.meta.finished).max() ?? meta.finished
-    try writeWhole(([parts[0].header] + rows).map(CSV.row).joined(), to: output)
-    try writeWhole(([["path", "error"]] + errors).map(CSV.row).joined(), to: targets[1])
-    try meta.write(to: targets[2])
+    try publish([([parts[0].header] + rows).map(CSV.row).joined(), ([["path", "error"]] + errors).map(CSV.row).joined(), try meta.encoded()], to: targets)
     return Summary(rows: rows.count, errors: errors.count, parts: parts.count)
   }
 
   static func read(_ path: String) throws -> Part {
-    let meta = try DiagnosisMeta.read(DiagnosisMeta.path(forOutput: path))
+    let metaPath = DiagnosisMeta.path(forOutput: path)
+    let meta = try DiagnosisMeta.read(metaPath)
+    // Numbers from a file are checked before they are used (a sum, a range).
+    for (name, value) in [("rows", meta.rows), ("written", meta.written), ("skipped", meta.skipped), ("failed", meta.failed)] where !(0...1_000_000_000_000).contains(value) {
+      throw TaskError.invalid("\(metaPath): \(name) is \(value), not a count")
+    }
+    if let s = meta.shard {
+      guard (try? Shard(index: s.index, count: s.count)) != nil, s.totalFiles >= 0, s.totalFiles <= 1_000_000_000_000 else {
+        throw TaskError.invalid("\(metaPath): shard \(s.index)/\(s.count) of \(s.totalFiles) files is not a shard")
+      }
+    }
     guard let data = FileManager.default.contents(atPath: path) else { throw TaskError.invalid("\(path): cannot read it") }
     let records = CSV.records(data).map(\.fields)
     guard let header = records.first, header.first == "path" else { throw TaskError.invalid("\(path): not a predictions CSV (its first column is not path)") }
@@ -114,11 +124,44 @@ public enum PredictionsMerge {
     }
   }
 
-  static func writeWhole(_ text: String, to path: String) throws {
-    let temp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8)), rename(temp, path) == 0 else {
-      unlink(temp)
-      throw TaskError.invalid("\(path): cannot write it (\(String(cString: strerror(errno))))")
+  /// The shards' files are the whole list the shards agreed on (its size and digest), and
+  /// each shard's are exactly its every-N-th: an edited `files` array cannot hide a file.
+  static func checkList(_ parts: [Part], all: Set<String>) throws {
+    guard let s0 = parts[0].meta.shard else { return }
+    let sorted = all.sorted()
+    guard sorted.count == s0.totalFiles, SHA256.hex(Data(sorted.joined(separator: "\n").utf8)) == s0.listSHA256 else {
+      throw TaskError.invalid("merge: the shards list \(sorted.count) files between them, not the \(s0.totalFiles) of the list they were cut from (an edited or truncated PRED.meta.json?)")
+    }
+    for p in parts {
+      let s = p.meta.shard!
+      let expected = sorted.enumerated().filter { $0.offset % s.count == s.index }.map(\.element)
+      guard p.meta.files.sorted() == expected else {
+        throw TaskError.invalid("merge: \(p.path) lists other files than shard \(s.index)/\(s.count) of the list")
+      }
+    }
+  }
+
+  /// Writes each text to a temporary file, then gives them their names without replacing
+  /// anything (a link fails when the name exists: two merges racing cannot overwrite each
+  /// other); on a failure, the names already given are taken back.
+  static func publish(_ texts: [String], to paths: [String]) throws {
+    var temps: [String] = []
+    defer { temps.forEach { unlink($0) } }
+    for (text, path) in zip(texts, paths) {
+      let temp = path + ".tmp-\(getpid())"
+      guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8)) else {
+        throw TaskError.invalid("\(path): cannot write it (\(String(cString: strerror(errno))))")
+      }
+      temps.append(temp)
+    }
+    var published: [String] = []
+    for (temp, path) in zip(temps, paths) {
+      guard link(temp, path) == 0 else {
+        let reason = errno == EEXIST ? "it exists (another merge?)" : String(cString: strerror(errno))
+        published.forEach { unlink($0) }
+        throw TaskError.invalid("\(path): cannot write it: \(reason)")
+      }
+      published.append(path)
     }
   }
 }

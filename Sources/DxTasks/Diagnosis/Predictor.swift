@@ -54,8 +54,8 @@ public struct Predictor {
     let s = evaluation.resolution
     let probabilities = batch.preparedCount == 0 ? [] : self.probabilities(Tensor(shape: [batch.preparedCount, s, s, 3], scalars: batch.inputs))
     var next = 0
-    return batch.errors.map { error in
-      if let error { return .failed((error as? ImageError) ?? .corrupt(path: "item \(batch.items.lowerBound)", reason: "\(error)")) }
+    return zip(batch.items, batch.errors).map { item, error in
+      if let error { return .failed((error as? ImageError) ?? .corrupt(path: "item \(item)", reason: "\(error)")) }
       next += 1
       return .probabilities(probabilities[next - 1])
     }
