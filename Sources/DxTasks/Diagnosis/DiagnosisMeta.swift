@@ -100,8 +100,8 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   public static func read(_ path: String) throws -> DiagnosisMeta {
     guard let handle = FileHandle(forReadingAtPath: path) else { throw TaskError.invalid("\(path): no provenance file (diagnose writes it beside its predictions)") }
     defer { try? handle.close() }
-    let data = (try? handle.read(upToCount: 256 << 20)) ?? Data()
-    do { return try JSONDecoder().decode(DiagnosisMeta.self, from: data ?? Data()) } catch {
+    let data: Data = ((try? handle.read(upToCount: 256 << 20)) ?? nil) ?? Data()
+    do { return try JSONDecoder().decode(DiagnosisMeta.self, from: data) } catch {
       throw TaskError.invalid("\(path): not a diagnosis provenance file (\(error))")
     }
   }
