@@ -6,6 +6,9 @@ public struct Evaluator: Sendable {
   public var aggregation: StudyAggregation
   /// Resamples for the intervals; 0 skips the bootstrap.
   public var bootstrap: Bootstrap
+  /// Score studies that hold several labels too, each by its most frequent label (for checking
+  /// the aggregation against scikit-learn on any data; reports leave them out).
+  var includeMixedStudies = false
 
   public init(aggregation: StudyAggregation = .meanProbability, bootstrap: Bootstrap = Bootstrap()) {
     self.aggregation = aggregation
@@ -56,6 +59,7 @@ public struct Evaluator: Sendable {
     if bootstrap.resamples > 0 { overall.ci95 = bootstrap.intervals(t) }
     var studies: [String: EvaluationReport.Block] = [:]
     var studyLevel: EvaluationReport.StudyLevel? = nil
+    var studyLevelNote: String? = nil
     if t.hasStudies {
       // Studies are independent: spread them over the cores, keep warnings in study order.
       let groups = t.rowsByStudy()
@@ -71,12 +75,23 @@ public struct Evaluator: Sendable {
         studies[group.study.isEmpty ? "(none)" : group.study] = blocks[g]!.0
         warnings += blocks[g]!.1
       }
-      let aggregated = aggregation.aggregate(t) { warnings.append($0) }
+      // A study is diagnosed as one (a patient's slides, a slide's tiles) only when it has one
+      // label: a field or patient holding every class has no one truth to score against, and a
+      // headline number over such studies misleads. Mixed studies are left out, and said so.
+      let single = includeMixedStudies ? groups : groups.filter { g in Set(g.rows.map { t.truth[$0] }).count == 1 }
+      let mixed = groups.count - single.count
+      studyLevelNote = mixed == 0 ? nil
+        : single.isEmpty ? "Study-level diagnosis is off: every one of the \(groups.count) studies holds images of more than one label (a field or patient with several classes has no one label to diagnose); read the per-image and per-study metrics."
+        : "Study-level diagnosis covers the \(single.count) studies with one label; \(mixed) studies holding images of more than one label are left out of it."
+      if single.isEmpty { return EvaluationReport(inputs: inputs, classes: t.classes, overall: overall, studies: studies, studyLevel: nil, comparison: other.map { compare(t, $0.table, otherPath: $0.path, warnings: &warnings) },
+                                                   warnings: warnings, rowIssues: t.issues, studyLevelNote: studyLevelNote) }
+      let scored = mixed == 0 ? t : t.subset(single.flatMap(\.rows).sorted())
+      let aggregated = aggregation.aggregate(scored) { warnings.append($0) }
       var metrics = Evaluator.block(aggregated, scope: "study level", warnings: &warnings)
       if bootstrap.resamples > 0 && aggregated.count > 1 {
         metrics.ci95 = Bootstrap(resamples: bootstrap.resamples, seed: bootstrap.seed &+ 1, confidence: bootstrap.confidence).intervals(aggregated)
       }
-      let counts = Dictionary(grouping: t.studies, by: { $0 }).mapValues(\.count)
+      let counts = Dictionary(grouping: scored.studies, by: { $0 }).mapValues(\.count)
       let diagnoses = (0..<aggregated.count).map { i in
         EvaluationReport.Diagnosis(
           study: aggregated.paths[i], images: counts[aggregated.paths[i]] ?? 0, truth: t.classes[Int(aggregated.truth[i])],
@@ -88,7 +103,7 @@ public struct Evaluator: Sendable {
     if let other { comparison = compare(t, other.table, otherPath: other.path, warnings: &warnings) }
     return EvaluationReport(
       inputs: inputs, classes: t.classes, overall: overall, studies: studies, studyLevel: studyLevel, comparison: comparison,
-      warnings: warnings, rowIssues: t.issues)
+      warnings: warnings, rowIssues: t.issues, studyLevelNote: studyLevelNote)
   }
 
   /// Headline metrics of `b` minus `a` on the rows both share (joined on path), with paired

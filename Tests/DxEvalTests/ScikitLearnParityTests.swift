@@ -1,4 +1,4 @@
-import DxEval
+@testable import DxEval
 import DxTestSupport
 import Foundation
 import XCTest
@@ -74,7 +74,9 @@ final class ScikitLearnParityTests: XCTestCase {
       let studyLevel = e["study_level"] as! [String: Any]
       let truth = studyLevel["truth"] as! [String: String]
       for (aggregation, key) in [(StudyAggregation.meanProbability, "mean_probability"), (.majorityVote, "majority_vote")] {
-        let r = Evaluator(aggregation: aggregation, bootstrap: Bootstrap(resamples: 0)).evaluate(table, inputs: inputs)
+        var evaluator = Evaluator(aggregation: aggregation, bootstrap: Bootstrap(resamples: 0))
+        evaluator.includeMixedStudies = true  // the fixtures' studies mix labels; the aggregation is what is checked
+        let r = evaluator.evaluate(table, inputs: inputs)
         let exp = studyLevel[key] as! [String: Any]
         let level = try XCTUnwrap(r.studyLevel)
         XCTAssertEqual(level.aggregation, key)
@@ -95,4 +97,37 @@ final class ScikitLearnParityTests: XCTestCase {
     let r2 = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(absent, inputs: .init(predictions: "x", labels: nil, studyColumn: "study", bootstrapResamples: 0, seed: 0))
     XCTAssertTrue(r2.warnings.contains { $0.contains("ROC-AUC of 'mildew' is undefined") }, "\(r2.warnings)")
   }
+
+  /// Study-level diagnosis only where a study has one label: all mixed, off with the reason;
+  /// some mixed, scored on the single-label studies and said so; none mixed, all of them.
+  func testStudyLevel_coversSingleLabelStudiesOnly_andSaysWhy() {
+    func table(_ studies: [(String, [Int])]) -> PredictionTable {
+      var t = PredictionTable(classes: ["healthy", "rust"])
+      for (study, labels) in studies {
+        for (i, label) in labels.enumerated() {
+          let p = i % 3 == 0 ? 0.3 : 0.8  // some wrong, some right
+          t.append(path: "\(study)/\(i).png", study: study, truth: label, predicted: p > 0.5 ? label : 1 - label, probabilities: label == 0 ? [p, 1 - p] : [1 - p, p])
+        }
+      }
+      return t
+    }
+    let inputs = EvaluationReport.Inputs(predictions: "x")
+    let evaluator = Evaluator(bootstrap: Bootstrap(resamples: 0))
+    let allMixed = evaluator.evaluate(table([("field1", [0, 1, 0, 1]), ("field2", [1, 0, 1])]), inputs: inputs)
+    XCTAssertNil(allMixed.studyLevel, "no headline number over fields holding every class")
+    XCTAssertTrue(allMixed.studyLevelNote?.contains("off") == true, "\(allMixed.studyLevelNote ?? "")")
+    XCTAssertTrue(MarkdownReport.render(allMixed).contains("Study-level diagnosis is off"))
+    let some = evaluator.evaluate(table([("p1", [0, 0, 0]), ("p2", [1, 1]), ("p3", [0, 1])]), inputs: inputs)
+    XCTAssertEqual(some.studyLevel?.metrics.n, 2)
+    XCTAssertEqual(Set(some.studyLevel?.diagnoses.map(\.study) ?? []), ["p1", "p2"])
+    XCTAssertTrue(some.studyLevelNote?.contains("1 studies holding images of more than one label are left out") == true, "\(some.studyLevelNote ?? "")")
+    let none = evaluator.evaluate(table([("p1", [0, 0]), ("p2", [1, 1, 1])]), inputs: inputs)
+    XCTAssertEqual(none.studyLevel?.metrics.n, 2)
+    XCTAssertNil(none.studyLevelNote)
+    // Intervals from few studies are flagged; comparison rows use readable names.
+    XCTAssertEqual(Format.fewStudies(3), " (from only 3 studies: a rough interval)")
+    XCTAssertEqual(Format.fewStudies(10), "")
+    XCTAssertEqual(Format.metricName("cohen_kappa"), "Cohen's kappa")
+  }
 }
+

@@ -20,6 +20,8 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   public var rowIssues: [RowIssue]
   /// What produced the predictions (`PRED.meta.json` beside them), when recorded.
   public var provenance: Provenance?
+  /// Why study-level diagnosis is off or covers only some studies (studies that mix labels).
+  public var studyLevelNote: String?
 
   public struct Inputs: Codable, Equatable, Sendable {
     public var predictions: String
@@ -106,6 +108,6 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", inputs, classes, overall, studies, studyLevel = "study_level", comparison, warnings
-    case rowIssues = "row_issues", provenance
+    case rowIssues = "row_issues", provenance, studyLevelNote = "study_level_note"
   }
 }

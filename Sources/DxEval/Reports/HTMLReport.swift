@@ -79,17 +79,19 @@ enum HTMLReport {
     }
     if let level = r.studyLevel {
       let m = level.metrics
-      h.append("<section id=\"study-level\"><h2>Study-level diagnosis</h2><p class=\"sub\">Aggregation: \(esc(level.aggregation)); \(m.n) studies.</p><table><tr><th>metric</th><th>value</th><th>95% CI</th></tr>")
+      h.append("<section id=\"study-level\"><h2>Study-level diagnosis</h2><p class=\"sub\">Aggregation: \(esc(level.aggregation)); \(m.n) studies.</p>" + (r.studyLevelNote.map { "<p class=\"note\">\(esc($0))</p>" } ?? "") + "<table><tr><th>metric</th><th>value</th><th>95% CI</th></tr>")
       for (label, key, v) in [("accuracy", "accuracy", m.accuracy), ("balanced accuracy", "balanced_accuracy", m.balancedAccuracy), ("macro F1", "macro_f1", m.macro.f1)] as [(String, String, Double)] {
-        h.append("<tr><td>\(label)</td>\(num(v, key: key))<td>\(esc(Format.interval(m.ci95?[key])))</td></tr>")
+        h.append("<tr><td>\(label)</td>\(num(v, key: key))<td>\(esc(Format.interval(m.ci95?[key])))\(m.ci95?[key] == nil ? "" : esc(Format.fewStudies(m.n)))</td></tr>")
       }
       h.append("</table></section>")
+    } else if let note = r.studyLevelNote {
+      h.append("<section id=\"study-level\"><h2>Study-level diagnosis</h2><p class=\"note\">\(esc(note))</p></section>")
     }
     if let cmp = r.comparison {
       h.append("<section id=\"comparison\"><h2>Comparison</h2><p class=\"sub\">Other: \(esc(cmp.other)); \(cmp.n) shared images; difference = other &minus; this, with a paired bootstrap interval.</p><table><tr><th>metric</th><th>this</th><th>other</th><th>difference</th><th>95% CI</th></tr>")
       for key in cmp.metrics.keys.sorted() {
         let d = cmp.metrics[key]!
-        h.append("<tr data-metric=\"\(key)\"><td>\(key)</td>\(num(d.a, key: "a"))\(num(d.b, key: "b"))\(num(d.difference, key: "difference"))<td>\(esc(Format.interval(d.ci95)))</td></tr>")
+        h.append("<tr data-metric=\"\(key)\"><td>\(esc(Format.metricName(key)))</td>\(num(d.a, key: "a"))\(num(d.b, key: "b"))\(num(d.difference, key: "difference"))<td>\(esc(Format.interval(d.ci95)))</td></tr>")
       }
       h.append("</table></section>")
     }

@@ -39,14 +39,16 @@ enum MarkdownReport {
     }
     if let level = r.studyLevel {
       let m = level.metrics
-      md += ["", "## Study-level diagnosis (\(level.aggregation))", "",
-             "\(m.n) studies: accuracy \(Format.metric(m.accuracy)) \(Format.interval(m.ci95?["accuracy"])), balanced accuracy \(Format.metric(m.balancedAccuracy)), macro F1 \(Format.metric(m.macro.f1))."]
+      md += ["", "## Study-level diagnosis (\(level.aggregation))", ""] + (r.studyLevelNote.map { [$0, ""] } ?? []) +
+            ["\(m.n) studies: accuracy \(Format.metric(m.accuracy)) \(Format.interval(m.ci95?["accuracy"]))\(m.ci95 == nil ? "" : Format.fewStudies(m.n)), balanced accuracy \(Format.metric(m.balancedAccuracy)), macro F1 \(Format.metric(m.macro.f1))."]
+    } else if let note = r.studyLevelNote {
+      md += ["", "## Study-level diagnosis", "", note]
     }
     if let cmp = r.comparison {
       md += ["", "## Comparison with `\(cmp.other)` (\(cmp.n) shared images; difference = other - this)", "", "| metric | this | other | difference | 95% CI (paired) |", "| --- | --- | --- | --- | --- |"]
       for key in cmp.metrics.keys.sorted() {
         let d = cmp.metrics[key]!
-        md.append("| \(key) | \(Format.metric(d.a)) | \(Format.metric(d.b)) | \(Format.metric(d.difference)) | \(Format.interval(d.ci95)) |")
+        md.append("| \(Format.metricName(key)) | \(Format.metric(d.a)) | \(Format.metric(d.b)) | \(Format.metric(d.difference)) | \(Format.interval(d.ci95)) |")
       }
     }
     if !r.warnings.isEmpty { md += ["", "## Warnings", ""] + r.warnings.map { "- \(cell($0))" } }

@@ -33,6 +33,16 @@ public enum ReportWriter {
 
 /// Number formatting shared by the human-readable reports.
 enum Format {
+  /// A metric's key as a reader says it (`macro_f1` -> "macro F1").
+  static func metricName(_ key: String) -> String {
+    let names = ["accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1", "weighted_f1": "weighted F1",
+                 "macro_precision": "macro precision", "macro_recall": "macro recall", "cohen_kappa": "Cohen's kappa",
+                 "matthews_corrcoef": "Matthews correlation", "roc_auc_macro": "ROC-AUC (macro)", "log_loss": "log loss",
+                 "ece": "expected calibration error", "average_precision_macro": "average precision (macro)"]
+    return names[key] ?? key.replacingOccurrences(of: "_", with: " ")
+  }
+  /// Intervals resampled from fewer than 10 studies are too few to lean on: said beside them.
+  static func fewStudies(_ n: Int) -> String { n < 10 ? " (from only \(n) studies: a rough interval)" : "" }
   static func metric(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
   static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a" }
   static func interval(_ i: Interval?) -> String { i.map { String(format: "[%.4f, %.4f]", $0.lower, $0.upper) } ?? "" }
