@@ -56,6 +56,7 @@ public struct Evaluator: Sendable {
       warnings.append("\(disagree.count) rows predict a class that is not their most probable one (first: \(t.paths[disagree[0]])): a decision rule such as a slide's top-k tumour rule, or a file whose predicted column does not match its probabilities; label metrics use the predicted column, ROC and PR curves the probabilities")
     }
     var overall = Evaluator.block(t, scope: "overall", warnings: &warnings)
+    let curves = Dictionary(uniqueKeysWithValues: t.classes.enumerated().map { ($0.element, Curves(t, positive: $0.offset)) })
     if bootstrap.resamples > 0 { overall.ci95 = bootstrap.intervals(t) }
     var studies: [String: EvaluationReport.Block] = [:]
     var studyLevel: EvaluationReport.StudyLevel? = nil
@@ -84,7 +85,7 @@ public struct Evaluator: Sendable {
         : single.isEmpty ? "Study-level diagnosis is off: every one of the \(groups.count) studies holds images of more than one label (a field or patient with several classes has no one label to diagnose); read the per-image and per-study metrics."
         : "Study-level diagnosis covers the \(single.count) studies with one label; \(mixed) studies holding images of more than one label are left out of it."
       if single.isEmpty { return EvaluationReport(inputs: inputs, classes: t.classes, overall: overall, studies: studies, studyLevel: nil, comparison: other.map { compare(t, $0.table, otherPath: $0.path, warnings: &warnings) },
-                                                   warnings: warnings, rowIssues: t.issues, studyLevelNote: studyLevelNote) }
+                                                   warnings: warnings, rowIssues: t.issues, studyLevelNote: studyLevelNote, curves: curves) }
       let scored = mixed == 0 ? t : t.subset(single.flatMap(\.rows).sorted())
       let aggregated = aggregation.aggregate(scored) { warnings.append($0) }
       var metrics = Evaluator.block(aggregated, scope: "study level", warnings: &warnings)
@@ -103,7 +104,7 @@ public struct Evaluator: Sendable {
     if let other { comparison = compare(t, other.table, otherPath: other.path, warnings: &warnings) }
     return EvaluationReport(
       inputs: inputs, classes: t.classes, overall: overall, studies: studies, studyLevel: studyLevel, comparison: comparison,
-      warnings: warnings, rowIssues: t.issues, studyLevelNote: studyLevelNote)
+      warnings: warnings, rowIssues: t.issues, studyLevelNote: studyLevelNote, curves: curves)
   }
 
   /// Headline metrics of `b` minus `a` on the rows both share (joined on path), with paired

@@ -97,10 +97,10 @@ final class ReportFilesTests: XCTestCase {
     XCTAssertEqual(try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: out.appendingPathComponent("report.json"))), report)
 
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
-    for id in ["summary", "per-class", "confusion-matrix", "reliability", "per-study", "study-level", "warnings", "row-issues"] {
+    for id in ["summary", "per-class", "confusion-matrix", "curves", "reliability", "per-study", "study-level", "warnings", "row-issues"] {
       XCTAssertTrue(html.contains("<section id=\"\(id)\">"), "section \(id)")
     }
-    XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 3, "three charts")
+    XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 5, "five charts: confusion, class bars, ROC, precision-recall, reliability")
     XCTAssertFalse(html.contains("<script>"), "class names are escaped")
     XCTAssertTrue(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;, &amp; co"))
     XCTAssertFalse(html.contains("http://") && html.contains("<link"), "no external resources")

@@ -129,5 +129,29 @@ final class ScikitLearnParityTests: XCTestCase {
     XCTAssertEqual(Format.fewStudies(10), "")
     XCTAssertEqual(Format.metricName("cohen_kappa"), "Cohen's kappa")
   }
+
+  /// ROC and PR points: a hand-computed case (ties included), and on every fixture the area
+  /// under the ROC points equals the scikit-learn ROC-AUC the report carries.
+  func testCurves_handComputedAndTheirAreaIsTheAUC() throws {
+    var t = PredictionTable(classes: ["healthy", "rust"])
+    for (score, rust) in [(0.9, true), (0.8, false), (0.7, true), (0.7, false), (0.2, false)] {
+      t.append(path: "\(score)-\(rust)", study: "", truth: rust ? 1 : 0, predicted: score >= 0.5 ? 1 : 0, probabilities: [1 - score, score])
+    }
+    let c = Curves(t, positive: 1)
+    XCTAssertEqual(c.points.map(\.threshold), [0.9, 0.8, 0.7, 0.2])
+    XCTAssertEqual(c.points.map(\.tpr), [0.5, 0.5, 1, 1])
+    XCTAssertEqual(c.points.map(\.fpr), [0, 1.0 / 3, 2.0 / 3, 1])
+    XCTAssertEqual(c.points.map(\.precision), [1, 0.5, 0.5, 0.4])
+    XCTAssertEqual(c.trapezoidalAUC, 4.5 / 6, accuracy: 1e-12, "of 6 positive-negative pairs, 4 ordered right and the tie at 0.7 half")
+    XCTAssertEqual(c.trapezoidalAUC, ScoreMetrics(t).rocAUC[1]!, accuracy: 1e-12)
+    for name in cases {
+      let table = try PredictionsReader.read(predictions: dir.appendingPathComponent("\(name).csv").path)
+      let report = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(table, inputs: .init(predictions: name))
+      for cls in table.classes {
+        guard let auc = report.overall.rocAuc[cls] ?? nil, let curve = report.curves?[cls], curve.points.count < Curves.maxPoints else { continue }
+        XCTAssertEqual(curve.trapezoidalAUC, auc, accuracy: 1e-9, "\(name) \(cls)")
+      }
+    }
+  }
 }
 

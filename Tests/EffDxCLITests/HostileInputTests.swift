@@ -423,12 +423,24 @@ final class HostileInputTests: XCTestCase {
     for (extra, expected) in [(["--tile-size", "8"], "--tile-size"), (["--tile-size", "100000"], "--tile-size"), (["--level", "65"], "--level"),
                               (["--level", "-1"], "--level"), (["--overlap", "-1"], "--overlap"), (["--min-tissue", "nan"], "--min-tissue"),
                               (["--min-tissue", "2"], "--min-tissue"), (["--base-mpp", "0"], "--base-mpp"), (["--base-mpp", "inf"], "--base-mpp"),
-                              (["--quiet", "--verbose"], "exclude each other"), (["--batch-size", "abc"], "--batch-size")] {
+                              (["--quiet", "--verbose"], "exclude each other"), (["--batch-size", "abc"], "--batch-size"),
+                              (["--read-threads", "0"], "--read-threads"), (["--read-threads", "65"], "--read-threads"), (["--read-threads", "-1"], "--read-threads"),
+                              (["--read-ahead", "9"], "--read-ahead"), (["--read-ahead", "-1"], "--read-ahead"), (["--shard", "2/2"], "--shard"),
+                              (["--shard", "-1/2"], "--shard"), (["--shard", "0/0"], "--shard"), (["--shard", "a/b"], "--shard"), (["--shard", "1"], "--shard"),
+                              (["--shard", "0/99999999999999999999"], "--shard")] {
       let r = try effdx(diagnose + extra)
       XCTAssertEqual(r.status, 64, "\(extra): \(r.stderr)")
       XCTAssertTrue(r.stderr.contains(expected), "\(extra): \(r.stderr)")
     }
     try refuses(["tile", dir + "/x.png", "--tile-size", "0", "--out", dir + "/t"], "--tile-size", status: 64)
+    // merge: missing parts, a PNG as predictions, a part without provenance, an output that exists.
+    try refuses(["merge", dir + "/none.csv", "--out", dir + "/m.csv"], "none.meta.json: no provenance file")
+    try refuses(["merge", dir + "/x.png", "--out", dir + "/m.csv"], "x.png.meta.json: no provenance file")
+    try "{\"checkpoint\": 3}".write(toFile: dir + "/y.meta.json", atomically: true, encoding: .utf8)
+    try "path,study\n".write(toFile: dir + "/y.csv", atomically: true, encoding: .utf8)
+    try refuses(["merge", dir + "/y.csv", "--out", dir + "/m.csv"], "not a diagnosis provenance file")
+    try refuses(["merge", dir + "/y.csv", "--out", dir + "/x.png"], "exists")
+    try refuses(["merge", "--out", dir + "/m.csv"], "predictions", status: 64)
     try refuses(["convert", dir + "/x.png", "--associated", "label", "--out", dir + "/l.png"], "--associated reads slides")
     try refuses(["train", "--task", "astronomy", "--data", dir, "--out", dir + "/r"], "--task", status: 64)
     try refuses(["evaluate", "--predictions", dir + "/x.png", "--aggregate", "median", "--out", dir + "/e"], "--aggregate", status: 64)

@@ -89,4 +89,29 @@ enum Charts {
     s.append("</svg>")
     return s.joined(separator: "\n")
   }
+
+  /// ROC (false against true positive rate) or precision-recall curves of every class in one
+  /// square, each class a line, its AUC or AP in the legend.
+  static func curves(_ r: EvaluationReport, roc: Bool) -> String {
+    let size = 300.0, pad = 40.0, legend = 170.0
+    let palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
+    var s = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(size + 2 * pad + legend))\" height=\"\(Int(size + 2 * pad))\" role=\"img\" aria-label=\"\(roc ? "ROC" : "precision-recall") curves\">"]
+    s.append("<rect x=\"\(pad)\" y=\"\(pad)\" width=\"\(size)\" height=\"\(size)\" fill=\"none\" stroke=\"#9aa5b1\"/>")
+    if roc { s.append("<line x1=\"\(pad)\" y1=\"\(pad + size)\" x2=\"\(pad + size)\" y2=\"\(pad)\" stroke=\"#9aa5b1\" stroke-dasharray=\"4 3\"/>") }
+    s.append("<text x=\"\(pad + size / 2)\" y=\"\(pad + size + 28)\" text-anchor=\"middle\" font-size=\"11\">\(roc ? "false positive rate" : "recall")</text>")
+    s.append("<text x=\"12\" y=\"\(pad + size / 2)\" text-anchor=\"middle\" font-size=\"11\" transform=\"rotate(-90 12 \(pad + size / 2))\">\(roc ? "true positive rate" : "precision")</text>")
+    for (i, c) in r.classes.prefix(palette.count).enumerated() {
+      guard let points = r.curves?[c]?.points, !points.isEmpty else { continue }
+      let start = roc ? "\(pad),\(pad + size)" : "\(pad),\(pad + size * (1 - points[0].precision))"
+      let xy = points.map { p in roc ? "\(pad + size * p.fpr),\(pad + size * (1 - p.tpr))" : "\(pad + size * p.recall),\(pad + size * (1 - p.precision))" }
+      s.append("<polyline fill=\"none\" stroke=\"\(palette[i])\" stroke-width=\"2\" points=\"\(([start] + xy).joined(separator: " "))\"><title>\(HTMLReport.esc(c))</title></polyline>")
+      let value = roc ? r.overall.rocAuc[c] ?? nil : r.overall.averagePrecision[c] ?? nil
+      let y = pad + 14 + 16 * Double(i)
+      s.append("<rect x=\"\(pad * 2 + size)\" y=\"\(y - 9)\" width=\"10\" height=\"10\" fill=\"\(palette[i])\"/><text x=\"\(pad * 2 + size + 14)\" y=\"\(y)\" font-size=\"11\">\(HTMLReport.esc(c)) (\(roc ? "AUC" : "AP") \(Format.metric(value)))</text>")
+    }
+    if r.classes.count > palette.count { s.append("<text x=\"\(pad * 2 + size)\" y=\"\(pad + 14 + 16 * Double(palette.count))\" font-size=\"11\">\(r.classes.count - palette.count) more classes in report.json</text>") }
+    s.append("</svg>")
+    return s.joined(separator: "\n")
+  }
 }
+

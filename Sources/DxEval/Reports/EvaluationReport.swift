@@ -22,6 +22,8 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   public var provenance: Provenance?
   /// Why study-level diagnosis is off or covers only some studies (studies that mix labels).
   public var studyLevelNote: String?
+  /// One-vs-rest ROC and precision-recall points of every class, over all rows.
+  public var curves: [String: Curves]?
 
   public struct Inputs: Codable, Equatable, Sendable {
     public var predictions: String
@@ -108,6 +110,6 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", inputs, classes, overall, studies, studyLevel = "study_level", comparison, warnings
-    case rowIssues = "row_issues", provenance, studyLevelNote = "study_level_note"
+    case rowIssues = "row_issues", provenance, studyLevelNote = "study_level_note", curves
   }
 }

@@ -66,6 +66,9 @@ enum HTMLReport {
     }
     h.append("</table>\(Charts.classBars(r))</section>")
     h.append("<section id=\"confusion-matrix\"><h2>Confusion matrix</h2><p class=\"sub\">Rows: truth; columns: prediction; shade: share of the row.</p>\(Charts.confusion(r))</section>")
+    if let curves = r.curves, curves.values.contains(where: { !$0.points.isEmpty }) {
+      h.append("<section id=\"curves\"><h2>ROC and precision-recall curves</h2><p class=\"sub\">Each class against the rest, over all images; the points are in report.json (<code>curves</code>).</p>\(Charts.curves(r, roc: true))\(Charts.curves(r, roc: false))</section>")
+    }
     h.append("<section id=\"reliability\"><h2>Calibration</h2><p class=\"sub\">Accuracy against confidence in \(o.reliability.count) bins; the diagonal is perfect calibration. ECE \(Format.metric(o.ece)).</p>\(Charts.reliability(o.reliability))</section>")
     if !r.studies.isEmpty {
       let diagnoses = Dictionary(uniqueKeysWithValues: (r.studyLevel?.diagnoses ?? []).map { ($0.study, $0) })
