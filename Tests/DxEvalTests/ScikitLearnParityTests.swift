@@ -153,5 +153,33 @@ final class ScikitLearnParityTests: XCTestCase {
       }
     }
   }
+
+  /// Operating points against confusion counts worked out by hand.
+  func testOperatingPoints_equalHandCountedConfusions() {
+    var t = PredictionTable(classes: ["healthy", "rust"])
+    // (probability of rust, truly rust)
+    let rows: [(Double, Bool)] = [(0.95, true), (0.8, true), (0.6, false), (0.45, true), (0.3, false), (0.1, false), (0.05, true)]
+    for (i, (p, rust)) in rows.enumerated() {
+      t.append(path: "\(i)", study: "", truth: rust ? 1 : 0, predicted: p >= 0.5 ? 1 : 0, probabilities: [1 - p, p])
+    }
+    let op = OperatingPoints(t, positive: 1, threshold: 0.4, targetSensitivity: 0.75)
+    let argmax = op.points[0]
+    XCTAssertEqual([argmax.tp, argmax.fp, argmax.tn, argmax.fn], [2, 1, 2, 2])
+    XCTAssertEqual(argmax.sensitivity, 0.5)
+    XCTAssertEqual(argmax.specificity ?? 0, 2.0 / 3, accuracy: 1e-12)
+    XCTAssertEqual(argmax.ppv ?? 0, 2.0 / 3, accuracy: 1e-12)
+    XCTAssertEqual(argmax.npv, 0.5)
+    let at = op.points[1]
+    XCTAssertEqual([at.tp, at.fp, at.tn, at.fn], [3, 1, 2, 1], "0.45 is called at 0.4")
+    let target = op.points[2]
+    XCTAssertEqual(target.threshold, 0.45, "the highest threshold with 3 of 4 rust photos called")
+    XCTAssertEqual(target.sensitivity, 0.75)
+    XCTAssertEqual(op.table.map(\.threshold), [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    XCTAssertEqual(op.table[0].tp + op.table[0].fn, 4)
+    XCTAssertNil(OperatingPoints(t, positive: 1, threshold: nil, targetSensitivity: 1.01).points.first { $0.rule == "target sensitivity" }, "no threshold reaches it")
+    var report = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(t, inputs: .init(predictions: "x"))
+    report.operatingPoints = op
+    XCTAssertTrue(MarkdownReport.render(report).contains("| target sensitivity | 0.45 | 3 | 1 | 2 | 1 | 0.7500 | 0.6667 | 0.7500 | 0.6667 |"))
+  }
 }
 

@@ -148,6 +148,17 @@ final class ShardingTests: XCTestCase {
     XCTAssertTrue(md.contains("## Provenance") && md.contains("m2.safetensors"), md)
     let html = try String(contentsOfFile: dir + "/report/report.html", encoding: .utf8)
     XCTAssertTrue(html.contains("id=\"provenance\""))
+    // The class that matters: operating points, and a target sensitivity checked like any flag.
+    let op = try EffDxRunner.run(["evaluate", "--predictions", dir + "/lab.csv", "--bootstrap", "0", "--positive-class", "rust", "--target-sensitivity", "0.6", "--out", dir + "/report3"])
+    XCTAssertEqual(op.status, 0, op.stderr)
+    let json3 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/report3/report.json"))) as? [String: Any]
+    let points = (json3?["operating_points"] as? [String: Any])?["points"] as? [[String: Any]]
+    XCTAssertEqual(points?.first?["rule"] as? String, "argmax")
+    XCTAssertEqual(points?.compactMap { ($0["tp"] as? Int).map { $0 >= 0 } }.count, points?.count)
+    for bad in ["2", "-0.1", "nan"] {
+      XCTAssertEqual(try EffDxRunner.run(["evaluate", "--predictions", dir + "/lab.csv", "--positive-class", "rust", "--target-sensitivity", bad, "--out", dir + "/r4"]).status, 64, bad)
+    }
+    XCTAssertEqual(try EffDxRunner.run(["evaluate", "--predictions", dir + "/lab.csv", "--target-sensitivity", "0.9", "--out", dir + "/r5"]).status, 64, "a target needs a class")
     // Predictions without a provenance file still evaluate, without the section.
     try FileManager.default.removeItem(atPath: dir + "/lab.meta.json")
     XCTAssertEqual(try EffDxRunner.run(["evaluate", "--predictions", dir + "/lab.csv", "--bootstrap", "0", "--out", dir + "/report2"]).status, 0)

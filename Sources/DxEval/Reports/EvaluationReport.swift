@@ -24,6 +24,8 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   public var studyLevelNote: String?
   /// One-vs-rest ROC and precision-recall points of every class, over all rows.
   public var curves: [String: Curves]?
+  /// Sensitivity, specificity, PPV and NPV of the class that matters, when one is named.
+  public var operatingPoints: OperatingPoints?
 
   public struct Inputs: Codable, Equatable, Sendable {
     public var predictions: String
@@ -110,6 +112,6 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", inputs, classes, overall, studies, studyLevel = "study_level", comparison, warnings
-    case rowIssues = "row_issues", provenance, studyLevelNote = "study_level_note", curves
+    case rowIssues = "row_issues", provenance, studyLevelNote = "study_level_note", curves, operatingPoints = "operating_points"
   }
 }

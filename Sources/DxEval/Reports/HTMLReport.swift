@@ -90,6 +90,11 @@ enum HTMLReport {
     } else if let note = r.studyLevelNote {
       h.append("<section id=\"study-level\"><h2>Study-level diagnosis</h2><p class=\"note\">\(esc(note))</p></section>")
     }
+    if let op = r.operatingPoints {
+      h.append("<section id=\"operating-points\"><h2>Operating points: \(esc(op.positiveClass)) against the rest</h2><p class=\"sub\">Calling \(esc(op.positiveClass)) by the argmax rule, at a threshold on its probability, and at the highest threshold reaching the target sensitivity; then a table of thresholds.</p><table><tr><th>rule</th><th>threshold</th><th>TP</th><th>FP</th><th>TN</th><th>FN</th><th>sensitivity</th><th>specificity</th><th>PPV</th><th>NPV</th></tr>")
+      for p in op.points + op.table { h.append("<tr>" + OperatingPoints.row(p).map { "<td>\(esc($0))</td>" }.joined() + "</tr>") }
+      h.append("</table></section>")
+    }
     if let cmp = r.comparison {
       h.append("<section id=\"comparison\"><h2>Comparison</h2><p class=\"sub\">Other: \(esc(cmp.other)); \(cmp.n) shared images; difference = other &minus; this, with a paired bootstrap interval.</p><table><tr><th>metric</th><th>this</th><th>other</th><th>difference</th><th>95% CI</th></tr>")
       for key in cmp.metrics.keys.sorted() {

@@ -44,6 +44,11 @@ enum MarkdownReport {
     } else if let note = r.studyLevelNote {
       md += ["", "## Study-level diagnosis", "", note]
     }
+    if let op = r.operatingPoints {
+      md += ["", "## Operating points: \(cell(op.positiveClass)) against the rest", "", "| rule | threshold | TP | FP | TN | FN | sensitivity | specificity | PPV | NPV |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+      for p in op.points + op.table { md.append(OperatingPoints.row(p).map(cell).joined(separator: " | ").wrappedInPipes) }
+      if let target = op.targetSensitivity, !op.points.contains(where: { $0.rule == "target sensitivity" }) { md += ["", "No threshold reaches sensitivity \(Format.metric(target))."] }
+    }
     if let cmp = r.comparison {
       md += ["", "## Comparison with `\(cmp.other)` (\(cmp.n) shared images; difference = other - this)", "", "| metric | this | other | difference | 95% CI (paired) |", "| --- | --- | --- | --- | --- |"]
       for key in cmp.metrics.keys.sorted() {

@@ -19,9 +19,10 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Ground-truth manifest (path,label[,study]) joined on path; default: the predictions' label column.") var labels: String?
   @Option(help: "Column grouping images into studies (slide, patient, field).") var studyColumn = "study"
   @Option(help: "Study-level diagnosis: mean (probability), vote (majority), or topk (slides: mean of the top-k probabilities of --positive-class).") var aggregate: AggregateChoice = .mean
-  @Option(help: "Positive class for --aggregate topk.") var positiveClass: String?
+  @Option(help: "The class that matters (tumour, a disease): positive class for --aggregate topk, and the class whose sensitivity, specificity, PPV and NPV the report gives (default: tumor for a histopathology model's predictions).") var positiveClass: String?
+  @Option(help: "Also report the highest threshold on --positive-class's probability whose sensitivity reaches this (0...1).") var targetSensitivity: Double?
   @Option(help: "k for --aggregate topk.") var topK = 10
-  @Option(help: "Threshold for --aggregate topk.") var threshold = 0.5
+  @Option(help: "Threshold on --positive-class's probability: for --aggregate topk, and an operating point of the report.") var threshold = 0.5
   @Option(help: "Bootstrap resamples for 95% intervals (0: none).") var bootstrap = 1000
   @Option(help: "Bootstrap seed.") var seed: UInt64 = 0
   @Option(help: "A second predictions CSV on the same images: per-metric differences with paired intervals.") var compare: String?
@@ -34,6 +35,7 @@ struct EvaluateCommand: ParsableCommand {
     guard (0...100_000).contains(bootstrap) else { throw ValidationError("--bootstrap must be in 0...100000, not \(bootstrap)") }
     guard (1...100_000).contains(topK) else { throw ValidationError("--top-k must be in 1...100000, not \(topK)") }
     guard threshold.isFinite, (0...1).contains(threshold) else { throw ValidationError("--threshold must be in 0...1, not \(threshold)") }
+    if let targetSensitivity, !(targetSensitivity.isFinite && (0...1).contains(targetSensitivity)) { throw ValidationError("--target-sensitivity must be in 0...1, not \(targetSensitivity)") }
   }
 
   func run() throws {
@@ -70,6 +72,13 @@ struct EvaluateCommand: ParsableCommand {
                                        inputs: m.inputs, files: m.files.count, rows: m.rows, source: metaPath)
         if m.classes.sorted() != report.classes.sorted() { report.warnings.append("\(metaPath) records classes \(m.classes.joined(separator: ", ")), the predictions have \(report.classes.joined(separator: ", "))") }
       } catch { report.warnings.append("\(error); the report has no provenance") }
+    }
+    // Operating points of the class that matters: the one named, else a histopathology model's tumour.
+    let histopathology = report.provenance?.task == "histopathology"
+    if let positive = positiveClass ?? (histopathology && table.classes.contains("tumor") ? "tumor" : nil), let c = table.classes.firstIndex(of: positive) {
+      report.operatingPoints = OperatingPoints(table, positive: c, threshold: threshold, targetSensitivity: targetSensitivity)
+    } else if targetSensitivity != nil {
+      throw ValidationError("--target-sensitivity needs --positive-class (the class whose sensitivity it is)")
     }
     do { try ReportWriter.write(report, to: out) } catch {
       throw CommandFailure("--out \(out): cannot write the report (\((error as NSError).localizedDescription))")
