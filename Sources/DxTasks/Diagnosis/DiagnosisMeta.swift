@@ -68,10 +68,8 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
     (rows, written, skipped, failed) = (0, 0, 0, 0)
   }
 
-  /// `PRED.csv` -> `PRED.meta.json` (any other name keeps its extension: `a.tsv.meta.json`).
-  public static func path(forOutput output: String) -> String {
-    ((output as NSString).pathExtension.lowercased() == "csv" ? (output as NSString).deletingPathExtension : output) + ".meta.json"
-  }
+  /// `PRED.csv` -> `PRED.meta.json`.
+  public static func path(forOutput output: String) -> String { PredictionsFormat.sibling(of: output, suffix: ".meta.json") }
 
   public static func now() -> String {
     let f = ISO8601DateFormatter()

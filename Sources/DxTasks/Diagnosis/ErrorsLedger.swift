@@ -13,11 +13,8 @@ public struct ErrorsLedger {
   private var reasons: [String: String] = [:]
   private var changed = false
 
-  /// The ledger beside predictions `output`: `PRED.csv` -> `PRED.errors.csv`; any other name
-  /// keeps its extension (`a.tsv` -> `a.tsv.errors.csv`), so two outputs never share a ledger.
-  public static func path(forOutput output: String) -> String {
-    ((output as NSString).pathExtension.lowercased() == "csv" ? (output as NSString).deletingPathExtension : output) + ".errors.csv"
-  }
+  /// The ledger beside predictions `output`: `PRED.csv` -> `PRED.errors.csv`.
+  public static func path(forOutput output: String) -> String { PredictionsFormat.sibling(of: output, suffix: ".errors.csv") }
 
   init(path: String) throws {
     self.path = path

@@ -14,6 +14,12 @@ public struct PredictionsFormat: Sendable {
     self.topK = topK
   }
 
+  /// A file written beside predictions `output`: `PRED.csv` -> `PRED<suffix>`; any other name
+  /// keeps its extension (`a.tsv` -> `a.tsv<suffix>`), so two outputs never share one.
+  public static func sibling(of output: String, suffix: String) -> String {
+    ((output as NSString).pathExtension.lowercased() == "csv" ? (output as NSString).deletingPathExtension : output) + suffix
+  }
+
   public var header: [String] {
     ["path", "study", "label", "predicted"] + classes.map { "p_\($0)" } + (topK > 0 ? ["top\(topK)"] : [])
   }
