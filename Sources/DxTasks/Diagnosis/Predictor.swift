@@ -33,22 +33,6 @@ public struct Predictor {
     case failed(ImageError)
   }
 
-  /// Decodes, prepares and classifies files (on `workers` threads for the decoding), in order.
-  public func classify(paths: [String], workers: Int = 2) -> [Outcome] {
-    var prepared = [Result<[Float], ImageError>?](repeating: nil, count: paths.count)
-    let threads = max(1, min(workers, paths.count))
-    prepared.withUnsafeMutableBufferPointer { out in
-      DispatchQueue.concurrentPerform(iterations: threads) { w in
-        for j in stride(from: w, to: paths.count, by: threads) {
-          do { out[j] = .success(try evaluation.prepare(path: paths[j])) } catch let e as ImageError { out[j] = .failure(e) } catch {
-            out[j] = .failure(.corrupt(path: paths[j], reason: "\(error)"))
-          }
-        }
-      }
-    }
-    return classify(prepared.map { $0! })
-  }
-
   /// Classifies a prefetched batch: one outcome per item, in order.
   public func classify(_ batch: BatchPrefetcher.Batch) -> [Outcome] {
     let s = evaluation.resolution

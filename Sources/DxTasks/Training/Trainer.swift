@@ -202,9 +202,11 @@ public final class Trainer {
     let format = PredictionsFormat(classes: classes)
     var text = CSV.row(format.header)
     var written = 0, failures: [ImageError] = []
-    for start in stride(from: 0, to: test.count, by: batchSize) {
-      let chunk = Array(test[start..<min(test.count, start + batchSize)])
-      for (item, outcome) in zip(chunk, predictor.classify(paths: chunk.map(\.path), workers: spec.workers)) {
+    // Prepared as diagnose prepares photos: one prefetcher, one classification path.
+    let evaluation = predictor.evaluation
+    let paths = test.map(\.path)
+    for batch in BatchPrefetcher(count: test.count, batchSize: batchSize, workers: spec.workers) { i, _ in try evaluation.prepare(path: paths[i]) } {
+      for (item, outcome) in zip(test[batch.items], predictor.classify(batch)) {
         switch outcome {
         case .probabilities(let p):
           text += CSV.row(format.row(path: item.path, study: item.study ?? "", label: classes[item.label], probabilities: p))
