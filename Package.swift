@@ -25,6 +25,7 @@ let package = Package(
     .library(name: "DxImaging", targets: ["DxImaging"]),
     .library(name: "DxPipeline", targets: ["DxPipeline"]),
     .library(name: "DxTasks", targets: ["DxTasks"]),
+    .library(name: "DxDistributed", targets: ["DxDistributed"]),
     .executable(name: "effdx", targets: ["effdx"]),
   ],
   dependencies: [
@@ -52,6 +53,11 @@ let package = Package(
     .systemLibrary(
       name: "COpenSlide", pkgConfig: "openslide",
       providers: [.apt(["libopenslide-dev"])]),
+    .systemLibrary(
+      name: "CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    // MPI's handles are macros Swift cannot import: a few calls on MPI_COMM_WORLD in C.
+    .target(name: "CDxMPI", dependencies: ["CMPI"]),
     // libpng's longjmp errors, libtiff's variadic getters and OpenJPEG's stream callbacks need
     // C; nothing else lives here.
     .target(name: "CDxImaging", dependencies: ["CTIFF", "CPNG", "COpenJPEG"]),
@@ -65,13 +71,15 @@ let package = Package(
     .target(name: "DxCSV"),
     .target(name: "DxPipeline", dependencies: ["DxCSV", "DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),
     .target(name: "DxEfficientNet", dependencies: ["DxNN", "DxTensor"]),
+    // Data-parallel training across processes: MPI's world as a DxNN ReplicaGroup.
+    .target(name: "DxDistributed", dependencies: ["CDxMPI", "DxNN"]),
     // Foundation only: reports can be produced anywhere predictions exist.
     .target(name: "DxEval", dependencies: ["DxCSV"]),
     .target(name: "DxTasks", dependencies: ["DxCSV", "DxEfficientNet", "DxPipeline", "DxEval", "DxImaging", "DxNN", "DxTensor"]),
     .executableTarget(
       name: "effdx",
       dependencies: [
-        "DxCSV", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
+        "DxCSV", "DxDistributed", "DxEfficientNet", "DxEval", "DxImaging", "DxNN", "DxPipeline", "DxTasks", "DxTensor",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ], swiftSettings: toolFlags),

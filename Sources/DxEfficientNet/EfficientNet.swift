@@ -100,11 +100,24 @@ public final class EfficientNet: Layer {
 
   /// Reseeds every dropout and drop-path layer, so a training step's masks depend only on the
   /// seed it is given (and a resumed run draws the same masks as an uninterrupted one).
-  public func reseedStochasticLayers(_ seed: UInt64) {
+  /// `firstSample`: where this replica's rows start in the global batch (data-parallel runs).
+  public func reseedStochasticLayers(_ seed: UInt64, firstSample: Int = 0) {
     var rng = SeededGenerator(seed: seed)
     dropout.generator = rng.fork()
-    for stage in blocks { for block in stage { block.dropPath?.generator = rng.fork() } }
-    (classifier as? StochasticLayer)?.reseed(rng.next())
+    dropout.skipSamples = firstSample
+    for stage in blocks {
+      for block in stage {
+        block.dropPath?.generator = rng.fork()
+        block.dropPath?.skipSamples = firstSample
+      }
+    }
+    (classifier as? StochasticLayer)?.reseed(rng.next(), firstSample: firstSample)
+  }
+
+  /// Every BatchNorm, stem to head: synchronised BatchNorm gives each the replicas of a
+  /// data-parallel run.
+  public var batchNorms: [BatchNorm2D] {
+    [bn1.bn] + blocks.flatMap { stage in stage.flatMap { block in block.children.compactMap { ($0.layer as? BatchNormAct)?.bn } } } + [bn2.bn]
   }
 
   /// `[N, H, W, 3]` images to `[N, h, w, numFeatures]` feature maps (after conv_head + bn2).

@@ -1,6 +1,6 @@
 /// Why an image could not be read or written. Every case names the file and the reason, so a
 /// batch run can list it and go on.
-public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
+public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable, Codable {
   case cannotOpen(path: String, reason: String)
   case unknownFormat(path: String, reason: String)
   case corrupt(path: String, reason: String)

@@ -25,6 +25,9 @@ public final class BatchLoader: Sequence, IteratorProtocol {
   /// diagnosis uses too.
   public let evaluation: EvaluationTransform
   public let order: [Int]
+  /// A data-parallel replica's part of every batch (`index` of `count` near-equal contiguous
+  /// parts of the batch's positions); nil: whole batches.
+  public let share: (index: Int, count: Int)?
   private let seed: UInt64, epoch: Int
   private var queue: [Batch] = []
   private var producedAll = false
@@ -35,7 +38,12 @@ public final class BatchLoader: Sequence, IteratorProtocol {
   /// - Parameters:
   ///   - training: shuffle and apply `trainTransforms`; otherwise keep order and prepare each
   ///     image with `evaluation` (by default the spec's `eval_transforms`).
-  public init(items: [DatasetIndex.Item], spec: PipelineSpec, training: Bool, seed: UInt64, epoch: Int = 0, evaluation: EvaluationTransform? = nil) {
+  ///   - share: decode only this replica's part of each batch: batch `b` is the same global
+  ///     batch for any number of replicas (the order does not depend on them).
+  public init(items: [DatasetIndex.Item], spec: PipelineSpec, training: Bool, seed: UInt64, epoch: Int = 0, evaluation: EvaluationTransform? = nil,
+              share: (index: Int, count: Int)? = nil) {
+    precondition(share.map { $0.count >= 1 && (0..<$0.count).contains($0.index) } ?? true, "share \(String(describing: share)) is not a part of a batch")
+    self.share = share
     self.items = items
     self.spec = spec
     self.training = training
@@ -81,7 +89,8 @@ public final class BatchLoader: Sequence, IteratorProtocol {
 
   /// Builds batch `b` with `spec.workers` threads.
   func makeBatch(_ b: Int) -> Batch {
-    let positions = Array(order[(b * spec.batchSize)..<Swift.min(items.count, (b + 1) * spec.batchSize)])
+    var positions = Array(order[(b * spec.batchSize)..<Swift.min(items.count, (b + 1) * spec.batchSize)])
+    if let share { positions = Array(positions[Self.part(share.index, of: share.count, in: positions.count)]) }
     var results = [Result<[Float], ImageError>?](repeating: nil, count: positions.count)
     let workers = Swift.max(1, Swift.min(spec.workers, positions.count))
     results.withUnsafeMutableBufferPointer { out in
@@ -106,6 +115,9 @@ public final class BatchLoader: Sequence, IteratorProtocol {
     let s = training ? spec.resolution : evaluation.resolution
     return Batch(images: Tensor(shape: [labels.count, s, s, 3], scalars: values), labels: labels, paths: paths, failures: failures)
   }
+
+  /// Part `index` of `count` of `n` positions: contiguous, sizes differing by at most one.
+  public static func part(_ index: Int, of count: Int, in n: Int) -> Range<Int> { (n * index / count)..<(n * (index + 1) / count) }
 
   private func startIfNeeded() {
     guard thread == nil else { return }

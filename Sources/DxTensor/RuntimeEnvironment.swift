@@ -22,10 +22,18 @@ public struct RuntimeEnvironment: Sendable, Equatable {
   /// `diagnose`'s default `--shard`.
   public var slurmArrayTask: (index: Int, count: Int)?
 
+  /// Set when `mpirun` (Open MPI: `OMPI_COMM_WORLD_SIZE`) or Slurm's `srun --mpi=pmix`
+  /// (`PMIX_RANK`) started this process: how many ranks share its machine
+  /// (`OMPI_COMM_WORLD_LOCAL_SIZE`, else a plain `SLURM_NTASKS_PER_NODE`, else 1).
+  /// `effdx train` then joins the MPI world, and its default threads are the cores divided
+  /// among those ranks. Nil: not an MPI launch.
+  public var mpiLocalRanks: Int?
+
   public static func == (a: RuntimeEnvironment, b: RuntimeEnvironment) -> Bool {
     a.threads == b.threads && a.streamingMinimumMB == b.streamingMinimumMB && a.gatesAsRead == b.gatesAsRead && a.returnFreedMemory == b.returnFreedMemory
       && a.testKillAt == b.testKillAt && a.kernelISA == b.kernelISA && a.problems == b.problems
       && a.slurmArrayTask?.index == b.slurmArrayTask?.index && a.slurmArrayTask?.count == b.slurmArrayTask?.count
+      && a.mpiLocalRanks == b.mpiLocalRanks
   }
 
   /// Values that were set but could not be used (and so were ignored), for a warning.
@@ -70,6 +78,11 @@ public struct RuntimeEnvironment: Sendable, Equatable {
       } else if id != nil, count != nil {
         problems.append("SLURM_ARRAY_TASK_ID=\(environment["SLURM_ARRAY_TASK_ID"]!) is not one of SLURM_ARRAY_TASK_COUNT=\(environment["SLURM_ARRAY_TASK_COUNT"]!) tasks from SLURM_ARRAY_TASK_MIN=\(low) by SLURM_ARRAY_TASK_STEP=\(step): no shard taken from Slurm (an irregular array such as 1,3,7? give --shard I/N)")
       }
+    }
+    if environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil {
+      // SLURM_NTASKS_PER_NODE may read "2(x3)": only a plain count is used.
+      let slurm = environment["SLURM_NTASKS_PER_NODE"].flatMap { Int($0) }.flatMap { (1...65_536).contains($0) ? $0 : nil }
+      mpiLocalRanks = int("OMPI_COMM_WORLD_LOCAL_SIZE", 1...65_536) ?? slurm ?? 1
     }
     self.problems = problems
   }

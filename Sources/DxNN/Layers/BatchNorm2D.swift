@@ -15,9 +15,16 @@ public final class BatchNorm2D: Layer {
   /// Running statistics: buffers, saved but never touched by optimizers.
   public let runningMean: Parameter, runningVar: Parameter
 
+  /// Synchronised BatchNorm: in training, the statistics of the whole batch over every member
+  /// of this group (`train --sync-bn`), instead of this replica's share of it. Nil: per-replica
+  /// statistics, as PyTorch DDP does by default.
+  public var replicas: ReplicaGroup?
+
   var input: Tensor?
   private var mean: [Float] = [], invStd: [Float] = []
   private var usedBatchStats = false
+  /// Rows the latest batch statistics were taken over (every replica's, when synchronised).
+  private var statisticsRows = 0
 
   /// Identity-initialised BatchNorm (gamma 1, beta 0, running mean 0, running variance 1).
   public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
@@ -50,11 +57,18 @@ public final class BatchNorm2D: Layer {
     let m = x.count / channels
     let mode = isFrozen ? .inference : mode
     if mode == .training {
-      precondition(m > 1, "BatchNorm in training needs more than one value per channel, got shape \(x.shape)")
-      let stats = x.withPointer { batchStatistics($0, rows: m, channels: channels) }
+      let stats: (mean: [Float], variance: [Float], rows: Int)
+      if let replicas {
+        stats = synchronisedStatistics(x, rows: m, group: replicas)
+      } else {
+        let local = x.withPointer { batchStatistics($0, rows: m, channels: channels) }
+        stats = (local.mean, local.variance, m)
+      }
+      statisticsRows = stats.rows
+      precondition(stats.rows > 1, "BatchNorm in training needs more than one value per channel, got shape \(x.shape)")
       mean = stats.mean
       invStd = stats.variance.map { 1 / ($0 + eps).squareRoot() }
-      let unbias = Float(m) / Float(m - 1)
+      let unbias = Float(stats.rows) / Float(stats.rows - 1)
       for j in 0..<channels {
         runningMean.value.scalars[j] = (1 - momentum) * runningMean.value.scalars[j] + momentum * stats.mean[j]
         runningVar.value.scalars[j] = (1 - momentum) * runningVar.value.scalars[j] + momentum * stats.variance[j] * unbias
@@ -66,6 +80,23 @@ public final class BatchNorm2D: Layer {
     usedBatchStats = mode == .training
     input = x
     return apply(x, activation: activation)
+  }
+
+  /// The mean and biased variance of the batches of every replica: `Σx`, `Σx²` and the row count
+  /// summed over the group in Double, one collective per layer.
+  private func synchronisedStatistics(_ x: Tensor, rows m: Int, group: ReplicaGroup) -> (mean: [Float], variance: [Float], rows: Int) {
+    let zero = [Double](repeating: 0, count: channels)
+    let local = m == 0 ? (sum: zero, sumOfSquares: zero) : x.withPointer { channelSums($0, rows: m, channels: channels) }
+    var sums = local.sum + local.sumOfSquares + [Double(m)]
+    do { try group.sum(&sums) } catch { group.abort("synchronised BatchNorm (\(channels) channels): \(error)") }
+    let rows = Int(sums[2 * channels])
+    var mean = [Float](repeating: 0, count: channels), variance = [Float](repeating: 0, count: channels)
+    for j in 0..<channels {
+      let mu = sums[j] / Double(rows)
+      mean[j] = Float(mu)
+      variance[j] = Float(max(0, sums[channels + j] / Double(rows) - mu * mu))
+    }
+    return (mean, variance, rows)
   }
 
   /// `act((x - mean) * invStd * gamma + beta)` with the statistics of the latest forward.
@@ -104,7 +135,12 @@ public final class BatchNorm2D: Layer {
               batchNormActivationBackward(
                 x: xp, outputGrad: dyp, inputGrad: dxp, mean: mean, invStd: invStd, gamma: weight.value.scalars,
                 beta: bias.value.scalars, gammaGrad: dg, betaGrad: db, activation: activation,
-                batchStats: usedBatchStats, rows: x.count / channels, channels: channels)
+                batchStats: usedBatchStats, rows: x.count / channels, channels: channels,
+                statisticsRows: statisticsRows, globalSums: replicas.map { group in
+                  { sums in
+                    do { try group.sum(&sums) } catch { group.abort("synchronised BatchNorm backward (\(self.channels) channels): \(error)") }
+                  }
+                })
             }
           }
         }

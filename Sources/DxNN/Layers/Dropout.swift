@@ -8,6 +8,9 @@ public final class Dropout: Layer {
   public let rate: Float
   /// The generator masks are drawn from; reset it to replay the same masks.
   public var generator: SeededGenerator
+  /// Samples whose draws the next forward skips: a data-parallel replica holding rows k... of
+  /// the global batch draws the masks a single process would give those rows.
+  public var skipSamples = 0
   private var mask: [Float]?
 
   public init(rate: Float, seed: UInt64) {
@@ -22,6 +25,8 @@ public final class Dropout: Layer {
       return x
     }
     let keep = 1 - rate
+    for _ in 0..<(skipSamples * (x.count / max(1, x.shape[0]))) { _ = generator.nextUniform() }
+    skipSamples = 0
     let m = (0..<x.count).map { _ in generator.nextUniform() < keep ? 1 / keep : 0 }
     mask = m
     return x * Tensor(shape: x.shape, scalars: m)
@@ -43,6 +48,8 @@ public final class DropPath: Layer {
   public let rate: Float
   /// The generator per-sample decisions are drawn from.
   public var generator: SeededGenerator
+  /// Samples whose draws the next forward skips (see `Dropout.skipSamples`).
+  public var skipSamples = 0
   private var sampleScale: [Float]?
 
   public init(rate: Float, seed: UInt64) {
@@ -57,6 +64,8 @@ public final class DropPath: Layer {
       return x
     }
     let keep = 1 - rate
+    for _ in 0..<skipSamples { _ = generator.nextUniform() }
+    skipSamples = 0
     let scales = (0..<x.shape[0]).map { _ in generator.nextUniform() < keep ? 1 / keep : Float(0) }
     sampleScale = scales
     return Self.scaleSamples(x, scales)
@@ -79,21 +88,34 @@ public final class DropPath: Layer {
 
 /// A layer with random behaviour in training, whose generator can be reset; the trainer reseeds
 /// these every step from (seed, epoch, step), so a resumed run draws the same masks.
+///
+/// `firstSample`: the position in the global batch of this replica's first sample, so that
+/// replicas of a data-parallel run draw, between them, exactly a single process's masks.
 public protocol StochasticLayer: AnyObject {
-  func reseed(_ seed: UInt64)
+  func reseed(_ seed: UInt64, firstSample: Int)
+}
+
+extension StochasticLayer {
+  public func reseed(_ seed: UInt64) { reseed(seed, firstSample: 0) }
 }
 
 extension Dropout: StochasticLayer {
-  public func reseed(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
+  public func reseed(_ seed: UInt64, firstSample: Int) {
+    generator = SeededGenerator(seed: seed)
+    skipSamples = firstSample
+  }
 }
 
 extension DropPath: StochasticLayer {
-  public func reseed(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
+  public func reseed(_ seed: UInt64, firstSample: Int) {
+    generator = SeededGenerator(seed: seed)
+    skipSamples = firstSample
+  }
 }
 
 extension Sequential: StochasticLayer {
-  public func reseed(_ seed: UInt64) {
+  public func reseed(_ seed: UInt64, firstSample: Int) {
     var rng = SeededGenerator(seed: seed)
-    for (_, layer) in children { (layer as? StochasticLayer)?.reseed(rng.next()) }
+    for (_, layer) in children { (layer as? StochasticLayer)?.reseed(rng.next(), firstSample: firstSample) }
   }
 }

@@ -20,15 +20,25 @@ public struct SoftmaxCrossEntropy: Sendable {
     self.classWeights = classWeights
   }
 
+  /// `Σ_i w[y_i]`: the denominator of the mean.
+  public func weightSum(_ labels: [Int]) -> Double {
+    guard let classWeights else { return Double(labels.count) }
+    return labels.reduce(0.0) { $0 + Double(classWeights[$1]) }
+  }
+
   /// The mean loss and its gradient with respect to the logits.
-  public func callAsFunction(logits: Tensor, labels: [Int]) -> (loss: Double, gradient: Tensor) {
+  ///
+  /// `normalizer`: the denominator of the mean when these rows are one replica's share of a
+  /// larger batch (that batch's `weightSum`); the loss and gradient returned are then this
+  /// share's part of the whole batch's, and they add up over replicas.
+  public func callAsFunction(logits: Tensor, labels: [Int], normalizer: Double? = nil) -> (loss: Double, gradient: Tensor) {
     precondition(logits.rank == 2, "cross-entropy expects [N, K] logits, got \(logits.shape)")
     let n = logits.shape[0], k = logits.shape[1]
     precondition(labels.count == n, "\(labels.count) labels for \(n) rows of logits")
     if let classWeights { precondition(classWeights.count == k, "\(classWeights.count) class weights for \(k) classes") }
     let w = classWeights.map { $0.map(Double.init) } ?? [Double](repeating: 1, count: k)
     let eps = Double(labelSmoothing)
-    let weightSum = labels.reduce(0.0) { $0 + w[$1] }
+    let weightSum = normalizer ?? labels.reduce(0.0) { $0 + w[$1] }
     precondition(weightSum > 0, "the labels' class weights sum to zero")
     var total = 0.0
     var grad = Tensor.zeros(logits.shape)

@@ -38,9 +38,12 @@ public final class Trainer {
   public var savePointHook: ((_ epochsDone: Int, _ point: String) -> Void)?
   /// SHA-256 of the sorted training list (paths and labels), recorded in checkpoints.
   public var dataDigest: String?
+  /// The ranks of a data-parallel run (`mpirun -n N effdx train`, see Trainer+DataParallel);
+  /// nil: this process trains alone. Only rank 0 writes the run folder.
+  public let replicas: ReplicaGroup?
 
   let policy: FineTunePolicy
-  let optimizer: AdamW
+  let optimizer: Optimizer
   var epochsDone = 0, steps = 0, bestMetric = -Double.infinity, badEpochs = 0
   private var reportedFailures = Set<String>()
   /// The run folder's lock, held while this trainer exists.
@@ -65,10 +68,14 @@ public final class Trainer {
     case epochEnd(EpochLog)
   }
 
-  public init(model: EfficientNet, spec: PipelineSpec, config: TrainingConfig, classes: [String], train: [DatasetIndex.Item], validation: [DatasetIndex.Item], runDirectory: String) throws {
+  public init(model: EfficientNet, spec: PipelineSpec, config: TrainingConfig, classes: [String], train: [DatasetIndex.Item], validation: [DatasetIndex.Item], runDirectory: String,
+              replicas: ReplicaGroup? = nil) throws {
     guard let policy = FineTunePolicy(config.policy) else { throw TaskError.invalid("unknown policy '\(config.policy)' (head, last-N, full, gradual)") }
     guard !train.isEmpty else { throw TaskError.invalid("no training images") }
     guard config.learningRate.isFinite, config.learningRate > 0 else { throw TaskError.invalid("the learning rate must be a positive number") }
+    guard config.momentum.isFinite, (0..<1).contains(config.momentum) else { throw TaskError.invalid("the momentum must be in [0, 1), not \(config.momentum)") }
+    guard config.weightDecay.isFinite, (0...1).contains(config.weightDecay) else { throw TaskError.invalid("the weight decay must be in 0...1, not \(config.weightDecay)") }
+    if let eps = config.eps { guard eps.isFinite, eps > 0, eps <= 1 else { throw TaskError.invalid("the optimizer's epsilon must be in (0, 1], not \(eps)") } }
     self.evaluation = try EvaluationTransform(spec: spec)
     self.model = model
     self.spec = spec
@@ -78,7 +85,12 @@ public final class Trainer {
     self.validation = validation
     self.runDirectory = runDirectory
     self.policy = policy
-    optimizer = AdamW(weightDecay: WeightDecay(Float(config.weightDecay), excludeBiasAndNorm: true))
+    self.replicas = replicas
+    optimizer = config.makeOptimizer()
+    if let replicas, replicas.size > 1 {
+      guard config.ranks == replicas.size else { throw TaskError.invalid("the training config says \(config.ranks ?? 1) ranks, but \(replicas.size) run") }
+      guard replicas.rank == 0 else { return }  // only rank 0 touches the run folder
+    }
     do { try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true) } catch {
       throw TaskError.invalid("--out \(runDirectory): cannot create the run folder (\((error as NSError).localizedDescription))")
     }
@@ -125,8 +137,11 @@ public final class Trainer {
   /// last complete epoch in the run directory.
   @discardableResult
   public func run(resume: Bool = false, events: (Event) -> Void = { _ in }) throws -> [EpochLog] {
-    if resume { try restore() } else { try? FileManager.default.removeItem(atPath: logPath) }
-    func progress(_ p: Progress) { events(.step(p)) }
+    if isRoot {
+      if resume { try restore() } else { try? FileManager.default.removeItem(atPath: logPath) }
+    }
+    try startReplicas()
+    func progress(_ p: Progress) { if isRoot { events(.step(p)) } }
     model.recomputation = config.lowMemory ? .all : .elementwise
     var logs: [EpochLog] = []
     let lossFunction = loss()
@@ -134,22 +149,32 @@ public final class Trainer {
     var features: FeatureCache? = nil
     if policy == .head && config.cacheFeatures {
       features = try FeatureCache(model: model, spec: spec, evaluation: evaluation, train: train, validation: validation) { events(.caching(done: $0, total: $1)) }
-      if let f = features { report(f.failures, events) }
+      if let f = features, isRoot { report(f.failures, events) }
     }
     while epochsDone < config.epochs && badEpochs < config.patience {
       if let max = config.maxSteps, steps >= max { break }
       let epoch = epochsDone
       policy.apply(to: model, epoch: epoch)
       let start = Date()
-      var total = 0.0, seen = 0, skipped = 0, batchIndex = 0
-      func step(_ logits: Tensor, labels: [Int], backward: (Tensor) -> Void) {
-        let (l, grad) = lossFunction(logits: logits, labels: labels)
+      var total = 0.0, seen = 0, skipped = 0, batchIndex = 0, emptyShares = 0
+      var timing = ExchangeTiming()
+      /// One optimisation step on this rank's rows of a global batch.
+      func step(_ share: StepShare, labels: [Int], forward: () -> Tensor, backward: (Tensor) -> Void) throws {
+        if share.someRankEmpty {
+          // Every rank skips alike (a rank with no image cannot take part in the step).
+          emptyShares += share.globalCount
+          return
+        }
+        model.zeroGradients()
+        model.reseedStochasticLayers(stepSeed(epoch), firstSample: share.firstSample)
+        let (partial, grad) = lossFunction(logits: forward(), labels: labels, normalizer: share.globalWeight)
         backward(grad)
+        let l = try sumGradients(params, loss: partial, timing: &timing)
         clipGradientNorm(params, maxNorm: Float(config.gradientClip))
         optimizer.step(params, lr: Float(learningRate(at: steps)), lrScale: lrScale)
         steps += 1
-        total += l * Double(labels.count)
-        seen += labels.count
+        total += l * Double(share.globalCount)
+        seen += share.globalCount
         batchIndex += 1
         progress(Progress(epoch: epoch + 1, epochs: config.epochs, batch: batchIndex, batches: stepsPerEpoch, loss: total / Double(max(seen, 1)),
                           imagesPerSecond: Double(seen) / max(Date().timeIntervalSince(start), 1e-3)))
@@ -157,36 +182,46 @@ public final class Trainer {
       if let features {
         for (x, labels) in features.trainBatches(epoch: epoch, batchSize: spec.batchSize, seed: config.seed) {
           if let max = config.maxSteps, steps >= max { break }
-          model.zeroGradients()
-          model.reseedStochasticLayers(stepSeed(epoch))
-          step(model.classify(pooled: x, mode: .training), labels: labels) { _ = model.backwardClassify($0) }
+          // Every rank holds every cached feature: its part of the batch needs no exchange.
+          let part = BatchLoader.part(rank, of: rankCount, in: labels.count)
+          let local = Array(labels[part])
+          let share = StepShare(globalCount: labels.count, firstSample: part.lowerBound, globalWeight: lossFunction.weightSum(labels),
+                                someRankEmpty: labels.count < rankCount)
+          try step(share, labels: local, forward: { model.classify(pooled: features.rows(x, Array(part)), mode: .training) }) { _ = model.backwardClassify($0) }
         }
       } else {
-        for batch in BatchLoader(items: train, spec: spec, training: true, seed: config.seed, epoch: epoch) {
-          skipped += batch.failures.count
-          report(batch.failures, events)
-          if batch.labels.isEmpty { continue }
+        for batch in BatchLoader(items: train, spec: spec, training: true, seed: config.seed, epoch: epoch, share: parallel.map { ($0.rank, $0.size) }) {
+          let share = try agreeOnStep(localLabels: batch.labels, failures: batch.failures, loss: lossFunction) { failures in
+            skipped += failures.count
+            report(failures, events)
+          }
+          if share.globalCount == 0 { continue }
           if let max = config.maxSteps, steps >= max { break }
-          model.zeroGradients()
-          model.reseedStochasticLayers(stepSeed(epoch))
-          step(model.forward(batch.images, mode: .training), labels: batch.labels) { model.backwardParameters($0) }
+          try step(share, labels: batch.labels, forward: { model.forward(batch.images, mode: .training) }) { model.backwardParameters($0) }
         }
       }
       guard seen > 0 || (config.maxSteps.map { steps >= $0 } ?? false) else {
         throw TaskError.invalid("epoch \(epoch + 1): not one training image could be read (\(skipped) failed); nothing was trained")
       }
-      let (accuracy, macroF1) = try evaluate(features, progress: { events(.validating(done: $0, total: $1)) }, failures: { report($0, events) })
+      try synchroniseEpochEnd()
+      let (accuracy, macroF1) = try evaluate(features, progress: { if isRoot { events(.validating(done: $0, total: $1)) } }, failures: { report($0, events) })
       let metric = config.metric == "accuracy" ? accuracy : macroF1
       // Without a validation split the latest epoch is the best one, and nothing stops early.
       let improved = validation.isEmpty || metric > bestMetric
       if improved { bestMetric = metric; badEpochs = 0 } else { badEpochs += 1 }
       epochsDone += 1
       let seconds = Date().timeIntervalSince(start)
-      let log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy.isNaN ? nil : accuracy, validationMacroF1: macroF1.isNaN ? nil : macroF1,
+      var log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy.isNaN ? nil : accuracy, validationMacroF1: macroF1.isNaN ? nil : macroF1,
                          learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
+      if let group = parallel {
+        log.ranks = group.size
+        log.skippedInEmptyShares = emptyShares
+        log.allreduceBytesPerStep = timing.steps > 0 ? timing.bytes / timing.steps : 0
+        log.allreduceSecondsPerStep = timing.steps > 0 ? timing.seconds / Double(timing.steps) : 0
+      }
       logs.append(log)
-      try save(log: log, best: improved)
-      events(.epochEnd(log))
+      try onRoot("save epoch \(epochsDone)") { try save(log: log, best: improved) }
+      if isRoot { events(.epochEnd(log)) }
     }
     return logs
   }
@@ -205,7 +240,7 @@ public final class Trainer {
     // Prepared as diagnose prepares photos: one prefetcher, one classification path.
     let evaluation = predictor.evaluation
     let paths = test.map(\.path)
-    for batch in BatchPrefetcher(count: test.count, batchSize: batchSize, workers: spec.workers) { i, _ in try evaluation.prepare(path: paths[i]) } {
+    for batch in BatchPrefetcher(count: test.count, batchSize: batchSize, workers: spec.workers, prepare: { i, _ in try evaluation.prepare(path: paths[i]) }) {
       for (item, outcome) in zip(test[batch.items], predictor.classify(batch)) {
         switch outcome {
         case .probabilities(let p):
@@ -233,6 +268,8 @@ public final class Trainer {
   func evaluate(_ features: FeatureCache?, progress: (Int, Int) -> Void, failures: ([ImageError]) -> Void) throws -> (Double, Double) {
     guard !validation.isEmpty else { return (.nan, .nan) }
     var truth: [Int32] = [], predicted: [Int32] = []
+    // Each rank validates its part of the validation list (all of it with cached features).
+    let mine = features == nil ? Array(validation[BatchLoader.part(rank, of: rankCount, in: validation.count)]) : validation
     func collect(_ logits: Tensor, _ labels: [Int]) {
       let k = logits.shape[1]
       for (row, label) in labels.enumerated() {
@@ -246,14 +283,24 @@ public final class Trainer {
     } else {
       let folded = FoldedEfficientNet(model)  // this epoch's weights
       var done = 0
-      for batch in BatchLoader(items: validation, spec: spec, training: false, seed: config.seed, evaluation: evaluation) {
-        failures(batch.failures)
+      var failed: [ImageError] = []
+      for batch in BatchLoader(items: mine, spec: spec, training: false, seed: config.seed, evaluation: evaluation) {
+        failed += batch.failures
         if !batch.labels.isEmpty { collect(folded.forward(batch.images), batch.labels) }
         done += batch.labels.count + batch.failures.count
-        progress(done, validation.count)
+        progress(done, mine.count)
+      }
+      if let group = parallel {
+        var count = [Double(failed.count)]
+        try group.sum(&count)
+        if count[0] > 0, let all = try gatherFailures(failed, group: group) { failures(all) }
+      } else {
+        failures(failed)
       }
     }
-    let m = LabelMetrics(ConfusionMatrix(truth: truth, predicted: predicted, classCount: classes.count), classes: classes)
+    var confusion = ConfusionMatrix(truth: truth, predicted: predicted, classCount: classes.count)
+    if features == nil { confusion = try sumConfusion(confusion) }
+    let m = LabelMetrics(confusion, classes: classes)
     return (m.accuracy, m.macro.f1)
   }
 

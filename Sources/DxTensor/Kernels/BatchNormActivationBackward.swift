@@ -17,11 +17,17 @@ internal import CDxKernels
 /// BatchNorm backward, with the activation that followed it (`.none`: BatchNorm alone). With
 /// `batchStats` (training) the gradient flows through the batch mean and variance; without,
 /// they are constants. Accumulates `gammaGrad`, `betaGrad`; writes `dx`.
+///
+/// Synchronised BatchNorm (statistics over the batches of several replicas) passes
+/// `globalSums`, which turns this replica's `[Σg, Σg·xhat]` into every replica's, and
+/// `statisticsRows`, the rows of all replicas; `gammaGrad` and `betaGrad` still get this
+/// replica's own sums, since parameter gradients are summed over replicas afterwards.
 public func batchNormActivationBackward(
   x: UnsafePointer<Float>, outputGrad dy: UnsafePointer<Float>, inputGrad dx: UnsafeMutablePointer<Float>,
   mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
   gammaGrad: UnsafeMutablePointer<Float>, betaGrad: UnsafeMutablePointer<Float>,
-  activation: FusedActivation, batchStats: Bool, rows m: Int, channels c: Int
+  activation: FusedActivation, batchStats: Bool, rows m: Int, channels c: Int,
+  statisticsRows: Int? = nil, globalSums: ((inout [Double]) -> Void)? = nil
 ) {
   let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 64))
   let block = 64
@@ -57,7 +63,13 @@ public func batchNormActivationBackward(
     betaGrad[j] += Float(sumG[j])
     gammaGrad[j] += Float(sumGX[j])
   }
+  if batchStats, let globalSums {
+    var both = sumG + sumGX
+    globalSums(&both)
+    sumG = Array(both[0..<c])
+    sumGX = Array(both[c...])
+  }
   batchNormInputGradient(
     x: x, upstream: activation == .none ? dy : UnsafePointer(dx), dx: dx, mean: mean, invStd: invStd, gamma: gamma, sumG: sumG, sumGX: sumGX,
-    batchStats: batchStats, rows: m, channels: c)
+    batchStats: batchStats, rows: m, statisticsRows: statisticsRows ?? m, channels: c)
 }

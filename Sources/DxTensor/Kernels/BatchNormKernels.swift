@@ -16,6 +16,32 @@ internal import CDxKernels
 public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: Int) -> (
   mean: [Float], variance: [Float]
 ) {
+  let (shift, s1, s2) = shiftedMoments(x, rows: m, channels: c)
+  var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
+  for j in 0..<c {
+    let d = s1[j] / Double(m)
+    mean[j] = Float(Double(shift[j]) + d)
+    variance[j] = Float(max(0, s2[j] / Double(m) - d * d))
+  }
+  return (mean, variance)
+}
+
+/// `Σx` and `Σx²` per channel in Double (from the shifted moments, so no precision is lost to
+/// a large mean before the sums are combined): what synchronised BatchNorm adds up over
+/// replicas before taking the mean and variance of the whole batch.
+public func channelSums(_ x: UnsafePointer<Float>, rows m: Int, channels c: Int) -> (sum: [Double], sumOfSquares: [Double]) {
+  let (shift, s1, s2) = shiftedMoments(x, rows: m, channels: c)
+  var sum = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
+  for j in 0..<c {
+    let a = Double(shift[j])
+    sum[j] = Double(m) * a + s1[j]
+    squares[j] = Double(m) * a * a + 2 * a * s1[j] + s2[j]
+  }
+  return (sum, squares)
+}
+
+/// Sums of `x - shift` and of its square per channel, with the first row as `shift`.
+private func shiftedMoments(_ x: UnsafePointer<Float>, rows m: Int, channels c: Int) -> (shift: [Float], s1: [Double], s2: [Double]) {
   let shift = Array(UnsafeBufferPointer(start: x, count: c))
   let chunks = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, m / 256))
   var partial = [Double](repeating: 0, count: chunks * 2 * c)
@@ -40,18 +66,14 @@ public func batchStatistics(_ x: UnsafePointer<Float>, rows m: Int, channels c: 
       }
     }
   }
-  var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
+  var s1 = [Double](repeating: 0, count: c), s2 = [Double](repeating: 0, count: c)
   for j in 0..<c {
-    var s1 = 0.0, s2 = 0.0
     for chunk in 0..<chunks {
-      s1 += partial[chunk * 2 * c + j]
-      s2 += partial[chunk * 2 * c + c + j]
+      s1[j] += partial[chunk * 2 * c + j]
+      s2[j] += partial[chunk * 2 * c + c + j]
     }
-    let d = s1 / Double(m)
-    mean[j] = Float(Double(shift[j]) + d)
-    variance[j] = Float(max(0, s2 / Double(m) - d * d))
   }
-  return (mean, variance)
+  return (shift, s1, s2)
 }
 
 /// An activation applied in the same pass as BatchNorm's affine transform (one read and one
@@ -90,7 +112,7 @@ public func batchNormApply(
 func batchNormInputGradient(
   x: UnsafePointer<Float>, upstream g: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
   mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
-  sumG: [Double], sumGX: [Double], batchStats: Bool, rows m: Int, channels c: Int
+  sumG: [Double], sumGX: [Double], batchStats: Bool, rows m: Int, statisticsRows: Int, channels c: Int
 ) {
   var k1 = [Float](repeating: 0, count: c)  // gamma * invStd
   var k2 = [Float](repeating: 0, count: c)  // mean of g
@@ -98,8 +120,8 @@ func batchNormInputGradient(
   for j in 0..<c {
     k1[j] = gamma[j] * invStd[j]
     if batchStats {
-      k2[j] = Float(sumG[j] / Double(m))
-      k3[j] = Float(sumGX[j] / Double(m))
+      k2[j] = Float(sumG[j] / Double(statisticsRows))
+      k3[j] = Float(sumGX[j] / Double(statisticsRows))
     }
   }
   k1.withUnsafeBufferPointer { k1 in

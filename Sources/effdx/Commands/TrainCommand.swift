@@ -1,5 +1,6 @@
 import ArgumentParser
 import DxCSV
+import DxDistributed
 import DxEfficientNet
 import DxNN
 import DxPipeline
@@ -14,6 +15,9 @@ struct TrainCommand: ParsableCommand {
     discussion: """
       The run directory gets best.safetensors, last.safetensors (+ .state for --resume), log.jsonl, the held-out test.csv \
       and test_predictions.csv (the best checkpoint on it, in diagnose's format).
+
+      Data-parallel over MPI: `mpirun -n N effdx train ...` (Open MPI) splits every global batch of --batch-size images \
+      among N processes on one or many machines and sums their gradients; rank 0 writes the run folder (Docs/Scaling.md).
       """)
 
   @Option(help: "The task.") var task: TaskKind
@@ -24,7 +28,12 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "head, last-N, full or gradual.") var policy = "full"
   @Option(help: "The classifier head.") var head: HeadKind = .linear
   @Option(help: "Epochs (1...10000).") var epochs = 10
-  @Option(help: "Peak learning rate of the head (AdamW), a positive number.") var lr = 1e-3
+  @Option(help: "The update rule.") var optimizer: OptimizerKind = .adamw
+  @Option(help: "Peak learning rate of the head, a positive number.") var lr = 1e-3
+  @Option(help: "Weight decay, 0...1 (default: 0.01 for adamw, decoupled; 1e-4 for sgd and 1e-5 for rmsprop-tf, as L2).") var weightDecay: Double?
+  @Option(help: "Momentum of sgd and rmsprop-tf, 0...0.999.") var momentum = 0.9
+  @Flag(inversion: .prefixedNo, help: "sgd: Nesterov momentum.") var nesterov = true
+  @Option(help: "Epsilon of adamw (default 1e-8) and rmsprop-tf (default 1e-3), in (0, 1].") var eps: Double?
   @Option(help: "Backbone learning rate as a fraction of --lr (0...1).") var backboneLRScale = 0.1
   @Option(help: "Input resolution, 16...2048 (default: the pipeline's).") var resolution: Int?
   @Option(help: "Batch size, 1...4096 (default: the pipeline's).") var batchSize: Int?
@@ -39,6 +48,8 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "Keep only each block's input and recompute its inside (convolutions too) in backward: about 25% less memory than the default, about 30% slower, same result.")
   var lowMemory = false
   @Flag(help: "Continue an interrupted run from its last complete epoch (an error when --out holds no run).") var resume = false
+  @Flag(help: "Under mpirun: BatchNorm statistics over the whole global batch (every rank's images) instead of each rank's share.")
+  var syncBN = false
   @Flag(help: "Print one JSON object per epoch on standard output (and a last one for the run) instead of text.") var json = false
   @OptionGroup var verbosity: VerbosityOptions
   @OptionGroup var compute: ComputeOptions
@@ -47,6 +58,11 @@ struct TrainCommand: ParsableCommand {
     guard FineTunePolicy(policy) != nil else { throw ValidationError("--policy must be head, last-N (N >= 1), full or gradual, not '\(policy)'") }
     guard (1...10_000).contains(epochs) else { throw ValidationError("--epochs must be in 1...10000, not \(epochs)") }
     guard lr.isFinite, lr > 0, lr <= 10 else { throw ValidationError("--lr must be a positive number up to 10, not \(lr)") }
+    if let weightDecay { guard weightDecay.isFinite, (0...1).contains(weightDecay) else { throw ValidationError("--weight-decay must be in 0...1, not \(weightDecay)") } }
+    guard momentum.isFinite, (0...0.999).contains(momentum) else { throw ValidationError("--momentum must be in 0...0.999, not \(momentum)") }
+    if let eps { guard eps.isFinite, eps > 0, eps <= 1 else { throw ValidationError("--eps must be in (0, 1], not \(eps)") } }
+    if optimizer == .adamw && momentum != 0.9 { throw ValidationError("--momentum applies to sgd and rmsprop-tf, not adamw (its betas are 0.9 and 0.999)") }
+    if optimizer == .sgd, eps != nil { throw ValidationError("--eps applies to adamw and rmsprop-tf, not sgd") }
     guard backboneLRScale.isFinite, (0...1).contains(backboneLRScale) else { throw ValidationError("--backbone-lr-scale must be in 0...1, not \(backboneLRScale)") }
     if let resolution { guard (16...2048).contains(resolution) else { throw ValidationError("--resolution must be in 16...2048, not \(resolution)") } }
     if let batchSize { guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...4096, not \(batchSize)") } }
@@ -55,8 +71,27 @@ struct TrainCommand: ParsableCommand {
   }
 
   func run() throws {
-    try verbosity.apply()
-    try compute.apply()
+    // Launched by mpirun: join its world; every rank runs this same command.
+    let world = RuntimeEnvironment.current.mpiLocalRanks == nil ? nil : try MPIWorld()
+    guard let world, world.size > 1 else {
+      try train(world: nil, localRanks: 1)
+      world?.finalize()
+      return
+    }
+    // Rank 0 alone prints results; every rank's warnings and errors still reach standard error.
+    if world.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
+    do { try train(world: world, localRanks: RuntimeEnvironment.current.mpiLocalRanks ?? 1) } catch {
+      // Ranks waiting in a collective for this one would wait forever: end them all.
+      world.abort("\(error)")
+    }
+    world.finalize()
+  }
+
+  private func train(world: MPIWorld?, localRanks: Int) throws {
+    let isRoot = (world?.rank ?? 0) == 0
+    try verbosity.apply(quieted: !isRoot)
+    try compute.apply(sharedBy: localRanks)
+    if syncBN && world == nil { Console.note("--sync-bn: training in one process, whose BatchNorm sees the whole batch anyway") }
     var spec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task.task.pipeline()
     if let other = spec.task, other != task.rawValue {
       throw CommandFailure("--pipeline \(pipeline ?? spec.name) is a \(other) pipeline (its 'task' key), not \(task.rawValue)")
@@ -64,11 +99,15 @@ struct TrainCommand: ParsableCommand {
     if let resolution { spec.resolution = resolution }
     if let batchSize { spec.batchSize = batchSize }
     guard let data = data ?? spec.source.path else { throw ValidationError("--data is needed (the pipeline names no source.path)") }
+    if let world, spec.batchSize < world.size {
+      throw CommandFailure("--batch-size \(spec.batchSize) is smaller than the \(world.size) ranks: every rank needs at least one image of each global batch")
+    }
+    // Only rank 0 reads and writes the run folder (other machines need not see it).
     let holdsRun = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("last.state.safetensors"))
-    if resume && !holdsRun {
+    if isRoot && resume && !holdsRun {
       throw CommandFailure("--resume: \(out) holds no run to resume (no last.state.safetensors); leave out --resume to start one")
     }
-    if !resume && holdsRun {
+    if isRoot && !resume && holdsRun {
       throw CommandFailure("\(out) holds a run already: --resume continues it; remove the folder or choose another --out to start a new one")
     }
     let index = try Task.dataset(at: data, spec: spec, source: self.data != nil ? "--data" : "\(spec.name): source.path")
@@ -93,6 +132,11 @@ struct TrainCommand: ParsableCommand {
     var config = TrainingConfig()
     config.epochs = epochs
     config.learningRate = lr
+    config.optimizer = optimizer
+    config.weightDecay = weightDecay ?? optimizer.defaultWeightDecay
+    config.momentum = momentum
+    config.nesterov = nesterov
+    config.eps = eps
     config.backboneLRScale = backboneLRScale
     config.balancedClassWeights = balanced
     config.patience = patience
@@ -103,7 +147,12 @@ struct TrainCommand: ParsableCommand {
     config.maxSteps = maxSteps
     config.cacheFeatures = cacheFeatures
     config.lowMemory = lowMemory
-    let trainer = try Trainer(model: model, spec: spec, config: config, classes: index.classes, train: split.train, validation: split.validation, runDirectory: out)
+    if let world {
+      config.ranks = world.size
+      config.syncBatchNorm = syncBN
+    }
+    let trainer = try Trainer(model: model, spec: spec, config: config, classes: index.classes, train: split.train, validation: split.validation, runDirectory: out,
+                              replicas: world)
     trainer.task = task
     trainer.dataDigest = Task.digest(split.train, classes: index.classes)
     if let killAt = RuntimeEnvironment.current.testKillAt {
@@ -111,7 +160,7 @@ struct TrainCommand: ParsableCommand {
     }
     // Absolute paths: the file is a manifest (`--labels RUN/test.csv`) wherever it is read from.
     // A resumed run keeps the one it wrote (the same split, which --resume checks).
-    if !resume {
+    if !resume && isRoot {
       var testCSV = CSV.row(["path", "label", "study"])
       for item in split.test { testCSV += CSV.row([DiagnosisRun.key(item.path), index.classes[item.label], item.study ?? ""]) }
       do { try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8) } catch {
@@ -122,7 +171,8 @@ struct TrainCommand: ParsableCommand {
       Console.note("head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")
     }
     if split.validation.isEmpty { Console.note("no validation split (split.validation is 0): every epoch's model is the best so far, and nothing stops early") }
-    let summary = "\(task.rawValue): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test images; \(index.classes.count) classes; \(model.config.name) at \(spec.resolution) px, policy \(policy), \(model.parameterCount) parameters"
+    let ranks = world.map { ", \($0.size) ranks of \(spec.batchSize / $0.size)-\((spec.batchSize + $0.size - 1) / $0.size) images per global batch of \(spec.batchSize)\(syncBN ? ", synchronised BatchNorm" : "")" } ?? ""
+    let summary = "\(task.rawValue): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test images; \(index.classes.count) classes; \(model.config.name) at \(spec.resolution) px, policy \(policy), \(model.parameterCount) parameters\(ranks)"
     if json { Console.note(summary) } else { print(summary) }
     let bar = ProgressBar()
     let logs = try trainer.run(resume: resume) { event in
@@ -147,6 +197,7 @@ struct TrainCommand: ParsableCommand {
     }
     bar.finish()
     guard !logs.isEmpty || resume else { throw CommandFailure("no epoch ran (--max-steps reached before the first epoch ended?): no checkpoint was written") }
+    guard isRoot else { return }
     let (tested, testFailures) = split.test.isEmpty ? (0, []) : try trainer.writeTestPredictions(split.test)
     for f in testFailures { Console.warning("test image skipped: \(f)") }
     let files = ["best.safetensors", "last.safetensors", "log.jsonl", "test.csv"] + (split.test.isEmpty ? [] : ["test_predictions.csv"])
@@ -176,3 +227,4 @@ enum ValidationMetric: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension TaskKind: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}

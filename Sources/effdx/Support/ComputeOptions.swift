@@ -7,8 +7,9 @@ struct ComputeOptions: ParsableArguments {
   @Option(help: "Threads for OpenBLAS and EfficientDx's kernels (default: all cores, or EFFDX_THREADS).")
   var threads: Int?
 
-  /// Called by every command that runs a network.
-  func apply() throws {
+  /// Called by every command that runs a network. `sharedBy`: processes of one job on this
+  /// machine (data-parallel ranks), which divide the cores between them unless told otherwise.
+  func apply(sharedBy processes: Int = 1) throws {
     // Networks reallocate the same large activations over and over: keep them in the heap
     // (not for tiling, which would only grow its footprint). EFFDX_RETURN_FREED_MEMORY=1
     // trades that speed for a lower peak (Docs/GettingStarted.md).
@@ -16,6 +17,8 @@ struct ComputeOptions: ParsableArguments {
     if let threads {
       guard (1...1024).contains(threads) else { throw ValidationError("--threads must be in 1...1024, not \(threads)") }
       ThreadPool.threadCount = threads
+    } else if processes > 1 && RuntimeEnvironment.current.threads == nil {
+      ThreadPool.threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount / processes)
     }
   }
 }

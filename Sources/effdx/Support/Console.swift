@@ -49,9 +49,10 @@ struct VerbosityOptions: ParsableArguments {
   @Flag(name: .shortAndLong, help: "Only warnings and errors on standard error (no notes, no progress).") var quiet = false
   @Flag(name: .shortAndLong, help: "More detail on standard error.") var verbose = false
 
-  func apply() throws {
+  /// `quieted`: as if --quiet were given (a data-parallel rank other than 0).
+  func apply(quieted: Bool = false) throws {
     guard !(quiet && verbose) else { throw ValidationError("--quiet and --verbose exclude each other") }
-    Console.bootstrap(quiet ? .warning : verbose ? .debug : .info)
+    Console.bootstrap(quiet || quieted ? .warning : verbose ? .debug : .info)
   }
 }
 
