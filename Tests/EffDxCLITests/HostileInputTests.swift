@@ -185,6 +185,15 @@ final class HostileInputTests: XCTestCase {
       (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--resolution", "0"], "--resolution"),
       (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--max-steps", "0"], "--max-steps"),
       (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--patience", "0"], "--patience"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--optimizer", "lion"], "--optimizer"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--optimizer", "sgd", "--momentum", "1"], "--momentum"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--optimizer", "sgd", "--momentum", "nan"], "--momentum"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--momentum", "0.5"], "not adamw"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--optimizer", "sgd", "--eps", "1e-3"], "not sgd"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--eps", "0"], "--eps"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--eps", "inf"], "--eps"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--weight-decay", "-0.1"], "--weight-decay"),
+      (["train", "--task", "leaf-disease", "--data", dir, "--out", dir + "/r", "--weight-decay", "nan"], "--weight-decay"),
       (["diagnose", "--checkpoint", "x", "--input", dir, "--out", dir + "/o.csv", "--slide-mpp", "inf"], "--mpp"),
     ]
     for (args, expected) in cases {
