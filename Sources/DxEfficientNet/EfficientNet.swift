@@ -21,7 +21,7 @@ public final class EfficientNet: Layer {
   let convHead: Conv2D
   let bn2: BatchNormAct
   let pool = GlobalAvgPool()
-  let dropout: Dropout
+  private(set) var dropout: Dropout
   /// The classifier on pooled features (a `Linear`, or an MLP when `config.classifierHidden`),
   /// replaceable for transfer learning.
   public private(set) var classifier: any Layer
@@ -112,6 +112,28 @@ public final class EfficientNet: Layer {
       }
     }
     (classifier as? StochasticLayer)?.reseed(rng.next(), firstSample: firstSample)
+  }
+
+  /// Sets the dropout before the classifier (a fine-tune's choice, not the checkpoint's).
+  public func setDropRate(_ rate: Float, seed: UInt64 = 0) {
+    dropout = Dropout(rate: rate, seed: seed)
+    config.dropRate = rate
+  }
+
+  /// Sets stochastic depth: block i of n drops its branch with probability `rate * i / n`, as
+  /// timm scales `drop_path_rate` (blocks without a skip connection never drop).
+  public func setDropPathRate(_ rate: Float, seed: UInt64 = 0) {
+    var rng = SeededGenerator(seed: seed)
+    let total = blocks.reduce(0) { $0 + $1.count }
+    var index = 0
+    for stage in blocks {
+      for block in stage {
+        let r = rate * Float(index) / Float(total)
+        block.dropPath = block.hasSkip && r > 0 ? DropPath(rate: r, seed: rng.next()) : nil
+        index += 1
+      }
+    }
+    config.dropPathRate = rate
   }
 
   /// Every BatchNorm, stem to head: synchronised BatchNorm gives each the replicas of a

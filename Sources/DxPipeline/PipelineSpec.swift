@@ -63,6 +63,8 @@ public struct PipelineSpec: Equatable, Sendable {
   public var batchSize = 32
   public var workers = 2
   public var prefetch = 2
+  /// The `training:` block: the recipe's defaults for this pipeline (flags override them).
+  public var training = RecipeSpec()
 
   public init(name: String) { self.name = name }
 
@@ -141,6 +143,7 @@ public struct PipelineSpec: Equatable, Sendable {
     spec.batchSize = try r.int("batch_size", default: 32, range: 1...4096)!
     spec.workers = try r.int("workers", default: 2, range: 1...64)!
     spec.prefetch = try r.int("prefetch", default: 2, range: 1...64)!
+    if var t = try r.child("training") { spec.training = try RecipeSpec.decode(&t) }
     try r.finish("the pipeline")
     return spec
   }

@@ -21,9 +21,13 @@ public enum TransformSpec: Equatable, Sendable {
   case cutout(p: Double, size: Int)
   case hedJitter(sigma: Double, bias: Double)
   case stainNormalize(method: String)
+  /// RandAugment: `n` operations, each at magnitude bin `m` of 0...30 (torchvision's scale).
+  case randAugment(n: Int, m: Int)
+  /// TrivialAugment: one operation at a random magnitude, wide ranges.
+  case trivialAugment
 
   public static let names = ["random_resized_crop", "center_crop", "resize", "horizontal_flip", "vertical_flip", "rotate90", "rotation", "color_jitter",
-                      "gaussian_blur", "gaussian_noise", "cutout", "hed_jitter", "stain_normalize"]
+                      "gaussian_blur", "gaussian_noise", "cutout", "hed_jitter", "stain_normalize", "rand_augment", "trivial_augment"]
 
   static func decode(_ node: Node, file: String) throws -> TransformSpec {
     guard let mapping = node.mapping, mapping.count == 1, let (keyNode, valueNode) = mapping.first, let name = keyNode.string else {
@@ -64,6 +68,8 @@ public enum TransformSpec: Equatable, Sendable {
     case "cutout": t = .cutout(p: try r.double("p", default: 0.5, range: 0...1)!, size: try r.int("size", default: 32, range: 1...4096)!)
     case "hed_jitter": t = .hedJitter(sigma: try r.double("sigma", default: 0.05, range: 0...1)!, bias: try r.double("bias", default: 0.05, range: 0...1)!)
     case "stain_normalize": t = .stainNormalize(method: try r.string("method", default: "macenko", allowed: ["macenko", "reinhard"])!)
+    case "rand_augment": t = .randAugment(n: try r.int("n", default: 2, range: 1...10)!, m: try r.int("m", default: 9, range: 0...30)!)
+    case "trivial_augment": t = .trivialAugment
     default:
       throw PipelineSpecError(file: file, line: YAMLNodeReader.line(keyNode), message: "unknown transform '\(name)' (one of: \(names.joined(separator: ", ")))")
     }
@@ -87,6 +93,8 @@ public enum TransformSpec: Equatable, Sendable {
     case .cutout: return "cutout"
     case .hedJitter: return "hed_jitter"
     case .stainNormalize: return "stain_normalize"
+    case .randAugment: return "rand_augment"
+    case .trivialAugment: return "trivial_augment"
     }
   }
 
@@ -108,6 +116,8 @@ public enum TransformSpec: Equatable, Sendable {
     case .cutout(let p, let size): params = "\"p\": \(n(p)), \"size\": \(size)"
     case .hedJitter(let sigma, let bias): params = "\"sigma\": \(n(sigma)), \"bias\": \(n(bias))"
     case .stainNormalize(let method): params = "\"method\": \"\(method)\""
+    case .randAugment(let n, let m): params = "\"n\": \(n), \"m\": \(m)"
+    case .trivialAugment: params = ""
     }
     return "{\"\(name)\": {\(params)}}"
   }
@@ -120,7 +130,7 @@ public enum TransformSpec: Equatable, Sendable {
     case .horizontalFlip(let p), .verticalFlip(let p), .rotate90(let p), .gaussianBlur(let p, _), .gaussianNoise(let p, _), .cutout(let p, _): return p > 0
     case .rotation(let degrees, _): return degrees > 0
     case .colorJitter(let b, let c, let s, let h): return b > 0 || c > 0 || s > 0 || h > 0
-    case .randomResizedCrop, .hedJitter: return true
+    case .randomResizedCrop, .hedJitter, .randAugment, .trivialAugment: return true
     }
   }
 
@@ -148,6 +158,8 @@ public enum TransformSpec: Equatable, Sendable {
     case .hedJitter(let sigma, let bias): return image.hedAugmented(sigma: Float(sigma), bias: Float(bias), using: &rng)
     case .stainNormalize(let method):
       return method == "reinhard" ? ReinhardNormalizer(mean: [-0.05, 0.02, 0.01], std: [0.25, 0.04, 0.02]).normalize(image) : MacenkoNormalizer().normalize(image)
+    case .randAugment(let n, let m): return AutoAugment.randAugment(image, n: n, m: m, using: &rng)
+    case .trivialAugment: return AutoAugment.trivialAugment(image, using: &rng)
     }
   }
 }

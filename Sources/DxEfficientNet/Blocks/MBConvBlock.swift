@@ -16,7 +16,7 @@ public class MBConvBlock: Layer {
   public let midChannels: Int
   public let hasSkip: Bool
   let chain: BlockChain
-  let dropPath: DropPath?
+  var dropPath: DropPath?
   /// Whether training gates SE's input as the projection reads it (see `BlockChain`). Off for
   /// A/B measurements (`effdx` sets it from `EFFDX_GATE_AS_READ=0`); every level gives the same
   /// bits either way.

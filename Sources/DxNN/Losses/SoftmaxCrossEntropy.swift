@@ -62,4 +62,28 @@ public struct SoftmaxCrossEntropy: Sendable {
     }
     return (total / weightSum, grad)
   }
+
+  /// Cross-entropy against soft targets `[N, K]` (each row a distribution, label smoothing
+  /// already in it: mixup's and CutMix's targets), timm's `SoftTargetCrossEntropy`:
+  /// `loss = Σ_i Σ_c -t[i, c] log p[i, c] / normalizer` (normalizer: N, or the global batch's
+  /// size for one replica's rows), gradient `(p - t) / normalizer`.
+  public func callAsFunction(logits: Tensor, targets: [Float], normalizer: Double? = nil) -> (loss: Double, gradient: Tensor) {
+    precondition(logits.rank == 2 && targets.count == logits.count, "soft targets \(targets.count) for logits \(logits.shape)")
+    let n = logits.shape[0], k = logits.shape[1]
+    let denominator = normalizer ?? Double(n)
+    precondition(denominator > 0, "an empty batch")
+    var total = 0.0
+    var grad = Tensor.zeros(logits.shape)
+    for i in 0..<n {
+      let row = logits.scalars[(i * k)..<((i + 1) * k)].map(Double.init)
+      let mx = row.max()!
+      let lse = mx + log(row.reduce(0) { $0 + exp($1 - mx) })
+      for c in 0..<k {
+        let t = Double(targets[i * k + c])
+        total += t * (lse - row[c])
+        grad.scalars[i * k + c] = Float((exp(row[c] - lse) - t) / denominator)
+      }
+    }
+    return (total / denominator, grad)
+  }
 }

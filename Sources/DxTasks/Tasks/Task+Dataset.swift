@@ -35,3 +35,21 @@ extension Task {
     throw TaskError.invalid("the validation split is empty: \(detail). Add more studies, give the manifest a 'split' column (train, val, test), or set split.by_study: false in a pipeline copy")
   }
 }
+
+extension Task {
+  /// An explicit validation set (`train --val-data`), its labels mapped to the training
+  /// classes by name; a class the training data lacks is an error naming it.
+  public static func validationSet(at path: String, classes: [String], spec: PipelineSpec) throws -> [DatasetIndex.Item] {
+    let index = try dataset(at: path, spec: spec, source: "--val-data")
+    let unknown = index.classes.filter { !classes.contains($0) }
+    guard unknown.isEmpty else {
+      throw TaskError.invalid("--val-data \(path): class\(unknown.count == 1 ? "" : "es") \(unknown.prefix(5).joined(separator: ", ")) not in the training data (\(classes.joined(separator: ", ")))")
+    }
+    guard !index.items.isEmpty else { throw TaskError.invalid("--val-data \(path): no images") }
+    return index.items.map { item in
+      var mapped = item
+      mapped.label = classes.firstIndex(of: index.classes[item.label])!
+      return mapped
+    }
+  }
+}

@@ -42,23 +42,11 @@ extension Trainer {
   func startReplicas() throws {
     guard let group = parallel else { return }
     if config.syncBatchNorm == true { for bn in model.batchNorms { bn.replicas = group } }
-    var state: [String: Tensor] = [:]
-    if isRoot {
-      state = optimizer.stateTensors()
-      for (name, tensor) in model.stateDict() { state[Self.modelPrefix + name] = tensor }
-    }
-    let received = try group.broadcast(state, from: 0)
-    if !isRoot {
-      var weights: [String: Tensor] = [:], optimizerState: [String: Tensor] = [:]
-      for (name, tensor) in received {
-        if name.hasPrefix(Self.modelPrefix) { weights[String(name.dropFirst(Self.modelPrefix.count))] = tensor } else { optimizerState[name] = tensor }
-      }
-      try model.loadState(weights)
-      optimizer.loadState(optimizerState)
-    }
-    var counters = [Double(epochsDone), Double(steps), Double(badEpochs), bestMetric]
+    let received = try group.broadcast(isRoot ? trainingState() : [:], from: 0)
+    if !isRoot { try loadTrainingState(received, source: "rank 0") }
+    var counters = [Double(epochsDone), Double(steps), Double(badEpochs), bestMetric, bestEMAMetric]
     try counters.withUnsafeMutableBytes { try group.broadcast($0, from: 0) }
-    (epochsDone, steps, badEpochs, bestMetric) = (Int(counters[0]), Int(counters[1]), Int(counters[2]), counters[3])
+    (epochsDone, steps, badEpochs, bestMetric, bestEMAMetric) = (Int(counters[0]), Int(counters[1]), Int(counters[2]), counters[3], counters[4])
   }
 
   /// The counts of this step's images on every rank, exchanged (one small allreduce), and the

@@ -44,7 +44,12 @@ public final class Trainer {
 
   let policy: FineTunePolicy
   let optimizer: Optimizer
+  /// The moving average of the weights (`--ema`), validated and saved beside the model.
+  let ema: ExponentialMovingAverage?
   var epochsDone = 0, steps = 0, bestMetric = -Double.infinity, badEpochs = 0
+  var bestEMAMetric = -Double.infinity
+  /// Whether `best_ema.safetensors` in the run directory is this run's.
+  var bestEMAWritten = false
   private var reportedFailures = Set<String>()
   /// The run folder's lock, held while this trainer exists.
   private var lockFD: Int32 = -1
@@ -72,10 +77,12 @@ public final class Trainer {
               replicas: ReplicaGroup? = nil) throws {
     guard let policy = FineTunePolicy(config.policy) else { throw TaskError.invalid("unknown policy '\(config.policy)' (head, last-N, full, gradual)") }
     guard !train.isEmpty else { throw TaskError.invalid("no training images") }
-    guard config.learningRate.isFinite, config.learningRate > 0 else { throw TaskError.invalid("the learning rate must be a positive number") }
-    guard config.momentum.isFinite, (0..<1).contains(config.momentum) else { throw TaskError.invalid("the momentum must be in [0, 1), not \(config.momentum)") }
-    guard config.weightDecay.isFinite, (0...1).contains(config.weightDecay) else { throw TaskError.invalid("the weight decay must be in 0...1, not \(config.weightDecay)") }
-    if let eps = config.eps { guard eps.isFinite, eps > 0, eps <= 1 else { throw TaskError.invalid("the optimizer's epsilon must be in (0, 1], not \(eps)") } }
+    try config.validate()
+    if config.mixes && policy == .head && config.cacheFeatures {
+      throw TaskError.invalid("mixup and CutMix mix images, and the head-only policy trains on cached features: add --no-cache-features, or leave out --mixup/--cutmix")
+    }
+    if let rate = config.dropout { model.setDropRate(Float(rate), seed: config.seed) }
+    if let rate = config.dropPath { model.setDropPathRate(Float(rate), seed: config.seed) }
     self.evaluation = try EvaluationTransform(spec: spec)
     self.model = model
     self.spec = spec
@@ -87,6 +94,7 @@ public final class Trainer {
     self.policy = policy
     self.replicas = replicas
     optimizer = config.makeOptimizer()
+    ema = config.ema.map { ExponentialMovingAverage(model, decay: Float($0)) }
     if let replicas, replicas.size > 1 {
       guard config.ranks == replicas.size else { throw TaskError.invalid("the training config says \(config.ranks ?? 1) ranks, but \(replicas.size) run") }
       guard replicas.rank == 0 else { return }  // only rank 0 touches the run folder
@@ -111,15 +119,25 @@ public final class Trainer {
   var lastPath: String { (runDirectory as NSString).appendingPathComponent("last.safetensors") }
   var statePath: String { (runDirectory as NSString).appendingPathComponent("last.state.safetensors") }
   var bestPath: String { (runDirectory as NSString).appendingPathComponent("best.safetensors") }
+  var bestEMAPath: String { (runDirectory as NSString).appendingPathComponent("best_ema.safetensors") }
   var logPath: String { (runDirectory as NSString).appendingPathComponent("log.jsonl") }
   public var testPredictionsPath: String { (runDirectory as NSString).appendingPathComponent("test_predictions.csv") }
+  public var testPredictionsEMAPath: String { (runDirectory as NSString).appendingPathComponent("test_predictions_ema.csv") }
+  /// Whether this run saved a best moving average.
+  public var hasBestEMA: Bool { bestEMAWritten }
 
   var stepsPerEpoch: Int { (train.count + spec.batchSize - 1) / spec.batchSize }
 
-  /// Learning rate at global step `step`: linear warmup, then cosine to 1% of the peak.
+  /// Learning rate at global step `step`: linear warmup from a tenth of the peak, then the
+  /// schedule (cosine to `min_lr`, 1% of the peak by default).
   func learningRate(at step: Int) -> Double {
-    LearningRateSchedule(baseLR: config.learningRate, shape: .cosine(totalSteps: max(1, (config.epochs - config.warmupEpochs) * stepsPerEpoch), minLR: config.learningRate / 100),
-                         warmupSteps: config.warmupEpochs * stepsPerEpoch, warmupStartLR: config.learningRate / 10).lr(at: step)
+    let shape: LearningRateSchedule.Shape
+    switch config.schedule {
+    case .cosine: shape = .cosine(totalSteps: max(1, (config.epochs - config.warmupEpochs) * stepsPerEpoch), minLR: config.minLearningRate ?? config.learningRate / 100)
+    case .step: shape = .step(every: (config.decayEpochs ?? max(1, config.epochs / 3)) * stepsPerEpoch, gamma: config.decayRate)
+    case .constant: shape = .constant
+    }
+    return LearningRateSchedule(baseLR: config.learningRate, shape: shape, warmupSteps: config.warmupEpochs * stepsPerEpoch, warmupStartLR: config.learningRate / 10).lr(at: step)
   }
 
   func lrScale(_ name: String) -> Float { name.hasPrefix("classifier.") ? 1 : Float(config.backboneLRScale) }
@@ -145,6 +163,7 @@ public final class Trainer {
     model.recomputation = config.lowMemory ? .all : .elementwise
     var logs: [EpochLog] = []
     let lossFunction = loss()
+    let mixing = config.mixes ? BatchMixing(config, classes: classes.count) : nil
     let params = model.namedParameters()
     var features: FeatureCache? = nil
     if policy == .head && config.cacheFeatures {
@@ -159,7 +178,7 @@ public final class Trainer {
       var total = 0.0, seen = 0, skipped = 0, batchIndex = 0, emptyShares = 0
       var timing = ExchangeTiming()
       /// One optimisation step on this rank's rows of a global batch.
-      func step(_ share: StepShare, labels: [Int], forward: () -> Tensor, backward: (Tensor) -> Void) throws {
+      func step(_ share: StepShare, labels: [Int], input: Tensor, forward: (Tensor) -> Tensor, backward: (Tensor) -> Void) throws {
         if share.someRankEmpty {
           // Every rank skips alike (a rank with no image cannot take part in the step).
           emptyShares += share.globalCount
@@ -167,12 +186,21 @@ public final class Trainer {
         }
         model.zeroGradients()
         model.reseedStochasticLayers(stepSeed(epoch), firstSample: share.firstSample)
-        let (partial, grad) = lossFunction(logits: forward(), labels: labels, normalizer: share.globalWeight)
+        let partial: Double, grad: Tensor
+        if let mixing {
+          var images = input
+          var rng = SeededGenerator(seed: stepSeed(epoch) ^ 0x6D69_7875_7063_7574)  // the step's draw, alike on every rank
+          let targets = mixing.mix(&images, labels: labels, draw: mixing.draw(height: input.shape[1], width: input.shape[2], using: &rng))
+          (partial, grad) = lossFunction(logits: forward(images), targets: targets, normalizer: Double(share.globalCount))
+        } else {
+          (partial, grad) = lossFunction(logits: forward(input), labels: labels, normalizer: share.globalWeight)
+        }
         backward(grad)
         let l = try sumGradients(params, loss: partial, timing: &timing)
         clipGradientNorm(params, maxNorm: Float(config.gradientClip))
         optimizer.step(params, lr: Float(learningRate(at: steps)), lrScale: lrScale)
         steps += 1
+        ema?.update(model, step: steps)
         total += l * Double(share.globalCount)
         seen += share.globalCount
         batchIndex += 1
@@ -187,7 +215,7 @@ public final class Trainer {
           let local = Array(labels[part])
           let share = StepShare(globalCount: labels.count, firstSample: part.lowerBound, globalWeight: lossFunction.weightSum(labels),
                                 someRankEmpty: labels.count < rankCount)
-          try step(share, labels: local, forward: { model.classify(pooled: features.rows(x, Array(part)), mode: .training) }) { _ = model.backwardClassify($0) }
+          try step(share, labels: local, input: features.rows(x, Array(part)), forward: { model.classify(pooled: $0, mode: .training) }) { _ = model.backwardClassify($0) }
         }
       } else {
         for batch in BatchLoader(items: train, spec: spec, training: true, seed: config.seed, epoch: epoch, share: parallel.map { ($0.rank, $0.size) }) {
@@ -197,7 +225,7 @@ public final class Trainer {
           }
           if share.globalCount == 0 { continue }
           if let max = config.maxSteps, steps >= max { break }
-          try step(share, labels: batch.labels, forward: { model.forward(batch.images, mode: .training) }) { model.backwardParameters($0) }
+          try step(share, labels: batch.labels, input: batch.images, forward: { model.forward($0, mode: .training) }) { model.backwardParameters($0) }
         }
       }
       guard seen > 0 || (config.maxSteps.map { steps >= $0 } ?? false) else {
@@ -208,11 +236,21 @@ public final class Trainer {
       let metric = config.metric == "accuracy" ? accuracy : macroF1
       // Without a validation split the latest epoch is the best one, and nothing stops early.
       let improved = validation.isEmpty || metric > bestMetric
-      if improved { bestMetric = metric; badEpochs = 0 } else { badEpochs += 1 }
+      if improved { bestMetric = metric }
+      let averaged = try evaluateEMA(features, failures: { report($0, events) })
+      let improvedEMA = averaged.map { validation.isEmpty || $0.metric > bestEMAMetric } ?? false
+      if let averaged, improvedEMA { bestEMAMetric = averaged.metric }
+      // Patience runs out only when neither the model nor its average improves.
+      if improved || improvedEMA { badEpochs = 0 } else { badEpochs += 1 }
       epochsDone += 1
       let seconds = Date().timeIntervalSince(start)
       var log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy.isNaN ? nil : accuracy, validationMacroF1: macroF1.isNaN ? nil : macroF1,
                          learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
+      if let averaged {
+        log.validationAccuracyEMA = averaged.accuracy.isNaN ? nil : averaged.accuracy
+        log.validationMacroF1EMA = averaged.macroF1.isNaN ? nil : averaged.macroF1
+        log.bestEMA = improvedEMA
+      }
       if let group = parallel {
         log.ranks = group.size
         log.skippedInEmptyShares = emptyShares
@@ -220,7 +258,7 @@ public final class Trainer {
         log.allreduceSecondsPerStep = timing.steps > 0 ? timing.seconds / Double(timing.steps) : 0
       }
       logs.append(log)
-      try onRoot("save epoch \(epochsDone)") { try save(log: log, best: improved) }
+      try onRoot("save epoch \(epochsDone)") { try save(log: log, best: improved, bestEMA: improvedEMA) }
       if isRoot { events(.epochEnd(log)) }
     }
     return logs
@@ -230,9 +268,12 @@ public final class Trainer {
   /// (same `Predictor`, same columns), so `effdx evaluate` reads it and `diagnose` on the same
   /// files gives the same probabilities.
   /// Returns the rows written and the test images that could not be read.
-  public func writeTestPredictions(_ test: [DatasetIndex.Item], batchSize: Int = 16) throws -> (written: Int, failures: [ImageError]) {
+  /// `averaged`: the best moving average's (`best_ema.safetensors`) into
+  /// `test_predictions_ema.csv`.
+  public func writeTestPredictions(_ test: [DatasetIndex.Item], batchSize: Int = 16, averaged: Bool = false) throws -> (written: Int, failures: [ImageError]) {
     // This run's best (a best.safetensors left by an earlier run in the folder is not it).
-    let checkpoint = try TaskCheckpoint.load(bestWritten ? bestPath : lastPath)
+    let checkpoint = try TaskCheckpoint.load(averaged ? bestEMAPath : bestWritten ? bestPath : lastPath)
+    let destination = averaged ? testPredictionsEMAPath : testPredictionsPath
     let predictor = Predictor(checkpoint)
     let format = PredictionsFormat(classes: classes)
     var text = CSV.row(format.header)
@@ -250,8 +291,8 @@ public final class Trainer {
         }
       }
     }
-    do { try text.write(toFile: testPredictionsPath, atomically: true, encoding: .utf8) } catch {
-      throw TaskError.invalid("\(testPredictionsPath): cannot write (\((error as NSError).localizedDescription))")
+    do { try text.write(toFile: destination, atomically: true, encoding: .utf8) } catch {
+      throw TaskError.invalid("\(destination): cannot write (\((error as NSError).localizedDescription))")
     }
     return (written, failures)
   }
@@ -313,10 +354,14 @@ public final class Trainer {
   /// improved), then the log line, then the resume state (model + optimizer + progress, one
   /// atomic file: the commit point), then last. `restore` trusts only the state file, cuts the
   /// log back to its epochs and rewrites `last`; a replayed epoch recomputes the same values.
-  func save(log: EpochLog, best: Bool) throws {
+  func save(log: EpochLog, best: Bool, bestEMA: Bool = false) throws {
     if best {
       try checkpoint().save(to: bestPath)
       bestWritten = true
+    }
+    if bestEMA, let ema {
+      try withWeights(ema.shadow) { try checkpoint().save(to: bestEMAPath) }
+      bestEMAWritten = true
     }
     crashForTesting("after-best")
     let line = String(decoding: try JSONEncoder().encode(log), as: UTF8.self) + "\n"
@@ -332,9 +377,8 @@ public final class Trainer {
       try line.write(toFile: logPath, atomically: true, encoding: .utf8)
     }
     crashForTesting("after-log")
-    var state = optimizer.stateTensors()
-    for (name, tensor) in model.stateDict() { state[Self.modelPrefix + name] = tensor }
-    var stateMeta = ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)"]
+    var state = trainingState()
+    var stateMeta = ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)", "best_ema_metric": "\(bestEMAMetric)"]
     stateMeta["effdx.training"] = try String(decoding: JSONEncoder.sortedKeys.encode(config), as: UTF8.self)
     stateMeta["effdx.data_digest"] = dataDigest
     try SafeTensorsWriter.write(state, metadata: stateMeta, to: statePath)
@@ -343,7 +387,6 @@ public final class Trainer {
     crashForTesting("after-last")
   }
 
-  static let modelPrefix = "model."
 
   func crashForTesting(_ point: String) { savePointHook?(epochsDone, point) }
 
@@ -377,13 +420,8 @@ public final class Trainer {
     let stateFile = try SafeTensorsFile(path: statePath)
     try checkSameRun(stateFile.metadata)
     let tensors = try stateFile.allTensors()
-    var weights: [String: Tensor] = [:], optimizerState: [String: Tensor] = [:]
-    for (name, tensor) in tensors {
-      if name.hasPrefix(Self.modelPrefix) { weights[String(name.dropFirst(Self.modelPrefix.count))] = tensor } else { optimizerState[name] = tensor }
-    }
-    guard !weights.isEmpty else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
-    try model.loadState(weights)
-    optimizer.loadState(optimizerState)
+    guard tensors.keys.contains(where: { $0.hasPrefix(Self.modelPrefix) }) else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
+    try loadTrainingState(tensors, source: statePath)
     bestWritten = FileManager.default.fileExists(atPath: bestPath)  // the same run (checkSameRun)
     func count(_ key: String) throws -> Int {
       guard let v = Int(stateFile.metadata[key] ?? "0"), v >= 0 else { throw TaskError.invalid("\(statePath): metadata '\(key)' is not a count") }
@@ -393,6 +431,8 @@ public final class Trainer {
     steps = try count("steps")
     badEpochs = try count("bad_epochs")
     bestMetric = Double(stateFile.metadata["best_metric"] ?? "") ?? -Double.infinity
+    bestEMAMetric = Double(stateFile.metadata["best_ema_metric"] ?? "") ?? -Double.infinity
+    bestEMAWritten = FileManager.default.fileExists(atPath: bestEMAPath)
     // The log keeps only the lines of the epochs the state contains; `last` is that state's model.
     if let text = try? String(contentsOfFile: logPath, encoding: .utf8) {
       let kept = text.split(separator: "\n").prefix(epochsDone).joined(separator: "\n")

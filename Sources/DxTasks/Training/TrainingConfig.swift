@@ -1,4 +1,5 @@
 import DxNN
+import DxPipeline
 
 /// How a fine-tune runs. Everything that changes the result is here (and in the pipeline), so
 /// a run is reproducible from its config and seed.
@@ -17,6 +18,31 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
   /// The backbone learns at `learningRate * backboneLRScale` (pretrained features move slowly).
   public var backboneLRScale = 0.1
   public var warmupEpochs = 1
+  /// The decay after warmup.
+  public var schedule = ScheduleKind.cosine
+  /// Where the cosine ends (nil: 1% of `learningRate`).
+  public var minLearningRate: Double?
+  /// The step schedule: multiply by `decayRate` every `decayEpochs` (nil: a third of the epochs).
+  public var decayEpochs: Int?
+  public var decayRate = 0.1
+  /// Dropout before the classifier and drop-path (stochastic depth) of the blocks, at the last
+  /// block (earlier blocks drop less, linearly); nil: the network's own.
+  public var dropout: Double?
+  public var dropPath: Double?
+  /// Decay of an exponential moving average of the weights (timm's ModelEmaV3 with warmup),
+  /// validated every epoch and saved as `best_ema.safetensors`; nil: none.
+  public var ema: Double?
+  /// Mixup and CutMix: Beta(alpha, alpha) mixing of each batch with itself reversed, soft
+  /// targets through the loss (0: off). With both, `mixSwitchProbability` picks CutMix.
+  public var mixup = 0.0
+  public var cutmix = 0.0
+  public var mixProbability = 1.0
+  public var mixSwitchProbability = 0.5
+  /// How the images were split (recorded so `--like` and readers of a checkpoint can see it):
+  /// the held-out fractions, or the explicit validation set.
+  public var validationFraction: Double?
+  public var testFraction: Double?
+  public var validationData: String?
   /// AdamW's decoupled decay, or SGD's and RMSprop-TF's L2 term (`OptimizerKind.defaultWeightDecay`).
   public var weightDecay = 0.01
   public var labelSmoothing = 0.1
@@ -71,6 +97,20 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     learningRate = try value(.learningRate, d.learningRate)
     backboneLRScale = try value(.backboneLRScale, d.backboneLRScale)
     warmupEpochs = try value(.warmupEpochs, d.warmupEpochs)
+    schedule = try value(.schedule, d.schedule)
+    minLearningRate = try c.decodeIfPresent(Double.self, forKey: .minLearningRate)
+    decayEpochs = try c.decodeIfPresent(Int.self, forKey: .decayEpochs)
+    decayRate = try value(.decayRate, d.decayRate)
+    dropout = try c.decodeIfPresent(Double.self, forKey: .dropout)
+    dropPath = try c.decodeIfPresent(Double.self, forKey: .dropPath)
+    ema = try c.decodeIfPresent(Double.self, forKey: .ema)
+    mixup = try value(.mixup, d.mixup)
+    cutmix = try value(.cutmix, d.cutmix)
+    mixProbability = try value(.mixProbability, d.mixProbability)
+    mixSwitchProbability = try value(.mixSwitchProbability, d.mixSwitchProbability)
+    validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction)
+    testFraction = try c.decodeIfPresent(Double.self, forKey: .testFraction)
+    validationData = try c.decodeIfPresent(String.self, forKey: .validationData)
     weightDecay = try value(.weightDecay, d.weightDecay)
     labelSmoothing = try value(.labelSmoothing, d.labelSmoothing)
     balancedClassWeights = try value(.balancedClassWeights, d.balancedClassWeights)
@@ -92,7 +132,32 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     case weightDecay = "weight_decay", labelSmoothing = "label_smoothing", balancedClassWeights = "balanced_class_weights"
     case patience, metric, policy, head, cacheFeatures = "cache_features", gradientClip = "gradient_clip", lowMemory = "low_memory", seed, maxSteps = "max_steps"
     case ranks, syncBatchNorm = "sync_bn"
+    case schedule = "sched", minLearningRate = "min_lr", decayEpochs = "decay_epochs", decayRate = "decay_rate", dropout, dropPath = "drop_path", ema
+    case mixup, cutmix, mixProbability = "mix_prob", mixSwitchProbability = "mix_switch_prob"
+    case validationFraction = "val_fraction", testFraction = "test_fraction", validationData = "val_data"
   }
+
+  /// Whether batches are mixed (mixup or CutMix).
+  public var mixes: Bool { (mixup > 0 || cutmix > 0) && mixProbability > 0 }
+
+  /// The recipe's values checked against `RecipeSpec`'s ranges (a config read from a
+  /// checkpoint's metadata or built by a library user has had no other check).
+  public func validate() throws {
+    do { try recipe.validate { "'\($0)'" } } catch { throw TaskError.invalid("the training recipe's \(error)") }
+    if let m = minLearningRate, m > learningRate { throw TaskError.invalid("min_lr \(m) exceeds the peak lr \(learningRate)") }
+    guard gradientClip.isFinite, gradientClip > 0 else { throw TaskError.invalid("gradient_clip must be a positive number, not \(gradientClip)") }
+    if mixes && balancedClassWeights { throw TaskError.invalid("--balanced class weights do not combine with mixup or CutMix (their targets are mixtures of two classes)") }
+  }
+}
+
+/// The learning rate's decay after warmup.
+public enum ScheduleKind: String, Codable, CaseIterable, Sendable {
+  /// Half a cosine from the peak to `min_lr` over the remaining epochs (timm's default).
+  case cosine
+  /// The peak times `decay_rate` every `decay_epochs`.
+  case step
+  /// The peak to the end.
+  case constant
 }
 
 /// An update rule `effdx train` offers.
@@ -128,6 +193,10 @@ public struct EpochLog: Codable, Equatable, Sendable {
   public var imagesPerSecond: Double
   public var best: Bool
   public var skippedFiles: Int
+  /// With --ema: the moving average's validation scores, and whether it is the best average.
+  public var validationAccuracyEMA: Double?
+  public var validationMacroF1EMA: Double?
+  public var bestEMA: Bool?
   /// Data-parallel runs only: the ranks, and the gradient exchange of an average step (the
   /// buffer each rank contributes to MPI_Allreduce, and the wall time the call took).
   public var ranks: Int?
@@ -141,5 +210,6 @@ public struct EpochLog: Codable, Equatable, Sendable {
     case learningRate = "learning_rate", seconds, imagesPerSecond = "images_per_second", best, skippedFiles = "skipped_files"
     case ranks, allreduceBytesPerStep = "allreduce_bytes_per_step", allreduceSecondsPerStep = "allreduce_seconds_per_step"
     case skippedInEmptyShares = "skipped_in_empty_shares"
+    case validationAccuracyEMA = "val_accuracy_ema", validationMacroF1EMA = "val_macro_f1_ema", bestEMA = "best_ema"
   }
 }

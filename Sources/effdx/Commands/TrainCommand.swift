@@ -25,22 +25,12 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Pipeline YAML (default: the task's built-in pipeline, the same as Pipelines/<task>.yaml).") var pipeline: String?
   @Option(help: "Architecture when not starting from --weights.") var arch = "efficientnet_b0"
   @Option(help: "Start from an EfficientDx checkpoint (e.g. ImageNet weights from effdx import-weights).") var weights: String?
-  @Option(help: "head, last-N, full or gradual.") var policy = "full"
   @Option(help: "The classifier head.") var head: HeadKind = .linear
-  @Option(help: "Epochs (1...10000).") var epochs = 10
-  @Option(help: "The update rule.") var optimizer: OptimizerKind = .adamw
-  @Option(help: "Peak learning rate of the head, a positive number.") var lr = 1e-3
-  @Option(help: "Weight decay, 0...1 (default: 0.01 for adamw, decoupled; 1e-4 for sgd and 1e-5 for rmsprop-tf, as L2).") var weightDecay: Double?
-  @Option(help: "Momentum of sgd and rmsprop-tf, 0...0.999.") var momentum = 0.9
-  @Flag(inversion: .prefixedNo, help: "sgd: Nesterov momentum.") var nesterov = true
-  @Option(help: "Epsilon of adamw (default 1e-8) and rmsprop-tf (default 1e-3), in (0, 1].") var eps: Double?
-  @Option(help: "Backbone learning rate as a fraction of --lr (0...1).") var backboneLRScale = 0.1
   @Option(help: "Input resolution, 16...2048 (default: the pipeline's).") var resolution: Int?
   @Option(help: "Batch size, 1...4096 (default: the pipeline's).") var batchSize: Int?
   @Flag(help: "Weight the loss by inverse class frequency.") var balanced = false
-  @Option(help: "Early stopping: epochs without improvement (1 or more).") var patience = 5
   @Option(help: "Validation metric for the best checkpoint.") var metric: ValidationMetric = .macroF1
-  @Option(help: "Random seed (split, initialisation, augmentation).") var seed: UInt64 = 0
+  @Option(help: "Random seed (split, initialisation, augmentation; default 0, or --like's).") var seed: UInt64?
   @Option(help: "Stop after this many optimisation steps (smoke runs; 1 or more).") var maxSteps: Int?
   @Option(help: "Run directory.") var out: String
   @Flag(inversion: .prefixedNo, help: "With --policy head: compute backbone features once and train the head on them (fast; the pipeline's training augmentations are then not applied).")
@@ -51,22 +41,22 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "Under mpirun: BatchNorm statistics over the whole global batch (every rank's images) instead of each rank's share.")
   var syncBN = false
   @Flag(help: "Print one JSON object per epoch on standard output (and a last one for the run) instead of text.") var json = false
+  @OptionGroup(title: "Recipe (flags override --like, which overrides the pipeline's training: block)") var recipe: RecipeOptions
+  @Option(help: "Start from the recipe, seed and split of this checkpoint's run (its effdx.training metadata); flags override it.") var like: String?
+  @Option(help: "Fraction of --data held out for validation, 0...0.9 (default: the pipeline's split.validation).") var valFraction: Double?
+  @Option(help: "Fraction of --data held out as the test set, 0...0.9; 0 when you keep your own test set (default: the pipeline's split.test).") var testFraction: Double?
+  @Option(help: "An explicit validation set (a folder per class, a folder with manifest.csv, or a manifest); --data is then not held out for validation.") var valData: String?
   @OptionGroup var verbosity: VerbosityOptions
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    guard FineTunePolicy(policy) != nil else { throw ValidationError("--policy must be head, last-N (N >= 1), full or gradual, not '\(policy)'") }
-    guard (1...10_000).contains(epochs) else { throw ValidationError("--epochs must be in 1...10000, not \(epochs)") }
-    guard lr.isFinite, lr > 0, lr <= 10 else { throw ValidationError("--lr must be a positive number up to 10, not \(lr)") }
-    if let weightDecay { guard weightDecay.isFinite, (0...1).contains(weightDecay) else { throw ValidationError("--weight-decay must be in 0...1, not \(weightDecay)") } }
-    guard momentum.isFinite, (0...0.999).contains(momentum) else { throw ValidationError("--momentum must be in 0...0.999, not \(momentum)") }
-    if let eps { guard eps.isFinite, eps > 0, eps <= 1 else { throw ValidationError("--eps must be in (0, 1], not \(eps)") } }
-    if optimizer == .adamw && momentum != 0.9 { throw ValidationError("--momentum applies to sgd and rmsprop-tf, not adamw (its betas are 0.9 and 0.999)") }
-    if optimizer == .sgd, eps != nil { throw ValidationError("--eps applies to adamw and rmsprop-tf, not sgd") }
-    guard backboneLRScale.isFinite, (0...1).contains(backboneLRScale) else { throw ValidationError("--backbone-lr-scale must be in 0...1, not \(backboneLRScale)") }
+    for (name, value) in [("--val-fraction", valFraction), ("--test-fraction", testFraction)] {
+      if let value { guard value.isFinite, (0...0.9).contains(value) else { throw ValidationError("\(name) must be in 0...0.9, not \(value)") } }
+    }
+    if (valFraction ?? 0) + (testFraction ?? 0) >= 1 { throw ValidationError("--val-fraction + --test-fraction must leave images for training") }
+    if valData != nil && (valFraction ?? 0) > 0 { throw ValidationError("--val-data is the validation set: leave out --val-fraction (or give 0)") }
     if let resolution { guard (16...2048).contains(resolution) else { throw ValidationError("--resolution must be in 16...2048, not \(resolution)") } }
     if let batchSize { guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...4096, not \(batchSize)") } }
-    guard patience >= 1 else { throw ValidationError("--patience must be at least 1, not \(patience)") }
     if let maxSteps { guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1, not \(maxSteps)") } }
   }
 
@@ -87,6 +77,16 @@ struct TrainCommand: ParsableCommand {
     world.finalize()
   }
 
+  /// The recipe a checkpoint's run was trained with (`--like`).
+  static func recipe(of checkpoint: String) throws -> TrainingConfig {
+    let metadata: [String: String]
+    do { metadata = try SafeTensorsFile(path: checkpoint).metadata } catch { throw CommandFailure("--like \(checkpoint): \(error)") }
+    guard let json = metadata["effdx.training"] else { throw CommandFailure("--like \(checkpoint): no training recipe in its metadata (effdx.training); was it written by effdx train?") }
+    do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) } catch {
+      throw CommandFailure("--like \(checkpoint): its effdx.training metadata is not a training recipe (\(error))")
+    }
+  }
+
   private func train(world: MPIWorld?, localRanks: Int) throws {
     let isRoot = (world?.rank ?? 0) == 0
     try verbosity.apply(quieted: !isRoot)
@@ -99,6 +99,19 @@ struct TrainCommand: ParsableCommand {
     if let resolution { spec.resolution = resolution }
     if let batchSize { spec.batchSize = batchSize }
     guard let data = data ?? spec.source.path else { throw ValidationError("--data is needed (the pipeline names no source.path)") }
+    // The recipe: built-in defaults, the pipeline's training: block, --like's, then the flags.
+    let liked = try like.map(Self.recipe(of:))
+    var config = TrainingConfig()
+    config.apply(spec.training.overridden(by: liked?.recipe ?? RecipeSpec()).overridden(by: recipe.recipe))
+    try recipe.checkAgainst(config)
+    guard let policy = FineTunePolicy(config.policy) else { throw CommandFailure("\(pipeline ?? spec.name): training.policy must be head, last-N, full or gradual, not '\(config.policy)'") }
+    let seed = self.seed ?? liked?.seed ?? 0
+    config.seed = seed
+    config.balancedClassWeights = balanced || (liked?.balancedClassWeights ?? false)
+    // The split: flags, else --like's, else the pipeline's.
+    let validationFraction = valData != nil ? 0 : valFraction ?? liked?.validationFraction ?? spec.split.validation
+    let testFraction = self.testFraction ?? liked?.testFraction ?? spec.split.test
+    if validationFraction + testFraction >= 1 { throw CommandFailure("the validation (\(validationFraction)) and test (\(testFraction)) fractions leave no images for training") }
     if let world, spec.batchSize < world.size {
       throw CommandFailure("--batch-size \(spec.batchSize) is smaller than the \(world.size) ranks: every rank needs at least one image of each global batch")
     }
@@ -111,8 +124,9 @@ struct TrainCommand: ParsableCommand {
       throw CommandFailure("\(out) holds a run already: --resume continues it; remove the folder or choose another --out to start a new one")
     }
     let index = try Task.dataset(at: data, spec: spec, source: self.data != nil ? "--data" : "\(spec.name): source.path")
-    let split = DatasetSplit(index, validation: spec.split.validation, test: spec.split.test, seed: spec.split.seed ^ seed, byStudy: spec.split.byStudy)
-    try Task.checkValidationSplit(split, index: index, validationFraction: spec.split.validation, byStudy: spec.split.byStudy)
+    var split = DatasetSplit(index, validation: validationFraction, test: testFraction, seed: spec.split.seed ^ seed, byStudy: spec.split.byStudy)
+    try Task.checkValidationSplit(split, index: index, validationFraction: validationFraction, byStudy: spec.split.byStudy)
+    if let valData { split.validation = try Task.validationSet(at: valData, classes: index.classes, spec: spec) }
     if index.classes.count < 2 { Console.warning("only one class (\(index.classes[0])): the model can only ever predict it, and accuracy will be 100%") }
     let model: EfficientNet
     if let weights {
@@ -129,22 +143,12 @@ struct TrainCommand: ParsableCommand {
     if head == .mlp || model.config.numClasses != index.classes.count || weights != nil {
       model.resetClassifier(numClasses: index.classes.count, hidden: head == .mlp ? 256 : nil, seed: seed)
     }
-    var config = TrainingConfig()
-    config.epochs = epochs
-    config.learningRate = lr
-    config.optimizer = optimizer
-    config.weightDecay = weightDecay ?? optimizer.defaultWeightDecay
-    config.momentum = momentum
-    config.nesterov = nesterov
-    config.eps = eps
-    config.backboneLRScale = backboneLRScale
-    config.balancedClassWeights = balanced
-    config.patience = patience
     config.metric = metric.rawValue
-    config.policy = policy
     config.head = head.rawValue
-    config.seed = seed
     config.maxSteps = maxSteps
+    config.validationFraction = validationFraction
+    config.testFraction = testFraction
+    config.validationData = valData.map(DiagnosisRun.key)
     config.cacheFeatures = cacheFeatures
     config.lowMemory = lowMemory
     if let world {
@@ -167,11 +171,14 @@ struct TrainCommand: ParsableCommand {
         throw CommandFailure("\(out)/test.csv: cannot write (\((error as NSError).localizedDescription))")
       }
     }
-    if policy == "head" && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
+    if policy == .head && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
       Console.note("head-only training on cached features: the pipeline's random training transforms (\(spec.trainTransforms.filter(\.isRandom).map(\.name).joined(separator: ", "))) are not applied; --no-cache-features applies them at the cost of a backbone pass per image per epoch")
     }
     if split.validation.isEmpty { Console.note("no validation split (split.validation is 0): every epoch's model is the best so far, and nothing stops early") }
     let ranks = world.map { ", \($0.size) ranks of \(spec.batchSize / $0.size)-\((spec.batchSize + $0.size - 1) / $0.size) images per global batch of \(spec.batchSize)\(syncBN ? ", synchronised BatchNorm" : "")" } ?? ""
+    let held = valData.map { "validation from --val-data \($0)" } ?? "\(Int((validationFraction * 100).rounded()))% held out for validation"
+    let testNote = testFraction == 0 ? "no test split (your own test set)" : "\(Int((testFraction * 100).rounded()))% held out as the test set"
+    Console.note("split: \(held), \(testNote)\(spec.split.byStudy ? ", whole studies together" : "")")
     let summary = "\(task.rawValue): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test images; \(index.classes.count) classes; \(model.config.name) at \(spec.resolution) px, policy \(policy), \(model.parameterCount) parameters\(ranks)"
     if json { Console.note(summary) } else { print(summary) }
     let bar = ProgressBar()
@@ -188,7 +195,8 @@ struct TrainCommand: ParsableCommand {
         if json {
           print(String(decoding: (try? JSONEncoder.sortedKeys.encode(l)) ?? Data("{}".utf8), as: UTF8.self))
         } else if let accuracy = l.validationAccuracy, let f1 = l.validationMacroF1 {
-          print(String(format: "epoch %d: train loss %.4f, validation accuracy %.1f%%, macro F1 %.3f%@ (%.0f s)", l.epoch, l.trainLoss, 100 * accuracy, f1, l.best ? " *best*" : "", l.seconds))
+          let averaged = l.validationAccuracyEMA.map { String(format: "; EMA %.1f%%, %.3f%@", 100 * $0, l.validationMacroF1EMA ?? .nan, l.bestEMA == true ? " *best*" : "") } ?? ""
+          print(String(format: "epoch %d: train loss %.4f, validation accuracy %.1f%%, macro F1 %.3f%@%@ (%.0f s)", l.epoch, l.trainLoss, 100 * accuracy, f1, l.best ? " *best*" : "", averaged, l.seconds))
         } else {
           print(String(format: "epoch %d: train loss %.4f, no validation split (%.0f s)", l.epoch, l.trainLoss, l.seconds))
         }
@@ -200,7 +208,9 @@ struct TrainCommand: ParsableCommand {
     guard isRoot else { return }
     let (tested, testFailures) = split.test.isEmpty ? (0, []) : try trainer.writeTestPredictions(split.test)
     for f in testFailures { Console.warning("test image skipped: \(f)") }
-    let files = ["best.safetensors", "last.safetensors", "log.jsonl", "test.csv"] + (split.test.isEmpty ? [] : ["test_predictions.csv"])
+    if trainer.hasBestEMA && !split.test.isEmpty { _ = try trainer.writeTestPredictions(split.test, averaged: true) }
+    let files = ["best.safetensors"] + (trainer.hasBestEMA ? ["best_ema.safetensors"] : []) + ["last.safetensors", "log.jsonl", "test.csv"]
+      + (split.test.isEmpty ? [] : ["test_predictions.csv"] + (trainer.hasBestEMA ? ["test_predictions_ema.csv"] : []))
     if json {
       let done = RunSummary(out: out, files: files, epochs: logs.count, testPredictions: split.test.isEmpty ? nil : tested)
       print(String(decoding: try JSONEncoder.sortedKeys.encode(done), as: UTF8.self))
@@ -227,4 +237,3 @@ enum ValidationMetric: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension TaskKind: ExpressibleByArgument {}
-extension OptimizerKind: ExpressibleByArgument {}

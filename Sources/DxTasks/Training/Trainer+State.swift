@@ -1,0 +1,57 @@
+import DxImaging
+import DxNN
+import DxTensor
+import Foundation
+
+// What a run carries from step to step besides the weights: the optimizer's state and the
+// moving average of the weights, saved in one file for --resume and broadcast to every rank.
+extension Trainer {
+  static let modelPrefix = "model."
+  static let emaPrefix = "ema."
+
+  /// The model (`model.`), the optimizer's state (its own names) and the average (`ema.`).
+  func trainingState() -> [String: Tensor] {
+    var state = optimizer.stateTensors()
+    for (name, tensor) in model.stateDict() { state[Self.modelPrefix + name] = tensor }
+    for (name, tensor) in ema?.shadow ?? [:] { state[Self.emaPrefix + name] = tensor }
+    return state
+  }
+
+  /// Restores what `trainingState` gave; `source` names it in errors.
+  func loadTrainingState(_ tensors: [String: Tensor], source: String) throws {
+    var weights: [String: Tensor] = [:], optimizerState: [String: Tensor] = [:], average: [String: Tensor] = [:]
+    for (name, tensor) in tensors {
+      if name.hasPrefix(Self.modelPrefix) {
+        weights[String(name.dropFirst(Self.modelPrefix.count))] = tensor
+      } else if name.hasPrefix(Self.emaPrefix) {
+        average[String(name.dropFirst(Self.emaPrefix.count))] = tensor
+      } else {
+        optimizerState[name] = tensor
+      }
+    }
+    try model.loadState(weights)
+    optimizer.loadState(optimizerState)
+    if let ema {
+      let expected = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.parameter.value.shape) })
+      guard Set(average.keys) == Set(expected.keys), average.allSatisfy({ expected[$0.key] == $0.value.shape }) else {
+        throw TaskError.invalid("\(source): the moving average of the weights (--ema) is missing or does not fit the model: resume with the recipe the run was started with")
+      }
+      ema.shadow = average
+    }
+  }
+
+  /// Runs `body` with `weights` in the model, then puts the model's own back.
+  func withWeights<T>(_ weights: [String: Tensor], _ body: () throws -> T) rethrows -> T {
+    let own = model.namedParameters().map { ($0.parameter, $0.parameter.value) }
+    for (name, p) in model.namedParameters() { if let w = weights[name] { p.value = w } }
+    defer { for (p, v) in own { p.value = v } }
+    return try body()
+  }
+
+  /// The moving average's validation scores (nil without --ema).
+  func evaluateEMA(_ features: FeatureCache?, failures: ([ImageError]) -> Void) throws -> (accuracy: Double, macroF1: Double, metric: Double)? {
+    guard let ema else { return nil }
+    let (accuracy, macroF1) = try withWeights(ema.shadow) { try evaluate(features, progress: { _, _ in }, failures: { _ in }) }
+    return (accuracy, macroF1, config.metric == "accuracy" ? accuracy : macroF1)
+  }
+}
