@@ -71,7 +71,7 @@ extension FloatImage {
   /// PIL's `ImageEnhance.Sharpness`: a blend with the image smoothed by PIL's SMOOTH kernel
   /// (borders kept), `factor` 1 leaving it unchanged.
   public func sharpened(_ factor: Float) -> FloatImage {
-    guard width > 2, height > 2 else { return self }
+    guard width > 2, height > 2, factor != 1 else { return self }
     var smooth = values
     for y in 1..<(height - 1) {
       for x in 1..<(width - 1) {

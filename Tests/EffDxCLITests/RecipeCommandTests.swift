@@ -1,0 +1,152 @@
+import DxNN
+import DxTestSupport
+import Foundation
+import XCTest
+
+/// The recipe as a user gives it: a pipeline's training: block under the flags, --like, the
+/// split flags, and --resume bit-exact with EMA and mixing on.
+final class RecipeCommandTests: XCTestCase {
+  var dir: URL!
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-recipe-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let made = try EffDxRunner.run(["samples", "--task", "leaf-disease", "--out", path("leaf"), "--count", "24", "--seed", "3", "--quiet"])
+    XCTAssertEqual(made.status, 0, made.stderr)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+  func path(_ p: String) -> String { dir.appendingPathComponent(p).path }
+
+  func train(_ out: String, _ extra: [String], environment: [String: String] = [:]) throws -> EffDxRunner.Result {
+    try EffDxRunner.run(["train", "--task", "leaf-disease", "--data", path("leaf/train"), "--arch", "efficientnet_lite0", "--resolution", "32", "--batch-size", "8",
+                         "--seed", "5", "--out", path(out)] + extra, environment: environment)
+  }
+
+  func recipe(_ run: String, _ file: String = "last.safetensors") throws -> [String: Any] {
+    let json = try SafeTensorsFile(path: path("\(run)/\(file)")).metadata["effdx.training"] ?? "{}"
+    return try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+  }
+
+  func testThePipelinesTrainingBlock_givesDefaults_flagsOverrideIt_andLikeReproducesTheRun() throws {
+    let pipeline = path("p.yaml")
+    try """
+      name: mine
+      task: leaf-disease
+      resolution: 32
+      train_transforms:
+        - trivial_augment:
+        - rand_augment: {n: 2, m: 9}
+      training:
+        optimizer: sgd
+        lr: 0.05
+        momentum: 0.8
+        sched: step
+        decay_epochs: 1
+        epochs: 2
+        label_smoothing: 0.2
+      """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+    let r = try train("yaml", ["--pipeline", pipeline, "--lr", "0.02", "--test-fraction", "0"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let recorded = try recipe("yaml")
+    XCTAssertEqual(recorded["optimizer"] as? String, "sgd")
+    XCTAssertEqual(recorded["learning_rate"] as? Double, 0.02, "the flag wins over the block")
+    XCTAssertEqual(recorded["momentum"] as? Double, 0.8)
+    XCTAssertEqual(recorded["sched"] as? String, "step")
+    XCTAssertEqual(recorded["label_smoothing"] as? Double, 0.2)
+    XCTAssertEqual(recorded["weight_decay"] as? Double, 1e-4, "sgd's usual decay, since no source gave one")
+    XCTAssertEqual(recorded["test_fraction"] as? Double, 0)
+    let log = try String(contentsOfFile: path("yaml/log.jsonl"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(log.count, 2, "epochs from the block")
+    // --test-fraction 0: no test split, no test predictions, and the split says so.
+    XCTAssertTrue(r.stdout.contains(", 0 test images"), r.stdout)
+    XCTAssertTrue(r.stderr.contains("no test split (your own test set)"), r.stderr)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: path("yaml/test_predictions.csv")))
+
+    // --like: the same recipe, seed and split, so the same weights; a flag still overrides.
+    let again = try EffDxRunner.run(["train", "--task", "leaf-disease", "--data", path("leaf/train"), "--pipeline", pipeline, "--arch", "efficientnet_lite0",
+                                     "--resolution", "32", "--batch-size", "8", "--like", path("yaml/best.safetensors"), "--out", path("like")])
+    XCTAssertEqual(again.status, 0, again.stderr)
+    XCTAssertEqual(try SafeTensorsFile(path: path("like/last.safetensors")).allTensors(), try SafeTensorsFile(path: path("yaml/last.safetensors")).allTensors())
+    let other = try train("like2", ["--pipeline", pipeline, "--like", path("yaml/best.safetensors"), "--epochs", "1"])
+    XCTAssertEqual(other.status, 0, other.stderr)
+    XCTAssertEqual(try recipe("like2")["epochs"] as? Int, 1)
+    XCTAssertEqual(try recipe("like2")["learning_rate"] as? Double, 0.02)
+  }
+
+  func testAnExplicitValidationSet_isUsed_andItsClassesAreChecked() throws {
+    let r = try train("val", ["--val-data", path("leaf/holdout"), "--epochs", "1", "--max-steps", "1"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertTrue(r.stderr.contains("validation from --val-data"), r.stderr)
+    let holdout = try FileManager.default.subpathsOfDirectory(atPath: path("leaf/holdout")).filter { $0.hasSuffix(".png") }.count
+    XCTAssertTrue(r.stdout.contains(", \(holdout) validation"), "the whole holdout validates: \(r.stdout)")
+    XCTAssertEqual(try recipe("val")["val_data"] as? String, path("leaf/holdout"))
+    // A class the training data lacks.
+    try FileManager.default.createDirectory(atPath: path("odd/Tomato___mosaic"), withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: path("leaf/holdout/Tomato___healthy/" + (try FileManager.default.contentsOfDirectory(atPath: path("leaf/holdout/Tomato___healthy")).filter { $0.hasSuffix(".png") }.sorted()[0])),
+                                     toPath: path("odd/Tomato___mosaic/x.png"))
+    let odd = try train("odd-run", ["--val-data", path("odd"), "--epochs", "1"])
+    XCTAssertEqual(odd.status, 1)
+    XCTAssertTrue(odd.stderr.contains("Tomato___mosaic not in the training data"), odd.stderr)
+    let both = try train("both", ["--val-data", path("odd"), "--val-fraction", "0.2"])
+    XCTAssertEqual(both.status, 64)
+    XCTAssertTrue(both.stderr.contains("--val-data is the validation set"), both.stderr)
+  }
+
+  func testResumeWithEMAAndMixing_isBitExact() throws {
+    let flags = ["--epochs", "3", "--ema", "0.9", "--mixup", "0.4", "--cutmix", "1.0", "--drop-path", "0.1", "--optimizer", "rmsprop-tf", "--lr", "0.005"]
+    let whole = try train("whole", flags)
+    XCTAssertEqual(whole.status, 0, whole.stderr)
+    XCTAssertTrue(whole.stdout.contains("best_ema.safetensors"), whole.stdout)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: path("whole/test_predictions_ema.csv")))
+    let killed = try train("killed", flags, environment: ["EFFDX_TEST_KILL_AT": "2:after-state"])
+    XCTAssertNotEqual(killed.status, 0)
+    let resumed = try train("killed", flags + ["--resume"])
+    XCTAssertEqual(resumed.status, 0, resumed.stderr)
+    for file in ["last.safetensors", "best_ema.safetensors", "last.state.safetensors"] {
+      XCTAssertEqual(try SafeTensorsFile(path: path("killed/\(file)")).allTensors(), try SafeTensorsFile(path: path("whole/\(file)")).allTensors(), file)
+    }
+    let a = try String(contentsOfFile: path("whole/log.jsonl"), encoding: .utf8).split(separator: "\n").map { WorkflowTests.withoutTimings($0) }
+    let b = try String(contentsOfFile: path("killed/log.jsonl"), encoding: .utf8).split(separator: "\n").map { WorkflowTests.withoutTimings($0) }
+    XCTAssertEqual(a, b)
+    XCTAssertNotNil(a.first?["val_accuracy_ema"])
+    // Resuming with another recipe is refused, naming what changed.
+    let changed = try train("killed", ["--epochs", "3", "--ema", "0.8", "--mixup", "0.4", "--cutmix", "1.0", "--drop-path", "0.1", "--optimizer", "rmsprop-tf", "--lr", "0.005", "--resume"])
+    XCTAssertEqual(changed.status, 1)
+    XCTAssertTrue(changed.stderr.contains("ema 0.9 -> 0.8"), changed.stderr)
+  }
+
+  func testHostileRecipeValues_areNamed() throws {
+    func refused(_ extra: [String], _ expected: String, status: Int32 = 64) throws {
+      let r = try train("r-\(UUID().uuidString)", extra)
+      XCTAssertEqual(r.status, status, "\(extra)")
+      XCTAssertTrue(r.stderr.contains(expected), "\(extra): \(r.stderr)")
+    }
+    try refused(["--ema", "1"], "--ema must be in 0.5...0.99999")
+    try refused(["--ema", "nan"], "--ema")
+    try refused(["--mixup", "-1"], "--mixup")
+    try refused(["--cutmix", "inf"], "--cutmix")
+    try refused(["--mix-prob", "2"], "--mix-prob")
+    try refused(["--drop-path", "1"], "--drop-path")
+    try refused(["--dropout", "-0.1"], "--dropout")
+    try refused(["--label-smoothing", "1"], "--label-smoothing")
+    try refused(["--sched", "linear"], "--sched")
+    try refused(["--decay-rate", "0"], "--decay-rate")
+    try refused(["--warmup-epochs", "-1"], "--warmup-epochs")
+    try refused(["--test-fraction", "0.95"], "--test-fraction")
+    try refused(["--val-fraction", "0.6", "--test-fraction", "0.5"], "must leave images for training")
+    try refused(["--min-lr", "0.5", "--lr", "0.1"], "min_lr 0.5 exceeds the peak lr", status: 1)
+    try refused(["--mixup", "0.2", "--balanced"], "do not combine with mixup", status: 1)
+    try refused(["--mixup", "0.2", "--policy", "head"], "--no-cache-features", status: 1)
+    try refused(["--like", path("nothing.safetensors")], "--like", status: 1)
+    for (name, block, expected) in [("lr", "  lr: -1\n", "p-lr.yaml:3: 'lr' must be in"), ("opt", "  optimizer: lion\n", "p-opt.yaml:3: 'optimizer' must be one of"),
+                                    ("key", "  learning_rate: 0.1\n", "p-key.yaml:3"), ("ema", "  ema: 2\n", "'ema' must be in"),
+                                    ("ra", "", "'m' must be in 0...30")] {
+      let file = path("p-\(name).yaml")
+      let transforms = name == "ra" ? "train_transforms:\n  - rand_augment: {m: 31}\n" : ""
+      try "name: p\ntraining:\n\(block.isEmpty ? "  epochs: 1\n" : block)\(transforms)".write(toFile: file, atomically: true, encoding: .utf8)
+      try refused(["--pipeline", file], expected, status: 1)
+    }
+  }
+}
