@@ -57,7 +57,9 @@ public struct Evaluator: Sendable {
     }
     var overall = Evaluator.block(t, scope: "overall", warnings: &warnings)
     let curves = Dictionary(uniqueKeysWithValues: t.classes.enumerated().map { ($0.element, Curves(t, positive: $0.offset)) })
-    if bootstrap.resamples > 0 { overall.ci95 = bootstrap.intervals(t) }
+    if bootstrap.resamples > 0 {
+      overall.ci95 = bootstrap.intervals(t).merging(bootstrap.scoreIntervals(t) { warnings.append($0) }) { a, _ in a }
+    }
     var studies: [String: EvaluationReport.Block] = [:]
     var studyLevel: EvaluationReport.StudyLevel? = nil
     var studyLevelNote: String? = nil

@@ -1,4 +1,4 @@
-import DxEval
+@testable import DxEval
 import Foundation
 import XCTest
 
@@ -78,5 +78,75 @@ final class RadixSortTests: XCTestCase {
       radixSort(&keys)
       XCTAssertEqual(keys, expected, "n = \(n)")
     }
+  }
+}
+
+final class ScoreIntervalTests: XCTestCase {
+  /// n rows of a binary task whose positive scores are noisy: AUC well inside (0.5, 1).
+  func scored(n: Int, seed: UInt64, studies: Int = 0) -> PredictionTable {
+    var t = PredictionTable(classes: ["healthy", "rust"])
+    var state = seed
+    func uniform() -> Double {
+      state = state &* 6364136223846793005 &+ 1442695040888963407
+      return Double(state >> 11) / Double(1 << 53)
+    }
+    for i in 0..<n {
+      let rust = i % 2 == 1
+      let p = min(0.99, max(0.01, (rust ? 0.6 : 0.4) + 0.5 * (uniform() - 0.5)))
+      t.append(path: "img\(i)", study: studies > 0 ? "S\(i % studies)" : "", truth: rust ? 1 : 0, predicted: p >= 0.5 ? 1 : 0, probabilities: [1 - p, p])
+    }
+    return t
+  }
+
+  func testScoreIntervals_holdTheEstimate_narrowWithData_andAreSeeded() {
+    let small = scored(n: 200, seed: 1), large = scored(n: 3000, seed: 1)
+    let b = Bootstrap(resamples: 400, seed: 5)
+    for t in [small, large] {
+      let m = ScoreMetrics(t)
+      let ci = b.scoreIntervals(t)
+      XCTAssertEqual(b.scoreResamples, 200)
+      for (key, value) in [("roc_auc_macro", m.rocAUCMacro!), ("average_precision_macro", m.averagePrecisionMacro!), ("ece", m.ece),
+                           ("roc_auc:rust", m.rocAUC[1]!), ("average_precision:healthy", m.averagePrecision[0]!)] {
+        let i = ci[key]!
+        XCTAssertLessThanOrEqual(i.lower, value + 1e-9, key)
+        XCTAssertGreaterThanOrEqual(i.upper, value - 1e-9, key)
+      }
+      // The AUC's interval matches its standard error (Hanley and McNeil) within a third.
+      let auc = m.rocAUC[1]!, n1 = Double(t.count / 2), n0 = n1
+      let q1 = auc / (2 - auc), q2 = 2 * auc * auc / (1 + auc)
+      let se = ((auc * (1 - auc) + (n1 - 1) * (q1 - auc * auc) + (n0 - 1) * (q2 - auc * auc)) / (n1 * n0)).squareRoot()
+      XCTAssertEqual(ci["roc_auc:rust"]!.upper - ci["roc_auc:rust"]!.lower, 2 * 1.96 * se, accuracy: 0.33 * 2 * 1.96 * se)
+    }
+    let w = { (t: PredictionTable) in b.scoreIntervals(t)["roc_auc_macro"]!.upper - b.scoreIntervals(t)["roc_auc_macro"]!.lower }
+    XCTAssertGreaterThan(w(small), 2.5 * w(large))
+    XCTAssertEqual(b.scoreIntervals(small), b.scoreIntervals(small))
+    XCTAssertNotEqual(b.scoreIntervals(small), Bootstrap(resamples: 400, seed: 6).scoreIntervals(small))
+    // Too much work: skipped, and said so.
+    var said = ""
+    XCTAssertEqual(Bootstrap(resamples: 200, seed: 1).scoreIntervals(scored(n: Bootstrap.scoreWorkLimit / 200 + 1, seed: 2)) { said = $0 }, [:])
+    XCTAssertTrue(said.contains("no intervals for ROC-AUC"), said)
+  }
+
+  func testOperatingPointIntervals_holdTheRates_andResampleStudies() {
+    let t = scored(n: 600, seed: 3, studies: 30)
+    var op = OperatingPoints(t, positive: 1, threshold: 0.45, targetSensitivity: 0.9)
+    op.addIntervals(t, bootstrap: Bootstrap(resamples: 300, seed: 1))
+    XCTAssertEqual(op.points.count, 3)
+    for p in op.points {
+      for (key, value) in [("sensitivity", p.sensitivity!), ("specificity", p.specificity!), ("ppv", p.ppv!), ("npv", p.npv!)] {
+        let i = p.ci95![key]!
+        XCTAssert(i.lower <= value && value <= i.upper, "\(p.rule) \(key): \(value) outside \(i)")
+        XCTAssertGreaterThan(i.upper - i.lower, 0.01)
+      }
+    }
+    XCTAssertNil(op.table[0].ci95, "the threshold table stays plain")
+    // The report says so beside the rate, and warns when the studies are few.
+    var report = Evaluator(bootstrap: Bootstrap(resamples: 100, seed: 1)).evaluate(scored(n: 300, seed: 4, studies: 6), inputs: .init(predictions: "x"))
+    report.operatingPoints = op
+    let md = MarkdownReport.render(report)
+    XCTAssertTrue(md.contains("only 6: read them as rough"), md)
+    XCTAssertTrue(md.range(of: #"\| argmax \| - \| \d+ \| \d+ \| \d+ \| \d+ \| 0\.\d{4} \[0\.\d{4}, 0\.\d{4}\]"#, options: .regularExpression) != nil, md)
+    XCTAssertNotNil(report.overall.ci95?["roc_auc:rust"])
+    XCTAssertNotNil(report.overall.ci95?["ece"])
   }
 }

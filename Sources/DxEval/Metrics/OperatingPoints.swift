@@ -11,6 +11,8 @@ public struct OperatingPoints: Codable, Equatable, Sendable {
     public var tp: Int, fp: Int, tn: Int, fn: Int
     /// nil where undefined (no positives, no negatives, nothing called).
     public var sensitivity: Double?, specificity: Double?, ppv: Double?, npv: Double?
+    /// Bootstrap intervals of the four rates (`addIntervals`), for the named points.
+    public var ci95: [String: Interval]?
 
     init(rule: String, threshold: Double?, called: [Bool], positive: [Bool]) {
       self.rule = rule
@@ -65,8 +67,9 @@ public struct OperatingPoints: Codable, Equatable, Sendable {
 
   /// A point as the report tables show it.
   static func row(_ p: Point) -> [String] {
-    [p.rule, p.threshold.map { String(format: "%.4g", $0) } ?? "-", "\(p.tp)", "\(p.fp)", "\(p.tn)", "\(p.fn)",
-     Format.metric(p.sensitivity), Format.metric(p.specificity), Format.metric(p.ppv), Format.metric(p.npv)]
+    func rate(_ v: Double?, _ key: String) -> String { Format.metric(v) + (p.ci95?[key].map { " " + Format.interval($0) } ?? "") }
+    return [p.rule, p.threshold.map { String(format: "%.4g", $0) } ?? "-", "\(p.tp)", "\(p.fp)", "\(p.tn)", "\(p.fn)",
+            rate(p.sensitivity, "sensitivity"), rate(p.specificity, "specificity"), rate(p.ppv, "ppv"), rate(p.npv, "npv")]
   }
 }
 

@@ -49,20 +49,22 @@ enum HTMLReport {
     for (label, key, v) in [("Accuracy", "accuracy", o.accuracy), ("Balanced accuracy", "balanced_accuracy", o.balancedAccuracy), ("Macro F1", "macro_f1", o.macro.f1), ("Weighted F1", "weighted_f1", o.weighted.f1)] as [(String, String, Double)] {
       h.append("<div class=\"card\"><div class=\"v\" data-key=\"\(key)\" data-value=\"\(Format.exact(v))\">\(Format.percent(v))</div><div class=\"l\">\(label)</div><div class=\"ci\">95% CI \(esc(Format.interval(ci[key])))</div></div>")
     }
-    h.append("</div><table><tr><th>metric</th><th>value</th></tr>")
+    h.append("</div>")
+    if let note = Format.studyCaveat(r) { h.append("<p class=\"sub\">\(esc(note))</p>") }
+    h.append("<table><tr><th>metric</th><th>value</th><th>95% CI</th></tr>")
     let rows: [(String, String, Double?)] = [
       ("macro precision", "macro_precision", o.macro.precision), ("macro recall", "macro_recall", o.macro.recall),
       ("Cohen's kappa", "cohen_kappa", o.cohenKappa), ("Matthews correlation", "matthews_corrcoef", o.matthewsCorrcoef),
       ("ROC-AUC, macro one-vs-rest", "roc_auc_macro", o.rocAucMacro), ("average precision, macro", "average_precision_macro", o.averagePrecisionMacro),
       ("log loss", "log_loss", o.logLoss), ("expected calibration error", "ece", o.ece),
     ] + o.topKAccuracy.keys.sorted().map { ("top-\($0) accuracy", "top_\($0)_accuracy", o.topKAccuracy[$0]) }
-    for (label, key, v) in rows { h.append("<tr><td>\(label)</td>\(num(v, key: key))</tr>") }
+    for (label, key, v) in rows { h.append("<tr><td>\(label)</td>\(num(v, key: key))<td>\(esc(Format.interval(ci[key])))</td></tr>") }
     h.append("</table></section>")
     // Per class.
-    h.append("<section id=\"per-class\"><h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>ROC-AUC</th><th>AP</th></tr>")
+    h.append("<section id=\"per-class\"><h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>ROC-AUC</th><th>95% CI</th><th>AP</th><th>95% CI</th></tr>")
     for c in r.classes {
       let b = o.perClass[c]!
-      h.append("<tr data-class=\"\(esc(c))\"><td>\(esc(c))</td>\(num(b.precision, key: "precision"))\(num(b.recall, key: "recall"))\(num(b.f1, key: "f1"))<td class=\"num\" data-key=\"support\" data-value=\"\(b.support)\">\(b.support)</td>\(num(o.rocAuc[c] ?? nil, key: "roc_auc"))\(num(o.averagePrecision[c] ?? nil, key: "average_precision"))</tr>")
+      h.append("<tr data-class=\"\(esc(c))\"><td>\(esc(c))</td>\(num(b.precision, key: "precision"))\(num(b.recall, key: "recall"))\(num(b.f1, key: "f1"))<td class=\"num\" data-key=\"support\" data-value=\"\(b.support)\">\(b.support)</td>\(num(o.rocAuc[c] ?? nil, key: "roc_auc"))<td>\(esc(Format.interval(ci["roc_auc:" + c])))</td>\(num(o.averagePrecision[c] ?? nil, key: "average_precision"))<td>\(esc(Format.interval(ci["average_precision:" + c])))</td></tr>")
     }
     h.append("</table>\(Charts.classBars(r))</section>")
     h.append("<section id=\"confusion-matrix\"><h2>Confusion matrix</h2><p class=\"sub\">Rows: truth; columns: prediction; shade: share of the row.</p>\(Charts.confusion(r))</section>")

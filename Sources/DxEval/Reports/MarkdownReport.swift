@@ -17,15 +17,16 @@ enum MarkdownReport {
     }
     md.append("| Cohen's kappa | \(Format.metric(o.cohenKappa)) | \(Format.interval(ci["cohen_kappa"])) |")
     md.append("| Matthews correlation | \(Format.metric(o.matthewsCorrcoef)) | \(Format.interval(ci["matthews_corrcoef"])) |")
-    md.append("| ROC-AUC (macro, one-vs-rest) | \(Format.metric(o.rocAucMacro)) | |")
-    md.append("| average precision (macro) | \(Format.metric(o.averagePrecisionMacro)) | |")
+    md.append("| ROC-AUC (macro, one-vs-rest) | \(Format.metric(o.rocAucMacro)) | \(Format.interval(ci["roc_auc_macro"])) |")
+    md.append("| average precision (macro) | \(Format.metric(o.averagePrecisionMacro)) | \(Format.interval(ci["average_precision_macro"])) |")
     for k in o.topKAccuracy.keys.sorted() where k != "1" { md.append("| top-\(k) accuracy | \(Format.metric(o.topKAccuracy[k])) | |") }
     md.append("| log loss | \(Format.metric(o.logLoss)) | |")
-    md.append("| expected calibration error | \(Format.metric(o.ece)) | |")
+    md.append("| expected calibration error | \(Format.metric(o.ece)) | \(Format.interval(ci["ece"])) |")
+    if let note = Format.studyCaveat(r) { md += ["", note] }
     md += ["", "## Per class", "", "| class | precision | recall | F1 | support | ROC-AUC | AP |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for c in r.classes {
       let b = o.perClass[c]!
-      md.append("| \(cell(c)) | \(Format.metric(b.precision)) | \(Format.metric(b.recall)) | \(Format.metric(b.f1)) | \(b.support) | \(Format.metric(o.rocAuc[c] ?? nil)) | \(Format.metric(o.averagePrecision[c] ?? nil)) |")
+      md.append("| \(cell(c)) | \(Format.metric(b.precision)) | \(Format.metric(b.recall)) | \(Format.metric(b.f1)) | \(b.support) | \(Format.metric(o.rocAuc[c] ?? nil)) \(Format.interval(ci["roc_auc:" + c])) | \(Format.metric(o.averagePrecision[c] ?? nil)) \(Format.interval(ci["average_precision:" + c])) |")
     }
     md += ["", "## Confusion matrix (rows: truth, columns: prediction)", "", "| | " + r.classes.map(cell).joined(separator: " | ") + " |", "| --- |" + String(repeating: " --- |", count: r.classes.count)]
     for (i, row) in o.confusionMatrix.enumerated() { md.append("| **\(cell(r.classes[i]))** | " + row.map(String.init).joined(separator: " | ") + " |") }

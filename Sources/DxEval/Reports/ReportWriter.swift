@@ -43,6 +43,11 @@ enum Format {
   }
   /// Intervals resampled from fewer than 10 studies are too few to lean on: said beside them.
   static func fewStudies(_ n: Int) -> String { n < 10 ? " (from only \(n) studies: a rough interval)" : "" }
+  /// The caveat under the overall intervals when they resample fewer than 10 studies.
+  static func studyCaveat(_ r: EvaluationReport) -> String? {
+    guard r.overall.ci95 != nil, (2..<10).contains(r.studies.count) else { return nil }
+    return "The intervals resample whole studies, and there are only \(r.studies.count): read them as rough."
+  }
   static func metric(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
   static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a" }
   static func interval(_ i: Interval?) -> String { i.map { String(format: "[%.4f, %.4f]", $0.lower, $0.upper) } ?? "" }

@@ -76,7 +76,9 @@ struct EvaluateCommand: ParsableCommand {
     // Operating points of the class that matters: the one named, else a histopathology model's tumour.
     let histopathology = report.provenance?.task == "histopathology"
     if let positive = positiveClass ?? (histopathology && table.classes.contains("tumor") ? "tumor" : nil), let c = table.classes.firstIndex(of: positive) {
-      report.operatingPoints = OperatingPoints(table, positive: c, threshold: threshold, targetSensitivity: targetSensitivity)
+      var points = OperatingPoints(table, positive: c, threshold: threshold, targetSensitivity: targetSensitivity)
+      points.addIntervals(table, bootstrap: evaluator.bootstrap)
+      report.operatingPoints = points
     } else if targetSensitivity != nil {
       throw ValidationError("--target-sensitivity needs --positive-class (the class whose sensitivity it is)")
     }
