@@ -26,6 +26,8 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   public var curves: [String: Curves]?
   /// Sensitivity, specificity, PPV and NPV of the class that matters, when one is named.
   public var operatingPoints: OperatingPoints?
+  /// Colour and background baselines beside the model (`evaluate --images`).
+  public var shortcutCheck: ShortcutCheck?
 
   public struct Inputs: Codable, Equatable, Sendable {
     public var predictions: String
@@ -113,5 +115,6 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", inputs, classes, overall, studies, studyLevel = "study_level", comparison, warnings
     case rowIssues = "row_issues", provenance, studyLevelNote = "study_level_note", curves, operatingPoints = "operating_points"
+    case shortcutCheck = "shortcut_check"
   }
 }

@@ -32,7 +32,8 @@ enum HTMLReport {
     th{background:#f3f6f9;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
     .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #d8dee6;border-radius:6px;padding:10px 14px;min-width:150px}
     .card .v{font-size:22px;font-weight:600}.card .l{color:#5a6675;font-size:12px}.card .ci{color:#5a6675;font-size:12px}
-    .warn li{color:#8a5300}svg text{font-family:inherit}
+    .warn li{color:#8a5300}svg text{font-family:inherit}.note{color:#8a5300}tr.flag td{background:#fff4e0}
+    .examples{display:flex;flex-wrap:wrap;gap:10px}.examples figure{margin:0;width:150px;font-size:12px;color:#5a6675}.examples img{width:150px;height:auto;display:block;border:1px solid #d8dee6}
     """
 
   static func render(_ r: EvaluationReport) -> String {
@@ -96,6 +97,14 @@ enum HTMLReport {
       h.append("<section id=\"operating-points\"><h2>Operating points: \(esc(op.positiveClass)) against the rest</h2><p class=\"sub\">Calling \(esc(op.positiveClass)) by the argmax rule, at a threshold on its probability, and at the highest threshold reaching the target sensitivity; then a table of thresholds.</p><table><tr><th>rule</th><th>threshold</th><th>TP</th><th>FP</th><th>TN</th><th>FN</th><th>sensitivity</th><th>specificity</th><th>PPV</th><th>NPV</th></tr>")
       for p in op.points + op.table { h.append("<tr>" + OperatingPoints.row(p).map { "<td>\(esc($0))</td>" }.joined() + "</tr>") }
       h.append("</table></section>")
+    }
+    if let sc = r.shortcutCheck {
+      h.append("<section id=\"shortcut-check\"><h2>Shortcut check</h2><p class=\"sub\">\(esc(ShortcutCheck.summary(sc)))</p><table><tr><th>model</th><th>accuracy</th><th>features</th></tr>")
+      h.append("<tr><td>the model</td>\(num(sc.modelAccuracy, key: "model_accuracy"))<td>the images</td></tr>")
+      for b in sc.baselines { h.append("<tr\(b.flagged ? " class=\"flag\"" : "")><td>\(esc(b.name))\(b.flagged ? " (flagged)" : "")</td>\(num(b.accuracy, key: "baseline_accuracy"))<td>\(esc(b.features))</td></tr>") }
+      h.append("<tr><td>the most common class</td>\(num(sc.majorityAccuracy, key: "majority_accuracy"))<td>none</td></tr></table>")
+      if let w = sc.warning { h.append("<p class=\"note\"><strong>Warning:</strong> \(esc(w))</p>") }
+      h.append("</section>")
     }
     if let cmp = r.comparison {
       h.append("<section id=\"comparison\"><h2>Comparison</h2><p class=\"sub\">Other: \(esc(cmp.other)); \(cmp.n) shared images; difference = other &minus; this, with a paired bootstrap interval.</p><table><tr><th>metric</th><th>this</th><th>other</th><th>difference</th><th>95% CI</th></tr>")

@@ -50,6 +50,13 @@ enum MarkdownReport {
       for p in op.points + op.table { md.append(OperatingPoints.row(p).map(cell).joined(separator: " | ").wrappedInPipes) }
       if let target = op.targetSensitivity, !op.points.contains(where: { $0.rule == "target sensitivity" }) { md += ["", "No threshold reaches sensitivity \(Format.metric(target))."] }
     }
+    if let sc = r.shortcutCheck {
+      md += ["", "## Shortcut check", "", ShortcutCheck.summary(sc), "", "| model | accuracy | features |", "| --- | --- | --- |",
+             "| the model | \(Format.metric(sc.modelAccuracy)) | the images |"]
+      for b in sc.baselines { md.append("| \(b.name)\(b.flagged ? " (flagged)" : "") | \(Format.metric(b.accuracy)) | \(b.features) |") }
+      md.append("| the most common class | \(Format.metric(sc.majorityAccuracy)) | none |")
+      if let w = sc.warning { md += ["", "**Warning:** " + w] }
+    }
     if let cmp = r.comparison {
       md += ["", "## Comparison with `\(cmp.other)` (\(cmp.n) shared images; difference = other - this)", "", "| metric | this | other | difference | 95% CI (paired) |", "| --- | --- | --- | --- | --- |"]
       for key in cmp.metrics.keys.sorted() {

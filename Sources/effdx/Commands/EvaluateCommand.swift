@@ -26,6 +26,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Bootstrap resamples for 95% intervals (0: none).") var bootstrap = 1000
   @Option(help: "Bootstrap seed.") var seed: UInt64 = 0
   @Option(help: "A second predictions CSV on the same images: per-metric differences with paired intervals.") var compare: String?
+  @Flag(help: "Shortcut check: read the images the predictions name and fit colour and background baselines on them by study-grouped cross-validation, beside the model's accuracy.") var images = false
   @Option(help: "Output directory.") var out: String
   @OptionGroup var verbosity: VerbosityOptions
   @Flag(help: "Print a JSON summary on standard output (n, accuracy, macro F1, the report's path) instead of text.") var json = false
@@ -81,6 +82,16 @@ struct EvaluateCommand: ParsableCommand {
       report.operatingPoints = points
     } else if targetSensitivity != nil {
       throw ValidationError("--target-sensitivity needs --positive-class (the class whose sensitivity it is)")
+    }
+    if images {
+      let statistics = ShortcutStatistics.statistics(paths: table.paths, workers: ProcessInfo.processInfo.activeProcessorCount)
+      let check = ShortcutCheck(statistics: statistics, truth: table.truth.map(Int.init), classes: table.classes.count, groups: table.studies, modelAccuracy: report.overall.accuracy)
+      if check.images < 10 {
+        report.warnings.append("--images: only \(check.images) of \(table.count) images could be read (\(check.unreadable) could not): too few for the shortcut check")
+      } else {
+        report.shortcutCheck = check
+        if let w = check.warning { report.warnings.append("shortcut check: " + w) }
+      }
     }
     do { try ReportWriter.write(report, to: out) } catch {
       throw CommandFailure("--out \(out): cannot write the report (\((error as NSError).localizedDescription))")
