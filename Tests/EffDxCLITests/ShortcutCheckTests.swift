@@ -1,4 +1,6 @@
+import DxEfficientNet
 import DxImaging
+import DxTasks
 import DxTensor
 import DxTestSupport
 import Foundation
@@ -75,5 +77,33 @@ final class ShortcutCheckTests: XCTestCase {
       XCTAssertEqual(b["flagged"] as? Bool, false)
     }
     XCTAssertNil(clean["warning"])
+  }
+
+  func testExamples_areEmbeddedWithTheirGradCAM_andBounded() throws {
+    let predictions = try dataset("examples") { label, x, y, rng in
+      let v = UInt8(label == 0 ? 90 : 160) &+ UInt8(rng.next() % 40)
+      return [v, UInt8(x * 5), UInt8(y * 5)]
+    }
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/tiny.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"healthy\",\"rust\"]"])
+    let out = dir + "/examples-report"
+    let r = try EffDxRunner.run(["evaluate", "--predictions", predictions, "--images", "--checkpoint", dir + "/tiny.safetensors", "--bootstrap", "0", "--out", out])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))) as! [String: Any]
+    let examples = json["examples"] as! [[String: Any]]
+    // Every tenth row is wrong, all of them healthy photos: healthy has 3 confident errors (of
+    // 6), rust none; each class has 3 least confident right ones.
+    XCTAssertEqual(examples.count, 9)
+    XCTAssertEqual(examples.filter { $0["kind"] as? String == "confident error" }.map { $0["class"] as! String }, ["healthy", "healthy", "healthy"])
+    XCTAssertEqual(examples.filter { $0["kind"] as? String == "least confident correct" }.count, 6)
+    for e in examples where e["kind"] as? String == "confident error" { XCTAssertNotEqual(e["truth"] as? String, e["predicted"] as? String) }
+    XCTAssertTrue(examples.allSatisfy { $0["thumbnail"] as? Bool == true && $0["grad_cam"] as? Bool == true })
+    let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+    XCTAssertEqual(html.components(separatedBy: "<img src=\"data:image/png;base64,").count - 1, 18, "a thumbnail and a Grad-CAM per example")
+    XCTAssertLessThan(html.utf8.count, ReportPictures.exampleBudget + 200_000)
+    let refused = try EffDxRunner.run(["evaluate", "--predictions", predictions, "--checkpoint", dir + "/tiny.safetensors", "--out", out + "2"])
+    XCTAssertEqual(refused.status, 64)
+    XCTAssertTrue(refused.stderr.contains("add --images"), refused.stderr)
   }
 }

@@ -133,6 +133,21 @@ final class TopFloorCommandTests: XCTestCase {
     }
     XCTAssertGreaterThan(dark, 50, "legend text")
     XCTAssertGreaterThan(red, 10, "colour bar")
+    // The report embeds the heatmap with the slide's tile counts.
+    let predicted = CSV.records(try String(contentsOfFile: path("heat.csv"), encoding: .utf8))
+    try "path,label\n\(CSV.field(predicted[1].fields[0])),tumor\n".write(toFile: path("truth.csv"), atomically: true, encoding: .utf8)
+    let report = try EffDxRunner.run(["evaluate", "--predictions", path("heat.csv"), "--labels", path("truth.csv"), "--bootstrap", "0", "--heatmaps", path("heat"), "--out", path("heat-report")])
+    XCTAssertEqual(report.status, 0, report.stderr)
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("heat-report/report.json")))) as! [String: Any]
+    let maps = json["slide_maps"] as! [[String: Any]]
+    XCTAssertEqual(maps.count, 1)
+    let tileRows = CSV.records(try String(contentsOfFile: path("heat/slide_1_tiles.csv"), encoding: .utf8)).count - 1
+    XCTAssertEqual(maps[0]["tiles"] as? Int, tileRows)
+    XCTAssertEqual((maps[0]["tiles_by_class"] as! [String: Int]).values.reduce(0, +), tileRows)
+    XCTAssertEqual(maps[0]["shown"] as? Bool, true)
+    let html = try String(contentsOfFile: path("heat-report/report.html"), encoding: .utf8)
+    XCTAssertTrue(html.contains("id=\"slide-maps\"") && html.contains("<img src=\"data:image/png;base64,"), "the heatmap is in the page")
+    XCTAssertFalse(try String(contentsOfFile: path("heat-report/report.json"), encoding: .utf8).contains("base64"), "report.json lists, the HTML shows")
   }
 
   func testEpochLinesArriveAsEachEpochEnds_andAnEmptyValidationSplitIsNamed() throws {

@@ -28,6 +28,12 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   public var operatingPoints: OperatingPoints?
   /// Colour and background baselines beside the model (`evaluate --images`).
   public var shortcutCheck: ShortcutCheck?
+  /// Example images (`evaluate --images`) and slide heatmaps (`evaluate --heatmaps`).
+  public var examples: [Example]?
+  public var slideMaps: [SlideMap]?
+  /// Their pictures as data URIs by key (an example's path, `gradcam:` and its path, a slide
+  /// map's heatmap path): the HTML embeds them; report.json leaves them out.
+  public var embedded: [String: String] = [:]
 
   public struct Inputs: Codable, Equatable, Sendable {
     public var predictions: String
@@ -115,6 +121,6 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", inputs, classes, overall, studies, studyLevel = "study_level", comparison, warnings
     case rowIssues = "row_issues", provenance, studyLevelNote = "study_level_note", curves, operatingPoints = "operating_points"
-    case shortcutCheck = "shortcut_check"
+    case shortcutCheck = "shortcut_check", examples, slideMaps = "slide_maps"
   }
 }

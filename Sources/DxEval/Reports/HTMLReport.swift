@@ -106,6 +106,28 @@ enum HTMLReport {
       if let w = sc.warning { h.append("<p class=\"note\"><strong>Warning:</strong> \(esc(w))</p>") }
       h.append("</section>")
     }
+    if let examples = r.examples, !examples.isEmpty {
+      h.append("<section id=\"examples\"><h2>Examples</h2><p class=\"sub\">Per class, the most confident errors and the least confident correct predictions\(examples.contains(where: \.gradCAM) ? ", each with its Grad-CAM of the predicted class (where the model looked)" : "").</p>")
+      for c in r.classes {
+        let own = examples.filter { $0.className == c }
+        guard !own.isEmpty else { continue }
+        h.append("<h3>\(esc(c))</h3><div class=\"examples\">")
+        for e in own {
+          let pictures = [r.embedded[e.path], r.embedded["gradcam:" + e.path]].compactMap { $0 }.map { "<img src=\"\($0)\" alt=\"\(esc((e.path as NSString).lastPathComponent))\">" }.joined()
+          h.append("<figure data-kind=\"\(esc(e.kind))\">\(pictures)<figcaption>\(esc(e.kind)): predicted \(esc(e.predicted)) (\(Format.percent(e.confidence)))<br><code>\(esc((e.path as NSString).lastPathComponent))</code></figcaption></figure>")
+        }
+        h.append("</div>")
+      }
+      h.append("</section>")
+    }
+    if let maps = r.slideMaps, !maps.isEmpty {
+      h.append("<section id=\"slide-maps\"><h2>Slide heatmaps</h2><p class=\"sub\">Each classified tile tinted by the probability shown in its legend, from diagnose --heatmaps.</p>")
+      for m in maps {
+        let counts = r.classes.compactMap { c in m.tilesByClass[c].map { "\(esc(c)) \($0)" } }.joined(separator: ", ")
+        h.append("<figure class=\"slide-map\">\(r.embedded[m.heatmap].map { "<img src=\"\($0)\" alt=\"heatmap of \(esc(m.slide))\" style=\"max-width:100%\">" } ?? "")<figcaption><strong>\(esc(m.slide))</strong>: \(m.tiles) tiles (\(counts))\(m.failedTiles > 0 ? ", \(m.failedTiles) unreadable" : "")</figcaption></figure>")
+      }
+      h.append("</section>")
+    }
     if let cmp = r.comparison {
       h.append("<section id=\"comparison\"><h2>Comparison</h2><p class=\"sub\">Other: \(esc(cmp.other)); \(cmp.n) shared images; difference = other &minus; this, with a paired bootstrap interval.</p><table><tr><th>metric</th><th>this</th><th>other</th><th>difference</th><th>95% CI</th></tr>")
       for key in cmp.metrics.keys.sorted() {

@@ -26,7 +26,9 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Bootstrap resamples for 95% intervals (0: none).") var bootstrap = 1000
   @Option(help: "Bootstrap seed.") var seed: UInt64 = 0
   @Option(help: "A second predictions CSV on the same images: per-metric differences with paired intervals.") var compare: String?
-  @Flag(help: "Shortcut check: read the images the predictions name and fit colour and background baselines on them by study-grouped cross-validation, beside the model's accuracy.") var images = false
+  @Flag(help: "Read the images the predictions name: the shortcut check (colour and background baselines fitted by study-grouped cross-validation, beside the model's accuracy) and example thumbnails in the HTML.") var images = false
+  @Option(help: "With --images: the checkpoint that made the predictions, for a Grad-CAM of each example.") var checkpoint: String?
+  @Option(help: "The folder diagnose --heatmaps wrote: each slide's heatmap and tile counts go into the report.") var heatmaps: String?
   @Option(help: "Output directory.") var out: String
   @OptionGroup var verbosity: VerbosityOptions
   @Flag(help: "Print a JSON summary on standard output (n, accuracy, macro F1, the report's path) instead of text.") var json = false
@@ -92,7 +94,14 @@ struct EvaluateCommand: ParsableCommand {
         report.shortcutCheck = check
         if let w = check.warning { report.warnings.append("shortcut check: " + w) }
       }
+      report.examples = EvaluationReport.pickExamples(table)
+      ReportPictures.addExamples(to: &report, checkpoint: try checkpoint.map { path in
+        do { return try TaskCheckpoint.load(path) } catch { throw CommandFailure("--checkpoint \(path): \(error)") }
+      })
+    } else if checkpoint != nil {
+      throw ValidationError("--checkpoint gives the examples of --images their Grad-CAM: add --images")
     }
+    if let heatmaps { try ReportPictures.addSlideMaps(to: &report, folder: heatmaps) }
     do { try ReportWriter.write(report, to: out) } catch {
       throw CommandFailure("--out \(out): cannot write the report (\((error as NSError).localizedDescription))")
     }
