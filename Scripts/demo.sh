@@ -46,13 +46,15 @@ echo "== 3. Leaf disease: fine-tune, diagnose next season's photos, report"
 $effdx train --task leaf-disease --data "$out/samples/leaf/train" "${start_from[@]}" --resolution 128 --out "$out/leaf-run"
 rm -f "$out/leaf-predictions.csv" "$out/leaf-predictions.errors.csv"
 $effdx diagnose --checkpoint "$out/leaf-run/best.safetensors" --input "$out/samples/leaf/holdout" --recursive --out "$out/leaf-predictions.csv" --heatmaps "$out/leaf-gradcam"
-$effdx evaluate --predictions "$out/leaf-predictions.csv" --labels "$out/samples/leaf/holdout/manifest.csv" --out "$out/leaf-report"
+$effdx evaluate --predictions "$out/leaf-predictions.csv" --labels "$out/samples/leaf/holdout/manifest.csv" \
+  --images --checkpoint "$out/leaf-run/best.safetensors" --positive-class Tomato___Leaf_rust --target-sensitivity 0.95 --out "$out/leaf-report"
 
 echo "== 4. Histopathology: fine-tune on patches, diagnose held-out patches and two slides, report"
 $effdx train --task histopathology --data "$out/samples/histo/patches/train" "${start_from[@]}" --resolution 96 --out "$out/histo-run"
 rm -f "$out/histo-predictions.csv" "$out/histo-predictions.errors.csv" "$out/slide-predictions.csv" "$out/slide-predictions.errors.csv"
 $effdx diagnose --checkpoint "$out/histo-run/best.safetensors" --input "$out/samples/histo/patches/holdout" --recursive --out "$out/histo-predictions.csv"
-$effdx evaluate --predictions "$out/histo-predictions.csv" --labels "$out/samples/histo/patches/holdout/manifest.csv" --out "$out/histo-report"
+$effdx evaluate --predictions "$out/histo-predictions.csv" --labels "$out/samples/histo/patches/holdout/manifest.csv" \
+  --images --checkpoint "$out/histo-run/best.safetensors" --out "$out/histo-report"
 $effdx diagnose --checkpoint "$out/histo-run/best.safetensors" --input "$out/samples/histo/slides" --out "$out/slide-predictions.csv" --heatmaps "$out/slide-heatmaps"
 echo "slides (truth: slide_1 tumor, slide_2 stroma):"
 cut -d, -f1,4 "$out/slide-predictions.csv"

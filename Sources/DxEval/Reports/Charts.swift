@@ -93,7 +93,9 @@ enum Charts {
   /// ROC (false against true positive rate) or precision-recall curves of every class in one
   /// square, each class a line, its AUC or AP in the legend.
   static func curves(_ r: EvaluationReport, roc: Bool) -> String {
-    let size = 300.0, pad = 40.0, legend = 170.0
+    // The legend is as wide as its longest line (class name and area) at about 6.5 px a character.
+    let longest = r.classes.map(\.count).max() ?? 10
+    let size = 300.0, pad = 40.0, legend = max(170.0, Double(longest + 14) * 6.5 + 20)
     let palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
     var s = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(size + 2 * pad + legend))\" height=\"\(Int(size + 2 * pad))\" role=\"img\" aria-label=\"\(roc ? "ROC" : "precision-recall") curves\">"]
     s.append("<rect x=\"\(pad)\" y=\"\(pad)\" width=\"\(size)\" height=\"\(size)\" fill=\"none\" stroke=\"#9aa5b1\"/>")

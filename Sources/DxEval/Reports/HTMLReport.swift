@@ -33,7 +33,7 @@ enum HTMLReport {
     .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #d8dee6;border-radius:6px;padding:10px 14px;min-width:150px}
     .card .v{font-size:22px;font-weight:600}.card .l{color:#5a6675;font-size:12px}.card .ci{color:#5a6675;font-size:12px}
     .warn li{color:#8a5300}svg text{font-family:inherit}.note{color:#8a5300}tr.flag td{background:#fff4e0}
-    .examples{display:flex;flex-wrap:wrap;gap:10px}.examples figure{margin:0;width:150px;font-size:12px;color:#5a6675}.examples img{width:150px;height:auto;display:block;border:1px solid #d8dee6}
+    .examples{display:flex;flex-wrap:wrap;gap:10px}.examples figure{margin:0;width:150px;font-size:12px;color:#5a6675}.examples img{width:150px;height:auto;display:block;border:1px solid #d8dee6}.examples code{word-break:break-all}
     """
 
   static func render(_ r: EvaluationReport) -> String {
