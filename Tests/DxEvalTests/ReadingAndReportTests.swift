@@ -93,7 +93,10 @@ final class ReportFilesTests: XCTestCase {
     for key in ["n", "accuracy", "balanced_accuracy", "macro", "weighted", "micro", "per_class", "confusion_matrix", "roc_auc_macro", "ece", "ci95"] {
       XCTAssertNotNil(overall[key], "overall.\(key)")
     }
-    XCTAssertEqual((overall["ci95"] as! [String: Any]).count, 8)
+    // The 8 headline metrics, the macro AUC, AP and ECE, and each class's AUC and AP.
+    let ci = overall["ci95"] as! [String: Any]
+    XCTAssertEqual(ci.count, 8 + 3 + 2 * report.classes.count, "\(ci.keys.sorted())")
+    for key in ["accuracy", "roc_auc_macro", "ece", "roc_auc:" + report.classes[0], "average_precision:" + report.classes[1]] { XCTAssertNotNil(ci[key], key) }
     XCTAssertEqual(try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: out.appendingPathComponent("report.json"))), report)
 
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
