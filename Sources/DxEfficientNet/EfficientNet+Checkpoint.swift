@@ -52,7 +52,8 @@ extension EfficientNet {
     do { try config.validate() } catch let e as EfficientNetConfigError {
       throw EfficientNetCheckpointError.badConfig(path: path, e)
     }
-    let model = try EfficientNet(config)
+    // Every weight is loaded strictly below: no need to draw random ones first.
+    let model = try EfficientNet(config, placeholderWeights: true)
     let tensors = try file.allTensors()
     // A NaN or infinite weight makes every prediction NaN: refuse it by name instead.
     for (name, t) in tensors.sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy(\.isFinite) {

@@ -26,11 +26,12 @@ public final class EfficientNet: Layer {
   /// replaceable for transfer learning.
   public private(set) var classifier: any Layer
 
-  /// Builds the network with timm's initialisation, seeded.
-  public init(_ config: EfficientNetConfig, seed: UInt64 = 0) throws {
+  /// Builds the network with timm's initialisation, seeded; with `placeholderWeights`, with
+  /// zeros instead, for a checkpoint's weights to be loaded over (much faster for large ones).
+  public init(_ config: EfficientNetConfig, seed: UInt64 = 0, placeholderWeights: Bool = false) throws {
     try config.validate()
     self.config = config
-    var rng = SeededGenerator(seed: seed)
+    var rng = placeholderWeights ? SeededGenerator.placeholders(seed: seed) : SeededGenerator(seed: seed)
     let stages = try config.scaledStages()
     let stem = config.scaledStemChannels
     convStem = Conv2D(3, stem, kernel: 3, stride: 2, padding: config.padding, rng: &rng)

@@ -31,4 +31,12 @@ final class SeededGeneratorTests: XCTestCase {
     XCTAssertEqual(first, (0..<10).map { _ in child2.next() })
     XCTAssertNotEqual(first, (0..<10).map { _ in parent.next() })
   }
+
+  func testPlaceholders_areZeros_andLeaveTheSequenceAlone() {
+    var placeholder = SeededGenerator.placeholders(seed: 4), plain = SeededGenerator(seed: 4)
+    XCTAssertEqual(Tensor.randomNormal([3, 5], using: &placeholder).scalars, [Float](repeating: 0, count: 15))
+    XCTAssertEqual(Tensor.randomUniform([7], using: &placeholder).scalars, [Float](repeating: 0, count: 7))
+    XCTAssertEqual(placeholder.next(), plain.next(), "no draws were spent on the zeros")
+    XCTAssertNotEqual(Tensor.randomNormal([4], using: &plain).scalars, [0, 0, 0, 0])
+  }
 }
