@@ -59,6 +59,10 @@ final class RecipeCommandTests: XCTestCase {
     XCTAssertEqual(recorded["test_fraction"] as? Double, 0)
     let log = try String(contentsOfFile: path("yaml/log.jsonl"), encoding: .utf8).split(separator: "\n")
     XCTAssertEqual(log.count, 2, "epochs from the block")
+    // The log says how the run was trained, on its first line.
+    let first = try JSONSerialization.jsonObject(with: Data(log[0].utf8)) as! [String: Any]
+    XCTAssertTrue((first["recipe"] as? String)?.contains("\"optimizer\":\"sgd\"") ?? false, "\(first)")
+    XCTAssertNil((try JSONSerialization.jsonObject(with: Data(log[1].utf8)) as! [String: Any])["recipe"])
     // --test-fraction 0: no test split, no test predictions, and the split says so.
     XCTAssertTrue(r.stdout.contains(", 0 test images"), r.stdout)
     XCTAssertTrue(r.stderr.contains("no test split (your own test set)"), r.stderr)

@@ -246,6 +246,7 @@ public final class Trainer {
       let seconds = Date().timeIntervalSince(start)
       var log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy.isNaN ? nil : accuracy, validationMacroF1: macroF1.isNaN ? nil : macroF1,
                          learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
+      if epochsDone == 1 { log.recipe = (try? JSONEncoder.sortedKeys.encode(config)).map { String(decoding: $0, as: UTF8.self) } }
       if let averaged {
         log.validationAccuracyEMA = averaged.accuracy.isNaN ? nil : averaged.accuracy
         log.validationMacroF1EMA = averaged.macroF1.isNaN ? nil : averaged.macroF1

@@ -193,6 +193,9 @@ public struct EpochLog: Codable, Equatable, Sendable {
   public var imagesPerSecond: Double
   public var best: Bool
   public var skippedFiles: Int
+  /// The run's recipe (`TrainingConfig` as sorted JSON), on the first epoch's line only: the log
+  /// alone says how the run was trained.
+  public var recipe: String?
   /// With --ema: the moving average's validation scores, and whether it is the best average.
   public var validationAccuracyEMA: Double?
   public var validationMacroF1EMA: Double?
@@ -210,6 +213,6 @@ public struct EpochLog: Codable, Equatable, Sendable {
     case learningRate = "learning_rate", seconds, imagesPerSecond = "images_per_second", best, skippedFiles = "skipped_files"
     case ranks, allreduceBytesPerStep = "allreduce_bytes_per_step", allreduceSecondsPerStep = "allreduce_seconds_per_step"
     case skippedInEmptyShares = "skipped_in_empty_shares"
-    case validationAccuracyEMA = "val_accuracy_ema", validationMacroF1EMA = "val_macro_f1_ema", bestEMA = "best_ema"
+    case validationAccuracyEMA = "val_accuracy_ema", validationMacroF1EMA = "val_macro_f1_ema", bestEMA = "best_ema", recipe
   }
 }
