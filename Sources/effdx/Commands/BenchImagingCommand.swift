@@ -1,6 +1,8 @@
 import ArgumentParser
+import DxCSV
 import DxImaging
 import DxPipeline
+import DxTasks
 import DxTensor
 import Foundation
 
@@ -13,6 +15,7 @@ struct BenchImagingCommand: ParsableCommand {
   @Option(help: "Slide to read (default: a generated 8192 x 8192 JPEG pyramid, kept at --work).") var slide: String?
   @Option(help: "Working directory for generated data.") var work = "/tmp/effdx-bench-imaging"
   @Option(help: "Threads for the parallel measurements (default: all cores).") var threads: Int?
+  @Option(help: "Also diagnose the slide end to end with this checkpoint (read, evaluation transform, network, tiles CSV and heatmap): every tile of level 0 at the checkpoint's resolution.") var checkpoint: String?
 
   func run() throws {
     #if DEBUG
@@ -36,6 +39,7 @@ struct BenchImagingCommand: ParsableCommand {
     }
     let parallel = Double(tiles.count) / Date().timeIntervalSince(t0)
     print(String(format: "tile extraction, %@ (%d x %d, %@): %.0f tiles/s on 1 thread, %.0f tiles/s on %d threads", (path as NSString).lastPathComponent, level.width, level.height, level.compression, single, parallel, threadCount))
+    if let checkpoint { try diagnoseSlide(path, checkpoint: checkpoint, threads: threadCount) }
 
     // Pipeline: 96 JPEG photos of 500 x 375 through the leaf-disease training transforms.
     let photos = (work as NSString).appendingPathComponent("photos")
@@ -47,6 +51,27 @@ struct BenchImagingCommand: ParsableCommand {
     var images = 0
     for batch in BatchLoader(items: index.items, spec: spec, training: true, seed: 1) { images += batch.labels.count }
     print(String(format: "training pipeline at 224 (decode PNG 500 x 375, random resized crop, flips, colour jitter, normalise, batch 32): %.1f images/s on %d workers", Double(images) / Date().timeIntervalSince(t0), threadCount))
+  }
+
+  /// Slide diagnosis as `effdx diagnose` runs it, timed as a whole: tiles per second.
+  func diagnoseSlide(_ path: String, checkpoint: String, threads: Int) throws {
+    ThreadPool.threadCount = threads
+    let ckpt = try TaskCheckpoint.load(checkpoint)
+    let predictor = Predictor(ckpt)
+    let tiling = PipelineSpec.Tiling(tileSize: ckpt.evaluation.resolution, mpp: nil, level: 0, overlap: 0, minTissue: 0)
+    var run = DiagnosisRun(predictor: predictor, slides: SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: .meanProbability))
+    run.workers = threads
+    let out = (work as NSString).appendingPathComponent("diagnosis")
+    try? FileManager.default.removeItem(atPath: out)
+    run.heatmaps = out
+    let t0 = Date()
+    _ = try run.run(inputs: DiagnosisInputs([path], recursive: false, classes: ckpt.classes), output: out + ".csv")
+    let seconds = Date().timeIntervalSince(t0)
+    try? FileManager.default.removeItem(atPath: out + ".csv")
+    let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    let tiles = CSV.records(try String(contentsOfFile: (out as NSString).appendingPathComponent(stem + "_tiles.csv"), encoding: .utf8)).count - 1
+    print(String(format: "slide diagnosis end to end, %@ at %d px (%d tiles, %@): %.1f tiles/s on %d threads (%.1f s)", (path as NSString).lastPathComponent,
+                 ckpt.evaluation.resolution, tiles, ckpt.model.config.name, Double(tiles) / seconds, threads, seconds))
   }
 
   static let leafPipeline = """
