@@ -490,4 +490,27 @@ final class HostileInputTests: XCTestCase {
     let report = try String(contentsOfFile: dir + "/e2/report.json", encoding: .utf8)
     XCTAssertTrue(report.contains("1 rows predict a class that is not their most probable one"), report)
   }
+
+  // MARK: Report pictures
+
+  func testEvaluatePictureFlags_nameWhatIsWrong_andHostileHeatmapFoldersDoNotStopTheReport() throws {
+    try photo(dir + "/a.png")
+    try photo(dir + "/b.png")
+    try "path,study,label,predicted,p_x,p_y\n\(dir!)/a.png,,x,x,0.9,0.1\n\(dir!)/b.png,,y,x,0.6,0.4\n".write(toFile: dir + "/pred.csv", atomically: true, encoding: .utf8)
+    try refuses(["evaluate", "--predictions", dir + "/pred.csv", "--heatmaps", dir + "/no-such-folder", "--out", dir + "/r1"], "--heatmaps")
+    try refuses(["evaluate", "--predictions", dir + "/pred.csv", "--images", "--checkpoint", dir + "/no.safetensors", "--out", dir + "/r2"], "--checkpoint")
+    // A heatmap that is not a PNG and a tiles CSV of garbage: listed, not shown, counted as nothing.
+    try FileManager.default.createDirectory(atPath: dir + "/maps", withIntermediateDirectories: true)
+    try Data("not a png".utf8).write(to: URL(fileURLWithPath: dir + "/maps/s_heatmap.png"))
+    try Data([0xFF, 0x00, 0x22, 0x0A, 0x22]).write(to: URL(fileURLWithPath: dir + "/maps/s_tiles.csv"))
+    let r = try effdx(["evaluate", "--predictions", dir + "/pred.csv", "--images", "--heatmaps", dir + "/maps", "--bootstrap", "0", "--out", dir + "/r3"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/r3/report.json"))) as! [String: Any]
+    let maps = json["slide_maps"] as! [[String: Any]]
+    XCTAssertEqual(maps.first?["shown"] as? Bool, false)
+    XCTAssertEqual(maps.first?["tiles"] as? Int, 0)
+    // Two readable images are too few for the shortcut check: said so, no check.
+    XCTAssertNil(json["shortcut_check"])
+    XCTAssertTrue((json["warnings"] as! [String]).contains { $0.contains("too few for the shortcut check") })
+  }
 }
