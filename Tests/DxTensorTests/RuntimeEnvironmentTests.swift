@@ -29,6 +29,18 @@ final class RuntimeEnvironmentTests: XCTestCase {
     }
   }
 
+  func testAnMPILaunch_isSeen_andItsLocalRanksAreChecked() {
+    XCTAssertNil(RuntimeEnvironment([:]).mpiLocalRanks, "not launched by mpirun")
+    XCTAssertEqual(RuntimeEnvironment(["OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_SIZE": "2"]).mpiLocalRanks, 2)
+    XCTAssertEqual(RuntimeEnvironment(["PMIX_RANK": "0", "SLURM_NTASKS_PER_NODE": "3"]).mpiLocalRanks, 3, "srun --mpi=pmix")
+    XCTAssertEqual(RuntimeEnvironment(["PMIX_RANK": "0", "SLURM_NTASKS_PER_NODE": "2(x3)"]).mpiLocalRanks, 1, "a compound Slurm count is not guessed at")
+    for bad in ["0", "-2", "lots", "99999999"] {
+      let env = RuntimeEnvironment(["OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_SIZE": bad])
+      XCTAssertEqual(env.mpiLocalRanks, 1, bad)
+      XCTAssertTrue(env.problems.contains { $0.contains("OMPI_COMM_WORLD_LOCAL_SIZE=\(bad) ignored") }, "\(env.problems)")
+    }
+  }
+
   func testSlurmArrayTasks_becomeShards_withTheirMinimumAndStep() {
     let plain = RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"])
     XCTAssertEqual(plain.slurmArrayTask?.index, 3)

@@ -1,3 +1,4 @@
+import DxEfficientNet
 import DxNN
 import DxTestSupport
 import Foundation
@@ -144,6 +145,12 @@ final class RecipeCommandTests: XCTestCase {
     try refused(["--mixup", "0.2", "--balanced"], "do not combine with mixup", status: 1)
     try refused(["--mixup", "0.2", "--policy", "head"], "--no-cache-features", status: 1)
     try refused(["--like", path("nothing.safetensors")], "--like", status: 1)
+    try refused(["--val-data", path("nowhere")], "--val-data", status: 1)
+    // A checkpoint that records no recipe (made by import-weights or by hand).
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 4
+    try EfficientNet(c, seed: 1).save(to: path("plain.safetensors"), preprocessing: Preprocessing(resolution: 32))
+    try refused(["--like", path("plain.safetensors")], "no training recipe in its metadata", status: 1)
     for (name, block, expected) in [("lr", "  lr: -1\n", "p-lr.yaml:3: 'lr' must be in"), ("opt", "  optimizer: lion\n", "p-opt.yaml:3: 'optimizer' must be one of"),
                                     ("key", "  learning_rate: 0.1\n", "p-key.yaml:3"), ("ema", "  ema: 2\n", "'ema' must be in"),
                                     ("ra", "", "'m' must be in 0...30")] {
