@@ -32,10 +32,6 @@ public enum BuiltinPipelines {
         - resize: {filter: area}
       batch_size: 32
       workers: 2
-      # The recipe's defaults for this task (the leaf pipeline's measured recipe; not measured on labelled tissue (none is available here)); effdx train's flags override each key.
-      training:
-        backbone_lr_scale: 1.0  # the backbone learns at the head's rate: +6 points over 0.1
-        drop_path: 0.1          # stochastic depth at the last block: +2 points
       """#,
     "histopathology-slides.yaml": #"""
       # Whole-slide images (pyramidal TIFF): how `effdx diagnose` and `effdx tile --pipeline` cut a
