@@ -378,7 +378,7 @@ public final class Trainer {
       try line.write(toFile: logPath, atomically: true, encoding: .utf8)
     }
     crashForTesting("after-log")
-    var state = trainingState()
+    let state = trainingState()
     var stateMeta = ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)", "best_ema_metric": "\(bestEMAMetric)"]
     stateMeta["effdx.training"] = try String(decoding: JSONEncoder.sortedKeys.encode(config), as: UTF8.self)
     stateMeta["effdx.data_digest"] = dataDigest
