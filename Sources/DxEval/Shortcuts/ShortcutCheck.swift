@@ -47,7 +47,8 @@ public struct ShortcutCheck: Codable, Equatable, Sendable {
   ///   - statistics: per row of `truth`, nil for a file that could not be read.
   ///   - groups: each row's study ("" for none): folds keep a study together.
   ///   - modelAccuracy: the model's accuracy on the same rows.
-  public init(statistics: [Statistics?], truth: [Int], classes: Int, groups: [String], modelAccuracy: Double, folds: Int = 5, margin: Double = 0.10) {
+  ///   - tissue: the background is the complement of a tissue mask (histology tiles), not the border.
+  public init(statistics: [Statistics?], truth: [Int], classes: Int, groups: [String], modelAccuracy: Double, folds: Int = 5, margin: Double = 0.10, tissue: Bool = false) {
     let rows = statistics.indices.filter { statistics[$0] != nil }
     images = rows.count
     unreadable = statistics.count - rows.count
@@ -67,7 +68,8 @@ public struct ShortcutCheck: Codable, Equatable, Sendable {
     self.folds = folds
     let kinds: [(String, String, (Statistics) -> [Double])] = [
       ("colour statistics", "per-channel mean and standard deviation of the whole image", { $0.colour }),
-      ("background", "per-channel mean and standard deviation of the image's border (the outer eighth on each side)", { $0.border }),
+      ("background", tissue ? "per-channel mean and standard deviation of the pixels outside the tissue mask (the glass; the border when a tile is all tissue)"
+        : "per-channel mean and standard deviation of the image's border (the outer eighth on each side)", { $0.border }),
     ]
     baselines = kinds.map { name, description, features in
       let x = rows.map { features(statistics[$0]!) }

@@ -8,10 +8,14 @@ public enum ShortcutStatistics {
   /// At most this many images are read (evenly spaced over the rows).
   public static let maxImages = 20_000
 
-  /// Mean and standard deviation of R, G, B over the whole image and over its border (the
-  /// outer eighth on each side), from at most about 256 x 256 sampled pixels.
-  public static func statistics(of image: Image) -> ShortcutCheck.Statistics {
+  /// Mean and standard deviation of R, G, B over the whole image and over its background, from
+  /// at most about 256 x 256 sampled pixels. The background is the border (the outer eighth on
+  /// each side) of a photo; of a tissue tile (`tissue`), the pixels outside the tissue mask
+  /// (`TissueDetector`: the glass), or the border when the tile is all tissue.
+  public static func statistics(of image: Image, tissue: Bool = false) -> ShortcutCheck.Statistics {
     let rgb = image.rgb()
+    let mask = tissue ? TissueDetector().detect(rgb) : nil
+    let glass = mask.map { $0.values.contains(false) && $0.width == rgb.width && $0.height == rgb.height } ?? false
     let samples = rgb.floatSamples()
     let w = rgb.width, h = rgb.height
     let step = max(1, max(w, h) / 256)
@@ -22,7 +26,8 @@ public enum ShortcutStatistics {
         let o = (y * w + x) * 3
         let px = (Double(samples[o]), Double(samples[o + 1]), Double(samples[o + 2]))
         all.add(px)
-        if x < bw || x >= w - bw || y < bh || y >= h - bh { border.add(px) }
+        let background = glass ? !mask!.values[y * w + x] : (x < bw || x >= w - bw || y < bh || y >= h - bh)
+        if background { border.add(px) }
       }
     }
     return ShortcutCheck.Statistics(colour: all.features, border: border.features)
@@ -30,13 +35,13 @@ public enum ShortcutStatistics {
 
   /// Statistics of the rows' files (nil where a file cannot be read), on `workers` threads.
   /// Rows beyond `maxImages` are left out (nil) evenly.
-  public static func statistics(paths: [String], workers: Int) -> [ShortcutCheck.Statistics?] {
+  public static func statistics(paths: [String], workers: Int, tissue: Bool = false) -> [ShortcutCheck.Statistics?] {
     let keep = paths.count <= maxImages ? Set(paths.indices) : Set((0..<maxImages).map { $0 * paths.count / maxImages })
     var out = [ShortcutCheck.Statistics?](repeating: nil, count: paths.count)
     out.withUnsafeMutableBufferPointer { res in
       DispatchQueue.concurrentPerform(iterations: max(1, workers)) { worker in
         for i in stride(from: worker, to: paths.count, by: max(1, workers)) where keep.contains(i) {
-          if let image = try? ImageDecoder.decode(path: paths[i], limits: .default) { res[i] = statistics(of: image) }
+          if let image = try? ImageDecoder.decode(path: paths[i], limits: .default) { res[i] = statistics(of: image, tissue: tissue) }
         }
       }
     }

@@ -86,8 +86,11 @@ struct EvaluateCommand: ParsableCommand {
       throw ValidationError("--target-sensitivity needs --positive-class (the class whose sensitivity it is)")
     }
     if images {
-      let statistics = ShortcutStatistics.statistics(paths: table.paths, workers: ProcessInfo.processInfo.activeProcessorCount)
-      let check = ShortcutCheck(statistics: statistics, truth: table.truth.map(Int.init), classes: table.classes.count, groups: table.studies, modelAccuracy: report.overall.accuracy)
+      // Histology tiles' background is their glass, photos' their border.
+      let tissue = report.provenance?.task == "histopathology"
+      let statistics = ShortcutStatistics.statistics(paths: table.paths, workers: ProcessInfo.processInfo.activeProcessorCount, tissue: tissue)
+      let check = ShortcutCheck(statistics: statistics, truth: table.truth.map(Int.init), classes: table.classes.count, groups: table.studies,
+                                modelAccuracy: report.overall.accuracy, tissue: tissue)
       if check.images < 10 {
         report.warnings.append("--images: only \(check.images) of \(table.count) images could be read (\(check.unreadable) could not): too few for the shortcut check")
       } else {
