@@ -23,7 +23,7 @@ public enum CSV {
 
   public static func records(_ data: Data) -> [(line: Int, fields: [String])] {
     var out: [(line: Int, fields: [String])] = []
-    data.withUnsafeBytes { raw in
+    _ = data.withUnsafeBytes { raw in
       CSVRecords.forEachRecord(raw.bindMemory(to: UInt8.self)) { line, fields, bytes in
         out.append((line, fields.map { $0.string(bytes) }))
       }

@@ -70,7 +70,8 @@ final class RecipeCommandTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: path("yaml/test_predictions.csv")))
 
     // --like: the same recipe, seed and split, so the same weights; a flag still overrides.
-    let again = try EffDxRunner.run(["train", "--task", "leaf-disease", "--data", path("leaf/train"), "--pipeline", pipeline, "--arch", "efficientnet_lite0",
+    // (No --task: the pipeline's 'task' key gives it.)
+    let again = try EffDxRunner.run(["train", "--data", path("leaf/train"), "--pipeline", pipeline, "--arch", "efficientnet_lite0",
                                      "--resolution", "32", "--batch-size", "8", "--like", path("yaml/best.safetensors"), "--out", path("like")])
     XCTAssertEqual(again.status, 0, again.stderr)
     XCTAssertEqual(try SafeTensorsFile(path: path("like/last.safetensors")).allTensors(), try SafeTensorsFile(path: path("yaml/last.safetensors")).allTensors())
@@ -151,6 +152,15 @@ final class RecipeCommandTests: XCTestCase {
     c.numClasses = 4
     try EfficientNet(c, seed: 1).save(to: path("plain.safetensors"), preprocessing: Preprocessing(resolution: 32))
     try refused(["--like", path("plain.safetensors")], "no training recipe in its metadata", status: 1)
+    // Neither --task nor a pipeline that names one.
+    try "name: p\nresolution: 32\n".write(toFile: path("no-task.yaml"), atomically: true, encoding: .utf8)
+    for (args, expected) in [(["--pipeline", path("no-task.yaml")], "--task is required: --pipeline \(path("no-task.yaml")) has no 'task' key"),
+                             ([], "--task is required (or a --pipeline file with a 'task' key)")] {
+      let r = try EffDxRunner.run(["train", "--data", path("leaf/train"), "--out", path("no-task")] + args)
+      XCTAssertEqual(r.status, 1, r.stderr)
+      XCTAssertTrue(r.stderr.contains(expected), r.stderr)
+      XCTAssertFalse(FileManager.default.fileExists(atPath: path("no-task")), "nothing written before the check")
+    }
     for (name, block, expected) in [("lr", "  lr: -1\n", "p-lr.yaml:3: 'lr' must be in"), ("opt", "  optimizer: lion\n", "p-opt.yaml:3: 'optimizer' must be one of"),
                                     ("key", "  learning_rate: 0.1\n", "p-key.yaml:3"), ("ema", "  ema: 2\n", "'ema' must be in"),
                                     ("ra", "", "'m' must be in 0...30")] {

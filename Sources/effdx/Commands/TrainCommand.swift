@@ -20,7 +20,7 @@ struct TrainCommand: ParsableCommand {
       among N processes on one or many machines and sums their gradients; rank 0 writes the run folder (Docs/Scaling.md).
       """)
 
-  @Option(help: "The task.") var task: TaskKind
+  @Option(help: "The task (default: the --pipeline file's 'task' key).") var task: TaskKind?
   @Option(help: "Dataset: a folder per class, a folder with manifest.csv, or a manifest CSV (default: the pipeline's source.path).") var data: String?
   @Option(help: "Pipeline YAML (default: the task's built-in pipeline, the same as Pipelines/<task>.yaml).") var pipeline: String?
   @Option(help: "Architecture when not starting from --weights.") var arch = "efficientnet_b0"
@@ -92,7 +92,11 @@ struct TrainCommand: ParsableCommand {
     try verbosity.apply(quieted: !isRoot)
     try compute.apply(sharedBy: localRanks)
     if syncBN && world == nil { Console.note("--sync-bn: training in one process, whose BatchNorm sees the whole batch anyway") }
-    var spec = try pipeline.map { try PipelineSpec.load(path: $0) } ?? task.task.pipeline()
+    let loaded = try pipeline.map { try PipelineSpec.load(path: $0) }
+    guard let task = task ?? loaded?.task.flatMap(TaskKind.init(rawValue:)) else {
+      throw CommandFailure(pipeline.map { "--task is required: --pipeline \($0) has no 'task' key" } ?? "--task is required (or a --pipeline file with a 'task' key)")
+    }
+    var spec = try loaded ?? task.task.pipeline()
     if let other = spec.task, other != task.rawValue {
       throw CommandFailure("--pipeline \(pipeline ?? spec.name) is a \(other) pipeline (its 'task' key), not \(task.rawValue)")
     }
