@@ -142,44 +142,99 @@ DX_AVX2 static inline void finish8(__m256 acc, float *o, float *sums, ptrdiff_t 
   if (sums) _mm256_storeu_ps(sums + ch, _mm256_add_ps(_mm256_loadu_ps(sums + ch), v));
 }
 
+// Every channel of one output column (any window).
+DX_AVX2 static inline void column_avx2(const float *image, const float *weight, const float *bias, window t, ptrdiff_t xs,
+                                       ptrdiff_t ws, ptrdiff_t ps, ptrdiff_t c, float *o, float *sums, dx_activation a) {
+  ptrdiff_t ch = 0;
+  for (; ch + 32 <= c; ch += 32) {
+    __m256 a0 = _mm256_loadu_ps(bias + ch), a1 = _mm256_loadu_ps(bias + ch + 8);
+    __m256 a2 = _mm256_loadu_ps(bias + ch + 16), a3 = _mm256_loadu_ps(bias + ch + 24);
+    for (ptrdiff_t i = 0; i < t.rows; i++) {
+      const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
+      for (ptrdiff_t j = 0; j < t.cols; j++, x += ps, w += ps) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(w + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(w + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), _mm256_loadu_ps(w + 24), a3);
+      }
+    }
+    finish8(a0, o, sums, ch, a);
+    finish8(a1, o, sums, ch + 8, a);
+    finish8(a2, o, sums, ch + 16, a);
+    finish8(a3, o, sums, ch + 24, a);
+  }
+  for (; ch + 8 <= c; ch += 8) {
+    __m256 acc = _mm256_loadu_ps(bias + ch);
+    for (ptrdiff_t i = 0; i < t.rows; i++) {
+      const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
+      for (ptrdiff_t j = 0; j < t.cols; j++, x += ps, w += ps) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), acc);
+    }
+    finish8(acc, o, sums, ch, a);
+  }
+  for (; ch < c; ch++) {
+    float acc = bias[ch];
+    for (ptrdiff_t i = 0; i < t.rows; i++)
+      for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * ps + ch] * weight[t.w + i * ws + j * ps + ch];
+    o[ch] = act_scalar(acc, a);
+    if (sums) sums[ch] += o[ch];
+  }
+}
+
+// Four neighbouring interior output columns for `nv` (1 or 2) vectors of 8 channels: each
+// weight vector is loaded once for the four (as quad_avx512; the per-column path loads a
+// weight for every multiply-add, which made AVX2's depthwise rows load-bound).
+DX_AVX2 static inline __attribute__((always_inline)) void quad_avx2(
+    int K, int S, int nv, const float *x0, const float *w0, const float *bias, ptrdiff_t rows, ptrdiff_t xs, ptrdiff_t ps,
+    float *o, float *sums, dx_activation a) {
+  __m256 acc[4][2];
+  for (int v = 0; v < nv; v++) {
+    __m256 b = _mm256_loadu_ps(bias + 8 * v);
+    for (int q = 0; q < 4; q++) acc[q][v] = b;
+  }
+  for (ptrdiff_t i = 0; i < rows; i++) {
+    const float *x = x0 + i * xs, *w = w0 + i * K * ps;
+    for (int kw = 0; kw < K; kw++)
+      for (int v = 0; v < nv; v++) {
+        __m256 wv = _mm256_loadu_ps(w + kw * ps + 8 * v);
+        for (int q = 0; q < 4; q++) acc[q][v] = _mm256_fmadd_ps(_mm256_loadu_ps(x + (q * S + kw) * ps + 8 * v), wv, acc[q][v]);
+      }
+  }
+  for (int q = 0; q < 4; q++)
+    for (int v = 0; v < nv; v++) finish8(acc[q][v], o + q * ps, sums, 8 * v, a);
+}
+
+// Every channel (a multiple of 8) of four interior output columns from `ow`.
+DX_AVX2 static inline __attribute__((always_inline)) void quad_columns_avx2(
+    int K, int S, const float *image, const float *weight, const float *bias, window t, ptrdiff_t xs, ptrdiff_t c,
+    ptrdiff_t ps, float *o, float *sums, dx_activation a) {
+  const float *x = image + t.x, *w = weight + t.w;
+  ptrdiff_t ch = 0;
+  for (; ch + 16 <= c; ch += 16) quad_avx2(K, S, 2, x + ch, w + ch, bias + ch, t.rows, xs, ps, o + ch, sums ? sums + ch : NULL, a);
+  for (; ch < c; ch += 8) quad_avx2(K, S, 1, x + ch, w + ch, bias + ch, t.rows, xs, ps, o + ch, sums ? sums + ch : NULL, a);
+}
+
 DX_AVX2 static void row_avx2(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
-  ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps;
-  for (ptrdiff_t ow = 0; ow < g->out_width; ow++) {
+  ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps, k = g->kernel, s = g->stride;
+  // Output columns [inner0, inner1) have their whole window inside the image horizontally.
+  ptrdiff_t inner0 = (g->pad_left + s - 1) / s;
+  ptrdiff_t inner1 = g->in_width + g->pad_left >= k ? (g->in_width + g->pad_left - k) / s + 1 : 0;
+  if (inner1 > g->out_width) inner1 = g->out_width;
+  int quads = (k == 3 || k == 5) && (s == 1 || s == 2) && c % 8 == 0;
+  for (ptrdiff_t ow = 0; ow < g->out_width;) {
     window t = taps(oh, ow, g);
     float *o = out + ow * ps;
-    ptrdiff_t ch = 0;
-    for (; ch + 32 <= c; ch += 32) {
-      __m256 a0 = _mm256_loadu_ps(bias + ch), a1 = _mm256_loadu_ps(bias + ch + 8);
-      __m256 a2 = _mm256_loadu_ps(bias + ch + 16), a3 = _mm256_loadu_ps(bias + ch + 24);
-      for (ptrdiff_t i = 0; i < t.rows; i++) {
-        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
-        for (ptrdiff_t j = 0; j < t.cols; j++, x += ps, w += ps) {
-          a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), a0);
-          a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(w + 8), a1);
-          a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(w + 16), a2);
-          a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), _mm256_loadu_ps(w + 24), a3);
-        }
+    if (quads && ow >= inner0 && ow + 4 <= inner1) {
+      switch (k * 10 + s) {
+      case 31: quad_columns_avx2(3, 1, image, weight, bias, t, xs, c, ps, o, sums, a); break;
+      case 32: quad_columns_avx2(3, 2, image, weight, bias, t, xs, c, ps, o, sums, a); break;
+      case 51: quad_columns_avx2(5, 1, image, weight, bias, t, xs, c, ps, o, sums, a); break;
+      case 52: quad_columns_avx2(5, 2, image, weight, bias, t, xs, c, ps, o, sums, a); break;
       }
-      finish8(a0, o, sums, ch, a);
-      finish8(a1, o, sums, ch + 8, a);
-      finish8(a2, o, sums, ch + 16, a);
-      finish8(a3, o, sums, ch + 24, a);
+      ow += 4;
+      continue;
     }
-    for (; ch + 8 <= c; ch += 8) {
-      __m256 acc = _mm256_loadu_ps(bias + ch);
-      for (ptrdiff_t i = 0; i < t.rows; i++) {
-        const float *x = image + t.x + i * xs + ch, *w = weight + t.w + i * ws + ch;
-        for (ptrdiff_t j = 0; j < t.cols; j++, x += ps, w += ps) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(w), acc);
-      }
-      finish8(acc, o, sums, ch, a);
-    }
-    for (; ch < c; ch++) {
-      float acc = bias[ch];
-      for (ptrdiff_t i = 0; i < t.rows; i++)
-        for (ptrdiff_t j = 0; j < t.cols; j++) acc += image[t.x + i * xs + j * ps + ch] * weight[t.w + i * ws + j * ps + ch];
-      o[ch] = act_scalar(acc, a);
-      if (sums) sums[ch] += o[ch];
-    }
+    column_avx2(image, weight, bias, t, xs, ws, ps, c, o, sums, a);
+    ow++;
   }
 }
 

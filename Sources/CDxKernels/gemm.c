@@ -179,12 +179,171 @@ DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, p
   return 1;
 }
 
+// ---- AVX2 + FMA: 6 rows x 16 columns of accumulators (12 of the 16 ymm registers), each
+// 32-column panel in two halves. Per step of k: two loads of the panel, six broadcasts of `a`,
+// twelve FMAs. ----
+
+enum { MR2 = 6 };
+
+// `mask[j]` for AVX2's masked moves: all ones for the first `cols` lanes of 8 from `from`.
+DX_AVX2 static inline __m256i lanes8(ptrdiff_t cols, ptrdiff_t from) {
+  __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols - from)), index);
+}
+
+// `rows` (1...MR2) rows times columns [half * 16, half * 16 + 16) of a packed panel, with the
+// epilogue, into the `cols` (1...16) of them that exist. `narrow` (a constant): only 8 columns.
+//
+// A product deeper than one block of k (see gemm_avx2) is summed in `c` block by block:
+// `from_c` starts the accumulators from `c` instead of the bias, `raw` stores them without the
+// epilogue (every block but the last).
+DX_AVX2 static inline __attribute__((always_inline)) void tile_avx2(
+    int rows, int narrow, const float *a, ptrdiff_t lda, const float *scale, ptrdiff_t k,
+    const float *panel, float *c, ptrdiff_t ldc, ptrdiff_t cols, const float *bias, dx_activation act,
+    const float *residual, float *sums, int from_c, int raw) {
+  __m256 acc[MR2][2];
+  int full = cols >= 16 || (narrow && cols >= 8);
+  __m256i m0 = lanes8(cols, 0), m1 = lanes8(cols, 8);
+  if (from_c) {
+    for (int r = 0; r < rows; r++) {
+      acc[r][0] = full ? _mm256_loadu_ps(c + r * ldc) : _mm256_maskload_ps(c + r * ldc, m0);
+      acc[r][1] = narrow ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_maskload_ps(c + r * ldc + 8, m1);
+    }
+  } else {
+    __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    __m256 b1 = bias && !narrow ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+    for (int r = 0; r < rows; r++) { acc[r][0] = b0; acc[r][1] = b1; }
+  }
+  for (ptrdiff_t p = 0; p < k; p++) {
+    __m256 w0 = _mm256_loadu_ps(panel + p * NR), w1 = narrow ? w0 : _mm256_loadu_ps(panel + p * NR + 8);
+    if (scale) {
+      __m256 sp = _mm256_broadcast_ss(scale + p);
+      w0 = _mm256_mul_ps(w0, sp);
+      w1 = narrow ? w0 : _mm256_mul_ps(w1, sp);
+    }
+    for (int r = 0; r < rows; r++) {
+      __m256 x = _mm256_broadcast_ss(a + r * lda + p);
+      acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
+      if (!narrow) acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
+    }
+  }
+  // Out of the registers once (as tile above: an epilogue looping over `acc` spills it).
+  __attribute__((aligned(32))) float done[MR2][16];
+  for (int r = 0; r < rows; r++) {
+    _mm256_store_ps(done[r], acc[r][0]);
+    if (!narrow) _mm256_store_ps(done[r] + 8, acc[r][1]);
+  }
+  if (raw) {
+    for (int r = 0; r < rows; r++) {
+      if (full) {
+        _mm256_storeu_ps(c + r * ldc, _mm256_load_ps(done[r]));
+        if (!narrow) _mm256_storeu_ps(c + r * ldc + 8, _mm256_load_ps(done[r] + 8));
+      } else {
+        _mm256_maskstore_ps(c + r * ldc, m0, _mm256_load_ps(done[r]));
+        if (!narrow) _mm256_maskstore_ps(c + r * ldc + 8, m1, _mm256_load_ps(done[r] + 8));
+      }
+    }
+    return;
+  }
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  for (int r = 0; r < rows; r++) {
+    __m256 v0 = act8(_mm256_load_ps(done[r]), act), v1 = narrow ? _mm256_setzero_ps() : act8(_mm256_load_ps(done[r] + 8), act);
+    if (full) {
+      if (residual) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(residual + r * ldc));
+        if (!narrow) v1 = _mm256_add_ps(v1, _mm256_loadu_ps(residual + r * ldc + 8));
+      }
+      _mm256_storeu_ps(c + r * ldc, v0);
+      if (!narrow) _mm256_storeu_ps(c + r * ldc + 8, v1);
+    } else {
+      if (residual) {
+        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(residual + r * ldc, m0));
+        if (!narrow) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(residual + r * ldc + 8, m1));
+      }
+      // Lanes past `cols` are zeroed so the sums below do not count them.
+      v0 = _mm256_and_ps(v0, _mm256_castsi256_ps(m0));
+      v1 = _mm256_and_ps(v1, _mm256_castsi256_ps(m1));
+      _mm256_maskstore_ps(c + r * ldc, m0, v0);
+      if (!narrow) _mm256_maskstore_ps(c + r * ldc + 8, m1, v1);
+    }
+    s0 = _mm256_add_ps(s0, v0);
+    s1 = _mm256_add_ps(s1, v1);
+  }
+  if (sums) {
+    if (full) {
+      _mm256_storeu_ps(sums, _mm256_add_ps(_mm256_loadu_ps(sums), s0));
+      if (!narrow) _mm256_storeu_ps(sums + 8, _mm256_add_ps(_mm256_loadu_ps(sums + 8), s1));
+    } else {
+      _mm256_maskstore_ps(sums, m0, _mm256_add_ps(_mm256_maskload_ps(sums, m0), s0));
+      if (!narrow) _mm256_maskstore_ps(sums + 8, m1, _mm256_add_ps(_mm256_maskload_ps(sums + 8, m1), s1));
+    }
+  }
+}
+
+// As gemm_avx512, with 6-row blocks and each panel in 16-column halves, and blocked in k:
+// Zen 3's L2 is 512 KB, and a deep product (B7's 3840 -> 640 at 19 x 19) re-read its 9.8 MB
+// of packed weights from L3 for every block of rows. Each block of KC steps of k runs over
+// column groups whose packed weights fit in L2, the rows' KC-long pieces staying in L1, and
+// the partial sums wait in `c`.
+enum { KC2 = 256, NC2 = 256 };
+
+DX_AVX2 static int gemm_avx2(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
+  float tail_bias[NR];
+  int patches = src->conv != NULL;
+  ptrdiff_t lda = patches ? k : src->lda;
+  // Patches are copied a block of rows at a time, whole (k is a kxk convolution's taps: small).
+  ptrdiff_t kc = patches ? k : KC2;
+  float *pa = patches ? aligned_alloc(64, (size_t)(((k * MR2 * sizeof(float)) + 63) / 64 * 64)) : NULL;
+  if (patches && pa == NULL) return 0;
+  for (ptrdiff_t p0 = 0; p0 < k; p0 += kc) {
+    ptrdiff_t depth = k - p0 < kc ? k - p0 : kc;
+    int first = p0 == 0, last = p0 + depth == k;
+    const float *scale = src->scale ? src->scale + p0 : NULL;
+    for (ptrdiff_t g0 = 0; g0 < n; g0 += NC2) {
+      ptrdiff_t g1 = n - g0 < NC2 ? n : g0 + NC2;
+      for (ptrdiff_t i0 = 0; i0 < m; i0 += MR2) {
+        int rows = m - i0 < MR2 ? (int)(m - i0) : MR2;
+        if (patches) pack_patches_by_row(src, i0, rows, k, pa);
+        const float *ai = (patches ? pa : src->a + i0 * src->lda) + p0;
+        for (ptrdiff_t j0 = g0; j0 < g1; j0 += 16) {
+          ptrdiff_t cols = n - j0 < 16 ? n - j0 : 16;
+          const float *bj = bias ? bias + j0 : NULL;
+          if (bias && cols < 16) {
+            for (int j = 0; j < 16; j++) tail_bias[j] = j < cols ? bias[j0 + j] : 0.0f;
+            bj = tail_bias;
+          }
+          // Column j0 is in panel j0 / NR at offset j0 % NR (0 or 16); row p0 of it.
+          const float *panel = packed + (j0 / NR) * NR * k + p0 * NR + j0 % NR;
+          float *cij = c + i0 * ldc + j0;
+          const float *rij = residual ? residual + i0 * ldc + j0 : NULL;
+          float *sj = sums ? sums + j0 : NULL;
+          int narrow = cols <= 8;
+          switch (rows + (narrow ? 100 : 0)) {
+#define DX_TILE2(R) \
+  case R: tile_avx2(R, 0, ai, lda, scale, depth, panel, cij, ldc, cols, bj, act, rij, sj, !first, !last); break; \
+  case 100 + R: tile_avx2(R, 1, ai, lda, scale, depth, panel, cij, ldc, cols, bj, act, rij, sj, !first, !last); break;
+            DX_TILE2(6) DX_TILE2(5) DX_TILE2(4) DX_TILE2(3) DX_TILE2(2) DX_TILE2(1)
+#undef DX_TILE2
+          }
+        }
+      }
+    }
+  }
+  free(pa);
+  return 1;
+}
+
 #endif
 
 static void run(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
 #if defined(__x86_64__)
-  if (dx_kernel_isa() == 2) {
+  switch (dx_kernel_isa()) {
+  case 2:
     if (gemm_avx512(src, m, k, n, packed, c, ldc, bias, act, residual, sums)) return;
+    break;
+  case 1:
+    if (gemm_avx2(src, m, k, n, packed, c, ldc, bias, act, residual, sums)) return;
+    break;
   }
 #endif
   gemm_scalar(src, m, k, n, packed, c, ldc, bias, act, residual, sums);

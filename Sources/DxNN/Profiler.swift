@@ -11,6 +11,9 @@ public enum Profiler {
   }
 
   nonisolated(unsafe) public static var enabled = false
+  /// Charge layers to their shape as well as their kind (`effdx bench infer --by-shape`): a
+  /// large variant's time sits in a few shapes, which a per-kind total hides.
+  nonisolated(unsafe) public static var byShape = false
   nonisolated(unsafe) private static var totals: [String: Entry] = [:]
 
   /// Runs `body`, charging its time (and the work `flops` and `bytes` give, evaluated after

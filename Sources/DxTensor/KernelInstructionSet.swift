@@ -31,6 +31,10 @@ public enum KernelInstructionSet: Int, Sendable, Comparable, CaseIterable, Custo
     return try body()
   }
 
+  /// Whether CDxKernels' packed GEMM has a micro-kernel for this set (AVX-512: 12 x 32 tiles,
+  /// AVX2: 6 x 16), so the fused kernels use it instead of OpenBLAS plus an epilogue pass.
+  public var hasPackedGemm: Bool { self >= .avx2 }
+
   public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 
   public var description: String {

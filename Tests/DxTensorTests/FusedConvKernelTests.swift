@@ -114,7 +114,9 @@ final class FusedConvKernelTests: XCTestCase {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 23)
         for (n, h, w, cin, m, k, s, mode) in [(2, 17, 13, 5, 24, 3, 2, PaddingMode.same), (1, 40, 9, 8, 40, 5, 1, .symmetric), (3, 7, 7, 3, 16, 5, 2, .symmetric),
-                                             (2, 9, 11, 12, 96, 3, 1, .same), (1, 6, 5, 7, 130, 5, 2, .symmetric)] {
+                                             (2, 9, 11, 12, 96, 3, 1, .same), (1, 6, 5, 7, 130, 5, 2, .symmetric),
+                                             // Rows too wide for the cache budget: the channels are sliced.
+                                             (1, 12, 60, 16, 1100, 5, 1, .same), (2, 13, 57, 9, 700, 3, 2, .same)] {
           let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
           let x = Tensor.randomNormal([n, h, w, cin], using: &rng)
           let we = Tensor.randomNormal([cin, m], using: &rng), be = Tensor.randomNormal([m], using: &rng)
@@ -146,6 +148,33 @@ final class FusedConvKernelTests: XCTestCase {
     }
   }
 
+  /// B0's bands at 224 keep every channel together (its maps are narrow), while B7's at 600
+  /// slice the channels so that no expansion is computed much more than once per row.
+  func testExpandBandPlan_slicesWideMapsOnly() {
+    func plan(_ h: Int, _ w: Int, _ m: Int, _ k: Int, _ s: Int) -> ExpandBandPlan {
+      let out = (h + s - 1) / s
+      return ExpandBandPlan(outHeight: out, inHeight: h, inWidth: w, channels: m, kernel: k, stride: s, unit: 32)
+    }
+    func redundancy(_ p: ExpandBandPlan, _ h: Int, _ k: Int, _ s: Int) -> Double {
+      Double(min(h, (p.bandRows - 1) * s + k)) / Double(min(h, p.bandRows * s))
+    }
+    // B0 @ 224: stages 2-7 (expanded map, kernel, stride).
+    for (h, m, k, s) in [(112, 96, 3, 2), (56, 144, 5, 2), (28, 240, 3, 2), (14, 480, 5, 1), (14, 672, 5, 2), (7, 1152, 3, 1)] {
+      XCTAssertEqual(plan(h, h, m, k, s).channelSlices, 1, "B0 \(h)x\(h)x\(m)")
+    }
+    // B7 @ 600: the expanded maps of stages 2-7; one slice of all channels fitted 3-6 rows.
+    for (h, m, k, s) in [(300, 192, 3, 2), (150, 288, 3, 1), (75, 480, 5, 1), (38, 1344, 5, 1), (19, 2304, 5, 1), (19, 3840, 3, 1)] {
+      let p = plan(h, h, m, k, s)
+      XCTAssertGreaterThan(p.channelSlices, 1, "B7 \(h)x\(h)x\(m)")
+      XCTAssertLessThanOrEqual(redundancy(p, h, k, s), 1.25, "B7 \(h)x\(h)x\(m): \(p)")
+      let cols = ((m + 31) / 32 + p.channelSlices - 1) / p.channelSlices * 32
+      XCTAssertLessThanOrEqual(min(h, (p.bandRows - 1) * s + k) * h * min(m, cols), max(k * h * min(m, cols), 1 << 18), "within the budget")
+    }
+    // Channels fewer than one unit cannot be sliced: a very wide map gets bands of one row.
+    let narrow = plan(40, 4000, 16, 5, 1)
+    XCTAssertEqual([narrow.bandRows, narrow.channelSlices], [1, 1])
+  }
+
   /// SiLU on every path stays within 1e-6 relative (or 1e-30 absolute) of Double, across the
   /// range where e^-x under- and overflows; below -88, where e^-x is clamped, it returns
   /// x / (1 + e^88), within 1e-38 |x| of the true (underflowing) value. ReLU6 is exact.
@@ -170,10 +199,12 @@ final class FusedConvKernelTests: XCTestCase {
   /// The packed GEMM itself (AVX-512 and its plain-C fallback) against a Double product, with
   /// every epilogue input, row strides wider than the rows and a gate on the input's columns.
   /// The tiles read the rows where they lie and the gate scales the weights' rows; widths of one
-  /// to five panels, full and masked.
+  /// to five panels, full and masked; products deeper than one block of k (summed block by
+  /// block in the output on AVX2) and wider than one group of columns.
   func testPackedGemm_everyPath_matchesDoubleProduct() {
     var rng = SeededGenerator(seed: 25)
-    for (m, k, n) in [(1, 1, 1), (13, 7, 33), (25, 64, 100), (12, 3, 16), (40, 150, 70), (14, 9, 150), (3, 20, 129)] {
+    for (m, k, n) in [(1, 1, 1), (13, 7, 33), (25, 64, 100), (12, 3, 16), (40, 150, 70), (14, 9, 150), (3, 20, 129),
+                      (13, 700, 70), (7, 513, 300), (2, 256, 9)] {
       let ld = n + 3, lda = k + 2
       let a = Tensor.randomNormal([m, lda], using: &rng), b = Tensor.randomNormal([k, n], using: &rng)
       let bias = Tensor.randomNormal([n], using: &rng), scale = Tensor.randomUniform([k], low: 0, high: 2, using: &rng)

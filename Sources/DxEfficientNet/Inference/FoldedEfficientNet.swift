@@ -65,7 +65,8 @@ public final class FoldedEfficientNet {
       if let expand = block.expand {
         // The expanded map is made band by band in cache and never stored.
         Profiler.measure(
-          "1x1 expand + depthwise conv, BN, act, SE pool (folded)",
+          Profiler.byShape ? "expand+depthwise \(h)x\(w) \(expand.inChannels)->\(dw.channels) k\(dw.kernel)/\(dw.stride)"
+            : "1x1 expand + depthwise conv, BN, act, SE pool (folded)",
           flops: flops(pixels: n * h * w, expand.inChannels * dw.channels)
             + flops(pixels: n * dg.outHeight * dg.outWidth, dw.kernel * dw.kernel * dw.channels)
         ) {
@@ -89,7 +90,7 @@ public final class FoldedEfficientNet {
       Profiler.measure("SE gate") { block.squeezeExcite?.gate(pooled: ws.pooled, images: n, into: ws.gate) }
       let p = block.project
       Profiler.measure(
-        "1x1 project conv+BN+SE scale+skip (folded)",
+        Profiler.byShape ? "project \(dg.outHeight)x\(dg.outWidth) \(p.inChannels)->\(p.outChannels)" : "1x1 project conv+BN+SE scale+skip (folded)",
         flops: flops(pixels: n * dg.outHeight * dg.outWidth, p.inChannels * p.outChannels)
       ) {
         p.withPackedWeight { packed in

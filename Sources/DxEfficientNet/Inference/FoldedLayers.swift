@@ -60,9 +60,9 @@ struct FoldedConv: FoldedWindow {
   let padding: PaddingMode
   /// `[k, k, Cin, Cout]`, i.e. a `[k*k*Cin, Cout]` GEMM operand.
   let weight: [Float]
-  /// `weight` packed once for the fused kernels' GEMM; nil where that GEMM does not run (no
-  /// AVX-512 when folded: OpenBLAS reads `weight`), which would otherwise hold a second copy of
-  /// the model's convolutions for nothing.
+  /// `weight` packed once for the fused kernels' GEMM; nil where that GEMM does not run (the
+  /// portable C kernels when folded: OpenBLAS reads `weight`), which would otherwise hold a
+  /// second copy of the model's convolutions for nothing.
   let packedWeight: [Float]?
   let bias: [Float]
   let activation: FusedActivation
@@ -76,7 +76,7 @@ struct FoldedConv: FoldedWindow {
     stride = conv.stride
     padding = conv.padding
     weight = scaledPerChannel(conv.weight.value.scalars, scale)
-    packedWeight = KernelInstructionSet.current == .avx512
+    packedWeight = KernelInstructionSet.current.hasPackedGemm
       ? packForInference(weight, rows: kernel * kernel * inChannels, columns: outChannels) : nil
     bias = shift
     activation = FusedActivation(bn.act?.kind)

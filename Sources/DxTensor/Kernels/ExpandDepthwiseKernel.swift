@@ -22,24 +22,26 @@ public func expandDepthwiseInference(
 ) {
   let k = g.kernel, s = g.stride
   let rowFloats = g.inWidth * m
-  // Output rows per band: as many as keep the expanded rows they read near 1 MB.
-  let inRowsBudget = max(k, (1 << 18) / max(rowFloats, 1))
-  var bandRows = max(1, min(g.outHeight, (inRowsBudget - k) / s + 1))
+  let packed = usesPackedGemm
+  let channelUnit = packed ? Int(DX_GEMM_PANEL) : 8
+  let channelUnits = (m + channelUnit - 1) / channelUnit
+  // Output rows per band and channel slices: expanded rows near 1 MB, tall enough bands.
+  let plan = ExpandBandPlan(
+    outHeight: g.outHeight, inHeight: g.inHeight, inWidth: g.inWidth, channels: m, kernel: k, stride: s, unit: channelUnit)
+  var bandRows = plan.bandRows
   // Enough work items to keep every core busy on a small batch: first split the channels (a
   // channel of the expanded map needs only its own column of the expansion), then, if that is
   // not enough, cut thinner bands (which expand the rows neighbouring bands share twice). Only
   // when the bands are fewer than the cores: splitting channels as soon as they were fewer than
   // two per core cost 3% at batch 1 (B0, one-process A/B), and finer splits more.
   let threads = ThreadPool.threadCount
-  let packed = usesPackedGemm
-  let channelUnit = packed ? Int(DX_GEMM_PANEL) : 8
-  let channelUnits = (m + channelUnit - 1) / channelUnit
   func bandCount(_ rows: Int) -> Int { (g.outHeight + rows - 1) / rows }
-  let channelSlices = g.batch * bandCount(bandRows) >= threads ? 1 : max(1, min(threads, channelUnits))
+  let channelSlices = g.batch * bandCount(bandRows) * plan.channelSlices >= threads
+    ? plan.channelSlices : max(plan.channelSlices, min(threads, channelUnits))
   while bandRows > 1 && g.batch * bandCount(bandRows) * channelSlices < threads { bandRows = (bandRows + 1) / 2 }
-  // Bands of equal height, in a multiple of the cores when they are few (each core's channel
-  // slices are already equal).
-  let bands = evenChunkCount(g.outHeight, maxRows: bandRows, images: g.batch, threads: channelSlices > 1 ? 1 : threads)
+  // Bands of equal height, in a multiple of the cores when they are few (unless the channel
+  // slices already are).
+  let bands = evenChunkCount(g.outHeight, maxRows: bandRows, images: g.batch, threads: channelSlices % threads == 0 ? 1 : threads)
   bandRows = (g.outHeight + bands - 1) / bands  // the tallest
   let items = g.batch * bands * channelSlices
   let workers = max(1, min(threads * ThreadPool.chunksPerThread, items))  // claimed by the cores as they free up

@@ -85,12 +85,9 @@ func evenChunk(_ i: Int, of count: Int, total: Int) -> Range<Int> { (total * i /
 
 /// Whether the fused kernels multiply with CDxKernels' packed GEMM (epilogue on the
 /// accumulators, weights packed once) rather than OpenBLAS followed by the epilogue pass.
-/// The packed GEMM has an AVX-512 micro-kernel only (on AVX2 OpenBLAS is faster). Its tiles
-/// read the rows where they lie (see gemm.c); `effdx bench kernels` compares the two on every
-/// B0 shape in one process.
-var usesPackedGemm: Bool {
-  KernelInstructionSet.current == .avx512
-}
+/// Its tiles read the rows where they lie (see gemm.c); `effdx bench kernels` compares the two
+/// on every B0 shape in one process.
+var usesPackedGemm: Bool { KernelInstructionSet.current.hasPackedGemm }
 
 /// Fused 1x1 convolution for inference.
 ///

@@ -44,6 +44,7 @@ struct NetworkBenchOptions: ParsableArguments {
   @Option(help: "Timed iterations (median reported), after one warm-up.") var iters = 3
   @Option(help: "Classes of the classifier.") var classes = 10
   @Flag(help: "Print one JSON object.") var json = false
+  @Flag(help: "Break the time down by layer shape as well as kind (inference's folded layers).") var byShape = false
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
@@ -103,6 +104,7 @@ struct NetworkBenchOptions: ParsableArguments {
     let median = times.sorted()[times.count / 2]
     Profiler.reset()
     Profiler.enabled = true
+    Profiler.byShape = byShape
     let t0 = Date()
     step()
     let profiled = Date().timeIntervalSince(t0)
@@ -119,10 +121,10 @@ struct NetworkBenchOptions: ParsableArguments {
     }
     print(String(format: "%@ %@ at %d px, batch %d, %d threads: %.2f images/s (%.1f ms per batch, median of %d); peak memory %d MB",
                  arch, mode, res, batch, ThreadPool.threadCount, imagesPerSecond, median * 1e3, times.count, peakMB))
-    print("OpenBLAS \(BLASRuntime.coreName) kernels")
+    print("OpenBLAS \(BLASRuntime.coreName) kernels; EfficientDx kernels \(KernelInstructionSet.current)")
     print("time by layer kind (one profiled \(mode) pass, \(String(format: "%.1f", profiled * 1e3)) ms):")
     let accounted = breakdown.reduce(0) { $0 + $1.seconds }
-    func pad(_ s: String) -> String { "  " + s.padding(toLength: 32, withPad: " ", startingAt: 0) }
+    func pad(_ s: String) -> String { "  " + s.padding(toLength: byShape ? 44 : 32, withPad: " ", startingAt: 0) }
     for r in breakdown {
       let rate = r.flops > 0 ? String(format: "  %6.1f GFLOP/s", r.flops / r.seconds / 1e9)
         : r.bytes > 0 ? String(format: "  %6.1f GB/s", r.bytes / r.seconds / 1e9) : ""
