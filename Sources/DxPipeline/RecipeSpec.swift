@@ -14,7 +14,7 @@ import Foundation
 public struct RecipeSpec: Equatable, Sendable {
   public var optimizer: String?, schedule: String?, policy: String?
   public var epochs: Int?, warmupEpochs: Int?, decayEpochs: Int?, patience: Int?
-  public var learningRate: Double?, weightDecay: Double?, momentum: Double?, eps: Double?, backboneLRScale: Double?
+  public var learningRate: Double?, weightDecay: Double?, momentum: Double?, eps: Double?, backboneLRScale: Double?, layerDecay: Double?
   public var minLearningRate: Double?, decayRate: Double?, labelSmoothing: Double?, dropout: Double?, dropPath: Double?
   public var ema: Double?, mixup: Double?, cutmix: Double?, mixProbability: Double?, mixSwitchProbability: Double?
   public var nesterov: Bool?
@@ -27,7 +27,7 @@ public struct RecipeSpec: Equatable, Sendable {
   /// The accepted values, by YAML key (the flag is `--` and the key with `-` for `_`).
   public static let intRanges: [String: ClosedRange<Int>] = ["epochs": 1...10_000, "warmup_epochs": 0...1000, "decay_epochs": 1...10_000, "patience": 1...10_000]
   public static let doubleRanges: [String: ClosedRange<Double>] = [
-    "lr": 1e-9...10, "weight_decay": 0...1, "momentum": 0...0.999, "eps": 1e-12...1, "backbone_lr_scale": 0...1, "min_lr": 0...10,
+    "lr": 1e-9...10, "weight_decay": 0...1, "momentum": 0...0.999, "eps": 1e-12...1, "backbone_lr_scale": 0...1, "layer_decay": 0.01...1, "min_lr": 0...10,
     "decay_rate": 1e-6...1, "label_smoothing": 0...0.9, "dropout": 0...0.99, "drop_path": 0...0.99, "ema": 0.5...0.99999,
     "mixup": 0...10, "cutmix": 0...10, "mix_prob": 0...1, "mix_switch_prob": 0...1,
   ]
@@ -36,7 +36,7 @@ public struct RecipeSpec: Equatable, Sendable {
   var ints: [(String, Int?)] { [("epochs", epochs), ("warmup_epochs", warmupEpochs), ("decay_epochs", decayEpochs), ("patience", patience)] }
   var doubles: [(String, Double?)] {
     [("lr", learningRate), ("weight_decay", weightDecay), ("momentum", momentum), ("eps", eps), ("backbone_lr_scale", backboneLRScale),
-     ("min_lr", minLearningRate), ("decay_rate", decayRate), ("label_smoothing", labelSmoothing), ("dropout", dropout), ("drop_path", dropPath),
+     ("layer_decay", layerDecay), ("min_lr", minLearningRate), ("decay_rate", decayRate), ("label_smoothing", labelSmoothing), ("dropout", dropout), ("drop_path", dropPath),
      ("ema", ema), ("mixup", mixup), ("cutmix", cutmix), ("mix_prob", mixProbability), ("mix_switch_prob", mixSwitchProbability)]
   }
 
@@ -71,6 +71,7 @@ public struct RecipeSpec: Equatable, Sendable {
     r.momentum = other.momentum ?? momentum
     r.eps = other.eps ?? eps
     r.backboneLRScale = other.backboneLRScale ?? backboneLRScale
+    r.layerDecay = other.layerDecay ?? layerDecay
     r.minLearningRate = other.minLearningRate ?? minLearningRate
     r.decayRate = other.decayRate ?? decayRate
     r.labelSmoothing = other.labelSmoothing ?? labelSmoothing
@@ -102,6 +103,7 @@ public struct RecipeSpec: Equatable, Sendable {
     spec.momentum = try double("momentum")
     spec.eps = try double("eps")
     spec.backboneLRScale = try double("backbone_lr_scale")
+    spec.layerDecay = try double("layer_decay")
     spec.minLearningRate = try double("min_lr")
     spec.decayRate = try double("decay_rate")
     spec.labelSmoothing = try double("label_smoothing")

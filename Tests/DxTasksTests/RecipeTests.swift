@@ -105,6 +105,43 @@ final class RecipeTests: XCTestCase {
     assertSameSteps(try saved.tensor("classifier.bias").scalars, b.map(Float.init), from: b0, "classifier.bias")
   }
 
+  /// timm's layer-wise decay: with plain SGD the first step moves each parameter by the same
+  /// gradient times its scale, so a run with `--layer-decay 0.8` moves the stem by 0.8^top of
+  /// the plain run's step, each block by its own power, and the head and classifier alike.
+  func testLayerDecay_scalesEachLayersStep_byItsDepthBelowTheTop() throws {
+    let items = try items()
+    var config = headConfig(steps: 1)
+    config.policy = "full"
+    config.momentum = 0
+    config.learningRate = 0.05
+    config.backboneLRScale = 1
+    let start = try tinyModel().namedParameters()
+    _ = try train(config, items, run: "plain")
+    config.layerDecay = 0.8
+    let decayed = try train(config, items, run: "decayed")
+    let plain = try SafeTensorsFile(path: dir + "/plain/last.safetensors"), layered = try SafeTensorsFile(path: dir + "/decayed/last.safetensors")
+    let rule = LayerDecay(decay: 0.8, parameterNames: start.map(\.name))
+    XCTAssertEqual(rule.layer("conv_stem.weight"), 0)
+    XCTAssertEqual(rule.layer("blocks.0.0.conv_dw.weight"), 1)
+    XCTAssertEqual(rule.top, rule.layers.count + 1)
+    XCTAssertEqual(rule.layer("conv_head.weight"), rule.top)
+    XCTAssertEqual(rule.layer("classifier.weight"), rule.top)
+    XCTAssertEqual(decayed.lrScale("classifier.weight"), 1)
+    let lastBlock = rule.layers.max { $0.value < $1.value }!.key
+    var checked = 0
+    for (name, parameter) in start where ["conv_stem.weight", "blocks.0.0.conv_dw.weight", lastBlock + "conv_pwl.weight", "conv_head.weight", "classifier.weight"].contains(name) {
+      let s0 = parameter.value.scalars
+      let stepPlain = zip(try plain.tensor(name).scalars, s0).map { Double($0 - $1) }
+      let stepDecayed = zip(try layered.tensor(name).scalars, s0).map { Double($0 - $1) }
+      let i = stepPlain.indices.max { abs(stepPlain[$0]) < abs(stepPlain[$1]) }!
+      XCTAssertGreaterThan(abs(stepPlain[i]), 1e-6, name)
+      let want = name.hasPrefix("classifier.") ? 1 : pow(0.8, Double(rule.top - rule.layer(name)))
+      XCTAssertEqual(stepDecayed[i] / stepPlain[i], want, accuracy: 2e-3 * max(want, 1e-3) + 1e-4, "\(name): layer \(rule.layer(name)) of \(rule.top)")
+      checked += 1
+    }
+    XCTAssertEqual(checked, 5)
+  }
+
   /// `actual - start` equals `expected - start` to 1% of the largest step, which is not 0.
   func assertSameSteps(_ actual: [Float], _ expected: [Float], from start: [Float], _ label: String, file: StaticString = #filePath, line: UInt = #line) {
     let moved = zip(expected, start).map { abs($0 - $1) }.max()!

@@ -48,12 +48,13 @@ final class RecipeCommandTests: XCTestCase {
         epochs: 2
         label_smoothing: 0.2
       """.write(toFile: pipeline, atomically: true, encoding: .utf8)
-    let r = try train("yaml", ["--pipeline", pipeline, "--lr", "0.02", "--test-fraction", "0"])
+    let r = try train("yaml", ["--pipeline", pipeline, "--lr", "0.02", "--test-fraction", "0", "--layer-decay", "0.9"])
     XCTAssertEqual(r.status, 0, r.stderr)
     let recorded = try recipe("yaml")
     XCTAssertEqual(recorded["optimizer"] as? String, "sgd")
     XCTAssertEqual(recorded["learning_rate"] as? Double, 0.02, "the flag wins over the block")
     XCTAssertEqual(recorded["momentum"] as? Double, 0.8)
+    XCTAssertEqual(recorded["layer_decay"] as? Double, 0.9)
     XCTAssertEqual(recorded["sched"] as? String, "step")
     XCTAssertEqual(recorded["label_smoothing"] as? Double, 0.2)
     XCTAssertEqual(recorded["weight_decay"] as? Double, 1e-4, "sgd's usual decay, since no source gave one")
@@ -139,6 +140,8 @@ final class RecipeCommandTests: XCTestCase {
     try refused(["--label-smoothing", "1"], "--label-smoothing")
     try refused(["--sched", "linear"], "--sched")
     try refused(["--decay-rate", "0"], "--decay-rate")
+    try refused(["--layer-decay", "0"], "--layer-decay must be in 0.01...1")
+    try refused(["--layer-decay", "1.5"], "--layer-decay")
     try refused(["--warmup-epochs", "-1"], "--warmup-epochs")
     try refused(["--test-fraction", "0.95"], "--test-fraction")
     try refused(["--val-fraction", "0.6", "--test-fraction", "0.5"], "must leave images for training")
@@ -163,6 +166,7 @@ final class RecipeCommandTests: XCTestCase {
     }
     for (name, block, expected) in [("lr", "  lr: -1\n", "p-lr.yaml:3: 'lr' must be in"), ("opt", "  optimizer: lion\n", "p-opt.yaml:3: 'optimizer' must be one of"),
                                     ("key", "  learning_rate: 0.1\n", "p-key.yaml:3"), ("ema", "  ema: 2\n", "'ema' must be in"),
+                                    ("ld", "  layer_decay: nan\n", "p-ld.yaml:3: 'layer_decay'"),
                                     ("ra", "", "'m' must be in 0...30")] {
       let file = path("p-\(name).yaml")
       let transforms = name == "ra" ? "train_transforms:\n  - rand_augment: {m: 31}\n" : ""

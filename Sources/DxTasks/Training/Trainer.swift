@@ -140,7 +140,15 @@ public final class Trainer {
     return LearningRateSchedule(baseLR: config.learningRate, shape: shape, warmupSteps: config.warmupEpochs * stepsPerEpoch, warmupStartLR: config.learningRate / 10).lr(at: step)
   }
 
-  func lrScale(_ name: String) -> Float { name.hasPrefix("classifier.") ? 1 : Float(config.backboneLRScale) }
+  /// Each parameter's share of the step's learning rate: the classifier's is 1, the backbone's
+  /// `backboneLRScale`, times timm's layer-wise decay when the recipe has one.
+  func lrScale(_ name: String) -> Float {
+    if name.hasPrefix("classifier.") { return 1 }
+    return Float(config.backboneLRScale * (layerDecay?.scale(name) ?? 1))
+  }
+
+  /// `config.layerDecay` over this model's layers (nil: none).
+  private(set) lazy var layerDecay: LayerDecay? = config.layerDecay.map { LayerDecay(decay: $0, parameterNames: model.namedParameters().map(\.name)) }
 
   /// The loss, with inverse-frequency class weights when asked.
   func loss() -> SoftmaxCrossEntropy {

@@ -17,6 +17,7 @@ extension TrainingConfig {
     if let v = recipe.momentum { momentum = v }
     if let v = recipe.eps { eps = v }
     if let v = recipe.backboneLRScale { backboneLRScale = v }
+    if let v = recipe.layerDecay { layerDecay = v }
     if let v = recipe.minLearningRate { minLearningRate = v }
     if let v = recipe.decayRate { decayRate = v }
     if let v = recipe.labelSmoothing { labelSmoothing = v }
@@ -45,6 +46,7 @@ extension TrainingConfig {
     r.momentum = momentum
     r.eps = eps
     r.backboneLRScale = backboneLRScale
+    r.layerDecay = layerDecay
     r.minLearningRate = minLearningRate
     r.decayRate = decayRate
     r.labelSmoothing = labelSmoothing

@@ -17,6 +17,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
   public var learningRate = 1e-3
   /// The backbone learns at `learningRate * backboneLRScale` (pretrained features move slowly).
   public var backboneLRScale = 0.1
+  /// timm's layer-wise decay: each layer below the top learns at `layerDecay` times the rate of
+  /// the one above it (`LayerDecay`); nil: none.
+  public var layerDecay: Double?
   public var warmupEpochs = 1
   /// The decay after warmup.
   public var schedule = ScheduleKind.cosine
@@ -96,6 +99,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     eps = try c.decodeIfPresent(Double.self, forKey: .eps)
     learningRate = try value(.learningRate, d.learningRate)
     backboneLRScale = try value(.backboneLRScale, d.backboneLRScale)
+    layerDecay = try c.decodeIfPresent(Double.self, forKey: .layerDecay)
     warmupEpochs = try value(.warmupEpochs, d.warmupEpochs)
     schedule = try value(.schedule, d.schedule)
     minLearningRate = try c.decodeIfPresent(Double.self, forKey: .minLearningRate)
@@ -128,7 +132,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case epochs, optimizer, momentum, nesterov, eps, learningRate = "learning_rate", backboneLRScale = "backbone_lr_scale", warmupEpochs = "warmup_epochs"
+    case epochs, optimizer, momentum, nesterov, eps, learningRate = "learning_rate", backboneLRScale = "backbone_lr_scale", layerDecay = "layer_decay", warmupEpochs = "warmup_epochs"
     case weightDecay = "weight_decay", labelSmoothing = "label_smoothing", balancedClassWeights = "balanced_class_weights"
     case patience, metric, policy, head, cacheFeatures = "cache_features", gradientClip = "gradient_clip", lowMemory = "low_memory", seed, maxSteps = "max_steps"
     case ranks, syncBatchNorm = "sync_bn"

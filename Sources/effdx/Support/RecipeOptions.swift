@@ -13,6 +13,7 @@ struct RecipeOptions: ParsableArguments {
   @Flag(inversion: .prefixedNo, help: "sgd: Nesterov momentum (default on).") var nesterov: Bool?
   @Option(help: "Epsilon of adamw (default 1e-8) and rmsprop-tf (default 1e-3).") var eps: Double?
   @Option(help: "Backbone learning rate as a fraction of --lr, 0...1 (default 0.1).") var backboneLRScale: Double?
+  @Option(help: "timm's layer-wise learning-rate decay, 0.01...1: each layer below the top learns at this times the rate of the one above (off by default; timm's recipe: --layer-decay 0.8 --backbone-lr-scale 1).") var layerDecay: Double?
   @Option(help: "Epochs, 1...10000 (default 10).") var epochs: Int?
   @Option(help: "Epochs of linear warmup from a tenth of --lr, 0...1000 (default 1).") var warmupEpochs: Int?
   @Option(help: "Decay after warmup: cosine (to --min-lr), step (x --decay-rate every --decay-epochs) or constant (default cosine).") var sched: ScheduleKind?
@@ -40,6 +41,7 @@ struct RecipeOptions: ParsableArguments {
     r.nesterov = nesterov
     r.eps = eps
     r.backboneLRScale = backboneLRScale
+    r.layerDecay = layerDecay
     r.epochs = epochs
     r.warmupEpochs = warmupEpochs
     r.schedule = sched?.rawValue
