@@ -32,6 +32,10 @@ public enum BuiltinPipelines {
         - resize: {filter: area}
       batch_size: 32
       workers: 2
+      # The recipe's defaults for this task (measured on the real SVS fixture's tissue against timm
+      # (Docs/Workflows.md, Recipes)); effdx train's flags override each key.
+      training:
+        backbone_lr_scale: 1.0  # the backbone learns at the head's rate: +13 points over 0.1
       """#,
     "histopathology-slides.yaml": #"""
       # Whole-slide images (pyramidal TIFF): how `effdx diagnose` and `effdx tile --pipeline` cut a
