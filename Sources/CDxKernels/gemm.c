@@ -191,8 +191,9 @@ DX_AVX2 static inline __m256i lanes8(ptrdiff_t cols, ptrdiff_t from) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols - from)), index);
 }
 
-// `rows` (1...MR2) rows times columns [half * 16, half * 16 + 16) of a packed panel, with the
-// epilogue, into the `cols` (1...16) of them that exist. `narrow` (a constant): only 8 columns.
+// `rows` (1...MR2) rows times 16 columns of a packed panel (its first or second half; `panel`
+// points at the first of them), with the epilogue, into the `cols` (1...16) of them that
+// exist. `narrow` (a constant): only 8 columns.
 //
 // A product deeper than one block of k (see gemm_avx2) is summed in `c` block by block:
 // `from_c` starts the accumulators from `c` instead of the bias, `raw` stores them without the
