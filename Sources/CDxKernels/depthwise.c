@@ -19,6 +19,15 @@ static inline window taps(ptrdiff_t oh, ptrdiff_t ow, const dx_depthwise_shape *
   return t;
 }
 
+// Output columns [*inner0, *inner1) have their whole window inside the image horizontally
+// (the four-column kernels run there).
+static inline void interior_columns(const dx_depthwise_shape *g, ptrdiff_t *inner0, ptrdiff_t *inner1) {
+  ptrdiff_t k = g->kernel, s = g->stride;
+  *inner0 = (g->pad_left + s - 1) / s;
+  *inner1 = g->in_width + g->pad_left >= k ? (g->in_width + g->pad_left - k) / s + 1 : 0;
+  if (*inner1 > g->out_width) *inner1 = g->out_width;
+}
+
 static void row_scalar(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
   ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps;
   for (ptrdiff_t ow = 0; ow < g->out_width; ow++) {
@@ -107,10 +116,8 @@ DX_AVX512 static inline __attribute__((always_inline)) void quad_columns_avx512(
 
 DX_AVX512 static void row_avx512(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
   ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps, k = g->kernel, s = g->stride;
-  // Output columns [inner0, inner1) have their whole window inside the image horizontally.
-  ptrdiff_t inner0 = (g->pad_left + s - 1) / s;
-  ptrdiff_t inner1 = g->in_width + g->pad_left >= k ? (g->in_width + g->pad_left - k) / s + 1 : 0;
-  if (inner1 > g->out_width) inner1 = g->out_width;
+  ptrdiff_t inner0, inner1;
+  interior_columns(g, &inner0, &inner1);
   int quads = (k == 3 || k == 5) && (s == 1 || s == 2);
   for (ptrdiff_t ow = 0; ow < g->out_width;) {
     window t = taps(oh, ow, g);
@@ -215,10 +222,8 @@ DX_AVX2 static inline __attribute__((always_inline)) void quad_columns_avx2(
 
 DX_AVX2 static void row_avx2(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
   ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps, k = g->kernel, s = g->stride;
-  // Output columns [inner0, inner1) have their whole window inside the image horizontally.
-  ptrdiff_t inner0 = (g->pad_left + s - 1) / s;
-  ptrdiff_t inner1 = g->in_width + g->pad_left >= k ? (g->in_width + g->pad_left - k) / s + 1 : 0;
-  if (inner1 > g->out_width) inner1 = g->out_width;
+  ptrdiff_t inner0, inner1;
+  interior_columns(g, &inner0, &inner1);
   int quads = (k == 3 || k == 5) && (s == 1 || s == 2) && c % 8 == 0;
   for (ptrdiff_t ow = 0; ow < g->out_width;) {
     window t = taps(oh, ow, g);

@@ -65,6 +65,14 @@ static void pack_patches_by_row(const operand *src, ptrdiff_t i0, ptrdiff_t rows
   }
 }
 
+// The bias of a tile's `width` columns from `j0`, read whole by the tile: in place, or copied
+// into `tail` with zeros past the `cols` that exist (the last tile of a row). NULL: no bias.
+static inline const float *bias_block(const float *bias, ptrdiff_t j0, ptrdiff_t cols, int width, float *tail) {
+  if (!bias || cols >= width) return bias ? bias + j0 : NULL;
+  for (int j = 0; j < width; j++) tail[j] = j < cols ? bias[j0 + j] : 0.0f;
+  return tail;
+}
+
 static void gemm_scalar(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   for (ptrdiff_t i = 0; i < m; i++) {
     for (ptrdiff_t j = 0; j < n; j++) {
@@ -155,11 +163,7 @@ DX_AVX512 static int gemm_avx512(const operand *src, ptrdiff_t m, ptrdiff_t k, p
     const float *ai = patches ? pa : src->a + i0 * src->lda;
     for (ptrdiff_t j0 = 0; j0 < n; j0 += NR) {
       ptrdiff_t cols = n - j0 < NR ? n - j0 : NR;
-      const float *bj = bias ? bias + j0 : NULL;
-      if (bias && cols < NR) {
-        for (int j = 0; j < NR; j++) tail_bias[j] = j < cols ? bias[j0 + j] : 0.0f;
-        bj = tail_bias;
-      }
+      const float *bj = bias_block(bias, j0, cols, NR, tail_bias);
       const float *panel = packed + j0 * k;
       float *cij = c + i0 * ldc + j0;
       const float *rij = residual ? residual + i0 * ldc + j0 : NULL;
@@ -308,11 +312,7 @@ DX_AVX2 static int gemm_avx2(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdi
         const float *ai = (patches ? pa : src->a + i0 * src->lda) + p0;
         for (ptrdiff_t j0 = g0; j0 < g1; j0 += 16) {
           ptrdiff_t cols = n - j0 < 16 ? n - j0 : 16;
-          const float *bj = bias ? bias + j0 : NULL;
-          if (bias && cols < 16) {
-            for (int j = 0; j < 16; j++) tail_bias[j] = j < cols ? bias[j0 + j] : 0.0f;
-            bj = tail_bias;
-          }
+          const float *bj = bias_block(bias, j0, cols, 16, tail_bias);
           // Column j0 is in panel j0 / NR at offset j0 % NR (0 or 16); row p0 of it.
           const float *panel = packed + (j0 / NR) * NR * k + p0 * NR + j0 % NR;
           float *cij = c + i0 * ldc + j0;

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Layer-wise learning-rate decay as timm's `--layer-decay` applies it to an EfficientNet: the
 /// stem is layer 0, each block the next layer in order, and the head convolution (`conv_head`,
 /// `bn2`) with the classifier the top layer; a parameter of layer `i` learns at
@@ -11,6 +13,8 @@ struct LayerDecay: Equatable {
   /// Layer of each block, by its name prefix (`blocks.S.B.`).
   let layers: [String: Int]
   let top: Int
+  /// Each parameter's factor, worked out once (`scale` is asked for every parameter at every step).
+  private var scales: [String: Double] = [:]
 
   /// - Parameter parameterNames: the network's, in order (blocks in forward order).
   init(decay: Double, parameterNames: [String]) {
@@ -22,6 +26,7 @@ struct LayerDecay: Equatable {
     self.decay = decay
     self.layers = layers
     top = layers.count + 1
+    for name in parameterNames { scales[name] = factor(name) }
   }
 
   /// `blocks.S.B.` of a block parameter's name, else nil.
@@ -38,9 +43,7 @@ struct LayerDecay: Equatable {
   }
 
   /// The factor of a parameter's learning rate.
-  func scale(_ name: String) -> Double {
-    var s = 1.0
-    for _ in 0..<(top - layer(name)) { s *= decay }
-    return s
-  }
+  func scale(_ name: String) -> Double { scales[name] ?? factor(name) }
+
+  private func factor(_ name: String) -> Double { Foundation.pow(decay, Double(top - layer(name))) }
 }
