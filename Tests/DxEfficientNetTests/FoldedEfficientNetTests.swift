@@ -81,4 +81,33 @@ final class FoldedEfficientNetTests: XCTestCase {
     XCTAssertGreaterThan(zip(before.scalars, after.scalars).map { abs($0 - $1) }.max()!, 1e-6)
     assertClose(after, model.forward(x, mode: .inference), atol: 1e-4, rtol: 1e-3, "after the change")
   }
+
+  /// `bench infer --by-shape`: each block's fused kernels charged to their shape, one call per
+  /// block in all; without it, to their kind only.
+  func testProfile_byShape_namesEachLayerShape() throws {
+    var config = try XCTUnwrap(Variants.named("efficientnet_b0"))
+    config.numClasses = 3
+    let model = try EfficientNet(config, seed: 2)
+    let folded = FoldedEfficientNet(model)
+    var rng = SeededGenerator(seed: 3)
+    let x = Tensor.randomNormal([1, 64, 64, 3], using: &rng)
+    defer { Profiler.enabled = false; Profiler.byShape = false; Profiler.reset() }
+    func profile(byShape: Bool) -> [Profiler.Entry] {
+      Profiler.reset()
+      Profiler.enabled = true
+      Profiler.byShape = byShape
+      _ = folded.forward(x)
+      Profiler.enabled = false
+      return Profiler.report
+    }
+    let blocks = model.blocks.flatMap { $0 }.count
+    let shaped = profile(byShape: true)
+    let projects = shaped.filter { $0.kind.hasPrefix("project ") }
+    XCTAssertEqual(projects.reduce(0) { $0 + $1.calls }, blocks)
+    XCTAssertTrue(projects.contains { $0.kind == "project 32x32 16->16" } || projects.contains { $0.kind.hasPrefix("project 32x32 32->16") }, "\(projects.map(\.kind))")
+    XCTAssertTrue(shaped.contains { $0.kind == "expand+depthwise 32x32 16->96 k3/2" }, "\(shaped.map(\.kind))")
+    let kinds = profile(byShape: false)
+    XCTAssertFalse(kinds.contains { $0.kind.hasPrefix("project ") || $0.kind.hasPrefix("expand+depthwise ") })
+    XCTAssertEqual(kinds.first { $0.kind == "1x1 project conv+BN+SE scale+skip (folded)" }?.calls, blocks)
+  }
 }

@@ -105,16 +105,23 @@ final class RecipeTests: XCTestCase {
     assertSameSteps(try saved.tensor("classifier.bias").scalars, b.map(Float.init), from: b0, "classifier.bias")
   }
 
-  /// timm's layer-wise decay: with plain SGD the first step moves each parameter by the same
-  /// gradient times its scale, so a run with `--layer-decay 0.8` moves the stem by 0.8^top of
-  /// the plain run's step, each block by its own power, and the head and classifier alike.
-  func testLayerDecay_scalesEachLayersStep_byItsDepthBelowTheTop() throws {
-    let items = try items()
+  /// One full fine-tuning step of plain SGD (no momentum, decay, smoothing or clipping), the
+  /// backbone at the head's rate: each parameter moves by its rate times the same gradient.
+  func plainSGDStep() -> TrainingConfig {
     var config = headConfig(steps: 1)
     config.policy = "full"
     config.momentum = 0
     config.learningRate = 0.05
     config.backboneLRScale = 1
+    return config
+  }
+
+  /// timm's layer-wise decay: with plain SGD the first step moves each parameter by the same
+  /// gradient times its scale, so a run with `--layer-decay 0.8` moves the stem by 0.8^top of
+  /// the plain run's step, each block by its own power, and the head and classifier alike.
+  func testLayerDecay_scalesEachLayersStep_byItsDepthBelowTheTop() throws {
+    let items = try items()
+    var config = plainSGDStep()
     let start = try tinyModel().namedParameters()
     _ = try train(config, items, run: "plain")
     config.layerDecay = 0.8
@@ -140,6 +147,31 @@ final class RecipeTests: XCTestCase {
       checked += 1
     }
     XCTAssertEqual(checked, 5)
+  }
+
+  /// The backbone scale multiplies the layer decay (timm's recipe is the decay at scale 1), the
+  /// classifier keeps the full rate, and label smoothing reaches the trainer's loss.
+  func testBackboneScale_multipliesTheLayerDecay_andSmoothingReachesTheLoss() throws {
+    let items = try items()
+    var config = plainSGDStep()
+    let start = try tinyModel().namedParameters()
+    _ = try train(config, items, run: "plain")
+    config.backboneLRScale = 0.5
+    config.layerDecay = 0.8
+    config.labelSmoothing = 0.3
+    XCTAssertEqual(try Trainer(model: try tinyModel(), spec: spec, config: config, classes: ["a", "b"], train: items, validation: [], runDirectory: dir + "/s").loss().labelSmoothing, 0.3)
+    config.labelSmoothing = 0
+    let scaled = try train(config, items, run: "scaled")
+    let plain = try SafeTensorsFile(path: dir + "/plain/last.safetensors"), both = try SafeTensorsFile(path: dir + "/scaled/last.safetensors")
+    let rule = LayerDecay(decay: 0.8, parameterNames: start.map(\.name))
+    for (name, parameter) in start where ["conv_stem.weight", "conv_head.weight", "classifier.bias"].contains(name) {
+      let s0 = parameter.value.scalars
+      let a = zip(try plain.tensor(name).scalars, s0).map { Double($0 - $1) }, b = zip(try both.tensor(name).scalars, s0).map { Double($0 - $1) }
+      let i = a.indices.max { abs(a[$0]) < abs(a[$1]) }!
+      let want = name.hasPrefix("classifier.") ? 1 : 0.5 * pow(0.8, Double(rule.top - rule.layer(name)))
+      XCTAssertEqual(b[i] / a[i], want, accuracy: 2e-3 * want + 1e-4, name)
+      XCTAssertEqual(Double(scaled.lrScale(name)), want, accuracy: 1e-6, name)
+    }
   }
 
   /// `actual - start` equals `expected - start` to 1% of the largest step, which is not 0.
@@ -248,6 +280,15 @@ final class RecipeTests: XCTestCase {
     _ = mixing.mix(&pasted, labels: [0, 2, 1], draw: .init(lambda: 0.75, box: (0, 1, 0, 1)))
     XCTAssertEqual(Array(pasted.scalars[0..<3]), Array(original.scalars[24..<27]))
     XCTAssertEqual(Array(pasted.scalars[3..<12]), Array(original.scalars[3..<12]))
+    // The switch probability picks CutMix's share: 0.9 of the draws, or none at 0.
+    for (p, range) in [(0.9, 160...200), (0.0, 0...0)] {
+      var other = config
+      other.mixSwitchProbability = p
+      let mixer = BatchMixing(other, classes: 3)
+      var g = SeededGenerator(seed: 12)
+      let boxes = (0..<200).filter { _ in mixer.draw(height: 20, width: 16, using: &g).box != nil }.count
+      XCTAssert(range.contains(boxes), "switch probability \(p): \(boxes) of 200 CutMix")
+    }
     // No mixing at probability 0.
     config.mixProbability = 0
     XCTAssertEqual(BatchMixing(config, classes: 3).draw(height: 4, width: 4, using: &rng).lambda, 1)

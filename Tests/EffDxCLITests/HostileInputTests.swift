@@ -442,6 +442,10 @@ final class HostileInputTests: XCTestCase {
       XCTAssertTrue(r.stderr.contains(expected), "\(extra): \(r.stderr)")
     }
     try refuses(["tile", dir + "/x.png", "--tile-size", "0", "--out", dir + "/t"], "--tile-size", status: 64)
+    // bench imaging: its threads, and a checkpoint refused before any slide is made.
+    try refuses(["bench", "imaging", "--threads", "0", "--work", dir + "/b"], "--threads", status: 64)
+    try refuses(["bench", "imaging", "--checkpoint", dir + "/x.png", "--work", dir + "/b"], "--checkpoint \(dir!)/x.png")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/b"), "nothing made for a bad checkpoint")
     // merge: missing parts, a PNG as predictions, a part without provenance, an output that exists.
     try refuses(["merge", dir + "/none.csv", "--out", dir + "/m.csv"], "none.meta.json: no provenance file")
     try refuses(["merge", dir + "/x.png", "--out", dir + "/m.csv"], "x.png.meta.json: no provenance file")

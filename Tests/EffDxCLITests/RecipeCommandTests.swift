@@ -96,6 +96,16 @@ final class RecipeCommandTests: XCTestCase {
     let odd = try train("odd-run", ["--val-data", path("odd"), "--epochs", "1"])
     XCTAssertEqual(odd.status, 1)
     XCTAssertTrue(odd.stderr.contains("Tomato___mosaic not in the training data"), odd.stderr)
+    // --val-fraction: that share of the images validates (whole studies, so about it).
+    let half = try train("half", ["--val-fraction", "0.5", "--test-fraction", "0", "--epochs", "1", "--max-steps", "1"])
+    XCTAssertEqual(half.status, 0, half.stderr)
+    // "leaf-disease: N training, M validation, 0 test images; ..."
+    let summary = half.stdout.split(separator: "\n").first { $0.hasPrefix("leaf-disease: ") } ?? ""
+    let counts = summary.dropFirst("leaf-disease: ".count).split(separator: ",").prefix(2).map { Int($0.split(separator: " ")[0]) ?? -1 }
+    XCTAssertEqual(counts.count, 2, half.stdout)
+    let fraction = Double(counts[1]) / Double(counts[0] + counts[1])
+    XCTAssertTrue((0.3...0.7).contains(fraction), "validation share \(fraction): \(half.stdout)")
+    XCTAssertEqual(try recipe("half")["val_fraction"] as? Double, 0.5)
     let both = try train("both", ["--val-data", path("odd"), "--val-fraction", "0.2"])
     XCTAssertEqual(both.status, 64)
     XCTAssertTrue(both.stderr.contains("--val-data is the validation set"), both.stderr)
@@ -155,6 +165,18 @@ final class RecipeCommandTests: XCTestCase {
     c.numClasses = 4
     try EfficientNet(c, seed: 1).save(to: path("plain.safetensors"), preprocessing: Preprocessing(resolution: 32))
     try refused(["--like", path("plain.safetensors")], "no training recipe in its metadata", status: 1)
+    // A recipe in a checkpoint's metadata is checked like flags: out of range, wrong type.
+    for (key, json, expected) in [("ld", #"{"layer_decay": -1}"#, "effdx.training 'layer_decay' must be in 0.01...1.0, not -1.0"),
+                                  ("lr", #"{"learning_rate": 1e9}"#, "effdx.training 'lr' must be in"),
+                                  ("type", #"{"layer_decay": "high"}"#, "is not a training recipe")] {
+      try EfficientNet(c, seed: 1).save(to: path("meta-\(key).safetensors"), preprocessing: Preprocessing(resolution: 32), metadata: ["effdx.training": json])
+      try refused(["--like", path("meta-\(key).safetensors")], expected, status: 1)
+    }
+    // A --task that contradicts the pipeline's 'task' key.
+    try "name: h\ntask: histopathology\n".write(toFile: path("histo.yaml"), atomically: true, encoding: .utf8)
+    try refused(["--pipeline", path("histo.yaml")], "is a histopathology pipeline (its 'task' key), not leaf-disease", status: 1)
+    try refused(["--mix-switch-prob", "-0.5"], "--mix-switch-prob")
+    try refused(["--mix-switch-prob", "nan"], "--mix-switch-prob")
     // Neither --task nor a pipeline that names one.
     try "name: p\nresolution: 32\n".write(toFile: path("no-task.yaml"), atomically: true, encoding: .utf8)
     for (args, expected) in [(["--pipeline", path("no-task.yaml")], "--task is required: --pipeline \(path("no-task.yaml")) has no 'task' key"),
@@ -166,7 +188,7 @@ final class RecipeCommandTests: XCTestCase {
     }
     for (name, block, expected) in [("lr", "  lr: -1\n", "p-lr.yaml:3: 'lr' must be in"), ("opt", "  optimizer: lion\n", "p-opt.yaml:3: 'optimizer' must be one of"),
                                     ("key", "  learning_rate: 0.1\n", "p-key.yaml:3"), ("ema", "  ema: 2\n", "'ema' must be in"),
-                                    ("ld", "  layer_decay: nan\n", "p-ld.yaml:3: 'layer_decay'"),
+                                    ("ld", "  layer_decay: nan\n", "p-ld.yaml:3: 'layer_decay'"), ("ldt", "  layer_decay: high\n", "p-ldt.yaml:3: 'layer_decay'"),
                                     ("ra", "", "'m' must be in 0...30")] {
       let file = path("p-\(name).yaml")
       let transforms = name == "ra" ? "train_transforms:\n  - rand_augment: {m: 31}\n" : ""

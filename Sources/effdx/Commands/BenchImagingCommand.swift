@@ -17,10 +17,18 @@ struct BenchImagingCommand: ParsableCommand {
   @Option(help: "Threads for the parallel measurements (default: all cores).") var threads: Int?
   @Option(help: "Also diagnose the slide end to end with this checkpoint (read, evaluation transform, network, tiles CSV and heatmap): every tile of level 0 at the checkpoint's resolution.") var checkpoint: String?
 
+  func validate() throws {
+    if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be in 1...1024, not \(threads)") }
+  }
+
   func run() throws {
     #if DEBUG
       Console.warning("debug build; use swift build -c release")
     #endif
+    // The checkpoint first: a bad one is reported before minutes of slide making and reading.
+    let model = try checkpoint.map { path in
+      do { return try TaskCheckpoint.load(path) } catch { throw CommandFailure("--checkpoint \(path): \(error)") }
+    }
     try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
     let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
     let path = slide ?? (work as NSString).appendingPathComponent("slide_8192_jpeg.tif")
@@ -39,7 +47,7 @@ struct BenchImagingCommand: ParsableCommand {
     }
     let parallel = Double(tiles.count) / Date().timeIntervalSince(t0)
     print(String(format: "tile extraction, %@ (%d x %d, %@): %.0f tiles/s on 1 thread, %.0f tiles/s on %d threads", (path as NSString).lastPathComponent, level.width, level.height, level.compression, single, parallel, threadCount))
-    if let checkpoint { try diagnoseSlide(path, checkpoint: checkpoint, threads: threadCount) }
+    if let model { try diagnoseSlide(path, checkpoint: model, threads: threadCount) }
 
     // Pipeline: 96 JPEG photos of 500 x 375 through the leaf-disease training transforms.
     let photos = (work as NSString).appendingPathComponent("photos")
@@ -54,9 +62,8 @@ struct BenchImagingCommand: ParsableCommand {
   }
 
   /// Slide diagnosis as `effdx diagnose` runs it, timed as a whole: tiles per second.
-  func diagnoseSlide(_ path: String, checkpoint: String, threads: Int) throws {
+  func diagnoseSlide(_ path: String, checkpoint ckpt: TaskCheckpoint, threads: Int) throws {
     ThreadPool.threadCount = threads
-    let ckpt = try TaskCheckpoint.load(checkpoint)
     let predictor = Predictor(ckpt)
     let tiling = PipelineSpec.Tiling(tileSize: ckpt.evaluation.resolution, mpp: nil, level: 0, overlap: 0, minTissue: 0)
     var run = DiagnosisRun(predictor: predictor, slides: SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: .meanProbability))

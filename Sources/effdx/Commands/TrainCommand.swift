@@ -82,9 +82,13 @@ struct TrainCommand: ParsableCommand {
     let metadata: [String: String]
     do { metadata = try SafeTensorsFile(path: checkpoint).metadata } catch { throw CommandFailure("--like \(checkpoint): \(error)") }
     guard let json = metadata["effdx.training"] else { throw CommandFailure("--like \(checkpoint): no training recipe in its metadata (effdx.training); was it written by effdx train?") }
-    do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) } catch {
+    let config: TrainingConfig
+    do { config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) } catch {
       throw CommandFailure("--like \(checkpoint): its effdx.training metadata is not a training recipe (\(error))")
     }
+    // A file's values are checked as a flag's would be (a negative layer decay or rate would train on).
+    do { try config.recipe.validate { "--like \(checkpoint): effdx.training '\($0)'" } } catch { throw CommandFailure("\(error)") }
+    return config
   }
 
   private func train(world: MPIWorld?, localRanks: Int) throws {
