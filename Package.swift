@@ -75,7 +75,7 @@ let package = Package(
     .target(name: "DxDistributed", dependencies: ["CDxMPI", "DxNN"]),
     // Foundation only: reports can be produced anywhere predictions exist.
     .target(name: "DxEval", dependencies: ["DxCSV"]),
-    .target(name: "DxTasks", dependencies: ["DxCSV", "DxEfficientNet", "DxPipeline", "DxEval", "DxImaging", "DxNN", "DxTensor"]),
+    .target(name: "DxTasks", dependencies: ["CDxKernels", "DxCSV", "DxEfficientNet", "DxPipeline", "DxEval", "DxImaging", "DxNN", "DxTensor"]),
     .executableTarget(
       name: "effdx",
       dependencies: [

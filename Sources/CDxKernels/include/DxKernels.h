@@ -136,4 +136,11 @@ void dx_conv_packed(
 /// pixel (im2col for a slice of an image; padding reads as zero), into `rows`.
 void dx_conv_patch_rows(const float *image, const dx_conv_shape *shape, ptrdiff_t first, ptrdiff_t pixels, float *rows);
 
+/// SHA-256's compression of `blocks` 64-byte blocks into `state` (FIPS 180-4; the caller pads).
+/// Uses the x86 SHA extensions when the CPU has them and `allow_extensions` is set (tests
+/// compare both paths), else plain C.
+void dx_sha256_blocks(unsigned state[8], const unsigned char *data, size_t blocks, int allow_extensions);
+/// Whether the CPU has the SHA extensions (and the SSSE3 / SSE4.1 they are used with).
+int dx_sha256_has_extensions(void);
+
 #endif

@@ -1,17 +1,11 @@
+import CDxKernels
 import Foundation
 
 /// SHA-256 (FIPS 180-4), for the digests provenance records (training data, checkpoints):
-/// Foundation on Linux has none, and one function does not justify a crypto dependency.
+/// Foundation on Linux has none, and one function does not justify a crypto dependency. The
+/// compression runs in C (CDxKernels' `dx_sha256_blocks`), with the CPU's SHA extensions where
+/// it has them: diagnosis hashes the whole checkpoint before its first image.
 public enum SHA256 {
-  static let k: [UInt32] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-  ]
-
   /// The digest as 64 lower-case hex digits.
   public static func hex(_ data: Data) -> String {
     var hasher = Hasher()
@@ -22,20 +16,36 @@ public enum SHA256 {
   /// A digest fed piece by piece (a checkpoint file of hundreds of megabytes, 4 MiB at a time).
   public struct Hasher {
     private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+    /// Fewer than 64 bytes not yet compressed.
     private var pending: [UInt8] = []
     private var length: UInt64 = 0
-    private var w = [UInt32](repeating: 0, count: 64)
+    /// False only in tests, to check the plain C rounds on a CPU with the extensions.
+    let allowExtensions: Bool
 
-    public init() {}
+    public init() { self.init(allowExtensions: true) }
+
+    init(allowExtensions: Bool) { self.allowExtensions = allowExtensions }
 
     public mutating func update(_ data: Data) {
-      length &+= UInt64(data.count)
-      pending.append(contentsOf: data)
-      let whole = pending.count / 64 * 64
-      if whole > 0 {
-        compress(pending, upTo: whole)
-        pending = Array(pending[whole...])
+      data.withUnsafeBytes { update($0) }
+    }
+
+    /// Bytes that stay where they are (a mapped file).
+    public mutating func update(_ raw: UnsafeRawBufferPointer) {
+      length &+= UInt64(raw.count)
+      var bytes = raw.bindMemory(to: UInt8.self)[...]
+      if !pending.isEmpty {
+        let take = min(64 - pending.count, bytes.count)
+        pending.append(contentsOf: bytes.prefix(take))
+        bytes = bytes.dropFirst(take)
+        guard pending.count == 64 else { return }
+        let block = pending
+        pending.removeAll(keepingCapacity: true)
+        block.withUnsafeBufferPointer { compress($0, blocks: 1) }
       }
+      let whole = bytes.count / 64
+      if whole > 0 { compress(UnsafeBufferPointer(rebasing: bytes), blocks: whole) }
+      pending.append(contentsOf: bytes.dropFirst(whole * 64))
     }
 
     public mutating func finalizeHex() -> String {
@@ -44,38 +54,13 @@ public enum SHA256 {
       message.append(0x80)
       while message.count % 64 != 56 { message.append(0) }
       for i in (0..<8).reversed() { message.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-      compress(message, upTo: message.count)
+      message.withUnsafeBufferPointer { compress($0, blocks: $0.count / 64) }
       return h.map { String(format: "%08x", $0) }.joined()
     }
 
-    private mutating func compress(_ message: [UInt8], upTo end: Int) {
-      @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-      var (h0, h1, h2, h3, h4, h5, h6, h7) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-      message.withUnsafeBufferPointer { m in
-        w.withUnsafeMutableBufferPointer { w in
-          SHA256.k.withUnsafeBufferPointer { k in
-            for chunk in stride(from: 0, to: end, by: 64) {
-              let p = m.baseAddress! + chunk
-              for i in 0..<16 {
-                w[i] = UInt32(p[4 * i]) << 24 | UInt32(p[4 * i + 1]) << 16 | UInt32(p[4 * i + 2]) << 8 | UInt32(p[4 * i + 3])
-              }
-              for i in 16..<64 {
-                let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-                let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-              }
-              var (a, b, c, d, e, f, g, hh) = (h0, h1, h2, h3, h4, h5, h6, h7)
-              for i in 0..<64 {
-                let t1 = hh &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ k[i] &+ w[i]
-                let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
-                (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-              }
-              (h0, h1, h2, h3, h4, h5, h6, h7) = (h0 &+ a, h1 &+ b, h2 &+ c, h3 &+ d, h4 &+ e, h5 &+ f, h6 &+ g, h7 &+ hh)
-            }
-          }
-        }
-      }
-      h = [h0, h1, h2, h3, h4, h5, h6, h7]
+    private mutating func compress(_ bytes: UnsafeBufferPointer<UInt8>, blocks: Int) {
+      let allow: Int32 = allowExtensions ? 1 : 0
+      h.withUnsafeMutableBufferPointer { dx_sha256_blocks($0.baseAddress, bytes.baseAddress, blocks, allow) }
     }
   }
 }
