@@ -17,21 +17,34 @@ public final class Parameter {
 
   /// The current value.
   public var value: Tensor
-  /// dLoss/dValue, accumulated by `backward` (empty for buffers).
-  public var grad: Tensor
+  /// dLoss/dValue, accumulated by `backward` (empty for buffers). Allocated (as zeros) on
+  /// first use: a network loaded for inference never needs it, and skipping it saves a copy of
+  /// the model's size and the time to clear it (a third of loading a checkpoint).
+  public var grad: Tensor {
+    get {
+      if storedGrad == nil { storedGrad = zeroGrad() }
+      return storedGrad!
+    }
+    set { storedGrad = newValue }
+    _modify {  // in place: a get-then-set would copy the whole gradient on every accumulation
+      if storedGrad == nil { storedGrad = zeroGrad() }
+      yield &storedGrad!
+    }
+  }
+  private var storedGrad: Tensor?
+  private func zeroGrad() -> Tensor { kind == .trainable ? Tensor.zeros(value.shape) : Tensor.zeros([0]) }
   /// Trainable or buffer.
   public let kind: Kind
   /// A frozen trainable parameter keeps its value during optimisation. `zeroGradients` skips
   /// it, so its gradient is cleared when it is unfrozen.
   public var isFrozen = false {
-    didSet { if oldValue && !isFrozen { grad.zero() } }
+    didSet { if oldValue && !isFrozen { storedGrad?.zero() } }
   }
 
   /// A parameter holding `value`.
   public init(_ value: Tensor, kind: Kind = .trainable) {
     self.value = value
     self.kind = kind
-    self.grad = kind == .trainable ? Tensor.zeros(value.shape) : Tensor.zeros([0])
   }
 
   /// True when an optimizer should update this parameter.
