@@ -85,12 +85,16 @@ public struct EvaluationTransform: Equatable, Sendable {
   public func transformed(_ image: Image, source: String) throws -> FloatImage {
     var plain: Image? = image, float: FloatImage? = nil
     var rng = SeededGenerator(seed: 0)  // never drawn from: the steps are deterministic
-    for step in steps {
+    for (i, step) in steps.enumerated() {
       if case .centerCrop(let fraction, let filter) = step {
         let input = plain ?? float!.image(bitDepth: 16)
         try checkCropBudget(width: input.width, height: input.height, fraction: fraction, source: source)
-        plain = input.centerCropped(size: resolution, cropFraction: fraction, filter: filter)
-        float = nil
+        // Straight to Floats unless another centre crop reads the integer image.
+        if i + 1 < steps.count, case .centerCrop = steps[i + 1] {
+          (plain, float) = (input.centerCropped(size: resolution, cropFraction: fraction, filter: filter), nil)
+        } else {
+          (plain, float) = (nil, input.centerCroppedFloat(size: resolution, cropFraction: fraction, filter: filter))
+        }
       } else {
         float = step.apply(float ?? FloatImage(plain!), size: resolution, using: &rng)
         plain = nil

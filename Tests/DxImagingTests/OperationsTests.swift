@@ -90,4 +90,23 @@ final class WindowResamplerTests: XCTestCase {
     let full = reference(image, 341, 256, .bicubic)
     XCTAssertEqual(crop, full.cropped(x: 59, y: 16, width: 224, height: 224))
   }
+
+  /// The Float centre crop (what the evaluation transform hands the network) is the integer
+  /// crop's Floats, bit for bit: 8 and 16 bits, RGB and not, resized or already the size.
+  func testTheFloatCentreCrop_equalsTheIntegerCropsFloats() {
+    var rng = SystemRandomNumberGenerator()
+    for (bitDepth, channels, sw, sh) in [(8, 3, 97, 61), (16, 3, 61, 97), (8, 1, 70, 50), (16, 4, 50, 70), (8, 3, 64, 64)] {
+      let n = sw * sh * channels
+      let image = bitDepth == 8
+        ? Image(width: sw, height: sh, channels: channels, samples: .uint8((0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        : Image(width: sw, height: sh, channels: channels, samples: .uint16((0..<n).map { _ in UInt16.random(in: 0...65535, using: &rng) }))
+      for filter in ResizeFilter.allCases {
+        for (size, fraction) in [(32, 0.875), (48, 1.0), (64, 1.0)] {
+          let float = image.centerCroppedFloat(size: size, cropFraction: fraction, filter: filter)
+          let expected = FloatImage(image.centerCropped(size: size, cropFraction: fraction, filter: filter))
+          XCTAssertEqual(float, expected, "\(bitDepth)-bit \(channels) channels \(sw) x \(sh) \(filter) to \(size) at \(fraction)")
+        }
+      }
+    }
+  }
 }

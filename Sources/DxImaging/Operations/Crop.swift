@@ -11,15 +11,27 @@ extension Image {
   /// Evaluation transform: resize the short side to `size / cropFraction`, then take the centre
   /// `size` x `size` (timm's `crop_pct`; 0.875 for EfficientNet-B0 at 224).
   public func centerCropped(size: Int, cropFraction: Double = 0.875, filter: ResizeFilter = .bicubic) -> Image {
+    let (sw, sh, x, y) = centerCropGeometry(size: size, cropFraction: cropFraction)
+    // Only the kept centre is resampled (the same values as resizing all and cropping).
+    if sw == width && sh == height { return cropped(x: x, y: y, width: size, height: size) }
+    return resized(width: sw, height: sh, filter: filter, window: (x, y, size, size))
+  }
+
+  /// `FloatImage(centerCropped(...))`, the same values in one pass less (what the network reads).
+  public func centerCroppedFloat(size: Int, cropFraction: Double = 0.875, filter: ResizeFilter = .bicubic) -> FloatImage {
+    let (sw, sh, x, y) = centerCropGeometry(size: size, cropFraction: cropFraction)
+    if sw == width && sh == height { return FloatImage(cropped(x: x, y: y, width: size, height: size)) }
+    return resizedFloat(width: sw, height: sh, filter: filter, window: (x, y, size, size))
+  }
+
+  /// The resized size and the crop's corner of `centerCropped`.
+  private func centerCropGeometry(size: Int, cropFraction: Double) -> (width: Int, height: Int, x: Int, y: Int) {
     let scaleSize = Int((Double(size) / cropFraction).rounded(.down))
     let (w, h) = width <= height
       ? (scaleSize, Int((Double(scaleSize) * Double(height) / Double(width)).rounded(.down)))
       : (Int((Double(scaleSize) * Double(width) / Double(height)).rounded(.down)), scaleSize)
     let (sw, sh) = (max(w, size), max(h, size))
-    let x = Int((Double(sw - size) / 2).rounded()), y = Int((Double(sh - size) / 2).rounded())
-    // Only the kept centre is resampled (the same values as resizing all and cropping).
-    if sw == width && sh == height { return cropped(x: x, y: y, width: size, height: size) }
-    return resized(width: sw, height: sh, filter: filter, window: (x, y, size, size))
+    return (sw, sh, Int((Double(sw - size) / 2).rounded()), Int((Double(sh - size) / 2).rounded()))
   }
 
   /// Training transform (Inception / torchvision `RandomResizedCrop`): a random area fraction in

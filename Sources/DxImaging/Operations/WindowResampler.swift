@@ -10,6 +10,25 @@ extension Image {
   /// pass runs over raw buffers with the filter's taps in one flat array, so the compiler keeps
   /// the inner loops tight.
   public func resized(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int)) -> Image {
+    Image(width: window.width, height: window.height, channels: channels, floats: resampled(width: w, height: h, filter: filter, window: window), bitDepth: bitDepth)
+  }
+
+  /// `FloatImage(resized(width:height:filter:window:))` for an RGB image, the same values,
+  /// rounded to the source's levels in one pass without the integer image between (on a
+  /// folder of photos that round trip cost as much as the resampling's vertical pass).
+  public func resizedFloat(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int)) -> FloatImage {
+    guard channels == 3 else { return FloatImage(resized(width: w, height: h, filter: filter, window: window)) }
+    var values = resampled(width: w, height: h, filter: filter, window: window)
+    let levels = Float(maxValue)
+    let unit: Float = bitDepth == 16 ? 1 / 65535 : 1 / 255  // as `floatSamples` scales a level
+    values.withUnsafeMutableBufferPointer { v in
+      for i in 0..<v.count { v[i] = roundedLevel(v[i] * levels, levels: levels) * unit }
+    }
+    return FloatImage(width: window.width, height: window.height, values: values)
+  }
+
+  /// The window's samples in 0...1 before the final rounding to the source's levels.
+  private func resampled(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int)) -> [Float] {
     precondition(w > 0 && h > 0 && window.x >= 0 && window.y >= 0 && window.width > 0 && window.height > 0
                    && window.x + window.width <= w && window.y + window.height <= h, "window \(window) of a \(w) x \(h) resize")
     let c = channels
@@ -22,24 +41,47 @@ extension Image {
     let midWidth = window.width * c
     var mid = [Float](repeating: 0, count: max(1, midRows * midWidth))
     let table: [Float] = bitDepth == 16 ? (0...65535).map { Float($0) * (1 / 65535) } : (0...255).map { Float($0) * (1 / 255) }
+    // Each source row's span the window reads, as Floats (one table lookup per sample instead
+    // of one per tap), then the taps; three channels unrolled, each summed in the same order as
+    // the general loop, so the values are the same.
+    let colLo = xs.lowestInput, span = max(1, xs.highestInput - colLo) * c
+    var row = [Float](repeating: 0, count: span)
     func horizontal<T: FixedWidthInteger & UnsignedInteger>(_ src: [T]) {
       src.withUnsafeBufferPointer { s in
         table.withUnsafeBufferPointer { lut in
           mid.withUnsafeMutableBufferPointer { m in
-            for row in 0..<midRows {
-              let input = s.baseAddress! + (rowLo + row) * width * c
-              let output = m.baseAddress! + row * midWidth
-              for x in 0..<window.width {
-                let first = xs.first[x], count = xs.count[x], weights = xs.weights.baseAddress! + x * xs.stride
-                for ch in 0..<c {
-                  var sum: Float = 0
-                  var p = input + first * c + ch
-                  for j in 0..<count {
-                    sum += lut[Int(p.pointee)] * weights[j]
-                    p += c
+            row.withUnsafeMutableBufferPointer { r in
+              xs.first.withUnsafeBufferPointer { firsts in
+                xs.count.withUnsafeBufferPointer { counts in
+                  for y in 0..<midRows {
+                    let input = s.baseAddress! + ((rowLo + y) * width + colLo) * c
+                    for i in 0..<span { r[i] = lut[Int(input[i])] }
+                    let output = m.baseAddress! + y * midWidth
+                    for x in 0..<window.width {
+                      let first = firsts[x] - colLo, count = counts[x], weights = xs.weights.baseAddress! + x * xs.stride
+                      var p = r.baseAddress! + first * c
+                      if c == 3 {
+                        var s0: Float = 0, s1: Float = 0, s2: Float = 0
+                        for j in 0..<count {
+                          let wj = weights[j]
+                          s0 += p[0] * wj
+                          s1 += p[1] * wj
+                          s2 += p[2] * wj
+                          p += 3
+                        }
+                        // Rounded to the source's levels between the passes, as Pillow does.
+                        output[x * 3] = roundedLevel(s0 * levels, levels: levels) / levels
+                        output[x * 3 + 1] = roundedLevel(s1 * levels, levels: levels) / levels
+                        output[x * 3 + 2] = roundedLevel(s2 * levels, levels: levels) / levels
+                        continue
+                      }
+                      for ch in 0..<c {
+                        var sum: Float = 0
+                        for j in 0..<count { sum += p[j * c + ch] * weights[j] }
+                        output[x * c + ch] = roundedLevel(sum * levels, levels: levels) / levels
+                      }
+                    }
                   }
-                  // Rounded to the source's levels between the passes, as Pillow does.
-                  output[x * c + ch] = roundedLevel(sum * levels, levels: levels) / levels
                 }
               }
             }
@@ -65,7 +107,7 @@ extension Image {
         }
       }
     }
-    return Image(width: window.width, height: window.height, channels: c, floats: values, bitDepth: bitDepth)
+    return values
   }
 }
 
