@@ -220,11 +220,51 @@ DX_AVX2 static inline __attribute__((always_inline)) void quad_columns_avx2(
   for (; ch < c; ch += 8) quad_avx2(K, S, 1, x + ch, w + ch, bias + ch, t.rows, xs, ps, o + ch, sums ? sums + ch : NULL, a);
 }
 
+// A whole output row of a map at most 7 wide (stride 1, 'same' padding), 8 channels at a
+// time: per kernel row, each input column and each weight vector is loaded once and kept in
+// registers (7 accumulators, 7 columns, 1 weight). On such a map nearly every window is cut by
+// an edge, so the four-column kernel never ran, and the per-column path loaded a weight for
+// every multiply-add (B0's and Lite0's last stages at 224: 7 x 7 with 5 x 5 taps, the largest
+// single layer of Lite0 at batch 16). Taps are summed in the same order as the other paths.
+DX_AVX2 static inline __attribute__((always_inline)) void narrow_row_avx2(
+    int K, int W, const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a,
+    float *sums, const dx_depthwise_shape *g) {
+  ptrdiff_t ps = g->pixel_stride, xs = g->in_width * ps, c = g->channels, top = oh - g->pad_top;
+  ptrdiff_t kh0 = top < 0 ? -top : 0, kh1 = g->in_height - top < K ? g->in_height - top : K;
+  for (ptrdiff_t ch = 0; ch < c; ch += 8) {
+    __m256 acc[7], x[7];
+    __m256 b = _mm256_loadu_ps(bias + ch);
+    for (int q = 0; q < W; q++) acc[q] = b;
+    for (ptrdiff_t kh = kh0; kh < kh1; kh++) {
+      const float *row = image + (top + kh) * xs + ch, *w = weight + kh * K * ps + ch;
+      for (int col = 0; col < W; col++) x[col] = _mm256_loadu_ps(row + col * ps);
+      for (int kw = 0; kw < K; kw++) {
+        __m256 wv = _mm256_loadu_ps(w + kw * ps);
+        for (int q = 0; q < W; q++) {
+          int col = q - K / 2 + kw;
+          if (col >= 0 && col < W) acc[q] = _mm256_fmadd_ps(x[col], wv, acc[q]);
+        }
+      }
+    }
+    for (int q = 0; q < W; q++) finish8(acc[q], out + q * ps, sums, ch, a);
+  }
+}
+
 DX_AVX2 static void row_avx2(const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias, dx_activation a, float *sums, const dx_depthwise_shape *g) {
   ptrdiff_t c = g->channels, ps = g->pixel_stride, xs = g->in_width * ps, ws = g->kernel * ps, k = g->kernel, s = g->stride;
   ptrdiff_t inner0, inner1;
   interior_columns(g, &inner0, &inner1);
   int quads = (k == 3 || k == 5) && (s == 1 || s == 2) && c % 8 == 0;
+  if (quads && s == 1 && g->pad_left == k / 2 && g->in_width == g->out_width && g->out_width >= 5 && g->out_width <= 7) {
+    switch (k * 10 + g->out_width) {
+    case 35: narrow_row_avx2(3, 5, image, oh, out, weight, bias, a, sums, g); return;
+    case 36: narrow_row_avx2(3, 6, image, oh, out, weight, bias, a, sums, g); return;
+    case 37: narrow_row_avx2(3, 7, image, oh, out, weight, bias, a, sums, g); return;
+    case 55: narrow_row_avx2(5, 5, image, oh, out, weight, bias, a, sums, g); return;
+    case 56: narrow_row_avx2(5, 6, image, oh, out, weight, bias, a, sums, g); return;
+    case 57: narrow_row_avx2(5, 7, image, oh, out, weight, bias, a, sums, g); return;
+    }
+  }
   for (ptrdiff_t ow = 0; ow < g->out_width;) {
     window t = taps(oh, ow, g);
     float *o = out + ow * ps;

@@ -41,6 +41,10 @@ final class FusedConvKernelTests: XCTestCase {
         // Wide rows: AVX-512 runs four interior columns at once for k 3/5, stride 1/2.
         (1, 6, 20, 67, 3, 1, .symmetric, .silu), (2, 7, 23, 80, 5, 2, .same, .relu6), (1, 5, 17, 13, 5, 1, .same, .silu),
         (1, 9, 19, 40, 3, 2, .symmetric, .silu), (1, 4, 30, 32, 7, 1, .symmetric, .silu),
+        // Maps 5 to 7 wide, stride 1 ('same' or symmetric): AVX2 takes a whole row at a time
+        // (8 channels at a time); 8 wide and 13 channels do not.
+        (2, 7, 7, 32, 5, 1, .same, .silu), (1, 9, 7, 16, 3, 1, .symmetric, .relu6), (1, 6, 6, 24, 5, 1, .same, .none),
+        (2, 5, 5, 8, 3, 1, .same, .silu), (1, 3, 6, 40, 5, 1, .symmetric, .silu), (1, 7, 8, 16, 5, 1, .same, .silu), (1, 7, 7, 13, 5, 1, .same, .silu),
         ]
         for t in cases {
           let g = ConvGeometry(batch: t.n, inHeight: t.h, inWidth: t.w, kernel: t.k, stride: t.s,
@@ -114,7 +118,7 @@ final class FusedConvKernelTests: XCTestCase {
       KernelInstructionSet.with(isa) {
         var rng = SeededGenerator(seed: 23)
         for (n, h, w, cin, m, k, s, mode) in [(2, 17, 13, 5, 24, 3, 2, PaddingMode.same), (1, 40, 9, 8, 40, 5, 1, .symmetric), (3, 7, 7, 3, 16, 5, 2, .symmetric),
-                                             (2, 9, 11, 12, 96, 3, 1, .same), (1, 6, 5, 7, 130, 5, 2, .symmetric),
+                                             (2, 9, 11, 12, 96, 3, 1, .same), (1, 6, 5, 7, 130, 5, 2, .symmetric), (2, 7, 7, 10, 48, 5, 1, .same),
                                              // Rows too wide for the cache budget: the channels are sliced.
                                              (1, 12, 60, 16, 1100, 5, 1, .same), (2, 13, 57, 9, 700, 3, 2, .same)] {
           let g = ConvGeometry(batch: n, inHeight: h, inWidth: w, kernel: k, stride: s, pad: Padding2D(mode, kernel: k, stride: s, height: h, width: w))
