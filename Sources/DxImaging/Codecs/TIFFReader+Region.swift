@@ -15,11 +15,13 @@ extension TIFFReader {
     }
     guard saturatingProduct(width, height) <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: width, height: height, limit: limits.maxPixels) }
     try select(level: index)
-    return try read(l, x: x, y: y, width: width, height: height)
+    return try read(l, x: x, y: y, width: width, height: height, cacheLevel: index)
   }
 
   /// A region of the directory selected now, whose geometry is `l` (bounds checked by the caller).
-  func read(_ l: Level, x: Int, y: Int, width: Int, height: Int) throws -> Image {
+  /// `cacheLevel`: the pyramid level it is, whose decoded blocks are kept for the next windows
+  /// (nil for an associated image, read once).
+  func read(_ l: Level, x: Int, y: Int, width: Int, height: Int, cacheLevel: Int? = nil) throws -> Image {
     // Signed and floating-point samples would read as unsigned bit patterns (-24137 as 41399).
     guard l.sampleFormat == "uint" else {
       throw ImageError.unsupported(path: path, reason: "\(l.sampleFormat == "float" ? "floating-point" : l.sampleFormat == "int" ? "signed integer" : l.sampleFormat) samples (SampleFormat); convert the image to unsigned 8- or 16-bit")
@@ -32,15 +34,15 @@ extension TIFFReader {
       guard l.bitsPerSample == 8, l.samplesPerPixel == 3, !l.planarSeparate, ["rgb", "ycbcr"].contains(l.photometric) else {
         throw ImageError.unsupported(path: path, reason: "JPEG 2000 \(l.photometric) with \(l.samplesPerPixel) x \(l.bitsPerSample)-bit samples (8-bit RGB or YCbCr is read)")
       }
-      return try readExact(l, x: x, y: y, width: width, height: height, as: UInt8.self)
+      return try readExact(l, x: x, y: y, width: width, height: height, as: UInt8.self, cacheLevel: cacheLevel)
     }
     let exact = (l.bitsPerSample == 8 || l.bitsPerSample == 16)
       && ["minisblack", "miniswhite", "rgb", "palette"].contains(l.photometric)
       || (l.photometric == "ycbcr" && l.compression == "jpeg" && l.bitsPerSample == 8 && !l.planarSeparate)
     if exact {
       return l.bitsPerSample == 16
-        ? try readExact(l, x: x, y: y, width: width, height: height, as: UInt16.self)
-        : try readExact(l, x: x, y: y, width: width, height: height, as: UInt8.self)
+        ? try readExact(l, x: x, y: y, width: width, height: height, as: UInt16.self, cacheLevel: cacheLevel)
+        : try readExact(l, x: x, y: y, width: width, height: height, as: UInt8.self, cacheLevel: cacheLevel)
     }
     if l.bitsPerSample > 16 { throw ImageError.unsupported(path: path, reason: "\(l.bitsPerSample)-bit samples") }
     return try readRGBA(l, x: x, y: y, width: width, height: height)
@@ -122,7 +124,7 @@ extension TIFFReader {
                              into: buffer, source: "\(path) \(what)")
   }
 
-  private func readExact<T: FixedWidthInteger & UnsignedInteger>(_ l: Level, x: Int, y: Int, width: Int, height: Int, as: T.Type) throws -> Image {
+  private func readExact<T: FixedWidthInteger & UnsignedInteger>(_ l: Level, x: Int, y: Int, width: Int, height: Int, as: T.Type, cacheLevel: Int?) throws -> Image {
     let b = try blocks(l)
     let outC = l.outputChannels
     let spp = l.samplesPerPixel
@@ -148,16 +150,18 @@ extension TIFFReader {
     let planes = l.planarSeparate ? spp : 1
     let perPixel = l.planarSeparate ? 1 : (ycbcrJPEG ? 3 : spp)
     let blockBytes = b.width * b.height * perPixel * MemoryLayout<T>.size
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
-    defer { buffer.deallocate() }
+    let uncached = TIFFBlockCache(budget: 0)
     let maxValue = T.max
     let usedSamples = Set(sourceSample)
     let straightCopy = !l.planarSeparate && !palette && !invert && perPixel == outC && sourceSample == Array(0..<outC)
     for by in (y / b.height)...((y + height - 1) / b.height) {
       for bx in (x / b.width)...((x + width - 1) / b.width) {
         for plane in 0..<planes where !l.planarSeparate || usedSamples.contains(plane) {
-          try decodeBlock(b, bx: bx, by: by, plane: plane, into: buffer)
-          let block = buffer.bindMemory(to: T.self)
+          let cache = cacheLevel == nil ? uncached : blockCache
+          let decoded = try cache.block(.init(level: cacheLevel ?? -1, bx: bx, by: by, plane: plane), byteCount: blockBytes) {
+            try decodeBlock(b, bx: bx, by: by, plane: plane, into: $0)
+          }
+          let block = decoded.bindMemory(to: T.self)
           let x0 = max(x, bx * b.width), x1 = min(x + width, (bx + 1) * b.width)
           let y0 = max(y, by * b.height), y1 = min(y + height, (by + 1) * b.height)
           if straightCopy {

@@ -49,6 +49,9 @@ public final class TIFFReader: SlideSource {
   public let isBigTIFF: Bool
   let limits: ImageLimits
   let handle: OpaquePointer
+  /// The pyramid's decoded blocks neighbouring windows share: 16 MB, 85 tiles of 256 x 256 RGB
+  /// (more than a row of them across a 20,000-pixel slide), per reader.
+  let blockCache = TIFFBlockCache(budget: 16 << 20)
   /// Where each level lives: a page number, or a SubIFD offset.
   private let locations: [(page: Int, subIFD: UInt64?)]
   private let associatedLocations: [(page: Int, subIFD: UInt64?)]

@@ -119,8 +119,10 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
       let threads = Swift.min(workers, items.count)
       results.withUnsafeMutableBufferPointer { out in
         let out = UncheckedBuffer(out)
+        // Each worker a contiguous run of the batch: neighbouring slide tiles share stored
+        // tiles, which a reader keeps decoded (a run per worker, not every other item).
         let body = { (w: Int) in
-          for j in stride(from: w, to: items.count, by: threads) {
+          for j in (items.count * w / threads)..<(items.count * (w + 1) / threads) {
             out.buffer[j] = Result { try prepare(items.lowerBound + j, w) }
           }
         }
