@@ -5,6 +5,7 @@ extension Image {
   /// The pixels of a rectangle (which must lie inside the image).
   public func cropped(x: Int, y: Int, width w: Int, height h: Int) -> Image {
     precondition(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height, "crop (\(x), \(y), \(w) x \(h)) outside \(width) x \(height)")
+    if x == 0 && y == 0 && w == width && h == height { return self }  // a slide tile already the network's size
     return transformed(width: w, height: h) { xx, yy in (x + xx, y + yy) }
   }
 
