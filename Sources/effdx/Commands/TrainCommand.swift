@@ -64,8 +64,8 @@ struct TrainCommand: ParsableCommand {
     // Launched by mpirun: join its world; every rank runs this same command.
     let world = RuntimeEnvironment.current.mpiLocalRanks == nil ? nil : try MPIWorld()
     guard let world, world.size > 1 else {
+      defer { world?.finalize() }  // a run that fails leaves MPI properly too
       try train(world: nil, localRanks: 1)
-      world?.finalize()
       return
     }
     // Rank 0 alone prints results; every rank's warnings and errors still reach standard error.
