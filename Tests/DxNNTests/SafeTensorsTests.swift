@@ -118,4 +118,20 @@ final class SafeTensorsTests: XCTestCase {
     let total = try f.names.reduce(0) { $0 + (try f.tensor($1)).count }
     XCTAssertEqual(total, f.entries.values.reduce(0) { $0 + ($1.end - $1.begin) / 4 })
   }
+
+  /// A FIFO named like a checkpoint is refused at once (opening it to read would wait for a
+  /// writer forever).
+  func testAFIFO_isRefusedWithoutBlocking() throws {
+    let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-fifo-\(UUID().uuidString).safetensors").path
+    XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+    defer { unlink(fifo) }
+    assertReturns(within: 10, "SafeTensorsFile on a FIFO") {
+      do {
+        _ = try SafeTensorsFile(path: fifo)
+        XCTFail("SafeTensorsFile accepted a FIFO")
+      } catch {
+        XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+      }
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import CDxKernels
 @testable import DxTasks
+import DxTestSupport
 import Foundation
 import XCTest
 
@@ -62,5 +63,20 @@ final class SHA256Tests: XCTestCase {
     let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
     XCTAssertEqual(text.split(separator: " ").first.map(String.init), whole)
+  }
+
+  /// A file's digest refuses a FIFO at once instead of waiting for a writer.
+  func testTheDigestOfAFIFO_isRefusedWithoutBlocking() throws {
+    let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-fifo-\(UUID().uuidString)").path
+    XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+    defer { unlink(fifo) }
+    assertReturns(within: 10, "sha256(ofFile:) on a FIFO") {
+      do {
+        _ = try DiagnosisMeta.sha256(ofFile: fifo)
+        XCTFail("sha256(ofFile:) accepted a FIFO")
+      } catch {
+        XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+      }
+    }
   }
 }

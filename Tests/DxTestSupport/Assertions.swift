@@ -1,3 +1,4 @@
+import Foundation
 import DxTensor
 import XCTest
 
@@ -37,4 +38,15 @@ public func assertClose(
   assertClose(
     Tensor(shape: [actual.count], scalars: actual), Tensor(shape: [expected.count], scalars: expected),
     atol: atol, rtol: rtol, label, file: file, line: line)
+}
+
+/// Runs `body` on another thread and fails if it has not returned within `seconds`: for code
+/// that must never hang (opening a FIFO). A stuck thread is left behind; the test goes on.
+public func assertReturns(within seconds: Double, _ what: String, file: StaticString = #filePath, line: UInt = #line, _ body: @escaping @Sendable () -> Void) {
+  let done = DispatchSemaphore(value: 0)
+  Thread {
+    body()
+    done.signal()
+  }.start()
+  if done.wait(timeout: .now() + seconds) == .timedOut { XCTFail("\(what) did not return within \(seconds) s", file: file, line: line) }
 }

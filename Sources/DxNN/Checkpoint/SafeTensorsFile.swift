@@ -44,7 +44,9 @@ public final class SafeTensorsFile {
   /// Opens and validates `path`.
   public init(path: String) throws {
     self.path = path
-    let fd = open(path, O_RDONLY)
+    // Non-blocking: opening a FIFO for reading would wait for a writer forever; fstat below
+    // refuses anything but a regular file (where the flag changes nothing).
+    let fd = open(path, O_RDONLY | O_NONBLOCK)
     guard fd >= 0 else { throw SafeTensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
     defer { close(fd) }
     var st = stat()

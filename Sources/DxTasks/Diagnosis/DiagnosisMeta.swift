@@ -107,7 +107,7 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   /// The SHA-256 of a file, hashed where the kernel maps it (no copy: every diagnosis hashes
   /// its checkpoint before the first image).
   public static func sha256(ofFile path: String) throws -> String {
-    let fd = open(path, O_RDONLY)
+    let fd = open(path, O_RDONLY | O_NONBLOCK)  // a FIFO must not block: refused below
     guard fd >= 0 else { throw TaskError.invalid("\(path): cannot read it to take its SHA-256 (\(String(cString: strerror(errno))))") }
     defer { close(fd) }
     var st = stat()
