@@ -116,14 +116,30 @@ final class RecipeTests: XCTestCase {
     return config
   }
 
+  /// The plain SGD step trained once as run "plain": its items, its config (for a variant) and
+  /// the weights both runs start from.
+  func plainRun() throws -> (items: [DatasetIndex.Item], config: TrainingConfig, start: [(name: String, value: Tensor)]) {
+    let items = try items()
+    let config = plainSGDStep()
+    let start = try tinyModel().namedParameters().map { (name: $0.name, value: $0.parameter.value) }
+    _ = try train(config, items, run: "plain")
+    return (items, config, start)
+  }
+
+  /// Parameter `name`'s first step (from `start`) in the plain run and in `other`, at the
+  /// element the plain run moved most.
+  func firstSteps(_ name: String, from start: [Float], plain: SafeTensorsFile, other: SafeTensorsFile) throws -> (plain: Double, other: Double) {
+    let a = zip(try plain.tensor(name).scalars, start).map { Double($0 - $1) }, b = zip(try other.tensor(name).scalars, start).map { Double($0 - $1) }
+    let i = a.indices.max { abs(a[$0]) < abs(a[$1]) }!
+    return (a[i], b[i])
+  }
+
   /// timm's layer-wise decay: with plain SGD the first step moves each parameter by the same
   /// gradient times its scale, so a run with `--layer-decay 0.8` moves the stem by 0.8^top of
   /// the plain run's step, each block by its own power, and the head and classifier alike.
   func testLayerDecay_scalesEachLayersStep_byItsDepthBelowTheTop() throws {
-    let items = try items()
-    var config = plainSGDStep()
-    let start = try tinyModel().namedParameters()
-    _ = try train(config, items, run: "plain")
+    let (items, plainConfig, start) = try plainRun()
+    var config = plainConfig
     config.layerDecay = 0.8
     let decayed = try train(config, items, run: "decayed")
     let plain = try SafeTensorsFile(path: dir + "/plain/last.safetensors"), layered = try SafeTensorsFile(path: dir + "/decayed/last.safetensors")
@@ -136,14 +152,11 @@ final class RecipeTests: XCTestCase {
     XCTAssertEqual(decayed.lrScale("classifier.weight"), 1)
     let lastBlock = rule.layers.max { $0.value < $1.value }!.key
     var checked = 0
-    for (name, parameter) in start where ["conv_stem.weight", "blocks.0.0.conv_dw.weight", lastBlock + "conv_pwl.weight", "conv_head.weight", "classifier.weight"].contains(name) {
-      let s0 = parameter.value.scalars
-      let stepPlain = zip(try plain.tensor(name).scalars, s0).map { Double($0 - $1) }
-      let stepDecayed = zip(try layered.tensor(name).scalars, s0).map { Double($0 - $1) }
-      let i = stepPlain.indices.max { abs(stepPlain[$0]) < abs(stepPlain[$1]) }!
-      XCTAssertGreaterThan(abs(stepPlain[i]), 1e-6, name)
+    for (name, value) in start where ["conv_stem.weight", "blocks.0.0.conv_dw.weight", lastBlock + "conv_pwl.weight", "conv_head.weight", "classifier.weight"].contains(name) {
+      let step = try firstSteps(name, from: value.scalars, plain: plain, other: layered)
+      XCTAssertGreaterThan(abs(step.plain), 1e-6, name)
       let want = name.hasPrefix("classifier.") ? 1 : pow(0.8, Double(rule.top - rule.layer(name)))
-      XCTAssertEqual(stepDecayed[i] / stepPlain[i], want, accuracy: 2e-3 * max(want, 1e-3) + 1e-4, "\(name): layer \(rule.layer(name)) of \(rule.top)")
+      XCTAssertEqual(step.other / step.plain, want, accuracy: 2e-3 * max(want, 1e-3) + 1e-4, "\(name): layer \(rule.layer(name)) of \(rule.top)")
       checked += 1
     }
     XCTAssertEqual(checked, 5)
@@ -152,10 +165,8 @@ final class RecipeTests: XCTestCase {
   /// The backbone scale multiplies the layer decay (timm's recipe is the decay at scale 1), the
   /// classifier keeps the full rate, and label smoothing reaches the trainer's loss.
   func testBackboneScale_multipliesTheLayerDecay_andSmoothingReachesTheLoss() throws {
-    let items = try items()
-    var config = plainSGDStep()
-    let start = try tinyModel().namedParameters()
-    _ = try train(config, items, run: "plain")
+    let (items, plainConfig, start) = try plainRun()
+    var config = plainConfig
     config.backboneLRScale = 0.5
     config.layerDecay = 0.8
     config.labelSmoothing = 0.3
@@ -164,12 +175,10 @@ final class RecipeTests: XCTestCase {
     let scaled = try train(config, items, run: "scaled")
     let plain = try SafeTensorsFile(path: dir + "/plain/last.safetensors"), both = try SafeTensorsFile(path: dir + "/scaled/last.safetensors")
     let rule = LayerDecay(decay: 0.8, parameterNames: start.map(\.name))
-    for (name, parameter) in start where ["conv_stem.weight", "conv_head.weight", "classifier.bias"].contains(name) {
-      let s0 = parameter.value.scalars
-      let a = zip(try plain.tensor(name).scalars, s0).map { Double($0 - $1) }, b = zip(try both.tensor(name).scalars, s0).map { Double($0 - $1) }
-      let i = a.indices.max { abs(a[$0]) < abs(a[$1]) }!
+    for (name, value) in start where ["conv_stem.weight", "conv_head.weight", "classifier.bias"].contains(name) {
+      let step = try firstSteps(name, from: value.scalars, plain: plain, other: both)
       let want = name.hasPrefix("classifier.") ? 1 : 0.5 * pow(0.8, Double(rule.top - rule.layer(name)))
-      XCTAssertEqual(b[i] / a[i], want, accuracy: 2e-3 * want + 1e-4, name)
+      XCTAssertEqual(step.other / step.plain, want, accuracy: 2e-3 * want + 1e-4, name)
       XCTAssertEqual(Double(scaled.lrScale(name)), want, accuracy: 1e-6, name)
     }
   }

@@ -50,3 +50,19 @@ public func assertReturns(within seconds: Double, _ what: String, file: StaticSt
   }.start()
   if done.wait(timeout: .now() + seconds) == .timedOut { XCTFail("\(what) did not return within \(seconds) s", file: file, line: line) }
 }
+
+/// Makes a FIFO and checks that `open` (given its path) refuses it at once, naming it "not a
+/// regular file": opening a FIFO to read would wait for a writer forever.
+public func assertRefusesAFIFO(_ what: String, file: StaticString = #filePath, line: UInt = #line, _ open: @escaping @Sendable (String) throws -> Void) {
+  let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-fifo-\(UUID().uuidString)").path
+  XCTAssertEqual(mkfifo(fifo, 0o644), 0, file: file, line: line)
+  defer { unlink(fifo) }
+  assertReturns(within: 10, "\(what) on a FIFO", file: file, line: line) {
+    do {
+      try open(fifo)
+      XCTFail("\(what) accepted a FIFO", file: file, line: line)
+    } catch {
+      XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)", file: file, line: line)
+    }
+  }
+}
