@@ -62,19 +62,35 @@ public final class FoldedEfficientNet {
       let dw = block.depthwise
       let dg = dw.geometry(batch: n, height: h, width: w)
       let means = block.squeezeExcite == nil ? nil : ws.pooled
+      let p = block.project
+      // Without SE the projection needs only the depthwise rows: it runs in the bands.
+      let projectsInBands = block.expand != nil && block.squeezeExcite == nil
       if let expand = block.expand {
         // The expanded map is made band by band in cache and never stored.
+        let label = projectsInBands
+          ? (Profiler.byShape ? "expand+depthwise+project \(h)x\(w) \(expand.inChannels)->\(dw.channels)->\(p.outChannels) k\(dw.kernel)/\(dw.stride)"
+            : "1x1 expand + depthwise + 1x1 project, no SE (folded)")
+          : (Profiler.byShape ? "expand+depthwise \(h)x\(w) \(expand.inChannels)->\(dw.channels) k\(dw.kernel)/\(dw.stride)"
+            : "1x1 expand + depthwise conv, BN, act, SE pool (folded)")
+        let projectFlops = projectsInBands ? flops(pixels: n * dg.outHeight * dg.outWidth, p.inChannels * p.outChannels) : 0
         Profiler.measure(
-          Profiler.byShape ? "expand+depthwise \(h)x\(w) \(expand.inChannels)->\(dw.channels) k\(dw.kernel)/\(dw.stride)"
-            : "1x1 expand + depthwise conv, BN, act, SE pool (folded)",
+          label,
           flops: flops(pixels: n * h * w, expand.inChannels * dw.channels)
-            + flops(pixels: n * dg.outHeight * dg.outWidth, dw.kernel * dw.kernel * dw.channels)
+            + flops(pixels: n * dg.outHeight * dg.outWidth, dw.kernel * dw.kernel * dw.channels) + projectFlops
         ) {
           expand.withPackedWeight { packed in
-            expandDepthwiseInference(
-              input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandPacked: packed, expandBias: expand.bias,
-              expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
-              depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, geometry: dg, channels: dw.channels)
+            p.withPackedWeight { projectPacked in
+              let projection = projectsInBands
+                ? BandProjection(
+                  weight: p.weight, packed: projectPacked, bias: p.bias, activation: p.activation,
+                  residual: block.hasSkip ? UnsafePointer(a) : nil, output: b, outChannels: p.outChannels)
+                : nil
+              expandDepthwiseInference(
+                input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandPacked: packed, expandBias: expand.bias,
+                expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
+                depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, projection: projection,
+                geometry: dg, channels: dw.channels)
+            }
           }
         }
       } else {
@@ -88,16 +104,17 @@ public final class FoldedEfficientNet {
         }
       }
       Profiler.measure("SE gate") { block.squeezeExcite?.gate(pooled: ws.pooled, images: n, into: ws.gate) }
-      let p = block.project
-      Profiler.measure(
-        Profiler.byShape ? "project \(dg.outHeight)x\(dg.outWidth) \(p.inChannels)->\(p.outChannels)" : "1x1 project conv+BN+SE scale+skip (folded)",
-        flops: flops(pixels: n * dg.outHeight * dg.outWidth, p.inChannels * p.outChannels)
-      ) {
-        p.withPackedWeight { packed in
-          pointwiseConvInference(
-            input: ws.depthwise, weight: p.weight, packedWeight: packed, bias: p.bias, activation: p.activation,
-            inputGate: block.squeezeExcite == nil ? nil : ws.gate, residual: block.hasSkip ? a : nil, output: b,
-            images: n, pixels: dg.outHeight * dg.outWidth, inChannels: p.inChannels, outChannels: p.outChannels)
+      if !projectsInBands {
+        Profiler.measure(
+          Profiler.byShape ? "project \(dg.outHeight)x\(dg.outWidth) \(p.inChannels)->\(p.outChannels)" : "1x1 project conv+BN+SE scale+skip (folded)",
+          flops: flops(pixels: n * dg.outHeight * dg.outWidth, p.inChannels * p.outChannels)
+        ) {
+          p.withPackedWeight { packed in
+            pointwiseConvInference(
+              input: ws.depthwise, weight: p.weight, packedWeight: packed, bias: p.bias, activation: p.activation,
+              inputGate: block.squeezeExcite == nil ? nil : ws.gate, residual: block.hasSkip ? a : nil, output: b,
+              images: n, pixels: dg.outHeight * dg.outWidth, inChannels: p.inChannels, outChannels: p.outChannels)
+          }
         }
       }
       (a, b) = (b, a)
