@@ -66,7 +66,7 @@ let package = Package(
     .target(name: "CDxKernels", cSettings: [.unsafeFlags(["-O3"])]),
     .target(name: "DxTensor", dependencies: ["CBLAS", "CDxKernels"], swiftSettings: kernelFlags),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
-    .target(name: "DxImaging", dependencies: ["CDxImaging", "CJPEG", "COpenSlide", "DxCSV", "DxTensor"]),
+    .target(name: "DxImaging", dependencies: ["CDxImaging", "CDxKernels", "CJPEG", "COpenSlide", "DxCSV", "DxTensor"]),
     // Foundation only: the one CSV reader and writer the engine and the evaluator share.
     .target(name: "DxCSV"),
     .target(name: "DxPipeline", dependencies: ["DxCSV", "DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),

@@ -89,6 +89,13 @@ void dx_depthwise_row(
     const float *image, ptrdiff_t oh, float *out, const float *weight, const float *bias,
     dx_activation activation, float *sums, const dx_depthwise_shape *shape);
 
+/// One row of the resampler's horizontal pass over RGB Floats: output pixel `x` (of `outputs`)
+/// is `sum_j row[3 * (first[x] + j) + c] * weights[x * stride + j]` over `count[x]` taps, summed
+/// in tap order, rounded to `levels` levels and divided by `levels`, into `out[3 * x + c]`.
+/// `row` must have one readable float past the last pixel a tap reads.
+void dx_resample_row_rgb(const float *row, ptrdiff_t outputs, const ptrdiff_t *first, const ptrdiff_t *count,
+                         const float *weights, ptrdiff_t stride, float levels, float *out);
+
 /// Columns per panel of a packed GEMM right-hand side.
 #define DX_GEMM_PANEL 32
 

@@ -1,3 +1,4 @@
+internal import CDxKernels
 import Foundation
 
 extension Image {
@@ -42,10 +43,11 @@ extension Image {
     var mid = [Float](repeating: 0, count: max(1, midRows * midWidth))
     let table: [Float] = bitDepth == 16 ? (0...65535).map { Float($0) * (1 / 65535) } : (0...255).map { Float($0) * (1 / 255) }
     // Each source row's span the window reads, as Floats (one table lookup per sample instead
-    // of one per tap), then the taps; three channels unrolled, each summed in the same order as
-    // the general loop, so the values are the same.
+    // of one per tap), then the taps: RGB rows in a C kernel with the three channels in one SSE
+    // vector (Swift's SIMD4 compiled to calls here), each summed in the same order as the
+    // general loop, so the values are the same.
     let colLo = xs.lowestInput, span = max(1, xs.highestInput - colLo) * c
-    var row = [Float](repeating: 0, count: span)
+    var row = [Float](repeating: 0, count: span + 1)  // a spare float for the kernel's 4-lane loads
     func horizontal<T: FixedWidthInteger & UnsignedInteger>(_ src: [T]) {
       src.withUnsafeBufferPointer { s in
         table.withUnsafeBufferPointer { lut in
@@ -57,24 +59,13 @@ extension Image {
                     let input = s.baseAddress! + ((rowLo + y) * width + colLo) * c
                     for i in 0..<span { r[i] = lut[Int(input[i])] }
                     let output = m.baseAddress! + y * midWidth
+                    if c == 3 {
+                      dx_resample_row_rgb(r.baseAddress! - colLo * 3, window.width, firsts.baseAddress!, counts.baseAddress!, xs.weights.baseAddress!, xs.stride, levels, output)
+                      continue
+                    }
                     for x in 0..<window.width {
                       let first = firsts[x] - colLo, count = counts[x], weights = xs.weights.baseAddress! + x * xs.stride
-                      var p = r.baseAddress! + first * c
-                      if c == 3 {
-                        var s0: Float = 0, s1: Float = 0, s2: Float = 0
-                        for j in 0..<count {
-                          let wj = weights[j]
-                          s0 += p[0] * wj
-                          s1 += p[1] * wj
-                          s2 += p[2] * wj
-                          p += 3
-                        }
-                        // Rounded to the source's levels between the passes, as Pillow does.
-                        output[x * 3] = roundedLevel(s0 * levels, levels: levels) / levels
-                        output[x * 3 + 1] = roundedLevel(s1 * levels, levels: levels) / levels
-                        output[x * 3 + 2] = roundedLevel(s2 * levels, levels: levels) / levels
-                        continue
-                      }
+                      let p = r.baseAddress! + first * c
                       for ch in 0..<c {
                         var sum: Float = 0
                         for j in 0..<count { sum += p[j * c + ch] * weights[j] }
