@@ -444,6 +444,7 @@ final class HostileInputTests: XCTestCase {
     try refuses(["tile", dir + "/x.png", "--tile-size", "0", "--out", dir + "/t"], "--tile-size", status: 64)
     // bench imaging: its threads, and a checkpoint refused before any slide is made.
     try refuses(["bench", "imaging", "--threads", "0", "--work", dir + "/b"], "--threads", status: 64)
+    try refuses(["bench", "infer", "--arch", "efficientnet_b9"], "unknown --arch 'efficientnet_b9'; one of: efficientnet_b0", status: 64)
     try refuses(["bench", "imaging", "--checkpoint", dir + "/x.png", "--work", dir + "/b"], "--checkpoint \(dir!)/x.png")
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/b"), "nothing made for a bad checkpoint")
     // merge: missing parts, a PNG as predictions, a part without provenance, an output that exists.

@@ -48,7 +48,7 @@ struct NetworkBenchOptions: ParsableArguments {
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    guard Variants.named(arch) != nil else { throw ValidationError("unknown --arch '\(arch)'") }
+    guard Variants.named(arch) != nil else { throw ValidationError("unknown --arch '\(arch)'; one of: \(Variants.all.map(\.name).joined(separator: ", "))") }
     guard (16...2048).contains(res) else { throw ValidationError("--res must be in 16...2048, not \(res)") }
     guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096, not \(batch)") }
     guard (1...10_000).contains(iters) else { throw ValidationError("--iters must be in 1...10000, not \(iters)") }
