@@ -11,8 +11,8 @@ import XCTest
 final class BatchPrefetcherTests: XCTestCase {
   struct Bad: Error, Equatable { var index: Int }
 
-  func collect(workers: Int, depth: Int = 2) -> [BatchPrefetcher.Batch] {
-    Array(BatchPrefetcher(count: 37, batchSize: 8, workers: workers, depth: depth) { i, _ in
+  func collect(workers: Int, depth: Int = 2, sharing: BatchPrefetcher.Sharing = .runs) -> [BatchPrefetcher.Batch] {
+    Array(BatchPrefetcher(count: 37, batchSize: 8, workers: workers, depth: depth, sharing: sharing) { i, _ in
       if i == 5 || i == 20 { throw Bad(index: i) }
       return [Float(i), Float(i) / 2]
     })
@@ -26,9 +26,11 @@ final class BatchPrefetcherTests: XCTestCase {
     XCTAssertEqual(one[0].preparedCount, 7)
     XCTAssertEqual(one[0].inputs, [0, 1, 2, 3, 4, 6, 7].flatMap { [Float($0), Float($0) / 2] })
     for (workers, depth) in [(1, 0), (2, 0), (2, 2), (3, 1)] {
-      let many = collect(workers: workers, depth: depth)
-      XCTAssertEqual(many.map(\.inputs), one.map(\.inputs), "\(workers) workers, \(depth) ahead")
-      XCTAssertEqual(many.map { $0.errors.map { ($0 as? Bad)?.index } }, one.map { $0.errors.map { ($0 as? Bad)?.index } })
+      for sharing in [BatchPrefetcher.Sharing.runs, .nextFree] {
+        let many = collect(workers: workers, depth: depth, sharing: sharing)
+        XCTAssertEqual(many.map(\.inputs), one.map(\.inputs), "\(workers) workers, \(depth) ahead, \(sharing)")
+        XCTAssertEqual(many.map { $0.errors.map { ($0 as? Bad)?.index } }, one.map { $0.errors.map { ($0 as? Bad)?.index } })
+      }
     }
     XCTAssertTrue(Array(BatchPrefetcher(count: 0, batchSize: 4) { _, _ in [] }).isEmpty)
   }

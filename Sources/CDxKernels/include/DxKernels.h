@@ -96,6 +96,13 @@ void dx_depthwise_row(
 void dx_resample_row_rgb(const float *row, ptrdiff_t outputs, const ptrdiff_t *first, const ptrdiff_t *count,
                          const float *weights, ptrdiff_t stride, float levels, float *out);
 
+/// One output row of the resampler's vertical pass: `out[x] = sum_j rows[j * row_stride + x] *
+/// weights[j]` over `count` input rows, summed in tap order from zero, for `x` in `0..<width`.
+/// With `levels > 0` each sum is then rounded to `levels` levels (clamped, half up) and
+/// multiplied by `unit`.
+void dx_resample_rows(const float *rows, ptrdiff_t row_stride, ptrdiff_t width, ptrdiff_t count, const float *weights,
+                      float levels, float unit, float *out);
+
 /// Columns per panel of a packed GEMM right-hand side.
 #define DX_GEMM_PANEL 32
 

@@ -19,17 +19,14 @@ extension Image {
   /// folder of photos that round trip cost as much as the resampling's vertical pass).
   public func resizedFloat(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int)) -> FloatImage {
     guard channels == 3 else { return FloatImage(resized(width: w, height: h, filter: filter, window: window)) }
-    var values = resampled(width: w, height: h, filter: filter, window: window)
-    let levels = Float(maxValue)
     let unit: Float = bitDepth == 16 ? 1 / 65535 : 1 / 255  // as `floatSamples` scales a level
-    values.withUnsafeMutableBufferPointer { v in
-      for i in 0..<v.count { v[i] = roundedLevel(v[i] * levels, levels: levels) * unit }
-    }
+    let values = resampled(width: w, height: h, filter: filter, window: window, roundedWith: unit)
     return FloatImage(width: window.width, height: window.height, values: values)
   }
 
-  /// The window's samples in 0...1 before the final rounding to the source's levels.
-  private func resampled(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int)) -> [Float] {
+  /// The window's samples in 0...1: as the passes leave them (the caller rounds to levels), or
+  /// with `unit`, rounded to the source's levels and scaled by `unit` in the vertical pass.
+  private func resampled(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int), roundedWith unit: Float? = nil) -> [Float] {
     precondition(w > 0 && h > 0 && window.x >= 0 && window.y >= 0 && window.width > 0 && window.height > 0
                    && window.x + window.width <= w && window.y + window.height <= h, "window \(window) of a \(w) x \(h) resize")
     let c = channels
@@ -88,13 +85,9 @@ extension Image {
     mid.withUnsafeBufferPointer { m in
       values.withUnsafeMutableBufferPointer { out in
         for y in 0..<window.height {
-          let first = ys.first[y] - rowLo, count = ys.count[y], weights = ys.weights.baseAddress! + y * ys.stride
-          let o = out.baseAddress! + y * midWidth
-          for j in 0..<count {
-            let wt = weights[j]
-            let r = m.baseAddress! + (first + j) * midWidth
-            for x in 0..<midWidth { o[x] += r[x] * wt }
-          }
+          let first = ys.first[y] - rowLo
+          dx_resample_rows(m.baseAddress! + first * midWidth, midWidth, midWidth, ys.count[y], ys.weights.baseAddress! + y * ys.stride,
+                           unit == nil ? 0 : Float(levels), unit ?? 1, out.baseAddress! + y * midWidth)
         }
       }
     }

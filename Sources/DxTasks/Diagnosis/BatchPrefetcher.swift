@@ -1,5 +1,6 @@
 import DxImaging
 import Foundation
+import Synchronization
 
 /// Network inputs (decoded photos, slide tiles) prepared a batch at a time on `workers`
 /// threads: between forward passes (`depth` 0), or on a background thread `depth` batches ahead
@@ -29,6 +30,16 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
   /// Prepares item `index` on worker `worker` (0..<workers), returning its input values.
   public typealias Prepare = @Sendable (_ index: Int, _ worker: Int) throws -> [Float]
 
+  /// How a batch's items are shared among the workers.
+  public enum Sharing: Sendable {
+    /// Each worker a contiguous run of the batch: neighbouring slide tiles share stored
+    /// tiles, which a reader keeps decoded.
+    case runs
+    /// Each worker takes the next item as it becomes free: photos of unequal size (one
+    /// progressive, one 4:4:4) keep both cores busy to the end of the batch.
+    case nextFree
+  }
+
   private let producer: Producer
   private var nextBatch = 0
   private var started = false
@@ -38,8 +49,9 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
   ///   - workers: threads that prepare the items of one batch together.
   ///   - depth: batches prepared ahead on a background thread while the consumer works; 0
   ///     prepares each batch when it is asked for (no background thread).
-  public init(count: Int, batchSize: Int, workers: Int = 1, depth: Int = 0, prepare: @escaping Prepare) {
-    producer = Producer(count: Swift.max(0, count), batchSize: Swift.max(1, batchSize), workers: Swift.max(1, workers), depth: Swift.max(1, depth), prepare: prepare)
+  ///   - sharing: how the workers split a batch.
+  public init(count: Int, batchSize: Int, workers: Int = 1, depth: Int = 0, sharing: Sharing = .runs, prepare: @escaping Prepare) {
+    producer = Producer(count: Swift.max(0, count), batchSize: Swift.max(1, batchSize), workers: Swift.max(1, workers), depth: Swift.max(1, depth), sharing: sharing, prepare: prepare)
     inline = depth <= 0
   }
 
@@ -66,14 +78,15 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
     let count: Int, batchSize: Int, workers: Int, batchCount: Int
     let prepare: Prepare
     let depth: Int
+    let sharing: Sharing
     // One condition guards the queue (not semaphores: libdispatch traps when a semaphore is
     // released below its initial value, as a cancelled producer's is).
     let condition = NSCondition()
     var queue: [Batch] = []
     var cancelled = false
 
-    init(count: Int, batchSize: Int, workers: Int, depth: Int, prepare: @escaping Prepare) {
-      (self.count, self.batchSize, self.workers, self.depth, self.prepare) = (count, batchSize, workers, depth, prepare)
+    init(count: Int, batchSize: Int, workers: Int, depth: Int, sharing: Sharing, prepare: @escaping Prepare) {
+      (self.count, self.batchSize, self.workers, self.depth, self.sharing, self.prepare) = (count, batchSize, workers, depth, sharing, prepare)
       batchCount = (count + batchSize - 1) / batchSize
     }
 
@@ -119,11 +132,17 @@ public final class BatchPrefetcher: Sequence, IteratorProtocol {
       let threads = Swift.min(workers, items.count)
       results.withUnsafeMutableBufferPointer { out in
         let out = UncheckedBuffer(out)
-        // Each worker a contiguous run of the batch: neighbouring slide tiles share stored
-        // tiles, which a reader keeps decoded (a run per worker, not every other item).
-        let body = { (w: Int) in
-          for j in (items.count * w / threads)..<(items.count * (w + 1) / threads) {
-            out.buffer[j] = Result { try prepare(items.lowerBound + j, w) }
+        let claimed = Atomic<Int>(0)
+        let body = { [sharing] (w: Int) in
+          switch sharing {
+          case .runs:
+            for j in (items.count * w / threads)..<(items.count * (w + 1) / threads) {
+              out.buffer[j] = Result { try prepare(items.lowerBound + j, w) }
+            }
+          case .nextFree:
+            while case let j = claimed.add(1, ordering: .relaxed).oldValue, j < items.count {
+              out.buffer[j] = Result { try prepare(items.lowerBound + j, w) }
+            }
           }
         }
         if threads == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: body) }

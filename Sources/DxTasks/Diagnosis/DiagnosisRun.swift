@@ -120,7 +120,7 @@ public struct DiagnosisRun {
     let evaluation = predictor.evaluation
     let paths = images.map(\.path)
     let profile = self.profile ?? DiagnosisProfile()
-    let prefetcher = BatchPrefetcher(count: images.count, batchSize: batchSize, workers: workers, depth: readAhead) { i, _ in
+    let prefetcher = BatchPrefetcher(count: images.count, batchSize: batchSize, workers: workers, depth: readAhead, sharing: .nextFree) { i, _ in
       let image = try profile.measure(.decode) { try evaluation.decode(path: paths[i]) }
       return try profile.measure(.transform) { try evaluation.prepare(image, source: paths[i]) }
     }

@@ -290,7 +290,7 @@ public final class Trainer {
     // Prepared as diagnose prepares photos: one prefetcher, one classification path.
     let evaluation = predictor.evaluation
     let paths = test.map(\.path)
-    for batch in BatchPrefetcher(count: test.count, batchSize: batchSize, workers: spec.workers, prepare: { i, _ in try evaluation.prepare(path: paths[i]) }) {
+    for batch in BatchPrefetcher(count: test.count, batchSize: batchSize, workers: spec.workers, sharing: .nextFree, prepare: { i, _ in try evaluation.prepare(path: paths[i]) }) {
       for (item, outcome) in zip(test[batch.items], predictor.classify(batch)) {
         switch outcome {
         case .probabilities(let p):
