@@ -28,6 +28,13 @@ public final class FoldedEfficientNet {
     head = FoldedConv(network.convHead, network.bn2)
   }
 
+  /// Whether the first block's bands compute the stem (see `ExpandSource.convolution`): it has
+  /// no expansion of its own, and no skip that would read the stem's output.
+  var fusesStem: Bool {
+    guard let first = blocks.first else { return false }
+    return first.expand == nil && !first.hasSkip
+  }
+
   /// Channels of the pooled features.
   public var numFeatures: Int { head.outChannels }
 
@@ -40,56 +47,65 @@ public final class FoldedEfficientNet {
     let ws = workspace
     var (a, b) = (ws.io0, ws.io1)
 
-    // Stem: a GEMM over the 3x3x3 patches with the epilogue fused.
+    // Stem: a GEMM over the 3x3x3 patches with the epilogue fused; before a first block
+    // without expansion (every variant's), computed by that block's bands instead.
     let g = stem.geometry(batch: n, height: h0, width: w0)
+    let stemInFirstBlock = fusesStem
     // Rates for the profiler: 2 FLOPs per multiply-add of each convolution.
     func flops(pixels: Int, _ perPixel: Int) -> Double { 2 * Double(pixels) * Double(perPixel) }
-    Profiler.measure(
-      "stem 3x3 conv+BN+act (folded)",
-      flops: flops(pixels: n * g.outHeight * g.outWidth, g.kernel * g.kernel * c0 * stem.outChannels)
-    ) {
-      x.withPointer { xp in
-        stem.withPackedWeight { packed in
-          convInference(
-            input: xp, weight: stem.weight, packedWeight: packed, bias: stem.bias, activation: stem.activation,
-            output: a, col: ws.col, geometry: g, inChannels: c0, outChannels: stem.outChannels)
+    if !stemInFirstBlock {
+      Profiler.measure(
+        "stem 3x3 conv+BN+act (folded)",
+        flops: flops(pixels: n * g.outHeight * g.outWidth, g.kernel * g.kernel * c0 * stem.outChannels)
+      ) {
+        x.withPointer { xp in
+          stem.withPackedWeight { packed in
+            convInference(
+              input: xp, weight: stem.weight, packedWeight: packed, bias: stem.bias, activation: stem.activation,
+              output: a, col: ws.col, geometry: g, inChannels: c0, outChannels: stem.outChannels)
+          }
         }
       }
     }
     var (h, w) = (g.outHeight, g.outWidth)
 
-    for block in blocks {
+    for (index, block) in blocks.enumerated() {
       let dw = block.depthwise
       let dg = dw.geometry(batch: n, height: h, width: w)
       let means = block.squeezeExcite == nil ? nil : ws.pooled
       let p = block.project
+      let expandsStem = index == 0 && stemInFirstBlock
       // Without SE the projection needs only the depthwise rows: it runs in the bands.
-      let projectsInBands = block.expand != nil && block.squeezeExcite == nil
-      if let expand = block.expand {
+      let projectsInBands = (block.expand != nil || expandsStem) && block.squeezeExcite == nil
+      if let expand = block.expand ?? (expandsStem ? stem : nil) {
         // The expanded map is made band by band in cache and never stored.
+        let what = expandsStem ? "stem \(expand.kernel)x\(expand.kernel) conv" : "1x1 expand"
         let label = projectsInBands
           ? (Profiler.byShape ? "expand+depthwise+project \(h)x\(w) \(expand.inChannels)->\(dw.channels)->\(p.outChannels) k\(dw.kernel)/\(dw.stride)"
-            : "1x1 expand + depthwise + 1x1 project, no SE (folded)")
+            : "\(what) + depthwise + 1x1 project, no SE (folded)")
           : (Profiler.byShape ? "expand+depthwise \(h)x\(w) \(expand.inChannels)->\(dw.channels) k\(dw.kernel)/\(dw.stride)"
-            : "1x1 expand + depthwise conv, BN, act, SE pool (folded)")
+            : "\(what) + depthwise conv, BN, act, SE pool (folded)")
         let projectFlops = projectsInBands ? flops(pixels: n * dg.outHeight * dg.outWidth, p.inChannels * p.outChannels) : 0
         Profiler.measure(
-          label,
-          flops: flops(pixels: n * h * w, expand.inChannels * dw.channels)
+          expandsStem && Profiler.byShape ? "stem+" + label : label,
+          flops: flops(pixels: n * h * w, expand.kernel * expand.kernel * expand.inChannels * dw.channels)
             + flops(pixels: n * dg.outHeight * dg.outWidth, dw.kernel * dw.kernel * dw.channels) + projectFlops
         ) {
-          expand.withPackedWeight { packed in
-            p.withPackedWeight { projectPacked in
-              let projection = projectsInBands
-                ? BandProjection(
-                  weight: p.weight, packed: projectPacked, bias: p.bias, activation: p.activation,
-                  residual: block.hasSkip ? UnsafePointer(a) : nil, output: b, outChannels: p.outChannels)
-                : nil
-              expandDepthwiseInference(
-                input: a, inChannels: expand.inChannels, expandWeight: expand.weight, expandPacked: packed, expandBias: expand.bias,
-                expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
-                depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, projection: projection,
-                geometry: dg, channels: dw.channels)
+          x.withPointer { xp in
+            expand.withPackedWeight { packed in
+              p.withPackedWeight { projectPacked in
+                let projection = projectsInBands
+                  ? BandProjection(
+                    weight: p.weight, packed: projectPacked, bias: p.bias, activation: p.activation,
+                    residual: block.hasSkip ? UnsafePointer(a) : nil, output: b, outChannels: p.outChannels)
+                  : nil
+                expandDepthwiseInference(
+                  input: expandsStem ? xp : UnsafePointer(a), inChannels: expand.inChannels, expandSource: expandsStem ? .convolution(g) : .pointwise,
+                  expandWeight: expand.weight, expandPacked: packed, expandBias: expand.bias,
+                  expandActivation: expand.activation, depthwiseWeight: dw.weight, depthwiseBias: dw.bias,
+                  depthwiseActivation: dw.activation, output: ws.depthwise, channelMeans: means, projection: projection,
+                  geometry: dg, channels: dw.channels)
+              }
             }
           }
         }

@@ -39,6 +39,19 @@ public struct BandProjection {
   }
 }
 
+/// What a band's expanded rows are computed from.
+public enum ExpandSource {
+  /// A 1x1 convolution of `input`, the `[N, H, W, inChannels]` map at the depthwise's input
+  /// resolution.
+  case pointwise
+  /// A k x k convolution with this geometry of `input`, `[N, H, W, inChannels]` images, whose
+  /// output map is the depthwise's input: the network's stem before a first block without
+  /// expansion. Its output (32 channels at half the input's resolution, 26 MB at batch 16 and
+  /// 224 pixels) was written, read by the depthwise convolution and written again; now each
+  /// band gathers its rows' patches from the image.
+  case convolution(ConvGeometry)
+}
+
 /// `output = dw(act(input x expandWeight + expandBias))` with the depthwise's own bias and
 /// activation; `geometry` is the depthwise's on the `[N, H, W, channels]` expanded map.
 /// `expandPacked` is `expandWeight` packed by `packForInference` (else packed per call).
@@ -46,7 +59,7 @@ public struct BandProjection {
 /// With `projection` (never with `channelMeans`), the depthwise rows are projected as well and
 /// `output` is only used when the map must be stored after all (channel slices, see below).
 public func expandDepthwiseInference(
-  input: UnsafePointer<Float>, inChannels cin: Int,
+  input: UnsafePointer<Float>, inChannels cin: Int, expandSource: ExpandSource = .pointwise,
   expandWeight: UnsafePointer<Float>, expandPacked: UnsafePointer<Float>? = nil, expandBias: UnsafePointer<Float>, expandActivation: FusedActivation,
   depthwiseWeight: UnsafePointer<Float>, depthwiseBias: UnsafePointer<Float>, depthwiseActivation: FusedActivation,
   output: UnsafeMutablePointer<Float>, channelMeans: UnsafeMutablePointer<Float>? = nil,
@@ -54,6 +67,18 @@ public func expandDepthwiseInference(
   geometry g: ConvGeometry, channels m: Int
 ) {
   precondition(projection == nil || channelMeans == nil, "a projection in the bands has no SE gate to wait for")
+  // The expansion's GEMM depth, and for a convolution its shape over one image.
+  var depth = cin
+  var convShape: dx_conv_shape?
+  var imageFloats = 0
+  if case .convolution(let cg) = expandSource {
+    precondition(cg.batch == g.batch && cg.outHeight == g.inHeight && cg.outWidth == g.inWidth, "expansion \(cg) does not make the depthwise's input \(g)")
+    depth = cg.kernel * cg.kernel * cin
+    imageFloats = cg.inHeight * cg.inWidth * cin
+    convShape = dx_conv_shape(
+      in_height: cg.inHeight, in_width: cg.inWidth, channels: cin, out_width: cg.outWidth,
+      kernel: cg.kernel, stride: cg.stride, pad_top: cg.pad.top, pad_left: cg.pad.left)
+  }
   let k = g.kernel, s = g.stride
   let rowFloats = g.inWidth * m
   let packed = usesPackedGemm
@@ -84,7 +109,7 @@ public func expandDepthwiseInference(
   let workers = max(1, min(threads * ThreadPool.chunksPerThread, items))  // claimed by the cores as they free up
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
   let sumsSize = channelMeans == nil ? 0 : g.batch * m
-  let callPacked = packed && expandPacked == nil ? packForInference(expandWeight, rows: cin, columns: m) : []
+  let callPacked = packed && expandPacked == nil ? packForInference(expandWeight, rows: depth, columns: m) : []
   // Depthwise rows projected together: enough pixels for the GEMM's row blocks, few enough
   // that they stay in L2 (about 128 KB).
   let chunkRows = projectInBands ? max(1, min(bandRows, 32_768 / max(1, g.outWidth * m))) : 0
@@ -115,16 +140,34 @@ public func expandDepthwiseInference(
               let ih0 = max(0, oh0 * s - g.pad.top), ih1 = min(g.inHeight, (oh1 - 1) * s - g.pad.top + k)
               guard ih0 < ih1, cols > 0 else { continue }
               let pixels = (ih1 - ih0) * g.inWidth
-              let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
-              if packed {
-                dx_gemm_packed(
-                  rows, cin, pixels, cin, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * cin, nil, band + c0, m,
-                  expandBias + c0, expandActivation.kernelCode, nil, nil)
+              if var shape = convShape {
+                // The stem's output rows ih0..<ih1, from the image's patches.
+                let image = input + n * imageFloats
+                if packed {
+                  dx_conv_packed(
+                    image, &shape, ih0 * g.inWidth, pixels, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * depth,
+                    band + c0, m, expandBias + c0, expandActivation.kernelCode, nil)
+                } else {
+                  withUnsafeTemporaryAllocation(of: Float.self, capacity: pixels * depth) { patches in
+                    dx_conv_patch_rows(image, &shape, ih0 * g.inWidth, pixels, patches.baseAddress!)
+                    sgemm(m: pixels, n: cols, k: depth, a: patches.baseAddress!, lda: depth, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
+                  }
+                  finishOutputRows(
+                    band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
+                    residual: nil, sums: nil)
+                }
               } else {
-                sgemm(m: pixels, n: cols, k: cin, a: rows, lda: cin, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
-                finishOutputRows(
-                  band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
-                  residual: nil, sums: nil)
+                let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
+                if packed {
+                  dx_gemm_packed(
+                    rows, cin, pixels, cin, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * cin, nil, band + c0, m,
+                    expandBias + c0, expandActivation.kernelCode, nil, nil)
+                } else {
+                  sgemm(m: pixels, n: cols, k: cin, a: rows, lda: cin, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
+                  finishOutputRows(
+                    band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
+                    residual: nil, sums: nil)
+                }
               }
               // Row ih of the expanded image is at band + (ih - ih0) * rowFloats.
               let image = UnsafePointer(band) - ih0 * rowFloats + c0
