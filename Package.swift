@@ -51,22 +51,19 @@ let package = Package(
       name: "COpenJPEG", pkgConfig: "libopenjp2",
       providers: [.apt(["libopenjp2-7-dev"])]),
     .systemLibrary(
-      name: "COpenSlide", pkgConfig: "openslide",
-      providers: [.apt(["libopenslide-dev"])]),
-    .systemLibrary(
       name: "CMPI", pkgConfig: "ompi-c",
       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     // MPI's handles are macros Swift cannot import: a few calls on MPI_COMM_WORLD in C.
     .target(name: "CDxMPI", dependencies: ["CMPI"]),
     // libpng's longjmp errors, libtiff's variadic getters and OpenJPEG's stream callbacks need
-    // C; nothing else lives here.
+    // C, and OpenSlide is loaded on first use (libopenslide-dev's header, dlopen), not linked.
     .target(name: "CDxImaging", dependencies: ["CTIFF", "CPNG", "COpenJPEG"]),
 
     // Intrinsics kernels (AVX-512 / AVX2 / plain C, chosen at run time) for the inference hot loops.
     .target(name: "CDxKernels", cSettings: [.unsafeFlags(["-O3"])]),
     .target(name: "DxTensor", dependencies: ["CBLAS", "CDxKernels"], swiftSettings: kernelFlags),
     .target(name: "DxNN", dependencies: ["DxTensor"]),
-    .target(name: "DxImaging", dependencies: ["CDxImaging", "CDxKernels", "CJPEG", "COpenSlide", "DxCSV", "DxTensor"]),
+    .target(name: "DxImaging", dependencies: ["CDxImaging", "CDxKernels", "CJPEG", "DxCSV", "DxTensor"]),
     // Foundation only: the one CSV reader and writer the engine and the evaluator share.
     .target(name: "DxCSV"),
     .target(name: "DxPipeline", dependencies: ["DxCSV", "DxImaging", "DxTensor", .product(name: "Yams", package: "Yams")]),

@@ -29,6 +29,18 @@ final class OpenSlideTests: XCTestCase {
     return (d.max() ?? 0, Double(d.reduce(0, +)) / Double(max(1, d.count)))
   }
 
+  /// OpenSlide is loaded when a slide needs it, not linked: a photo diagnosis does not pay for
+  /// its 31 libraries. The effdx binary does not name it, and the reader finds it installed.
+  func testOpenSlide_isLoadedOnUse_notLinked() throws {
+    XCTAssertNil(OpenSlideReader.unavailable, "the README's set-up installs libopenslide0")
+    XCTAssertNotEqual(OpenSlideReader.version, "?")
+    let effdx = EffDxRunner.productsDirectory.appendingPathComponent("effdx").path
+    guard FileManager.default.isExecutableFile(atPath: effdx) else { throw XCTSkip("effdx not built at \(effdx)") }
+    let libraries = try standardOutput(of: "/usr/bin/ldd", [effdx])
+    XCTAssertTrue(libraries.contains("libturbojpeg"), libraries)  // ldd did list the linked ones
+    XCTAssertFalse(libraries.contains("libopenslide"), libraries)
+  }
+
   func testTheRealSVS_readsTheSameThroughBothBackends() throws {
     let path = try SharedData.fixtures().appendingPathComponent("slides/cmu_small_region.svs").path
     guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) not found") }

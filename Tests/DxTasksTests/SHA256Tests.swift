@@ -54,14 +54,7 @@ final class SHA256Tests: XCTestCase {
     try data.write(to: URL(fileURLWithPath: file))
     XCTAssertEqual(try DiagnosisMeta.sha256(ofFile: file), whole)
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sha256sum") else { return print("note: no /usr/bin/sha256sum; coreutils comparison skipped") }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-    p.arguments = [file]
-    let out = Pipe()
-    p.standardOutput = out
-    try p.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
+    let text = try standardOutput(of: "/usr/bin/sha256sum", [file])
     XCTAssertEqual(text.split(separator: " ").first.map(String.init), whole)
   }
 

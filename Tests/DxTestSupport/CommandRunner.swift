@@ -1,6 +1,19 @@
 import Foundation
 import XCTest
 
+/// What a system tool (`ldd`, `sha256sum`) prints, to check our output against it.
+public func standardOutput(of tool: String, _ arguments: [String]) throws -> String {
+  let p = Process()
+  p.executableURL = URL(fileURLWithPath: tool)
+  p.arguments = arguments
+  let out = Pipe()
+  p.standardOutput = out
+  try p.run()
+  let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  p.waitUntilExit()
+  return text
+}
+
 /// Runs the built `effdx` (found beside the test bundle, as swift-argument-parser's
 /// `AssertExecuteCommand` does) and captures its output and exit status.
 public enum EffDxRunner {

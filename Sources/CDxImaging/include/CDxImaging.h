@@ -73,4 +73,22 @@ int dx_j2k_decode(const uint8_t *data, size_t size, uint32_t width, uint32_t hei
 /// lossless, else a compression ratio.
 int dx_j2k_encode(const uint8_t *rgb, uint32_t width, uint32_t height, int ycbcr, int chroma_dx,
                   int rate, uint8_t **out, size_t *out_size, char *err, size_t errlen);
+// ---- OpenSlide (loaded on first use; see openslide_loader.c) -----------------------------
+struct _openslide;
+/// Loads OpenSlide once; NULL when it is there, else why not. Call before the others.
+const char *dx_openslide_load_error(void);
+const char *dx_openslide_detect_vendor(const char *filename);
+struct _openslide *dx_openslide_open(const char *filename);
+const char *dx_openslide_get_error(struct _openslide *osr);
+void dx_openslide_close(struct _openslide *osr);
+const char *dx_openslide_get_property_value(struct _openslide *osr, const char *name);
+int32_t dx_openslide_get_level_count(struct _openslide *osr);
+void dx_openslide_get_level_dimensions(struct _openslide *osr, int32_t level, int64_t *w, int64_t *h);
+double dx_openslide_get_level_downsample(struct _openslide *osr, int32_t level);
+const char *const *dx_openslide_get_associated_image_names(struct _openslide *osr);
+void dx_openslide_get_associated_image_dimensions(struct _openslide *osr, const char *name, int64_t *w, int64_t *h);
+void dx_openslide_read_associated_image(struct _openslide *osr, const char *name, uint32_t *dest);
+void dx_openslide_read_region(struct _openslide *osr, uint32_t *dest, int64_t x, int64_t y, int32_t level, int64_t w, int64_t h);
+const char *dx_openslide_get_version(void);
+
 #endif

@@ -1,4 +1,4 @@
-internal import COpenSlide
+internal import CDxImaging
 import Foundation
 
 /// Slides through OpenSlide (Debian's libopenslide): the vendor formats EfficientDx's own
@@ -26,7 +26,7 @@ public final class OpenSlideReader: SlideSource {
 
   /// The format OpenSlide recognises in `path` by content, or nil.
   public static func vendor(of path: String) -> String? {
-    guard (try? ImageFormat.checkRegularFile(path)) != nil, let v = openslide_detect_vendor(path) else { return nil }
+    guard (try? ImageFormat.checkRegularFile(path)) != nil, let v = dx_openslide_detect_vendor(path) else { return nil }
     return String(cString: v)
   }
 
@@ -35,39 +35,40 @@ public final class OpenSlideReader: SlideSource {
     self.limits = limits
     try ImageFormat.checkRegularFile(path)
     guard let vendor = Self.vendor(of: path) else {
+      if let missing = Self.unavailable { throw ImageError.unsupported(path: path, reason: "not a TIFF slide, and \(missing)") }
       throw ImageError.unknownFormat(path: path, reason: "not a slide format OpenSlide \(Self.version) recognises")
     }
     self.vendor = vendor
-    guard let osr = openslide_open(path) else {
+    guard let osr = dx_openslide_open(path) else {
       throw ImageError.corrupt(path: path, reason: "OpenSlide recognised a \(vendor) slide but cannot open it")
     }
-    if let e = openslide_get_error(osr) {
+    if let e = dx_openslide_get_error(osr) {
       let reason = String(cString: e)
-      openslide_close(osr)
+      dx_openslide_close(osr)
       throw ImageError.corrupt(path: path, reason: "OpenSlide (\(vendor)): \(reason)")
     }
     self.osr = osr
-    func property(_ name: String) -> String? { openslide_get_property_value(osr, name).map { String(cString: $0) } }
+    func property(_ name: String) -> String? { dx_openslide_get_property_value(osr, name).map { String(cString: $0) } }
     // A resolution outside 1 nm to 1 mm a pixel is a broken header, read as none.
     let mppX = property("openslide.mpp-x").flatMap(Double.init).flatMap { SlideLayout.plausibleMPP($0) ? $0 : nil }
     let mppY = property("openslide.mpp-y").flatMap(Double.init).flatMap { SlideLayout.plausibleMPP($0) ? $0 : nil } ?? mppX
     mppSource = mppX != nil ? "openslide.mpp-x" : nil
     var levels: [SlideLevel] = []
     var downsamples: [Double] = []
-    let count = max(0, Int(openslide_get_level_count(osr)))
+    let count = max(0, Int(dx_openslide_get_level_count(osr)))
     for i in 0..<min(count, 64) {
       var w: Int64 = 0, h: Int64 = 0
-      openslide_get_level_dimensions(osr, Int32(i), &w, &h)
+      dx_openslide_get_level_dimensions(osr, Int32(i), &w, &h)
       guard w > 0, h > 0, w <= Int64(Int32.max), h <= Int64(Int32.max) else { break }
       let tileW = property("openslide.level[\(i)].tile-width").flatMap(Int.init)
       let tileH = property("openslide.level[\(i)].tile-height").flatMap(Int.init)
-      let d = openslide_get_level_downsample(osr, Int32(i))
+      let d = dx_openslide_get_level_downsample(osr, Int32(i))
       downsamples.append(d.isFinite && d >= 1 ? d : Double(levels.first?.width ?? Int(w)) / Double(w))
       levels.append(SlideLevel(index: i, width: Int(w), height: Int(h), tileWidth: tileW, tileHeight: tileH))
     }
     self.downsamples = downsamples
     guard let base = levels.first else {
-      openslide_close(osr)
+      dx_openslide_close(osr)
       throw ImageError.corrupt(path: path, reason: "OpenSlide (\(vendor)): no pyramid level")
     }
     // One MPP chain: level 0's value times each level's downsample, as for TIFF.
@@ -78,11 +79,11 @@ public final class OpenSlideReader: SlideSource {
       return l
     }
     var named: [AssociatedImage] = []
-    if let names = openslide_get_associated_image_names(osr) {
+    if let names = dx_openslide_get_associated_image_names(osr) {
       var i = 0
       while i < 64, let n = names[i] {
         var w: Int64 = 0, h: Int64 = 0
-        openslide_get_associated_image_dimensions(osr, n, &w, &h)
+        dx_openslide_get_associated_image_dimensions(osr, n, &w, &h)
         if w > 0, h > 0, w <= Int64(Int32.max), h <= Int64(Int32.max) { named.append(AssociatedImage(name: String(cString: n), width: Int(w), height: Int(h))) }
         i += 1
       }
@@ -90,9 +91,13 @@ public final class OpenSlideReader: SlideSource {
     associated = named
   }
 
-  deinit { openslide_close(osr) }
+  deinit { dx_openslide_close(osr) }
 
-  public static var version: String { openslide_get_version().map { String(cString: $0) } ?? "?" }
+  public static var version: String { dx_openslide_get_version().map { String(cString: $0) } ?? "?" }
+
+  /// Why OpenSlide cannot be used (not installed), or nil. The library is loaded on first use,
+  /// not linked, so a process that never opens a vendor slide never loads it.
+  public static var unavailable: String? { dx_openslide_load_error().map { String(cString: $0) } }
 
   public func reopened() throws -> any SlideSource { try OpenSlideReader(path: path, limits: limits) }
 
@@ -106,7 +111,7 @@ public final class OpenSlideReader: SlideSource {
     let x0 = Int64((Double(x) * downsamples[index]).rounded())
     let y0 = Int64((Double(y) * downsamples[index]).rounded())
     var argb = [UInt32](repeating: 0, count: width * height)
-    argb.withUnsafeMutableBufferPointer { openslide_read_region(osr, $0.baseAddress, x0, y0, Int32(index), Int64(width), Int64(height)) }
+    argb.withUnsafeMutableBufferPointer { dx_openslide_read_region(osr, $0.baseAddress, x0, y0, Int32(index), Int64(width), Int64(height)) }
     try checkError("region (\(x), \(y), \(width) x \(height)) of level \(index)")
     return Self.rgbOverWhite(argb, width: width, height: height)
   }
@@ -117,7 +122,7 @@ public final class OpenSlideReader: SlideSource {
     }
     guard saturatingProduct(a.width, a.height) <= limits.maxPixels else { throw ImageError.tooLarge(path: path, width: a.width, height: a.height, limit: limits.maxPixels) }
     var argb = [UInt32](repeating: 0, count: a.width * a.height)
-    argb.withUnsafeMutableBufferPointer { openslide_read_associated_image(osr, name, $0.baseAddress) }
+    argb.withUnsafeMutableBufferPointer { dx_openslide_read_associated_image(osr, name, $0.baseAddress) }
     try checkError("associated image '\(name)'")
     return Self.rgbOverWhite(argb, width: a.width, height: a.height)
   }
@@ -125,14 +130,14 @@ public final class OpenSlideReader: SlideSource {
   /// OpenSlide's errors are sticky: once set, the handle reads nothing more, so it is
   /// replaced by a fresh one (the next tile reads) before the error is reported.
   private func checkError(_ what: String) throws {
-    guard let e = openslide_get_error(osr) else { return }
+    guard let e = dx_openslide_get_error(osr) else { return }
     let reason = "\(what): OpenSlide (\(vendor)): \(String(cString: e))"
-    if let fresh = openslide_open(path) {
-      if openslide_get_error(fresh) == nil {
-        openslide_close(osr)
+    if let fresh = dx_openslide_open(path) {
+      if dx_openslide_get_error(fresh) == nil {
+        dx_openslide_close(osr)
         osr = fresh
       } else {
-        openslide_close(fresh)
+        dx_openslide_close(fresh)
       }
     }
     throw ImageError.corrupt(path: path, reason: reason)
