@@ -49,6 +49,9 @@ struct DiagnoseCommand: ParsableCommand {
   func run() throws {
     try verbosity.apply()
     try compute.apply()
+    // The checkpoint's digest (for the provenance file) on the second core while it loads.
+    let checkpoint = self.checkpoint
+    let digest = SideTask { try DiagnosisMeta.sha256(ofFile: checkpoint) }
     let ckpt = try TaskCheckpoint.load(checkpoint)
     guard topk <= ckpt.classes.count else { throw ValidationError("--topk \(topk) is more than the checkpoint's \(ckpt.classes.count) classes") }
     var predictor = Predictor(ckpt)
@@ -86,7 +89,7 @@ struct DiagnoseCommand: ParsableCommand {
         ? "no images found in \(input.joined(separator: ", ")) (extensions: \(DiagnosisInputs.readable.sorted().joined(separator: ", ")))"
         : "nothing to diagnose: \(why.joined(separator: "; "))")
     }
-    var provenance = DiagnosisMeta(checkpoint: .init(path: checkpoint, sha256: try DiagnosisMeta.sha256(ofFile: checkpoint)), arch: ckpt.model.config.name,
+    var provenance = DiagnosisMeta(checkpoint: .init(path: checkpoint, sha256: try digest.value()), arch: ckpt.model.config.name,
                                    classes: ckpt.classes, task: ckpt.task?.rawValue, evalTransform: ckpt.evaluation.json, inputs: input)
     let slurm = RuntimeEnvironment.current.slurmArrayTask
     if let part = try shard.map(Shard.init(parsing:)) ?? slurm.map({ try Shard(index: $0.index, count: $0.count) }) {
