@@ -14,6 +14,21 @@ public func standardOutput(of tool: String, _ arguments: [String]) throws -> Str
   return text
 }
 
+/// A child's stdout and stderr, each read to its end at the same time (stderr on another
+/// thread), so that neither pipe fills and blocks the child while the other is read.
+func drain(_ out: Pipe, _ err: Pipe) -> (stdout: Data, stderr: Data) {
+  final class Box: @unchecked Sendable { var data = Data() }
+  let box = Box(), done = DispatchSemaphore(value: 0)
+  let handle = err.fileHandleForReading
+  Thread.detachNewThread {
+    box.data = handle.readDataToEndOfFile()
+    done.signal()
+  }
+  let o = out.fileHandleForReading.readDataToEndOfFile()
+  done.wait()  // also orders the reader's write before this read
+  return (o, box.data)
+}
+
 /// Runs the built `effdx` (found beside the test bundle, as swift-argument-parser's
 /// `AssertExecuteCommand` does) and captures its output and exit status.
 public enum EffDxRunner {
@@ -48,8 +63,7 @@ public enum EffDxRunner {
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
+    let (o, e) = drain(out, err)
     process.waitUntilExit()
     return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
   }
@@ -95,13 +109,8 @@ public enum MPIRunner {
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    // Read both pipes as they fill, so neither blocks the job.
-    var errData = Data()
-    let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
-    reader.start()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let (o, e) = drain(out, err)
     process.waitUntilExit()
-    while !reader.isFinished { usleep(1000) }
-    return EffDxRunner.Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    return EffDxRunner.Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
   }
 }
