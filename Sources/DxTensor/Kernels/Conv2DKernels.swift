@@ -315,9 +315,7 @@ func weightGradientFromPatches(
 ) {
   let k = g.kernel * g.kernel * cin, pixels = g.outHeight * g.outWidth
   let blockRows = max(1, 50_000 / k)
-  let shape = dx_conv_shape(
-    in_height: g.inHeight, in_width: g.inWidth, channels: cin, out_width: g.outWidth,
-    kernel: g.kernel, stride: g.stride, pad_top: g.pad.top, pad_left: g.pad.left)
+  let shape = g.kernelShape(channels: cin)
   sumOverRowChunks(rows: g.batch * pixels, count: k * n, into: dw) { rows, partial in
     withUnsafeTemporaryAllocation(of: Float.self, capacity: blockRows * k) { block in
       var local = shape

@@ -25,9 +25,7 @@ public func convInference(
     return
   }
   let owned = packedWeight == nil ? packForInference(weight, rows: depth, columns: cout) : []
-  let shape = dx_conv_shape(
-    in_height: g.inHeight, in_width: g.inWidth, channels: cin, out_width: g.outWidth,
-    kernel: g.kernel, stride: g.stride, pad_top: g.pad.top, pad_left: g.pad.left)
+  let shape = g.kernelShape(channels: cin)
   let chunk = max(12, 32_768 / max(cout, depth))
   let chunksPerImage = (pixels + chunk - 1) / chunk
   owned.withUnsafeBufferPointer { op in

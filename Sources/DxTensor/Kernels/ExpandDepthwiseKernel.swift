@@ -75,9 +75,7 @@ public func expandDepthwiseInference(
     precondition(cg.batch == g.batch && cg.outHeight == g.inHeight && cg.outWidth == g.inWidth, "expansion \(cg) does not make the depthwise's input \(g)")
     depth = cg.kernel * cg.kernel * cin
     imageFloats = cg.inHeight * cg.inWidth * cin
-    convShape = dx_conv_shape(
-      in_height: cg.inHeight, in_width: cg.inWidth, channels: cin, out_width: cg.outWidth,
-      kernel: cg.kernel, stride: cg.stride, pad_top: cg.pad.top, pad_left: cg.pad.left)
+    convShape = cg.kernelShape(channels: cin)
   }
   let k = g.kernel, s = g.stride
   let rowFloats = g.inWidth * m
@@ -140,34 +138,32 @@ public func expandDepthwiseInference(
               let ih0 = max(0, oh0 * s - g.pad.top), ih1 = min(g.inHeight, (oh1 - 1) * s - g.pad.top + k)
               guard ih0 < ih1, cols > 0 else { continue }
               let pixels = (ih1 - ih0) * g.inWidth
-              if var shape = convShape {
-                // The stem's output rows ih0..<ih1, from the image's patches.
-                let image = input + n * imageFloats
-                if packed {
-                  dx_conv_packed(
-                    image, &shape, ih0 * g.inWidth, pixels, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * depth,
-                    band + c0, m, expandBias + c0, expandActivation.kernelCode, nil)
+              // The expanded rows ih0..<ih1: a 1x1 convolution of the input's rows, or (the
+              // stem) a convolution of the image's patches.
+              let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
+              let photo = input + n * imageFloats  // the stem's image
+              if packed {
+                let weights = (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * depth
+                if var shape = convShape {
+                  dx_conv_packed(photo, &shape, ih0 * g.inWidth, pixels, cols, weights, band + c0, m, expandBias + c0, expandActivation.kernelCode, nil)
                 } else {
-                  withUnsafeTemporaryAllocation(of: Float.self, capacity: pixels * depth) { patches in
-                    dx_conv_patch_rows(image, &shape, ih0 * g.inWidth, pixels, patches.baseAddress!)
-                    sgemm(m: pixels, n: cols, k: depth, a: patches.baseAddress!, lda: depth, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
-                  }
-                  finishOutputRows(
-                    band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
-                    residual: nil, sums: nil)
+                  dx_gemm_packed(rows, cin, pixels, cin, cols, weights, nil, band + c0, m, expandBias + c0, expandActivation.kernelCode, nil, nil)
                 }
               } else {
-                let rows = input + (n * g.inHeight + ih0) * g.inWidth * cin
-                if packed {
-                  dx_gemm_packed(
-                    rows, cin, pixels, cin, cols, (expandPacked ?? UnsafePointer(cp.baseAddress!)) + c0 * cin, nil, band + c0, m,
-                    expandBias + c0, expandActivation.kernelCode, nil, nil)
-                } else {
-                  sgemm(m: pixels, n: cols, k: cin, a: rows, lda: cin, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
-                  finishOutputRows(
-                    band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
-                    residual: nil, sums: nil)
+                func expand(_ a: UnsafePointer<Float>) {
+                  sgemm(m: pixels, n: cols, k: depth, a: a, lda: depth, b: expandWeight + c0, ldb: m, c: band + c0, ldc: m)
                 }
+                if var shape = convShape {
+                  withUnsafeTemporaryAllocation(of: Float.self, capacity: pixels * depth) { patches in
+                    dx_conv_patch_rows(photo, &shape, ih0 * g.inWidth, pixels, patches.baseAddress!)
+                    expand(patches.baseAddress!)
+                  }
+                } else {
+                  expand(rows)
+                }
+                finishOutputRows(
+                  band + c0, rows: pixels, stride: m, count: cols, bias: expandBias + c0, activation: expandActivation,
+                  residual: nil, sums: nil)
               }
               // Row ih of the expanded image is at band + (ih - ih0) * rowFloats.
               let image = UnsafePointer(band) - ih0 * rowFloats + c0

@@ -1,3 +1,5 @@
+internal import CDxKernels
+
 /// How a convolution pads its input.
 ///
 /// PyTorch-trained EfficientNets pad symmetrically by `((stride - 1) + (kernel - 1)) / 2`
@@ -75,5 +77,14 @@ public struct ConvGeometry: Equatable, Sendable {
       input: inHeight, kernel: kernel, stride: stride, before: pad.top, after: pad.bottom)
     outWidth = Padding2D.outputSize(
       input: inWidth, kernel: kernel, stride: stride, before: pad.left, after: pad.right)
+  }
+}
+
+extension ConvGeometry {
+  /// The C kernels' shape of this convolution over one NHWC image of `channels` channels.
+  func kernelShape(channels: Int) -> dx_conv_shape {
+    dx_conv_shape(
+      in_height: inHeight, in_width: inWidth, channels: channels, out_width: outWidth,
+      kernel: kernel, stride: stride, pad_top: pad.top, pad_left: pad.left)
   }
 }
