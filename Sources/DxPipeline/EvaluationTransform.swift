@@ -77,7 +77,9 @@ public struct EvaluationTransform: Equatable, Sendable {
 
   /// Prepares a decoded image (a photo, or a slide tile read in memory).
   public func prepare(_ image: Image, source: String) throws -> [Float] {
-    normalized(try transformed(image, source: source))
+    var values = try transformed(image, source: source).values  // the only reference: normalised in place
+    normalize(&values)
+    return values
   }
 
   /// The image after the steps, at `resolution` x `resolution`, before normalisation (what
@@ -116,17 +118,33 @@ public struct EvaluationTransform: Equatable, Sendable {
     }
   }
 
-  func normalized(_ image: FloatImage) -> [Float] {
+  /// Interleaved RGB values made `(v - mean) / std` per channel (a division, as torchvision's
+  /// Normalize computes it, so the values match it to the bit).
+  func normalize(_ values: inout [Float]) {
     let m = mean.map(Float.init), s = std.map(Float.init)
-    var values = image.values
+    // Sixteen pixels (48 values, three vectors) per step: each vector's lanes have a fixed
+    // channel pattern, so the step is three vector subtractions and divisions.
+    let means = (0..<3).map { k in SIMD16<Float>((0..<16).map { m[(16 * k + $0) % 3] }) }
+    let stds = (0..<3).map { k in SIMD16<Float>((0..<16).map { s[(16 * k + $0) % 3] }) }
     values.withUnsafeMutableBufferPointer { v in
-      for p in Swift.stride(from: 0, to: v.count - 2, by: 3) {
+      guard let base = v.baseAddress else { return }
+      let n = v.count - v.count % 3
+      let raw = UnsafeMutableRawPointer(base)
+      var p = 0
+      while p + 48 <= n {
+        for k in 0..<3 {
+          let at = (p + 16 * k) * MemoryLayout<Float>.stride
+          raw.storeBytes(of: (raw.loadUnaligned(fromByteOffset: at, as: SIMD16<Float>.self) - means[k]) / stds[k], toByteOffset: at, as: SIMD16<Float>.self)
+        }
+        p += 48
+      }
+      while p + 3 <= n {
         v[p] = (v[p] - m[0]) / s[0]
         v[p + 1] = (v[p + 1] - m[1]) / s[1]
         v[p + 2] = (v[p + 2] - m[2]) / s[2]
+        p += 3
       }
     }
-    return values
   }
 
   // MARK: Recording

@@ -135,4 +135,21 @@ final class DatasetTests: XCTestCase {
     let eval = Array(BatchLoader(items: Array(items.prefix(5)), spec: spec, training: false, seed: 9))
     XCTAssertEqual(eval[0].paths, items.prefix(5).map(\.path), "evaluation keeps the order")
   }
+
+  /// The network's inputs are the transformed image's values, each `(v - mean) / std` of its
+  /// channel exactly (the vectorised steps and the scalar tail alike: 7 x 7 x 3 = 147 values is
+  /// three steps of 48 and one pixel; 8 x 8 x 3 = 192 is four steps).
+  func testPrepare_normalisesEveryValueByItsChannel() throws {
+    let image = Image(width: 40, height: 30, channels: 3, samples: .uint8((0..<(40 * 30 * 3)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ $0 / 90) }))
+    let mean: [Double] = [0.485, 0.456, 0.406], std: [Double] = [0.229, 0.224, 0.225]
+    for resolution in [7, 8] {
+      let t = EvaluationTransform(resolution: resolution, mean: mean, std: std, steps: [.centerCrop(cropFraction: 0.875, filter: .bicubic)])
+      let plain = try t.transformed(image, source: "test").values
+      let prepared = try t.prepare(image, source: "test")
+      XCTAssertEqual(prepared.count, resolution * resolution * 3)
+      for (i, v) in plain.enumerated() {
+        XCTAssertEqual(prepared[i], (v - Float(mean[i % 3])) / Float(std[i % 3]), "value \(i) of \(resolution) x \(resolution)")
+      }
+    }
+  }
 }

@@ -1,5 +1,6 @@
 internal import CDxKernels
 import Foundation
+import Synchronization
 
 extension Image {
   /// The `window` of this image resized to `width` x `height`, computing only the window's
@@ -31,14 +32,15 @@ extension Image {
                    && window.x + window.width <= w && window.y + window.height <= h, "window \(window) of a \(w) x \(h) resize")
     let c = channels
     let levels = maxValue
-    let xs = Taps(from: width, to: w, filter: filter, outputs: window.x..<(window.x + window.width))
-    let ys = Taps(from: height, to: h, filter: filter, outputs: window.y..<(window.y + window.height))
+    let xs = Taps.cached(from: width, to: w, filter: filter, outputs: window.x..<(window.x + window.width))
+    let ys = Taps.cached(from: height, to: h, filter: filter, outputs: window.y..<(window.y + window.height))
     // Only the source rows the window's output rows read.
     let rowLo = ys.lowestInput, rowHi = ys.highestInput
     let midRows = rowHi - rowLo
     let midWidth = window.width * c
-    var mid = [Float](repeating: 0, count: max(1, midRows * midWidth))
-    let table: [Float] = bitDepth == 16 ? (0...65535).map { Float($0) * (1 / 65535) } : (0...255).map { Float($0) * (1 / 255) }
+    // Every float of `mid` and `values` is written by its pass: no zeroing first.
+    var mid = [Float](unsafeUninitializedCapacity: max(1, midRows * midWidth)) { $1 = $0.count }
+    let table = bitDepth == 16 ? Self.levels16 : Self.levels8
     // Each source row's span the window reads, as Floats (one table lookup per sample instead
     // of one per tap), then the taps: RGB rows in a C kernel with the three channels in one SSE
     // vector (Swift's SIMD4 compiled to calls here), each summed in the same order as the
@@ -81,7 +83,7 @@ extension Image {
     case .uint8(let s): horizontal(s)
     case .uint16(let s): horizontal(s)
     }
-    var values = [Float](repeating: 0, count: window.height * midWidth)
+    var values = [Float](unsafeUninitializedCapacity: window.height * midWidth) { $1 = $0.count }
     mid.withUnsafeBufferPointer { m in
       values.withUnsafeMutableBufferPointer { out in
         for y in 0..<window.height {
@@ -93,15 +95,22 @@ extension Image {
     }
     return values
   }
+
+  /// Each 8- and 16-bit level as the Float the passes read.
+  private static let levels8: [Float] = (0...255).map { Float($0) * (1 / 255) }
+  private static let levels16: [Float] = (0...65535).map { Float($0) * (1 / 65535) }
 }
 
 /// One axis's filter taps for a range of outputs, flat: output i reads `count[i]` inputs from
 /// `first[i]` with weights `weights[i * stride ..< i * stride + count[i]]` (Resampler's
-/// coefficients, normalised the same way).
-struct Taps {
-  var first: [Int] = [], count: [Int] = []
-  var weights: UnsafeMutableBufferPointer<Float>
-  var stride = 1
+/// coefficients, normalised the same way). Immutable once made, so one value serves every
+/// thread.
+struct Taps: @unchecked Sendable {
+  private(set) var first: [Int] = [], count: [Int] = []
+  private(set) var weights: UnsafeMutableBufferPointer<Float>
+  private(set) var stride = 1
+  /// The lowest and one past the highest input index any output reads.
+  private(set) var lowestInput = 0, highestInput = 0
   final class Storage {
     let buffer: UnsafeMutableBufferPointer<Float>
     init(_ n: Int) { buffer = .allocate(capacity: max(1, n)); buffer.initialize(repeating: 0) }
@@ -119,9 +128,27 @@ struct Taps {
       count.append(k.weights.count)
       for (j, w) in k.weights.enumerated() { weights[i * stride + j] = w }
     }
+    lowestInput = zip(first, count).filter { $0.1 > 0 }.map(\.0).min() ?? 0
+    highestInput = zip(first, count).map { $0.0 + $0.1 }.max() ?? 0
   }
 
-  /// The lowest and one past the highest input index any output reads.
-  var lowestInput: Int { zip(first, count).filter { $0.1 > 0 }.map(\.0).min() ?? 0 }
-  var highestInput: Int { zip(first, count).map { $0.0 + $0.1 }.max() ?? 0 }
+  private struct Key: Hashable {
+    var inSize: Int, outSize: Int, filter: ResizeFilter, outputs: Range<Int>
+  }
+  /// The taps of the last few geometries: a folder of photos is mostly a few sizes, and making
+  /// the taps (224 small arrays per axis) was a fifth of preparing an 800 x 600 photo.
+  private static let recent = Mutex<[(Key, Taps)]>([])
+  private static let remembered = 8
+
+  /// `Taps(from:to:filter:outputs:)`, made once per geometry among the last few used.
+  static func cached(from inSize: Int, to outSize: Int, filter: ResizeFilter, outputs: Range<Int>) -> Taps {
+    let key = Key(inSize: inSize, outSize: outSize, filter: filter, outputs: outputs)
+    if let hit = recent.withLock({ list in list.first { $0.0 == key }?.1 }) { return hit }
+    let taps = Taps(from: inSize, to: outSize, filter: filter, outputs: outputs)
+    recent.withLock { list in
+      list.insert((key, taps), at: 0)
+      if list.count > remembered { list.removeLast() }
+    }
+    return taps
+  }
 }
