@@ -56,7 +56,7 @@ extension EfficientNet {
     let model = try EfficientNet(config, placeholderWeights: true)
     let tensors = try file.allTensors()
     // A NaN or infinite weight makes every prediction NaN: refuse it by name instead.
-    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy(\.isFinite) {
+    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy({ $0.isFinite }) {
       throw EfficientNetCheckpointError.nonFinite(path: path, tensor: name)
     }
     do { try model.loadState(tensors) } catch let e as StateLoadError {

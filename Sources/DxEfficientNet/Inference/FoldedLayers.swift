@@ -32,10 +32,16 @@ private func affine(of bn: BatchNorm2D) -> (scale: [Float], shift: [Float]) {
 
 /// `weight` (any layout whose last axis is the output channel) scaled per output channel.
 private func scaledPerChannel(_ weight: [Float], _ scale: [Float]) -> [Float] {
-  var w = weight
   let c = scale.count
-  for i in 0..<(w.count / c) { for j in 0..<c { w[i * c + j] *= scale[j] } }
-  return w
+  precondition(c > 0 && weight.count % c == 0, "\(weight.count) weights for \(c) channels")
+  return [Float](unsafeUninitializedCapacity: weight.count) { w, initialized in
+    weight.withUnsafeBufferPointer { src in
+      scale.withUnsafeBufferPointer { s in
+        for i in 0..<(src.count / c) { for j in 0..<c { w[i * c + j] = src[i * c + j] * s[j] } }
+      }
+    }
+    initialized = weight.count
+  }
 }
 
 /// What a folded convolution needs to lay itself over an input.

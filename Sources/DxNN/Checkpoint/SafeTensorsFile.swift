@@ -86,18 +86,25 @@ public final class SafeTensorsFile {
     guard let e = entries[name] else { throw SafeTensorsError.missingTensor(path: path, tensor: name) }
     let count = e.shape.reduce(1, *)
     let src = mapping + dataStart + e.begin
-    var out = [Float](repeating: 0, count: count)
-    switch e.dtype {
-    case "F32":
-      for i in 0..<count { out[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
-    case "F16":
-      for i in 0..<count { out[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
-    case "BF16":
-      for i in 0..<count { out[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
-    case "F64":
-      for i in 0..<count { out[i] = Float(Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)) }
-    default:
-      throw SafeTensorsError.unsupportedDType(path: path, tensor: name, dtype: e.dtype)
+    // Every element is written below (no zeroing first: a checkpoint's worth of memset).
+    let out = try [Float](unsafeUninitializedCapacity: count) { o, initialized in
+      switch e.dtype {
+      case "F32":
+        #if _endian(little)
+        if count > 0 { UnsafeMutableRawPointer(o.baseAddress!).copyMemory(from: src, byteCount: 4 * count) }
+        #else
+        for i in 0..<count { o[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+        #endif
+      case "F16":
+        for i in 0..<count { o[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+      case "BF16":
+        for i in 0..<count { o[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16) }
+      case "F64":
+        for i in 0..<count { o[i] = Float(Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian)) }
+      default:
+        throw SafeTensorsError.unsupportedDType(path: path, tensor: name, dtype: e.dtype)
+      }
+      initialized = count
     }
     return Tensor(shape: e.shape, scalars: out)
   }
