@@ -29,21 +29,36 @@ static struct {
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int loaded;
-static char load_error[512];
+static char load_error[1024];
+// The library the user named (EFFDX_OPENSLIDE_LIBRARY, through the Swift side), or empty.
+static char chosen[4096];
+
+void dx_openslide_use_library(const char *path) {
+  if (path != NULL && !loaded) snprintf(chosen, sizeof chosen, "%s", path);
+}
 
 static void load(void) {
-  // The runtime package's soname (libopenslide0: .so.0; OpenSlide 4: .so.1), then the dev link.
+  // The library the user named, only (a wrong path is an error that names it, never a silent
+  // fall-back to another OpenSlide); else the runtime package's soname (libopenslide0: .so.0;
+  // OpenSlide 4: .so.1), then the dev link.
   static const char *names[] = {"libopenslide.so.0", "libopenslide.so.1", "libopenslide.so"};
   void *handle = NULL;
-  for (size_t i = 0; i < sizeof names / sizeof names[0] && !handle; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  if (chosen[0]) {
+    handle = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
+  } else {
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !handle; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  }
   if (!handle) {
     const char *e = dlerror();
-    snprintf(load_error, sizeof load_error, "OpenSlide is not installed (libopenslide0): %s", e ? e : "dlopen failed");
+    if (chosen[0])
+      snprintf(load_error, sizeof load_error, "OpenSlide could not be loaded from EFFDX_OPENSLIDE_LIBRARY=%s: %s", chosen, e ? e : "dlopen failed");
+    else
+      snprintf(load_error, sizeof load_error, "OpenSlide is not installed (libopenslide0): %s", e ? e : "dlopen failed");
     return;
   }
 #define BIND(name)                                                                                  \
   if (!(fn.name = (__typeof__(fn.name))dlsym(handle, "openslide_" #name))) {                        \
-    snprintf(load_error, sizeof load_error, "the OpenSlide library has no openslide_%s", #name);   \
+    snprintf(load_error, sizeof load_error, "%s has no openslide_%s", chosen[0] ? chosen : "the OpenSlide library", #name); \
     return;                                                                                         \
   }
   BIND(detect_vendor) BIND(open) BIND(get_error) BIND(close) BIND(get_property_value) BIND(get_level_count)

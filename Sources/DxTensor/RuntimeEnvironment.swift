@@ -16,6 +16,9 @@ public struct RuntimeEnvironment: Sendable, Equatable {
   public var testKillAt: String?
   /// `EFFDX_KERNEL_ISA=c|avx2|avx512`: cap the instruction set of EfficientDx's own kernels.
   public var kernelISA: KernelInstructionSet?
+  /// `EFFDX_OPENSLIDE_LIBRARY=<path>`: the OpenSlide library to load for vendor slides (one
+  /// built or installed outside the system's library path), instead of the system's.
+  public var openSlideLibrary: String?
 
   /// Slurm's job-array task, when the process runs as one (`SLURM_ARRAY_TASK_ID` less
   /// `SLURM_ARRAY_TASK_MIN`, over `SLURM_ARRAY_TASK_STEP`, of `SLURM_ARRAY_TASK_COUNT`):
@@ -31,7 +34,7 @@ public struct RuntimeEnvironment: Sendable, Equatable {
 
   public static func == (a: RuntimeEnvironment, b: RuntimeEnvironment) -> Bool {
     a.threads == b.threads && a.streamingMinimumMB == b.streamingMinimumMB && a.gatesAsRead == b.gatesAsRead && a.returnFreedMemory == b.returnFreedMemory
-      && a.testKillAt == b.testKillAt && a.kernelISA == b.kernelISA && a.problems == b.problems
+      && a.testKillAt == b.testKillAt && a.kernelISA == b.kernelISA && a.openSlideLibrary == b.openSlideLibrary && a.problems == b.problems
       && a.slurmArrayTask?.index == b.slurmArrayTask?.index && a.slurmArrayTask?.count == b.slurmArrayTask?.count
       && a.mpiLocalRanks == b.mpiLocalRanks
   }
@@ -59,6 +62,10 @@ public struct RuntimeEnvironment: Sendable, Equatable {
     gatesAsRead = flag("EFFDX_GATE_AS_READ", default: true)
     returnFreedMemory = flag("EFFDX_RETURN_FREED_MEMORY", default: false)
     testKillAt = environment["EFFDX_TEST_KILL_AT"]
+    if let path = environment["EFFDX_OPENSLIDE_LIBRARY"], !path.isEmpty {
+      // The loader keeps up to 4,095 bytes of it: a longer one would be cut, and name another file.
+      if path.utf8.count < 4096 { openSlideLibrary = path } else { problems.append("EFFDX_OPENSLIDE_LIBRARY ignored: a path of \(path.utf8.count) bytes (at most 4,095)") }
+    }
     switch environment["EFFDX_KERNEL_ISA"] {
     case nil, "": kernelISA = nil
     case "c": kernelISA = .portableC

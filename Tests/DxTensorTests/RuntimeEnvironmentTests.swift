@@ -4,20 +4,23 @@ import XCTest
 final class RuntimeEnvironmentTests: XCTestCase {
   func testEveryVariable_isReadInOnePlace_andOutOfRangeValuesAreIgnored() {
     let e = RuntimeEnvironment(["EFFDX_THREADS": "3", "EFFDX_STREAMING_MIN_MB": "0", "EFFDX_GATE_AS_READ": "0", "EFFDX_RETURN_FREED_MEMORY": "1",
-                                "EFFDX_TEST_KILL_AT": "2:after-log", "EFFDX_KERNEL_ISA": "avx2"])
+                                "EFFDX_TEST_KILL_AT": "2:after-log", "EFFDX_KERNEL_ISA": "avx2", "EFFDX_OPENSLIDE_LIBRARY": "/opt/openslide/lib/libopenslide.so.1"])
+    XCTAssertEqual(e.openSlideLibrary, "/opt/openslide/lib/libopenslide.so.1")
     XCTAssertEqual(e.threads, 3)
     XCTAssertEqual(e.streamingMinimumMB, 0)
     XCTAssertFalse(e.gatesAsRead)
     XCTAssertTrue(e.returnFreedMemory)
     XCTAssertEqual(e.testKillAt, "2:after-log")
     XCTAssertEqual(e.kernelISA, .avx2)
-    let hostile = RuntimeEnvironment(["EFFDX_THREADS": "100000", "EFFDX_STREAMING_MIN_MB": "-5", "EFFDX_KERNEL_ISA": "sse9", "EFFDX_RETURN_FREED_MEMORY": "0", "EFFDX_GATE_AS_READ": "maybe"])
+    let hostile = RuntimeEnvironment(["EFFDX_THREADS": "100000", "EFFDX_STREAMING_MIN_MB": "-5", "EFFDX_KERNEL_ISA": "sse9", "EFFDX_RETURN_FREED_MEMORY": "0", "EFFDX_GATE_AS_READ": "maybe",
+                                      "EFFDX_OPENSLIDE_LIBRARY": "/" + String(repeating: "x", count: 5000)])
+    XCTAssertNil(hostile.openSlideLibrary, "a path the loader would cut is not used")
     XCTAssertNil(hostile.threads)
     XCTAssertNil(hostile.streamingMinimumMB)
     XCTAssertEqual(hostile.kernelISA, .portableC, "an unknown cap caps to the portable kernels")
     XCTAssertTrue(hostile.gatesAsRead)
     XCTAssertFalse(hostile.returnFreedMemory, "=0 means off")
-    XCTAssertEqual(hostile.problems.count, 4, "\(hostile.problems)")
+    XCTAssertEqual(hostile.problems.count, 5, "\(hostile.problems)")
     XCTAssertEqual(RuntimeEnvironment([:]).problems, [])
   }
 

@@ -47,12 +47,12 @@ final class VendorSlideTests: XCTestCase {
     return path
   }
 
-  func diagnose(_ inputs: [String], out: String, _ extra: [String] = []) throws -> EffDxRunner.Result {
+  func diagnose(_ inputs: [String], out: String, _ extra: [String] = [], environment: [String: String] = [:]) throws -> EffDxRunner.Result {
     var args: [String] = ["diagnose", "--checkpoint", dir + "/m.safetensors", "--input"]
     args += inputs
     args += ["--out", dir + "/" + out]
     args += extra
-    return try EffDxRunner.run(args)
+    return try EffDxRunner.run(args, environment: environment)
   }
 
   func testTheRealAperioScan_isDiagnosedAsASlide_andItsAssociatedImagesListed() throws {
@@ -148,5 +148,44 @@ final class VendorSlideTests: XCTestCase {
     let byFile = Dictionary(errors.map { (($0.fields[0] as NSString).lastPathComponent, $0.fields.joined(separator: " ")) }, uniquingKeysWith: { a, _ in a })
     XCTAssertTrue(byFile["cut.ndpi"]?.contains("Hamamatsu NDPI") == true, "\(byFile)")
     XCTAssertTrue(byFile["zeiss.czi"]?.contains("Zeiss CZI") == true, "\(byFile)")
+  }
+
+  /// `EFFDX_OPENSLIDE_LIBRARY` names the OpenSlide library to load. One that cannot be loaded
+  /// (OpenSlide "not installed") or is not OpenSlide is named in every vendor slide's error
+  /// while the TIFF slide beside it is diagnosed; the real library named there reads the slide.
+  func testTheOpenSlideLibrary_canBeNamed_andOneThatCannotLoadIsAnErrorRow() throws {
+    let folder = dir + "/scans"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let (w, h) = (128, 128)
+    let px = [UInt8]((0..<(w * h * 3)).map { UInt8(truncatingIfNeeded: 120 + $0 % 41) })
+    XCTAssertEqual(dxt_write_vms(folder, "field", px, Int32(w), Int32(h), 0.5), 0)
+    let tiff = try slide("tissue", mpp: 0.5)
+    try FileManager.default.moveItem(atPath: tiff, toPath: folder + "/tissue.tif")
+    let missing = dir + "/nowhere/libopenslide.so.1"
+    let env = ["EFFDX_OPENSLIDE_LIBRARY": missing]
+    let inspect = try EffDxRunner.run(["inspect", folder + "/field.vms"], environment: env)
+    XCTAssertNotEqual(inspect.status, 0)
+    XCTAssertTrue(inspect.stdout.contains("a Hamamatsu VMS slide by its name, and OpenSlide could not be loaded from EFFDX_OPENSLIDE_LIBRARY=\(missing)"), inspect.stdout)
+    let r = try diagnose([folder], out: "o.csv", ["--level", "0", "--tile-size", "64", "--min-tissue", "0"], environment: env)
+    XCTAssertEqual(r.status, 3, "one input failed: \(r.stderr)")
+    let rows = CSV.records(try String(contentsOfFile: dir + "/o.csv", encoding: .utf8)).dropFirst()
+    XCTAssertEqual(rows.map { ($0.fields[0] as NSString).lastPathComponent }, ["tissue.tif"], "the TIFF slide needs no OpenSlide")
+    let errors = CSV.records(try String(contentsOfFile: dir + "/o.errors.csv", encoding: .utf8)).dropFirst()
+    XCTAssertEqual(errors.map { ($0.fields[0] as NSString).lastPathComponent }, ["field.vms"])
+    XCTAssertTrue(errors.first?.fields.joined().contains("EFFDX_OPENSLIDE_LIBRARY=\(missing)") == true, "\(errors.map(\.fields))")
+    // A library that loads but is not OpenSlide, then the real one named explicitly.
+    let libraries = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"]
+    func library(_ names: [String]) -> String? {
+      libraries.flatMap { d in names.map { d + "/" + $0 } }.first { FileManager.default.fileExists(atPath: $0) }
+    }
+    if let zlib = library(["libz.so.1"]) {
+      let notOpenSlide = try EffDxRunner.run(["inspect", folder + "/field.vms"], environment: ["EFFDX_OPENSLIDE_LIBRARY": zlib])
+      XCTAssertNotEqual(notOpenSlide.status, 0)
+      XCTAssertTrue(notOpenSlide.stdout.contains("\(zlib) has no openslide_"), notOpenSlide.stdout)
+    }
+    let real = try XCTUnwrap(library(["libopenslide.so.0", "libopenslide.so.1"]), "the README's set-up installs libopenslide0")
+    let named = try EffDxRunner.run(["inspect", folder + "/field.vms"], environment: ["EFFDX_OPENSLIDE_LIBRARY": real])
+    XCTAssertEqual(named.status, 0, named.stderr)
+    XCTAssertTrue(named.stdout.contains("openslide (hamamatsu)"), named.stdout)
   }
 }

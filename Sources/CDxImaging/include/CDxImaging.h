@@ -77,6 +77,9 @@ int dx_j2k_encode(const uint8_t *rgb, uint32_t width, uint32_t height, int ycbcr
 struct _openslide;
 /// Loads OpenSlide once; NULL when it is there, else why not. Call before the others.
 const char *dx_openslide_load_error(void);
+/// Load OpenSlide from `path` (a file or a soname) instead of the system's sonames; only
+/// before the first load (the Swift side passes EFFDX_OPENSLIDE_LIBRARY).
+void dx_openslide_use_library(const char *path);
 const char *dx_openslide_detect_vendor(const char *filename);
 struct _openslide *dx_openslide_open(const char *filename);
 const char *dx_openslide_get_error(struct _openslide *osr);

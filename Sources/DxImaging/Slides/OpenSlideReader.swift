@@ -1,4 +1,5 @@
 internal import CDxImaging
+import DxTensor
 import Foundation
 
 /// Slides through OpenSlide (Debian's libopenslide): the vendor formats EfficientDx's own
@@ -26,6 +27,7 @@ public final class OpenSlideReader: SlideSource {
 
   /// The format OpenSlide recognises in `path` by content, or nil.
   public static func vendor(of path: String) -> String? {
+    chooseLibrary()
     guard (try? ImageFormat.checkRegularFile(path)) != nil, let v = dx_openslide_detect_vendor(path) else { return nil }
     return String(cString: v)
   }
@@ -93,11 +95,24 @@ public final class OpenSlideReader: SlideSource {
 
   deinit { dx_openslide_close(osr) }
 
-  public static var version: String { dx_openslide_get_version().map { String(cString: $0) } ?? "?" }
+  public static var version: String {
+    chooseLibrary()
+    return dx_openslide_get_version().map { String(cString: $0) } ?? "?"
+  }
 
   /// Why OpenSlide cannot be used (not installed), or nil. The library is loaded on first use,
   /// not linked, so a process that never opens a vendor slide never loads it.
-  public static var unavailable: String? { dx_openslide_load_error().map { String(cString: $0) } }
+  public static var unavailable: String? {
+    chooseLibrary()
+    return dx_openslide_load_error().map { String(cString: $0) }
+  }
+
+  /// Hands the library named by `EFFDX_OPENSLIDE_LIBRARY` to the loader before its first load
+  /// (every way into OpenSlide passes through `vendor(of:)`, `version` or `unavailable`).
+  private static func chooseLibrary() { _ = libraryChosen }
+  private static let libraryChosen: Void = {
+    if let path = RuntimeEnvironment.current.openSlideLibrary { dx_openslide_use_library(path) }
+  }()
 
   public func reopened() throws -> any SlideSource { try OpenSlideReader(path: path, limits: limits) }
 

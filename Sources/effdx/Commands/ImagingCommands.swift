@@ -43,7 +43,13 @@ struct InspectCommand: ParsableCommand {
           infos.append(info)
           continue
         }
-        let format = try ImageFormat.detect(path: path)
+        let format: ImageFormat
+        do { format = try ImageFormat.detect(path: path) } catch {
+          // Not an image: SlideOpener names a vendor slide that OpenSlide did not read (and why,
+          // when OpenSlide could not be loaded) better than "not PNG, JPEG or TIFF".
+          _ = try SlideOpener.open(path)
+          throw error
+        }
         info.format = format.rawValue
         switch format {
         case .tiff:
