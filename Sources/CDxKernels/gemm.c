@@ -232,27 +232,27 @@ DX_AVX2 static inline __attribute__((always_inline)) void tile_avx2(
       if (!narrow) acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
     }
   }
-  // Out of the registers once (as tile above: an epilogue looping over `acc` spills it).
-  __attribute__((aligned(32))) float done[MR2][16];
-  for (int r = 0; r < rows; r++) {
-    _mm256_store_ps(done[r], acc[r][0]);
-    if (!narrow) _mm256_store_ps(done[r] + 8, acc[r][1]);
-  }
+  // The epilogue on the registers themselves, every loop over `acc` unrolled by its constant
+  // bounds (a loop the compiler kept made it hold `acc` in memory through the k loop).
   if (raw) {
-    for (int r = 0; r < rows; r++) {
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR2; r++) {
+      if (r >= rows) break;
       if (full) {
-        _mm256_storeu_ps(c + r * ldc, _mm256_load_ps(done[r]));
-        if (!narrow) _mm256_storeu_ps(c + r * ldc + 8, _mm256_load_ps(done[r] + 8));
+        _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+        if (!narrow) _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
       } else {
-        _mm256_maskstore_ps(c + r * ldc, m0, _mm256_load_ps(done[r]));
-        if (!narrow) _mm256_maskstore_ps(c + r * ldc + 8, m1, _mm256_load_ps(done[r] + 8));
+        _mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
+        if (!narrow) _mm256_maskstore_ps(c + r * ldc + 8, m1, acc[r][1]);
       }
     }
     return;
   }
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  for (int r = 0; r < rows; r++) {
-    __m256 v0 = act8(_mm256_load_ps(done[r]), act), v1 = narrow ? _mm256_setzero_ps() : act8(_mm256_load_ps(done[r] + 8), act);
+#pragma clang loop unroll(full)
+  for (int r = 0; r < MR2; r++) {
+    if (r >= rows) break;
+    __m256 v0 = act8(acc[r][0], act), v1 = narrow ? _mm256_setzero_ps() : act8(acc[r][1], act);
     if (full) {
       if (residual) {
         v0 = _mm256_add_ps(v0, _mm256_loadu_ps(residual + r * ldc));
@@ -265,7 +265,6 @@ DX_AVX2 static inline __attribute__((always_inline)) void tile_avx2(
         v0 = _mm256_add_ps(v0, _mm256_maskload_ps(residual + r * ldc, m0));
         if (!narrow) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(residual + r * ldc + 8, m1));
       }
-      // Lanes past `cols` are zeroed so the sums below do not count them.
       v0 = _mm256_and_ps(v0, _mm256_castsi256_ps(m0));
       v1 = _mm256_and_ps(v1, _mm256_castsi256_ps(m1));
       _mm256_maskstore_ps(c + r * ldc, m0, v0);

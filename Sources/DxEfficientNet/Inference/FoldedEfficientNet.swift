@@ -161,7 +161,9 @@ public final class FoldedEfficientNet {
   private func plan(batch n: Int, height: Int, width: Int) -> Workspace.Sizes {
     let g = stem.geometry(batch: n, height: height, width: width)
     var sizes = Workspace.Sizes()
-    sizes.col = n * g.outHeight * g.outWidth * g.kernel * g.kernel * stem.inChannels
+    // The stem's patches (27 floats a pixel: 43 MB at batch 32 and 224 px) only when the stem
+    // runs on its own; in the first block's bands it gathers them itself.
+    if !fusesStem { sizes.col = n * g.outHeight * g.outWidth * g.kernel * g.kernel * stem.inChannels }
     var (h, w) = (g.outHeight, g.outWidth)
     sizes.io = n * h * w * stem.outChannels
     for block in blocks {
