@@ -57,7 +57,9 @@ static void pack_patches_by_row(const operand *src, ptrdiff_t i0, ptrdiff_t rows
       float *dst = pa + r * k + kh * run;
       ptrdiff_t ih = top + kh;
       if (ih >= 0 && ih < g->in_height && left >= 0 && left + g->kernel <= g->in_width) {
-        memcpy(dst, src->a + (ih * g->in_width + left) * g->channels, (size_t)run * sizeof(float));
+        const float *from = src->a + (ih * g->in_width + left) * g->channels;
+        // The stem's 3 x 3 RGB patches (9 floats a row) as inline moves, not a libc call each.
+        if (run == 9) memcpy(dst, from, 9 * sizeof(float)); else memcpy(dst, from, (size_t)run * sizeof(float));
         continue;
       }
       for (ptrdiff_t p = 0; p < run; p++) dst[p] = element(src, i0 + r, kh * run + p);
