@@ -8,8 +8,8 @@ extension Image {
   /// without the full-size resize or a Float copy of the source (a centre crop throws away a
   /// quarter of a photo's resized pixels; a 12-megapixel Float copy is 144 MB).
   ///
-  /// Samples are read through a 256- or 65,536-entry table of their Float values, and each
-  /// pass runs over raw buffers with the filter's taps in one flat array, so the compiler keeps
+  /// Samples become Floats a source row at a time (the level times 1/255 or 1/65535, as
+  /// `floatSamples` makes them), and each pass runs over raw buffers with the filter's taps in one flat array, so the compiler keeps
   /// the inner loops tight.
   public func resized(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int)) -> Image {
     Image(width: window.width, height: window.height, channels: channels, floats: resampled(width: w, height: h, filter: filter, window: window), bitDepth: bitDepth)
@@ -40,36 +40,34 @@ extension Image {
     let midWidth = window.width * c
     // Every float of `mid` and `values` is written by its pass: no zeroing first.
     var mid = [Float](unsafeUninitializedCapacity: max(1, midRows * midWidth)) { $1 = $0.count }
-    let table = bitDepth == 16 ? Self.levels16 : Self.levels8
-    // Each source row's span the window reads, as Floats (one table lookup per sample instead
-    // of one per tap), then the taps: RGB rows in a C kernel with the three channels in one SSE
+    let sampleUnit: Float = bitDepth == 16 ? 1 / 65535 : 1 / 255
+    // Each source row's span the window reads, as Floats (one conversion per sample instead
+    // of one per tap, vectorised: a 256-entry table lookup was a gather per sample), then the taps: RGB rows in a C kernel with the three channels in one SSE
     // vector (Swift's SIMD4 compiled to calls here), each summed in the same order as the
     // general loop, so the values are the same.
     let colLo = xs.lowestInput, span = max(1, xs.highestInput - colLo) * c
     var row = [Float](repeating: 0, count: span + 1)  // a spare float for the kernel's 4-lane loads
     func horizontal<T: FixedWidthInteger & UnsignedInteger>(_ src: [T]) {
       src.withUnsafeBufferPointer { s in
-        table.withUnsafeBufferPointer { lut in
-          mid.withUnsafeMutableBufferPointer { m in
-            row.withUnsafeMutableBufferPointer { r in
-              xs.first.withUnsafeBufferPointer { firsts in
-                xs.count.withUnsafeBufferPointer { counts in
-                  for y in 0..<midRows {
-                    let input = s.baseAddress! + ((rowLo + y) * width + colLo) * c
-                    for i in 0..<span { r[i] = lut[Int(input[i])] }
-                    let output = m.baseAddress! + y * midWidth
-                    if c == 3 {
-                      dx_resample_row_rgb(r.baseAddress! - colLo * 3, window.width, firsts.baseAddress!, counts.baseAddress!, xs.weights.baseAddress!, xs.stride, levels, output)
-                      continue
-                    }
-                    for x in 0..<window.width {
-                      let first = firsts[x] - colLo, count = counts[x], weights = xs.weights.baseAddress! + x * xs.stride
-                      let p = r.baseAddress! + first * c
-                      for ch in 0..<c {
-                        var sum: Float = 0
-                        for j in 0..<count { sum += p[j * c + ch] * weights[j] }
-                        output[x * c + ch] = roundedLevel(sum * levels, levels: levels) / levels
-                      }
+        mid.withUnsafeMutableBufferPointer { m in
+          row.withUnsafeMutableBufferPointer { r in
+            xs.first.withUnsafeBufferPointer { firsts in
+              xs.count.withUnsafeBufferPointer { counts in
+                for y in 0..<midRows {
+                  let input = s.baseAddress! + ((rowLo + y) * width + colLo) * c
+                  for i in 0..<span { r[i] = Float(input[i]) * sampleUnit }
+                  let output = m.baseAddress! + y * midWidth
+                  if c == 3 {
+                    dx_resample_row_rgb(r.baseAddress! - colLo * 3, window.width, firsts.baseAddress!, counts.baseAddress!, xs.weights.baseAddress!, xs.stride, levels, output)
+                    continue
+                  }
+                  for x in 0..<window.width {
+                    let first = firsts[x] - colLo, count = counts[x], weights = xs.weights.baseAddress! + x * xs.stride
+                    let p = r.baseAddress! + first * c
+                    for ch in 0..<c {
+                      var sum: Float = 0
+                      for j in 0..<count { sum += p[j * c + ch] * weights[j] }
+                      output[x * c + ch] = roundedLevel(sum * levels, levels: levels) / levels
                     }
                   }
                 }
@@ -95,10 +93,6 @@ extension Image {
     }
     return values
   }
-
-  /// Each 8- and 16-bit level as the Float the passes read.
-  private static let levels8: [Float] = (0...255).map { Float($0) * (1 / 255) }
-  private static let levels16: [Float] = (0...65535).map { Float($0) * (1 / 65535) }
 }
 
 /// One axis's filter taps for a range of outputs, flat: output i reads `count[i]` inputs from
