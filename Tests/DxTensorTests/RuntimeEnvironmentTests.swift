@@ -15,6 +15,7 @@ final class RuntimeEnvironmentTests: XCTestCase {
     let hostile = RuntimeEnvironment(["EFFDX_THREADS": "100000", "EFFDX_STREAMING_MIN_MB": "-5", "EFFDX_KERNEL_ISA": "sse9", "EFFDX_RETURN_FREED_MEMORY": "0", "EFFDX_GATE_AS_READ": "maybe",
                                       "EFFDX_OPENSLIDE_LIBRARY": "/" + String(repeating: "x", count: 5000)])
     XCTAssertNil(hostile.openSlideLibrary, "a path the loader would cut is not used")
+    XCTAssertNil(RuntimeEnvironment(["EFFDX_OPENSLIDE_LIBRARY": ""]).openSlideLibrary, "empty: the system's OpenSlide")
     XCTAssertNil(hostile.threads)
     XCTAssertNil(hostile.streamingMinimumMB)
     XCTAssertEqual(hostile.kernelISA, .portableC, "an unknown cap caps to the portable kernels")
