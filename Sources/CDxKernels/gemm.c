@@ -267,6 +267,7 @@ DX_AVX2 static inline __attribute__((always_inline)) void tile_avx2(
         v0 = _mm256_add_ps(v0, _mm256_maskload_ps(residual + r * ldc, m0));
         if (!narrow) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(residual + r * ldc + 8, m1));
       }
+      // Lanes past `cols` are zeroed so the sums below do not count them.
       v0 = _mm256_and_ps(v0, _mm256_castsi256_ps(m0));
       v1 = _mm256_and_ps(v1, _mm256_castsi256_ps(m1));
       _mm256_maskstore_ps(c + r * ldc, m0, v0);

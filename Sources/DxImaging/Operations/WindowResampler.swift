@@ -9,8 +9,8 @@ extension Image {
   /// quarter of a photo's resized pixels; a 12-megapixel Float copy is 144 MB).
   ///
   /// Samples become Floats a source row at a time (the level times 1/255 or 1/65535, as
-  /// `floatSamples` makes them), and each pass runs over raw buffers with the filter's taps in one flat array, so the compiler keeps
-  /// the inner loops tight.
+  /// `floatSamples` makes them), and each pass runs over raw buffers with the filter's taps in
+  /// one flat array, so the compiler keeps the inner loops tight.
   public func resized(width w: Int, height h: Int, filter: ResizeFilter, window: (x: Int, y: Int, width: Int, height: Int)) -> Image {
     Image(width: window.width, height: window.height, channels: channels, floats: resampled(width: w, height: h, filter: filter, window: window), bitDepth: bitDepth)
   }
@@ -42,9 +42,10 @@ extension Image {
     var mid = [Float](unsafeUninitializedCapacity: max(1, midRows * midWidth)) { $1 = $0.count }
     let sampleUnit: Float = bitDepth == 16 ? 1 / 65535 : 1 / 255
     // Each source row's span the window reads, as Floats (one conversion per sample instead
-    // of one per tap, vectorised: a 256-entry table lookup was a gather per sample), then the taps: RGB rows in a C kernel with the three channels in one SSE
-    // vector (Swift's SIMD4 compiled to calls here), each summed in the same order as the
-    // general loop, so the values are the same.
+    // of one per tap, vectorised: a 256-entry table lookup was a gather per sample), then the
+    // taps: RGB rows in a C kernel with the three channels in one SSE vector (Swift's SIMD4
+    // compiled to calls here), each summed in the same order as the general loop, so the
+    // values are the same.
     let colLo = xs.lowestInput, span = max(1, xs.highestInput - colLo) * c
     var row = [Float](repeating: 0, count: span + 1)  // a spare float for the kernel's 4-lane loads
     func horizontal<T: FixedWidthInteger & UnsignedInteger>(_ src: [T]) {

@@ -30,22 +30,22 @@ public enum SlideOpener {
   public static func open(_ path: String, limits: ImageLimits = .default) throws -> any SlideSource {
     try ImageFormat.checkRegularFile(path)
     let ext = (path as NSString).pathExtension.lowercased()
+    let claimed = vendorExtensions[ext].map { "a \($0) slide by its name" }  // what the name says it is
     switch backend(for: path) {
     case .openslide?: return try OpenSlideReader(path: path, limits: limits)
     case .tiff?:
       do { return try TIFFReader(path: path, limits: limits) } catch {
         // An NDPI OpenSlide did not recognise (truncated, say) is named as what it claims to be.
-        guard let vendor = vendorExtensions[ext] else { throw error }
-        if let missing = OpenSlideReader.unavailable { throw ImageError.unsupported(path: path, reason: "a \(vendor) slide by its name, which needs OpenSlide: \(missing)") }
-        throw ImageError.unknownFormat(path: path, reason: "a \(vendor) slide by its name, but OpenSlide \(OpenSlideReader.version) does not recognise it and the TIFF reader cannot read it (\(error))")
+        guard let claimed else { throw error }
+        if let missing = OpenSlideReader.unavailable { throw ImageError.unsupported(path: path, reason: "\(claimed), which needs OpenSlide: \(missing)") }
+        throw ImageError.unknownFormat(path: path, reason: "\(claimed), but OpenSlide \(OpenSlideReader.version) does not recognise it and the TIFF reader cannot read it (\(error))")
       }
     case nil:
       // Without OpenSlide nothing was asked whether it reads the file: say so, not "unknown".
       if let missing = OpenSlideReader.unavailable {
-        throw ImageError.unsupported(path: path, reason: "\(vendorExtensions[ext].map { "a \($0) slide by its name" } ?? "not a TIFF slide"), and \(missing)")
+        throw ImageError.unsupported(path: path, reason: "\(claimed ?? "not a TIFF slide"), and \(missing)")
       }
-      let named = vendorExtensions[ext].map { "a \($0) slide by its name, but " } ?? ""
-      throw ImageError.unknownFormat(path: path, reason: "\(named)neither EfficientDx's TIFF reader nor OpenSlide \(OpenSlideReader.version) recognises its content (truncated, or a format they do not read)")
+      throw ImageError.unknownFormat(path: path, reason: "\(claimed.map { "\($0), but " } ?? "")neither EfficientDx's TIFF reader nor OpenSlide \(OpenSlideReader.version) recognises its content (truncated, or a format they do not read)")
     }
   }
 }
