@@ -292,7 +292,31 @@ DX_AVX2 static inline __attribute__((always_inline)) void tile_avx2(
 // of packed weights from L3 for every block of rows. Each block of KC steps of k runs over
 // column groups whose packed weights fit in L2, the rows' KC-long pieces staying in L1, and
 // the partial sums wait in `c`.
-enum { KC2 = 256, NC2 = 256 };
+//
+// A gated product (SE's scale on the rows of `a`, see scaled_panels) whose weights `run` did
+// not copy whole (past 2 MB: B7's 2304 -> 384 and 3840 -> 640, B5's 3072 -> 512) scales each
+// block's weights once into a buffer of this thread's, at most KC2 x NC2 floats (256 KB, in
+// L2), instead of in every tile: the same products w * s, so the same bits.
+enum { KC2 = 256, NC2 = 256, SCALED_BLOCK_MIN_ROWS = 24 };
+
+// This thread's buffer for a block of scaled weights (kept: the pool's threads live as long as
+// the process), or NULL when there is no memory for it (the tiles scale then).
+static float *scaled_block_buffer(void) {
+  static _Thread_local float *buffer;
+  if (!buffer) buffer = aligned_alloc(64, (size_t)KC2 * NC2 * sizeof(float));
+  return buffer;
+}
+
+// Rows p0 ..< p0 + depth of the packed panels covering columns g0 ..< g1, each row scaled by
+// its `scale`, into `block` (panel after panel, NR floats a row).
+DX_AVX2 static void scale_block(const float *packed, ptrdiff_t k, ptrdiff_t p0, ptrdiff_t depth, ptrdiff_t g0, ptrdiff_t g1, const float *scale, float *block) {
+  for (ptrdiff_t q = 0; q * NR < g1 - g0; q++) {
+    const float *from = packed + (g0 / NR + q) * NR * k + p0 * NR;
+    float *to = block + q * NR * depth;
+    for (ptrdiff_t p = 0; p < depth; p++)
+      for (ptrdiff_t j = 0; j < NR; j++) to[p * NR + j] = from[p * NR + j] * scale[p];
+  }
+}
 
 DX_AVX2 static int gemm_avx2(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *packed, float *c, ptrdiff_t ldc, const float *bias, dx_activation act, const float *residual, float *sums) {
   float tail_bias[NR];
@@ -302,12 +326,14 @@ DX_AVX2 static int gemm_avx2(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdi
   ptrdiff_t kc = patches ? k : KC2;
   float *pa = patches ? aligned_alloc(64, (size_t)(((k * MR2 * sizeof(float)) + 63) / 64 * 64)) : NULL;
   if (patches && pa == NULL) return 0;
+  float *block = src->scale && !patches && m >= SCALED_BLOCK_MIN_ROWS ? scaled_block_buffer() : NULL;
   for (ptrdiff_t p0 = 0; p0 < k; p0 += kc) {
     ptrdiff_t depth = k - p0 < kc ? k - p0 : kc;
     int first = p0 == 0, last = p0 + depth == k;
-    const float *scale = src->scale ? src->scale + p0 : NULL;
+    const float *scale = src->scale && !block ? src->scale + p0 : NULL;
     for (ptrdiff_t g0 = 0; g0 < n; g0 += NC2) {
       ptrdiff_t g1 = n - g0 < NC2 ? n : g0 + NC2;
+      if (block) scale_block(packed, k, p0, depth, g0, g1, src->scale + p0, block);
       for (ptrdiff_t i0 = 0; i0 < m; i0 += MR2) {
         int rows = m - i0 < MR2 ? (int)(m - i0) : MR2;
         if (patches) pack_patches_by_row(src, i0, rows, k, pa);
@@ -315,8 +341,9 @@ DX_AVX2 static int gemm_avx2(const operand *src, ptrdiff_t m, ptrdiff_t k, ptrdi
         for (ptrdiff_t j0 = g0; j0 < g1; j0 += 16) {
           ptrdiff_t cols = n - j0 < 16 ? n - j0 : 16;
           const float *bj = bias_block(bias, j0, cols, 16, tail_bias);
-          // Column j0 is in panel j0 / NR at offset j0 % NR (0 or 16); row p0 of it.
-          const float *panel = packed + (j0 / NR) * NR * k + p0 * NR + j0 % NR;
+          // Column j0 is in panel j0 / NR at offset j0 % NR (0 or 16); row p0 of it (row 0 of
+          // the block's copy).
+          const float *panel = block ? block + (j0 - g0) / NR * NR * depth + j0 % NR : packed + (j0 / NR) * NR * k + p0 * NR + j0 % NR;
           float *cij = c + i0 * ldc + j0;
           const float *rij = residual ? residual + i0 * ldc + j0 : NULL;
           float *sj = sums ? sums + j0 : NULL;

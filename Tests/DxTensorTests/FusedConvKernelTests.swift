@@ -76,8 +76,12 @@ final class FusedConvKernelTests: XCTestCase {
         // 20 and 13 rows against 130 columns (fewer rows than columns) split the columns over
         // the threads, the others their rows. On AVX-512 the packed GEMM runs (130 columns end
         // in a masked 2-wide panel), elsewhere OpenBLAS; 37 and 13 rows end in partial tiles.
+        // Gated products of 24-127 rows a call (and, on AVX2, of weights too large to copy
+        // whole) scale their weights a block at a time: 300 deep is two blocks of k, 300 wide
+        // two groups of columns.
       for (n, p, cin, cout, a) in [(3, 50, 17, 9, FusedActivation.silu), (2, 3000, 24, 40, .none), (1, 7, 5, 3, .relu6), (1, 20, 33, 130, .silu),
-                                   (2, 37, 19, 80, .silu), (1, 13, 70, 130, .relu6), (2, 300, 8, 64, .none)] {
+                                   (2, 37, 19, 80, .silu), (1, 13, 70, 130, .relu6), (2, 300, 8, 64, .none),
+                                   (1, 60, 300, 70, .silu), (1, 50, 40, 300, .none)] {
           let x = Tensor.randomNormal([n, p, 1, cin], using: &rng)
           let w = Tensor.randomNormal([1, 1, cin, cout], using: &rng)
           let b = Tensor.randomNormal([cout], using: &rng)
