@@ -59,3 +59,40 @@ extension EfficientNetConfig {
     return total + scaledHeadChannels * numClasses + numClasses
   }
 }
+
+extension EfficientNetConfig {
+  /// Bytes of the maps a forward pass makes for `batch` images of `resolution` pixels, known
+  /// before anything is allocated (`train --batch-size 4096 --resolution 2048` would ask for
+  /// hundreds of GB, and a failed allocation traps): the largest single map (inference holds at
+  /// least two at once) and every map together (about what training keeps for its backward
+  /// pass), the input image included.
+  public func activationBytes(batch: Int, resolution: Int) -> (largest: Double, total: Double) {
+    var side = (resolution + 1) / 2  // after the stem
+    var channels = scaledStemChannels
+    var maps = [Double(resolution * resolution * 3), Double(side * side * channels)]
+    for stage in (try? scaledStages()) ?? [] {
+      for r in 0..<stage.repeats {
+        let outSide = (side + (r == 0 ? stage.stride : 1) - 1) / (r == 0 ? stage.stride : 1)
+        let mid = stage.kind == .invertedResidual ? Scaling.makeDivisible(Double(channels) * stage.expandRatio) : channels
+        if stage.kind == .invertedResidual { maps.append(Double(side * side * mid)) }
+        maps += [Double(outSide * outSide * mid), Double(outSide * outSide * stage.outChannels)]
+        (side, channels) = (outSide, stage.outChannels)
+      }
+    }
+    maps.append(Double(side * side * scaledHeadChannels))
+    let bytes = Double(batch) * 4
+    return (maps.max()! * bytes, maps.reduce(0, +) * bytes)
+  }
+}
+
+extension EfficientNetConfig {
+  /// The side of the last feature map for `resolution`-pixel inputs: the stem and each
+  /// downsampling stage halve it, rounding up (both paddings). At 32 pixels it is 1: a batch of
+  /// one image then gives the last BatchNorm one value per channel, which training cannot use.
+  public func featureMapSide(resolution: Int) -> Int {
+    let halvings = 1 + ((try? scaledStages()) ?? []).filter { $0.stride > 1 }.count
+    var side = resolution
+    for _ in 0..<halvings { side = (side + 1) / 2 }
+    return side
+  }
+}

@@ -81,6 +81,13 @@ public final class Trainer {
     if config.mixes && policy == .head && config.cacheFeatures {
       throw TaskError.invalid("mixup and CutMix mix images, and the head-only policy trains on cached features: add --no-cache-features, or leave out --mixup/--cutmix")
     }
+    // Training BatchNorm takes each channel's statistics over the batch's pixels: a whole batch
+    // of one value per channel cannot be normalised (PyTorch refuses it too).
+    let side = model.config.featureMapSide(resolution: spec.resolution)
+    if policy != .head && spec.batchSize * side * side < 2 {
+      throw TaskError.invalid(
+        "--batch-size \(spec.batchSize) at --resolution \(spec.resolution): the last feature map is \(side) x \(side), so BatchNorm would see one value per channel; use --batch-size 2 or more, or a resolution above 32")
+    }
     if let rate = config.dropout { model.setDropRate(Float(rate), seed: config.seed) }
     if let rate = config.dropPath { model.setDropPathRate(Float(rate), seed: config.seed) }
     self.evaluation = try EvaluationTransform(spec: spec)
@@ -183,13 +190,20 @@ public final class Trainer {
       let epoch = epochsDone
       policy.apply(to: model, epoch: epoch)
       let start = Date()
-      var total = 0.0, seen = 0, skipped = 0, batchIndex = 0, emptyShares = 0
+      var total = 0.0, seen = 0, skipped = 0, batchIndex = 0, emptyShares = 0, loneImages = 0
+      let mapSide = model.config.featureMapSide(resolution: spec.resolution)
       var timing = ExchangeTiming()
       /// One optimisation step on this rank's rows of a global batch.
       func step(_ share: StepShare, labels: [Int], input: Tensor, forward: (Tensor) -> Tensor, backward: (Tensor) -> Void) throws {
         if share.someRankEmpty {
           // Every rank skips alike (a rank with no image cannot take part in the step).
           emptyShares += share.globalCount
+          return
+        }
+        if policy != .head && share.globalCount * mapSide * mapSide < 2 {
+          // A last batch of one image (or one left by unreadable files) at a 1 x 1 last map:
+          // BatchNorm has one value per channel. Left out, as PyTorch's drop_last would.
+          loneImages += share.globalCount
           return
         }
         model.zeroGradients()
@@ -254,6 +268,7 @@ public final class Trainer {
       let seconds = Date().timeIntervalSince(start)
       var log = EpochLog(epoch: epochsDone, steps: steps, trainLoss: total / Double(max(seen, 1)), validationAccuracy: accuracy.isNaN ? nil : accuracy, validationMacroF1: macroF1.isNaN ? nil : macroF1,
                          learningRate: learningRate(at: max(0, steps - 1)), seconds: seconds, imagesPerSecond: Double(seen) / max(seconds, 1e-3), best: improved, skippedFiles: skipped)
+      if loneImages > 0 { log.skippedLoneImages = loneImages }
       if epochsDone == 1 { log.recipe = (try? JSONEncoder.sortedKeys.encode(config)).map { String(decoding: $0, as: UTF8.self) } }
       if let averaged {
         log.validationAccuracyEMA = averaged.accuracy.isNaN ? nil : averaged.accuracy

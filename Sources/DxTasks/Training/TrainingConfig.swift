@@ -211,12 +211,15 @@ public struct EpochLog: Codable, Equatable, Sendable {
   public var allreduceSecondsPerStep: Double?
   /// Images of global batches some rank held none of (every rank skipped those steps alike).
   public var skippedInEmptyShares: Int?
+  /// Images of batches with one value per channel at the last BatchNorm (a last batch of one
+  /// at a 1 x 1 last feature map), left out of training.
+  public var skippedLoneImages: Int?
 
   enum CodingKeys: String, CodingKey {
     case epoch, steps, trainLoss = "train_loss", validationAccuracy = "val_accuracy", validationMacroF1 = "val_macro_f1"
     case learningRate = "learning_rate", seconds, imagesPerSecond = "images_per_second", best, skippedFiles = "skipped_files"
     case ranks, allreduceBytesPerStep = "allreduce_bytes_per_step", allreduceSecondsPerStep = "allreduce_seconds_per_step"
-    case skippedInEmptyShares = "skipped_in_empty_shares"
+    case skippedInEmptyShares = "skipped_in_empty_shares", skippedLoneImages = "skipped_lone_images"
     case validationAccuracyEMA = "val_accuracy_ema", validationMacroF1EMA = "val_macro_f1_ema", bestEMA = "best_ema", recipe
   }
 }

@@ -62,6 +62,13 @@ struct NetworkBenchOptions: ParsableArguments {
     #endif
     var config = Variants.named(arch)!
     config.numClasses = classes
+    try MemoryCheck.check(config, batch: batch, resolution: res, keepsMaps: mode == "train" && recompute != .all, flags: "--batch \(batch) at --res \(res)")
+    if mode == "train" {
+      let side = config.featureMapSide(resolution: res)
+      guard batch * side * side >= 2 else {
+        throw ValidationError("--batch \(batch) at --res \(res): the last feature map is \(side) x \(side), so training's BatchNorm would see one value per channel; use --batch 2 or more")
+      }
+    }
     let model = try EfficientNet(config, seed: 0)
     model.recomputation = recompute
     var rng = SeededGenerator(seed: 1)

@@ -18,6 +18,8 @@ struct BenchEvaluateCommand: ParsableCommand {
     #if DEBUG
       Console.warning("debug build; use swift build -c release")
     #endif
+    // The probabilities as Doubles (and as CSV text, about 9 bytes each).
+    try MemoryCheck.require(Double(rows) * Double(classes) * (csv ? 17 : 8), for: "the synthetic predictions", flags: "--rows \(rows) with --classes \(classes)")
     var table = PredictionTable(classes: (0..<classes).map { "class\($0)" })
     var state: UInt64 = 42
     func uniform() -> Double {

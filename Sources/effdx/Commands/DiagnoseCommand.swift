@@ -54,6 +54,8 @@ struct DiagnoseCommand: ParsableCommand {
     let digest = SideTask { try DiagnosisMeta.sha256(ofFile: checkpoint) }
     let ckpt = try TaskCheckpoint.load(checkpoint)
     guard topk <= ckpt.classes.count else { throw ValidationError("--topk \(topk) is more than the checkpoint's \(ckpt.classes.count) classes") }
+    try MemoryCheck.check(ckpt.model.config, batch: batchSize, resolution: ckpt.evaluation.resolution,
+                          flags: "--batch-size \(batchSize) at the checkpoint's resolution \(ckpt.evaluation.resolution)")
     var predictor = Predictor(ckpt)
     predictor.tta = tta
     let task = ckpt.task?.task

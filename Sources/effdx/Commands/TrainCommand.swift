@@ -163,6 +163,8 @@ struct TrainCommand: ParsableCommand {
       config.ranks = world.size
       config.syncBatchNorm = syncBN
     }
+    try MemoryCheck.check(model.config, batch: min(spec.batchSize, split.train.count), resolution: spec.resolution,
+                          keepsMaps: !lowMemory && !(policy == .head && cacheFeatures), flags: "--batch-size \(spec.batchSize) at --resolution \(spec.resolution)")
     let trainer = try Trainer(model: model, spec: spec, config: config, classes: index.classes, train: split.train, validation: split.validation, runDirectory: out,
                               replicas: world)
     trainer.task = task
@@ -200,6 +202,9 @@ struct TrainCommand: ParsableCommand {
         for f in failures { Console.warning("skipped: \(f)") }
       case .epochEnd(let l):
         bar.finish()
+        if let lone = l.skippedLoneImages {
+          Console.warning("epoch \(l.epoch): \(lone) image(s) in a batch of one left out (at this resolution BatchNorm would see one value per channel)")
+        }
         if json {
           print(String(decoding: (try? JSONEncoder.sortedKeys.encode(l)) ?? Data("{}".utf8), as: UTF8.self))
         } else if let accuracy = l.validationAccuracy, let f1 = l.validationMacroF1 {
