@@ -5,7 +5,8 @@ import Foundation
 /// Why an EfficientDx checkpoint could not be used.
 public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
   case notAnEfficientDxCheckpoint(path: String)
-  case badMetadata(path: String, key: String)
+  /// `reason`: what is wrong in it (which field, and why), from its decoder.
+  case badMetadata(path: String, key: String, reason: String)
   case state(path: String, StateLoadError)
   case badConfig(path: String, EfficientNetConfigError)
   case nonFinite(path: String, tensor: String)
@@ -14,7 +15,7 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
     switch self {
     case .notAnEfficientDxCheckpoint(let path):
       return "\(path): not an EfficientDx checkpoint (no 'effdx.config' metadata); import foreign weights with `effdx import-weights`"
-    case .badMetadata(let path, let key): return "\(path): metadata '\(key)' is missing or unreadable"
+    case .badMetadata(let path, let key, let reason): return "\(path): metadata '\(key)' is unreadable: \(reason)"
     case .state(let path, let error): return "\(path): \(error)"
     case .badConfig(let path, let error): return "\(path): metadata 'effdx.config': \(error)"
     case .nonFinite(let path, let tensor): return "\(path): tensor '\(tensor)' holds NaN or infinite values (a diverged training run?)"
@@ -45,10 +46,11 @@ extension EfficientNet {
   public static func load(from path: String) throws -> (model: EfficientNet, preprocessing: Preprocessing, metadata: [String: String]) {
     let file = try SafeTensorsFile(path: path)
     guard let configJSON = file.metadata["effdx.config"] else { throw EfficientNetCheckpointError.notAnEfficientDxCheckpoint(path: path) }
-    guard let config = try? JSONDecoder().decode(EfficientNetConfig.self, from: Data(configJSON.utf8)) else {
-      throw EfficientNetCheckpointError.badMetadata(path: path, key: "effdx.config")
-    }
-    let pre = file.metadata["effdx.preprocessing"].flatMap { try? JSONDecoder().decode(Preprocessing.self, from: Data($0.utf8)) } ?? .defaults(for: config)
+    let config = try decodeMetadata(EfficientNetConfig.self, configJSON, key: "effdx.config", path: path)
+    // Absent (foreign weights saved without it): the variant's defaults. Present but unreadable:
+    // an error, never the defaults in its place (they would silently change every prediction).
+    let pre = try file.metadata["effdx.preprocessing"].map { try decodeMetadata(Preprocessing.self, $0, key: "effdx.preprocessing", path: path) }
+      ?? .defaults(for: config)
     do { try config.validate() } catch let e as EfficientNetConfigError {
       throw EfficientNetCheckpointError.badConfig(path: path, e)
     }
@@ -63,5 +65,25 @@ extension EfficientNet {
       throw EfficientNetCheckpointError.state(path: path, e)
     }
     return (model, pre, file.metadata)
+  }
+}
+
+/// `json`, the value of metadata `key`, decoded; its decoder's complaint (the field and why) in
+/// the error.
+func decodeMetadata<T: Decodable>(_ type: T.Type, _ json: String, key: String, path: String) throws -> T {
+  do { return try JSONDecoder().decode(T.self, from: Data(json.utf8)) } catch let error as DecodingError {
+    func at(_ context: DecodingError.Context) -> String {
+      let field = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+      return (field.isEmpty ? "" : "'\(field)': ") + context.debugDescription
+    }
+    let reason: String
+    switch error {
+    case .dataCorrupted(let c), .typeMismatch(_, let c), .valueNotFound(_, let c): reason = at(c)
+    case .keyNotFound(let k, let c): reason = at(c).isEmpty ? "'\(k.stringValue)' is missing" : "'\(k.stringValue)' is missing (\(at(c)))"
+    @unknown default: reason = "\(error)"
+    }
+    throw EfficientNetCheckpointError.badMetadata(path: path, key: key, reason: reason)
+  } catch {
+    throw EfficientNetCheckpointError.badMetadata(path: path, key: key, reason: "\(error)")
   }
 }

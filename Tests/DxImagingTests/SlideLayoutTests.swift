@@ -83,4 +83,15 @@ final class SlideLayoutTests: XCTestCase {
       } } }
     }
   }
+
+  /// Aperio's `MPP = ` field is read whole: scientific notation is its value, anything that is
+  /// not a plausible number is no MPP (the slide then asks for --base-mpp), never its digits.
+  func testAperiosMPPField_isReadWhole() {
+    func mpp(_ field: String) -> Double? { SlideLayout.vendorMPP("Aperio Image Library v12.0.15\n46000x32914 [0,100 46000x32914] (256x256) JPEG/RGB Q=70|AppMag = 20|MPP = \(field)|Left = 25.2")?.x }
+    XCTAssertEqual(mpp("0.4990"), 0.499)
+    XCTAssertEqual(mpp("5e-1"), 0.5)
+    XCTAssertEqual(mpp(" 0.25 "), 0.25)
+    for bad in ["0.5abc", "1e-300", "1e308", "nan", "-0.5", "", "0x1p-1 um"] { XCTAssertNil(mpp(bad), bad) }
+    XCTAssertEqual(SlideLayout.vendorMPP("Aperio Image Library|MPP = 0.2520")?.x, 0.252, "the last field")
+  }
 }

@@ -42,7 +42,12 @@ final class HostileInputTests: HostileCLITestCase {
       ("res-0", ["resolution": 0], [:], "resolution"),
       ("res-huge", ["resolution": 100_000], [:], "resolution"),
       ("crop-0", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0,\"mean\":[0.5,0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "crop_pct"),
-      ("mean-2", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "3 means"),
+      ("mean-2", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "3 finite means"),
+      // Unreadable preprocessing is an error naming the field, never the defaults in its place.
+      ("pre-not-json", [:], ["effdx.preprocessing": "{resolution: 32"], "metadata 'effdx.preprocessing' is unreadable"),
+      ("pre-mean-text", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":\"0.5\",\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "'mean'"),
+      ("pre-filter", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"lanczos9\"}"], "interpolation 'lanczos9'"),
+      ("act-unknown", ["activation": "gelu9"], [:], "'activation'"),
       ("no-classes", [:], ["classes": "[]"], "'classes': empty"),
       ("six-names", [:], ["classes": "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]"], "6 names for a classifier with 4 outputs"),
       ("three-names", [:], ["classes": "[\"a\",\"b\",\"c\"]"], "3 names for a classifier with 4 outputs"),

@@ -88,7 +88,9 @@ enum SlideLayout {
       if let rows = numbers.first { return ((numbers.count > 1 ? numbers[1] : rows) * 1000, rows * 1000) }
     }
     if let r = description.range(of: "MPP = ") {
-      let value = description[r.upperBound...].prefix { $0.isNumber || $0 == "." }
+      // The whole field up to the next `|`: `5e-1` is 0.5 (its digits alone read 5, ten times
+      // too coarse), `0.5abc` is no number at all (no MPP, rather than a guess).
+      let value = description[r.upperBound...].prefix { $0 != "|" && !$0.isNewline }.trimmingCharacters(in: .whitespaces)
       if let mpp = Double(value), mpp > 0, mpp.isFinite { return (mpp, mpp) }
     }
     if description.contains("<OME"), let x = omeSize(description, axis: "X") {
