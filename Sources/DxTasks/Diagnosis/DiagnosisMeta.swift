@@ -94,6 +94,16 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
     }
   }
 
+  /// Whether `path` holds a provenance file of any effdx version (a JSON object naming a
+  /// checkpoint and an effdx version), which a run may replace.
+  public static func isProvenance(_ path: String) -> Bool {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+    defer { try? handle.close() }
+    guard let data = try? handle.read(upToCount: 1 << 28), data.count < 1 << 28,
+          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+    return object["checkpoint"] is [String: Any] && object["effdx_version"] is String
+  }
+
   /// Reads a provenance file, at most 256 MiB; errors name the file.
   public static func read(_ path: String) throws -> DiagnosisMeta {
     guard let handle = FileHandle(forReadingAtPath: path) else { throw TaskError.invalid("\(path): no provenance file (diagnose writes it beside its predictions)") }

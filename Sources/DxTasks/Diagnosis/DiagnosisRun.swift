@@ -53,6 +53,12 @@ public struct DiagnosisRun {
   var format: PredictionsFormat { PredictionsFormat(classes: predictor.classes, topK: topK) }
 
   public func run(inputs: DiagnosisInputs, output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
+    // PRED.meta.json is replaced when the run ends: one that diagnose did not write is refused
+    // now, before anything is written (as a foreign PRED.csv or PRED.errors.csv is).
+    let metaPath = DiagnosisMeta.path(forOutput: output)
+    if provenance != nil && FileManager.default.fileExists(atPath: metaPath) && !DiagnosisMeta.isProvenance(metaPath) {
+      throw TaskError.invalid("\(metaPath) exists and is not a provenance file from effdx diagnose (it would be replaced): move it, or choose another --out")
+    }
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
     let errorsPath = ErrorsLedger.path(forOutput: output)
     var ledger: ErrorsLedger

@@ -16,6 +16,10 @@ struct ForwardCommand: ParsableCommand {
   @Option(help: "Output safetensors file.") var out: String
   @OptionGroup var compute: ComputeOptions
 
+  func validate() throws {
+    try OutputFile.check(out, writes: "a safetensors file", extensions: ["safetensors"], inputs: [checkpoint, input])
+  }
+
   func run() throws {
     try compute.apply()
     let (model, _, _) = try EfficientNet.load(from: checkpoint)

@@ -108,6 +108,10 @@ struct ConvertCommand: ParsableCommand {
   @Option(help: "Region X,Y,W,H in the level's pixels.") var region: String?
   @Option(help: "Output PNG.") var out: String
 
+  func validate() throws {
+    try OutputFile.check(out, writes: "a PNG", extensions: ["png"], inputs: [input])
+  }
+
   func run() throws {
     do {
       let image: Image

@@ -31,6 +31,7 @@ struct ImportWeightsCommand: ParsableCommand {
       throw ValidationError("unknown --arch '\(arch)'; one of: \(Variants.all.map(\.name).joined(separator: ", "))")
     }
     if let numClasses, !(1...100_000).contains(numClasses) { throw ValidationError("--num-classes must be in 1...100000, not \(numClasses)") }
+    try OutputFile.check(out, writes: "a checkpoint", extensions: ["safetensors"], inputs: [source])
   }
 
   func run() throws {

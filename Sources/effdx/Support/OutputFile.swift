@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+
+/// The file a command writes with `--out`, checked before any work: it must carry the format's
+/// extension (so `convert x.tif --out notes.txt` cannot replace notes with a PNG) and must not
+/// be one of the command's own inputs (`convert same.tif --out same.tif` replaced the scan).
+enum OutputFile {
+  static func check(_ out: String, flag: String = "--out", writes format: String, extensions: [String], inputs: [String]) throws {
+    let ext = (out as NSString).pathExtension.lowercased()
+    guard extensions.contains(ext) else {
+      throw ValidationError("\(flag) \(out): this command writes \(format); name the file .\(extensions[0]) (an existing file of another kind is never replaced)")
+    }
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
+      throw ValidationError("\(flag) \(out) is a folder; name a file")
+    }
+    let target = URL(fileURLWithPath: out).resolvingSymlinksInPath().standardizedFileURL.path
+    for input in inputs where URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path == target {
+      throw ValidationError("\(flag) \(out) is the command's own input \(input): it would be replaced; choose another name")
+    }
+  }
+}
