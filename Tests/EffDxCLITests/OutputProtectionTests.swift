@@ -46,4 +46,37 @@ final class OutputProtectionTests: HostileCLITestCase {
     let r = try effdx(["convert", dir + "/x.png", "--out", dir + "/copy.png"])
     XCTAssertEqual(r.status, 0, r.stderr)
   }
+
+  /// A resumed run counts each row's file as done: a damaged or repeated row stops it, naming
+  /// the line, with the file left as it is; without the row, the file is diagnosed again.
+  func testDamagedRowsOfAResumedRun_stopItNamingTheLine() throws {
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    for i in 0..<2 { try photo(dir + "/in/\(i).png") }
+    let args = ["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/in", "--out", dir + "/o.csv"]
+    XCTAssertEqual(try effdx(args).status, 0)
+    let good = try String(contentsOfFile: dir + "/o.csv", encoding: .utf8)
+    var lines = good.split(separator: "\n").map(String.init)
+    XCTAssertEqual(lines.count, 3)
+    let first = lines[1]
+    for (damaged, expected) in [(first.components(separatedBy: ",").prefix(3).joined(separator: ","), "3 columns, not the header's 6"),
+                                (first.replacingOccurrences(of: ",0.", with: ",nan0.", options: [], range: nil), "not a probability"),
+                                (first, "already has a row at line 2")] {
+      let text = lines.joined(separator: "\n") + "\n" + damaged + "\n"
+      try text.write(toFile: dir + "/o.csv", atomically: true, encoding: .utf8)
+      try refuses(args, "o.csv:4: ")
+      let r = try effdx(args)
+      XCTAssertTrue(r.stderr.contains(expected), r.stderr)
+      XCTAssertEqual(try String(contentsOfFile: dir + "/o.csv", encoding: .utf8), text, "left as it was")
+    }
+    // The second photo's row removed: it is diagnosed again, the first is kept.
+    lines.removeLast()
+    try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/o.csv", atomically: true, encoding: .utf8)
+    XCTAssertEqual(try effdx(args).status, 0)
+    let resumed = try String(contentsOfFile: dir + "/o.csv", encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(resumed.count, 3)
+    XCTAssertEqual(String(resumed[1]), first)
+  }
 }

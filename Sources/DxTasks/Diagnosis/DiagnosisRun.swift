@@ -60,6 +60,17 @@ public struct DiagnosisRun {
       throw TaskError.invalid("\(metaPath) exists and is not a provenance file from effdx diagnose (it would be replaced): move it, or choose another --out")
     }
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
+    // Each row already there marks its file done: a damaged or repeated one would leave a file
+    // undiagnosed for good (or counted twice), so it stops the run before anything is written.
+    var firstLine: [String: Int] = [:]
+    for row in out.existing {
+      let why = format.problem(with: row.fields)
+        ?? firstLine[row.fields[0]].map { "\(row.fields[0]) already has a row at line \($0)" }
+      if let why {
+        throw TaskError.invalid("\(output):\(row.line): \(why); a run resumes from this file, so it was left as it is: repair or delete that row, or choose another --out")
+      }
+      firstLine[row.fields[0]] = row.line
+    }
     let errorsPath = ErrorsLedger.path(forOutput: output)
     var ledger: ErrorsLedger
     do { ledger = try ErrorsLedger(path: errorsPath) } catch {

@@ -24,6 +24,19 @@ public struct PredictionsFormat: Sendable {
     ["path", "study", "label", "predicted"] + classes.map { "p_\($0)" } + (topK > 0 ? ["top\(topK)"] : [])
   }
 
+  /// What is wrong with a row read back (a resumed run counts its path as done), or nil: its
+  /// column count, a predicted class the header does not name, a probability that is not a
+  /// number in 0...1.
+  public func problem(with fields: [String]) -> String? {
+    guard fields.count == header.count else { return "\(fields.count) columns, not the header's \(header.count)" }
+    guard !fields[0].isEmpty else { return "no path" }
+    guard classes.contains(fields[3]) else { return "predicted class '\(fields[3])' is not one of the header's" }
+    for (i, text) in fields[4..<(4 + classes.count)].enumerated() {
+      guard let p = Double(text), p.isFinite, (0...1).contains(p) else { return "p_\(classes[i]) is '\(text)', not a probability" }
+    }
+    return nil
+  }
+
   /// One row; `predicted` defaults to the most probable class.
   public func row(path: String, study: String, label: String, probabilities p: [Float], predicted: Int? = nil) -> [String] {
     let predicted = predicted ?? p.argmax
