@@ -23,8 +23,8 @@ final class VendorSlideTests: XCTestCase {
   override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
   /// A two-level pyramid of textured tissue on white, `mpp` nil for a slide that records none.
-  func slide(_ name: String, mpp: Double?, compression: TIFFWriter.Compression = .deflate) throws -> String {
-    let levels = [512, 256].map { side in
+  func slide(_ name: String, mpp: Double?, compression: TIFFWriter.Compression = .deflate, sides: [Int] = [512, 256]) throws -> String {
+    let levels = sides.map { side in
       TIFFWriter.Level(width: side, height: side) { x0, y0, w, h in
         var px = [UInt8](repeating: 245, count: w * h * 3)
         for y in 0..<h {
@@ -43,7 +43,10 @@ final class VendorSlideTests: XCTestCase {
       }
     }
     let path = dir + "/\(name).tif"
-    try TIFFWriter.write(levels: levels, to: path, tileSize: 64, compression: compression, mpp: mpp)
+    // One level: an Aperio scan of one level (its description names the MPP), which diagnose
+    // tiles as a slide rather than decoding whole like a photo.
+    let description = sides.count == 1 ? mpp.map { "Aperio Image Library v12.0.15\n\(sides[0])x\(sides[0]) (64x64) JPEG/RGB Q=70|AppMag = 20|MPP = \($0)" } : nil
+    try TIFFWriter.write(pages: levels.map { .level($0, description: description) }, to: path, tileSize: 64, compression: compression, mpp: mpp)
     return path
   }
 
@@ -85,8 +88,17 @@ final class VendorSlideTests: XCTestCase {
     XCTAssertNotEqual(try diagnose([bare], out: "d.csv", ["--base-mpp", "-1"]).status, 0, "--base-mpp is checked")
   }
 
+  /// On a pyramid and on a one-level slide (whose overview for tissue detection is level 0
+  /// itself, corrupt tile included).
   func testACorruptTile_isListed_andTheSlideIsDiagnosedFromTheOthers() throws {
-    let path = try slide("cut", mpp: 0.5)
+    for sides in [[512, 256], [512]] {
+      try corruptTileCase(sides: sides)
+    }
+  }
+
+  func corruptTileCase(sides: [Int]) throws {
+    let name = "cut\(sides.count)"
+    let path = try slide(name, mpp: 0.5, sides: sides)
     // Overwrite one tile of level 0 (found through its TileOffsets and TileByteCounts) with bytes
     // that are no deflate stream.
     var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -105,24 +117,24 @@ final class VendorSlideTests: XCTestCase {
     let start = u32(offsets + 4 * victim), length = u32(counts + 4 * victim)
     for i in start..<(start + length) { bytes[i] = 0xFF }
     try Data(bytes).write(to: URL(fileURLWithPath: path))
-    let r = try diagnose([path], out: "p.csv", ["--mpp", "0.5", "--tile-size", "64", "--min-tissue", "0", "--heatmaps", dir + "/maps"])
+    let r = try diagnose([path], out: "\(name).csv", ["--mpp", "0.5", "--tile-size", "64", "--min-tissue", "0", "--heatmaps", dir + "/maps\(name)"])
     XCTAssertEqual(r.status, 3, "a tile failed: \(r.stderr)")
     XCTAssertTrue(r.stderr.contains("1 of 64 tissue tiles could not be read"), r.stderr)
     // The slide's tiles CSV lists the failed tile with its error, the others with probabilities.
-    let tileRows = CSV.records(try String(contentsOfFile: dir + "/maps/cut_tiles.csv", encoding: .utf8))
+    let tileRows = CSV.records(try String(contentsOfFile: dir + "/maps\(name)/\(name)_tiles.csv", encoding: .utf8))
     XCTAssertEqual(tileRows.first?.fields.last, "error")
     let failedRows = tileRows.dropFirst().filter { !($0.fields.last ?? "").isEmpty }
     XCTAssertEqual(failedRows.count, 1)
     XCTAssertEqual(failedRows.first?.fields[4], "", "no prediction for it")
     XCTAssertEqual(tileRows.count, 65)
     // `effdx tile` writes the other tiles, warns, and exits 3.
-    let cut = try EffDxRunner.run(["tile", path, "--tile-size", "64", "--level", "0", "--min-tissue", "0", "--out", dir + "/tiles"])
+    let cut = try EffDxRunner.run(["tile", path, "--tile-size", "64", "--level", "0", "--min-tissue", "0", "--out", dir + "/tiles\(name)"])
     XCTAssertEqual(cut.status, 3, cut.stderr)
     XCTAssertTrue(cut.stderr.contains("left out"), cut.stderr)
-    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/tiles/tiles").count, 63)
-    let rows = CSV.records(try String(contentsOfFile: dir + "/p.csv", encoding: .utf8))
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/tiles\(name)/tiles").count, 63)
+    let rows = CSV.records(try String(contentsOfFile: dir + "/\(name).csv", encoding: .utf8))
     XCTAssertEqual(rows.count, 2, "the slide is diagnosed")
-    let errors = CSV.records(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8)).dropFirst()
+    let errors = CSV.records(try String(contentsOfFile: dir + "/\(name).errors.csv", encoding: .utf8)).dropFirst()
     XCTAssertFalse(errors.isEmpty)
     XCTAssertTrue(errors.allSatisfy { $0.fields[0].contains(" tile x=") }, "\(errors.map(\.fields))")
   }

@@ -1,6 +1,12 @@
 /// A small overview of a slide for tissue detection and previews, built from the smallest
 /// level; when even that is too big to decode whole (an unpyramided slide), it is read block by
 /// block and area-averaged, so memory stays bounded by one block.
+///
+/// A block that cannot be read (a corrupt tile of a one-level slide, whose overview is level 0
+/// itself) is read again in 256-pixel pieces, and the pieces that still fail are painted
+/// magenta: saturated, so tissue detection keeps them, their tiles are read, fail again and are
+/// listed as failed tiles while the slide goes on, as on a pyramid. Only a slide none of whose
+/// pieces can be read is an error.
 public enum SlideThumbnail {
   /// The overview and how many level-0 pixels one thumbnail pixel covers (per axis).
   public static func make(_ reader: any SlideSource, maxSide: Int = 1024) throws -> (image: Image, downsampleX: Double, downsampleY: Double, level: Int) {
@@ -15,11 +21,34 @@ public enum SlideThumbnail {
     var out = [Float](repeating: 0, count: outW * outH * 3)
     // Blocks whose sides are multiples of the factors map onto whole thumbnail pixels.
     let blockX = max(fx, (2048 / fx) * fx), blockY = max(fy, (2048 / fy) * fy)
+    var readAny = false, firstError: Error? = nil
+    /// The block's RGB samples in 0...1, unreadable pieces magenta.
+    func samples(x: Int, y: Int, width w: Int, height h: Int) -> [Float] {
+      do {
+        let values = try reader.readRegion(level: source.index, x: x, y: y, width: w, height: h).rgb().floatSamples()
+        readAny = true
+        return values
+      } catch {
+        firstError = firstError ?? error
+      }
+      var values = [Float](repeating: 0, count: w * h * 3)
+      for i in 0..<(w * h) { (values[3 * i], values[3 * i + 2]) = (1, 1) }
+      let pieceX = max(fx, (256 / fx) * fx), pieceY = max(fy, (256 / fy) * fy)
+      guard pieceX < w || pieceY < h else { return values }
+      for py in stride(from: 0, to: h, by: pieceY) {
+        for px in stride(from: 0, to: w, by: pieceX) {
+          let pw = min(pieceX, w - px), ph = min(pieceY, h - py)
+          guard let piece = try? reader.readRegion(level: source.index, x: x + px, y: y + py, width: pw, height: ph).rgb().floatSamples() else { continue }
+          readAny = true
+          for r in 0..<ph { for i in 0..<(pw * 3) { values[((py + r) * w + px) * 3 + i] = piece[r * pw * 3 + i] } }
+        }
+      }
+      return values
+    }
     for by in stride(from: 0, to: outH * fy, by: blockY) {
       for bx in stride(from: 0, to: outW * fx, by: blockX) {
         let w = min(blockX, outW * fx - bx), h = min(blockY, outH * fy - by)
-        let region = try reader.readRegion(level: source.index, x: bx, y: by, width: w, height: h).rgb()
-        let values = region.floatSamples()
+        let values = samples(x: bx, y: by, width: w, height: h)
         let inv = 1 / Float(fx * fy)
         for ty in 0..<(h / fy) {
           for tx in 0..<(w / fx) {
@@ -32,6 +61,7 @@ public enum SlideThumbnail {
         }
       }
     }
+    if !readAny, let firstError { throw firstError }
     let image = Image(width: outW, height: outH, channels: 3, floats: out, bitDepth: 8)
     return (image, Double(base.width) / Double(outW), Double(base.height) / Double(outH), source.index)
   }
