@@ -15,15 +15,29 @@ public struct Evaluator: Sendable {
     self.bootstrap = bootstrap
   }
 
-  /// All metrics of `table` (or of its `rows`); `scope` prefixes the warnings.
-  public static func block(_ t: PredictionTable, rows: [Int]? = nil, scope: String, warnings: inout [String]) -> EvaluationReport.Block {
+  /// All metrics of `table` (or of its `rows`); `scope` prefixes the warnings. Without
+  /// `matrices` the block leaves out its confusion matrices and costs O(rows x classes), not
+  /// classes x classes (studies past `EvaluationReport.fullMatrixClassLimit` classes).
+  public static func block(_ t: PredictionTable, rows: [Int]? = nil, scope: String, matrices: Bool = true, warnings: inout [String]) -> EvaluationReport.Block {
     var collected: [String] = []
     let warn: (String) -> Void = { collected.append("\(scope): \($0)") }
     let indices = rows ?? Array(0..<t.count)
     let k = t.classes.count
-    var matrix = ConfusionMatrix(classCount: k)
-    for i in indices { matrix.counts[Int(t.truth[i]) * k + Int(t.predicted[i])] += 1 }
-    let labels = LabelMetrics(matrix, classes: t.classes, warn: warn)
+    // The label metrics need only the diagonal and the row and column sums.
+    var tp = [Int](repeating: 0, count: k), predicted = [Int](repeating: 0, count: k), actual = [Int](repeating: 0, count: k)
+    for i in indices {
+      let y = Int(t.truth[i]), p = Int(t.predicted[i])
+      actual[y] += 1
+      predicted[p] += 1
+      if y == p { tp[y] += 1 }
+    }
+    var matrix: ConfusionMatrix? = nil
+    if matrices {
+      var m = ConfusionMatrix(classCount: k)
+      for i in indices { m.counts[Int(t.truth[i]) * k + Int(t.predicted[i])] += 1 }
+      matrix = m
+    }
+    let labels = LabelMetrics(truePositives: tp, predicted: predicted, actual: actual, classes: t.classes, warn: warn)
     let scores = ScoreMetrics(t, rows: rows, warn: warn)
     warnings += collected
     var perClass: [String: EvaluationReport.ClassBlock] = [:]
@@ -36,8 +50,8 @@ public struct Evaluator: Sendable {
     }
     return EvaluationReport.Block(
       n: labels.n, accuracy: labels.accuracy, balancedAccuracy: labels.balancedAccuracy, macro: labels.macro,
-      weighted: labels.weighted, micro: labels.micro, perClass: perClass, confusionMatrix: matrix.rows,
-      confusionMatrixNormalized: matrix.rowNormalized, cohenKappa: labels.cohenKappa, matthewsCorrcoef: labels.matthewsCorrcoef,
+      weighted: labels.weighted, micro: labels.micro, perClass: perClass, confusionMatrix: matrix?.rows,
+      confusionMatrixNormalized: matrix?.rowNormalized, cohenKappa: labels.cohenKappa, matthewsCorrcoef: labels.matthewsCorrcoef,
       topKAccuracy: Dictionary(uniqueKeysWithValues: scores.topK.map { ("\($0.key)", $0.value) }), logLoss: scores.logLoss,
       rocAuc: auc, rocAucMacro: scores.rocAUCMacro, averagePrecision: ap, averagePrecisionMacro: scores.averagePrecisionMacro,
       ece: scores.ece, reliability: scores.reliability, ci95: nil)
@@ -65,12 +79,15 @@ public struct Evaluator: Sendable {
     var studyLevelNote: String? = nil
     if t.hasStudies {
       // Studies are independent: spread them over the cores, keep warnings in study order.
+      // Past fullMatrixClassLimit classes their blocks leave out the classes x classes matrices
+      // (studies x classes^2 numbers to build, hold and write).
       let groups = t.rowsByStudy()
+      let studyMatrices = k <= EvaluationReport.fullMatrixClassLimit
       var blocks = [(EvaluationReport.Block, [String])?](repeating: nil, count: groups.count)
       blocks.withUnsafeMutableBufferPointer { out in
         DispatchQueue.concurrentPerform(iterations: groups.count) { g in
           var w: [String] = []
-          let b = Evaluator.block(t, rows: groups[g].rows, scope: "study \(groups[g].study)", warnings: &w)
+          let b = Evaluator.block(t, rows: groups[g].rows, scope: "study \(groups[g].study)", matrices: studyMatrices, warnings: &w)
           out[g] = (b, w)
         }
       }

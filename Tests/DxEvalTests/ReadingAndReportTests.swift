@@ -128,8 +128,52 @@ final class ReportFilesTests: XCTestCase {
     let perStudy = try String(contentsOf: out.appendingPathComponent("per_study.csv"), encoding: .utf8).split(separator: "\n")
     XCTAssertEqual(perStudy.count, report.studies.count + 1)
     let cm = try String(contentsOf: out.appendingPathComponent("confusion_matrix.csv"), encoding: .utf8).split(separator: "\n")
-    XCTAssertEqual(cm[1], Substring("healthy," + report.overall.confusionMatrix[0].map(String.init).joined(separator: ",")))
+    XCTAssertEqual(cm[1], Substring("healthy," + report.overall.confusionMatrix![0].map(String.init).joined(separator: ",")))
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
     XCTAssertTrue(md.contains("| accuracy | \(String(format: "%.4f", report.overall.accuracy)) |"))
+  }
+
+  /// Past `EvaluationReport.fullMatrixClassLimit` classes only the overall matrix is classes x
+  /// classes: a study's block leaves its matrices out and the pages list the most frequent
+  /// confusions instead of a grid. Counted in cells, not seconds: 250 classes over 50 studies
+  /// wrote 2 x 250^2 numbers per study (a 90 MB report.json) and a 62,500-cell picture.
+  func testManyClasses_onlyTheOverallMatrixGrowsWithClassesSquared() throws {
+    let k = EvaluationReport.fullMatrixClassLimit + 36, studies = 10
+    var table = PredictionTable(classes: (0..<k).map { "class\($0)" })
+    for i in 0..<(3 * k) {
+      let truth = i % k
+      let predicted = i % 7 == 0 ? (i + 1) % k : truth  // a few confusions, one image each
+      var p = [Double](repeating: 0, count: k)
+      p[predicted] = 1
+      table.append(path: "img\(i).png", study: "S\(i % studies)", truth: truth, predicted: predicted, probabilities: p)
+    }
+    let report = Evaluator(bootstrap: Bootstrap(resamples: 20, seed: 1)).evaluate(table, inputs: .init(predictions: "wide.csv", bootstrapResamples: 20))
+    XCTAssertEqual(report.studies.count, studies)
+    XCTAssertEqual(report.overall.confusionMatrix?.count, k)
+    XCTAssertTrue(report.studies.values.allSatisfy { $0.confusionMatrix == nil && $0.confusionMatrixNormalized == nil })
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-wide-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: out) }
+    try ReportWriter.write(report, to: out.path)
+
+    // report.json: the overall block's two k x k matrices, none in the studies.
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+    func cells(_ block: Any?) -> Int {
+      let b = block as? [String: Any] ?? [:]
+      return ["confusion_matrix", "confusion_matrix_normalized"].reduce(0) { sum, key in sum + ((b[key] as? [[Any]])?.reduce(0) { $0 + $1.count } ?? 0) }
+    }
+    XCTAssertEqual(cells(json["overall"]), 2 * k * k)
+    XCTAssertEqual((json["studies"] as! [String: Any]).values.map { cells($0) }.reduce(0, +), 0, "no study's block is classes x classes")
+    XCTAssertEqual(try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: out.appendingPathComponent("report.json"))), report)
+    let cm = try String(contentsOf: out.appendingPathComponent("confusion_matrix.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(cm.count, k + 1, "the whole matrix stays in confusion_matrix.csv")
+
+    // The pages: no cell per matrix entry; the 20 most frequent confusions.
+    let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+    XCTAssertTrue(html.contains("<section id=\"confusion-matrix\">"))
+    XCTAssertLessThan(html.components(separatedBy: "<rect ").count - 1, 4 * k, "class bars and legends only, no k x k grid")
+    XCTAssertTrue(html.contains("<td>class0</td><td>class1</td>"), "the confusion of class0 with class1 is listed")
+    let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+    XCTAssertFalse(md.contains("| **class0** |"), "no row of a k x k table")
+    XCTAssertEqual(md.components(separatedBy: "## Most frequent confusions").count, 2)
   }
 }

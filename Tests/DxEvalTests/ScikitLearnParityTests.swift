@@ -45,7 +45,7 @@ final class ScikitLearnParityTests: XCTestCase {
     }
     XCTAssertEqual(b.confusionMatrix, e["confusion_matrix"] as? [[Int]], "\(scope) confusion matrix")
     let normalized = e["confusion_matrix_normalized"] as! [[Double]]
-    for (r, row) in normalized.enumerated() { for (c, v) in row.enumerated() { close(b.confusionMatrixNormalized[r][c], v, "\(scope) normalized[\(r)][\(c)]") } }
+    for (r, row) in normalized.enumerated() { for (c, v) in row.enumerated() { close(b.confusionMatrixNormalized?[r][c], v, "\(scope) normalized[\(r)][\(c)]") } }
     close(b.cohenKappa, e["cohen_kappa"], "\(scope) kappa")
     close(b.matthewsCorrcoef, e["matthews_corrcoef"], "\(scope) mcc")
     close(b.logLoss, e["log_loss"], "\(scope) log_loss")

@@ -25,9 +25,15 @@ public struct LabelMetrics: Equatable, Sendable {
   /// - Parameters:
   ///   - warn: receives a sentence for every ill-defined value (nil: stay quiet, e.g. in bootstrap).
   public init(_ m: ConfusionMatrix, classes: [String], warn: ((String) -> Void)? = nil) {
-    let k = m.classCount
-    let tp = m.truePositives, predicted = m.predictedCounts, actual = m.trueCounts
-    let total = m.total
+    self.init(truePositives: m.truePositives, predicted: m.predictedCounts, actual: m.trueCounts, classes: classes, warn: warn)
+  }
+
+  /// The same from the matrix's diagonal (`tp`), column sums (`predicted`) and row sums
+  /// (`actual`, the support) alone: every metric here needs only those, so a block need not
+  /// build a classes x classes matrix (a study of a few images over many classes).
+  public init(truePositives tp: [Int], predicted: [Int], actual: [Int], classes: [String], warn: ((String) -> Void)? = nil) {
+    let k = tp.count
+    let total = actual.reduce(0, +)
     n = total
     func ratio(_ a: Double, _ b: Double, _ what: @autoclosure () -> String) -> Double {
       if b == 0 {
@@ -61,12 +67,16 @@ public struct LabelMetrics: Equatable, Sendable {
     }
     balancedAccuracy = present.isEmpty ? 0 : present.reduce(0) { $0 + per[$1].recall } / Double(present.count)
     // Cohen's kappa: 1 - Σ w C / Σ w E with w = 1 off the diagonal, E = outer(row, col) / n.
+    // Σ w C is the off-diagonal count, total - correct (exact: whole numbers). Σ w E visits the
+    // classes that occur as truth and as prediction only, in row-major order as the full double
+    // loop did: each term it skips is +0, so the sum is the same to the last bit.
     let nd = Double(total)
-    var observed = 0.0, expected = 0.0
-    for r in 0..<k {
-      for c in 0..<k where r != c {
-        observed += Double(m[r, c])
-        expected += nd == 0 ? 0 : Double(actual[r]) * Double(predicted[c]) / nd
+    let observed = Double(total - correct)
+    var expected = 0.0
+    if nd != 0 {
+      let called = (0..<k).filter { predicted[$0] > 0 }
+      for r in present {
+        for c in called where r != c { expected += Double(actual[r]) * Double(predicted[c]) / nd }
       }
     }
     if expected == 0 {

@@ -33,7 +33,7 @@ enum CSVReports {
   /// Rows = truth, columns = prediction; the corner cell says so.
   static func confusionMatrix(_ r: EvaluationReport) -> String {
     var lines = [(["truth\\predicted"] + r.classes).map(field).joined(separator: ",")]
-    for (i, row) in r.overall.confusionMatrix.enumerated() {
+    for (i, row) in (r.overall.confusionMatrix ?? []).enumerated() {
       lines.append(([field(r.classes[i])] + row.map(String.init)).joined(separator: ","))
     }
     return lines.joined(separator: "\n") + "\n"

@@ -25,9 +25,10 @@ enum Charts {
       s.append("<text x=\"\(label - 6)\" y=\"\(y + 4)\" text-anchor=\"end\" font-size=\"11\">\(HTMLReport.esc(name))</text>")
       s.append("<text transform=\"translate(\(label + cell * (Double(i) + 0.5) + 4),\(top - 6)) rotate(-60)\" font-size=\"11\">\(HTMLReport.esc(name))</text>")
     }
-    for (i, row) in r.overall.confusionMatrix.enumerated() {
+    let normalized = r.overall.confusionMatrixNormalized ?? []
+    for (i, row) in (r.overall.confusionMatrix ?? []).enumerated() {
       for (j, count) in row.enumerated() {
-        let share = r.overall.confusionMatrixNormalized[i][j]
+        let share = normalized[i][j]
         let x = label + cell * Double(j), y = top + cell * Double(i)
         s.append("<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cell - 1)\" height=\"\(cell - 1)\" fill=\"\(shade(share))\"><title>truth \(HTMLReport.esc(r.classes[i])), predicted \(HTMLReport.esc(r.classes[j])): \(count) (\(Format.percent(share)) of row)</title></rect>")
         if cell >= 26 {
@@ -37,6 +38,28 @@ enum Charts {
     }
     s.append("</svg>")
     return s.joined(separator: "\n")
+  }
+
+  /// One off-diagonal cell of the overall confusion matrix.
+  struct Confusion {
+    var truth: Int, predicted: Int, count: Int
+    /// The cell's share of its row (of the truth class's images), as the grid shades it.
+    var share: Double
+  }
+
+  /// The `limit` largest off-diagonal cells of the overall matrix, most images first (ties in
+  /// class order): what report.md and report.html show instead of the grid past
+  /// `EvaluationReport.fullMatrixClassLimit` classes, whose k x k cells no page can draw.
+  static func topConfusions(_ r: EvaluationReport, limit: Int = 20) -> [Confusion] {
+    var cells: [Confusion] = []
+    for (i, row) in (r.overall.confusionMatrix ?? []).enumerated() {
+      let support = row.reduce(0, +)
+      for (j, count) in row.enumerated() where j != i && count > 0 {
+        cells.append(Confusion(truth: i, predicted: j, count: count, share: Double(count) / Double(support)))
+      }
+    }
+    cells.sort { a, b in a.count != b.count ? a.count > b.count : (a.truth, a.predicted) < (b.truth, b.predicted) }
+    return Array(cells.prefix(limit))
   }
 
   /// Horizontal grouped bars: precision, recall and F1 per class.

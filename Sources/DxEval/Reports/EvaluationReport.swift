@@ -2,6 +2,11 @@
 /// Docs/EvaluationReport.md; bump `schemaVersion` on any incompatible change).
 public struct EvaluationReport: Codable, Equatable, Sendable {
   public static let currentSchemaVersion = "1.0"
+  /// Past this many classes a study's block leaves out its confusion matrices (every study's
+  /// would be classes x classes numbers: 50 studies of 250 classes made a 90 MB report.json),
+  /// and report.md and report.html list the most frequent confusions instead of the full grid.
+  /// The overall matrix stays whole in report.json and confusion_matrix.csv.
+  public static let fullMatrixClassLimit = 64
 
   public var schemaVersion = EvaluationReport.currentSchemaVersion
   public var inputs: Inputs
@@ -62,9 +67,10 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     public var balancedAccuracy: Double
     public var macro: Scores, weighted: Scores, micro: Scores
     public var perClass: [String: ClassBlock]
-    /// Rows = truth, columns = prediction, in `classes` order.
-    public var confusionMatrix: [[Int]]
-    public var confusionMatrixNormalized: [[Double]]
+    /// Rows = truth, columns = prediction, in `classes` order; nil in a study's block past
+    /// `fullMatrixClassLimit` classes.
+    public var confusionMatrix: [[Int]]?
+    public var confusionMatrixNormalized: [[Double]]?
     public var cohenKappa: Double?
     public var matthewsCorrcoef: Double
     public var topKAccuracy: [String: Double]

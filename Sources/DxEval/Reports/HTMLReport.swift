@@ -68,7 +68,20 @@ enum HTMLReport {
       h.append("<tr data-class=\"\(esc(c))\"><td>\(esc(c))</td>\(num(b.precision, key: "precision"))\(num(b.recall, key: "recall"))\(num(b.f1, key: "f1"))<td class=\"num\" data-key=\"support\" data-value=\"\(b.support)\">\(b.support)</td>\(num(o.rocAuc[c] ?? nil, key: "roc_auc"))<td>\(esc(Format.interval(ci["roc_auc:" + c])))</td>\(num(o.averagePrecision[c] ?? nil, key: "average_precision"))<td>\(esc(Format.interval(ci["average_precision:" + c])))</td></tr>")
     }
     h.append("</table>\(Charts.classBars(r))</section>")
-    h.append("<section id=\"confusion-matrix\"><h2>Confusion matrix</h2><p class=\"sub\">Rows: truth; columns: prediction; shade: share of the row.</p>\(Charts.confusion(r))</section>")
+    if r.classes.count <= EvaluationReport.fullMatrixClassLimit {
+      h.append("<section id=\"confusion-matrix\"><h2>Confusion matrix</h2><p class=\"sub\">Rows: truth; columns: prediction; shade: share of the row.</p>\(Charts.confusion(r))</section>")
+    } else {
+      // A grid of k x k cells is too large to draw or read: the most frequent confusions instead.
+      let top = Charts.topConfusions(r)
+      var list = "<p>None: every image was predicted as its truth.</p>"
+      if !top.isEmpty {
+        let items: [String] = top.map { c in
+          "<tr><td>\(esc(r.classes[c.truth]))</td><td>\(esc(r.classes[c.predicted]))</td><td class=\"num\" data-value=\"\(c.count)\">\(c.count)</td><td class=\"num\" data-value=\"\(Format.exact(c.share))\">\(Format.percent(c.share))</td></tr>"
+        }
+        list = "<table><tr><th>truth</th><th>predicted</th><th>images</th><th>share of the truth</th></tr>" + items.joined() + "</table>"
+      }
+      h.append("<section id=\"confusion-matrix\"><h2>Confusion matrix</h2><p class=\"sub\">\(r.classes.count) classes are too many for a grid: the whole matrix is in confusion_matrix.csv and report.json. The \(top.count) most frequent confusions:</p>\(list)</section>")
+    }
     if let curves = r.curves, curves.values.contains(where: { !$0.points.isEmpty }) {
       h.append("<section id=\"curves\"><h2>ROC and precision-recall curves</h2><p class=\"sub\">Each class against the rest, over all images; the points are in report.json (<code>curves</code>).</p>\(Charts.curves(r, roc: true))\(Charts.curves(r, roc: false))</section>")
     }

@@ -28,8 +28,20 @@ enum MarkdownReport {
       let b = o.perClass[c]!
       md.append("| \(cell(c)) | \(Format.metric(b.precision)) | \(Format.metric(b.recall)) | \(Format.metric(b.f1)) | \(b.support) | \(Format.metric(o.rocAuc[c] ?? nil)) \(Format.interval(ci["roc_auc:" + c])) | \(Format.metric(o.averagePrecision[c] ?? nil)) \(Format.interval(ci["average_precision:" + c])) |")
     }
-    md += ["", "## Confusion matrix (rows: truth, columns: prediction)", "", "| | " + r.classes.map(cell).joined(separator: " | ") + " |", "| --- |" + String(repeating: " --- |", count: r.classes.count)]
-    for (i, row) in o.confusionMatrix.enumerated() { md.append("| **\(cell(r.classes[i]))** | " + row.map(String.init).joined(separator: " | ") + " |") }
+    if r.classes.count <= EvaluationReport.fullMatrixClassLimit {
+      md += ["", "## Confusion matrix (rows: truth, columns: prediction)", "", "| | " + r.classes.map(cell).joined(separator: " | ") + " |", "| --- |" + String(repeating: " --- |", count: r.classes.count)]
+      for (i, row) in (o.confusionMatrix ?? []).enumerated() { md.append("| **\(cell(r.classes[i]))** | " + row.map(String.init).joined(separator: " | ") + " |") }
+    } else {
+      // k x k cells are no table to read: the most frequent confusions; the matrix is in confusion_matrix.csv.
+      let top = Charts.topConfusions(r)
+      md += ["", "## Most frequent confusions", "", "\(r.classes.count) classes are too many for a table of the matrix: it is in `confusion_matrix.csv` and `report.json`."]
+      if top.isEmpty {
+        md += ["", "None: every image was predicted as its truth."]
+      } else {
+        md += ["", "| truth | predicted | images | share of the truth |", "| --- | --- | --- | --- |"]
+        for c in top { md.append("| \(cell(r.classes[c.truth])) | \(cell(r.classes[c.predicted])) | \(c.count) | \(Format.percent(c.share)) |") }
+      }
+    }
     if !r.studies.isEmpty {
       md += ["", "## Per study", "", "| study | n | accuracy | balanced accuracy | macro F1 | study truth | study diagnosis |", "| --- | --- | --- | --- | --- | --- | --- |"]
       let diagnoses = Dictionary(uniqueKeysWithValues: (r.studyLevel?.diagnoses ?? []).map { ($0.study, $0) })

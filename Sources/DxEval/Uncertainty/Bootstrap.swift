@@ -46,23 +46,25 @@ public struct Bootstrap: Sendable {
     self.confidence = confidence
   }
 
-  /// Resampling units: one confusion matrix per unit (a study, or a single row).
+  /// Resampling units: a study's confusion matrix, or a single row's cell.
   struct Units {
-    var matrices: [ConfusionMatrix]?  // per study
+    /// Per study: the cells (truth * k + predicted) it fills and its images in each, so a draw
+    /// adds what the study holds, not a classes x classes matrix.
+    var studies: [[(cell: Int, count: Int)]]?
     var cells: [Int32]?  // per row: truth * k + predicted
-    var count: Int { matrices?.count ?? cells!.count }
+    var count: Int { studies?.count ?? cells!.count }
   }
 
   static func units(_ t: PredictionTable, byStudy: Bool) -> Units {
     let k = t.classes.count
     if byStudy {
-      return Units(matrices: t.rowsByStudy().map { _, rows in
-        var m = ConfusionMatrix(classCount: k)
-        for i in rows { m.counts[Int(t.truth[i]) * k + Int(t.predicted[i])] += 1 }
-        return m
+      return Units(studies: t.rowsByStudy().map { _, rows in
+        var counts: [Int: Int] = [:]
+        for i in rows { counts[Int(t.truth[i]) * k + Int(t.predicted[i]), default: 0] += 1 }
+        return counts.keys.sorted().map { (cell: $0, count: counts[$0]!) }
       }, cells: nil)
     }
-    return Units(matrices: nil, cells: zip(t.truth, t.predicted).map { Int32($0) * Int32(k) + $1 })
+    return Units(studies: nil, cells: zip(t.truth, t.predicted).map { Int32($0) * Int32(k) + $1 })
   }
 
   /// Intervals for every headline metric of `table`.
@@ -99,13 +101,12 @@ public struct Bootstrap: Sendable {
         var rng = SplitMix64(seed: mixer.next())
         var counts = all.map { _ in [Int](repeating: 0, count: k * k) }
         counts.withUnsafeMutableBufferPointer { cs in
-          if all[0].matrices != nil {
-            let matrices = all.map { $0.matrices! }
+          if all[0].studies != nil {
+            let studies = all.map { $0.studies! }
             for _ in 0..<n {
               let pick = rng.below(n)
-              for j in 0..<matrices.count {
-                let m = matrices[j][pick].counts
-                for c in 0..<(k * k) { cs[j][c] += m[c] }
+              for j in 0..<studies.count {
+                for (cell, count) in studies[j][pick] { cs[j][cell] += count }
               }
             }
           } else {
