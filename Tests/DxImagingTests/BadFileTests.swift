@@ -125,4 +125,22 @@ final class BadFileTests: XCTestCase {
     let region = try TIFFReader(path: p, limits: small).readRegion(level: 0, x: 3, y: 4, width: 20, height: 20)
     XCTAssertEqual(region.width, 20)
   }
+
+  /// A JPEG whose frame header claims 16 times its size in each direction: decoded scaled down
+  /// (as diagnose decodes), the missing data was a grey fill and got a prediction. It is an
+  /// error, scaled or not.
+  func testAJPEGClaimingMorePixelsThanItHolds_isAnError() throws {
+    var b = try bytes("rgb.jpg")
+    guard let sof = (0..<(b.count - 9)).first(where: { b[$0] == 0xFF && (b[$0 + 1] == 0xC0 || b[$0 + 1] == 0xC2) }) else { return XCTFail("no SOF marker") }
+    for at in [sof + 5, sof + 7] {  // height, then width, big-endian
+      let v = (Int(b[at]) << 8 | Int(b[at + 1])) * 16
+      (b[at], b[at + 1]) = (UInt8(v >> 8), UInt8(v & 0xFF))
+    }
+    for minShortSide in [nil, 32] as [Int?] {
+      XCTAssertThrowsError(try JPEGCodec.decode(Data(b), path: "claims.jpg", minShortSide: minShortSide), "\(String(describing: minShortSide))") { error in
+        XCTAssertTrue("\(error)".contains("truncated"), "\(error)")
+      }
+    }
+    XCTAssertNoThrow(try JPEGCodec.decode(Data(try bytes("rgb.jpg")), path: "rgb.jpg", minShortSide: 32))
+  }
 }

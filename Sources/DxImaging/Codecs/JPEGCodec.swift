@@ -48,7 +48,11 @@ public enum JPEGCodec {
         if message.contains("precision") || message.contains("color conversion") { throw ImageError.unsupported(path: path, reason: message) }
         throw ImageError.corrupt(path: path, reason: message)
       }
-      if message.contains("Premature end") { throw ImageError.corrupt(path: path, reason: "truncated (\(message)): the end of the image is missing") }
+      // "Premature end of JPEG file", or "...premature end of data segment" (a header that
+      // claims more pixels than the file holds: decoded at 1/8 it still passed as a grey image).
+      if message.lowercased().contains("premature end") {
+        throw ImageError.corrupt(path: path, reason: "truncated (\(message)): the end of the image is missing")
+      }
     }
     if cmyk { pixels = CMYK.rgb(pixels, inverted: CMYK.hasAdobeMarker(data)) }
     let image = Image(width: Int(width), height: Int(height), channels: channels, samples: .uint8(pixels))
