@@ -308,6 +308,21 @@ final class HostileInputTests: HostileCLITestCase {
     let inspect = try effdx(["inspect", dir + "/fifo.png"])
     XCTAssertEqual(inspect.status, 1)
     XCTAssertTrue(inspect.stdout.contains("not a regular file"), inspect.stdout)
+    // In a folder: a link loop and a link to nothing named like images are error rows.
+    let folder = dir + "/photos"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try photo(folder + "/ok.png")
+    symlink(folder + "/self.png", folder + "/self.png")
+    symlink(dir + "/gone.png", folder + "/dangling.png")
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
+    let r = try effdx(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", folder, "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 3, r.stderr)
+    let errors = try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8)
+    XCTAssertTrue(errors.contains("self.png") && errors.contains("a symbolic link loop"), errors)
+    XCTAssertTrue(errors.contains("dangling.png") && errors.contains("which does not exist"), errors)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/p.csv", encoding: .utf8).split(separator: "\n").count, 2, "ok.png diagnosed")
   }
 
   func testASecondTrainOnOneRunFolder_isRefused() throws {

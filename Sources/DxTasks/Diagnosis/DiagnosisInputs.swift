@@ -56,6 +56,11 @@ public struct DiagnosisInputs {
       let root = input.hasSuffix("/") && input.count > 1 ? String(input.dropLast()) : input
       let entries = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
       let direct = entries.filter { isCandidate($0) && Self.isFileOrSpecial(root + "/" + $0) }
+      // An image name that leads nowhere (a link to a missing file, a link loop) is recorded,
+      // not dropped from the count without a word.
+      for name in entries where isCandidate(name) && !direct.contains(name) {
+        if let why = Self.brokenLink(root + "/" + name) { unusable.append((root + "/" + name, why)) }
+      }
       let folders = entries.filter { var d: ObjCBool = false; return fm.fileExists(atPath: root + "/" + $0, isDirectory: &d) && d.boolValue }
       for name in direct { add(root + "/" + name, label: (root as NSString).lastPathComponent) }
       guard !folders.isEmpty else { continue }
@@ -105,6 +110,16 @@ public struct DiagnosisInputs {
   static func isFileOrSpecial(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR
+  }
+
+  /// Why `path` is a symbolic link that leads to no file, or nil when it is none.
+  static func brokenLink(_ path: String) -> String? {
+    var st = stat()
+    guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return nil }
+    guard stat(path, &st) != 0 else { return nil }
+    if errno == ELOOP { return "a symbolic link loop" }
+    let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+    return "a symbolic link to \(target), which does not exist"
   }
 
   /// Whether a listed path is a regular file that can be opened without blocking.
