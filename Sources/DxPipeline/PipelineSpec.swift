@@ -71,6 +71,11 @@ public struct PipelineSpec: Equatable, Sendable {
   /// Reads and validates a pipeline file.
   public static func load(path: String) throws -> PipelineSpec {
     let data: Data
+    // A FIFO or a folder is named as what it is (reading a FIFO would block; Foundation called
+    // both "You don't have permission").
+    do { try ImageFormat.checkRegularFile(path) } catch ImageError.cannotOpen(_, let reason) {
+      throw PipelineSpecError(file: path, line: 1, message: "cannot read: \(reason)")
+    }
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
       throw PipelineSpecError(file: path, line: 1, message: "cannot read: \((error as NSError).localizedDescription)")
     }

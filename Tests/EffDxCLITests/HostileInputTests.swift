@@ -308,6 +308,8 @@ final class HostileInputTests: HostileCLITestCase {
     let inspect = try effdx(["inspect", dir + "/fifo.png"])
     XCTAssertEqual(inspect.status, 1)
     XCTAssertTrue(inspect.stdout.contains("not a regular file"), inspect.stdout)
+    XCTAssertEqual(mkfifo(dir + "/fifo.yaml", 0o644), 0)
+    try refuses(["train", "--task", "leaf-disease", "--data", dir, "--pipeline", dir + "/fifo.yaml", "--out", dir + "/r"], "fifo.yaml:1: cannot read: not a regular file")
     // In a folder: a link loop and a link to nothing named like images are error rows.
     let folder = dir + "/photos"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

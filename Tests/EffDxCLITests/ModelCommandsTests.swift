@@ -51,6 +51,14 @@ final class ModelCommandsTests: XCTestCase {
     let result = try SafeTensorsFile(path: out), reference = try SafeTensorsFile(path: io)
     assertClose(try result.tensor("logits"), try reference.tensor("logits"), atol: 1e-3, rtol: 1e-3, "logits")
     assertClose(try result.tensor("pooled"), try reference.tensor("pooled"), atol: 1e-3, rtol: 1e-3, "pooled")
+    // A non-finite input is refused by name, not run to meaningless logits.
+    var nan = Tensor.zeros([1, 32, 32, 3])
+    nan.scalars[5] = .nan
+    let nanPath = tmp.appendingPathComponent("nan.safetensors").path
+    try SafeTensorsWriter.write(["x": nan], metadata: [:], to: nanPath)
+    let refused = try EffDxRunner.run(["forward", "--checkpoint", ckpt, "--input", nanPath, "--tensor", "x", "--out", tmp.appendingPathComponent("n.safetensors").path])
+    XCTAssertEqual(refused.status, 64, refused.stderr)
+    XCTAssertTrue(refused.stderr.contains("tensor 'x'") && refused.stderr.contains("at index 5"), refused.stderr)
   }
 
   func testImport_newClassCountReplacesClassifierAndStrictMismatchListsNames() throws {

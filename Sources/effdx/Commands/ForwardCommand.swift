@@ -27,6 +27,9 @@ struct ForwardCommand: ParsableCommand {
     guard x.rank == 4, x.shape[3] == 3 else {
       throw ValidationError("tensor '\(tensor)' in \(input) has shape \(x.shape); expected [N, H, W, 3] (NHWC)")
     }
+    if let bad = x.scalars.firstIndex(where: { !$0.isFinite }) {
+      throw ValidationError("tensor '\(tensor)' in \(input) holds \(x.scalars[bad]) at index \(bad): the logits of a non-finite input mean nothing")
+    }
     let features = model.forwardFeatures(x, mode: .inference)
     let pooled = model.forwardHead(features, mode: .inference, preLogits: true)
     let logits = model.forwardHead(features, mode: .inference)
