@@ -70,18 +70,18 @@ public struct Bootstrap: Sendable {
   /// Intervals for every headline metric of `table`.
   public func intervals(_ t: PredictionTable) -> [String: Interval] {
     let byStudy = Set(t.studies).count > 1
-    let samples = draw([Bootstrap.units(t, byStudy: byStudy)], k: t.classes.count)
-    return summarize(samples.map { $0[0] }, classes: t.classes)
+    let samples = draw([Bootstrap.units(t, byStudy: byStudy)], classes: t.classes)
+    return summarize(samples.map { $0[0] })
   }
 
   /// Paired intervals of `b - a` for every headline metric (same resamples for both).
   public func differenceIntervals(_ a: PredictionTable, _ b: PredictionTable) -> [String: Interval] {
     let byStudy = Set(a.studies).count > 1
-    let samples = draw([Bootstrap.units(a, byStudy: byStudy), Bootstrap.units(b, byStudy: byStudy)], k: a.classes.count)
+    let samples = draw([Bootstrap.units(a, byStudy: byStudy), Bootstrap.units(b, byStudy: byStudy)], classes: a.classes)
     var out: [String: Interval] = [:]
     for metric in HeadlineMetric.allCases {
       let diffs = samples.compactMap { pair -> Double? in
-        guard let va = metric.value(LabelMetrics(pair[0], classes: a.classes)), let vb = metric.value(LabelMetrics(pair[1], classes: a.classes)) else { return nil }
+        guard let va = metric.value(pair[0]), let vb = metric.value(pair[1]) else { return nil }
         return vb - va
       }
       if let i = percentile(diffs) { out[metric.rawValue] = i }
@@ -89,9 +89,13 @@ public struct Bootstrap: Sendable {
     return out
   }
 
-  /// `resamples` resampled confusion matrices per table, computed in parallel.
-  func draw(_ all: [Units], k: Int) -> [[ConfusionMatrix]] {
-    var results = [[ConfusionMatrix]](repeating: [], count: resamples)
+  /// The label metrics of `resamples` resamples per table, computed in parallel. A draw counts
+  /// only what the metrics read, the diagonal and the row and column sums (rows + classes of
+  /// work): a classes x classes matrix per draw, all kept until the end, was 8 GB for 1,000
+  /// resamples of 1,000 classes. The same integers, so the same metrics.
+  func draw(_ all: [Units], classes: [String]) -> [[LabelMetrics]] {
+    let k = classes.count
+    var results = [[LabelMetrics]](repeating: [], count: resamples)
     let n = all[0].count
     results.withUnsafeMutableBufferPointer { res in
       DispatchQueue.concurrentPerform(iterations: resamples) { r in
@@ -99,32 +103,36 @@ public struct Bootstrap: Sendable {
         // shifted copies of one stream.
         var mixer = SplitMix64(seed: seed ^ (UInt64(r) &* 0xD1B5_4A32_D192_ED03))
         var rng = SplitMix64(seed: mixer.next())
-        var counts = all.map { _ in [Int](repeating: 0, count: k * k) }
-        counts.withUnsafeMutableBufferPointer { cs in
-          if all[0].studies != nil {
-            let studies = all.map { $0.studies! }
-            for _ in 0..<n {
-              let pick = rng.below(n)
-              for j in 0..<studies.count {
-                for (cell, count) in studies[j][pick] { cs[j][cell] += count }
-              }
-            }
-          } else {
-            let cells = all.map { $0.cells! }
-            for _ in 0..<n {
-              let pick = rng.below(n)
-              for j in 0..<cells.count { cs[j][Int(cells[j][pick])] += 1 }
+        let zeros = [Int](repeating: 0, count: k)
+        var tp = all.map { _ in zeros }, predicted = tp, actual = tp
+        func add(_ j: Int, cell: Int, count: Int) {
+          let y = cell / k, p = cell % k
+          actual[j][y] += count
+          predicted[j][p] += count
+          if y == p { tp[j][y] += count }
+        }
+        if all[0].studies != nil {
+          let studies = all.map { $0.studies! }
+          for _ in 0..<n {
+            let pick = rng.below(n)
+            for j in 0..<studies.count {
+              for (cell, count) in studies[j][pick] { add(j, cell: cell, count: count) }
             }
           }
+        } else {
+          let cells = all.map { $0.cells! }
+          for _ in 0..<n {
+            let pick = rng.below(n)
+            for j in 0..<cells.count { add(j, cell: Int(cells[j][pick]), count: 1) }
+          }
         }
-        res[r] = counts.map { var m = ConfusionMatrix(classCount: k); m.counts = $0; return m }
+        res[r] = all.indices.map { LabelMetrics(truePositives: tp[$0], predicted: predicted[$0], actual: actual[$0], classes: classes) }
       }
     }
     return results
   }
 
-  func summarize(_ matrices: [ConfusionMatrix], classes: [String]) -> [String: Interval] {
-    let metrics = matrices.map { LabelMetrics($0, classes: classes) }
+  func summarize(_ metrics: [LabelMetrics]) -> [String: Interval] {
     var out: [String: Interval] = [:]
     for metric in HeadlineMetric.allCases {
       if let i = percentile(metrics.compactMap { metric.value($0) }) { out[metric.rawValue] = i }
