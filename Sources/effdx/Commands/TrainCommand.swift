@@ -163,7 +163,9 @@ struct TrainCommand: ParsableCommand {
       config.ranks = world.size
       config.syncBatchNorm = syncBN
     }
-    try MemoryCheck.check(model.config, batch: min(spec.batchSize, split.train.count), resolution: spec.resolution,
+    // Each rank holds its part of a global batch.
+    let rankCount = world?.size ?? 1
+    try MemoryCheck.check(model.config, batch: (min(spec.batchSize, split.train.count) + rankCount - 1) / rankCount, resolution: spec.resolution,
                           keepsMaps: !lowMemory && !(policy == .head && cacheFeatures), flags: "--batch-size \(spec.batchSize) at --resolution \(spec.resolution)")
     let trainer = try Trainer(model: model, spec: spec, config: config, classes: index.classes, train: split.train, validation: split.validation, runDirectory: out,
                               replicas: world)
