@@ -27,6 +27,8 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
 /// EfficientDx's channels-last layout, with the architecture (`effdx.config`), preprocessing
 /// (`effdx.preprocessing`) and any caller metadata (class names, task) in `__metadata__`.
 extension EfficientNet {
+  /// The checkpoint layout this build writes and reads (`effdx.format`).
+  static let formatVersion = "1"
   static let layoutTag = "channels-last: conv [k,k,in,out], depthwise [k,k,C], linear [in,out]"
 
   /// Writes the network atomically to `path`.
@@ -34,7 +36,7 @@ extension EfficientNet {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     var meta = metadata
-    meta["effdx.format"] = "1"
+    meta["effdx.format"] = Self.formatVersion
     meta["effdx.layout"] = Self.layoutTag
     meta["effdx.config"] = String(decoding: try encoder.encode(config), as: UTF8.self)
     meta["effdx.preprocessing"] = String(decoding: try encoder.encode(preprocessing ?? .defaults(for: config)), as: UTF8.self)
@@ -46,6 +48,11 @@ extension EfficientNet {
   public static func load(from path: String) throws -> (model: EfficientNet, preprocessing: Preprocessing, metadata: [String: String]) {
     let file = try SafeTensorsFile(path: path)
     guard let configJSON = file.metadata["effdx.config"] else { throw EfficientNetCheckpointError.notAnEfficientDxCheckpoint(path: path) }
+    // A layout this build does not know (a newer effdx's) is refused rather than guessed at.
+    if let format = file.metadata["effdx.format"], format != Self.formatVersion {
+      throw EfficientNetCheckpointError.badMetadata(
+        path: path, key: "effdx.format", reason: "format '\(format)' is not the one this effdx reads ('\(Self.formatVersion)'): written by another version of effdx?")
+    }
     let config = try decodeMetadata(EfficientNetConfig.self, configJSON, key: "effdx.config", path: path)
     // Absent (foreign weights saved without it): the variant's defaults. Present but unreadable:
     // an error, never the defaults in its place (they would silently change every prediction).

@@ -96,6 +96,23 @@ final class SafeTensorsTests: XCTestCase {
     assertThrows(dir.path) { if case .cannotOpen = $0 { return true }; return false }
   }
 
+  /// A name written twice: the JSON parser would keep one copy silently, so which weights (or
+  /// which preprocessing) a checkpoint holds would depend on the parser. Equal after unescaping
+  /// counts; the same key in two different objects does not.
+  func testAKeyWrittenTwice_isRefusedNamingIt() throws {
+    let twice = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+    assertThrows(rawFile("dup-tensor", header: twice, data: [UInt8](repeating: 0, count: 8))) { if case .badHeader(_, let r) = $0 { return r.contains("'a' appears twice") }; return false }
+    let escaped = #"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+    assertThrows(rawFile("dup-escaped", header: escaped, data: [UInt8](repeating: 0, count: 8))) { if case .badHeader(_, let r) = $0 { return r.contains("'w' appears twice") }; return false }
+    let meta = #"{"__metadata__":{"effdx.preprocessing":"{}","k":"v","effdx.preprocessing":"{\"x\":1}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+    assertThrows(rawFile("dup-meta", header: meta, data: [0, 0, 0, 0])) { if case .badHeader(_, let r) = $0 { return r.contains("'effdx.preprocessing' appears twice") }; return false }
+    // Equal keys in different objects, and a value equal to a key, are fine.
+    let fine = #"{"__metadata__":{"dtype":"shape"},"dtype":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+    let f = try SafeTensorsFile(path: rawFile("fine", header: fine, data: [UInt8](repeating: 0, count: 8)))
+    XCTAssertEqual(f.names, ["dtype", "b"])
+    XCTAssertEqual(f.metadata, ["dtype": "shape"])
+  }
+
   func testAtomicWrite_replacesWholeFileAndLeavesNoTemporaries() throws {
     let p = path("ckpt.safetensors")
     try SafeTensorsWriter.write(["w": Tensor(shape: [1], scalars: [1])], to: p)

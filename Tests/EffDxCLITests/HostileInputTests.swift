@@ -48,6 +48,8 @@ final class HostileInputTests: HostileCLITestCase {
       ("pre-mean-text", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":\"0.5\",\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "'mean'"),
       ("pre-filter", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"lanczos9\"}"], "interpolation 'lanczos9'"),
       ("act-unknown", ["activation": "gelu9"], [:], "'activation'"),
+      // A layout version this build does not know is refused, not read as if it were its own.
+      ("format-2", [:], ["effdx.format": "2"], "metadata 'effdx.format' is unreadable: format '2'"),
       ("no-classes", [:], ["classes": "[]"], "'classes': empty"),
       ("six-names", [:], ["classes": "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]"], "6 names for a classifier with 4 outputs"),
       ("three-names", [:], ["classes": "[\"a\",\"b\",\"c\"]"], "3 names for a classifier with 4 outputs"),

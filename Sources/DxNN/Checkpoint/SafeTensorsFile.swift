@@ -119,9 +119,14 @@ public final class SafeTensorsFile {
   private static func parseHeader(_ json: Data, path: String, dataLength: Int) throws -> ([String: String], [String: Entry]) {
     let object: Any
     do { object = try JSONSerialization.jsonObject(with: json) } catch {
-      throw SafeTensorsError.badHeader(path: path, reason: "header is not valid JSON")
+      throw SafeTensorsError.badHeader(path: path, reason: "its \(json.count) bytes are not valid JSON")
     }
     guard let dict = object as? [String: Any] else { throw SafeTensorsError.badHeader(path: path, reason: "header is not a JSON object") }
+    // The parser keeps one of two equal keys and drops the other without a word: a tensor (or a
+    // metadata field such as effdx.preprocessing) written twice would be read as whichever won.
+    if let key = JSONDuplicateKeys.first(in: json) {
+      throw SafeTensorsError.badHeader(path: path, reason: "key '\(key)' appears twice in one object (which one a reader keeps is arbitrary)")
+    }
     var metadata: [String: String] = [:]
     var entries: [String: Entry] = [:]
     for (name, value) in dict {
