@@ -91,5 +91,18 @@ final class TilingTests: XCTestCase {
     XCTAssertEqual([first.width, first.height], [64, 64])
     XCTAssertTrue(FileManager.default.fileExists(atPath: summary.thumbnail))
     for r in summary.records { XCTAssertGreaterThanOrEqual(r.tissue, 0.5) }
+
+    // A resolution no level serves says which of the two ways it fails: finer than every level,
+    // or a tile so large in level pixels that the slide's or the flag's resolution must be off
+    // (it used to say "no level is as fine as" for both).
+    func refusal(_ tiler: SlideTiler) -> String {
+      do { _ = try tiler.plan(slide: slide); return "planned" } catch { return "\(error)" }
+    }
+    XCTAssertTrue(refusal(SlideTiler(tileSize: 64, targetMPP: 0.1)).contains("no level is as fine as 0.1 um/px (the finest is 0.25"))
+    let farTooCoarse = refusal(SlideTiler(tileSize: 64, targetMPP: 100_000))
+    XCTAssertTrue(farTooCoarse.contains("would read 6400000.0 x 6400000.0 pixels of a 1.0 um/px level, more than the 1048576-pixel limit"), farTooCoarse)
+    var wrongBase = SlideTiler(tileSize: 224, targetMPP: 100)
+    wrongBase.baseMPP = 0.001
+    XCTAssertTrue(refusal(wrongBase).contains("--base-mpp or its metadata) or --mpp is off"))
   }
 }

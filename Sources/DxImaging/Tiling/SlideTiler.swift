@@ -85,8 +85,7 @@ public struct SlideTiler {
       let base = reader.pyramid[0]
       let mpps = reader.pyramid.map { l in (baseMPP.map { $0 * Double(base.width) / Double(l.width) }) ?? l.mppX ?? .infinity }
       guard mpps[0].isFinite, let pick = TileGrid.levelFor(targetMPP: targetMPP, levelMPPs: mpps, tileSize: tileSize) else {
-        throw ImageError.unsupported(path: slide, reason: mpps[0].isFinite ? "no level is as fine as \(targetMPP) um/px"
-          : "no microns per pixel recorded in the slide, so \(targetMPP) um/px cannot be found: give --base-mpp X (its level-0 resolution) or --level N (tile a level as it is)")
+        throw ImageError.unsupported(path: slide, reason: Self.noLevelReason(targetMPP: targetMPP, levelMPPs: mpps, tileSize: tileSize))
       }
       (levelIndex, readSize) = pick
     }
@@ -112,6 +111,21 @@ public struct SlideTiler {
                             mpp: targetMPP ?? l.mppX, tissue: tissue))
     }
     return Plan(reader: reader, level: levelIndex, readSize: readSize, tileSize: tileSize, candidates: tiles.count, thumbnail: thumb, mask: mask, records: records)
+  }
+
+  /// Why no level serves `targetMPP`: no resolution recorded, every level coarser than asked,
+  /// or a tile that would need more than TileGrid's read limit of the finest fitting level
+  /// (a resolution off by orders of magnitude, in the slide or in the flags).
+  static func noLevelReason(targetMPP: Double, levelMPPs mpps: [Double], tileSize: Int) -> String {
+    guard let finest = mpps.min(), mpps[0].isFinite else {
+      return "no microns per pixel recorded in the slide, so \(targetMPP) um/px cannot be found: give --base-mpp X (its level-0 resolution) or --level N (tile a level as it is)"
+    }
+    guard finest <= targetMPP * 1.0001 else {
+      return "no level is as fine as \(targetMPP) um/px (the finest is \(finest) um/px)"
+    }
+    let coarsest = mpps.filter { $0 <= targetMPP * 1.0001 }.max() ?? finest
+    let read = Double(tileSize) * targetMPP / coarsest
+    return "a \(tileSize)-pixel tile at \(targetMPP) um/px would read \(read) x \(read) pixels of a \(coarsest) um/px level, more than the \(TileGrid.maxReadSize)-pixel limit: the slide's resolution (--base-mpp or its metadata) or --mpp is off"
   }
 
   /// Tiles `slide` into `directory` (`tiles/`, `tiles.csv`, `thumbnail.png`); `progress` sees

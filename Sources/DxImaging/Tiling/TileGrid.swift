@@ -63,6 +63,9 @@ public struct TileGrid: Equatable, Sendable {
     return out
   }
 
+  /// The largest side read for one tile (2^20 pixels): more is a broken resolution.
+  public static let maxReadSize = 1 << 20
+
   /// The level to read for a target resolution: the lowest-resolution level that is still at
   /// least as fine as `targetMPP` (so tiles are downsampled, never upsampled), and the tile size
   /// to read there so that it covers `tileSize` pixels at the target.
@@ -75,7 +78,7 @@ public struct TileGrid: Equatable, Sendable {
     guard let level = best else { return nil }
     // A read size past 1 << 20 pixels (a broken resolution) is no level to read.
     let readSize = (Double(tileSize) * targetMPP / levelMPPs[level]).rounded()
-    guard readSize.isFinite, readSize >= 1, readSize <= Double(1 << 20) else { return nil }
+    guard readSize.isFinite, readSize >= 1, readSize <= Double(maxReadSize) else { return nil }
     return (level, Int(readSize))
   }
 }
