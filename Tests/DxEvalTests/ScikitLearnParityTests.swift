@@ -98,6 +98,22 @@ final class ScikitLearnParityTests: XCTestCase {
     XCTAssertTrue(r2.warnings.contains { $0.contains("ROC-AUC of 'mildew' is undefined") }, "\(r2.warnings)")
   }
 
+  /// Many ill-defined classes make one sentence per kind naming them (the first ten and a
+  /// count), not a sentence per class: 1,000 classes over a few images gave thousands.
+  func testManyIllDefinedClasses_makeOneWarningPerKind() {
+    let classes = (0..<25).map { "c\($0)" }
+    var warnings: [String] = []
+    // Truth: c0 twice, c1 once; predicted: c0 three times. 24 never predicted, 23 absent.
+    var tp = [Int](repeating: 0, count: 25), predicted = tp, actual = tp
+    (tp[0], predicted[0], actual[0], actual[1]) = (2, 3, 2, 1)
+    let m = LabelMetrics(truePositives: tp, predicted: predicted, actual: actual, classes: classes) { warnings.append($0) }
+    XCTAssertEqual(m.perClass[5].precision, 0)
+    XCTAssertEqual(warnings.count, 3, "\(warnings)")
+    XCTAssertEqual(warnings[0], "precision of 24 classes, 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9', 'c10' and 14 more is ill-defined (never predicted); set to 0")
+    XCTAssertTrue(warnings[1].hasPrefix("recall of 23 classes, 'c2', 'c3'"), warnings[1])
+    XCTAssertTrue(warnings[2].hasPrefix("F1 of 23 classes, 'c2',"), warnings[2])
+  }
+
   /// Study-level diagnosis only where a study has one label: all mixed, off with the reason;
   /// some mixed, scored on the single-label studies and said so; none mixed, all of them.
   func testStudyLevel_coversSingleLabelStudiesOnly_andSaysWhy() {

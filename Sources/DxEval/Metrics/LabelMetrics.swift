@@ -35,18 +35,22 @@ public struct LabelMetrics: Equatable, Sendable {
     let k = tp.count
     let total = actual.reduce(0, +)
     n = total
-    func ratio(_ a: Double, _ b: Double, _ what: @autoclosure () -> String) -> Double {
-      if b == 0 {
-        warn?(what())
-        return 0
-      }
-      return a / b
-    }
+    func ratio(_ a: Double, _ b: Double) -> Double { b == 0 ? 0 : a / b }
     let per = (0..<k).map { c in
       Scores(
-        precision: ratio(Double(tp[c]), Double(predicted[c]), "precision of '\(classes[c])' is ill-defined (never predicted); set to 0"),
-        recall: ratio(Double(tp[c]), Double(actual[c]), "recall of '\(classes[c])' is ill-defined (absent from the ground truth); set to 0"),
-        f1: ratio(2 * Double(tp[c]), Double(actual[c] + predicted[c]), "F1 of '\(classes[c])' is ill-defined (neither true nor predicted); set to 0"))
+        precision: ratio(Double(tp[c]), Double(predicted[c])),
+        recall: ratio(Double(tp[c]), Double(actual[c])),
+        f1: ratio(2 * Double(tp[c]), Double(actual[c] + predicted[c])))
+    }
+    if let warn {
+      // One sentence per kind of ill-defined value, naming its classes.
+      func illDefined(_ metric: String, _ why: String, _ undefined: (Int) -> Bool) {
+        let names = (0..<k).filter(undefined).map { classes[$0] }
+        if !names.isEmpty { warn("\(metric) of \(classNamesPhrase(names)) is ill-defined (\(why)); set to 0") }
+      }
+      illDefined("precision", "never predicted") { predicted[$0] == 0 }
+      illDefined("recall", "absent from the ground truth") { actual[$0] == 0 }
+      illDefined("F1", "neither true nor predicted") { actual[$0] + predicted[$0] == 0 }
     }
     perClass = per
     support = actual

@@ -42,8 +42,11 @@ public struct ScoreMetrics: Equatable, Sendable {
     } else {
       for c in 0..<k { (auc[c], ap[c]) = ScoreMetrics.binaryRanking(t, rows: indices, positive: c) }
     }
-    for c in 0..<k where auc[c] == nil {
-      warn?("ROC-AUC of '\(t.classes[c])' is undefined (the class is \(ap[c] == nil ? "absent from" : "all of") the ground truth); left out of the macro average")
+    if let warn {
+      for (absent, why) in [(true, "absent from"), (false, "all of")] {
+        let names = (0..<k).filter { auc[$0] == nil && (ap[$0] == nil) == absent }.map { t.classes[$0] }
+        if !names.isEmpty { warn("ROC-AUC of \(classNamesPhrase(names)) is undefined (\(names.count == 1 ? "the class is" : "each is") \(why) the ground truth); left out of the macro average") }
+      }
     }
     rocAUC = auc
     averagePrecision = ap
