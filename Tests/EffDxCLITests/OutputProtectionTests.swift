@@ -42,6 +42,10 @@ final class OutputProtectionTests: HostileCLITestCase {
     XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/x.png")), before)
     try FileManager.default.createDirectory(atPath: dir + "/folder.png", withIntermediateDirectories: true)
     try refuses(["convert", dir + "/x.png", "--out", dir + "/folder.png"], "is a folder", status: 64)
+    // A folder that does not exist is named before any work; one where no file can be made
+    // (/proc) gives the system's reason, not "the file doesn't exist".
+    try refuses(["convert", dir + "/x.png", "--out", dir + "/no/such/x.png"], "the folder \(dir!)/no/such does not exist", status: 64)
+    try refuses(["convert", dir + "/x.png", "--out", "/proc/x.png"], "/proc/x.png: cannot write: cannot create a file in /proc: ")
     // A new PNG is written as before.
     let r = try effdx(["convert", dir + "/x.png", "--out", dir + "/copy.png"])
     XCTAssertEqual(r.status, 0, r.stderr)

@@ -74,7 +74,11 @@ func writeAtomically(_ data: Data, to path: String) throws {
   do {
     try data.write(to: temp)
   } catch {
-    throw ImageError.writeFailed(path: path, reason: (error as NSError).localizedDescription)
+    // The system's reason ("No such file or directory" for /proc) rather than Foundation's
+    // "The file doesn't exist", which reads as if the output should have existed already.
+    let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+    let reason = underlying?.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(underlying!.code))) : (error as NSError).localizedDescription
+    throw ImageError.writeFailed(path: path, reason: "cannot create a file in \(temp.deletingLastPathComponent().path): \(reason)")
   }
   guard rename(temp.path, url.path) == 0 else {
     let reason = String(cString: strerror(errno))

@@ -14,6 +14,11 @@ enum OutputFile {
     if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
       throw ValidationError("\(flag) \(out) is a folder; name a file")
     }
+    // Its folder must exist before the work whose result it will hold.
+    let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+      throw ValidationError("\(flag) \(out): the folder \(folder) does not exist; create it first")
+    }
     let target = URL(fileURLWithPath: out).resolvingSymlinksInPath().standardizedFileURL.path
     for input in inputs where URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path == target {
       throw ValidationError("\(flag) \(out) is the command's own input \(input): it would be replaced; choose another name")
