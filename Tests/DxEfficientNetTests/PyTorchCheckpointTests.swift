@@ -89,7 +89,7 @@ final class PyTorchCheckpointTests: XCTestCase {
                                    ("tail-cut.pth", whole.prefix(whole.count - 10))]
     for (name, bytes) in cases {
       let p = tmp.appendingPathComponent(name).path
-      FileManager.default.createFile(atPath: p, contents: bytes)
+      XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: bytes), "cannot create a test file")
       XCTAssertThrowsError(try PyTorchCheckpoint(path: p), name) { XCTAssertTrue("\($0)".contains(p), "\($0)") }
     }
     XCTAssertThrowsError(try PyTorchCheckpoint(path: tmp.appendingPathComponent("absent.pth").path))
@@ -112,7 +112,7 @@ final class PyTorchCheckpointTests: XCTestCase {
         let i = pickleStart + Int(rng.next() % 500)
         mutated[i] = UInt8(truncatingIfNeeded: rng.next())
       }
-      FileManager.default.createFile(atPath: tmp, contents: Data(mutated))
+      XCTAssertTrue(FileManager.default.createFile(atPath: tmp, contents: Data(mutated)), "cannot create a test file")
       do { _ = try PyTorchCheckpoint(path: tmp) } catch is PyTorchCheckpointError { typedErrors += 1 }
     }
     XCTAssertGreaterThan(typedErrors, 0)

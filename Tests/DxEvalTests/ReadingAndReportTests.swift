@@ -15,7 +15,7 @@ final class PredictionsReaderTests: XCTestCase {
 
   func write(_ name: String, _ text: String) -> String {
     let p = dir.appendingPathComponent(name).path
-    FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+    XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: Data(text.utf8)), "cannot create a test file")
     return p
   }
 

@@ -20,7 +20,7 @@ final class BadFileTests: XCTestCase {
 
   func write(_ name: String, _ b: [UInt8]) -> String {
     let p = dir.appendingPathComponent(name).path
-    FileManager.default.createFile(atPath: p, contents: Data(b))
+    XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: Data(b)), "cannot create a test file")
     return p
   }
 

@@ -22,7 +22,7 @@ final class SafeTensorsTests: XCTestCase {
     withUnsafeBytes(of: (claimedLength ?? UInt64(header.utf8.count)).littleEndian) { bytes.append(contentsOf: $0) }
     bytes.append(contentsOf: header.utf8)
     bytes.append(contentsOf: data)
-    FileManager.default.createFile(atPath: path(name), contents: Data(bytes))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path(name), contents: Data(bytes)), "cannot create a test file")
     return path(name)
   }
 
@@ -72,7 +72,7 @@ final class SafeTensorsTests: XCTestCase {
     // An empty header is not a JSON object.
     assertThrows(rawFile("empty-header", header: "", data: [1, 2, 3])) { if case .badHeader = $0 { return true }; return false }
     // Fewer than 8 bytes.
-    FileManager.default.createFile(atPath: path("tiny"), contents: Data([1, 2, 3]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path("tiny"), contents: Data([1, 2, 3])), "cannot create a test file")
     assertThrows(path("tiny")) { if case .truncated = $0 { return true }; return false }
     // Header length beyond the end of the file.
     assertThrows(rawFile("trunc-header", header: ok, data: [0, 0, 0, 0, 0, 0, 0, 0], claimedLength: 4000)) { if case .truncated = $0 { return true }; return false }

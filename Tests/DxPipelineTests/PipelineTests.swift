@@ -69,7 +69,7 @@ final class DatasetTests: XCTestCase {
     for (c, n) in [("Tomato___healthy", 3), ("Tomato___Early_blight", 2)] {
       for i in 0..<n { try writeImage(dir.appendingPathComponent("\(c)/sub/\(i).png").path, value: UInt8(i)) }
     }
-    FileManager.default.createFile(atPath: dir.appendingPathComponent("Tomato___healthy/notes.txt").path, contents: Data("x".utf8))
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir.appendingPathComponent("Tomato___healthy/notes.txt").path, contents: Data("x".utf8)), "cannot create a test file")
     let index = try DatasetIndex.folder(dir.path, extensions: ["png"])
     XCTAssertEqual(index.classes, ["Tomato___Early_blight", "Tomato___healthy"])
     XCTAssertEqual(index.items.map(\.label), [0, 0, 1, 1, 1])
@@ -111,7 +111,7 @@ final class DatasetTests: XCTestCase {
       items.append(.init(path: p, label: i % 2))
     }
     let broken = dir.appendingPathComponent("broken.png").path
-    FileManager.default.createFile(atPath: broken, contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 0]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: broken, contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 0])), "cannot create a test file")
     items.append(.init(path: broken, label: 1))
     var spec = PipelineSpec(name: "t")
     spec.resolution = 16

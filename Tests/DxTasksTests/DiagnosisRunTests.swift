@@ -56,8 +56,8 @@ final class DiagnosisRunTests: XCTestCase {
 
   func testTheErrorsLedger_holdsOneRowPerBadFile_howeverOftenTheRunIsRepeated() throws {
     try photo(dir + "/good.png")
-    FileManager.default.createFile(atPath: dir + "/bad.png", contents: Data([0x89, 0x50, 0x4E, 0x47, 9, 9]))
-    FileManager.default.createFile(atPath: dir + "/worse.jpg", contents: Data([0xFF, 0xD8, 0xFF, 1]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/bad.png", contents: Data([0x89, 0x50, 0x4E, 0x47, 9, 9])), "cannot create a test file")
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/worse.jpg", contents: Data([0xFF, 0xD8, 0xFF, 1])), "cannot create a test file")
     let run = DiagnosisRun(predictor: try predictor(), slides: nil)
     for attempt in 1...3 {
       let summary = try run.run(inputs: DiagnosisInputs([dir], recursive: false, classes: Self.classes), output: dir + "/pred.csv")

@@ -91,7 +91,7 @@ public enum MPIRunner {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: launcher[0])
     process.arguments = Array(launcher.dropFirst()) + [EffDxRunner.productsDirectory.appendingPathComponent("effdx").path] + arguments
-    FileManager.default.createFile(atPath: log.path, contents: nil)
+    XCTAssertTrue(FileManager.default.createFile(atPath: log.path, contents: nil), "cannot create a test file")
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle
     process.standardError = handle

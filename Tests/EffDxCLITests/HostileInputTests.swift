@@ -71,7 +71,7 @@ final class HostileInputTests: HostileCLITestCase {
     bytes += [0x80, 0x02, 0x7D, 0x2E]  // {}
     bytes += [0x80, 0x02] + root + [0x2E]
     let path = dir + "/\(name).pth"
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot create a test file")
     return path
   }
 
@@ -83,7 +83,7 @@ final class HostileInputTests: HostileCLITestCase {
       try refuses(["import-weights", try legacyPth(name, root: root), "--arch", "efficientnet_b0", "--out", dir + "/\(name).safetensors"], expected)
     }
     // A bare pickle that is no checkpoint is not met with advice to torch.load it.
-    FileManager.default.createFile(atPath: dir + "/evil.pth", contents: Data([0x80, 0x02, 0x63] + Array("os\nsystem\n".utf8) + [0x2E]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/evil.pth", contents: Data([0x80, 0x02, 0x63] + Array("os\nsystem\n".utf8) + [0x2E])), "cannot create a test file")
     let evil = try effdx(["import-weights", dir + "/evil.pth", "--arch", "efficientnet_b0", "--out", dir + "/evil.safetensors"])
     XCTAssertNotEqual(evil.status, 0)
     XCTAssertFalse(evil.stderr.contains("torch.save(torch.load"), evil.stderr)
@@ -128,7 +128,7 @@ final class HostileInputTests: HostileCLITestCase {
       XCTAssertNotEqual(r.status, 0, name)
       XCTAssertTrue(r.stderr.contains(expected), "\(name) should say '\(expected)':\n\(r.stderr)")
     }
-    FileManager.default.createFile(atPath: dir + "/latin1.yaml", contents: Data("name: p\nresolution: 32\n# caf\u{E9}\n".utf8.map { $0 }.dropLast(3) + [0xE9, 0x0A]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/latin1.yaml", contents: Data("name: p\nresolution: 32\n# caf\u{E9}\n".utf8.map { $0 }.dropLast(3) + [0xE9, 0x0A])), "cannot create a test file")
     let latin = try effdx(["train", "--task", "leaf-disease", "--pipeline", dir + "/latin1.yaml", "--data", dir + "/data", "--out", dir + "/run-latin"])
     XCTAssertTrue(latin.stderr.contains("latin1.yaml:3: not UTF-8 text"), latin.stderr)
   }
@@ -199,7 +199,7 @@ final class HostileInputTests: HostileCLITestCase {
     u16(0xA1B7)  // -24137 as int16
     u16(1000)
     let path = dir + "/\(name).tif"
-    FileManager.default.createFile(atPath: path, contents: Data(b))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(b)), "cannot create a test file")
     return path
   }
 
@@ -212,7 +212,7 @@ final class HostileInputTests: HostileCLITestCase {
 
   func testATruncatedJPEG_isAnErrorNotAGreyFill() throws {
     let jpeg = try Data(contentsOf: SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images/rgb.jpg"))
-    FileManager.default.createFile(atPath: dir + "/cut.jpg", contents: jpeg.prefix(jpeg.count * 9 / 10))
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/cut.jpg", contents: jpeg.prefix(jpeg.count * 9 / 10)), "cannot create a test file")
     try refuses(["convert", dir + "/cut.jpg", "--out", dir + "/cut.png"], "truncated")
   }
 
@@ -242,7 +242,7 @@ final class HostileInputTests: HostileCLITestCase {
     var st = statvfs()
     statvfs(disk, &st)
     let free = Int(st.f_bavail) * Int(st.f_bsize)
-    FileManager.default.createFile(atPath: disk + "/filler", contents: Data(count: free - 2 * 4096))
+    XCTAssertTrue(FileManager.default.createFile(atPath: disk + "/filler", contents: Data(count: free - 2 * 4096)), "cannot create a test file")
     var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
     c.numClasses = 2
     try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]"])
@@ -456,7 +456,7 @@ final class HostileInputTests: HostileCLITestCase {
     try "name: m\nsplit:\n  validation: 0\nresolution: 32\nbatch_size: 4\n".write(toFile: dir + "/m.yaml", atomically: true, encoding: .utf8)
     for c in ["a", "b"] {
       try FileManager.default.createDirectory(atPath: dir + "/broken/\(c)", withIntermediateDirectories: true)
-      for i in 0..<3 { FileManager.default.createFile(atPath: dir + "/broken/\(c)/\(i).png", contents: Data([0x89, 0x50, 0x4E, 0x47, 1])) }
+      for i in 0..<3 { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/broken/\(c)/\(i).png", contents: Data([0x89, 0x50, 0x4E, 0x47, 1]))) }
     }
     let train = ["train", "--task", "leaf-disease", "--pipeline", dir + "/m.yaml", "--arch", "efficientnet_lite0", "--epochs", "1"]
     try refuses(train + ["--data", dir + "/broken", "--out", dir + "/r1"], "not one training image could be read")

@@ -45,7 +45,7 @@ final class ImagingCommandsTests: XCTestCase {
     XCTAssertEqual(region.bitDepth, 16, "16-bit sources stay 16-bit")
     XCTAssertEqual(region, whole.cropped(x: 3, y: 4, width: 20, height: 10))
     let garbage = tmp.appendingPathComponent("garbage.tif").path
-    FileManager.default.createFile(atPath: garbage, contents: Data([0x49, 0x49, 0x2A, 0, 9, 9, 9, 9]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: garbage, contents: Data([0x49, 0x49, 0x2A, 0, 9, 9, 9, 9])), "cannot create a test file")
     let bad = try EffDxRunner.run(["convert", garbage, "--out", tmp.appendingPathComponent("x.png").path])
     XCTAssertNotEqual(bad.status, 0)
     XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, "one-line error: \(bad.stderr)")

@@ -75,7 +75,7 @@ final class ModelCommandsTests: XCTestCase {
     XCTAssertTrue(loose.stdout.contains("3 classes"), loose.stdout)
     // Bad input: a typed, readable error and a non-zero exit, never a crash.
     let garbage = tmp.appendingPathComponent("garbage.pth").path
-    FileManager.default.createFile(atPath: garbage, contents: Data(repeating: 7, count: 100))
+    XCTAssertTrue(FileManager.default.createFile(atPath: garbage, contents: Data(repeating: 7, count: 100)), "cannot create a test file")
     let bad = try EffDxRunner.run(["import-weights", garbage, "--arch", "efficientnet_b0", "--out", tmp.appendingPathComponent("z.safetensors").path])
     XCTAssertNotEqual(bad.status, 0)
     XCTAssertTrue(bad.stderr.contains(garbage), bad.stderr)

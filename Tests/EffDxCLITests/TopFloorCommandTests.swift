@@ -48,7 +48,7 @@ final class TopFloorCommandTests: XCTestCase {
     // A pipeline's source.path is the data when --data is not given (relative to the file);
     // an unreadable training image is named on the console as it is skipped.
     let classDir = try FileManager.default.contentsOfDirectory(atPath: path("leaf/train")).filter { !$0.hasSuffix(".csv") }.sorted()[0]
-    FileManager.default.createFile(atPath: path("leaf/train/\(classDir)/broken.png"), contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 1]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path("leaf/train/\(classDir)/broken.png"), contents: Data([0x89, 0x50, 0x4E, 0x47, 0, 1])), "cannot create a test file")
     let manifest = try String(contentsOfFile: path("leaf/train/manifest.csv"), encoding: .utf8)
     try (manifest + CSV.row(["\(classDir)/broken.png", classDir, "field1"])).write(toFile: path("leaf/train/manifest.csv"), atomically: true, encoding: .utf8)
     try "name: mine\ntask: leaf-disease\nsource:\n  path: leaf/train\nsplit:\n  validation: 0.15\n  by_study: false\nresolution: 32\nbatch_size: 8\n".write(toFile: path("mine.yaml"), atomically: true, encoding: .utf8)

@@ -82,7 +82,7 @@ final class WorkflowTests: XCTestCase {
 
     // Diagnose the held-out photos plus a corrupt file: the batch finishes, the file is listed.
     let corrupt = path("leaf/holdout/Tomato___healthy/corrupt.png")
-    FileManager.default.createFile(atPath: corrupt, contents: Data([0x89, 0x50, 0x4E, 0x47, 1, 2, 3]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: corrupt, contents: Data([0x89, 0x50, 0x4E, 0x47, 1, 2, 3])), "cannot create a test file")
     let pred = path("pred.csv")
     let first = try EffDxRunner.run(["diagnose", "--checkpoint", path("whole/best.safetensors"), "--input", path("leaf/holdout"), "--recursive", "--out", pred, "--topk", "2"])
     XCTAssertEqual(first.status, 3, "exit status 3: some file failed\n\(first.stderr)")
