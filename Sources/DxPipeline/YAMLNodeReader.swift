@@ -22,6 +22,10 @@ struct YAMLNodeReader {
   /// stack. Text nested deeper than this is refused before it is parsed.
   static let maxNesting = 64
 
+  /// Opening brackets a file may hold at all, quoted or not: libyaml's recursion overflowed an
+  /// 8 MB stack at about 6,000 levels, and no pipeline needs a few dozen.
+  static let maxOpeningBrackets = 256
+
   static func scanNesting(_ text: String, file: String) throws {
     func refuse(_ line: Int, _ message: String) -> PipelineSpecError { PipelineSpecError(file: file, line: line, message: message) }
     var flow = 0, line = 1
@@ -68,6 +72,35 @@ struct YAMLNodeReader {
         if flow > maxNesting { throw refuse(line, "nested deeper than \(maxNesting) levels") }
       case "]", "}": flow = max(0, flow - 1)
       default: break
+      }
+      previous = c
+    }
+    try scanWithoutQuotes(text, refuse)
+  }
+
+  /// The bounds that hold whatever is quoted. `scanNesting` understands quotes the way a
+  /// reader of pipelines writes them, but YAML's are subtler (a `'` inside a plain scalar such
+  /// as `it is 'odd` or in a block scalar opens nothing), and a quote it took for an opening one
+  /// hid everything after it: so the brackets are also counted and anchors looked for here with
+  /// no regard to quoting. A few false refusals (a name with 300 brackets, `*x` in a comment)
+  /// are the price of never handing libyaml a file it cannot survive.
+  static func scanWithoutQuotes(_ text: String, _ refuse: (Int, String) -> PipelineSpecError) throws {
+    func boundary(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\n" || c == "[" || c == "{" || c == "," || c == ":" || c == "-" }
+    func nameCharacter(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" }
+    var opening = 0, line = 1
+    var previous: Unicode.Scalar = "\n"
+    var marker: Unicode.Scalar? = nil  // `&` or `*` just seen after a boundary
+    for c in text.unicodeScalars {
+      // `&name` or `*name` after a space, a line start or a flow indicator: an anchor or an
+      // alias wherever it stands.
+      if let m = marker, nameCharacter(c) { throw refuse(line, "anchors and aliases ('\(m)') are not allowed in a pipeline") }
+      marker = (c == "&" || c == "*") && boundary(previous) ? c : nil
+      if c == "\n" { line += 1 }
+      if c == "[" || c == "{" {
+        opening += 1
+        if opening > maxOpeningBrackets {
+          throw refuse(line, "more than \(maxOpeningBrackets) '[' and '{' in the file (quoted or not): a pipeline needs a few dozen, and they bound how deeply it can nest")
+        }
       }
       previous = c
     }

@@ -358,7 +358,14 @@ final class HostileInputTests: HostileCLITestCase {
     for (name, yaml, expected) in [("comment", "name: p # don't\nx: " + String(repeating: "[", count: 200_000) + "\n", "nested deeper than 64"),
                                    ("dashes", "name: p\nx:\n" + String(repeating: "- ", count: 100_000) + "x\n", "deeper than"),
                                    ("anchors", "name: p\nx:\n" + String(repeating: "- &a [*a]\n", count: 2000), "anchors and aliases"),
-                                   ("scalar", "name: p\ntrain_transforms:\n  - horizontal_flip: 1.0\n", "must be a mapping")] {
+                                   ("scalar", "name: p\ntrain_transforms:\n  - horizontal_flip: 1.0\n", "must be a mapping"),
+                                   // A quote inside a plain scalar, a flow item or a block scalar opens
+                                   // nothing in YAML; taken for an opening one, it hid the brackets and
+                                   // anchors after it from the scan and libyaml overflowed the stack.
+                                   ("plain-quote", "name: it is 'odd\nresolution: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n", "more than 256 '[' and '{'"),
+                                   ("flow-quote", "name: p\nresolution: [a 'b, " + String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000) + "]\n", "more than 256 '[' and '{'"),
+                                   ("block-quote", "name: |\n  \"\nresolution: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n", "more than 256 '[' and '{'"),
+                                   ("quoted-anchors", "name: it is 'odd\nx:\n" + String(repeating: "- &a [*a]\n", count: 20), "anchors and aliases")] {
       try yaml.write(toFile: dir + "/\(name).yaml", atomically: true, encoding: .utf8)
       try refuses(["train", "--task", "leaf-disease", "--pipeline", dir + "/\(name).yaml", "--data", dir + "/data", "--out", dir + "/r-\(name)"], expected)
     }
