@@ -69,7 +69,9 @@ public struct Evaluator: Sendable {
     if !disagree.isEmpty {
       warnings.append("\(disagree.count) rows predict a class that is not their most probable one (first: \(t.paths[disagree[0]])): a decision rule such as a slide's top-k tumour rule, or a file whose predicted column does not match its probabilities; label metrics use the predicted column, ROC and PR curves the probabilities")
     }
-    var overall = Evaluator.block(t, scope: "overall", warnings: &warnings)
+    // The overall matrix holds classes^2 counts: past overallMatrixClassLimit (4 million
+    // cells) it is left out like the studies' (100,000 classes would be 80 GB).
+    var overall = Evaluator.block(t, scope: "overall", matrices: k <= EvaluationReport.overallMatrixClassLimit, warnings: &warnings)
     let curves = Dictionary(uniqueKeysWithValues: t.classes.enumerated().map { ($0.element, Curves(t, positive: $0.offset)) })
     if bootstrap.resamples > 0 {
       overall.ci95 = bootstrap.intervals(t).merging(bootstrap.scoreIntervals(t) { warnings.append($0) }) { a, _ in a }

@@ -55,6 +55,25 @@ final class PredictionsReaderTests: XCTestCase {
     XCTAssertEqual(t.issues.map(\.description), ["\(m):4: path 'w.png' has no prediction", "\(p):4: path 'z.png' is not in the labels manifest"])
   }
 
+  /// Ambiguous files are refused, not read one way: a path listed twice in the labels
+  /// manifest (its later label silently won), a column named twice (the second `label` was
+  /// every row's truth), and more p_ columns than a checkpoint may have classes (a 200,000-column
+  /// header trapped allocating its 320 GB confusion matrix).
+  func testAmbiguousOrOversizedFiles_areRefusedNamingTheLine() throws {
+    let p = write("pred.csv", "path,predicted,p_a,p_b\nx.png,a,0.7,0.3\ny.png,b,0.4,0.6\n")
+    let m = write("twice.csv", "path,label\nx.png,a\ny.png,a\nx.png,b\n")
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: p, labels: m)) {
+      XCTAssertEqual($0 as? PredictionsError, .badLine(path: m, line: 4, reason: "'x.png' is listed again (first on line 2): which label is its truth?"))
+    }
+    let twoLabels = write("twolabels.csv", "path,label,predicted,p_a,p_b,label\nx.png,a,a,0.7,0.3,b\n")
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: twoLabels)) { XCTAssertTrue("\($0)".contains("column 'label' appears twice"), "\($0)") }
+    let twoP = write("twop.csv", "path,label,predicted,p_a,p_b,p_a\nx.png,a,a,0.7,0.3,0\n")
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: twoP)) { XCTAssertTrue("\($0)".contains("column 'p_a' appears twice"), "\($0)") }
+    let columns = (0...PredictionsReader.maxClasses).map { "p_c\($0)" }.joined(separator: ",")
+    let wide = write("wide.csv", "path,label,predicted," + columns + "\nx.png,c0,c0,1" + String(repeating: ",0", count: PredictionsReader.maxClasses) + "\n")
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: wide)) { XCTAssertTrue("\($0)".contains("100001 p_<class> columns; at most 100000"), "\($0)") }
+  }
+
   func testUnusableFiles_throwTypedErrorsNamingTheFile() {
     for (name, text) in [("empty.csv", ""), ("nolabel.csv", "path,predicted,p_a,p_b\nx,a,1,0\n"), ("oneclass.csv", "path,label,predicted,p_a\nx,a,a,1\n"),
                          ("allbad.csv", "path,label,predicted,p_a,p_b\nx,q,a,1,0\n")] {
@@ -175,5 +194,22 @@ final class ReportFilesTests: XCTestCase {
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
     XCTAssertFalse(md.contains("| **class0** |"), "no row of a k x k table")
     XCTAssertEqual(md.components(separatedBy: "## Most frequent confusions").count, 2)
+  }
+
+  /// Past 2,048 classes the overall block leaves out its classes^2 matrices too (and evaluates
+  /// the rest as usual).
+  func testVeryManyClasses_leaveOutTheOverallMatrix() {
+    let k = EvaluationReport.overallMatrixClassLimit + 1
+    var table = PredictionTable(classes: (0..<k).map { "c\($0)" })
+    for i in 0..<4 {
+      var p = [Double](repeating: 0, count: k)
+      p[i] = 1
+      table.append(path: "x\(i).png", study: "", truth: i, predicted: i, probabilities: p)
+    }
+    let report = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(table, inputs: .init(predictions: "many.csv", bootstrapResamples: 0))
+    XCTAssertNil(report.overall.confusionMatrix)
+    XCTAssertNil(report.overall.confusionMatrixNormalized)
+    XCTAssertEqual(report.overall.accuracy, 1)
+    XCTAssertEqual(report.overall.perClass.count, k)
   }
 }

@@ -13,11 +13,14 @@ public enum PredictionsError: Error, CustomStringConvertible, Equatable {
   case cannotRead(path: String, reason: String)
   case badHeader(path: String, reason: String)
   case noRows(path: String, issues: [RowIssue])
+  /// A line that makes the whole file ambiguous (a manifest path listed twice).
+  case badLine(path: String, line: Int, reason: String)
 
   public var description: String {
     switch self {
     case .cannotRead(let path, let reason): return "\(path): cannot read: \(reason)"
     case .badHeader(let path, let reason): return "\(path): bad header: \(reason)"
+    case .badLine(let path, let line, let reason): return "\(path):\(line): \(reason)"
     case .noRows(let path, let issues):
       let shown = issues.prefix(5).map { "  \($0)" }.joined(separator: "\n")
       return "\(path): no usable rows" + (issues.isEmpty ? " (the file has a header and nothing else)" : ":\n" + shown + (issues.count > 5 ? "\n  ... and \(issues.count - 5) more" : ""))

@@ -10,6 +10,10 @@ import Foundation
 public enum PredictionsReader {
   typealias Truth = [String: (label: String, study: String?, line: Int, listed: String)]
 
+  /// The most classes a predictions file may have (a checkpoint's limit): a header of a million
+  /// `p_` columns is refused before anything is sized by it.
+  public static let maxClasses = 100_000
+
   /// - Parameters:
   ///   - labelsPath: optional manifest (`path,label[,study]...`) holding the ground truth.
   ///   - studyColumn: the column that groups rows (slide, patient, field); missing is allowed.
@@ -90,7 +94,11 @@ public enum PredictionsReader {
 
     init(header: [String], path: String, hasManifest: Bool, studyColumn name: String) throws {
       var col: [String: Int] = [:]
-      for (i, h) in header.enumerated() { col[h] = i }
+      for (i, h) in header.enumerated() {
+        // Two columns of one name: which one a reader takes is arbitrary (two `label`s made
+        // every row's truth the second's without a word).
+        guard col.updateValue(i, forKey: h) == nil else { throw PredictionsError.badHeader(path: path, reason: "column '\(h)' appears twice") }
+      }
       for (i, h) in header.enumerated() where h.hasPrefix("p_") {
         classes.append(String(h.dropFirst(2)))
         probColumns.append(i)
@@ -98,7 +106,9 @@ public enum PredictionsReader {
       guard let p = col["path"] else { throw PredictionsError.badHeader(path: path, reason: "no 'path' column") }
       guard let pr = col["predicted"] else { throw PredictionsError.badHeader(path: path, reason: "no 'predicted' column") }
       guard classes.count >= 2 else { throw PredictionsError.badHeader(path: path, reason: "needs a p_<class> column per class (at least two)") }
-      guard Set(classes).count == classes.count else { throw PredictionsError.badHeader(path: path, reason: "duplicate p_<class> columns") }
+      guard classes.count <= PredictionsReader.maxClasses else {
+        throw PredictionsError.badHeader(path: path, reason: "\(classes.count) p_<class> columns; at most \(PredictionsReader.maxClasses) classes (a checkpoint's limit)")
+      }
       guard hasManifest || col["label"] != nil else { throw PredictionsError.badHeader(path: path, reason: "no 'label' column and no --labels manifest") }
       pathColumn = p
       predictedColumn = pr
@@ -189,6 +199,9 @@ public enum PredictionsReader {
         guard fields.count > max(col["path"]!, col["label"]!) else { return }
         let listed = fields[col["path"]!].string(b)
         let entry = (fields[col["label"]!].string(b), col[studyColumn].flatMap { $0 < fields.count ? fields[$0].string(b) : nil }, line, listed)
+        // A path listed twice has two truths; the later one silently won (train and diagnose
+        // refuse the same in their manifests).
+        if let earlier = out[listed] { throw PredictionsError.badLine(path: path, line: line, reason: "'\(listed)' is listed again (first on line \(earlier.line)): which label is its truth?") }
         out[listed] = entry
         out[PredictionsReader.absolute(listed, base: base)] = entry
       }

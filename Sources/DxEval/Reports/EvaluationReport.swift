@@ -5,8 +5,13 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
   /// Past this many classes a study's block leaves out its confusion matrices (every study's
   /// would be classes x classes numbers: 50 studies of 250 classes made a 90 MB report.json),
   /// and report.md and report.html list the most frequent confusions instead of the full grid.
-  /// The overall matrix stays whole in report.json and confusion_matrix.csv.
+  /// The overall matrix stays whole in report.json and confusion_matrix.csv up to
+  /// `overallMatrixClassLimit`.
   public static let fullMatrixClassLimit = 64
+  /// Classes past which even the overall confusion matrix (and the list of most frequent
+  /// confusions drawn from it) is left out of the report: classes^2 cells, 4 million at 2,048,
+  /// 10 billion at the 100,000 classes a file may have.
+  public static let overallMatrixClassLimit = 2048
 
   public var schemaVersion = EvaluationReport.currentSchemaVersion
   public var inputs: Inputs
