@@ -43,7 +43,7 @@ final class JPEG2000Tests: XCTestCase {
 
   /// An SVS as an Aperio scanner lays it out: level 0, the thumbnail, two reduced levels, the
   /// label and the macro image.
-  static func writeAperio(_ path: String, compression: TIFFWriter.Compression, source: @escaping (Int, Int, Int, Int) -> Image, width: Int = 1000, height: Int = 700) throws {
+  static func writeAperio(_ path: String, compression: TIFFWriter.Compression, source: @escaping (Int, Int, Int, Int) -> Image, width: Int = 1000, height: Int = 700, mpp: String = "0.5") throws {
     let header = "Aperio Image Library v12.0.15\r\n\(width)x\(height) [0,0 \(width)x\(height)] (240x240) J2K/KDU Q=30"
     func level(_ factor: Int) -> TIFFWriter.Level {
       TIFFWriter.Level(width: width / factor, height: height / factor) { x, y, w, h in
@@ -54,7 +54,7 @@ final class JPEG2000Tests: XCTestCase {
     }
     let thumb = smooth(0, 0, width / 8, height / 8)
     try TIFFWriter.write(pages: [
-      .level(level(1), description: header + "|AppMag = 20|MPP = 0.5"),
+      .level(level(1), description: header + "|AppMag = 20|MPP = \(mpp)"),
       .stripped(thumb, description: "Aperio Image Library v12.0.15\r\n\(width)x\(height) -> \(width / 8)x\(height / 8) - |MPP = 0.5"),
       .level(level(2), description: "Aperio Image Library v12.0.15\r\n\(width)x\(height) -> \(width / 2)x\(height / 2) - |MPP = 0.5"),
       .level(level(4), description: "Aperio Image Library v12.0.15\r\n\(width)x\(height) -> \(width / 4)x\(height / 4) - |MPP = 0.5"),

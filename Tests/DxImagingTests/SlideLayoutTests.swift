@@ -94,4 +94,22 @@ final class SlideLayoutTests: XCTestCase {
     for bad in ["0.5abc", "1e-300", "1e308", "nan", "-0.5", "", "0x1p-1 um"] { XCTAssertNil(mpp(bad), bad) }
     XCTAssertEqual(SlideLayout.vendorMPP("Aperio Image Library|MPP = 0.2520")?.x, 0.252, "the last field")
   }
+
+  /// The same rule holds for a whole slide: a second, looser parse of the description while
+  /// reading each directory took "0.5abc" as 0.5 and 1e308 as 1, credited to "tiff tags".
+  func testASlideWithAnImplausibleAperioMPP_hasNoMPP() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-mpp-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for field in ["0.5abc", "1e308", "1e-300"] {
+      let path = dir + "/a.svs"
+      try JPEG2000Tests.writeAperio(path, compression: .jpeg(quality: 90), source: JPEG2000Tests.smooth, width: 480, height: 480, mpp: field)
+      let r = try TIFFReader(path: path)
+      XCTAssertEqual(r.levels.map(\.mppX), [nil, nil, nil], field)
+      XCTAssertNil(r.mppSource, field)
+    }
+    let path = dir + "/good.svs"
+    try JPEG2000Tests.writeAperio(path, compression: .jpeg(quality: 90), source: JPEG2000Tests.smooth, width: 480, height: 480, mpp: "5e-1")
+    XCTAssertEqual(try TIFFReader(path: path).levels.map(\.mppX), [0.5, 1.0, 2.0])
+  }
 }

@@ -20,7 +20,8 @@ public final class TIFFReader: SlideSource {
     public var photometric: String
     public var compression: String
     public var planarSeparate: Bool
-    /// Microns per pixel (x, y) from the resolution tags or an Aperio description, when known.
+    /// Microns per pixel (x, y): the slide's (vendor metadata, else level 0's resolution tags)
+    /// times this level's downsample, when known.
     public var mppX: Double?, mppY: Double?
     /// True for a SubIFD (a reduced-resolution copy of its page).
     public var isSubIFD: Bool
@@ -179,7 +180,10 @@ public final class TIFFReader: SlideSource {
     } else {
       if dx_tiff_get_u32(tif, UInt32(TIFFTAG_ROWSPERSTRIP), &rps) != 0 || rps == 0 || rps > h { rps = h }
     }
-    // Resolution: tags (inch or centimetre), else an Aperio "MPP = 0.25" description.
+    // Resolution: the tags (inch or centimetre) only. A vendor's value in the description
+    // (Aperio's "MPP = 0.25") is read once, for the whole slide, by SlideLayout.vendorMPP, which
+    // refuses what is not a plausible number ("0.5abc", 1e308): a second, looser parse here
+    // passed those as "tiff tags".
     var mppX: Double? = nil, mppY: Double? = nil
     var xres: Float = 0, yres: Float = 0, unit: UInt16 = 2
     _ = dx_tiff_get_u16_defaulted(tif, UInt32(TIFFTAG_RESOLUTIONUNIT), &unit)
@@ -188,14 +192,6 @@ public final class TIFFReader: SlideSource {
       mppX = micronsPerUnit / Double(xres)
       mppY = dx_tiff_get_float(tif, UInt32(TIFFTAG_YRESOLUTION), &yres) == 0 && yres > 0 ? micronsPerUnit / Double(yres) : mppX
       if !SlideLayout.plausibleMPP(mppX!) || !SlideLayout.plausibleMPP(mppY!) { (mppX, mppY) = (nil, nil) }
-    }
-    var description: UnsafePointer<CChar>? = nil
-    if dx_tiff_get_string(tif, UInt32(TIFFTAG_IMAGEDESCRIPTION), &description) == 0, let description {
-      let text = String(cString: description)
-      if let r = text.range(of: "MPP = ") {
-        let value = text[r.upperBound...].prefix { $0.isNumber || $0 == "." }
-        if let mpp = Double(value), SlideLayout.plausibleMPP(mpp) { mppX = mpp; mppY = mpp }
-      }
     }
     var extraCount: UInt16 = 0
     var extraTypes: UnsafePointer<UInt16>? = nil
