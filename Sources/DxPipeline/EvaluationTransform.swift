@@ -27,8 +27,8 @@ public struct EvaluationTransform: Equatable, Sendable {
   /// From a pipeline. Random transforms have no place in evaluation (two runs over the same
   /// image would disagree), so they are refused.
   public init(spec: PipelineSpec) throws {
-    guard spec.mean.count == 3, spec.std.count == 3, spec.mean.allSatisfy(\.isFinite), spec.std.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-      throw PipelineSpecError(file: spec.name, line: 0, message: "normalization needs 3 finite means and 3 positive stds")
+    if let problem = NormalizationRange.problem(mean: spec.mean, std: spec.std) {
+      throw PipelineSpecError(file: spec.name, line: 0, message: "normalization: \(problem)")
     }
     if let random = spec.evalTransforms.first(where: \.isRandom) {
       throw PipelineSpecError(file: spec.name, line: 0, message: "eval_transforms must be deterministic; '\(random.name)' draws random numbers (move it to train_transforms)")
@@ -169,7 +169,7 @@ public struct EvaluationTransform: Equatable, Sendable {
     guard let resolution, let mean, let std, let stepsNode = r.value("steps"), let seq = stepsNode.sequence else {
       throw r.error(root, "needs resolution, mean, std and steps")
     }
-    guard mean.allSatisfy({ $0.isFinite }), std.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw r.error(root, "mean must be finite and std positive") }
+    if let problem = NormalizationRange.problem(mean: mean, std: std) { throw r.error(root, problem) }
     try r.finish("the evaluation transform")
     let steps = try seq.map { try TransformSpec.decode($0, file: source) }
     if let random = steps.first(where: \.isRandom) { throw r.error(stepsNode, "'\(random.name)' is random; an evaluation transform must be deterministic") }

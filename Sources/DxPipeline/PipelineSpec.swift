@@ -130,8 +130,7 @@ public struct PipelineSpec: Equatable, Sendable {
     if var n = try r.child("normalization") {
       spec.mean = try n.doubles("mean", count: 3) ?? spec.mean
       spec.std = try n.doubles("std", count: 3) ?? spec.std
-      if spec.std.contains(where: { !($0 > 0 && $0.isFinite) }) { throw n.error(n.node, "'std' values must be positive numbers") }
-      if spec.mean.contains(where: { !$0.isFinite }) { throw n.error(n.node, "'mean' values must be finite") }
+      if let problem = NormalizationRange.problem(mean: spec.mean, std: spec.std) { throw n.error(n.node, "normalization: \(problem)") }
       try n.finish("normalization")
     }
     for (key, target) in [("train_transforms", \PipelineSpec.trainTransforms), ("eval_transforms", \PipelineSpec.evalTransforms)] {

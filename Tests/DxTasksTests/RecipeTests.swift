@@ -69,6 +69,22 @@ final class RecipeTests: XCTestCase {
     return trainer
   }
 
+  /// A run whose weights become NaN or infinite stops naming the parameter, before the epoch's
+  /// checkpoints are written (it exited 0 with checkpoints `diagnose` refuses).
+  func testADivergedRun_stopsBeforeWritingItsCheckpoints() throws {
+    let items = try items()
+    let model = try tinyModel()
+    let (name, weight) = try XCTUnwrap(model.namedParameters().last { $0.name.hasPrefix("classifier.weight") })
+    var scalars = weight.value.scalars
+    scalars[0] = .nan
+    weight.value = Tensor(shape: weight.value.shape, scalars: scalars)
+    let trainer = try Trainer(model: model, spec: spec, config: headConfig(steps: 1), classes: ["a", "b"], train: items, validation: [], runDirectory: dir + "/nan")
+    XCTAssertThrowsError(try trainer.run()) { XCTAssertTrue("\($0)".contains("epoch 1: '\(name)' holds NaN or infinite values: the run diverged"), "\($0)") }
+    for file in ["best.safetensors", "last.safetensors", "last.state.safetensors", "log.jsonl"] {
+      XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/nan/" + file), file)
+    }
+  }
+
   func testSGDWithMomentumThroughTheTrainer_matchesTwoHandComputedSteps() throws {
     let items = try items()
     let stepsTaken = 2

@@ -42,7 +42,8 @@ final class HostileInputTests: HostileCLITestCase {
       ("res-0", ["resolution": 0], [:], "resolution"),
       ("res-huge", ["resolution": 100_000], [:], "resolution"),
       ("crop-0", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0,\"mean\":[0.5,0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "crop_pct"),
-      ("mean-2", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "3 finite means"),
+      ("mean-2", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5],\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "needs 3 means and 3 stds, not 2 and 3"),
+      ("std-tiny", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":[0.5,0.5,0.5],\"std\":[1e-300,0.2,0.2],\"interpolation\":\"bicubic\"}"], "std 1e-300 is outside"),
       // Unreadable preprocessing is an error naming the field, never the defaults in its place.
       ("pre-not-json", [:], ["effdx.preprocessing": "{resolution: 32"], "metadata 'effdx.preprocessing' is unreadable"),
       ("pre-mean-text", [:], ["effdx.preprocessing": "{\"resolution\":32,\"cropPct\":0.875,\"mean\":\"0.5\",\"std\":[0.2,0.2,0.2],\"interpolation\":\"bicubic\"}"], "'mean'"),
@@ -121,6 +122,10 @@ final class HostileInputTests: HostileCLITestCase {
       ("sexagesimal", "name: p\nworkers: -444444444444:4444\n", "p.yaml:2: 'workers' must be a whole number"),
       ("jpeg-scaling", "name: p\ndecode:\n  jpeg_scaling: 7\n", "p.yaml:3: 'jpeg_scaling' must be true or false"),
       ("random-eval", "name: p\neval_transforms:\n  - horizontal_flip: {p: 0.5}\n", "p.yaml:3: eval_transforms must be deterministic"),
+      // Finite but overflowing: every normalised pixel was infinite and training exited 0 with
+      // NaN weights.
+      ("mean-huge", "name: p\nnormalization:\n  mean: [1e308, 0.5, 0.5]\n  std: [0.2, 0.2, 0.2]\n", "p.yaml:3: normalization: mean 1e+308 is outside -1000.0...1000.0"),
+      ("std-tiny", "name: p\nnormalization:\n  std: [1e-300, 0.2, 0.2]\n", "p.yaml:3: normalization: std 1e-300 is outside 0.0001...1000.0"),
     ]
     for (name, yaml, expected) in cases {
       try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)

@@ -57,10 +57,9 @@ public struct TaskCheckpoint {
     if let json = meta[EvaluationTransform.metadataKey] {
       evaluation = try EvaluationTransform.decode(json: json, source: "\(path): metadata '\(EvaluationTransform.metadataKey)'")
     } else {
-      guard preprocessing.mean.count == 3, preprocessing.mean.allSatisfy(\.isFinite), preprocessing.std.count == 3,
-            preprocessing.std.allSatisfy({ $0 > 0 && $0.isFinite }), preprocessing.cropPct > 0, preprocessing.cropPct <= 1,
-            (16...2048).contains(preprocessing.resolution) else {
-        throw bad("effdx.preprocessing", "needs 3 finite means, 3 positive stds, crop_pct in (0, 1] and a resolution in 16...2048")
+      if let problem = NormalizationRange.problem(mean: preprocessing.mean, std: preprocessing.std) { throw bad("effdx.preprocessing", problem) }
+      guard preprocessing.cropPct > 0, preprocessing.cropPct <= 1, (16...2048).contains(preprocessing.resolution) else {
+        throw bad("effdx.preprocessing", "needs crop_pct in (0, 1] and a resolution in 16...2048")
       }
       guard ResizeFilter(rawValue: preprocessing.interpolation) != nil else {
         throw bad("effdx.preprocessing", "interpolation '\(preprocessing.interpolation)' is not one of \(ResizeFilter.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -254,6 +254,7 @@ public final class Trainer {
         throw TaskError.invalid("epoch \(epoch + 1): not one training image could be read (\(skipped) failed); nothing was trained")
       }
       try synchroniseEpochEnd()
+      try checkFinite(epoch: epoch)
       let (accuracy, macroF1) = try evaluate(features, progress: { if isRoot { events(.validating(done: $0, total: $1)) } }, failures: { report($0, events) })
       let metric = config.metric == "accuracy" ? accuracy : macroF1
       // Without a validation split the latest epoch is the best one, and nothing stops early.
@@ -286,6 +287,16 @@ public final class Trainer {
       if isRoot { events(.epochEnd(log)) }
     }
     return logs
+  }
+
+  /// A diverged run (a learning rate too high, an extreme normalization) holds NaN or infinite
+  /// weights from then on: it stops before this epoch's files replace the last good ones,
+  /// rather than exit 0 with checkpoints `diagnose` refuses. Every rank holds the same weights
+  /// here (after `synchroniseEpochEnd`), so every rank stops alike.
+  func checkFinite(epoch: Int) throws {
+    for (name, p) in model.namedParameters() where !p.value.scalars.allSatisfy(\.isFinite) {
+      throw TaskError.invalid("epoch \(epoch + 1): '\(name)' holds NaN or infinite values: the run diverged (a learning rate too high?); \(runDirectory) keeps the files of epoch \(epochsDone)")
+    }
   }
 
   /// The best checkpoint on the held-out test items, written as `diagnose` writes predictions
