@@ -64,13 +64,18 @@ public struct DatasetIndex: Equatable, Sendable {
     var lineOf: [String: Int] = [:]
     for (line, row) in rows.dropFirst() {
       guard row.count == header.count else { throw DatasetError(path: path, message: "line \(line): \(row.count) fields, header has \(header.count)") }
+      // A label is a class name: spaces around it ("rust ", after a comma and a space) would
+      // make another class of the same name, and an empty one a class called "".
+      let label = row[lc].trimmingCharacters(in: .whitespaces)
+      guard !row[pc].trimmingCharacters(in: .whitespaces).isEmpty else { throw DatasetError(path: path, message: "line \(line): the path is empty") }
+      guard !label.isEmpty else { throw DatasetError(path: path, message: "line \(line): the label of '\(row[pc])' is empty") }
       let p = row[pc].hasPrefix("/") ? row[pc] : (base as NSString).appendingPathComponent(row[pc])
       // The same image twice would be trained on twice, or land in training and test at once.
       let key = (p as NSString).standardizingPath
       if let first = lineOf[key] { throw DatasetError(path: path, message: "line \(line): '\(row[pc])' is already listed on line \(first)") }
       lineOf[key] = line
       if let spc, !["", "train", "val", "test"].contains(row[spc]) { throw DatasetError(path: path, message: "line \(line): split must be train, val or test, not '\(row[spc])'") }
-      raw.append((p, row[lc], sc.map { row[$0] }, spc.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 }, line))
+      raw.append((p, label, sc.map { row[$0] }, spc.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 }, line))
     }
     let classes = fixed ?? Array(Set(raw.map(\.1))).sorted()
     let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })

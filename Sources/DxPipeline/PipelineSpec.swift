@@ -76,6 +76,9 @@ public struct PipelineSpec: Equatable, Sendable {
     do { try ImageFormat.checkRegularFile(path) } catch ImageError.cannotOpen(_, let reason) {
       throw PipelineSpecError(file: path, line: 1, message: "cannot read: \(reason)")
     }
+    // The size is checked before anything is read: a 3 GB file was read whole first.
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+    guard size <= 1 << 20 else { throw PipelineSpecError(file: path, line: 1, message: "\(size) bytes; a pipeline file is at most 1 MiB") }
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
       throw PipelineSpecError(file: path, line: 1, message: "cannot read: \((error as NSError).localizedDescription)")
     }

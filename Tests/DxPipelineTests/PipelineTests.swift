@@ -25,6 +25,21 @@ final class PipelineSpecTests: XCTestCase {
     for t in leaf.trainTransforms + patches.trainTransforms { XCTAssertTrue(TransformSpec.names.contains(t.name), t.name) }
   }
 
+  /// A pipeline file past 1 MiB is refused from its size, before a byte is read (a sparse
+  /// 3 GB file was read whole first: seconds and gigabytes, or a failure to allocate).
+  func testAHugePipelineFile_isRefusedBeforeItIsRead() throws {
+    let p = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-huge-\(UUID().uuidString).yaml").path
+    defer { try? FileManager.default.removeItem(atPath: p) }
+    XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: nil))
+    let handle = try XCTUnwrap(FileHandle(forWritingAtPath: p))
+    try handle.truncate(atOffset: 3 << 30)  // sparse: no disk used
+    try handle.close()
+    func peakKB() -> Int { var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return u.ru_maxrss }
+    let before = peakKB()
+    XCTAssertThrowsError(try PipelineSpec.load(path: p)) { XCTAssertTrue("\($0)".contains("\(3 << 30) bytes; a pipeline file is at most 1 MiB"), "\($0)") }
+    XCTAssertLessThan(peakKB() - before, 100_000, "the file was read into memory")
+  }
+
   func testMistakes_areErrorsWithFileLineAndExpectation() {
     func error(_ yaml: String) -> PipelineSpecError? {
       do { _ = try PipelineSpec.parse(yaml, file: "p.yaml"); return nil } catch { return error as? PipelineSpecError }
@@ -86,6 +101,14 @@ final class DatasetTests: XCTestCase {
     XCTAssertEqual(index.items[2].study, "F2")
     try "path,label,split\na.png,rust,holdout\n".write(toFile: m, atomically: true, encoding: .utf8)
     XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertTrue("\($0)".contains("line 2"), "\($0)") }
+    // A label with spaces around it is the class without them (it made a class "rust " beside
+    // "rust"); an empty label or path is an error at its line (it made a class "").
+    try "path, label\na.png, rust\nb.png,rust \nc.png,healthy\n".write(toFile: m, atomically: true, encoding: .utf8)
+    XCTAssertEqual(try DatasetIndex.manifest(m).classes, ["healthy", "rust"])
+    try "path,label\na.png,rust\nb.png,\n".write(toFile: m, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertEqual("\($0)", "\(m): line 3: the label of 'b.png' is empty") }
+    try "path,label\na.png,rust\n ,rust\n".write(toFile: m, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertEqual("\($0)", "\(m): line 3: the path is empty") }
   }
 
   func testSplit_stratifiedByClassStudiesNeverLeakAndSeeded() {
