@@ -51,6 +51,36 @@ final class OutputProtectionTests: HostileCLITestCase {
     XCTAssertEqual(r.status, 0, r.stderr)
   }
 
+  /// `evaluate --out` the folder of its own predictions (named like a report file), or a folder
+  /// holding a report file's name that no report wrote, replaced them; `train --out` a folder
+  /// of the user's replaced its test.csv and log.jsonl. Each is refused, the files kept; an
+  /// earlier report is replaced as before.
+  func testReportAndRunFolders_neverReplaceTheUsersFiles() throws {
+    let predictions = "path,label,predicted,p_a,p_b\nx.png,a,a,0.9,0.1\ny.png,b,a,0.6,0.4\nz.png,b,b,0.2,0.8\n"
+    try FileManager.default.createDirectory(atPath: dir + "/ev", withIntermediateDirectories: true)
+    try predictions.write(toFile: dir + "/ev/per_study.csv", atomically: true, encoding: .utf8)
+    try refuses(["evaluate", "--predictions", dir + "/ev/per_study.csv", "--out", dir + "/ev"], "would replace the input", status: 64)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/ev/per_study.csv", encoding: .utf8), predictions)
+    try predictions.write(toFile: dir + "/p.csv", atomically: true, encoding: .utf8)
+    try "my notes\n".write(toFile: dir + "/ev/report.md", atomically: true, encoding: .utf8)
+    try refuses(["evaluate", "--predictions", dir + "/p.csv", "--out", dir + "/ev"], "holds per_study.csv, which no earlier report wrote there", status: 64)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/ev/report.md", encoding: .utf8), "my notes\n")
+    for _ in 0..<2 {
+      let r = try effdx(["evaluate", "--predictions", dir + "/p.csv", "--bootstrap", "0", "--out", dir + "/report"])
+      XCTAssertEqual(r.status, 0, r.stderr)
+    }
+
+    for c in ["a", "b"] {
+      try FileManager.default.createDirectory(atPath: dir + "/data/\(c)", withIntermediateDirectories: true)
+      for i in 0..<3 { try photo(dir + "/data/\(c)/\(i).png") }
+    }
+    try "path,label\nmine.png,a\n".write(toFile: dir + "/data/test.csv", atomically: true, encoding: .utf8)
+    try "{\"my\": \"notes\"}\n".write(toFile: dir + "/data/log.jsonl", atomically: true, encoding: .utf8)
+    try refuses(["train", "--task", "leaf-disease", "--data", dir + "/data", "--out", dir + "/data", "--epochs", "1"], "holds log.jsonl, and no run of effdx's")
+    XCTAssertEqual(try String(contentsOfFile: dir + "/data/test.csv", encoding: .utf8), "path,label\nmine.png,a\n")
+    XCTAssertEqual(try String(contentsOfFile: dir + "/data/log.jsonl", encoding: .utf8), "{\"my\": \"notes\"}\n")
+  }
+
   /// A resumed run counts each row's file as done: a damaged or repeated row stops it, naming
   /// the line, with the file left as it is; without the row, the file is diagnosed again.
   func testDamagedRowsOfAResumedRun_stopItNamingTheLine() throws {

@@ -6,6 +6,26 @@ import Foundation
 public enum ReportWriter {
   public static let fileNames = ["report.json", "per_class.csv", "per_study.csv", "confusion_matrix.csv", "report.md", "report.html"]
 
+  /// Why `directory` may not receive a report, or nil: a file there of one of the report's
+  /// names that an earlier report did not write (no `report.json` of ours beside it) is the
+  /// user's, and is never replaced; nor is one of `inputs` (`--out` the folder of its own
+  /// predictions, named `per_study.csv`, replaced them).
+  public static func refusal(directory: String, inputs: [String]) -> String? {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else { return nil }
+    guard isDirectory.boolValue else { return "\(directory) is a file, not a folder" }
+    func resolved(_ path: String) -> String { URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
+    let targets = fileNames.map { resolved(URL(fileURLWithPath: directory).appendingPathComponent($0).path) }
+    for input in inputs where targets.contains(resolved(input)) {
+      return "it would replace the input \(input) (a report file's name); choose another folder"
+    }
+    let present = fileNames.filter { FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent($0).path) }
+    guard let first = present.first else { return nil }
+    let json = URL(fileURLWithPath: directory).appendingPathComponent("report.json")
+    let ours = (try? Data(contentsOf: json)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["schema_version"] is String
+    return ours ? nil : "\(directory) holds \(first), which no earlier report wrote there (no report.json of effdx's beside it): choose another folder"
+  }
+
   public static func write(_ report: EvaluationReport, to directory: String) throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let files: [(String, String)] = [

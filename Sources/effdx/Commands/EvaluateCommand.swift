@@ -43,6 +43,9 @@ struct EvaluateCommand: ParsableCommand {
 
   func run() throws {
     try verbosity.apply()
+    if let refusal = ReportWriter.refusal(directory: out, inputs: [predictions, labels, compare].compactMap { $0 }) {
+      throw ValidationError("--out \(out): \(refusal)")
+    }
     let table = try PredictionsReader.read(predictions: predictions, labels: labels, studyColumn: studyColumn)
     if let positiveClass, !table.classes.contains(positiveClass) {
       throw ValidationError("--positive-class '\(positiveClass)' is not a class of \(predictions) (\(table.classes.joined(separator: ", ")))")

@@ -131,6 +131,14 @@ struct TrainCommand: ParsableCommand {
     if isRoot && !resume && holdsRun {
       throw CommandFailure("\(out) holds a run already: --resume continues it; remove the folder or choose another --out to start a new one")
     }
+    // Files of a run's names in a folder no run of ours started (no `.lock`: a run creates it
+    // first) are the user's: `--out` the data folder replaced its test.csv and log.jsonl. An
+    // earlier run stopped before its first epoch ended has a `.lock`, and is started again.
+    let runFiles = ["best.safetensors", "best_ema.safetensors", "last.safetensors", "log.jsonl", "test.csv", "test_predictions.csv", "test_predictions_ema.csv"]
+    func inOut(_ name: String) -> Bool { FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(name)) }
+    if isRoot && !resume && !holdsRun && !inOut(".lock"), let foreign = runFiles.first(where: inOut) {
+      throw CommandFailure("\(out) holds \(foreign), and no run of effdx's: a new run would replace it; choose another --out")
+    }
     let index = try Task.dataset(at: data, spec: spec, source: self.data != nil ? "--data" : "\(spec.name): source.path")
     var split = DatasetSplit(index, validation: validationFraction, test: testFraction, seed: spec.split.seed ^ seed, byStudy: spec.split.byStudy)
     try Task.checkValidationSplit(split, index: index, validationFraction: validationFraction, byStudy: spec.split.byStudy)
