@@ -155,7 +155,14 @@ final class RecipeCommandTests: XCTestCase {
     try refused(["--warmup-epochs", "-1"], "--warmup-epochs")
     try refused(["--test-fraction", "0.95"], "--test-fraction")
     try refused(["--val-fraction", "0.6", "--test-fraction", "0.5"], "must leave images for training")
-    try refused(["--min-lr", "0.5", "--lr", "0.1"], "min_lr 0.5 exceeds the peak lr", status: 1)
+    try refused(["--min-lr", "0.5", "--lr", "0.1"], "min_lr 0.5 (--min-lr) exceeds the peak lr 0.1 (--lr)", status: 1)
+    // From a pipeline's training: block: named by file and key, before the data is read (it
+    // came after indexing and splitting, naming neither).
+    try "task: leaf-disease\ntraining:\n  lr: 0.001\n  min_lr: 5\n  policy: half\n".write(toFile: path("minlr.yaml"), atomically: true, encoding: .utf8)
+    let r = try EffDxRunner.run(["train", "--pipeline", path("minlr.yaml"), "--data", path("nowhere"), "--out", path("r-minlr")])
+    XCTAssertTrue(r.stderr.contains("training.policy in \(path("minlr.yaml")): the policy must be"), r.stderr)
+    let p = try EffDxRunner.run(["train", "--pipeline", path("minlr.yaml"), "--policy", "full", "--data", path("nowhere"), "--out", path("r-minlr")])
+    XCTAssertTrue(p.stderr.contains("min_lr 5.0 (training.min_lr in \(path("minlr.yaml"))) exceeds the peak lr 0.001 (training.lr in"), p.stderr)
     try refused(["--mixup", "0.2", "--balanced"], "do not combine with mixup", status: 1)
     try refused(["--mixup", "0.2", "--policy", "head"], "--no-cache-features", status: 1)
     try refused(["--like", path("nothing.safetensors")], "--like", status: 1)

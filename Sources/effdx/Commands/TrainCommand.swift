@@ -112,7 +112,22 @@ struct TrainCommand: ParsableCommand {
     var config = TrainingConfig()
     config.apply(spec.training.overridden(by: liked?.recipe ?? RecipeSpec()).overridden(by: recipe.recipe))
     try recipe.checkAgainst(config)
-    guard let policy = FineTunePolicy(config.policy) else { throw CommandFailure("\(pipeline ?? spec.name): training.policy must be head, last-N, full or gradual, not '\(config.policy)'") }
+    // Where a merged value came from, for errors about combinations: the flag, --like's
+    // checkpoint, the pipeline's training: block, or the default.
+    func origin<T>(_ flag: String, _ key: String, _ value: KeyPath<RecipeSpec, T?>) -> String {
+      if recipe.recipe[keyPath: value] != nil { return flag }
+      if let like, liked?.recipe[keyPath: value] != nil { return "--like \(like)" }
+      if spec.training[keyPath: value] != nil { return "training.\(key) in \(pipeline ?? spec.name)" }
+      return "the default"
+    }
+    guard let policy = FineTunePolicy(config.policy) else {
+      throw CommandFailure("\(origin("--policy", "policy", \.policy)): the policy must be head, last-N, full or gradual, not '\(config.policy)'")
+    }
+    if let m = config.minLearningRate, m > config.learningRate {
+      throw CommandFailure("min_lr \(m) (\(origin("--min-lr", "min_lr", \.minLearningRate))) exceeds the peak lr \(config.learningRate) (\(origin("--lr", "lr", \.learningRate))): the schedule would climb instead of decay")
+    }
+    // The rest of the recipe's combinations, before any data is read.
+    do { try config.validate() } catch { throw CommandFailure("\(error)") }
     let seed = self.seed ?? liked?.seed ?? 0
     config.seed = seed
     config.balancedClassWeights = balanced || (liked?.balancedClassWeights ?? false)
