@@ -57,7 +57,7 @@ public struct RuntimeEnvironment: Sendable, Equatable {
       default: problems.append("\(name)=\(text) ignored: use 1 or 0"); return d
       }
     }
-    threads = int("EFFDX_THREADS", 1...4096)
+    threads = int("EFFDX_THREADS", 1...1024)
     streamingMinimumMB = int("EFFDX_STREAMING_MIN_MB", 0...(1 << 20))
     gatesAsRead = flag("EFFDX_GATE_AS_READ", default: true)
     returnFreedMemory = flag("EFFDX_RETURN_FREED_MEMORY", default: false)

@@ -29,8 +29,11 @@ final class SpinningWorkers: @unchecked Sendable {
   /// Spins (CPU pause hints, about 50 microseconds) before a worker sleeps.
   private static let spinLimit = 1_000
 
+  /// The most workers one set holds (a bit each in a machine word's masks).
+  static let maxWorkers = Int.bitWidth - 1
+
   init(workers: Int) {
-    precondition(workers >= 1 && workers < Int.bitWidth, "SpinningWorkers needs 1..<64 workers")
+    precondition(workers >= 1 && workers <= Self.maxWorkers, "SpinningWorkers needs 1...\(Self.maxWorkers) workers")
     self.workers = workers
     wake = (0..<workers).map { _ in DispatchSemaphore(value: 0) }
     for i in 0..<workers {

@@ -12,9 +12,14 @@ public enum ThreadPool {
   nonisolated(unsafe) private static var _threads: Int = {
     let fromEnv = RuntimeEnvironment.current.threads
     let n = max(1, fromEnv ?? ProcessInfo.processInfo.activeProcessorCount)
-    openblas_set_num_threads(Int32(n))
+    openblas_set_num_threads(blasThreads(n))
     return n
   }()
+
+  /// OpenBLAS's threads for `n` of ours: never more than the cores. Past them a thread only
+  /// waits its turn, and each reserves its own 128 MB buffer (`--threads 100` on 2 cores, under
+  /// an 8 GB address-space limit, hung in OpenBLAS's shutdown at exit).
+  private static func blasThreads(_ n: Int) -> Int32 { Int32(min(n, max(1, ProcessInfo.processInfo.activeProcessorCount))) }
 
   /// Threads used by our kernels and by OpenBLAS.
   public static var threadCount: Int {
@@ -22,7 +27,7 @@ public enum ThreadPool {
     set {
       precondition(newValue >= 1, "thread count must be at least 1, got \(newValue)")
       _threads = newValue
-      openblas_set_num_threads(Int32(newValue))
+      openblas_set_num_threads(blasThreads(newValue))
     }
   }
 
@@ -31,7 +36,7 @@ public enum ThreadPool {
   public static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
     let n = threadCount
     if n > 1 { openblas_set_num_threads(1) }
-    defer { if n > 1 { openblas_set_num_threads(Int32(n)) } }
+    defer { if n > 1 { openblas_set_num_threads(blasThreads(n)) } }
     return try body()
   }
 
@@ -62,9 +67,11 @@ public enum ThreadPool {
     withoutActuallyEscaping(chunk) { chunk in DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk) }
   }
 
-  /// Started on first use, one per core beyond the caller's (or per thread of `threadCount`).
+  /// Started on first use, one per core beyond the caller's (or per thread of `threadCount`),
+  /// at most `SpinningWorkers.maxWorkers` (its bit masks): more threads than that (`--threads`
+  /// up to 1024, or a machine of 65 cores) run their jobs through Dispatch instead of trapping.
   private static let workers = SpinningWorkers(
-    workers: max(1, max(threadCount, ProcessInfo.processInfo.activeProcessorCount) - 1))
+    workers: min(SpinningWorkers.maxWorkers, max(1, max(threadCount, ProcessInfo.processInfo.activeProcessorCount) - 1)))
 }
 
 /// Process-wide memory settings for large tensors.

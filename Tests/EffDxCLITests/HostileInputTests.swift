@@ -378,6 +378,36 @@ final class HostileInputTests: HostileCLITestCase {
     try refuses(["tile", dir + "/fifo.tif", "--out", dir + "/t"], "not a regular file")
   }
 
+  /// Round three of the audit: more threads than the spinning pool's 63 workers trapped every
+  /// compute command (`--threads` allows 1024); gradcam wrote over its own input; bench's
+  /// evaluate and kernels took any sizes (a division by zero, an index out of range, a 60 GB
+  /// allocation); diagnose found `--heatmaps FILE` only after its outputs were made.
+  func testThreadsPastThePoolGradcamOutputBenchSizesAndHeatmapsFile() throws {
+    var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    try EfficientNet(c, seed: 1).save(to: dir + "/m.safetensors", preprocessing: Preprocessing(resolution: 32), metadata: ["classes": "[\"a\",\"b\"]", "task": "leaf-disease"])
+    try photo(dir + "/x.png")
+    let many = try effdx(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/x.png", "--threads", "100", "--out", dir + "/many.csv"])
+    XCTAssertEqual(many.status, 0, many.stderr)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/many.csv", encoding: .utf8).split(separator: "\n").count, 2)
+
+    let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/x.png"))
+    try refuses(["gradcam", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/x.png", "--out", dir + "/x.png"], "own input", status: 64)
+    try refuses(["gradcam", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/x.png", "--out", dir + "/m.safetensors"], "name the file .png", status: 64)
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/x.png")), before)
+
+    try refuses(["bench", "evaluate", "--classes", "0"], "--classes must be in 2...100000", status: 64)
+    try refuses(["bench", "evaluate", "--studies", "0", "--rows", "10"], "--studies must be in 1...--rows", status: 64)
+    try refuses(["bench", "evaluate", "--rows", "10", "--studies", "2", "--bootstrap", "100000000"], "--bootstrap must be in 0...100000", status: 64)
+    try refuses(["bench", "kernels", "--batch", "100000"], "--batch must be in 1...4096", status: 64)
+    try refuses(["bench", "kernels", "--batch", "4096", "--res", "2048"], "--batch 4096 at --res 2048", status: 64)
+
+    try "not a folder\n".write(toFile: dir + "/maps", atomically: true, encoding: .utf8)
+    try refuses(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/x.png", "--heatmaps", dir + "/maps", "--out", dir + "/h.csv"], "--heatmaps \(dir!)/maps is a file", status: 64)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/h.csv"))
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/h.errors.csv"))
+  }
+
   func testAnMLPHeadOverAHugeClassifier_isCountedBeforeItIsBuilt() throws {
     var c = EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 2, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
     c.numClasses = 100_000

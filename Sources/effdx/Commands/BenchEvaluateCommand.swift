@@ -14,6 +14,13 @@ struct BenchEvaluateCommand: ParsableCommand {
   @Option(help: "Bootstrap resamples for the second timing.") var bootstrap = 1000
   @Flag(help: "Also write the rows as CSV and time reading them back.") var csv = false
 
+  func validate() throws {
+    guard (1...100_000_000).contains(rows) else { throw ValidationError("--rows must be in 1...100000000, not \(rows)") }
+    guard (2...PredictionsReader.maxClasses).contains(classes) else { throw ValidationError("--classes must be in 2...\(PredictionsReader.maxClasses), not \(classes)") }
+    guard (1...rows).contains(studies) else { throw ValidationError("--studies must be in 1...--rows (\(rows)), not \(studies)") }
+    guard (0...100_000).contains(bootstrap) else { throw ValidationError("--bootstrap must be in 0...100000 (as evaluate's), not \(bootstrap)") }
+  }
+
   func run() throws {
     #if DEBUG
       Console.warning("debug build; use swift build -c release")

@@ -42,8 +42,20 @@ struct BenchKernelsCommand: ParsableCommand {
     Shape(name: "head pw 320->1280", depthwise: false, side: 7, cin: 320, cout: 1280, k: 1, s: 1),
   ]
 
+  func validate() throws {
+    guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096, not \(batch)") }
+    guard (16...2048).contains(res) else { throw ValidationError("--res must be in 16...2048, not \(res)") }
+    guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be in 1...1000, not \(repeats)") }
+  }
+
   func run() throws {
     try compute.apply()
+    // The largest layer's input, output and their gradients, before any is allocated.
+    let largest = Self.b0Shapes.map { s -> Double in
+      let side = Double(max(1, s.side * res / 224))
+      return side * side * Double(max(s.cin, s.cout))
+    }.max() ?? 0
+    try MemoryCheck.require(4 * Double(batch) * largest * 4, for: "the largest layer's tensors", flags: "--batch \(batch) at --res \(res)")
     #if DEBUG
       Console.warning("debug build; numbers are meaningless. Use: swift build -c release && .build/release/effdx bench kernels")
     #endif

@@ -44,6 +44,11 @@ struct DiagnoseCommand: ParsableCommand {
     guard (0...8).contains(readAhead) else { throw ValidationError("--read-ahead must be in 0...8, not \(readAhead)") }
     guard topk >= 0 else { throw ValidationError("--topk must be 0 or more, not \(topk)") }
     if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("\(error)") } }
+    // A file where the maps' folder should be was found only after the outputs were made.
+    var isDirectory: ObjCBool = false
+    if let heatmaps, FileManager.default.fileExists(atPath: heatmaps, isDirectory: &isDirectory), !isDirectory.boolValue {
+      throw ValidationError("--heatmaps \(heatmaps) is a file; name a folder (made if absent)")
+    }
   }
 
   func run() throws {

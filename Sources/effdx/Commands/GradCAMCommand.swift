@@ -15,6 +15,10 @@ struct GradCAMCommand: ParsableCommand {
   @Option(help: "Output PNG.") var out: String
   @OptionGroup var verbosity: VerbosityOptions
 
+  func validate() throws {
+    try OutputFile.check(out, writes: "a PNG", extensions: ["png"], inputs: [input, checkpoint])
+  }
+
   func run() throws {
     try verbosity.apply()
     let ckpt = try TaskCheckpoint.load(checkpoint)
