@@ -89,7 +89,11 @@ final class DataParallelTrainingTests: XCTestCase {
     for (x, y) in zip(logOne, logTwo) {
       XCTAssertEqual(x["steps"] as? Int, y["steps"] as? Int)
       XCTAssertEqual(x["skipped_files"] as? Int, y["skipped_files"] as? Int, "the bad file is skipped alike")
-      XCTAssertEqual(x["train_loss"] as! Double, y["train_loss"] as! Double, accuracy: 1e-4)
+      // Relative: the epoch's mean loss of about 4 differed by 2.2e-4 on a Zen 4 (OpenBLAS's
+      // Cooper Lake kernels) with the weights equal to 1e-5; a wrong gradient average moves it
+      // by 1e-2 or more.
+      let loss = x["train_loss"] as! Double
+      XCTAssertEqual(loss, y["train_loss"] as! Double, accuracy: 1e-4 * max(1, abs(loss)))
       XCTAssertEqual(x["val_accuracy"] as? Double, y["val_accuracy"] as? Double)
       XCTAssertNil(x["ranks"])
       XCTAssertEqual(y["ranks"] as? Int, 2)
