@@ -105,4 +105,36 @@ final class TilingTests: XCTestCase {
     wrongBase.baseMPP = 0.001
     XCTAssertTrue(refusal(wrongBase).contains("--base-mpp or its metadata) or --mpp is off"))
   }
+
+  /// A one-level TIFF of 40,000 x 40,000 pixels whose 24,649 tiles all point at one stored
+  /// tile (200 KB on disk): the tissue thumbnail would read 1.6 billion pixels. It is refused
+  /// before anything is read, and a grid of too many tiles before the thumbnail.
+  func testAHugeOneLevelSlide_isRefusedBeforeItsPixelsAreRead() throws {
+    let side = 40_000, tile = 256, across = (side + tile - 1) / tile, count = across * across
+    var bytes: [UInt8] = []
+    func u16(_ v: Int) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+    func u32(_ v: Int) { u16(v & 0xFFFF); u16(v >> 16 & 0xFFFF) }
+    let entries = 11, ifd = 8, bitsAt = ifd + 2 + entries * 12 + 4
+    let offsetsAt = bitsAt + 6, countsAt = offsetsAt + 4 * count, tileAt = countsAt + 4 * count
+    bytes += [0x49, 0x49]; u16(42); u32(ifd)
+    u16(entries)
+    func entry(_ tag: Int, _ type: Int, _ n: Int, _ value: Int) { u16(tag); u16(type); u32(n); if type == 3 && n == 1 { u16(value); u16(0) } else { u32(value) } }
+    entry(256, 4, 1, side); entry(257, 4, 1, side); entry(258, 3, 3, bitsAt); entry(259, 3, 1, 1); entry(262, 3, 1, 2)
+    entry(277, 3, 1, 3); entry(284, 3, 1, 1); entry(322, 4, 1, tile); entry(323, 4, 1, tile); entry(324, 4, count, offsetsAt); entry(325, 4, count, countsAt)
+    u32(0)
+    u16(8); u16(8); u16(8)
+    for _ in 0..<count { u32(tileAt) }
+    for _ in 0..<count { u32(tile * tile * 3) }
+    bytes += [UInt8](repeating: 200, count: tile * tile * 3)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-huge-\(UUID().uuidString).tif").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+    XCTAssertEqual(try TIFFReader(path: path).levels.map(\.width), [side])
+    XCTAssertThrowsError(try SlideTiler(tileSize: 224, minTissue: 0.5).plan(slide: path)) {
+      XCTAssertTrue("\($0)".contains("smallest level is 40000 x 40000 pixels, more than the 1073741824 a tissue thumbnail reads"), "\($0)")
+    }
+    XCTAssertThrowsError(try SlideTiler(tileSize: 16, minTissue: 0.5).plan(slide: path)) {
+      XCTAssertTrue("\($0)".contains("makes 6250000 tiles, more than 4000000"), "\($0)")
+    }
+  }
 }

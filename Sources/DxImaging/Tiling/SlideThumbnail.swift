@@ -9,11 +9,20 @@
 /// pieces can be read is an error.
 public enum SlideThumbnail {
   /// The overview and how many level-0 pixels one thumbnail pixel covers (per axis).
+  /// The most pixels a thumbnail reads from a slide's smallest level (2^30).
+  public static let maxSourcePixels = 1 << 30
+
   public static func make(_ reader: any SlideSource, maxSide: Int = 1024) throws -> (image: Image, downsampleX: Double, downsampleY: Double, level: Int) {
     let base = reader.pyramid[0]
     // Levels of the same aspect as level 0 form the pyramid; the smallest is the cheapest start.
     let pyramid = reader.pyramid.filter { abs(Double($0.width) / Double($0.height) - Double(base.width) / Double(base.height)) < 0.02 && $0.width <= base.width }
     let source = pyramid.min { $0.width < $1.width } ?? base
+    // The tissue mask reads every pixel of the smallest level: a one-level slide past 2^30 pixels
+    // (a 200,000-pixel-square header over a few kilobytes of repeated tiles) would be read for
+    // minutes to hours. Scanners write pyramids; such a file is refused, not waited on.
+    guard Double(source.width) * Double(source.height) <= Double(Self.maxSourcePixels) else {
+      throw ImageError.unsupported(path: reader.path, reason: "its smallest level is \(source.width) x \(source.height) pixels, more than the \(Self.maxSourcePixels) a tissue thumbnail reads (a slide without a pyramid, or a broken header)")
+    }
     let factor = max(1, Int((Double(max(source.width, source.height)) / Double(maxSide)).rounded(.up)))
     // A side shorter than the factor (a 1 x 65535 strip) is averaged over what it has.
     let fx = min(factor, source.width), fy = min(factor, source.height)

@@ -90,15 +90,15 @@ public struct SlideTiler {
       (levelIndex, readSize) = pick
     }
     let l = try reader.slideLevel(levelIndex)
-    let thumb = try SlideThumbnail.make(reader)
-    let mask = detector.detect(thumb.image)
     let scaleX = Double(reader.pyramid[0].width) / Double(l.width), scaleY = Double(reader.pyramid[0].height) / Double(l.height)
     let grid = TileGrid(levelWidth: l.width, levelHeight: l.height, tileSize: readSize, overlap: Int((Double(overlap) * Double(readSize) / Double(tileSize)).rounded()))
-    // A hostile header can claim a level of 2^31 x 2^31 pixels: the list is bounded first
-    // (4 million tiles is a 450,000-pixel-square slide at 224 px).
+    // A hostile header can claim a level of 2^31 x 2^31 pixels: the list is bounded first, before
+    // the thumbnail reads anything (4 million tiles is a 450,000-pixel-square slide at 224 px).
     guard grid.count <= Self.maxTiles else {
       throw ImageError.unsupported(path: slide, reason: "level \(levelIndex) (\(l.width) x \(l.height)) cut into \(readSize)-pixel tiles makes \(grid.count) tiles, more than \(Self.maxTiles): a broken header, or tile a lower level (--level, --mpp)")
     }
+    let thumb = try SlideThumbnail.make(reader)
+    let mask = detector.detect(thumb.image)
     let tiles = grid.tiles
     var records: [Record] = []
     for t in tiles {
