@@ -97,8 +97,18 @@ final class ShardingTests: XCTestCase {
     try JSONSerialization.data(withJSONObject: meta).write(to: URL(fileURLWithPath: dir + "/a2.meta.json"))
     try refused(["a0.csv", "a1.csv", "a2.csv"], "not the 10 of the list")
     try original.write(toFile: dir + "/a2.meta.json", atomically: true, encoding: .utf8)
-    // A shard whose rows were lost: the files are named.
+    // A shard cut short inside its last row, or with a damaged probability: refused at its line
+    // (the cut one was merged, its last probability "0.23" for "0.234239").
     let text = try String(contentsOfFile: dir + "/a1.csv", encoding: .utf8)
+    let lines = text.split(separator: "\n").map(String.init)
+    try String(text.dropLast(3)).write(toFile: dir + "/a1.csv", atomically: true, encoding: .utf8)
+    try refused(["a0.csv", "a1.csv", "a2.csv"], "a1.csv:\(lines.count): the last line has no line end")
+    var damaged = lines
+    damaged[1] = damaged[1].split(separator: ",", omittingEmptySubsequences: false).enumerated().map { $0.offset == 4 ? "1.5" : String($0.element) }.joined(separator: ",")
+    try (damaged.joined(separator: "\n") + "\n").write(toFile: dir + "/a1.csv", atomically: true, encoding: .utf8)
+    try refused(["a0.csv", "a1.csv", "a2.csv"], "a1.csv:2: p_")
+    try text.write(toFile: dir + "/a1.csv", atomically: true, encoding: .utf8)
+    // A shard whose rows were lost: the files are named.
     try text.split(separator: "\n").dropLast().map { $0 + "\n" }.joined().write(toFile: dir + "/a1.csv", atomically: true, encoding: .utf8)
     try refused(["a0.csv", "a1.csv", "a2.csv"], "are in no predictions or errors file")
     XCTAssertEqual(try EffDxRunner.run(["diagnose", "--checkpoint", dir + "/m1.safetensors", "--input", dir + "/in", "--out", dir + "/x.csv", "--shard", "2/2"]).status, 64, "I < N")

@@ -86,6 +86,19 @@ public enum PredictionsMerge {
     guard let header = records.first, header.first == "path" else { throw TaskError.invalid("\(path): not a predictions CSV (its first column is not path)") }
     let rows = Array(records.dropFirst())
     if let bad = rows.firstIndex(where: { $0.count != header.count }) { throw TaskError.invalid("\(path):\(bad + 2): \(rows[bad].count) fields, the header has \(header.count)") }
+    // A shard cut short ends inside its last row ("0.234" of "0.234239"): diagnose writes
+    // whole lines only, so a missing line end is damage, never a row to keep.
+    if !rows.isEmpty && data.last != UInt8(ascii: "\n") {
+      throw TaskError.invalid("\(path):\(rows.count + 1): the last line has no line end (the file was cut short?)")
+    }
+    // Every row as a resumed diagnose checks it: a damaged probability or class is no prediction.
+    let classes = header.filter { $0.hasPrefix("p_") }.map { String($0.dropFirst(2)) }
+    let topK = header.last.flatMap { $0.hasPrefix("top") ? Int($0.dropFirst(3)) : nil } ?? 0
+    let format = PredictionsFormat(classes: classes, topK: topK)
+    guard format.header == header else { throw TaskError.invalid("\(path): its columns are not a predictions file's (path, study, label, predicted, p_<class>...)") }
+    for (i, row) in rows.enumerated() {
+      if let why = format.problem(with: row) { throw TaskError.invalid("\(path):\(i + 2): \(why)") }
+    }
     var errors: [[String]] = []
     let errorsFile = ErrorsLedger.path(forOutput: path)
     if let text = FileManager.default.contents(atPath: errorsFile) {
@@ -132,9 +145,13 @@ public enum PredictionsMerge {
     guard sorted.count == s0.totalFiles, SHA256.hex(Data(sorted.joined(separator: "\n").utf8)) == s0.listSHA256 else {
       throw TaskError.invalid("merge: the shards list \(sorted.count) files between them, not the \(s0.totalFiles) of the list they were cut from (an edited or truncated PRED.meta.json?)")
     }
+    // Every shard's files in one walk of the list (a walk per shard made 2,000 shards of
+    // 200,000 files take a minute).
+    var expectedByShard = [[String]](repeating: [], count: s0.count)
+    for (offset, file) in sorted.enumerated() { expectedByShard[offset % s0.count].append(file) }
     for p in parts {
       let s = p.meta.shard!
-      let expected = sorted.enumerated().filter { $0.offset % s.count == s.index }.map(\.element)
+      let expected = expectedByShard[s.index]
       guard p.meta.files.sorted() == expected else {
         throw TaskError.invalid("merge: \(p.path) lists other files than shard \(s.index)/\(s.count) of the list")
       }
