@@ -81,6 +81,24 @@ final class OutputProtectionTests: HostileCLITestCase {
     XCTAssertEqual(try String(contentsOfFile: dir + "/data/log.jsonl", encoding: .utf8), "{\"my\": \"notes\"}\n")
   }
 
+  /// `samples --out` a user's dataset replaced its manifest; over an earlier sample set it left
+  /// the old images beside the new. It writes a new or empty folder, or replaces a set it
+  /// wrote (and only then).
+  func testSamples_replaceOnlyASampleSet() throws {
+    try FileManager.default.createDirectory(atPath: dir + "/mine/train", withIntermediateDirectories: true)
+    try "path,label\nmy_precious.png,x\n".write(toFile: dir + "/mine/train/manifest.csv", atomically: true, encoding: .utf8)
+    try refuses(["samples", "--task", "leaf-disease", "--out", dir + "/mine", "--count", "4"], "holds files and no sample set of effdx's", status: 64)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/mine/train/manifest.csv", encoding: .utf8), "path,label\nmy_precious.png,x\n")
+    func images(_ folder: String) -> Int {
+      (FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".png") || $0.hasSuffix(".jpg") }.count
+    }
+    for count in ["8", "4"] {
+      let r = try effdx(["samples", "--task", "leaf-disease", "--out", dir + "/set", "--count", count])
+      XCTAssertEqual(r.status, 0, r.stderr)
+    }
+    XCTAssertEqual(images(dir + "/set/train"), 4, "the first set's images are gone")
+  }
+
   /// A resumed run counts each row's file as done: a damaged or repeated row stops it, naming
   /// the line, with the file left as it is; without the row, the file is diagnosed again.
   func testDamagedRowsOfAResumedRun_stopItNamingTheLine() throws {

@@ -17,8 +17,30 @@ struct SamplesCommand: ParsableCommand {
     guard (4...100_000).contains(count) else { throw ValidationError("--count must be in 4...100000, not \(count)") }
   }
 
+  /// Written last into `--out`: what made the folder, so that a later `samples` may replace it
+  /// and nothing else.
+  static let marker = "samples.json"
+
+  /// `--out` is new, empty, or an earlier sample set (its marker), whose generated folders are
+  /// removed first (new files beside stale ones made 8 images under a 4-row manifest); a folder
+  /// of anything else is the user's and is refused (a dataset's manifest was replaced).
+  func prepareOutput() throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return }
+    guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; name a folder") }
+    let contents = try FileManager.default.contentsOfDirectory(atPath: out)
+    guard !contents.isEmpty else { return }
+    guard contents.contains(Self.marker) else {
+      throw ValidationError("--out \(out) holds files and no sample set of effdx's (no \(Self.marker)): samples writes a new or empty folder, or replaces one it wrote")
+    }
+    for folder in ["train", "holdout", "patches", "slides"] where contents.contains(folder) {
+      try FileManager.default.removeItem(atPath: (out as NSString).appendingPathComponent(folder))
+    }
+  }
+
   func run() throws {
     try verbosity.apply()
+    try prepareOutput()
     let start = Date()
     if task == .leafDisease {
       try SampleDatasets.leafDisease(to: out, count: count, holdout: max(4, count / 4), seed: seed)
@@ -27,6 +49,8 @@ struct SamplesCommand: ParsableCommand {
       try SampleDatasets.histopathology(to: out, count: count, holdout: max(5, count / 4), seed: seed)
       print("wrote \(count) training and \(max(5, count / 4)) held-out patches (5 tissue classes, patients as studies) to \(out)/patches, and 2 slides to \(out)/slides")
     }
+    let marker = "{\"task\": \"\(task.rawValue)\", \"count\": \(count), \"seed\": \(seed)}\n"
+    try marker.write(toFile: (out as NSString).appendingPathComponent(Self.marker), atomically: true, encoding: .utf8)
     print(String(format: "in %.1f s", Date().timeIntervalSince(start)))
   }
 }
