@@ -222,6 +222,20 @@ final class DiagnosisRunTests: XCTestCase {
     let overlays = try FileManager.default.contentsOfDirectory(atPath: dir + "/cams").sorted()
     XCTAssertEqual(overlays.count, 2, "\(overlays)")
     XCTAssertTrue(overlays[0].hasPrefix("A_img_gradcam_") && overlays[1].hasPrefix("B_img_gradcam_"), "\(overlays)")
+    // Two shards of one job, each with one of two files whose folder and name agree
+    // (A/x/img.png, B/x/img.png): named over the job, they do not overwrite each other.
+    try photo(dir + "/A/x/img.png", seed: 3)
+    try photo(dir + "/B/x/img.png", seed: 7)
+    let job = [dir + "/A/x/img.png", dir + "/B/x/img.png"]
+    for (i, path) in job.enumerated() {
+      var shard = DiagnosisRun(predictor: try predictor(), slides: nil)
+      shard.heatmaps = dir + "/shard-cams"
+      shard.jobFiles = job
+      _ = try shard.run(inputs: DiagnosisInputs([path], recursive: false, classes: Self.classes), output: dir + "/shard\(i).csv")
+    }
+    let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/shard-cams").sorted()
+    XCTAssertEqual(names.count, 2, "\(names)")
+    XCTAssertTrue(names[0].hasPrefix("x_img_2_gradcam_") && names[1].hasPrefix("x_img_gradcam_"), "\(names)")
   }
 
   func testSlides_tileAtTheCheckpointsResolutionByDefault_andSameNamedSlidesStayApart() throws {
@@ -242,6 +256,19 @@ final class DiagnosisRunTests: XCTestCase {
     let rows = CSV.records(try String(contentsOfFile: dir + "/pred.csv", encoding: .utf8)).dropFirst()
     XCTAssertEqual(Set(rows.map { $0.fields[1] }).count, 2, "two studies: \(rows.map { $0.fields[1] })")
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/maps").sorted(), ["a_s_heatmap.png", "a_s_tiles.csv", "b_s_heatmap.png", "b_s_tiles.csv"])
+
+    // The same job cut into two shards, one slide each: named over the whole job, they stay two
+    // studies with two sets of maps (each shard alone called its slide "s" and wrote "s_heatmap.png").
+    var studies: [String] = []
+    for (i, slide) in [dir + "/a/s.tif", dir + "/b/s.tif"].enumerated() {
+      var shard = DiagnosisRun(predictor: p, slides: slides)
+      shard.heatmaps = dir + "/shard-maps"
+      shard.jobFiles = [dir + "/a/s.tif", dir + "/b/s.tif"]
+      _ = try shard.run(inputs: DiagnosisInputs([slide], recursive: false, classes: p.classes), output: dir + "/shard\(i).csv")
+      studies += CSV.records(try String(contentsOfFile: dir + "/shard\(i).csv", encoding: .utf8)).dropFirst().map { $0.fields[1] }
+    }
+    XCTAssertEqual(studies, rows.map { $0.fields[1] }, "the studies of one run")
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/shard-maps").sorted(), ["a_s_heatmap.png", "a_s_tiles.csv", "b_s_heatmap.png", "b_s_tiles.csv"])
   }
 
   /// Photos decoded on 1 and 2 threads, between forward passes and ahead of them: the same

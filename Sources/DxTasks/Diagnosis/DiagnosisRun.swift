@@ -27,6 +27,11 @@ public struct DiagnosisRun {
   /// What produced the predictions, written beside them as `PRED.meta.json` when the run ends
   /// (its files and counts filled in then); nil writes none.
   public var provenance: DiagnosisMeta?
+  /// Every file of the job before it was cut into shards (empty: this run's inputs). Names of
+  /// studies and maps are made over it, so every shard and every resumed run names a file
+  /// alike: over its own part only, two slides called `slide.tif` in two shards were one study
+  /// and wrote one heatmap over the other.
+  public var jobFiles: [String] = []
   /// Stage timings (`diagnose --profile`), or nil.
   public var profile: DiagnosisProfile?
 
@@ -119,19 +124,24 @@ public struct DiagnosisRun {
     }
     var finished = 0
     let total = images.count + slideFiles.count
-    var usedNames = Set<String>()
-    /// A file name for `path`'s outputs not used by another input of this run.
-    func uniqueName(_ path: String) -> String {
+    // Names over the whole job, in path order: a file name for each input's outputs that no
+    // other input of the job has (`folder_stem`, then `_2`, `_3`...).
+    let job = (jobFiles.isEmpty ? inputs.files.map(\.path) : jobFiles).sorted()
+    var names: [String: String] = [:], usedNames = Set<String>()
+    for path in job where names[path] == nil {
       let base = Self.flatName(path)
       var name = base, k = 2
       while !usedNames.insert(name).inserted { name = "\(base)_\(k)"; k += 1 }
-      return name
+      names[path] = name
     }
-    // A slide is its own study, named by its file; two slides of one name (in two folders)
-    // are named by their paths instead, so they stay two studies with two sets of maps.
+    func uniqueName(_ path: String) -> String { names[path] ?? Self.flatName(path) }
+    // A slide is its own study, named by its file; two files of one name that could be slides
+    // (in two folders of the job) are named by their paths instead, so they stay two studies
+    // with two sets of maps.
     var stems: [String: Int] = [:]
-    for s in slideFiles { stems[Self.stem(s.path), default: 0] += 1 }
-    func slideName(_ path: String) -> String { stems[Self.stem(path)]! > 1 ? path : Self.stem(path) }
+    for path in job where Self.couldBeSlide(path) { stems[Self.stem(path), default: 0] += 1 }
+    func sharesItsName(_ path: String) -> Bool { stems[Self.stem(path), default: 1] > 1 }
+    func slideName(_ path: String) -> String { sharesItsName(path) ? path : Self.stem(path) }
     // Photos are decoded and prepared a batch at a time on `workers` threads, between forward
     // passes or `readAhead` batches ahead.
     let evaluation = predictor.evaluation
@@ -182,7 +192,7 @@ public struct DiagnosisRun {
       try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
       if let heatmaps {
         // The slide is diagnosed and recorded; a map that cannot be written is a note, not a failure.
-        do { try writeSlideMaps(result, stem: stems[Self.stem(slide.path)]! > 1 ? uniqueName(slide.path) : stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
+        do { try writeSlideMaps(result, stem: sharesItsName(slide.path) ? uniqueName(slide.path) : stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
       }
       finished += 1
       progress(finished, total)
@@ -205,6 +215,12 @@ public struct DiagnosisRun {
     // level), or anything too large to decode whole.
     let tiled = r.levels[0].tileWidth != nil
     return tiled && (r.levels.count > 1 || !r.associated.isEmpty || ["aperio", "ome", "philips"].contains(r.mppSource ?? "")) || r.levels[0].pixelCount > limits.maxPixels
+  }
+
+  /// Anything but a JPEG or PNG photo may be a slide (a TIFF is one or a photo by its content,
+  /// decided only when it is opened).
+  static func couldBeSlide(_ path: String) -> Bool {
+    !["jpg", "jpeg", "png"].contains((path as NSString).pathExtension.lowercased())
   }
 
   static func stem(_ path: String) -> String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }

@@ -99,6 +99,7 @@ struct DiagnoseCommand: ParsableCommand {
     var provenance = DiagnosisMeta(checkpoint: .init(path: checkpoint, sha256: try digest.value()), arch: ckpt.model.config.name,
                                    classes: ckpt.classes, task: ckpt.task?.rawValue, evalTransform: ckpt.evaluation.json, inputs: input)
     let slurm = RuntimeEnvironment.current.slurmArrayTask
+    run.jobFiles = inputs.files.map(\.path)
     if let part = try shard.map(Shard.init(parsing:)) ?? slurm.map({ try Shard(index: $0.index, count: $0.count) }) {
       (inputs, provenance.shard) = part.select(inputs)
     }
