@@ -84,6 +84,13 @@ final class ShardingTests: XCTestCase {
     try refused(["a0.csv", "a1.csv", "b2.csv"], "different checkpoints")
     try refused(["a0.csv", "a1.csv", "a2.csv", "c0.csv"], "another file list")
     try refused(["a0.csv", "a0.csv"], "given twice")
+    // Rows made with other settings are another diagnosis: merge and a resumed run refuse them
+    // (a --tta shard merged with a plain one, a plain run resumed with --tta, both silently).
+    XCTAssertNotEqual(try diagnose("t2.csv", model: 1, ["--shard", "2/3", "--tta"]).status, 1)
+    try refused(["a0.csv", "a1.csv", "t2.csv"], "were diagnosed with other settings (tta false -> true)")
+    let resumed = try diagnose("a2.csv", model: 1, ["--shard", "2/3", "--tta"])
+    XCTAssertEqual(resumed.status, 1)
+    XCTAssertTrue(resumed.stderr.contains("was diagnosed with other settings (tta false -> true)"), resumed.stderr)
     // Numbers and lists in PRED.meta.json are checked: a negative count, a shard out of range, a
     // file dropped from a shard's list.
     let original = try String(contentsOfFile: dir + "/a2.meta.json", encoding: .utf8)

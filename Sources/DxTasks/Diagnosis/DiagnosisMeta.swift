@@ -49,9 +49,21 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   public var written: Int
   public var skipped: Int
   public var failed: Int
+  /// What else decides a row besides the checkpoint: test-time augmentation and how slides are
+  /// cut (`tta`, `tile_size`, `mpp` or `level`, `overlap`, `min_tissue`, `base_mpp`). Rows made
+  /// under other settings are not one diagnosis: a resumed run and `merge` refuse to mix them.
+  /// Nil in files written before it was recorded.
+  public var settings: [String: String]?
 
   enum CodingKeys: String, CodingKey {
-    case checkpoint, arch, classes, task, evalTransform = "eval_transform", effdxVersion = "effdx_version", started, finished, inputs, shard, files, rows, written, skipped, failed
+    case checkpoint, arch, classes, task, evalTransform = "eval_transform", effdxVersion = "effdx_version", started, finished, inputs, shard, files, rows, written, skipped, failed, settings
+  }
+
+  /// The settings that differ between two runs (`key a -> b`), or nil when they agree or
+  /// either recorded none.
+  public static func changedSettings(_ a: DiagnosisMeta, _ b: DiagnosisMeta) -> String? {
+    guard let x = a.settings, let y = b.settings, x != y else { return nil }
+    return Set(x.keys).union(y.keys).sorted().filter { x[$0] != y[$0] }.map { "\($0) \(x[$0] ?? "-") -> \(y[$0] ?? "-")" }.joined(separator: ", ")
   }
 
   public init(checkpoint: Checkpoint, arch: String, classes: [String], task: String?, evalTransform: String, inputs: [String]) {

@@ -64,6 +64,12 @@ public struct DiagnosisRun {
     if provenance != nil && FileManager.default.fileExists(atPath: metaPath) && !DiagnosisMeta.isProvenance(metaPath) {
       throw TaskError.invalid("\(metaPath) exists and is not a provenance file from effdx diagnose (it would be replaced): move it, or choose another --out")
     }
+    // Resuming under other settings (--tta, the tiling) would add rows of another diagnosis.
+    if let provenance, FileManager.default.fileExists(atPath: metaPath), let earlier = try? DiagnosisMeta.read(metaPath),
+      let changed = DiagnosisMeta.changedSettings(earlier, provenance)
+    {
+      throw TaskError.invalid("\(output) was diagnosed with other settings (\(changed)): resume with the same flags, or choose another --out")
+    }
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
     // Each row already there marks its file done: a damaged or repeated one would leave a file
     // undiagnosed for good (or counted twice), so it stops the run before anything is written.

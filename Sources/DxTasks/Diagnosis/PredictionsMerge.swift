@@ -115,6 +115,9 @@ public enum PredictionsMerge {
         throw TaskError.invalid("merge: \(first.path) and \(p.path) come from different checkpoints (\(first.meta.checkpoint.path) sha256 \(first.meta.checkpoint.sha256.prefix(12)), \(p.meta.checkpoint.path) sha256 \(p.meta.checkpoint.sha256.prefix(12)))")
       }
       if p.header != first.header { throw TaskError.invalid("merge: \(p.path) has other columns than \(first.path)") }
+      if let changed = DiagnosisMeta.changedSettings(first.meta, p.meta) {
+        throw TaskError.invalid("merge: \(first.path) and \(p.path) were diagnosed with other settings (\(changed))")
+      }
     }
     let sharded = parts.filter { $0.meta.shard != nil }
     guard !sharded.isEmpty else { return }

@@ -100,6 +100,10 @@ struct DiagnoseCommand: ParsableCommand {
                                    classes: ckpt.classes, task: ckpt.task?.rawValue, evalTransform: ckpt.evaluation.json, inputs: input)
     let slurm = RuntimeEnvironment.current.slurmArrayTask
     run.jobFiles = inputs.files.map(\.path)
+    var settings = ["tta": "\(tta)", "tile_size": tiling.tileSize.map { "\($0)" } ?? "checkpoint", "overlap": "\(tiling.overlap)", "min_tissue": "\(tiling.minTissue)"]
+    settings[tiling.mpp == nil ? "level" : "mpp"] = tiling.mpp.map { "\($0)" } ?? "\(tiling.level)"
+    if let baseMPP = tilingOptions.baseMPP { settings["base_mpp"] = "\(baseMPP)" }
+    provenance.settings = settings
     if let part = try shard.map(Shard.init(parsing:)) ?? slurm.map({ try Shard(index: $0.index, count: $0.count) }) {
       (inputs, provenance.shard) = part.select(inputs)
     }
