@@ -24,6 +24,9 @@ public struct RuntimeEnvironment: Sendable, Equatable {
   /// `SLURM_ARRAY_TASK_MIN`, over `SLURM_ARRAY_TASK_STEP`, of `SLURM_ARRAY_TASK_COUNT`):
   /// `diagnose`'s default `--shard`.
   public var slurmArrayTask: (index: Int, count: Int)?
+  /// Why Slurm's array variables, though set, name no task: `diagnose` then stops rather than
+  /// diagnose the whole list in every task of the array (unless `--shard` is given).
+  public var slurmArrayProblem: String?
 
   /// Set when `mpirun` (Open MPI: `OMPI_COMM_WORLD_SIZE`) or Slurm's `srun --mpi=pmix`
   /// (`PMIX_RANK`) started this process: how many ranks share its machine
@@ -36,7 +39,7 @@ public struct RuntimeEnvironment: Sendable, Equatable {
     a.threads == b.threads && a.streamingMinimumMB == b.streamingMinimumMB && a.gatesAsRead == b.gatesAsRead && a.returnFreedMemory == b.returnFreedMemory
       && a.testKillAt == b.testKillAt && a.kernelISA == b.kernelISA && a.openSlideLibrary == b.openSlideLibrary && a.problems == b.problems
       && a.slurmArrayTask?.index == b.slurmArrayTask?.index && a.slurmArrayTask?.count == b.slurmArrayTask?.count
-      && a.mpiLocalRanks == b.mpiLocalRanks
+      && a.mpiLocalRanks == b.mpiLocalRanks && a.slurmArrayProblem == b.slurmArrayProblem
   }
 
   /// Values that were set but could not be used (and so were ignored), for a warning.
@@ -83,7 +86,9 @@ public struct RuntimeEnvironment: Sendable, Equatable {
       if let id, let count, (id - low) % step == 0, (id - low) / step >= 0, (id - low) / step < count {
         slurmArrayTask = ((id - low) / step, count)
       } else if id != nil, count != nil {
-        problems.append("SLURM_ARRAY_TASK_ID=\(environment["SLURM_ARRAY_TASK_ID"]!) is not one of SLURM_ARRAY_TASK_COUNT=\(environment["SLURM_ARRAY_TASK_COUNT"]!) tasks from SLURM_ARRAY_TASK_MIN=\(low) by SLURM_ARRAY_TASK_STEP=\(step): no shard taken from Slurm (an irregular array such as 1,3,7? give --shard I/N)")
+        slurmArrayProblem = "SLURM_ARRAY_TASK_ID=\(environment["SLURM_ARRAY_TASK_ID"]!) is not one of SLURM_ARRAY_TASK_COUNT=\(environment["SLURM_ARRAY_TASK_COUNT"]!) tasks from SLURM_ARRAY_TASK_MIN=\(low) by SLURM_ARRAY_TASK_STEP=\(step) (an irregular array such as 1,3,7?)"
+      } else {
+        slurmArrayProblem = "SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not both set to counts (ID \(environment["SLURM_ARRAY_TASK_ID"] ?? "unset"), COUNT \(environment["SLURM_ARRAY_TASK_COUNT"] ?? "unset"))"
       }
     }
     if environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil {

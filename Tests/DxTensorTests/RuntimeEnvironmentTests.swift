@@ -53,8 +53,14 @@ final class RuntimeEnvironmentTests: XCTestCase {
     XCTAssertEqual(stepped.slurmArrayTask?.index, 2, "--array=5-15:5, task 15")
     let irregular = RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3"])
     XCTAssertNil(irregular.slurmArrayTask, "--array=1,3,7: no regular index")
-    XCTAssertTrue(irregular.problems.contains { $0.contains("--shard") }, "\(irregular.problems)")
-    XCTAssertNil(RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"]).slurmArrayTask)
+    XCTAssertTrue(irregular.slurmArrayProblem?.contains("is not one of SLURM_ARRAY_TASK_COUNT=3 tasks") ?? false, "\(String(describing: irregular.slurmArrayProblem))")
+    // Variables that name no task are a problem diagnose stops on, not the whole list in every
+    // task of the array (an ID without a COUNT passed silently).
+    let broken = RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"])
+    XCTAssertNil(broken.slurmArrayTask)
+    XCTAssertNotNil(broken.slurmArrayProblem)
+    XCTAssertTrue(RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "3"]).slurmArrayProblem?.contains("COUNT unset") ?? false)
     XCTAssertNil(RuntimeEnvironment([:]).slurmArrayTask)
+    XCTAssertNil(RuntimeEnvironment([:]).slurmArrayProblem)
   }
 }

@@ -119,6 +119,11 @@ final class ShardingTests: XCTestCase {
     try text.split(separator: "\n").dropLast().map { $0 + "\n" }.joined().write(toFile: dir + "/a1.csv", atomically: true, encoding: .utf8)
     try refused(["a0.csv", "a1.csv", "a2.csv"], "are in no predictions or errors file")
     XCTAssertEqual(try EffDxRunner.run(["diagnose", "--checkpoint", dir + "/m1.safetensors", "--input", dir + "/in", "--out", dir + "/x.csv", "--shard", "2/2"]).status, 64, "I < N")
+    // Slurm array variables that name no task stop the run (each task diagnosed the whole list).
+    let orphan = try diagnose("o.csv", environment: ["SLURM_ARRAY_TASK_ID": "3"])
+    XCTAssertEqual(orphan.status, 64, orphan.stderr)
+    XCTAssertTrue(orphan.stderr.contains("every task of the array would diagnose the whole list"), orphan.stderr)
+    XCTAssertTrue([0, 3].contains(try diagnose("o.csv", ["--shard", "0/2"], environment: ["SLURM_ARRAY_TASK_ID": "3"]).status), "--shard decides (3: the folder's bad file)")
   }
 
   /// A real Slurm on this machine (slurmctld and slurmd from Debian's slurm-wlm, started by

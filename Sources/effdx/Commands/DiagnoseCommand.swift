@@ -99,6 +99,9 @@ struct DiagnoseCommand: ParsableCommand {
     var provenance = DiagnosisMeta(checkpoint: .init(path: checkpoint, sha256: try digest.value()), arch: ckpt.model.config.name,
                                    classes: ckpt.classes, task: ckpt.task?.rawValue, evalTransform: ckpt.evaluation.json, inputs: input)
     let slurm = RuntimeEnvironment.current.slurmArrayTask
+    if shard == nil, slurm == nil, let problem = RuntimeEnvironment.current.slurmArrayProblem {
+      throw ValidationError("\(problem): every task of the array would diagnose the whole list; give --shard I/N, or unset the variables")
+    }
     run.jobFiles = inputs.files.map(\.path)
     var settings = ["tta": "\(tta)", "tile_size": tiling.tileSize.map { "\($0)" } ?? "checkpoint", "overlap": "\(tiling.overlap)", "min_tissue": "\(tiling.minTissue)"]
     settings[tiling.mpp == nil ? "level" : "mpp"] = tiling.mpp.map { "\($0)" } ?? "\(tiling.level)"
