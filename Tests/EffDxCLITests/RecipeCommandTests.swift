@@ -1,5 +1,6 @@
 import DxEfficientNet
 import DxNN
+import DxTensor
 import DxTestSupport
 import Foundation
 import XCTest
@@ -109,6 +110,50 @@ final class RecipeCommandTests: XCTestCase {
     let both = try train("both", ["--val-data", path("odd"), "--val-fraction", "0.2"])
     XCTAssertEqual(both.status, 64)
     XCTAssertTrue(both.stderr.contains("--val-data is the validation set"), both.stderr)
+  }
+
+  /// A damaged resume state (round four of the audit): optimizer moments of the wrong length, a
+  /// NaN step count and a step counter of 2^63 - 1 trapped; a huge epoch count or a NaN best
+  /// metric passed silently; a stale log line that is not UTF-8 was kept; a changed pipeline
+  /// was resumed. Each is refused naming the file and key, and a good state still resumes.
+  func testADamagedResumeStateOrAnotherPipeline_isRefusedNamingIt() throws {
+    let flags = ["--epochs", "2", "--max-steps", "4"]
+    let killed = try train("k", flags, environment: ["EFFDX_TEST_KILL_AT": "1:after-last"])
+    XCTAssertNotEqual(killed.status, 0)
+    let state = path("k/last.state.safetensors")
+    let good = try Data(contentsOf: URL(fileURLWithPath: state))
+    let file = try SafeTensorsFile(path: state)
+    let tensors = try file.allTensors()
+    func resumeRefused(_ edit: (inout [String: Tensor], inout [String: String]) -> Void, _ expected: String, extra: [String] = []) throws {
+      var t = tensors, m = file.metadata
+      edit(&t, &m)
+      try SafeTensorsWriter.write(t, metadata: m, to: state)
+      let r = try train("k", flags + extra + ["--resume"])
+      XCTAssertEqual(r.status, 1, r.stderr)
+      XCTAssertTrue(r.stderr.contains(expected), "should say '\(expected)': \(r.stderr)")
+      try good.write(to: URL(fileURLWithPath: state))
+    }
+    let moment = try XCTUnwrap(tensors.keys.first { $0.hasPrefix("m.") })
+    let name = String(moment.dropFirst(2))
+    try resumeRefused({ t, _ in t[moment] = Tensor(shape: [1], scalars: [0]) }, "optimizer state '\(moment)' holds 1 values for a parameter of")
+    try resumeRefused({ t, _ in t["t." + name] = Tensor(shape: [1], scalars: [.nan]) }, "optimizer state 't.\(name)' holds NaN")
+    try resumeRefused({ t, _ in t["v." + name] = nil }, "the optimizer state of '\(name)' has m, t but not v")
+    try resumeRefused({ _, m in m["steps"] = "9223372036854775807" }, "metadata 'steps' is '9223372036854775807', not a count in 0...")
+    try resumeRefused({ _, m in m["epochs_done"] = "99999" }, "metadata 'epochs_done' is '99999', not a count in 0...2")
+    try resumeRefused({ _, m in m["best_metric"] = "nan" }, "metadata 'best_metric' is 'nan', not a metric in 0...1")
+    try resumeRefused({ _, _ in }, "resolution 32 -> 48); resume with the same --pipeline", extra: ["--resolution", "48"])
+    // A stale line after the state's epoch that is not UTF-8 is cut off with the rest.
+    let log = path("k/log.jsonl")
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: log))
+    let kept = bytes
+    bytes += Data("{\"epoch\": 2, \"stale\": true}\n{\"bad\u{FF}\"}\n".utf8) + Data([0xFF, 0x0A])
+    try bytes.write(to: URL(fileURLWithPath: log))
+    let resumed = try train("k", flags + ["--resume"])
+    XCTAssertEqual(resumed.status, 0, resumed.stderr)
+    let lines = try Data(contentsOf: URL(fileURLWithPath: log)).split(separator: UInt8(ascii: "\n"))
+    XCTAssertEqual(lines.count, 2, "epoch 1 as it was, then the resumed epoch 2")
+    XCTAssertEqual(Data(lines[0]) + Data([0x0A]), kept)
+    XCTAssertFalse(String(decoding: lines[1], as: UTF8.self).contains("stale"))
   }
 
   func testResumeWithEMAAndMixing_isBitExact() throws {

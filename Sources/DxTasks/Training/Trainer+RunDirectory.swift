@@ -40,6 +40,7 @@ extension Trainer {
     var stateMeta = ["best_metric": "\(bestMetric)", "epochs_done": "\(epochsDone)", "steps": "\(steps)", "bad_epochs": "\(badEpochs)", "best_ema_metric": "\(bestEMAMetric)"]
     stateMeta["effdx.training"] = try String(decoding: JSONEncoder.sortedKeys.encode(config), as: UTF8.self)
     stateMeta["effdx.data_digest"] = dataDigest
+    for (key, value) in pipelineSettings { stateMeta["effdx.run." + key] = value }
     try SafeTensorsWriter.write(state, metadata: stateMeta, to: statePath)
     crashForTesting("after-state")
     try checkpoint().save(to: lastPath)
@@ -65,9 +66,22 @@ extension Trainer {
         throw TaskError.invalid("--resume: \(runDirectory) was trained with another recipe (\(changed.joined(separator: ", "))); resume with the same flags, or start a new run in another folder")
       }
     }
+    // The pipeline too: a resume under another one trained its last epochs with other
+    // transforms, and its best and last checkpoints recorded two evaluation transforms.
+    let changedPipeline = pipelineSettings.sorted { $0.key < $1.key }.filter { key, now in meta["effdx.run." + key].map { $0 != now } ?? false }
+    if !changedPipeline.isEmpty {
+      let list = changedPipeline.map { key, now in "\(key) \(meta["effdx.run." + key]!) -> \(now)" }.joined(separator: "; ")
+      throw TaskError.invalid("--resume: \(runDirectory) was trained with another pipeline (\(list)); resume with the same --pipeline, or start a new run in another folder")
+    }
     if let saved = meta["effdx.data_digest"], let now = dataDigest, saved != now {
       throw TaskError.invalid("--resume: \(runDirectory) was trained on other data (the training list's digest differs); resume with the same --data and split, or start a new run")
     }
+  }
+
+  /// What of the pipeline decides the run besides the recipe, recorded in the resume state.
+  var pipelineSettings: [String: String] {
+    ["resolution": "\(spec.resolution)", "batch_size": "\(spec.batchSize)", "eval_transform": evaluation.json,
+     "train_transforms": "[" + spec.trainTransforms.map(\.json).joined(separator: ", ") + "]"]
   }
 
   /// Loads the last complete epoch's model, optimizer state and progress.
@@ -81,20 +95,39 @@ extension Trainer {
     guard tensors.keys.contains(where: { $0.hasPrefix(Self.modelPrefix) }) else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
     try loadTrainingState(tensors, source: statePath)
     bestWritten = FileManager.default.fileExists(atPath: bestPath)  // the same run (checkSameRun)
-    func count(_ key: String) throws -> Int {
-      guard let v = Int(stateFile.metadata[key] ?? "0"), v >= 0 else { throw TaskError.invalid("\(statePath): metadata '\(key)' is not a count") }
+    // Progress as the run could have made it: at most the recipe's epochs, as many steps as
+    // those epochs hold, no more bad epochs than epochs; a best metric in 0...1, or none yet.
+    // (A step count of 2^63 - 1 trapped on the next step; 10^11 trained at the schedule's end.)
+    func count(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
+      guard let v = Int(stateFile.metadata[key] ?? "0"), range.contains(v) else {
+        throw TaskError.invalid("\(statePath): metadata '\(key)' is '\(stateFile.metadata[key] ?? "")', not a count in \(range.lowerBound)...\(range.upperBound): the file is damaged; start the run again")
+      }
       return v
     }
-    epochsDone = try count("epochs_done")
-    steps = try count("steps")
-    badEpochs = try count("bad_epochs")
-    bestMetric = Double(stateFile.metadata["best_metric"] ?? "") ?? -Double.infinity
-    bestEMAMetric = Double(stateFile.metadata["best_ema_metric"] ?? "") ?? -Double.infinity
+    func metric(_ key: String) throws -> Double {
+      let v = Double(stateFile.metadata[key] ?? "") ?? -Double.infinity
+      guard v == -Double.infinity || (0...1).contains(v) else {
+        throw TaskError.invalid("\(statePath): metadata '\(key)' is '\(stateFile.metadata[key] ?? "")', not a metric in 0...1: the file is damaged; start the run again")
+      }
+      return v
+    }
+    epochsDone = try count("epochs_done", 0...config.epochs)
+    let batchesPerEpoch = (train.count + max(1, spec.batchSize) - 1) / max(1, spec.batchSize)
+    steps = try count("steps", 0...(epochsDone * batchesPerEpoch))
+    badEpochs = try count("bad_epochs", 0...epochsDone)
+    bestMetric = try metric("best_metric")
+    bestEMAMetric = try metric("best_ema_metric")
     bestEMAWritten = FileManager.default.fileExists(atPath: bestEMAPath)
-    // The log keeps only the lines of the epochs the state contains; `last` is that state's model.
-    if let text = try? String(contentsOfFile: logPath, encoding: .utf8) {
-      let kept = text.split(separator: "\n").prefix(epochsDone).joined(separator: "\n")
-      try (kept.isEmpty ? "" : kept + "\n").write(toFile: logPath, atomically: true, encoding: .utf8)
+    // The log keeps only the lines of the epochs the state contains, cut by bytes (a line that
+    // is not UTF-8 made the text read fail and the cut be skipped, so stale epochs stayed);
+    // `last` is that state's model.
+    if let log = try? Data(contentsOf: URL(fileURLWithPath: logPath), options: .alwaysMapped) {
+      var end = 0, lines = 0
+      while lines < epochsDone, let newline = log[end...].firstIndex(of: UInt8(ascii: "\n")) {
+        end = newline + 1
+        lines += 1
+      }
+      if end < log.count { try log.prefix(end).write(to: URL(fileURLWithPath: logPath), options: .atomic) }
     }
     try checkpoint().save(to: lastPath)
   }

@@ -30,6 +30,7 @@ extension Trainer {
       }
     }
     try model.loadState(weights)
+    try checkOptimizerState(optimizerState, source: source)
     optimizer.loadState(optimizerState)
     if let ema {
       let expected = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.parameter.value.shape) })
@@ -37,6 +38,35 @@ extension Trainer {
         throw TaskError.invalid("\(source): the moving average of the weights (--ema) is missing or does not fit the model: resume with the recipe the run was started with")
       }
       ema.shadow = average
+    }
+  }
+
+  /// The optimizer's state as the optimizers write it, checked before they read it (they trust
+  /// it: a moment of the wrong length or a NaN step count trapped): every tensor names a
+  /// parameter and holds as many finite values as it (`m.`, `v.`, `momentum.`, `ms.`, `buf.`),
+  /// or one whole step count (`t.`), and a parameter's state is whole (AdamW's `m`, `v` and
+  /// `t` together; RMSprop's `ms` and `buf`): half of it was silently dropped.
+  func checkOptimizerState(_ state: [String: Tensor], source: String) throws {
+    let counts = Dictionary(model.namedParameters().map { ($0.name, $0.parameter.value.count) }, uniquingKeysWith: { a, _ in a })
+    let together = [["m", "v", "t"], ["ms", "buf"], ["momentum"]]
+    var kinds: [String: Set<String>] = [:]
+    for (key, tensor) in state.sorted(by: { $0.key < $1.key }) {
+      func bad(_ why: String) -> TaskError { TaskError.invalid("\(source): optimizer state '\(key)' \(why): the file is damaged; start the run again") }
+      guard let dot = key.firstIndex(of: "."), together.joined().contains(String(key[..<dot])) else { throw bad("is no optimizer's") }
+      let kind = String(key[..<dot]), name = String(key[key.index(after: dot)...])
+      guard let count = counts[name] else { throw bad("names no parameter of the model") }
+      guard tensor.scalars.allSatisfy(\.isFinite) else { throw bad("holds NaN or infinite values") }
+      if kind == "t" {
+        guard tensor.count == 1, let t = tensor.scalars.first, t == t.rounded(), (1...1e9).contains(t) else { throw bad("is not a step count") }
+      } else if tensor.count != count {
+        throw bad("holds \(tensor.count) values for a parameter of \(count)")
+      }
+      kinds[name, default: []].insert(kind)
+    }
+    for (name, have) in kinds.sorted(by: { $0.key < $1.key }) {
+      if let set = together.first(where: { !have.isDisjoint(with: $0) }), Set(set) != have {
+        throw TaskError.invalid("\(source): the optimizer state of '\(name)' has \(have.sorted().joined(separator: ", ")) but not \(Set(set).subtracting(have).sorted().joined(separator: ", ")): the file is damaged; start the run again")
+      }
     }
   }
 
