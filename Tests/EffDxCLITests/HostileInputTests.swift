@@ -3,6 +3,7 @@ import DxEfficientNet
 import DxImaging
 import DxNN
 import DxTasks
+import DxTensor
 import DxTestSupport
 import Foundation
 import XCTest
@@ -406,6 +407,52 @@ final class HostileInputTests: HostileCLITestCase {
     try refuses(["diagnose", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/x.png", "--heatmaps", dir + "/maps", "--out", dir + "/h.csv"], "--heatmaps \(dir!)/maps is a file", status: 64)
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/h.csv"))
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/h.errors.csv"))
+  }
+
+  /// Round four: `forward` built a batch's maps with no memory check (a valid 64 x 512 x 512
+  /// input died allocating), and `import-weights` wrote a source's NaN or infinity into a
+  /// checkpoint every later command refused as "a diverged training run?".
+  func testForwardsMapsAreCounted_andImportedNaNIsNamed() throws {
+    var c = try XCTUnwrap(Variants.named("efficientnet_lite0"))
+    c.numClasses = 2
+    let model = try EfficientNet(c, seed: 1)
+    try model.save(to: dir + "/m.safetensors")
+    // A batch whose maps need more than the test's 8 GB address space, in a small file.
+    let perImage = c.activationBytes(batch: 1, resolution: 64).total
+    let batch = Int((9e9 / perImage).rounded(.up))
+    try XCTSkipIf(batch * 64 * 64 * 3 * 4 > 200_000_000, "the input would be \(batch * 49152 / 1_000_000) MB")
+    try SafeTensorsWriter.write(["x": Tensor(shape: [batch, 64, 64, 3], scalars: [Float](repeating: 0.5, count: batch * 64 * 64 * 3))], to: dir + "/in.safetensors")
+    try refuses(["forward", "--checkpoint", dir + "/m.safetensors", "--input", dir + "/in.safetensors", "--tensor", "x", "--out", dir + "/f.safetensors"],
+                "tensor 'x' [\(batch), 64, 64, 3]", status: 64)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/f.safetensors"))
+
+    // The model's weights in PyTorch's layouts (what import-weights reads), one NaN in the stem.
+    var state: [String: Tensor] = [:]
+    for (name, t) in model.stateDict() {
+      let s = t.shape, v = t.scalars
+      switch s.count {
+      case 4:  // [k, k, in, out] -> [out, in, k, k]
+        var o = [Float](repeating: 0, count: v.count)
+        for a in 0..<s[0] { for b in 0..<s[1] { for i in 0..<s[2] { for j in 0..<s[3] { o[((j * s[2] + i) * s[0] + a) * s[1] + b] = v[((a * s[1] + b) * s[2] + i) * s[3] + j] } } } }
+        state[name] = Tensor(shape: [s[3], s[2], s[0], s[1]], scalars: o)
+      case 3:  // depthwise [k, k, C] -> [C, 1, k, k]
+        var o = [Float](repeating: 0, count: v.count)
+        for a in 0..<s[0] { for b in 0..<s[1] { for c in 0..<s[2] { o[(c * s[0] + a) * s[1] + b] = v[(a * s[1] + b) * s[2] + c] } } }
+        state[name] = Tensor(shape: [s[2], 1, s[0], s[1]], scalars: o)
+      case 2:  // [in, out] -> [out, in]
+        var o = [Float](repeating: 0, count: v.count)
+        for i in 0..<s[0] { for j in 0..<s[1] { o[j * s[0] + i] = v[i * s[1] + j] } }
+        state[name] = Tensor(shape: [s[1], s[0]], scalars: o)
+      default: state[name] = t
+      }
+    }
+    var stem = try XCTUnwrap(state["conv_stem.weight"]).scalars
+    stem[0] = .nan
+    state["conv_stem.weight"] = Tensor(shape: state["conv_stem.weight"]!.shape, scalars: stem)
+    try SafeTensorsWriter.write(state, to: dir + "/nan.safetensors")
+    try refuses(["import-weights", dir + "/nan.safetensors", "--arch", "efficientnet_lite0", "--num-classes", "2", "--out", dir + "/w.safetensors"],
+                "the weights imported as 'conv_stem.weight' hold NaN or infinite values; nothing was written")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/w.safetensors"))
   }
 
   func testAnMLPHeadOverAHugeClassifier_isCountedBeforeItIsBuilt() throws {

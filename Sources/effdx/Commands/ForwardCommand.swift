@@ -23,10 +23,16 @@ struct ForwardCommand: ParsableCommand {
   func run() throws {
     try compute.apply()
     let (model, _, _) = try EfficientNet.load(from: checkpoint)
-    let x = try SafeTensorsFile(path: input).tensor(tensor)
-    guard x.rank == 4, x.shape[3] == 3 else {
-      throw ValidationError("tensor '\(tensor)' in \(input) has shape \(x.shape); expected [N, H, W, 3] (NHWC)")
+    let file = try SafeTensorsFile(path: input)
+    // The shape from the header, checked (and the network's maps for it counted) before the
+    // tensor is decoded or a map allocated: a batch of 64 at 512 x 512 died allocating.
+    guard let shape = file.entries[tensor]?.shape else { throw ValidationError("no tensor '\(tensor)' in \(input) (it has: \(file.names.prefix(10).joined(separator: ", ")))") }
+    guard shape.count == 4, shape[3] == 3, shape[0] >= 1, shape[1] >= 1, shape[2] >= 1 else {
+      throw ValidationError("tensor '\(tensor)' in \(input) has shape \(shape); expected [N, H, W, 3] (NHWC)")
     }
+    // forwardFeatures runs the layers unfused: count every map.
+    try MemoryCheck.check(model.config, batch: shape[0], resolution: max(shape[1], shape[2]), keepsMaps: true, flags: "--input \(input) tensor '\(tensor)' \(shape)")
+    let x = try file.tensor(tensor)
     if let bad = x.scalars.firstIndex(where: { !$0.isFinite }) {
       throw ValidationError("tensor '\(tensor)' in \(input) holds \(x.scalars[bad]) at index \(bad): the logits of a non-finite input mean nothing")
     }

@@ -39,6 +39,12 @@ struct ImportWeightsCommand: ParsableCommand {
     let config = Variants.named(arch)!
     let (model, report, skipped) = try EfficientNet.importing(
       from: source, config: config, naming: WeightNaming(rawValue: naming.rawValue), numClasses: numClasses, strict: !nonStrict, seed: seed)
+    // A NaN or infinity in the source (an F16 overflow, a damaged file) is named here, with the
+    // file it came from, rather than written into a checkpoint every later command refuses as
+    // "a diverged training run?".
+    for (name, t) in model.stateDict().sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy(\.isFinite) {
+      throw CommandFailure("\(source): the weights imported as '\(name)' hold NaN or infinite values; nothing was written")
+    }
     try model.save(to: out, metadata: ["effdx.source": (source as NSString).lastPathComponent, "effdx.naming": report.naming.rawValue])
     print("imported \(source) as \(arch) (\(model.config.numClasses) classes, \(model.parameterCount) parameters)")
     print(report)
