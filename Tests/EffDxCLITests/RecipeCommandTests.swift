@@ -220,7 +220,8 @@ final class RecipeCommandTests: XCTestCase {
     // A recipe in a checkpoint's metadata is checked like flags: out of range, wrong type.
     for (key, json, expected) in [("ld", #"{"layer_decay": -1}"#, "effdx.training 'layer_decay' must be in 0.01...1.0, not -1.0"),
                                   ("lr", #"{"learning_rate": 1e9}"#, "effdx.training 'lr' must be in"),
-                                  ("type", #"{"layer_decay": "high"}"#, "is not a training recipe")] {
+                                  ("type", #"{"layer_decay": "high"}"#, "is not a training recipe"),
+                                  ("split", #"{"val_fraction": -0.5}"#, "effdx.training 'val_fraction' must be in 0...0.9, not -0.5")] {
       try EfficientNet(c, seed: 1).save(to: path("meta-\(key).safetensors"), preprocessing: Preprocessing(resolution: 32), metadata: ["effdx.training": json])
       try refused(["--like", path("meta-\(key).safetensors")], expected, status: 1)
     }

@@ -88,6 +88,12 @@ struct TrainCommand: ParsableCommand {
     }
     // A file's values are checked as a flag's would be (a negative layer decay or rate would train on).
     do { try config.recipe.validate { "--like \(checkpoint): effdx.training '\($0)'" } } catch { throw CommandFailure("\(error)") }
+    // The split fractions too, in the flags' range (a -0.5 trained with no validation at all).
+    for (key, value) in [("val_fraction", config.validationFraction), ("test_fraction", config.testFraction)] {
+      if let value, !(value.isFinite && (0...0.9).contains(value)) {
+        throw CommandFailure("--like \(checkpoint): effdx.training '\(key)' must be in 0...0.9, not \(value)")
+      }
+    }
     return config
   }
 
