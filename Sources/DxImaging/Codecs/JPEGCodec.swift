@@ -78,15 +78,19 @@ public enum JPEGCodec {
 
 /// The EXIF orientation tag (0x0112) from a JPEG's APP1 segment, read without a library.
 enum EXIFOrientation {
+  /// Walks the markers before the image data (within the first MiB), so an EXIF segment that
+  /// ends past 64 KiB (a big embedded thumbnail after a JFIF header) is read too: the walk
+  /// once stopped at 64 KiB, and such a portrait photo came out on its side.
   static func read(_ data: Data) -> Int? {
-    let b = [UInt8](data.prefix(1 << 16))
+    let b = data.prefix(1 << 20)
+    func byte(_ k: Int) -> UInt8 { b[b.startIndex + k] }
     var i = 2
-    while i + 4 <= b.count, b[i] == 0xFF {
-      let marker = b[i + 1]
-      let length = Int(b[i + 2]) << 8 | Int(b[i + 3])
+    while i + 4 <= b.count, byte(i) == 0xFF {
+      let marker = byte(i + 1)
+      let length = Int(byte(i + 2)) << 8 | Int(byte(i + 3))
       if marker == 0xDA || length < 2 { break }  // start of scan: no more metadata
-      if marker == 0xE1, i + 4 + length - 2 <= b.count, length > 14, Array(b[(i + 4)..<(i + 10)]) == [0x45, 0x78, 0x69, 0x66, 0, 0] {
-        return orientation(in: Array(b[(i + 10)..<(i + 2 + length)]))
+      if marker == 0xE1, i + 2 + length <= b.count, length > 14, (0..<6).map({ byte(i + 4 + $0) }) == [0x45, 0x78, 0x69, 0x66, 0, 0] {
+        return orientation(in: [UInt8](b[(b.startIndex + i + 10)..<(b.startIndex + i + 2 + length)]))
       }
       i += 2 + length
     }
