@@ -54,7 +54,7 @@ public enum JPEGCodec {
         throw ImageError.corrupt(path: path, reason: "truncated (\(message)): the end of the image is missing")
       }
     }
-    if cmyk { pixels = CMYK.rgb(pixels, inverted: CMYK.hasAdobeMarker(data)) }
+    if cmyk { pixels = CMYK.rgb(pixels, inverted: true) }
     let image = Image(width: Int(width), height: Int(height), channels: channels, samples: .uint8(pixels))
     guard applyOrientation else { return image }
     return image.oriented(EXIFOrientation.read(data) ?? 1)
