@@ -427,25 +427,13 @@ final class HostileInputTests: HostileCLITestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/f.safetensors"))
 
     // The model's weights in PyTorch's layouts (what import-weights reads), one NaN in the stem.
-    var state: [String: Tensor] = [:]
-    for (name, t) in model.stateDict() {
-      let s = t.shape, v = t.scalars
-      switch s.count {
-      case 4:  // [k, k, in, out] -> [out, in, k, k]
-        var o = [Float](repeating: 0, count: v.count)
-        for a in 0..<s[0] { for b in 0..<s[1] { for i in 0..<s[2] { for j in 0..<s[3] { o[((j * s[2] + i) * s[0] + a) * s[1] + b] = v[((a * s[1] + b) * s[2] + i) * s[3] + j] } } } }
-        state[name] = Tensor(shape: [s[3], s[2], s[0], s[1]], scalars: o)
-      case 3:  // depthwise [k, k, C] -> [C, 1, k, k]
-        var o = [Float](repeating: 0, count: v.count)
-        for a in 0..<s[0] { for b in 0..<s[1] { for c in 0..<s[2] { o[(c * s[0] + a) * s[1] + b] = v[(a * s[1] + b) * s[2] + c] } } }
-        state[name] = Tensor(shape: [s[2], 1, s[0], s[1]], scalars: o)
-      case 2:  // [in, out] -> [out, in]
-        var o = [Float](repeating: 0, count: v.count)
-        for i in 0..<s[0] { for j in 0..<s[1] { o[j * s[0] + i] = v[i * s[1] + j] } }
-        state[name] = Tensor(shape: [s[1], s[0]], scalars: o)
-      default: state[name] = t
-      }
-    }
+    var state = model.stateDict().mapValues(toPyTorchLayout)
+    // A transposed classifier is named as such, in PyTorch's layout on both sides.
+    var transposed = state
+    transposed["classifier.weight"] = try XCTUnwrap(model.stateDict()["classifier.weight"])
+    try SafeTensorsWriter.write(transposed, to: dir + "/transposed.safetensors")
+    try refuses(["import-weights", dir + "/transposed.safetensors", "--arch", "efficientnet_lite0", "--num-classes", "2", "--out", dir + "/w.safetensors"],
+                "classifier.weight (classifier.weight): source [1280, 2], expected [2, 1280] (transposed?)")
     var stem = try XCTUnwrap(state["conv_stem.weight"]).scalars
     stem[0] = .nan
     state["conv_stem.weight"] = Tensor(shape: state["conv_stem.weight"]!.shape, scalars: stem)

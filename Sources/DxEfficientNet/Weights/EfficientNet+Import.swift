@@ -79,7 +79,11 @@ extension EfficientNet {
       } else if timmName.hasPrefix("classifier.") && replaceClassifier {
         report.classifierReplaced = true
       } else {
-        report.shapeMismatches.append("\(timmName) (\(sourceName)): source \(t.shape), model \(target)")
+        // Both shapes in PyTorch's layout, as the source file holds them (the model's own
+        // channels-last shape beside a transposed source read as the same shape twice).
+        let expected = pyTorchShape(of: target)
+        let transposed = t.shape.count == expected.count && t.shape == expected.reversed() && t.shape != expected
+        report.shapeMismatches.append("\(timmName) (\(sourceName)): source \(t.shape), expected \(expected)\(transposed ? " (transposed?)" : "")")
       }
     }
     if report.classifierReplaced { report.missing.removeAll { $0.hasPrefix("classifier.") } }

@@ -23,6 +23,16 @@ public func fromPyTorchLayout(_ t: Tensor, toShape target: [Int]) -> Tensor? {
   }
 }
 
+/// The PyTorch shape of a tensor of our `shape` (what `toPyTorchLayout` gives it).
+public func pyTorchShape(of shape: [Int]) -> [Int] {
+  switch shape.count {
+  case 2: return [shape[1], shape[0]]
+  case 3: return [shape[2], 1, shape[0], shape[1]]
+  case 4: return [shape[3], shape[2], shape[0], shape[1]]
+  default: return shape
+  }
+}
+
 /// The inverse of `fromPyTorchLayout`: our layout back to PyTorch's, for exporting.
 public func toPyTorchLayout(_ t: Tensor) -> Tensor {
   switch t.rank {
