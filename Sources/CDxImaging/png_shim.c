@@ -36,6 +36,16 @@ static int dx_png_begin(const uint8_t *data, size_t size, dx_png_source *src, ch
   return 0;
 }
 
+// Ancillary chunks we never use (text, ICC profiles, EXIF) are skipped unread: libpng
+// allocates a text chunk's claimed length before reading it and only warns when that passes
+// the chunk limit, so a 341-byte file claiming 2^31 - 1 bytes of tEXt cost 2 GB and seconds
+// before "truncated". Other chunks: 16 MiB at most.
+static void dx_png_limit_chunks(png_structp png) {
+  static const png_byte unused[] = "tEXt\0zTXt\0iTXt\0iCCP\0eXIf\0sPLT\0";
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, unused, (int)(sizeof unused / 5));
+  png_set_chunk_malloc_max(png, 16u << 20);
+}
+
 int dx_png_info_only(const uint8_t *data, size_t size, dx_png_info *info, char *err, size_t errlen) {
   dx_png_source src;
   if (dx_png_begin(data, size, &src, err, errlen) != 0) return -1;
@@ -44,6 +54,7 @@ int dx_png_info_only(const uint8_t *data, size_t size, dx_png_info *info, char *
   png_infop pinfo = png_create_info_struct(png);
   if (!pinfo || setjmp(png_jmpbuf(png))) { png_destroy_read_struct(&png, pinfo ? &pinfo : NULL, NULL); return -1; }
   png_set_read_fn(png, &src, dx_png_read_fn);
+  dx_png_limit_chunks(png);
   png_read_info(png, pinfo);
   info->width = png_get_image_width(png, pinfo);
   info->height = png_get_image_height(png, pinfo);
@@ -73,7 +84,7 @@ int dx_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t 
     return -1;
   }
   png_set_user_limits(png, max_side, max_side);
-  png_set_chunk_malloc_max(png, 16u << 20);  // text and ICC chunks: 16 MiB at most
+  dx_png_limit_chunks(png);
   png_set_read_fn(png, &src, dx_png_read_fn);
   png_read_info(png, pinfo);
   uint32_t w = png_get_image_width(png, pinfo), h = png_get_image_height(png, pinfo);

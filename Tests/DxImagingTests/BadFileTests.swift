@@ -103,6 +103,25 @@ final class BadFileTests: XCTestCase {
     XCTAssertThrowsError(try ImageDecoder.decode(path: dir.appendingPathComponent("absent.png").path)) { XCTAssertTrue("\($0)".contains("no such file"), "\($0)") }
   }
 
+  /// A 341-byte PNG whose tEXt chunk claims 2^31 - 1 bytes: libpng allocated that much before
+  /// finding the file short (2 GB and seconds). Text and other unused chunks are skipped now.
+  func testAPNGChunkClaimingTwoGigabytes_isNotAllocated() throws {
+    func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+      let tb = Array(type.utf8) + body
+      let crc = tb.reduce(UInt32(0xFFFF_FFFF)) { c, b in (0..<8).reduce(c ^ UInt32(b)) { c, _ in c & 1 == 1 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 } } ^ 0xFFFF_FFFF
+      func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+      return be(UInt32(body.count)) + tb + be(crc)
+    }
+    let ihdr = chunk("IHDR", [0, 0, 0, 4, 0, 0, 0, 4, 8, 2, 0, 0, 0])
+    let bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + ihdr + [0x7F, 0xFF, 0xFF, 0xFF] + Array("tEXt".utf8) + [UInt8](repeating: 0x78, count: 300)
+    let path = dir.appendingPathComponent("bigtext.png").path
+    XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+    func peakKB() -> Int { var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return u.ru_maxrss }
+    let before = peakKB()
+    XCTAssertThrowsError(try ImageDecoder.decode(path: path)) { XCTAssertTrue("\($0)".contains(path), "\($0)") }
+    XCTAssertLessThan(peakKB() - before, 100_000, "the chunk's claimed length was allocated")
+  }
+
   func testFuzzerFindings_areTypedErrors() throws {
     // Found by Scripts/fuzz (TIFF): a header claiming a huge tile made the reader allocate 5.6 GB;
     // an RGB header with one sample per pixel made it read past a tile buffer; a 4-billion-square
