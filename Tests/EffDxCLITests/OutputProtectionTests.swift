@@ -69,6 +69,18 @@ final class OutputProtectionTests: HostileCLITestCase {
       let r = try effdx(["evaluate", "--predictions", dir + "/p.csv", "--bootstrap", "0", "--out", dir + "/report"])
       XCTAssertEqual(r.status, 0, r.stderr)
     }
+    // --compare reads the other file's classes by name: the same predictions with the p_
+    // columns swapped compare equal (they were scored by position: accuracy 0.33 against 0.67),
+    // and a file of other classes is refused.
+    try "path,label,predicted,p_b,p_a\nx.png,a,a,0.1,0.9\ny.png,b,a,0.4,0.6\nz.png,b,b,0.8,0.2\n".write(toFile: dir + "/swapped.csv", atomically: true, encoding: .utf8)
+    let c = try effdx(["evaluate", "--predictions", dir + "/p.csv", "--compare", dir + "/swapped.csv", "--bootstrap", "0", "--json", "--out", dir + "/cmp"])
+    XCTAssertEqual(c.status, 0, c.stderr)
+    let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cmp/report.json"))) as! [String: Any]
+    let accuracy = ((report["comparison"] as? [String: Any])?["metrics"] as? [String: Any])?["accuracy"] as? [String: Any]
+    XCTAssertEqual(accuracy?["a"] as? Double, accuracy?["b"] as? Double, "\(String(describing: accuracy))")
+    XCTAssertEqual(accuracy?["difference"] as? Double, 0)
+    try "path,label,predicted,p_a,p_c\nx.png,a,a,0.9,0.1\n".write(toFile: dir + "/other.csv", atomically: true, encoding: .utf8)
+    try refuses(["evaluate", "--predictions", dir + "/p.csv", "--compare", dir + "/other.csv", "--out", dir + "/cmp2"], "has classes a, c, not the predictions' a, b", status: 64)
 
     for c in ["a", "b"] {
       try FileManager.default.createDirectory(atPath: dir + "/data/\(c)", withIntermediateDirectories: true)

@@ -61,6 +61,24 @@ public struct PredictionTable: Sendable {
     probabilities.append(contentsOf: probs)
   }
 
+  /// The same rows with the classes in `order` (a file whose `p_` columns come in another
+  /// order holds the same predictions), or nil when `order` is not the same set of classes.
+  public func reordered(to order: [String]) -> PredictionTable? {
+    guard order != classes else { return self }
+    guard Set(order) == Set(classes), order.count == classes.count else { return nil }
+    let k = classes.count
+    let newIndex = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, Int32($0)) })
+    let map = classes.map { newIndex[$0]! }  // old index -> new index
+    var t = self
+    t.classes = order
+    t.truth = truth.map { map[Int($0)] }
+    t.predicted = predicted.map { map[Int($0)] }
+    for row in 0..<count {
+      for c in 0..<k { t.probabilities[row * k + Int(map[c])] = probabilities[row * k + c] }
+    }
+    return t
+  }
+
   /// The rows `indices`, in that order (per-study blocks, bootstrap samples).
   public func subset(_ indices: [Int]) -> PredictionTable {
     var t = PredictionTable(classes: classes)

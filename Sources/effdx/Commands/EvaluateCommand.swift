@@ -58,7 +58,13 @@ struct EvaluateCommand: ParsableCommand {
     }
     var other: (path: String, table: PredictionTable)? = nil
     if let compare {
-      let second = try PredictionsReader.read(predictions: compare, labels: labels, studyColumn: studyColumn)
+      let read = try PredictionsReader.read(predictions: compare, labels: labels, studyColumn: studyColumn)
+      // Its class indices must mean the first file's: the same classes in another column order
+      // are put in this one; other classes cannot be compared (their predictions were scored
+      // against the first file's classes by position).
+      guard let second = read.reordered(to: table.classes) else {
+        throw ValidationError("--compare \(compare) has classes \(read.classes.joined(separator: ", ")), not the predictions' \(table.classes.joined(separator: ", ")): there is nothing to compare")
+      }
       guard !Set(second.paths).isDisjoint(with: table.paths) else {
         throw CommandFailure("--compare \(compare) shares no image with \(predictions): there is nothing to compare")
       }
