@@ -212,4 +212,24 @@ final class ReportFilesTests: XCTestCase {
     XCTAssertEqual(report.overall.accuracy, 1)
     XCTAssertEqual(report.overall.perClass.count, k)
   }
+
+  /// Names from a file are inert in report.md: a class `<script>...`, a study with a bare
+  /// carriage return, a path with a backtick (renderers that allow inline HTML ran the first;
+  /// the second ended a table row).
+  func testReportMarkdown_escapesHostileNames() throws {
+    let classes = ["<script>alert(1)</script>", "x\"><img src=x onerror=alert(2)>"]
+    var table = PredictionTable(classes: classes)
+    table.append(path: "a`b.png", study: "st\rx", truth: 0, predicted: 0, probabilities: [0.9, 0.1])
+    table.append(path: "c.png", study: "s2", truth: 1, predicted: 0, probabilities: [0.6, 0.4])
+    let report = Evaluator(bootstrap: Bootstrap(resamples: 0)).evaluate(table, inputs: .init(predictions: "evil`name.csv", bootstrapResamples: 0))
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-md-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: out) }
+    try ReportWriter.write(report, to: out.path)
+    let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+    XCTAssertFalse(md.contains("<script>"), md)
+    XCTAssertFalse(md.contains("<img"), md)
+    XCTAssertTrue(md.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), md)
+    XCTAssertFalse(md.contains("\r"), "no bare carriage return")
+    XCTAssertTrue(md.contains("Predictions: `evil'name.csv`"), md)
+  }
 }

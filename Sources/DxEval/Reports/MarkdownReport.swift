@@ -1,10 +1,32 @@
 /// `report.md`: the report as Markdown tables, for a lab notebook or a pull request.
 enum MarkdownReport {
-  static func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+  /// Text from a file (a class, a study, a path, a warning quoting them) as inert Markdown:
+  /// `<`, `>` and `&` as entities (renderers that allow inline HTML ran a class named
+  /// `<script>...`), `|` escaped for tables, and every control character a space (a bare `\r`
+  /// ended a table row for CommonMark).
+  static func cell(_ s: String) -> String {
+    var out = ""
+    out.reserveCapacity(s.utf8.count)
+    for ch in s.unicodeScalars {
+      switch ch {
+      case "&": out += "&amp;"
+      case "<": out += "&lt;"
+      case ">": out += "&gt;"
+      case "|": out += "\\|"
+      default: out.unicodeScalars.append(ch.properties.generalCategory == .control ? " " : ch)
+      }
+    }
+    return out
+  }
+
+  /// A path in a code span: no backtick can close it early, no control character break it.
+  static func code(_ s: String) -> String {
+    "`" + String(String.UnicodeScalarView(s.unicodeScalars.map { $0 == "`" ? "'" : $0.properties.generalCategory == .control ? " " : $0 })) + "`"
+  }
 
   static func render(_ r: EvaluationReport) -> String {
     let o = r.overall
-    var md = ["# Evaluation report", "", "Predictions: `\(r.inputs.predictions)`" + (r.inputs.labels.map { ", labels: `\($0)`" } ?? "") + ". \(o.n) images, \(r.classes.count) classes" + (r.studies.isEmpty ? "." : ", \(r.studies.count) studies."), ""]
+    var md = ["# Evaluation report", "", "Predictions: \(code(r.inputs.predictions))" + (r.inputs.labels.map { ", labels: \(code($0))" } ?? "") + ". \(o.n) images, \(r.classes.count) classes" + (r.studies.isEmpty ? "." : ", \(r.studies.count) studies."), ""]
     if let p = r.provenance {
       md += ["## Provenance", "", "| | |", "| --- | --- |"] + p.lines.map { "| \($0.0) | \(cell($0.1)) |" } + [""]
     }
@@ -52,10 +74,10 @@ enum MarkdownReport {
     }
     if let level = r.studyLevel {
       let m = level.metrics
-      md += ["", "## Study-level diagnosis (\(level.aggregation))", ""] + (r.studyLevelNote.map { [$0, ""] } ?? []) +
+      md += ["", "## Study-level diagnosis (\(cell(level.aggregation)))", ""] + (r.studyLevelNote.map { [cell($0), ""] } ?? []) +
             ["\(m.n) studies: accuracy \(Format.metric(m.accuracy)) \(Format.interval(m.ci95?["accuracy"]))\(m.ci95 == nil ? "" : Format.fewStudies(m.n)), balanced accuracy \(Format.metric(m.balancedAccuracy)), macro F1 \(Format.metric(m.macro.f1))."]
     } else if let note = r.studyLevelNote {
-      md += ["", "## Study-level diagnosis", "", note]
+      md += ["", "## Study-level diagnosis", "", cell(note)]
     }
     if let op = r.operatingPoints {
       md += ["", "## Operating points: \(cell(op.positiveClass)) against the rest", "", "| rule | threshold | TP | FP | TN | FN | sensitivity | specificity | PPV | NPV |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -70,7 +92,7 @@ enum MarkdownReport {
       if let w = sc.warning { md += ["", "**Warning:** " + w] }
     }
     if let cmp = r.comparison {
-      md += ["", "## Comparison with `\(cmp.other)` (\(cmp.n) shared images; difference = other - this)", "", "| metric | this | other | difference | 95% CI (paired) |", "| --- | --- | --- | --- | --- |"]
+      md += ["", "## Comparison with \(code(cmp.other)) (\(cmp.n) shared images; difference = other - this)", "", "| metric | this | other | difference | 95% CI (paired) |", "| --- | --- | --- | --- | --- |"]
       for key in cmp.metrics.keys.sorted() {
         let d = cmp.metrics[key]!
         md.append("| \(Format.metricName(key)) | \(Format.metric(d.a)) | \(Format.metric(d.b)) | \(Format.metric(d.difference)) | \(Format.interval(d.ci95)) |")
