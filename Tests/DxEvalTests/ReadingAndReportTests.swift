@@ -65,6 +65,11 @@ final class PredictionsReaderTests: XCTestCase {
     XCTAssertThrowsError(try PredictionsReader.read(predictions: p, labels: m)) {
       XCTAssertEqual($0 as? PredictionsError, .badLine(path: m, line: 4, reason: "'x.png' is listed again (first on line 2): which label is its truth?"))
     }
+    // A study column named on purpose: it must exist, and not be a probability or the path.
+    let labelled = write("labelled.csv", "path,label,predicted,p_a,p_b\nx.png,a,a,0.7,0.3\ny.png,b,b,0.4,0.6\n")
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: labelled, studyColumn: "nope")) { XCTAssertTrue("\($0)".contains("no column 'nope' for the studies (--study-column)"), "\($0)") }
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: labelled, studyColumn: "p_a")) { XCTAssertTrue("\($0)".contains("'p_a' cannot be the study column"), "\($0)") }
+    XCTAssertEqual(try PredictionsReader.read(predictions: labelled).count, 2, "the default 'study' may be absent")
     let twoLabels = write("twolabels.csv", "path,label,predicted,p_a,p_b,label\nx.png,a,a,0.7,0.3,b\n")
     XCTAssertThrowsError(try PredictionsReader.read(predictions: twoLabels)) { XCTAssertTrue("\($0)".contains("column 'label' appears twice"), "\($0)") }
     let twoP = write("twop.csv", "path,label,predicted,p_a,p_b,p_a\nx.png,a,a,0.7,0.3,0\n")

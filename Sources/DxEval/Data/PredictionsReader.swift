@@ -110,6 +110,14 @@ public enum PredictionsReader {
         throw PredictionsError.badHeader(path: path, reason: "\(classes.count) p_<class> columns; at most \(PredictionsReader.maxClasses) classes (a checkpoint's limit)")
       }
       guard hasManifest || col["label"] != nil else { throw PredictionsError.badHeader(path: path, reason: "no 'label' column and no --labels manifest") }
+      // A study column named on purpose must exist, and be no other column's: a missing one
+      // left the report without studies, a probability column made each value a "study".
+      if name == "path" || name == "label" || name == "predicted" || name.hasPrefix("p_") || name.isEmpty {
+        throw PredictionsError.badHeader(path: path, reason: "'\(name)' cannot be the study column (--study-column): it is the file's \(name.isEmpty ? "nothing" : "own \(name) column")")
+      }
+      if name != "study" && col[name] == nil {
+        throw PredictionsError.badHeader(path: path, reason: "no column '\(name)' for the studies (--study-column); it has \(header.joined(separator: ", "))")
+      }
       pathColumn = p
       predictedColumn = pr
       labelColumn = col["label"]
