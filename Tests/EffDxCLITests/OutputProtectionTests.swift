@@ -1,5 +1,6 @@
 import DxEfficientNet
 import DxImaging
+import DxTasks
 import DxTestSupport
 import Foundation
 import XCTest
@@ -109,6 +110,25 @@ final class OutputProtectionTests: HostileCLITestCase {
       XCTAssertEqual(r.status, 0, r.stderr)
     }
     XCTAssertEqual(images(dir + "/set/train"), 4, "the first set's images are gone")
+  }
+
+  /// `tile --out` replaced a folder's tiles.csv and thumbnail.png, and a second run into its own
+  /// folder left the first run's tiles beside the new ones (8 PNGs under a 1-row tiles.csv).
+  func testTile_replacesOnlyItsOwnTiles() throws {
+    try SampleDatasets.histopathology(to: dir + "/h", count: 5, holdout: 5, size: 32, slideSize: 512, seed: 3)
+    let slide = dir + "/h/slides/slide_1.tif"
+    try FileManager.default.createDirectory(atPath: dir + "/mine", withIntermediateDirectories: true)
+    try "precious,data\n".write(toFile: dir + "/mine/tiles.csv", atomically: true, encoding: .utf8)
+    try refuses(["tile", slide, "--tile-size", "64", "--out", dir + "/mine"], "holds files and no tiles of effdx's", status: 64)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/mine/tiles.csv", encoding: .utf8), "precious,data\n")
+    try "x\n".write(toFile: dir + "/afile", atomically: true, encoding: .utf8)
+    try refuses(["tile", slide, "--out", dir + "/afile"], "is a file; name a folder", status: 64)
+    for size in ["32", "128"] {
+      let r = try effdx(["tile", slide, "--tile-size", size, "--min-tissue", "0", "--out", dir + "/t"])
+      XCTAssertEqual(r.status, 0, r.stderr)
+    }
+    let rows = try String(contentsOfFile: dir + "/t/tiles.csv", encoding: .utf8).split(separator: "\n").count - 1
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/t/tiles").count, rows, "only the last run's tiles")
   }
 
   /// A resumed run counts each row's file as done: a damaged or repeated row stops it, naming

@@ -149,8 +149,26 @@ struct TileCommand: ParsableCommand {
   @Flag(help: "Print a JSON summary on standard output instead of text.") var json = false
   @OptionGroup var verbosity: VerbosityOptions
 
+  /// `--out` is new, empty, or a tile folder this command wrote (its `tiles.csv` header), whose
+  /// old tiles are removed first: a folder of anything else is the user's (its tiles.csv and
+  /// thumbnail.png were replaced), and a second run kept the first run's tiles beside its own.
+  func prepareOutput() throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return }
+    guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; name a folder") }
+    let contents = try FileManager.default.contentsOfDirectory(atPath: out)
+    guard !contents.isEmpty else { return }
+    let csv = (out as NSString).appendingPathComponent("tiles.csv")
+    let header = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: csv)).read(upToCount: 64)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    guard header.hasPrefix("file,level,x,y,width,height,x0,y0,mpp,tissue_fraction") else {
+      throw ValidationError("--out \(out) holds files and no tiles of effdx's (no tiles.csv it wrote): tile writes a new or empty folder, or replaces one it wrote")
+    }
+    if contents.contains("tiles") { try FileManager.default.removeItem(atPath: (out as NSString).appendingPathComponent("tiles")) }
+  }
+
   func run() throws {
     try verbosity.apply()
+    try prepareOutput()
     let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
     let t = try tilingOptions.tiling(base, defaultTileSize: 256)
     var tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
