@@ -153,11 +153,7 @@ struct TileCommand: ParsableCommand {
   /// old tiles are removed first: a folder of anything else is the user's (its tiles.csv and
   /// thumbnail.png were replaced), and a second run kept the first run's tiles beside its own.
   func prepareOutput() throws {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return }
-    guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; name a folder") }
-    let contents = try FileManager.default.contentsOfDirectory(atPath: out)
-    guard !contents.isEmpty else { return }
+    guard let contents = try OutputFolder.contents(out) else { return }
     let csv = (out as NSString).appendingPathComponent("tiles.csv")
     let header = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: csv)).read(upToCount: 64)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
     guard header.hasPrefix("file,level,x,y,width,height,x0,y0,mpp,tissue_fraction") else {

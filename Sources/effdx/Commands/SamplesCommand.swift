@@ -25,11 +25,7 @@ struct SamplesCommand: ParsableCommand {
   /// removed first (new files beside stale ones made 8 images under a 4-row manifest); a folder
   /// of anything else is the user's and is refused (a dataset's manifest was replaced).
   func prepareOutput() throws {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return }
-    guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; name a folder") }
-    let contents = try FileManager.default.contentsOfDirectory(atPath: out)
-    guard !contents.isEmpty else { return }
+    guard let contents = try OutputFolder.contents(out) else { return }
     guard contents.contains(Self.marker) else {
       throw ValidationError("--out \(out) holds files and no sample set of effdx's (no \(Self.marker)): samples writes a new or empty folder, or replaces one it wrote")
     }

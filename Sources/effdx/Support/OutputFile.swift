@@ -25,3 +25,17 @@ enum OutputFile {
     }
   }
 }
+
+/// A folder a command fills with files of its own (`samples`, `tile`): new, empty, or one it
+/// wrote before, which it then replaces; a folder of anything else is the user's.
+enum OutputFolder {
+  /// The names in `out` when it is a folder holding something (nil: absent or empty, write
+  /// freely); a file there is refused.
+  static func contents(_ out: String, flag: String = "--out") throws -> [String]? {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return nil }
+    guard isDirectory.boolValue else { throw ValidationError("\(flag) \(out) is a file; name a folder") }
+    let names = try FileManager.default.contentsOfDirectory(atPath: out)
+    return names.isEmpty ? nil : names
+  }
+}
