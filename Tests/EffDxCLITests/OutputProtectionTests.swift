@@ -131,6 +131,31 @@ final class OutputProtectionTests: HostileCLITestCase {
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/t/tiles").count, rows, "only the last run's tiles")
   }
 
+  /// evaluate's pictures: an image past the pictures' 2^26 pixels is refused from its header
+  /// (a 13,000-pixel-square PNG took minutes for a thumbnail), and every image or heatmap file
+  /// that cannot be read is named in the warnings (they were counted, or dropped, silently).
+  func testEvaluatePictures_areBoundedAndTheirFailuresNamed() throws {
+    // A PNG header claiming 13,000 x 13,000 pixels, then nothing: refused before decoding.
+    func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    let ihdr: [UInt8] = Array("IHDR".utf8) + be(13_000) + be(13_000) + [8, 2, 0, 0, 0]
+    func crc(_ bytes: [UInt8]) -> UInt32 { bytes.reduce(UInt32(0xFFFF_FFFF)) { c, b in (0..<8).reduce(c ^ UInt32(b)) { c, _ in c & 1 == 1 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 } } ^ 0xFFFF_FFFF }
+    let idat = Array("IDAT".utf8)  // empty: the header is all the decoder reads before the limit
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/huge.png", contents: Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + ihdr + be(crc(ihdr)) + be(0) + idat + be(crc(idat)))))
+    for i in 0..<12 { try photo(dir + "/p\(i).png", w: 40 + i, h: 36) }
+    var csv = "path,label,predicted,p_a,p_b\n\(dir!)/huge.png,a,a,0.9,0.1\n"
+    for i in 0..<12 { csv += "\(dir!)/p\(i).png,\(i % 2 == 0 ? "a" : "b"),a,0.6,0.4\n" }
+    try csv.write(toFile: dir + "/pred.csv", atomically: true, encoding: .utf8)
+    try FileManager.default.createDirectory(atPath: dir + "/maps", withIntermediateDirectories: true)
+    try photo(dir + "/maps/s_heatmap.png")
+    XCTAssertEqual(mkfifo(dir + "/maps/s_tiles.csv", 0o644), 0)
+    let r = try effdx(["evaluate", "--predictions", dir + "/pred.csv", "--images", "--heatmaps", dir + "/maps", "--bootstrap", "0", "--out", dir + "/ev"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/ev/report.json"))) as! [String: Any]
+    let warnings = report["warnings"] as? [String] ?? []
+    XCTAssertTrue(warnings.contains { $0.hasPrefix("--images: ") && $0.contains("huge.png") && $0.contains("67108864") }, "\(warnings)")
+    XCTAssertTrue(warnings.contains { $0.contains("s_tiles.csv could not be read (not a regular file)") }, "\(warnings)")
+  }
+
   /// A resumed run counts each row's file as done: a damaged or repeated row stops it, naming
   /// the line, with the file left as it is; without the row, the file is diagnosed again.
   func testDamagedRowsOfAResumedRun_stopItNamingTheLine() throws {

@@ -20,7 +20,7 @@ public enum ReportPictures {
     var spent = 0
     for i in examples.indices {
       let e = examples[i]
-      guard let image = try? ImageDecoder.decode(path: e.path, limits: .default) else { continue }
+      guard let image = try? ImageDecoder.decode(path: e.path, limits: pictureLimits) else { continue }
       guard let uri = dataURI(FloatImage(image.rgb()), side: thumbnailSide), spent + uri.utf8.count <= exampleBudget else { continue }
       report.embedded[e.path] = uri
       spent += uri.utf8.count
@@ -48,6 +48,13 @@ public enum ReportPictures {
 
   /// Every `<stem>_heatmap.png` in `folder` with its `<stem>_tiles.csv` counts, embedded until
   /// the budget is spent.
+  /// What a report's pictures and image statistics decode: 2^26 pixels (a 48-megapixel photo
+  /// fits). A 13,000-pixel-square PNG under the general limit took minutes for a 520-pixel
+  /// thumbnail.
+  public static let pictureLimits = ImageLimits(maxPixels: 1 << 26)
+  /// The largest `<slide>_tiles.csv` read (4 million tiles' rows).
+  static let maxTilesCSVBytes = 256 << 20
+
   public static func addSlideMaps(to report: inout EvaluationReport, folder: String) throws {
     let names: [String]
     do { names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix("_heatmap.png") }.sorted() } catch {
@@ -58,7 +65,21 @@ public enum ReportPictures {
       let stem = String(name.dropLast("_heatmap.png".count))
       let path = (folder as NSString).appendingPathComponent(name)
       var tiles = 0, failed = 0, byClass: [String: Int] = [:]
-      if let text = try? String(contentsOfFile: (folder as NSString).appendingPathComponent(stem + "_tiles.csv"), encoding: .utf8) {
+      // Read only when a regular file of a sane size (a FIFO blocked, /dev/zero never ended);
+      // one that cannot be read is said, not counted as a slide without tiles.
+      let csvPath = (folder as NSString).appendingPathComponent(stem + "_tiles.csv")
+      var text: String? = nil
+      if FileManager.default.fileExists(atPath: csvPath) {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: csvPath)
+        let regular = attributes?[.type] as? FileAttributeType == .typeRegular
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? Int.max
+        if regular && size <= maxTilesCSVBytes, let t = try? String(contentsOfFile: csvPath, encoding: .utf8) {
+          text = t
+        } else {
+          report.warnings.append("--heatmaps: \(csvPath) could not be read (\(regular ? size > maxTilesCSVBytes ? "\(size) bytes, more than \(maxTilesCSVBytes)" : "not UTF-8 text" : "not a regular file")): \(stem)'s tile counts are left out")
+        }
+      }
+      if let text {
         let rows = CSV.records(text)
         let header = rows.first?.fields ?? []
         if let p = header.firstIndex(of: "predicted") {
@@ -71,9 +92,12 @@ public enum ReportPictures {
         }
       }
       var map = EvaluationReport.SlideMap(slide: stem, heatmap: path, tiles: tiles, failedTiles: failed, tilesByClass: byClass)
-      if let image = try? ImageDecoder.decode(path: path, limits: .default), let uri = dataURI(FloatImage(image.rgb()), side: slideMapSide),
-        spent + uri.utf8.count <= slideMapBudget
-      {
+      let image: Image?
+      do { image = try ImageDecoder.decode(path: path, limits: pictureLimits) } catch {
+        image = nil
+        report.warnings.append("--heatmaps: \(error); the map is not shown")
+      }
+      if let image, let uri = dataURI(FloatImage(image.rgb()), side: slideMapSide), spent + uri.utf8.count <= slideMapBudget {
         report.embedded[path] = uri
         spent += uri.utf8.count
         map.shown = true

@@ -33,19 +33,25 @@ public enum ShortcutStatistics {
     return ShortcutCheck.Statistics(colour: all.features, border: border.features)
   }
 
-  /// Statistics of the rows' files (nil where a file cannot be read), on `workers` threads.
-  /// Rows beyond `maxImages` are left out (nil) evenly.
-  public static func statistics(paths: [String], workers: Int, tissue: Bool = false) -> [ShortcutCheck.Statistics?] {
+  /// Statistics of the rows' files (nil where a file cannot be read, with its reason in
+  /// `failures`), on `workers` threads, within the report pictures' pixel budget. Rows beyond
+  /// `maxImages` are left out (nil) evenly.
+  public static func statistics(paths: [String], workers: Int, tissue: Bool = false) -> (statistics: [ShortcutCheck.Statistics?], failures: [String: String]) {
     let keep = paths.count <= maxImages ? Set(paths.indices) : Set((0..<maxImages).map { $0 * paths.count / maxImages })
     var out = [ShortcutCheck.Statistics?](repeating: nil, count: paths.count)
+    var reasons = [String?](repeating: nil, count: paths.count)
     out.withUnsafeMutableBufferPointer { res in
-      DispatchQueue.concurrentPerform(iterations: max(1, workers)) { worker in
-        for i in stride(from: worker, to: paths.count, by: max(1, workers)) where keep.contains(i) {
-          if let image = try? ImageDecoder.decode(path: paths[i], limits: .default) { res[i] = statistics(of: image, tissue: tissue) }
+      reasons.withUnsafeMutableBufferPointer { why in
+        DispatchQueue.concurrentPerform(iterations: max(1, workers)) { worker in
+          for i in stride(from: worker, to: paths.count, by: max(1, workers)) where keep.contains(i) {
+            do { res[i] = statistics(of: try ImageDecoder.decode(path: paths[i], limits: ReportPictures.pictureLimits), tissue: tissue) } catch { why[i] = "\(error)" }
+          }
         }
       }
     }
-    return out
+    var failures: [String: String] = [:]
+    for (i, r) in reasons.enumerated() { if let r { failures[paths[i]] = r } }
+    return (out, failures)
   }
 
   struct Moments {

@@ -97,7 +97,10 @@ struct EvaluateCommand: ParsableCommand {
     if images {
       // Histology tiles' background is their glass, photos' their border.
       let tissue = report.provenance?.task == "histopathology"
-      let statistics = ShortcutStatistics.statistics(paths: table.paths, workers: ProcessInfo.processInfo.activeProcessorCount, tissue: tissue)
+      let (statistics, failures) = ShortcutStatistics.statistics(paths: table.paths, workers: ProcessInfo.processInfo.activeProcessorCount, tissue: tissue)
+      // The images that could not be read, by name (the count alone said nothing of which).
+      for (_, reason) in failures.sorted(by: { $0.key < $1.key }).prefix(5) { report.warnings.append("--images: \(reason)") }
+      if failures.count > 5 { report.warnings.append("--images: \(failures.count - 5) more images could not be read") }
       let check = ShortcutCheck(statistics: statistics, truth: table.truth.map(Int.init), classes: table.classes.count, groups: table.studies,
                                 modelAccuracy: report.overall.accuracy, tissue: tissue)
       if check.images < 10 {
