@@ -129,6 +129,10 @@ final class OutputProtectionTests: HostileCLITestCase {
     }
     let rows = try String(contentsOfFile: dir + "/t/tiles.csv", encoding: .utf8).split(separator: "\n").count - 1
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/t/tiles").count, rows, "only the last run's tiles")
+    // A tile larger than the slide: said, not an empty success in silence.
+    let big = try effdx(["tile", slide, "--tile-size", "4096", "--out", dir + "/big"])
+    XCTAssertEqual(big.status, 0, big.stderr)
+    XCTAssertTrue(big.stderr.contains("no tile fits: a 4096-pixel tile is larger than level 0"), big.stderr)
   }
 
   /// evaluate's pictures: an image past the pictures' 2^26 pixels is refused from its header

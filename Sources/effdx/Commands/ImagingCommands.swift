@@ -173,6 +173,9 @@ struct TileCommand: ParsableCommand {
     let bar = ProgressBar()
     let summary = try tiler.run(slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") }
     bar.finish()
+    if summary.candidates == 0 {
+      Console.warning("no tile fits: a \(summary.readSize)-pixel tile is larger than level \(summary.level) of \(slide); give a smaller --tile-size or a finer level")
+    }
     for (r, e) in summary.failed.prefix(10) { Console.warning("tile x=\(r.x) y=\(r.y) level \(r.level) left out: \(e)") }
     if summary.failed.count > 10 { Console.warning("\(summary.failed.count - 10) more tiles left out") }
     // Some tiles could not be read: the rest are written, and the exit status says so.
