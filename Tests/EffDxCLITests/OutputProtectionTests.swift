@@ -123,6 +123,9 @@ final class OutputProtectionTests: HostileCLITestCase {
     XCTAssertEqual(try String(contentsOfFile: dir + "/mine/tiles.csv", encoding: .utf8), "precious,data\n")
     try "x\n".write(toFile: dir + "/afile", atomically: true, encoding: .utf8)
     try refuses(["tile", slide, "--out", dir + "/afile"], "is a file; name a folder", status: 64)
+    // A run refused before its first tile leaves no folder behind.
+    XCTAssertNotEqual(try effdx(["tile", dir + "/afile", "--out", dir + "/none"]).status, 0)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/none"))
     for size in ["32", "128"] {
       let r = try effdx(["tile", slide, "--tile-size", size, "--min-tissue", "0", "--out", dir + "/t"])
       XCTAssertEqual(r.status, 0, r.stderr)

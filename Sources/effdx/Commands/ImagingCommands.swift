@@ -149,6 +149,9 @@ struct TileCommand: ParsableCommand {
   @Flag(help: "Print a JSON summary on standard output instead of text.") var json = false
   @OptionGroup var verbosity: VerbosityOptions
 
+  /// The first line of the tiles.csv `SlideTiler` writes.
+  static let tilesHeader = "file,level,x,y,width,height,x0,y0,mpp,tissue_fraction"
+
   /// `--out` is new, empty, or a tile folder this command wrote (its `tiles.csv` header), whose
   /// old tiles are removed first: a folder of anything else is the user's (its tiles.csv and
   /// thumbnail.png were replaced), and a second run kept the first run's tiles beside its own.
@@ -156,7 +159,7 @@ struct TileCommand: ParsableCommand {
     guard let contents = try OutputFolder.contents(out) else { return }
     let csv = (out as NSString).appendingPathComponent("tiles.csv")
     let header = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: csv)).read(upToCount: 64)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
-    guard header.hasPrefix("file,level,x,y,width,height,x0,y0,mpp,tissue_fraction") else {
+    guard header.hasPrefix(Self.tilesHeader) else {
       throw ValidationError("--out \(out) holds files and no tiles of effdx's (no tiles.csv it wrote): tile writes a new or empty folder, or replaces one it wrote")
     }
     if contents.contains("tiles") { try FileManager.default.removeItem(atPath: (out as NSString).appendingPathComponent("tiles")) }
@@ -165,13 +168,28 @@ struct TileCommand: ParsableCommand {
   func run() throws {
     try verbosity.apply()
     try prepareOutput()
+    // tiles.csv's header first, the folder's mark as ours: a run stopped half-way leaves a
+    // folder the next run may replace (the whole list replaces it at the end).
+    let existed = FileManager.default.fileExists(atPath: out)
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    try (Self.tilesHeader + "\n").write(toFile: (out as NSString).appendingPathComponent("tiles.csv"), atomically: true, encoding: .utf8)
+    // A run refused before its first tile (an unreadable slide, a resolution no level serves)
+    // leaves nothing behind.
+    func removeIfUnused() {
+      guard (try? FileManager.default.contentsOfDirectory(atPath: (out as NSString).appendingPathComponent("tiles")))?.isEmpty ?? true else { return }
+      if existed { try? FileManager.default.removeItem(atPath: (out as NSString).appendingPathComponent("tiles.csv")) } else { try? FileManager.default.removeItem(atPath: out) }
+    }
     let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
     let t = try tilingOptions.tiling(base, defaultTileSize: 256)
     var tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
     tiler.baseMPP = tilingOptions.baseMPP
     let start = Date()
     let bar = ProgressBar()
-    let summary = try tiler.run(slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") }
+    let summary: SlideTiler.Summary
+    do { summary = try tiler.run(slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") } } catch {
+      removeIfUnused()
+      throw error
+    }
     bar.finish()
     if summary.candidates == 0 {
       Console.warning("no tile fits: a \(summary.readSize)-pixel tile is larger than level \(summary.level) of \(slide); give a smaller --tile-size or a finer level")

@@ -17,8 +17,8 @@ struct SamplesCommand: ParsableCommand {
     guard (4...100_000).contains(count) else { throw ValidationError("--count must be in 4...100000, not \(count)") }
   }
 
-  /// Written last into `--out`: what made the folder, so that a later `samples` may replace it
-  /// and nothing else.
+  /// Written first into `--out`: what made the folder, so that a later `samples` may replace it
+  /// (also after a run stopped half-way) and nothing else.
   static let marker = "samples.json"
 
   /// `--out` is new, empty, or an earlier sample set (its marker), whose generated folders are
@@ -37,6 +37,10 @@ struct SamplesCommand: ParsableCommand {
   func run() throws {
     try verbosity.apply()
     try prepareOutput()
+    // The marker goes first: a run stopped half-way leaves a folder the next run may replace.
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let marker = "{\"task\": \"\(task.rawValue)\", \"count\": \(count), \"seed\": \(seed)}\n"
+    try marker.write(toFile: (out as NSString).appendingPathComponent(Self.marker), atomically: true, encoding: .utf8)
     let start = Date()
     if task == .leafDisease {
       try SampleDatasets.leafDisease(to: out, count: count, holdout: max(4, count / 4), seed: seed)
@@ -45,8 +49,6 @@ struct SamplesCommand: ParsableCommand {
       try SampleDatasets.histopathology(to: out, count: count, holdout: max(5, count / 4), seed: seed)
       print("wrote \(count) training and \(max(5, count / 4)) held-out patches (5 tissue classes, patients as studies) to \(out)/patches, and 2 slides to \(out)/slides")
     }
-    let marker = "{\"task\": \"\(task.rawValue)\", \"count\": \(count), \"seed\": \(seed)}\n"
-    try marker.write(toFile: (out as NSString).appendingPathComponent(Self.marker), atomically: true, encoding: .utf8)
     print(String(format: "in %.1f s", Date().timeIntervalSince(start)))
   }
 }
