@@ -45,10 +45,7 @@ struct DiagnoseCommand: ParsableCommand {
     guard topk >= 0 else { throw ValidationError("--topk must be 0 or more, not \(topk)") }
     if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("\(error)") } }
     // A file where the maps' folder should be was found only after the outputs were made.
-    var isDirectory: ObjCBool = false
-    if let heatmaps, FileManager.default.fileExists(atPath: heatmaps, isDirectory: &isDirectory), !isDirectory.boolValue {
-      throw ValidationError("--heatmaps \(heatmaps) is a file; name a folder (made if absent)")
-    }
+    if let heatmaps { _ = try OutputFolder.contents(heatmaps, flag: "--heatmaps") }
   }
 
   func run() throws {
