@@ -181,18 +181,18 @@ public final class FoldedEfficientNet {
 private final class Workspace {
   struct Sizes { var col = 0, io = 0, depthwise = 0, perImage = 0 }
   private var sizes = Sizes()
-  private(set) var col = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-  private(set) var io0 = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-  private(set) var io1 = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-  private(set) var depthwise = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-  private(set) var pooled = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-  private(set) var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+  private(set) var col = CacheAlignedFloats.allocate(1)
+  private(set) var io0 = CacheAlignedFloats.allocate(1)
+  private(set) var io1 = CacheAlignedFloats.allocate(1)
+  private(set) var depthwise = CacheAlignedFloats.allocate(1)
+  private(set) var pooled = CacheAlignedFloats.allocate(1)
+  private(set) var gate = CacheAlignedFloats.allocate(1)
 
   func reserve(_ need: Sizes) {
     func grow(_ p: inout UnsafeMutablePointer<Float>, _ have: Int, _ want: Int) {
       guard want > have else { return }
       p.deallocate()
-      p = .allocate(capacity: want)
+      p = CacheAlignedFloats.allocate(want)
     }
     grow(&col, sizes.col, need.col)
     grow(&io0, sizes.io, need.io)

@@ -106,7 +106,6 @@ public func expandDepthwiseInference(
   let items = g.batch * bands * channelSlices
   let workers = max(1, min(threads * ThreadPool.chunksPerThread, items))  // claimed by the cores as they free up
   let scratchRows = min(g.inHeight, (bandRows - 1) * s + k)
-  let sumsSize = channelMeans == nil ? 0 : g.batch * m
   let callPacked = packed && expandPacked == nil ? packForInference(expandWeight, rows: depth, columns: m) : []
   // Depthwise rows projected together: enough pixels for the GEMM's row blocks, few enough
   // that they stay in L2 (about 128 KB).
@@ -116,17 +115,15 @@ public func expandDepthwiseInference(
     ? packForInference(projection!.weight, rows: m, columns: projection!.outChannels) : []
   // SE's channel sums per work share (added in share order: the same bits whichever core ran
   // it); the expanded rows in a buffer per running share, so only one per core is live.
-  var workspace = [Float](repeating: 0, count: workers * sumsSize)
-  workspace.withUnsafeMutableBufferPointer { ws in
+  WorkerSums.with(workers: workers, count: channelMeans == nil ? 0 : g.batch * m) { ws in
     callPacked.withUnsafeBufferPointer { cp in projectionPacked.withUnsafeBufferPointer { pp in ThreadPool.withSingleThreadedBLAS {
       // The projection's packed weights (none on the OpenBLAS path).
       let projectionWeights = packed ? projection?.packed ?? pp.baseAddress.map { UnsafePointer($0) } : nil
       ThreadPool.parallelFor(workers) { range in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchRows * rowFloats + chunkSize) { bandBuffer in
-          let band = bandBuffer.baseAddress!
+        CacheAlignedFloats.with(scratchRows * rowFloats + chunkSize) { band in
           let chunk = band + scratchRows * rowFloats
           for worker in range {
-            let sums = channelMeans == nil ? nil : ws.baseAddress! + worker * sumsSize
+            let sums = ws.share(worker)
             for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
               let slice = item % channelSlices, rowItem = item / channelSlices
               let n = rowItem / bands
@@ -198,9 +195,7 @@ public func expandDepthwiseInference(
         activation: projection.activation, residual: projection.residual, output: projection.output,
         images: g.batch, pixels: g.outHeight * g.outWidth, inChannels: m, outChannels: projection.outChannels)
     }
-    if let channelMeans {
-      reduceWorkerSums(ws.baseAddress!, workers: workers, stride: sumsSize, into: channelMeans, count: sumsSize, divisor: g.outHeight * g.outWidth)
-    }
+    if let channelMeans { ws.reduce(into: channelMeans, divisor: g.outHeight * g.outWidth) }
   }
 }
 

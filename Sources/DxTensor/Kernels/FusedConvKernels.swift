@@ -122,7 +122,6 @@ public func pointwiseConvInference(
     : n * chunksPerImage >= ThreadPool.threadCount ? 1 : min(ThreadPool.threadCount, max(1, cout / 64), columnUnits)
   let items = n * chunksPerImage * columnSlices
   let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, items))
-  let sumsSize = channelMeans == nil ? 0 : n * cout
   // OpenBLAS multiplies by gated weights; the packed GEMM gates the weights' rows as it reads
   // them (see gemm.c).
   let gatedSize = inputGate == nil || packed ? 0 : cin * cout
@@ -131,16 +130,15 @@ public func pointwiseConvInference(
   let callPacked = packed && packedWeight == nil ? packForInference(weight, rows: cin, columns: cout) : []
   // Channel sums per work share (added in share order); gated weights and output scratch in a
   // buffer per running share, so only one per core is live.
-  var workspace = [Float](repeating: 0, count: workers * sumsSize)
-  workspace.withUnsafeMutableBufferPointer { ws in
+  WorkerSums.with(workers: workers, count: channelMeans == nil ? 0 : n * cout) { ws in
     callPacked.withUnsafeBufferPointer { cp in ThreadPool.withSingleThreadedBLAS {
       ThreadPool.parallelFor(workers) { range in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, gatedSize + scratchSize)) { local in
-          let gated = local.baseAddress!
-          let scratch = local.baseAddress! + gatedSize
+        CacheAlignedFloats.with(gatedSize + scratchSize) { local in
+          let gated = local
+          let scratch = local + gatedSize
           var gatedFor = -1  // the image whose gate `gated` holds, across this call's shares
           for worker in range {
-            let sums = channelMeans == nil ? nil : ws.baseAddress! + worker * sumsSize
+            let sums = ws.share(worker)
             for item in (items * worker / workers)..<(items * (worker + 1) / workers) {
               let slice = item % columnSlices, rowItem = item / columnSlices
               let image = rowItem / chunksPerImage
@@ -179,7 +177,7 @@ public func pointwiseConvInference(
         }
       }
     } }
-    if let channelMeans { reduceWorkerSums(ws.baseAddress!, workers: workers, stride: sumsSize, into: channelMeans, count: n * cout, divisor: p) }
+    if let channelMeans { ws.reduce(into: channelMeans, divisor: p) }
   }
 }
 
@@ -192,9 +190,7 @@ public func depthwiseConvInference(
 ) {
   let rows = g.batch * g.outHeight
   let workers = max(1, min(ThreadPool.threadCount * ThreadPool.chunksPerThread, rows))
-  let sumsSize = channelMeans == nil ? 0 : g.batch * c
-  var partial = [Float](repeating: 0, count: workers * sumsSize)
-  partial.withUnsafeMutableBufferPointer { pp in
+  WorkerSums.with(workers: workers, count: channelMeans == nil ? 0 : g.batch * c) { pp in
     ThreadPool.parallelFor(workers) { range in
       for worker in range {
         for row in (rows * worker / workers)..<(rows * (worker + 1) / workers) {
@@ -202,13 +198,11 @@ public func depthwiseConvInference(
           depthwiseOutputRow(
             image: input + n * g.inHeight * g.inWidth * c, oh: row % g.outHeight, outRow: output + row * g.outWidth * c,
             weight: weight, bias: bias, activation: activation,
-            sums: channelMeans == nil ? nil : pp.baseAddress! + worker * sumsSize + n * c, geometry: g, channels: c)
+            sums: pp.share(worker).map { $0 + n * c }, geometry: g, channels: c)
         }
       }
     }
-    if let channelMeans {
-      reduceWorkerSums(pp.baseAddress!, workers: workers, stride: sumsSize, into: channelMeans, count: sumsSize, divisor: g.outHeight * g.outWidth)
-    }
+    if let channelMeans { pp.reduce(into: channelMeans, divisor: g.outHeight * g.outWidth) }
   }
 }
 
@@ -226,17 +220,4 @@ func depthwiseOutputRow(
     in_height: g.inHeight, in_width: g.inWidth, out_width: g.outWidth, kernel: g.kernel, stride: g.stride,
     pad_top: g.pad.top, pad_left: g.pad.left, channels: c, pixel_stride: pixelStride ?? c)
   dx_depthwise_row(image, oh, outRow, weight, bias, activation.kernelCode, sums, &shape)
-}
-
-/// `out[i] = Σ_workers partial[worker * stride + i] / divisor`, in worker order.
-func reduceWorkerSums(
-  _ partial: UnsafePointer<Float>, workers: Int, stride: Int, into out: UnsafeMutablePointer<Float>,
-  count: Int, divisor: Int
-) {
-  let scale = 1 / Float(divisor)
-  for i in 0..<count {
-    var total: Float = 0
-    for worker in 0..<workers { total += partial[worker * stride + i] }
-    out[i] = total * scale
-  }
 }
