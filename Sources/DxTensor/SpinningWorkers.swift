@@ -8,10 +8,16 @@ internal import CDxKernels
 /// (one every 50-200 microseconds at batch 1) starts without a thread wake-up. libdispatch's
 /// `concurrentPerform` costs 7-20 microseconds per call here, a tenth of batch-1 latency.
 ///
-/// The caller and the workers claim a job's chunks one at a time from a shared counter, so a
-/// core slowed by another process (on a shared machine one vCPU ran at half the other's speed
-/// for seconds) takes fewer chunks instead of holding everyone up: with a static split the
-/// caller waited for the slower core through 8% of a training step. A job started from inside
+/// Each thread of a job first takes the chunks of its own share, in order (the caller the
+/// first `chunks / threads`, worker 0 the next, ...), then claims what is left of the other
+/// shares one chunk at a time. Its own share keeps a core on the same part of the map from one
+/// layer to the next, so it reads rows it wrote itself (with one shared counter, which core took
+/// which chunk was chance, half of every activation crossed between the cores, and B7 at batch 1
+/// on 2 threads ran at 475 or 550 ms by the second, as the host placed the two vCPUs nearer or
+/// further apart). Claiming the rest lets a core slowed by another process (on a shared machine
+/// one vCPU ran at half the other's speed for seconds) take fewer chunks instead of holding
+/// everyone up: with a static split the caller waited for the slower core through 8% of a
+/// training step. A job started from inside
 /// a job (or while another thread's job runs) finds the workers busy (`run` returns false),
 /// and `ThreadPool.parallelFor` hands it to libdispatch instead.
 final class SpinningWorkers: @unchecked Sendable {
@@ -20,7 +26,10 @@ final class SpinningWorkers: @unchecked Sendable {
   private let pending = Atomic<Int>(0)
   private let sleepers = Atomic<Int>(0)  // bit i: worker i is (about to be) asleep
   private let busy = Atomic<Bool>(false)
-  private let next = Atomic<Int>(0)  // the next unclaimed chunk of the current job
+  // Per thread of the current job, on its own cache line: the next unclaimed chunk of its
+  // share, then the share's end.
+  private let shares: UnsafeMutablePointer<Int>
+  private static let shareStride = 16
   private let wake: [DispatchSemaphore]
   // Written by the caller before `generation` is published, read by workers after.
   private var job: ((Int) -> Void)?
@@ -35,6 +44,9 @@ final class SpinningWorkers: @unchecked Sendable {
   init(workers: Int) {
     precondition(workers >= 1 && workers <= Self.maxWorkers, "SpinningWorkers needs 1...\(Self.maxWorkers) workers")
     self.workers = workers
+    shares = UnsafeMutableRawPointer.allocate(byteCount: (workers + 1) * Self.shareStride * MemoryLayout<Int>.stride, alignment: 64)
+      .bindMemory(to: Int.self, capacity: (workers + 1) * Self.shareStride)
+    shares.initialize(repeating: 0, count: (workers + 1) * Self.shareStride)
     wake = (0..<workers).map { _ in DispatchSemaphore(value: 0) }
     for i in 0..<workers {
       let thread = Thread { [unowned self] in self.loop(i) }
@@ -54,12 +66,15 @@ final class SpinningWorkers: @unchecked Sendable {
       job = body
       self.chunks = chunks
       self.threads = threads
-      next.store(0, ordering: .relaxed)
+      for t in 0..<threads {
+        shares[t * Self.shareStride] = chunks * t / threads
+        shares[t * Self.shareStride + 1] = chunks * (t + 1) / threads
+      }
       pending.store(workers, ordering: .relaxed)
       generation.add(1, ordering: .sequentiallyConsistent)
       let asleep = sleepers.load(ordering: .sequentiallyConsistent)
       if asleep != 0 { for i in 0..<workers where asleep & (1 << i) != 0 { wake[i].signal() } }
-      claimChunks(body)
+      claimChunks(body, thread: 0)
       // Every worker checks in (even one that found no chunk left) before `body` may go.
       while pending.load(ordering: .acquiring) > 0 { dx_cpu_relax() }
       job = nil
@@ -69,16 +84,21 @@ final class SpinningWorkers: @unchecked Sendable {
 
   /// A worker's share of the current job. Its reference to the job ends with this call, before
   /// the worker checks in: `run` may return (and its closure must not have escaped) right after.
-  private func claimChunksOfCurrentJob() {
+  private func claimChunksOfCurrentJob(thread: Int) {
     guard let job else { return }
-    claimChunks(job)
+    claimChunks(job, thread: thread)
   }
 
-  private func claimChunks(_ body: (Int) -> Void) {
-    while true {
-      let chunk = next.add(1, ordering: .relaxed).oldValue
-      guard chunk < chunks else { return }
-      body(chunk)
+  /// Thread `thread`'s own share, then the rest of the others'.
+  private func claimChunks(_ body: (Int) -> Void, thread: Int) {
+    for k in 0..<threads {
+      let share = shares + (thread + k) % threads * Self.shareStride
+      let end = share[1]
+      while true {
+        let chunk = dx_claim_next(share)
+        guard chunk < end else { break }
+        body(chunk)
+      }
     }
   }
 
@@ -98,7 +118,7 @@ final class SpinningWorkers: @unchecked Sendable {
         spins = 0
       }
       seen = generation.load(ordering: .acquiring)
-      if i + 1 < threads { claimChunksOfCurrentJob() }
+      if i + 1 < threads { claimChunksOfCurrentJob(thread: i + 1) }
       pending.subtract(1, ordering: .releasing)
     }
   }

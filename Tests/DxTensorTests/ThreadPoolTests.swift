@@ -4,7 +4,8 @@ import Synchronization
 import XCTest
 
 /// `ThreadPool.parallelFor` on its spinning workers: every index runs exactly once, for many
-/// back-to-back jobs, jobs started from inside jobs, and jobs from several threads at once.
+/// back-to-back jobs, jobs started from inside jobs, and jobs from several threads at once; and
+/// each thread starts on its own share of a job.
 final class ThreadPoolTests: XCTestCase {
   /// Runs `parallelFor(count)` and counts how often each index ran.
   func visits(_ count: Int, nested: Bool = false) -> [Int] {
@@ -44,5 +45,31 @@ final class ThreadPoolTests: XCTestCase {
       }
     }
     XCTAssertEqual(failures.load(ordering: .relaxed), 0)
+  }
+
+  /// With two threads and chunks of equal work, the caller runs the first half of the chunks and
+  /// the worker the second, job after job: the same core keeps the same part of a map from one
+  /// layer to the next. (With one shared counter, which core took which chunk was chance.)
+  func testEachThreadStartsOnItsOwnShare() throws {
+    guard ThreadPool.threadCount >= 2 else { throw XCTSkip("needs 2 threads, this machine gives \(ThreadPool.threadCount)") }
+    let saved = ThreadPool.threadCount
+    ThreadPool.threadCount = 2
+    defer { ThreadPool.threadCount = saved }
+    let chunks = 2 * ThreadPool.chunksPerThread
+    var kept = 0
+    let jobs = 200
+    for _ in 0..<jobs {
+      let caller = pthread_self()
+      let ranOnCaller = UnsafeMutablePointer<Bool>.allocate(capacity: chunks)
+      defer { ranOnCaller.deallocate() }
+      ThreadPool.parallelFor(chunks) { range in
+        let start = DispatchTime.now().uptimeNanoseconds
+        while DispatchTime.now().uptimeNanoseconds - start < 100_000 {}  // 0.1 ms of work
+        for i in range { ranOnCaller[i] = pthread_equal(pthread_self(), caller) != 0 }
+      }
+      let half = chunks / 2
+      if (0..<half).allSatisfy({ ranOnCaller[$0] }) && (half..<chunks).allSatisfy({ !ranOnCaller[$0] }) { kept += 1 }
+    }
+    XCTAssertGreaterThan(kept, jobs / 2, "jobs whose halves ran on their own threads")
   }
 }

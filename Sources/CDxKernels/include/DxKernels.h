@@ -14,6 +14,10 @@ static inline void dx_cpu_relax(void) {
 #endif
 }
 
+/// `*counter += 1`, atomically (relaxed), returning the value before: how threads claim work
+/// items from a shared range.
+static inline ptrdiff_t dx_claim_next(ptrdiff_t *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
+
 /// The activation an epilogue applies. Mirrors DxTensor's `FusedActivation`.
 typedef enum { DX_ACT_NONE = 0, DX_ACT_SILU = 1, DX_ACT_RELU6 = 2 } dx_activation;
 
