@@ -130,24 +130,10 @@ public struct DiagnosisRun {
     }
     var finished = 0
     let total = images.count + slideFiles.count
-    // Names over the whole job, in path order: a file name for each input's outputs that no
-    // other input of the job has (`folder_stem`, then `_2`, `_3`...).
-    let job = (jobFiles.isEmpty ? inputs.files.map(\.path) : jobFiles).sorted()
-    var names: [String: String] = [:], usedNames = Set<String>()
-    for path in job where names[path] == nil {
-      let base = Self.flatName(path)
-      var name = base, k = 2
-      while !usedNames.insert(name).inserted { name = "\(base)_\(k)"; k += 1 }
-      names[path] = name
-    }
-    func uniqueName(_ path: String) -> String { names[path] ?? Self.flatName(path) }
-    // A slide is its own study, named by its file; two files of one name that could be slides
-    // (in two folders of the job) are named by their paths instead, so they stay two studies
-    // with two sets of maps.
-    var stems: [String: Int] = [:]
-    for path in job where Self.couldBeSlide(path) { stems[Self.stem(path), default: 0] += 1 }
-    func sharesItsName(_ path: String) -> Bool { stems[Self.stem(path), default: 1] > 1 }
-    func slideName(_ path: String) -> String { sharesItsName(path) ? path : Self.stem(path) }
+    // Names over the whole job and the files earlier runs recorded (see `OutputNames`).
+    let names = OutputNames(
+      job: jobFiles.isEmpty ? inputs.files.map(\.path) : jobFiles, earlier: out.existing.compactMap { $0.fields.first })
+    func slideName(_ path: String) -> String { names.sharesItsStem(path) ? path : Self.stem(path) }
     // Photos are decoded and prepared a batch at a time on `workers` threads, between forward
     // passes or `readAhead` batches ahead.
     let evaluation = predictor.evaluation
@@ -166,7 +152,7 @@ public struct DiagnosisRun {
         case .probabilities(let p):
           try profile.measure(.write) { try record(file, study: "", probs: p) }
           if let heatmaps {
-            do { try gradCAM(file.path, probabilities: p, name: uniqueName(file.path), to: heatmaps) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
+            do { try gradCAM(file.path, probabilities: p, name: names.name(file.path), to: heatmaps) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
           }
         case .failed(let e): try fail(file.path, "\(e)")
         }
@@ -198,7 +184,7 @@ public struct DiagnosisRun {
       try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
       if let heatmaps {
         // The slide is diagnosed and recorded; a map that cannot be written is a note, not a failure.
-        do { try writeSlideMaps(result, stem: sharesItsName(slide.path) ? uniqueName(slide.path) : stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
+        do { try writeSlideMaps(result, stem: names.sharesItsStem(slide.path) ? names.name(slide.path) : stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
       }
       finished += 1
       progress(finished, total)

@@ -111,7 +111,7 @@ public final class Trainer {
     }
     // One trainer per folder at a time, for its whole life: a second `train` on the same --out
     // would interleave its checkpoints, log and test files with this one's.
-    let lockPath = (runDirectory as NSString).appendingPathComponent(".lock")
+    let lockPath = (runDirectory as NSString).appendingPathComponent(RunFiles.lock)
     lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard lockFD >= 0 else { throw TaskError.invalid("\(lockPath): cannot open (\(String(cString: strerror(errno))))") }
     guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
@@ -123,13 +123,13 @@ public final class Trainer {
 
   deinit { if lockFD >= 0 { close(lockFD) } }
 
-  var lastPath: String { (runDirectory as NSString).appendingPathComponent("last.safetensors") }
-  var statePath: String { (runDirectory as NSString).appendingPathComponent("last.state.safetensors") }
-  var bestPath: String { (runDirectory as NSString).appendingPathComponent("best.safetensors") }
-  var bestEMAPath: String { (runDirectory as NSString).appendingPathComponent("best_ema.safetensors") }
-  var logPath: String { (runDirectory as NSString).appendingPathComponent("log.jsonl") }
-  public var testPredictionsPath: String { (runDirectory as NSString).appendingPathComponent("test_predictions.csv") }
-  public var testPredictionsEMAPath: String { (runDirectory as NSString).appendingPathComponent("test_predictions_ema.csv") }
+  var lastPath: String { (runDirectory as NSString).appendingPathComponent(RunFiles.last) }
+  var statePath: String { (runDirectory as NSString).appendingPathComponent(RunFiles.state) }
+  var bestPath: String { (runDirectory as NSString).appendingPathComponent(RunFiles.best) }
+  var bestEMAPath: String { (runDirectory as NSString).appendingPathComponent(RunFiles.bestEMA) }
+  var logPath: String { (runDirectory as NSString).appendingPathComponent(RunFiles.log) }
+  public var testPredictionsPath: String { (runDirectory as NSString).appendingPathComponent(RunFiles.testPredictions) }
+  public var testPredictionsEMAPath: String { (runDirectory as NSString).appendingPathComponent(RunFiles.testPredictionsEMA) }
   /// Whether this run saved a best moving average.
   public var hasBestEMA: Bool { bestEMAWritten }
 

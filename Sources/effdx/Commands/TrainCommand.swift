@@ -145,7 +145,7 @@ struct TrainCommand: ParsableCommand {
       throw CommandFailure("--batch-size \(spec.batchSize) is smaller than the \(world.size) ranks: every rank needs at least one image of each global batch")
     }
     // Only rank 0 reads and writes the run folder (other machines need not see it).
-    let holdsRun = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent("last.state.safetensors"))
+    let holdsRun = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(RunFiles.state))
     if isRoot && resume && !holdsRun {
       throw CommandFailure("--resume: \(out) holds no run to resume (no last.state.safetensors); leave out --resume to start one")
     }
@@ -155,9 +155,8 @@ struct TrainCommand: ParsableCommand {
     // Files of a run's names in a folder no run of ours started (no `.lock`: a run creates it
     // first) are the user's: `--out` the data folder replaced its test.csv and log.jsonl. An
     // earlier run stopped before its first epoch ended has a `.lock`, and is started again.
-    let runFiles = ["best.safetensors", "best_ema.safetensors", "last.safetensors", "log.jsonl", "test.csv", "test_predictions.csv", "test_predictions_ema.csv"]
     func inOut(_ name: String) -> Bool { FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(name)) }
-    if isRoot && !resume && !holdsRun && !inOut(".lock"), let foreign = runFiles.first(where: inOut) {
+    if isRoot && !resume && !holdsRun && !inOut(RunFiles.lock), let foreign = RunFiles.outputs.first(where: inOut) {
       throw CommandFailure("\(out) holds \(foreign), and no run of effdx's: a new run would replace it; choose another --out")
     }
     let index = try Task.dataset(at: data, spec: spec, source: self.data != nil ? "--data" : "\(spec.name): source.path")
@@ -208,8 +207,8 @@ struct TrainCommand: ParsableCommand {
     if !resume && isRoot {
       var testCSV = CSV.row(["path", "label", "study"])
       for item in split.test { testCSV += CSV.row([DiagnosisRun.key(item.path), index.classes[item.label], item.study ?? ""]) }
-      do { try testCSV.write(toFile: (out as NSString).appendingPathComponent("test.csv"), atomically: true, encoding: .utf8) } catch {
-        throw CommandFailure("\(out)/test.csv: cannot write (\((error as NSError).localizedDescription))")
+      do { try testCSV.write(toFile: (out as NSString).appendingPathComponent(RunFiles.testManifest), atomically: true, encoding: .utf8) } catch {
+        throw CommandFailure("\(out)/\(RunFiles.testManifest): cannot write (\((error as NSError).localizedDescription))")
       }
     }
     if policy == .head && cacheFeatures && !spec.trainTransforms.filter(\.isRandom).isEmpty {
@@ -253,8 +252,8 @@ struct TrainCommand: ParsableCommand {
     let (tested, testFailures) = split.test.isEmpty ? (0, []) : try trainer.writeTestPredictions(split.test)
     for f in testFailures { Console.warning("test image skipped: \(f)") }
     if trainer.hasBestEMA && !split.test.isEmpty { _ = try trainer.writeTestPredictions(split.test, averaged: true) }
-    let files = ["best.safetensors"] + (trainer.hasBestEMA ? ["best_ema.safetensors"] : []) + ["last.safetensors", "log.jsonl", "test.csv"]
-      + (split.test.isEmpty ? [] : ["test_predictions.csv"] + (trainer.hasBestEMA ? ["test_predictions_ema.csv"] : []))
+    let files = [RunFiles.best] + (trainer.hasBestEMA ? [RunFiles.bestEMA] : []) + [RunFiles.last, RunFiles.log, RunFiles.testManifest]
+      + (split.test.isEmpty ? [] : [RunFiles.testPredictions] + (trainer.hasBestEMA ? [RunFiles.testPredictionsEMA] : []))
     if json {
       let done = RunSummary(out: out, files: files, epochs: logs.count, testPredictions: split.test.isEmpty ? nil : tested)
       print(String(decoding: try JSONEncoder.sortedKeys.encode(done), as: UTF8.self))

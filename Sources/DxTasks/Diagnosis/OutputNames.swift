@@ -1,0 +1,47 @@
+/// The names a diagnosis job gives the files it writes for its inputs (Grad-CAM overlays, slide
+/// maps) and the studies of its slides.
+///
+/// A name must not depend on which part of the job a run sees: shards of one job, and a run
+/// resumed with more inputs, each name a file alike, or one file's map replaces another's.
+/// So names are made over the whole job plus every file an earlier run of the same output
+/// recorded (its rows' paths), and a name that two of them would share is told apart by a hash
+/// of the file's own path, never by its rank among the others: a run that added
+/// `A/x/img.png` beside an earlier run's `B/x/img.png` gave the new file `x_img`, the earlier
+/// one's name, and wrote its overlay over the earlier one.
+struct OutputNames {
+  /// Distinct files (by `DiagnosisRun.key`) per `folder_stem` name, and per stem among the files
+  /// that could be slides.
+  private var filesByName: [String: Set<String>] = [:]
+  private var slidesByStem: [String: Set<String>] = [:]
+
+  /// - Parameters:
+  ///   - job: every input of the job (of every shard).
+  ///   - earlier: the paths of rows an earlier run wrote to this output.
+  init(job: [String], earlier: [String]) {
+    for path in job + earlier {
+      let key = DiagnosisRun.key(path)
+      filesByName[DiagnosisRun.flatName(path), default: []].insert(key)
+      if DiagnosisRun.couldBeSlide(path) { slidesByStem[DiagnosisRun.stem(path), default: []].insert(key) }
+    }
+  }
+
+  /// `folder_stem`, or `folder_stem_<hash of the path>` when another file of the job, or of an
+  /// earlier run, has that name too.
+  func name(_ path: String) -> String {
+    let base = DiagnosisRun.flatName(path)
+    guard filesByName[base, default: []].count > 1 else { return base }
+    return base + "_" + Self.hash(DiagnosisRun.key(path))
+  }
+
+  /// Whether another file that could be a slide has this one's stem (then its study is named by
+  /// its path and its maps by `name`).
+  func sharesItsStem(_ path: String) -> Bool { slidesByStem[DiagnosisRun.stem(path), default: []].count > 1 }
+
+  /// FNV-1a over the path's UTF-8, 8 hex digits: the same on every machine and in every run.
+  static func hash(_ key: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in key.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    let digits = String(h >> 32, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+  }
+}
