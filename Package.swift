@@ -92,7 +92,7 @@ let package = Package(
     .testTarget(name: "DxImagingTests", dependencies: ["DxImaging", "DxNN", "DxTensor", "DxTestSupport", "CDxTestSupport", "CJPEG"]),
     .testTarget(name: "DxPipelineTests", dependencies: ["DxPipeline", "DxImaging", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "DxTasksTests", dependencies: ["DxTasks", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxNN", "DxTensor", "DxImaging", "DxTestSupport"]),
-    .testTarget(name: "DxEvalTests", dependencies: ["DxEval", "DxTestSupport"]),
+    .testTarget(name: "DxEvalTests", dependencies: ["DxCSV", "DxEval", "DxTestSupport"]),
     .testTarget(name: "EffDxCLITests", dependencies: ["effdx", "CDxTestSupport", "DxCSV", "DxEval", "DxPipeline", "DxEfficientNet", "DxImaging", "DxNN", "DxTasks", "DxTensor", "DxTestSupport"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CTIFF", "CPNG", "CBLAS"]),
   ],

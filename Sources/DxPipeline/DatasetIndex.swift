@@ -52,9 +52,13 @@ public struct DatasetIndex: Equatable, Sendable {
 
   /// A CSV manifest with a header naming at least `path` and `label`.
   public static func manifest(_ path: String, studyColumn: String = "study", classes fixed: [String]? = nil) throws -> DatasetIndex {
-    let text: String
-    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw DatasetError(path: path, message: "cannot read") }
-    let rows = CSV.records(text)
+    let data: Data
+    switch InputFile.contents(path) {
+    case .success(let d): data = d
+    case .failure(let e): throw DatasetError(path: path, message: "cannot read: \(e.reason)")
+    }
+    guard String(validating: data, as: UTF8.self) != nil else { throw DatasetError(path: path, message: "not UTF-8 text") }
+    let rows = CSV.records(data)
     guard let header = rows.first?.fields.map({ $0.trimmingCharacters(in: .whitespaces) }), let pc = header.firstIndex(of: "path"), let lc = header.firstIndex(of: "label") else {
       throw DatasetError(path: path, message: "needs a header with 'path' and 'label'")
     }

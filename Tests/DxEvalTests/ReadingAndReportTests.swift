@@ -1,3 +1,4 @@
+import DxCSV
 import DxEval
 import DxTestSupport
 import Foundation
@@ -86,6 +87,20 @@ final class PredictionsReaderTests: XCTestCase {
       XCTAssertThrowsError(try PredictionsReader.read(predictions: p), name) { XCTAssertTrue("\($0)".contains(p), "\($0)") }
     }
     XCTAssertThrowsError(try PredictionsReader.read(predictions: dir.appendingPathComponent("missing.csv").path)) { XCTAssertTrue("\($0)".contains("missing.csv")) }
+  }
+
+  /// A FIFO or a device given as predictions or labels is refused by what it is, at once (it
+  /// was "You don't have permission"), and a file past the size bound before it is read.
+  func testFIFOsDevicesAndOversizedFiles_areRefusedBeforeReading() throws {
+    assertRefusesAFIFO("predictions") { _ = try PredictionsReader.read(predictions: $0) }
+    let p = write("p.csv", "path,label,p_a,p_b\nx.png,a,0.9,0.1\n")
+    assertRefusesAFIFO("labels") { _ = try PredictionsReader.read(predictions: p, labels: $0) }
+    XCTAssertThrowsError(try PredictionsReader.read(predictions: "/dev/zero")) {
+      XCTAssertEqual("\($0)", "/dev/zero: cannot read: not a regular file (a FIFO, socket or device)")
+    }
+    XCTAssertNil(InputFile.problem(p, maxBytes: 35))
+    XCTAssertEqual(InputFile.problem(p, maxBytes: 34), "35 bytes; files are read up to 34 bytes here")
+    XCTAssertEqual(InputFile.problem(dir.path), "is a folder")
   }
 
   func testTopKTies_goToTheHigherClassIndexAsScikitLearn() throws {

@@ -109,6 +109,12 @@ final class DatasetTests: XCTestCase {
     XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertEqual("\($0)", "\(m): line 3: the label of 'b.png' is empty") }
     try "path,label\na.png,rust\n ,rust\n".write(toFile: m, atomically: true, encoding: .utf8)
     XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertEqual("\($0)", "\(m): line 3: the path is empty") }
+    // What cannot be read says why: not UTF-8 (was "cannot read"), a FIFO or a device (was
+    // read until memory ran out, for /dev/zero).
+    try Data([0x70, 0x61, 0x74, 0x68, 0x2C, 0x6C, 0x61, 0x62, 0x65, 0x6C, 0x0A, 0xFF, 0x2C, 0x61, 0x0A]).write(to: URL(fileURLWithPath: m))
+    XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertEqual("\($0)", "\(m): not UTF-8 text") }
+    XCTAssertThrowsError(try DatasetIndex.manifest("/dev/zero")) { XCTAssertEqual("\($0)", "/dev/zero: cannot read: not a regular file (a FIFO, socket or device)") }
+    assertRefusesAFIFO("a manifest") { _ = try DatasetIndex.manifest($0) }
   }
 
   func testSplit_stratifiedByClassStudiesNeverLeakAndSeeded() {

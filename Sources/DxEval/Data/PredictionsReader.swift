@@ -181,8 +181,9 @@ public enum PredictionsReader {
   }
 
   static func load(_ path: String) throws -> Data {
-    do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-      throw PredictionsError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+    switch InputFile.contents(path) {
+    case .success(let data): return data
+    case .failure(let e): throw PredictionsError.cannotRead(path: path, reason: e.reason)
     }
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import DxCSV
 
 /// Writes a report as the files a lab keeps: `report.json`, `per_class.csv`, `per_study.csv`,
 /// `confusion_matrix.csv`, `report.md` and a self-contained `report.html`. Each file is written
@@ -22,7 +23,10 @@ public enum ReportWriter {
     let present = fileNames.filter { FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent($0).path) }
     guard let first = present.first else { return nil }
     let json = URL(fileURLWithPath: directory).appendingPathComponent("report.json")
-    let ours = (try? Data(contentsOf: json)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["schema_version"] is String
+    // Read only when it is a regular file of a report's size (a FIFO named report.json blocked
+    // here, and a huge one was read whole).
+    let data = try? InputFile.contents(json.path, maxBytes: 256 << 20).get()
+    let ours = data.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["schema_version"] is String
     return ours ? nil : "\(directory) holds \(first), which no earlier report wrote there (no report.json of effdx's beside it): choose another folder"
   }
 
