@@ -68,6 +68,25 @@ final class DecodingCorpusTests: XCTestCase {
     XCTAssertEqual(pyramid.levels[0].mppX ?? 0, 0.5, accuracy: 1e-6)
     XCTAssertEqual(pyramid.levels[2].mppX ?? 0, 2.0, accuracy: 1e-6)
     for i in 0..<3 { assertPixels(try pyramid.read(level: i), try e.tensor("pyramid_subifds.tif#\(i)"), "pyramid level \(i)") }
+
+    // The same file with its first SubIFD offset pointing back at page 0's own directory: that
+    // entry is page 0 again, dropped (it was listed as an associated image), and the other
+    // SubIFD is still a level.
+    var bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent("pyramid_subifds.tif")))
+    func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+    func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
+    XCTAssertEqual(Array(bytes[0..<4]), [0x49, 0x49, 42, 0], "a little-endian classic TIFF")
+    let ifd0 = u32(4)
+    let entry = try XCTUnwrap((0..<u16(ifd0)).map { ifd0 + 2 + 12 * $0 }.first { u16($0) == 330 }, "page 0 has a SubIFD tag")
+    XCTAssertEqual(u32(entry + 4), 2, "two SubIFDs")
+    let array = u32(entry + 8)
+    for k in 0..<4 { bytes[array + k] = UInt8(truncatingIfNeeded: ifd0 >> (8 * k)) }
+    let patched = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-selfsubifd-\(UUID().uuidString).tif")
+    try Data(bytes).write(to: patched)
+    defer { try? FileManager.default.removeItem(at: patched) }
+    let looped = try TIFFReader(path: patched.path)
+    XCTAssertEqual(looped.levels.map { [$0.width, $0.height] }, [[96, 64], [24, 16]])
+    XCTAssertEqual(looped.associated, [])
   }
 
   func testRegionReads_equalTheSameWindowOfTheWholeImage() throws {

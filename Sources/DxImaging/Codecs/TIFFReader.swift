@@ -70,7 +70,11 @@ public final class TIFFReader: SlideSource {
     isBigTIFF = TIFFIsBigTIFF(tif) != 0
     var locations: [(Int, UInt64?)] = []
     var page = 0
+    // A SubIFD offset that names a page's own directory (or one listed already) is that page
+    // again, not a reduced copy: one pointing at its own page was listed as an associated image.
+    var pageOffsets = Set<UInt64>()
     repeat {
+      pageOffsets.insert(TIFFCurrentDirOffset(tif))
       locations.append((page, nil))
       var count: UInt16 = 0
       var offsets: UnsafePointer<UInt64>? = nil
@@ -80,6 +84,8 @@ public final class TIFFReader: SlideSource {
       page += 1
       if page > 10_000 { break }  // a looping IFD chain
     } while TIFFReadDirectory(tif) == 1
+    var subIFDs = Set<UInt64>()
+    locations = locations.filter { loc in loc.1.map { !pageOffsets.contains($0) && subIFDs.insert($0).inserted } ?? true }
     var kept: [(location: (page: Int, subIFD: UInt64?), level: Level, directory: SlideLayout.Directory)] = []
     for loc in locations {
       guard Self.select(tif, loc), let level = try? Self.describe(tif, index: kept.count, isSubIFD: loc.1 != nil, path: path) else { continue }
