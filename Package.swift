@@ -62,7 +62,7 @@ let package = Package(
     // Intrinsics kernels (AVX-512 / AVX2 / plain C, chosen at run time) for the inference hot loops.
     .target(name: "CDxKernels", cSettings: [.unsafeFlags(["-O3"])]),
     .target(name: "DxTensor", dependencies: ["CBLAS", "CDxKernels"], swiftSettings: kernelFlags),
-    .target(name: "DxNN", dependencies: ["DxTensor"]),
+    .target(name: "DxNN", dependencies: ["DxCSV", "DxTensor"]),
     .target(name: "DxImaging", dependencies: ["CDxImaging", "CDxKernels", "CJPEG", "DxCSV", "DxTensor"]),
     // Foundation only: the one CSV reader and writer the engine and the evaluator share.
     .target(name: "DxCSV"),

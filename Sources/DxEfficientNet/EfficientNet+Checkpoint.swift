@@ -10,6 +10,7 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
   case state(path: String, StateLoadError)
   case badConfig(path: String, EfficientNetConfigError)
   case nonFinite(path: String, tensor: String)
+  case negativeVariance(path: String, tensor: String)
 
   public var description: String {
     switch self {
@@ -19,6 +20,8 @@ public enum EfficientNetCheckpointError: Error, CustomStringConvertible {
     case .state(let path, let error): return "\(path): \(error)"
     case .badConfig(let path, let error): return "\(path): metadata 'effdx.config': \(error)"
     case .nonFinite(let path, let tensor): return "\(path): tensor '\(tensor)' holds NaN or infinite values (a diverged training run?)"
+    case .negativeVariance(let path, let tensor):
+      return "\(path): tensor '\(tensor)' holds a negative variance (no batch of images has one: a damaged or edited file)"
     }
   }
 }
@@ -64,14 +67,29 @@ extension EfficientNet {
     // Every weight is loaded strictly below: no need to draw random ones first.
     let model = try EfficientNet(config, placeholderWeights: true)
     let tensors = try file.allTensors()
-    // A NaN or infinite weight makes every prediction NaN: refuse it by name instead.
-    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy({ $0.isFinite }) {
-      throw EfficientNetCheckpointError.nonFinite(path: path, tensor: name)
+    // A NaN or infinite weight makes every prediction NaN, and so does a negative running
+    // variance (its square root; under ReLU6 every image then gets the same probabilities):
+    // refuse them by name instead.
+    if let bad = Self.implausibleTensor(tensors) {
+      throw bad.negativeVariance
+        ? EfficientNetCheckpointError.negativeVariance(path: path, tensor: bad.name) : EfficientNetCheckpointError.nonFinite(path: path, tensor: bad.name)
     }
     do { try model.loadState(tensors) } catch let e as StateLoadError {
       throw EfficientNetCheckpointError.state(path: path, e)
     }
     return (model, pre, file.metadata)
+  }
+}
+
+extension EfficientNet {
+  /// The first tensor, by name, that no trained network holds: one with NaN or infinite
+  /// values, or a BatchNorm `running_var` below 0.
+  public static func implausibleTensor(_ tensors: [String: Tensor]) -> (name: String, negativeVariance: Bool)? {
+    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) {
+      if !t.scalars.allSatisfy({ $0.isFinite }) { return (name, false) }
+      if name.hasSuffix("running_var") && t.scalars.contains(where: { $0 < 0 }) { return (name, true) }
+    }
+    return nil
   }
 }
 

@@ -39,6 +39,7 @@ public struct DatasetIndex: Equatable, Sendable {
       return !c.hasPrefix(".") && fm.fileExists(atPath: (root as NSString).appendingPathComponent(c), isDirectory: &d) && d.boolValue
     }.sorted()
     guard !classes.isEmpty else { throw DatasetError(path: root, message: "no class folders inside") }
+    if let problem = ClassNames.problem(classes) { throw DatasetError(path: root, message: "\(problem) (class folders are class names): rename the folder") }
     var items: [Item] = []
     let allowed = Set(extensions.map { $0.lowercased() })
     for (label, c) in classes.enumerated() {
@@ -82,6 +83,10 @@ public struct DatasetIndex: Equatable, Sendable {
       raw.append((p, label, sc.map { row[$0] }, spc.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 }, line))
     }
     let classes = fixed ?? Array(Set(raw.map(\.1))).sorted()
+    if fixed == nil, let problem = ClassNames.problem(classes) {
+      let line = raw.first { ClassNames.problem([$0.1]) != nil }?.4
+      throw DatasetError(path: path, message: (line.map { "line \($0): " } ?? "") + problem)
+    }
     let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
     let items = try raw.map { r -> Item in
       guard let label = index[r.1] else { throw DatasetError(path: path, message: "line \(r.4): unknown label '\(r.1)'") }

@@ -171,6 +171,7 @@ public struct EvaluationTransform: Equatable, Sendable {
     }
     if let problem = NormalizationRange.problem(mean: mean, std: std) { throw r.error(root, problem) }
     try r.finish("the evaluation transform")
+    guard seq.count <= TransformSpec.maxSteps else { throw r.error(stepsNode, "\(seq.count) steps; an evaluation transform has at most \(TransformSpec.maxSteps)") }
     let steps = try seq.map { try TransformSpec.decode($0, file: source) }
     if let random = steps.first(where: \.isRandom) { throw r.error(stepsNode, "'\(random.name)' is random; an evaluation transform must be deterministic") }
     var t = EvaluationTransform(resolution: resolution, mean: mean, std: std, steps: steps, maxPixels: maxPixels)

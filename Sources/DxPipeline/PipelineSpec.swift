@@ -139,6 +139,7 @@ public struct PipelineSpec: Equatable, Sendable {
     for (key, target) in [("train_transforms", \PipelineSpec.trainTransforms), ("eval_transforms", \PipelineSpec.evalTransforms)] {
       guard let list = r.value(key) else { continue }
       guard let seq = list.sequence else { throw r.error(list, "'\(key)' must be a list of transforms") }
+      guard seq.count <= TransformSpec.maxSteps else { throw r.error(list, "'\(key)' has \(seq.count) transforms; at most \(TransformSpec.maxSteps)") }
       spec[keyPath: target] = try seq.map { node in
         let t = try TransformSpec.decode(node, file: file)
         if key == "eval_transforms" && t.isRandom {

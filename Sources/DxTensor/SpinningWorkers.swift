@@ -26,6 +26,7 @@ final class SpinningWorkers: @unchecked Sendable {
   private let pending = Atomic<Int>(0)
   private let sleepers = Atomic<Int>(0)  // bit i: worker i is (about to be) asleep
   private let busy = Atomic<Bool>(false)
+  private let hot = Atomic<Int>(0)  // > 0: workers spin without limit (`whileHot`)
   // Per thread of the current job, on its own cache line: the next unclaimed chunk of its
   // share, then the share's end.
   private let shares: UnsafeMutablePointer<Int>
@@ -35,8 +36,20 @@ final class SpinningWorkers: @unchecked Sendable {
   private var job: ((Int) -> Void)?
   private var chunks = 0, threads = 0
 
-  /// Spins (CPU pause hints, about 50 microseconds) before a worker sleeps.
+  /// Spins (CPU pause hints, about 25 microseconds on the Zen 4) before a worker sleeps.
   private static let spinLimit = 1_000
+
+  /// Runs `body` with the workers spinning between jobs however long the gap, then lets them
+  /// sleep again. For a network's forward pass: its jobs come every 50-200 microseconds, but
+  /// the serial work between some of them (SE's gate, a reduction) outlasts the spin limit, and
+  /// each wake-up then costs the next job a semaphore and a scheduling (B0 at batch 1 on 2
+  /// threads: 21 wake-ups a pass, the worker idle 12% of the time). Outside such a stretch,
+  /// the limit keeps idle workers from taking cores from other threads (a diagnosis's decoders).
+  func whileHot<R>(_ body: () throws -> R) rethrows -> R {
+    hot.add(1, ordering: .relaxed)
+    defer { hot.subtract(1, ordering: .relaxed) }
+    return try body()
+  }
 
   /// The most workers one set holds (a bit each in a machine word's masks).
   static let maxWorkers = Int.bitWidth - 1
@@ -108,7 +121,7 @@ final class SpinningWorkers: @unchecked Sendable {
       var spins = 0
       while generation.load(ordering: .acquiring) == seen {
         spins += 1
-        if spins < Self.spinLimit {
+        if spins < Self.spinLimit || hot.load(ordering: .relaxed) > 0 {
           dx_cpu_relax()
           continue
         }

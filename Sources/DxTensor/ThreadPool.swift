@@ -67,6 +67,12 @@ public enum ThreadPool {
     withoutActuallyEscaping(chunk) { chunk in DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk) }
   }
 
+  /// Runs `body` (a forward pass: many short jobs with short serial gaps) with the workers
+  /// spinning through the gaps instead of sleeping (see `SpinningWorkers.whileHot`).
+  public static func whileHot<R>(_ body: () throws -> R) rethrows -> R {
+    threadCount > 1 ? try workers.whileHot(body) : try body()
+  }
+
   /// Started on first use, one per core beyond the caller's (or per thread of `threadCount`),
   /// at most `SpinningWorkers.maxWorkers` (its bit masks): more threads than that (`--threads`
   /// up to 1024, or a machine of 65 cores) run their jobs through Dispatch instead of trapping.

@@ -38,8 +38,11 @@ public final class FoldedEfficientNet {
   /// Channels of the pooled features.
   public var numFeatures: Int { head.outChannels }
 
-  /// `[N, H, W, 3]` images to pooled features `[N, numFeatures]`.
-  public func pooledFeatures(_ x: Tensor) -> Tensor {
+  /// `[N, H, W, 3]` images to pooled features `[N, numFeatures]`, with the cores kept awake
+  /// between the layers' jobs.
+  public func pooledFeatures(_ x: Tensor) -> Tensor { ThreadPool.whileHot { computePooledFeatures(x) } }
+
+  private func computePooledFeatures(_ x: Tensor) -> Tensor {
     let (n, h0, w0, c0) = x.nhwc()
     precondition(c0 == stem.inChannels, "FoldedEfficientNet expects \(stem.inChannels) channels, got shape \(x.shape)")
     var features = Tensor.uninitialized([n, numFeatures])

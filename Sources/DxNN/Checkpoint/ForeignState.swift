@@ -1,3 +1,4 @@
+import DxCSV
 import DxTensor
 import Foundation
 
@@ -13,6 +14,8 @@ public struct ForeignState {
 
   /// Reads `path`, whichever of the two formats it is.
   public init(path: String) throws {
+    // Opened to sniff its format only when it is a regular file (a FIFO blocked here).
+    if let why = InputFile.problem(path, maxBytes: .max) { throw SafeTensorsError.cannotOpen(path: path, reason: why) }
     let handle = FileHandle(forReadingAtPath: path)
     let head = (try? handle?.read(upToCount: 9)) ?? nil
     try? handle?.close()

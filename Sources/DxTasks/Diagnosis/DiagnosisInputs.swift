@@ -1,3 +1,4 @@
+import DxCSV
 import DxImaging
 import Foundation
 
@@ -31,10 +32,10 @@ public struct DiagnosisInputs {
     case .topFolder: break  // the one layout EfficientDx reads: a class folder at the top
     }
     let fm = FileManager.default
-    var seen = Set<String>()
+    var seen = Set<[UInt8]>()
     let known = Set(classes)
     func add(_ path: String, label: String?) {
-      guard seen.insert(DiagnosisRun.key(path)).inserted else { return }
+      guard seen.insert(DiagnosisRun.identity(path)).inserted else { return }
       files.append(File(path: path, label: label.flatMap { known.contains($0) ? $0 : nil }))
     }
     func isCandidate(_ name: String) -> Bool {
@@ -94,7 +95,9 @@ public struct DiagnosisInputs {
   /// The files a VMS/VMU key file names (`ImageFile`, `ImageFile(x,y)`, `MapFile`,
   /// `OptimisationFile`, `MacroImage`), beside it; read within 1 MiB.
   static func slideParts(_ keyFile: String) -> [String] {
-    guard let handle = FileHandle(forReadingAtPath: keyFile), let data = try? handle.read(upToCount: 1 << 20) else { return [] }
+    guard InputFile.problem(keyFile, maxBytes: .max) == nil, let handle = FileHandle(forReadingAtPath: keyFile),
+      let data = try? handle.read(upToCount: 1 << 20)
+    else { return [] }
     try? handle.close()
     let folder = (keyFile as NSString).deletingLastPathComponent
     return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap { line in

@@ -109,7 +109,8 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   /// Whether `path` holds a provenance file of any effdx version (a JSON object naming a
   /// checkpoint and an effdx version), which a run may replace.
   public static func isProvenance(_ path: String) -> Bool {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+    // Only a regular file is opened (a FIFO named PRED.meta.json blocked the run).
+    guard InputFile.problem(path, maxBytes: .max) == nil, let handle = FileHandle(forReadingAtPath: path) else { return false }
     defer { try? handle.close() }
     guard let data = try? handle.read(upToCount: 1 << 28), data.count < 1 << 28,
           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
@@ -118,6 +119,9 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
 
   /// Reads a provenance file, at most 256 MiB; errors name the file.
   public static func read(_ path: String) throws -> DiagnosisMeta {
+    if FileManager.default.fileExists(atPath: path), let why = InputFile.problem(path, maxBytes: .max) {
+      throw TaskError.invalid("\(path): \(why), not a provenance file")
+    }
     guard let handle = FileHandle(forReadingAtPath: path) else { throw TaskError.invalid("\(path): no provenance file (diagnose writes it beside its predictions)") }
     defer { try? handle.close() }
     let data: Data = ((try? handle.read(upToCount: 256 << 20)) ?? nil) ?? Data()

@@ -55,6 +55,11 @@ public struct DiagnosisRun {
     URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
   }
 
+  /// `key`'s bytes: what tells two files apart. Swift compares strings by Unicode canonical
+  /// equivalence, so `café.png` written precomposed and decomposed (two files) were one key, and
+  /// one of them was never diagnosed, without a word.
+  static func identity(_ path: String) -> [UInt8] { Array(key(path).utf8) }
+
   var format: PredictionsFormat { PredictionsFormat(classes: predictor.classes, topK: topK) }
 
   public func run(inputs: DiagnosisInputs, output: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
@@ -73,14 +78,14 @@ public struct DiagnosisRun {
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
     // Each row already there marks its file done: a damaged or repeated one would leave a file
     // undiagnosed for good (or counted twice), so it stops the run before anything is written.
-    var firstLine: [String: Int] = [:]
+    var firstLine: [[UInt8]: Int] = [:]
     for row in out.existing {
       let why = format.problem(with: row.fields)
-        ?? firstLine[row.fields[0]].map { "\(row.fields[0]) already has a row at line \($0)" }
+        ?? firstLine[Array(row.fields[0].utf8)].map { "\(row.fields[0]) already has a row at line \($0)" }
       if let why {
         throw TaskError.invalid("\(output):\(row.line): \(why); a run resumes from this file, so it was left as it is: repair or delete that row, or choose another --out")
       }
-      firstLine[row.fields[0]] = row.line
+      firstLine[Array(row.fields[0].utf8)] = row.line
     }
     let errorsPath = ErrorsLedger.path(forOutput: output)
     var ledger: ErrorsLedger
@@ -94,8 +99,8 @@ public struct DiagnosisRun {
         throw TaskError.invalid("--heatmaps \(heatmaps): cannot create the folder (\((error as NSError).localizedDescription))")
       }
     }
-    var done = Set(out.existing.compactMap { $0.fields.first }.map(Self.key))
-    let todo = inputs.files.filter { !done.contains(Self.key($0.path)) }
+    var done = Set(out.existing.compactMap { $0.fields.first }.map(Self.identity))
+    let todo = inputs.files.filter { !done.contains(Self.identity($0.path)) }
     summary.skipped = inputs.files.count - todo.count
     let limits = ImageLimits(maxPixels: predictor.evaluation.maxPixels)
 
@@ -105,7 +110,7 @@ public struct DiagnosisRun {
       let study = truth.map { $0.study.isEmpty ? defaultStudy : $0.study } ?? defaultStudy
       // One write per row: a crash never leaves half a row.
       try out.append(row: format.row(path: file.path, study: study, label: label, probabilities: probs, predicted: predicted))
-      done.insert(Self.key(file.path))
+      done.insert(Self.identity(file.path))
       ledger.succeeded(file.path)
       summary.written += 1
     }
@@ -146,7 +151,7 @@ public struct DiagnosisRun {
     while true {
       guard let batch = readAhead > 0 ? profile.measure(.wait, { prefetcher.next() }) : prefetcher.next() else { break }
       let chunk = Array(images[batch.items])
-      let outcomes = profile.measure(.network) { predictor.classify(batch) }
+      let outcomes = profile.measure(.network) { predictor.classify(batch, source: { paths[$0] }) }
       for (file, outcome) in zip(chunk, outcomes) {
         switch outcome {
         case .probabilities(let p):

@@ -9,17 +9,17 @@
 /// `A/x/img.png` beside an earlier run's `B/x/img.png` gave the new file `x_img`, the earlier
 /// one's name, and wrote its overlay over the earlier one.
 struct OutputNames {
-  /// Distinct files (by `DiagnosisRun.key`) per `folder_stem` name, and per stem among the files
+  /// Distinct files (by `DiagnosisRun.identity`) per `folder_stem` name, and per stem among the files
   /// that could be slides.
-  private var filesByName: [String: Set<String>] = [:]
-  private var slidesByStem: [String: Set<String>] = [:]
+  private var filesByName: [String: Set<[UInt8]>] = [:]
+  private var slidesByStem: [String: Set<[UInt8]>] = [:]
 
   /// - Parameters:
   ///   - job: every input of the job (of every shard).
   ///   - earlier: the paths of rows an earlier run wrote to this output.
   init(job: [String], earlier: [String]) {
     for path in job + earlier {
-      let key = DiagnosisRun.key(path)
+      let key = DiagnosisRun.identity(path)
       filesByName[DiagnosisRun.flatName(path), default: []].insert(key)
       if DiagnosisRun.couldBeSlide(path) { slidesByStem[DiagnosisRun.stem(path), default: []].insert(key) }
     }

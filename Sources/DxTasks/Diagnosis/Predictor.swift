@@ -33,35 +33,44 @@ public struct Predictor {
     case failed(ImageError)
   }
 
-  /// Classifies a prefetched batch: one outcome per item, in order.
-  public func classify(_ batch: BatchPrefetcher.Batch) -> [Outcome] {
+  /// Classifies a prefetched batch: one outcome per item, in order. `source` names an item in
+  /// its error.
+  public func classify(_ batch: BatchPrefetcher.Batch, source: (Int) -> String = { "item \($0)" }) -> [Outcome] {
     let s = evaluation.resolution
     let probabilities = batch.preparedCount == 0 ? [] : self.probabilities(Tensor(shape: [batch.preparedCount, s, s, 3], scalars: batch.inputs))
     var next = 0
     return zip(batch.items, batch.errors).map { item, error in
-      if let error { return .failed((error as? ImageError) ?? .corrupt(path: "item \(item)", reason: "\(error)")) }
+      if let error { return .failed((error as? ImageError) ?? .corrupt(path: source(item), reason: "\(error)")) }
       next += 1
-      return .probabilities(probabilities[next - 1])
+      return Self.outcome(probabilities[next - 1], source: source(item))
     }
+  }
+
+  /// The probabilities, or a failure when they are not numbers: a finite checkpoint whose
+  /// weights overflow on an image gives NaN logits, which were written as `-nan` rows (exit 0)
+  /// that the next run then refused as not probabilities.
+  static func outcome(_ p: [Float], source: String) -> Outcome {
+    p.allSatisfy(\.isFinite)
+      ? .probabilities(p) : .failed(.outOfBounds(path: source, reason: "the network's outputs are not finite numbers (its weights overflow on this input)"))
   }
 
   /// Classifies decoded images (slide tiles read in memory); `sources` name them in errors.
   public func classify(images: [Image], sources: [String]) -> [Outcome] {
     classify(zip(images, sources).map { image, source in
       Result { try evaluation.prepare(image, source: source) }.mapError { ($0 as? ImageError) ?? .corrupt(path: source, reason: "\($0)") }
-    })
+    }, sources: sources)
   }
 
-  func classify(_ prepared: [Result<[Float], ImageError>]) -> [Outcome] {
+  func classify(_ prepared: [Result<[Float], ImageError>], sources: [String]) -> [Outcome] {
     var values: [Float] = [], count = 0
     for case .success(let v) in prepared { values += v; count += 1 }
     let s = evaluation.resolution
     let probs = count == 0 ? [] : probabilities(Tensor(shape: [count, s, s, 3], scalars: values))
     var next = 0
-    return prepared.map { p in
+    return zip(prepared, sources).map { p, source in
       switch p {
       case .failure(let e): return .failed(e)
-      case .success: next += 1; return .probabilities(probs[next - 1])
+      case .success: next += 1; return Self.outcome(probs[next - 1], source: source)
       }
     }
   }

@@ -63,7 +63,7 @@ public struct SlideDiagnoser {
     var tiles: [(SlideTiler.Record, [Float])] = [], failed: [(SlideTiler.Record, Error)] = []
     while true {
       guard let batch = readAhead > 0 ? profile.measure(.wait, { prefetcher.next() }) : prefetcher.next() else { break }
-      for (i, outcome) in zip(batch.items, profile.measure(.network, { predictor.classify(batch) })) {
+      for (i, outcome) in zip(batch.items, profile.measure(.network, { predictor.classify(batch, source: { "\(path) tile x=\(records[$0].x) y=\(records[$0].y) level \(records[$0].level)" }) })) {
         switch outcome {
         case .probabilities(let p): tiles.append((records[i], p))
         case .failed(let e): failed.append((records[i], e))

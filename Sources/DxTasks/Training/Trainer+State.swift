@@ -37,6 +37,10 @@ extension Trainer {
       guard Set(average.keys) == Set(expected.keys), average.allSatisfy({ expected[$0.key] == $0.value.shape }) else {
         throw TaskError.invalid("\(source): the moving average of the weights (--ema) is missing or does not fit the model: resume with the recipe the run was started with")
       }
+      // A NaN in the average was scored as the best and written over a good best_ema.safetensors.
+      if let (name, _) = average.sorted(by: { $0.key < $1.key }).first(where: { !$0.value.scalars.allSatisfy(\.isFinite) }) {
+        throw TaskError.invalid("\(source): tensor '\(Self.emaPrefix)\(name)' holds NaN or infinite values; the run folder was left as it is")
+      }
       ema.shadow = average
     }
   }

@@ -119,6 +119,13 @@ public final class Trainer {
       lockFD = -1
       throw TaskError.invalid("\(runDirectory) is in use by another effdx train (locked); wait for it or choose another --out")
     }
+    // A run file that is a FIFO, a folder or a device would block the run, or fail it, after an
+    // epoch's work (a FIFO log.jsonl waited for a reader forever after the epoch trained).
+    for name in [RunFiles.state] + RunFiles.outputs {
+      let path = (runDirectory as NSString).appendingPathComponent(name)
+      guard FileManager.default.fileExists(atPath: path), let why = InputFile.problem(path, maxBytes: .max) else { continue }
+      throw TaskError.invalid("\(path): \(why); a run folder holds only its own files: remove it or choose another --out")
+    }
   }
 
   deinit { if lockFD >= 0 { close(lockFD) } }
@@ -297,6 +304,9 @@ public final class Trainer {
     for (name, p) in model.namedParameters() where !p.value.scalars.allSatisfy(\.isFinite) {
       throw TaskError.invalid("epoch \(epoch + 1): '\(name)' holds NaN or infinite values: the run diverged (a learning rate too high?); \(runDirectory) keeps the files of epoch \(epochsDone)")
     }
+    for (name, t) in (ema?.shadow ?? [:]).sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy(\.isFinite) {
+      throw TaskError.invalid("epoch \(epoch + 1): the moving average's '\(name)' holds NaN or infinite values; \(runDirectory) keeps the files of epoch \(epochsDone)")
+    }
   }
 
   /// The best checkpoint on the held-out test items, written as `diagnose` writes predictions
@@ -317,7 +327,7 @@ public final class Trainer {
     let evaluation = predictor.evaluation
     let paths = test.map(\.path)
     for batch in BatchPrefetcher(count: test.count, batchSize: batchSize, workers: spec.workers, sharing: .nextFree, prepare: { i, _ in try evaluation.prepare(path: paths[i]) }) {
-      for (item, outcome) in zip(test[batch.items], predictor.classify(batch)) {
+      for (item, outcome) in zip(test[batch.items], predictor.classify(batch, source: { paths[$0] })) {
         switch outcome {
         case .probabilities(let p):
           text += CSV.row(format.row(path: item.path, study: item.study ?? "", label: classes[item.label], probabilities: p))

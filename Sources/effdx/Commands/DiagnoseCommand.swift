@@ -58,6 +58,12 @@ struct DiagnoseCommand: ParsableCommand {
     guard topk <= ckpt.classes.count else { throw ValidationError("--topk \(topk) is more than the checkpoint's \(ckpt.classes.count) classes") }
     try MemoryCheck.check(ckpt.model.config, batch: batchSize, resolution: ckpt.evaluation.resolution,
                           flags: "--batch-size \(batchSize) at the checkpoint's resolution \(ckpt.evaluation.resolution)")
+    // A photo's Grad-CAM overlay runs the network unfused and keeps every map: checked before a
+    // row is written (it ended the run with an allocation failure after the first row).
+    if heatmaps != nil {
+      try MemoryCheck.check(ckpt.model.config, batch: 1, resolution: ckpt.evaluation.resolution, gradients: true,
+                            flags: "--heatmaps (Grad-CAM at the checkpoint's resolution \(ckpt.evaluation.resolution))")
+    }
     var predictor = Predictor(ckpt)
     predictor.tta = tta
     let task = ckpt.task?.task

@@ -23,6 +23,9 @@ struct GradCAMCommand: ParsableCommand {
     try verbosity.apply()
     let ckpt = try TaskCheckpoint.load(checkpoint)
     let evaluation = ckpt.evaluation
+    // Grad-CAM runs the network unfused and keeps every map for the backward pass.
+    try MemoryCheck.check(ckpt.model.config, batch: 1, resolution: evaluation.resolution, gradients: true,
+                          flags: "--checkpoint \(checkpoint) (Grad-CAM at its resolution \(evaluation.resolution))")
     let image = try evaluation.decode(path: input)
     let s = evaluation.resolution
     let x = Tensor(shape: [1, s, s, 3], scalars: try evaluation.prepare(image, source: input))

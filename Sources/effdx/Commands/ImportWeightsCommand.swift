@@ -42,8 +42,8 @@ struct ImportWeightsCommand: ParsableCommand {
     // A NaN or infinity in the source (an F16 overflow, a damaged file) is named here, with the
     // file it came from, rather than written into a checkpoint every later command refuses as
     // "a diverged training run?".
-    for (name, t) in model.stateDict().sorted(by: { $0.key < $1.key }) where !t.scalars.allSatisfy(\.isFinite) {
-      throw CommandFailure("\(source): the weights imported as '\(name)' hold NaN or infinite values; nothing was written")
+    if let bad = EfficientNet.implausibleTensor(model.stateDict()) {
+      throw CommandFailure("\(source): the weights imported as '\(bad.name)' hold \(bad.negativeVariance ? "a negative variance" : "NaN or infinite values"); nothing was written")
     }
     try model.save(to: out, metadata: ["effdx.source": (source as NSString).lastPathComponent, "effdx.naming": report.naming.rawValue])
     print("imported \(source) as \(arch) (\(model.config.numClasses) classes, \(model.parameterCount) parameters)")

@@ -168,7 +168,11 @@ struct TrainCommand: ParsableCommand {
     if let weights {
       let loaded = try EfficientNet.load(from: weights)
       model = loaded.model
-      // Pretrained features expect the normalisation they were trained with.
+      // Pretrained features expect the normalisation they were trained with (checked here, so
+      // a bad one names the file, not the pipeline it is copied into).
+      if let problem = NormalizationRange.problem(mean: loaded.preprocessing.mean, std: loaded.preprocessing.std) {
+        throw CommandFailure("--weights \(weights): metadata 'effdx.preprocessing': \(problem)")
+      }
       spec.mean = loaded.preprocessing.mean
       spec.std = loaded.preprocessing.std
     } else {

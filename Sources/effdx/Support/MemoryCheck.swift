@@ -17,10 +17,13 @@ enum MemoryCheck {
   }
 
   /// Throws a usage error naming `flags` when `batch` images at `resolution` cannot fit;
-  /// `keepsMaps`: a training step that keeps its maps for the backward pass.
-  static func check(_ config: EfficientNetConfig, batch: Int, resolution: Int, keepsMaps: Bool = false, flags: String) throws {
+  /// `keepsMaps`: a training step that keeps its maps for the backward pass; `gradients`: a
+  /// backward pass to the input as well (Grad-CAM), which holds a gradient beside each map (B3
+  /// at 2048 px: maps of 4.4 GB, and Grad-CAM failed to allocate past 7.6 GB).
+  static func check(_ config: EfficientNetConfig, batch: Int, resolution: Int, keepsMaps: Bool = false, gradients: Bool = false, flags: String) throws {
     let maps = config.activationBytes(batch: batch, resolution: resolution)
-    try require(keepsMaps ? maps.total : 2 * maps.largest, for: "\(config.name)'s maps alone", flags: flags)
+    let need = keepsMaps || gradients ? maps.total * (gradients ? 2 : 1) : 2 * maps.largest
+    try require(need, for: "\(config.name)'s maps alone", flags: flags)
   }
 
   /// Throws a usage error naming `flags` when `bytes` (what `what` needs at least) cannot fit.

@@ -1,0 +1,134 @@
+import DxEfficientNet
+import DxImaging
+import DxNN
+import DxTensor
+import Foundation
+import XCTest
+
+/// The sixth audit round: Grad-CAM's memory, weights that compute no numbers, FIFOs among a
+/// run's files, unbounded transform lists, and class names that cannot be told apart.
+final class HostileInputRoundSixTests: HostileCLITestCase {
+  /// A tiny network's checkpoint with the given classes, resolution and tensors edited.
+  func checkpoint(_ name: String, classes: String = #"["a","b"]"#, resolution: Int = 32, config: EfficientNetConfig? = nil,
+                  metadata: [String: String] = [:], edit: (inout [String: Tensor]) -> Void = { _ in }) throws -> String {
+    var c = config ?? EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    let plain = dir + "/\(name).plain.safetensors"
+    try EfficientNet(c, seed: 1).save(to: plain, preprocessing: Preprocessing(resolution: resolution), metadata: ["classes": classes, "task": "leaf-disease"])
+    let file = try SafeTensorsFile(path: plain)
+    var tensors = try file.allTensors()
+    edit(&tensors)
+    let path = dir + "/\(name).safetensors"
+    try SafeTensorsWriter.write(tensors, metadata: file.metadata.merging(metadata) { $1 }, to: path)
+    return path
+  }
+
+  /// Grad-CAM keeps every map of an unfused network: counted before the overlay (gradcam) or
+  /// before the first row (diagnose --heatmaps); both ended with an allocation failure.
+  func testGradCAMsMaps_areCountedBeforeTheRun() throws {
+    // The smallest variant whose Grad-CAM at 2048 px (maps and their gradients) needs more
+    // than the test's 8 GB.
+    var c = try XCTUnwrap(["efficientnet_lite0", "efficientnet_b0", "efficientnet_b2", "efficientnet_b4"].lazy.compactMap { Variants.named($0) }
+      .first { 2 * $0.activationBytes(batch: 1, resolution: 2048).total > 9e9 }, "no variant's Grad-CAM at 2048 px exceeds 8 GB")
+    c.numClasses = 2
+    let ckpt = try checkpoint("huge", resolution: 2048, config: c)
+    try photo(dir + "/x.png")
+    try refuses(["gradcam", "--checkpoint", ckpt, "--input", dir + "/x.png", "--out", dir + "/g.png"], "(Grad-CAM at its resolution 2048)", status: 64)
+    try refuses(["diagnose", "--checkpoint", ckpt, "--input", dir + "/x.png", "--out", dir + "/p.csv", "--batch-size", "1", "--heatmaps", dir + "/maps"],
+                "--heatmaps (Grad-CAM at the checkpoint's resolution 2048)", status: 64)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/p.csv"), "no row was written")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/g.png"))
+  }
+
+  /// A negative running variance is refused by name wherever weights come in; finite weights
+  /// that overflow on an image record the image as failed instead of writing a `-nan` row.
+  func testWeightsThatComputeNoNumbers_areNamedOrRecorded() throws {
+    try photo(dir + "/x.png")
+    let negative = try checkpoint("negvar") { t in
+      let name = t.keys.sorted().first { $0.hasSuffix("running_var") }!
+      t[name]!.scalars[0] = -1
+    }
+    try refuses(["diagnose", "--checkpoint", negative, "--input", dir + "/x.png", "--out", dir + "/p.csv"], "holds a negative variance")
+    // Finite weights whose products overflow: the head's features near 1e30, the logits past
+    // Float's range.
+    let overflowing = try checkpoint("overflow") { t in
+      for name in ["conv_head.weight", "classifier.weight"] { t[name]!.scalars = t[name]!.scalars.map { $0 * 1e30 } }
+    }
+    let r = try effdx(["diagnose", "--checkpoint", overflowing, "--input", dir + "/x.png", "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 3, "a file could not be diagnosed:\n\(r.stderr)")
+    let rows = try String(contentsOfFile: dir + "/p.csv", encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(rows.count, 1, "the header only, no -nan row: \(rows)")
+    let errors = try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8)
+    XCTAssertTrue(errors.contains("x.png") && errors.contains("not finite numbers"), errors)
+  }
+
+  /// FIFOs where a run keeps its files are refused at once, by what they are.
+  func testFIFOsAmongARunsFiles_areRefusedWithoutBlocking() throws {
+    try photo(dir + "/x.png")
+    let ckpt = try checkpoint("ok")
+    XCTAssertEqual(mkfifo(dir + "/p.meta.json", 0o644), 0)
+    try refuses(["diagnose", "--checkpoint", ckpt, "--input", dir + "/x.png", "--out", dir + "/p.csv"], "p.meta.json")
+    XCTAssertEqual(mkfifo(dir + "/w.pth", 0o644), 0)
+    try refuses(["import-weights", dir + "/w.pth", "--arch", "efficientnet_lite0", "--out", dir + "/w.safetensors"], "not a regular file")
+    // A run folder of ours (its .lock) whose log.jsonl is a FIFO: refused before an epoch.
+    for c in ["a", "b"] {
+      try FileManager.default.createDirectory(atPath: dir + "/data/\(c)", withIntermediateDirectories: true)
+      for i in 0..<2 { try photo(dir + "/data/\(c)/\(i).png") }
+    }
+    try FileManager.default.createDirectory(atPath: dir + "/run", withIntermediateDirectories: true)
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/run/.lock", contents: nil))
+    XCTAssertEqual(mkfifo(dir + "/run/log.jsonl", 0o644), 0)
+    try refuses(["train", "--task", "leaf-disease", "--data", dir + "/data", "--out", dir + "/run", "--epochs", "1", "--resolution", "32",
+                 "--val-fraction", "0", "--test-fraction", "0"], "log.jsonl: not a regular file")
+  }
+
+  /// Lists of transforms are bounded: a checkpoint with 100 stain normalisations took minutes
+  /// an image.
+  func testTransformLists_areBounded() throws {
+    let steps = Array(repeating: #"{"resize":{"size":32}}"#, count: 33).joined(separator: ",")
+    let json = #"{"resolution":32,"mean":[0.5,0.5,0.5],"std":[0.5,0.5,0.5],"steps":["# + steps + "]}"
+    let ckpt = try checkpoint("steps", metadata: ["effdx.eval_transform": json])
+    try photo(dir + "/x.png")
+    try refuses(["diagnose", "--checkpoint", ckpt, "--input", dir + "/x.png", "--out", dir + "/p.csv"], "33 steps; an evaluation transform has at most 32")
+    let yaml = "name: p\neval_transforms:\n" + String(repeating: "  - resize: {size: 32}\n", count: 33)
+    try yaml.write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+    try refuses(["train", "--task", "leaf-disease", "--pipeline", dir + "/p.yaml", "--data", dir, "--out", dir + "/run"], "p.yaml:3: 'eval_transforms' has 33 transforms; at most 32")
+  }
+
+  /// Class names that cannot be told apart in a predictions file are refused where they come
+  /// in: folders named `a` and `a `, or `café` written two ways, and a checkpoint's `a;b`.
+  func testClassNamesThatCannotBeToldApart_areRefused() throws {
+    func data(_ classes: [String]) throws -> String {
+      let root = dir + "/d\(UUID().uuidString.prefix(6))"
+      for c in classes {
+        try FileManager.default.createDirectory(atPath: root + "/" + c, withIntermediateDirectories: true)
+        try photo(root + "/" + c + "/1.png")
+      }
+      return root
+    }
+    let spaced = try data(["a", "a "])
+    try refuses(["train", "--task", "leaf-disease", "--data", spaced, "--out", dir + "/r1", "--epochs", "1", "--resolution", "32"],
+                "the class name 'a ' has spaces around it (class folders are class names): rename the folder")
+    let unicode = try data(["caf\u{E9}", "cafe\u{301}"])
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: unicode).count, 2, "two folders on disk")
+    try refuses(["train", "--task", "leaf-disease", "--data", unicode, "--out", dir + "/r2", "--epochs", "1", "--resolution", "32"], "written two ways (Unicode)")
+    try photo(dir + "/x.png")
+    let semicolon = try checkpoint("semi", classes: #"["a;b","c"]"#)
+    try refuses(["diagnose", "--checkpoint", semicolon, "--input", dir + "/x.png", "--out", dir + "/p.csv"], "holds ';'")
+  }
+
+  /// Two files whose names differ only in Unicode normalisation are two files: both diagnosed
+  /// (one was dropped without a word, as the same key).
+  func testFilesNamedAlikeInUnicode_areBothDiagnosed() throws {
+    let ckpt = try checkpoint("ok2")
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    try photo(dir + "/in/caf\u{E9}.png")
+    try photo(dir + "/in/cafe\u{301}.png", w: 30, h: 30)
+    let r = try effdx(["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/p.csv", encoding: .utf8).split(separator: "\n").count, 3, "a header and two rows")
+    let again = try effdx(["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/p.csv"])
+    XCTAssertEqual(again.status, 0, again.stderr)
+    XCTAssertTrue(again.stdout.contains("0 diagnosed, 2 already"), again.stdout)
+  }
+}
