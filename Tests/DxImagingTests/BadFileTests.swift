@@ -162,4 +162,19 @@ final class BadFileTests: XCTestCase {
     }
     XCTAssertNoThrow(try JPEGCodec.decode(Data(try bytes("rgb.jpg")), path: "rgb.jpg", minShortSide: 32))
   }
+
+  /// A progressive JPEG of thousands of empty scans (100 KB) is refused past libjpeg-turbo's
+  /// 500 scans: decoding 10,000 of them over an 8192-pixel square took minutes.
+  func testAJPEGOfThousandsOfScans_isRefused() throws {
+    func segment(_ marker: UInt8, _ payload: [UInt8]) -> [UInt8] { [0xFF, marker, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload }
+    var jpeg: [UInt8] = [0xFF, 0xD8]
+    jpeg += segment(0xDB, [0] + [UInt8](repeating: 1, count: 64))
+    jpeg += segment(0xC2, [8, 0x20, 0x00, 0x20, 0x00, 1, 1, 0x11, 0])  // 8192 x 8192, one component
+    jpeg += segment(0xC4, [0x10, 1] + [UInt8](repeating: 0, count: 15) + [0])  // one 1-bit code: end of band
+    let scan = segment(0xDA, [1, 1, 0, 1, 63, 0])
+    for _ in 0..<600 { jpeg += scan }
+    jpeg += [0xFF, 0xD9]
+    let path = write("scans.jpg", jpeg)
+    XCTAssertThrowsError(try ImageDecoder.decode(path: path)) { XCTAssertTrue("\($0)".contains("more than 500 scans") && "\($0)".contains(path), "\($0)") }
+  }
 }

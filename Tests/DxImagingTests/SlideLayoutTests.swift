@@ -113,3 +113,22 @@ final class SlideLayoutTests: XCTestCase {
     XCTAssertEqual(try TIFFReader(path: path).levels.map(\.mppX), [0.5, 1.0, 2.0])
   }
 }
+
+/// The tile thumbnail's outlines: a tile narrower than one thumbnail pixel is that pixel (its
+/// range of pixels ran backwards and trapped: `tile --tile-size 16` over an 8 x 8 thumbnail of
+/// a 512-pixel slide).
+final class TileOverlayTests: XCTestCase {
+  func testTilesNarrowerThanAThumbnailPixel_markThatPixel() {
+    let thumb = Image(width: 8, height: 8, channels: 3, samples: .uint8([UInt8](repeating: 200, count: 8 * 8 * 3)))
+    let mask = TissueDetector.Mask(width: 8, height: 8, values: [Bool](repeating: true, count: 64))
+    let tiles = [(0, 0), (16, 0), (496, 496)].map { x, y in
+      SlideTiler.Record(file: "t", level: 0, x: x, y: y, width: 16, height: 16, x0: x, y0: y, width0: 16, height0: 16, mpp: nil, tissue: 1)
+    }
+    let out = SlideTiler.overlay(thumb, mask: mask, tiles: tiles, downsampleX: 64, downsampleY: 64)
+    guard case .uint8(let px) = out.samples else { return XCTFail("8-bit") }
+    func green(_ x: Int, _ y: Int) -> Bool { px[3 * (y * 8 + x)] == 0 && px[3 * (y * 8 + x) + 1] == 200 }
+    XCTAssertTrue(green(0, 0), "the first tiles' pixel")
+    XCTAssertTrue(green(7, 7), "the last tile's pixel, inside the thumbnail")
+    XCTAssertFalse(green(3, 3), "no tile there")
+  }
+}

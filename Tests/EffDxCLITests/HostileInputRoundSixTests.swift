@@ -131,4 +131,53 @@ final class HostileInputRoundSixTests: HostileCLITestCase {
     XCTAssertEqual(again.status, 0, again.stderr)
     XCTAssertTrue(again.stdout.contains("0 diagnosed, 2 already"), again.stdout)
   }
+
+  /// A 512-pixel slide, its left half tissue-coloured, with an 8-pixel second level.
+  func slide(_ path: String) throws {
+    func level(_ size: Int) -> TIFFWriter.Level {
+      TIFFWriter.Level(width: size, height: size) { x, _, w, h in
+        var px = [UInt8](repeating: 240, count: w * h * 3)
+        for i in 0..<(w * h) where x + i % w < size / 2 { px[3 * i] = 150; px[3 * i + 1] = 60; px[3 * i + 2] = 160 }
+        return Image(width: w, height: h, channels: 3, samples: .uint8(px))
+      }
+    }
+    try TIFFWriter.write(levels: [level(512), level(8)], to: path, tileSize: 16, compression: .deflate)
+  }
+
+  /// `tile`: a failed run (a missing slide, a bad pipeline) leaves the last run's tiles as they
+  /// were (they were deleted before the slide was opened); a FIFO named tiles.csv is refused
+  /// without blocking; tiles narrower than a thumbnail pixel are drawn (they trapped).
+  func testTile_checksItsInputsBeforeItsOutput() throws {
+    try slide(dir + "/s.tif")
+    let r = try effdx(["tile", dir + "/s.tif", "--tile-size", "16", "--out", dir + "/t"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let tiles = try FileManager.default.contentsOfDirectory(atPath: dir + "/t/tiles").count
+    XCTAssertGreaterThan(tiles, 100)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/t/thumbnail.png"))
+    try refuses(["tile", dir + "/none.tif", "--out", dir + "/t"], "no such file")
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/t/tiles").count, tiles, "the last run's tiles are kept")
+    XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/t/tiles.csv"))
+    try FileManager.default.createDirectory(atPath: dir + "/f", withIntermediateDirectories: true)
+    XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/f/notes.txt", contents: Data("x".utf8)))
+    XCTAssertEqual(mkfifo(dir + "/f/tiles.csv", 0o644), 0)
+    try refuses(["tile", dir + "/s.tif", "--out", dir + "/f"], "holds files and no tiles of effdx's", status: 64)
+  }
+
+  /// `convert`: `--region` is four whole numbers (empty or unreadable fields were dropped); on
+  /// a photo it says it reads slides only; an existing file that is not a PNG is not replaced.
+  func testConvert_regionsPhotosAndOtherFiles() throws {
+    try slide(dir + "/s.tif")
+    for bad in ["0,,0,10,10", "0,0,abc,10,10", "1O24,0,8,8", "0,0,8"] {
+      try refuses(["convert", dir + "/s.tif", "--region", bad, "--out", dir + "/o.png"], "--region '\(bad)' is not X,Y,W,H", status: 64)
+    }
+    try photo(dir + "/x.png")
+    try refuses(["convert", dir + "/x.png", "--region", "0,0,8,8", "--out", dir + "/o.png"], "--region reads slides only (TIFF, or a format OpenSlide reads), and this is a PNG image")
+    try "precious notes\n".write(toFile: dir + "/notes.png", atomically: true, encoding: .utf8)
+    try refuses(["convert", dir + "/x.png", "--out", dir + "/notes.png"], "exists and does not hold a PNG", status: 64)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/notes.png", encoding: .utf8), "precious notes\n")
+    let r = try effdx(["convert", dir + "/s.tif", "--region", "0, 0, 8, 8", "--out", dir + "/o.png"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    let again = try effdx(["convert", dir + "/s.tif", "--region", "8,8,8,8", "--out", dir + "/o.png"])
+    XCTAssertEqual(again.status, 0, "a PNG of ours is replaced: \(again.stderr)")
+  }
 }

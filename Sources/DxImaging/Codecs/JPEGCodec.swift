@@ -18,6 +18,8 @@ public enum JPEGCodec {
       let message = String(cString: tjGetErrorStr2(handle))
       // 12-bit (lossless, medical) JPEGs are a format libjpeg-turbo's 8-bit decoder does not read.
       if message.contains("precision") { throw ImageError.unsupported(path: path, reason: "\(message) (12- or 16-bit JPEG)") }
+      // Lossless (SOF3) and hierarchical JPEGs are processes libjpeg-turbo does not decode.
+      if message.contains("Unsupported JPEG process") { throw ImageError.unsupported(path: path, reason: "\(message) (lossless or hierarchical JPEG)") }
       throw ImageError.corrupt(path: path, reason: message)
     }
     guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "zero size") }
@@ -36,7 +38,7 @@ public enum JPEGCodec {
     let rc = data.withUnsafeBytes { raw in
       pixels.withUnsafeMutableBufferPointer { out in
         tjDecompress2(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), out.baseAddress, width, 0, height,
-                      format.rawValue, TJFLAG_ACCURATEDCT)
+                      format.rawValue, TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS)
       }
     }
     // A warning (extraneous bytes before a marker, common in camera files) still yields the
@@ -45,7 +47,11 @@ public enum JPEGCodec {
     if rc != 0 {
       let message = String(cString: tjGetErrorStr2(handle))
       if tjGetErrorCode(handle) == TJERR_FATAL.rawValue {
-        if message.contains("precision") || message.contains("color conversion") { throw ImageError.unsupported(path: path, reason: message) }
+        if message.contains("precision") || message.contains("color conversion") || message.contains("Unsupported JPEG process") {
+          throw ImageError.unsupported(path: path, reason: message)
+        }
+        // More than libjpeg-turbo's 500 scans (TJFLAG_LIMITSCANS): 10,000 empty scans of a
+        // 100 KB progressive file took minutes to decode.
         throw ImageError.corrupt(path: path, reason: message)
       }
       // "Premature end of JPEG file", or "...premature end of data segment" (a header that

@@ -18,6 +18,10 @@ final class TIFFBlockCache {
   /// For blocks larger than the budget (a whole-image strip): decoded each time, never kept.
   private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
   let budget: Int
+  /// The most blocks kept whatever their size: finding the least recently used scans them all,
+  /// and a budget of 16 MB held 21,800 tiles of 16 x 16 pixels, so an 8192-pixel-square image
+  /// of such tiles took minutes to read.
+  static let maxEntries = 1024
 
   init(budget: Int) { self.budget = max(0, budget) }
 
@@ -47,7 +51,7 @@ final class TIFFBlockCache {
       held -= stale.bytes.count
       stale.bytes.deallocate()
     }
-    while held + byteCount > budget, let oldest = entries.min(by: { $0.value.used < $1.value.used }) {
+    while held + byteCount > budget || entries.count >= Self.maxEntries, let oldest = entries.min(by: { $0.value.used < $1.value.used }) {
       entries.removeValue(forKey: oldest.key)
       held -= oldest.value.bytes.count
       oldest.value.bytes.deallocate()

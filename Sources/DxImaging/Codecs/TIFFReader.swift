@@ -57,6 +57,9 @@ public final class TIFFReader: SlideSource {
   private let locations: [(page: Int, subIFD: UInt64?)]
   private let associatedLocations: [(page: Int, subIFD: UInt64?)]
 
+  /// The most pages read of one file.
+  static let maxPages = 1_000
+
   public init(path: String, limits: ImageLimits = .default) throws {
     self.path = path
     self.limits = limits
@@ -82,7 +85,9 @@ public final class TIFFReader: SlideSource {
         for i in 0..<Int(min(count, 64)) { locations.append((page, offsets[i])) }
       }
       page += 1
-      if page > 10_000 { break }  // a looping IFD chain
+      // A looping IFD chain, or a file of thousands of directories that each reload a shared
+      // million-entry tile table (10,000 of them took minutes): slides have a few dozen.
+      if page >= Self.maxPages || locations.count >= 2 * Self.maxPages { break }
     } while TIFFReadDirectory(tif) == 1
     var subIFDs = Set<UInt64>()
     locations = locations.filter { loc in loc.1.map { !pageOffsets.contains($0) && subIFDs.insert($0).inserted } ?? true }
@@ -92,7 +97,14 @@ public final class TIFFReader: SlideSource {
       var subfile: UInt32 = 0
       _ = dx_tiff_get_u32(tif, UInt32(TIFFTAG_SUBFILETYPE), &subfile)
       var text: UnsafePointer<CChar>? = nil
-      let description = dx_tiff_get_string(tif, UInt32(TIFFTAG_IMAGEDESCRIPTION), &text) == 0 && text != nil ? String(cString: text!) : ""
+      // Level 0's description whole (Aperio's MPP, OME-XML); the others' first 64 KiB, which is
+      // all classification reads: 2,500 directories sharing one 4 MB description were 2,500
+      // strings of 4 MB.
+      var description = ""
+      if dx_tiff_get_string(tif, UInt32(TIFFTAG_IMAGEDESCRIPTION), &text) == 0, let text {
+        let count = kept.isEmpty ? strlen(text) : strnlen(text, 1 << 16)
+        description = String(decoding: UnsafeRawBufferPointer(start: text, count: count), as: UTF8.self)
+      }
       let directory = SlideLayout.Directory(width: level.width, height: level.height, tiled: level.tileWidth != nil, isSubIFD: loc.1 != nil, page: loc.0,
                                             subfileType: Int(subfile), description: description)
       kept.append((loc, level, directory))

@@ -131,7 +131,12 @@ public struct SlideTiler {
   /// Tiles `slide` into `directory` (`tiles/`, `tiles.csv`, `thumbnail.png`); `progress` sees
   /// (done, total) after each kept tile.
   public func run(slide: String, to directory: String, limits: ImageLimits = .default, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
-    let plan = try self.plan(slide: slide, limits: limits)
+    try run(plan(slide: slide, limits: limits), slide: slide, to: directory, progress: progress)
+  }
+
+  /// `run(slide:to:)` with the plan made already (so a caller can check the slide before it
+  /// touches an output).
+  public func run(_ plan: Plan, slide: String, to directory: String, progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
     let fm = FileManager.default
     let tilesDir = (directory as NSString).appendingPathComponent("tiles")
     do { try fm.createDirectory(atPath: tilesDir, withIntermediateDirectories: true) } catch {
@@ -169,11 +174,16 @@ public struct SlideTiler {
     for i in 0..<(rgb.width * rgb.height) where !mask.values[i] {
       for c in 0..<3 { px[3 * i + c] = UInt8(Int(px[3 * i + c]) / 2 + 64) }
     }
+    guard rgb.width > 0 && rgb.height > 0 else { return rgb }
+    func mark(_ x: Int, _ y: Int) { px[3 * (y * rgb.width + x)] = 0; px[3 * (y * rgb.width + x) + 1] = 200; px[3 * (y * rgb.width + x) + 2] = 0 }
     for t in tiles {
-      let x0 = Int(Double(t.x0) / downsampleX), y0 = Int(Double(t.y0) / downsampleY)
-      let x1 = min(rgb.width - 1, Int(Double(t.x0 + t.width0) / downsampleX) - 1), y1 = min(rgb.height - 1, Int(Double(t.y0 + t.height0) / downsampleY) - 1)
-      for x in max(0, x0)...max(0, x1) { for y in [y0, y1] where y >= 0 && y < rgb.height { px[3 * (y * rgb.width + x)] = 0; px[3 * (y * rgb.width + x) + 1] = 200; px[3 * (y * rgb.width + x) + 2] = 0 } }
-      for y in max(0, y0)...max(0, y1) { for x in [x0, x1] where x >= 0 && x < rgb.width { px[3 * (y * rgb.width + x)] = 0; px[3 * (y * rgb.width + x) + 1] = 200; px[3 * (y * rgb.width + x) + 2] = 0 } }
+      // Clamped to the thumbnail, and a tile narrower than one thumbnail pixel is that pixel
+      // (its far edge fell before its near one, and the range between them trapped).
+      let x0 = min(rgb.width - 1, max(0, Int(Double(t.x0) / downsampleX))), y0 = min(rgb.height - 1, max(0, Int(Double(t.y0) / downsampleY)))
+      let x1 = max(x0, min(rgb.width - 1, Int(Double(t.x0 + t.width0) / downsampleX) - 1))
+      let y1 = max(y0, min(rgb.height - 1, Int(Double(t.y0 + t.height0) / downsampleY) - 1))
+      for x in x0...x1 { mark(x, y0); mark(x, y1) }
+      for y in y0...y1 { mark(x0, y); mark(x1, y) }
     }
     return Image(width: rgb.width, height: rgb.height, channels: 3, samples: .uint8(px))
   }

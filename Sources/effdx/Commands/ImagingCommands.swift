@@ -1,4 +1,5 @@
 import ArgumentParser
+import DxCSV
 import DxImaging
 import DxPipeline
 import Foundation
@@ -112,6 +113,14 @@ struct ConvertCommand: ParsableCommand {
     try OutputFile.check(out, writes: "a PNG", extensions: ["png"], inputs: [input])
   }
 
+  /// A PNG or JPEG has no levels or regions: said so (it was "neither reader recognises its
+  /// content", of a valid photo).
+  private func readsSlidesOnly(_ flag: String) throws {
+    if let format = try? ImageFormat.detect(path: input), format == .png || format == .jpeg {
+      throw ImageError.unsupported(path: input, reason: "\(flag) reads slides only (TIFF, or a format OpenSlide reads), and this is a \(format == .png ? "PNG" : "JPEG") image")
+    }
+  }
+
   func run() throws {
     do {
       let image: Image
@@ -120,10 +129,17 @@ struct ConvertCommand: ParsableCommand {
         guard SlideOpener.backend(for: input) != nil else { throw ImageError.unsupported(path: input, reason: "--associated reads slides only (TIFF, or a format OpenSlide reads)") }
         image = try SlideOpener.open(input).readAssociated(associated)
       } else if let region {
-        let v = region.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard v.count == 4 else { throw ValidationError("--region needs X,Y,W,H") }
+        // Exactly four whole numbers: empty or unreadable fields were dropped, so `0,,0,10,10`
+        // or a typo like `1O24` read another region in silence.
+        let fields = region.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let v = fields.compactMap { Int($0) }
+        guard fields.count == 4, v.count == 4 else {
+          throw ValidationError("--region '\(region)' is not X,Y,W,H (four whole numbers separated by commas)")
+        }
+        try readsSlidesOnly("--region")
         image = try SlideOpener.open(input).readRegion(level: level, x: v[0], y: v[1], width: v[2], height: v[3])
       } else if level != 0 || SlideOpener.backend(for: input) == .openslide {
+        try readsSlidesOnly("--level")
         image = try SlideOpener.open(input).read(level: level, maxPixels: ImageLimits.default.maxPixels)
       } else {
         image = try ImageDecoder.decode(path: input)
@@ -158,7 +174,9 @@ struct TileCommand: ParsableCommand {
   func prepareOutput() throws {
     guard let contents = try OutputFolder.contents(out) else { return }
     let csv = (out as NSString).appendingPathComponent("tiles.csv")
-    let header = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: csv)).read(upToCount: 64)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    // Read only when it is a regular file (a FIFO named tiles.csv blocked here).
+    let header = InputFile.problem(csv, maxBytes: .max) != nil ? ""
+      : (try? FileHandle(forReadingFrom: URL(fileURLWithPath: csv)).read(upToCount: 64)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
     guard header.hasPrefix(Self.tilesHeader) else {
       throw ValidationError("--out \(out) holds files and no tiles of effdx's (no tiles.csv it wrote): tile writes a new or empty folder, or replaces one it wrote")
     }
@@ -167,26 +185,28 @@ struct TileCommand: ParsableCommand {
 
   func run() throws {
     try verbosity.apply()
+    // The pipeline, the flags and the slide (its levels, the plan of tiles) are checked before
+    // the output is touched: a missing slide or a bad --level removed the last run's tiles.
+    let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
+    let t = try tilingOptions.tiling(base, defaultTileSize: 256)
+    var tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
+    tiler.baseMPP = tilingOptions.baseMPP
+    let start = Date()
+    let plan = try tiler.plan(slide: slide)
     try prepareOutput()
     // tiles.csv's header first, the folder's mark as ours: a run stopped half-way leaves a
     // folder the next run may replace (the whole list replaces it at the end).
     let existed = FileManager.default.fileExists(atPath: out)
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     try (Self.tilesHeader + "\n").write(toFile: (out as NSString).appendingPathComponent("tiles.csv"), atomically: true, encoding: .utf8)
-    // A run refused before its first tile (an unreadable slide, a resolution no level serves)
-    // leaves nothing behind.
+    // A run that fails before its first tile leaves nothing behind.
     func removeIfUnused() {
       guard (try? FileManager.default.contentsOfDirectory(atPath: (out as NSString).appendingPathComponent("tiles")))?.isEmpty ?? true else { return }
       if existed { try? FileManager.default.removeItem(atPath: (out as NSString).appendingPathComponent("tiles.csv")) } else { try? FileManager.default.removeItem(atPath: out) }
     }
-    let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
-    let t = try tilingOptions.tiling(base, defaultTileSize: 256)
-    var tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
-    tiler.baseMPP = tilingOptions.baseMPP
-    let start = Date()
     let bar = ProgressBar()
     let summary: SlideTiler.Summary
-    do { summary = try tiler.run(slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") } } catch {
+    do { summary = try tiler.run(plan, slide: slide, to: out) { done, total in bar.update(done: done, total: total, label: "tiles") } } catch {
       removeIfUnused()
       throw error
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DxCSV
 import Foundation
 
 /// The file a command writes with `--out`, checked before any work: it must carry the format's
@@ -22,6 +23,25 @@ enum OutputFile {
     let target = URL(fileURLWithPath: out).resolvingSymlinksInPath().standardizedFileURL.path
     for input in inputs where URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path == target {
       throw ValidationError("\(flag) \(out) is the command's own input \(input): it would be replaced; choose another name")
+    }
+    // An existing file is replaced only when it holds what the command writes: a text file
+    // named notes.png was replaced, against this check's own promise.
+    if FileManager.default.fileExists(atPath: out) {
+      if let why = InputFile.problem(out, maxBytes: .max) { throw ValidationError("\(flag) \(out): \(why); name a regular file") }
+      let head = [UInt8]((try? FileHandle(forReadingFrom: URL(fileURLWithPath: out)).read(upToCount: 9)).flatMap { $0 } ?? Data())
+      if !head.isEmpty && !holdsFormat(head, extension: ext) {
+        throw ValidationError("\(flag) \(out) exists and does not hold \(format) (its first bytes): it would be replaced; move it or choose another name")
+      }
+    }
+  }
+
+  /// Whether a file's first bytes are those of the format its extension names (PNG's
+  /// signature; a safetensors header's length then `{`); true for extensions not known here.
+  static func holdsFormat(_ head: [UInt8], extension ext: String) -> Bool {
+    switch ext {
+    case "png": return head.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    case "safetensors": return head.count == 9 && head[8] == UInt8(ascii: "{")
+    default: return true
     }
   }
 }
