@@ -19,6 +19,11 @@ extension EfficientNet {
       return (source.tensors[key] ?? source.tensors["module." + key])?.count
     }
     c.numClasses = numClasses ?? sourceClasses ?? c.numClasses
+    // A class count read from the source's classifier is checked naming the tensor it came from
+    // (it was only "config 'numClasses': 200000 is outside 1...100000").
+    if numClasses == nil, let n = sourceClasses, !(1...EfficientNetConfig.maxClasses).contains(n) {
+      throw EfficientNetConfigError(field: "numClasses", reason: "\(path): its classifier's bias has \(n) values, so \(n) classes, outside 1...\(EfficientNetConfig.maxClasses); give --num-classes")
+    }
     let model = try EfficientNet(c, seed: seed)
     let report = try model.importPyTorchState(source.tensors, naming: scheme, strict: strict, replaceClassifier: sourceClasses != c.numClasses)
     return (model, report, source.skipped)

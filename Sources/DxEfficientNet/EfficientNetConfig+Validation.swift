@@ -27,7 +27,7 @@ extension EfficientNetConfig {
     try check((0...1).contains(bnMomentum), "bnMomentum", bnMomentum, "0...1")
     try check((1...1024).contains(stemChannels), "stemChannels", stemChannels, "1...1024")
     try check((1...16384).contains(headChannels), "headChannels", headChannels, "1...16384")
-    try check((1...100_000).contains(numClasses), "numClasses", numClasses, "1...100000")
+    try check((1...Self.maxClasses).contains(numClasses), "numClasses", numClasses, "1...\(Self.maxClasses)")
     if let h = classifierHidden { try check((1...65536).contains(h), "classifierHidden", h, "1...65536") }
     var blocks = 0, parameters = 0, channels = scaledStemChannels
     parameters += 27 * channels
@@ -57,4 +57,9 @@ extension EfficientNetConfig {
     parameters += channels * scaledHeadChannels + scaledHeadChannels * numClasses + (classifierHidden.map { scaledHeadChannels * $0 + $0 * numClasses } ?? 0)
     try check(parameters <= Self.maxParameters, "numClasses/headChannels", "\(numClasses)/\(headChannels)", "a network of at most \(Self.maxParameters) parameters")
   }
+}
+
+extension EfficientNetConfig {
+  /// The most classes a classifier has.
+  public static let maxClasses = 100_000
 }

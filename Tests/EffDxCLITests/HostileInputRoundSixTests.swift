@@ -180,4 +180,20 @@ final class HostileInputRoundSixTests: HostileCLITestCase {
     let again = try effdx(["convert", dir + "/s.tif", "--region", "8,8,8,8", "--out", dir + "/o.png"])
     XCTAssertEqual(again.status, 0, "a PNG of ours is replaced: \(again.stderr)")
   }
+
+  /// Messages that blamed the wrong thing: a source classifier of 200,001 classes names the
+  /// file; one readable image at a 1 x 1 last map is not "not one training image could be read".
+  func testMessagesNameTheRealCause() throws {
+    var c = try XCTUnwrap(Variants.named("efficientnet_lite0"))
+    c.numClasses = 2
+    var state = try EfficientNet(c, seed: 1).stateDict().mapValues(toPyTorchLayout)
+    state["classifier.bias"] = Tensor(shape: [200_001], scalars: [Float](repeating: 0, count: 200_001))
+    try SafeTensorsWriter.write(state, to: dir + "/wide.safetensors")
+    try refuses(["import-weights", dir + "/wide.safetensors", "--arch", "efficientnet_lite0", "--out", dir + "/w.safetensors"],
+                "wide.safetensors: its classifier's bias has 200001 values")
+    try FileManager.default.createDirectory(atPath: dir + "/one/a", withIntermediateDirectories: true)
+    try photo(dir + "/one/a/1.png")
+    try refuses(["train", "--task", "leaf-disease", "--data", dir + "/one", "--out", dir + "/run", "--epochs", "1", "--resolution", "32",
+                 "--val-fraction", "0", "--test-fraction", "0"], "every batch held one image at a 1 x 1 last map")
+  }
 }

@@ -258,6 +258,11 @@ public final class Trainer {
         }
       }
       guard seen > 0 || (config.maxSteps.map { steps >= $0 } ?? false) else {
+        if loneImages > 0 && skipped == 0 {
+          // Every batch was a lone image at a 1 x 1 last map (it was "not one training image could
+          // be read (0 failed)" of a readable image).
+          throw TaskError.invalid("epoch \(epoch + 1): every batch held one image at a 1 x 1 last map, where BatchNorm cannot train (\(loneImages) left out); give at least 2 training images, a higher resolution, or --policy head")
+        }
         throw TaskError.invalid("epoch \(epoch + 1): not one training image could be read (\(skipped) failed); nothing was trained")
       }
       try synchroniseEpochEnd()
