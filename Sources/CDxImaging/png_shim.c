@@ -62,7 +62,14 @@ int dx_png_info_only(const uint8_t *data, size_t size, dx_png_info *info, char *
   info->source_bit_depth = png_get_bit_depth(png, pinfo);
   info->bit_depth = info->source_bit_depth > 8 ? 16 : 8;
   info->interlaced = png_get_interlace_type(png, pinfo) != PNG_INTERLACE_NONE;
+  // Channels and depth as dx_png_decode gives them (a palette is RGB, transparency an alpha
+  // channel, low-depth grey 8-bit), from the same transforms, without reading a pixel.
+  if (info->color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (info->color_type == PNG_COLOR_TYPE_GRAY && info->source_bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (png_get_valid(png, pinfo, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+  png_read_update_info(png, pinfo);
   info->channels = png_get_channels(png, pinfo);
+  info->bit_depth = png_get_bit_depth(png, pinfo);
   png_destroy_read_struct(&png, &pinfo, NULL);
   return 0;
 }

@@ -13,7 +13,8 @@ public enum ImageDecoder {
     }
   }
 
-  static func contents(_ path: String) throws -> Data {
+  /// The file's bytes, mapped (checked a regular file first by `ImageFormat.detect`).
+  public static func contents(_ path: String) throws -> Data {
     do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
       throw ImageError.cannotOpen(path: path, reason: (error as NSError).localizedDescription)
     }

@@ -178,3 +178,27 @@ final class BadFileTests: XCTestCase {
     XCTAssertThrowsError(try ImageDecoder.decode(path: path)) { XCTAssertTrue("\($0)".contains("more than 500 scans") && "\($0)".contains(path), "\($0)") }
   }
 }
+
+/// `inspect` reads PNG and JPEG headers only: for every decodable file of the corpus, the
+/// header's size, channels and depth are the decoded image's (palettes as RGB, transparency as
+/// alpha, EXIF-rotated photos with their sides swapped).
+final class HeaderTests: XCTestCase {
+  func testHeaders_describeTheDecodedImage() throws {
+    let corpus = SharedData.repositoryRoot().appendingPathComponent("Tests/TestData/images")
+    var checked = 0
+    for name in try FileManager.default.contentsOfDirectory(atPath: corpus.path).sorted() {
+      let path = corpus.appendingPathComponent(name).path
+      guard let format = try? ImageFormat.detect(path: path), format == .png || format == .jpeg, let image = try? ImageDecoder.decode(path: path) else { continue }
+      let data = try ImageDecoder.contents(path)
+      if format == .png {
+        let h = try PNGCodec.header(data, path: path)
+        XCTAssertEqual([h.width, h.height, h.channels, h.bitDepth], [image.width, image.height, image.channels, image.bitDepth], name)
+      } else {
+        let h = try JPEGCodec.header(data, path: path)
+        XCTAssertEqual([h.width, h.height, h.channels, 8], [image.width, image.height, image.channels, image.bitDepth], name)
+      }
+      checked += 1
+    }
+    XCTAssertGreaterThan(checked, 5, "PNGs and JPEGs of the corpus")
+  }
+}

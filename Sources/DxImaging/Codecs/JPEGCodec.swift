@@ -66,6 +66,21 @@ public enum JPEGCodec {
     return image.oriented(EXIFOrientation.read(data) ?? 1)
   }
 
+  /// Size (as shown: EXIF orientations 5-8 swap the sides) and channels from the header,
+  /// without decoding pixels.
+  public static func header(_ data: Data, path: String) throws -> (width: Int, height: Int, channels: Int) {
+    guard let handle = tjInitDecompress() else { throw ImageError.corrupt(path: path, reason: "cannot start the JPEG decoder") }
+    defer { tjDestroy(handle) }
+    var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+    let rc = data.withUnsafeBytes { raw in
+      tjDecompressHeader3(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), &width, &height, &subsampling, &colorspace)
+    }
+    guard rc == 0 else { throw ImageError.corrupt(path: path, reason: String(cString: tjGetErrorStr2(handle))) }
+    guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "zero size") }
+    let swapped = (EXIFOrientation.read(data) ?? 1) >= 5
+    return (Int(swapped ? height : width), Int(swapped ? width : height), colorspace == TJCS_GRAY.rawValue ? 1 : 3)
+  }
+
   /// The smallest scaled size libjpeg-turbo decodes to whose short side is at least
   /// `minShortSide` (the full size when none is that small).
   public static func scaledSize(width: Int32, height: Int32, minShortSide: Int) -> (Int32, Int32) {

@@ -31,13 +31,14 @@ public enum PNGCodec {
     return Image(width: Int(info.width), height: Int(info.height), channels: Int(info.channels), samples: samples)
   }
 
-  /// Size, channels and bit depth from the header, without decoding pixels.
+  /// Size, channels and bit depth (as `decode` gives them: `bitDepth` 8 or 16) from the
+  /// header, without decoding pixels.
   public static func header(_ data: Data, path: String) throws -> (width: Int, height: Int, channels: Int, bitDepth: Int, interlaced: Bool) {
     var info = dx_png_info()
     var err = [CChar](repeating: 0, count: 256)
     let rc = data.withUnsafeBytes { raw in dx_png_info_only(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &info, &err, err.count) }
     guard rc == 0 else { throw ImageError.corrupt(path: path, reason: String(cString: err)) }
-    return (Int(info.width), Int(info.height), Int(info.channels), Int(info.source_bit_depth), info.interlaced != 0)
+    return (Int(info.width), Int(info.height), Int(info.channels), Int(info.bit_depth), info.interlaced != 0)
   }
 
   /// Encodes losslessly at the image's bit depth.

@@ -64,9 +64,13 @@ struct InspectCommand: ParsableCommand {
           info.height = reader.levels[0].height
           info.channels = reader.levels[0].outputChannels
           info.bitDepth = reader.levels[0].bitsPerSample
-        case .png, .jpeg:
-          let image = try ImageDecoder.decode(path: path)
-          (info.width, info.height, info.channels, info.bitDepth) = (image.width, image.height, image.channels, image.bitDepth)
+        case .png:
+          // Headers only: decoding a 13,000-pixel-square PNG to print its size took 6 s and 3 GB.
+          let h = try PNGCodec.header(try ImageDecoder.contents(path), path: path)
+          (info.width, info.height, info.channels, info.bitDepth) = (h.width, h.height, h.channels, h.bitDepth)
+        case .jpeg:
+          let h = try JPEGCodec.header(try ImageDecoder.contents(path), path: path)
+          (info.width, info.height, info.channels, info.bitDepth) = (h.width, h.height, h.channels, 8)
         }
       } catch {
         info.error = "\(error)"
