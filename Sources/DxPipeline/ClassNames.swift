@@ -10,14 +10,16 @@ import Foundation
 ///   end and wrote a checkpoint every later command refused);
 /// - none holds `;`, which separates a top-k cell's names.
 public enum ClassNames {
-  /// The first problem, naming the name(s), or nil.
-  public static func problem(_ names: [String]) -> String? {
+  /// The first problem, naming the name(s), or nil. `new`: names about to be given (class
+  /// folders); else names a checkpoint already has, of which only the empty and the equal are
+  /// refused, so a checkpoint trained before these rules still loads.
+  public static func problem(_ names: [String], new: Bool = true) -> String? {
     var seen: [String: String] = [:]
     for name in names {
       let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
       if trimmed.isEmpty { return "a class name is empty" }
-      if trimmed != name { return "the class name '\(name)' has spaces around it" }
-      if name.contains(";") { return "the class name '\(name)' holds ';', which separates the names of a top-k list" }
+      if new && trimmed != name { return "the class name '\(name)' has spaces around it" }
+      if new && name.contains(";") { return "the class name '\(name)' holds ';', which separates the names of a top-k list" }
       if let other = seen[name] {
         return other.utf8.elementsEqual(name.utf8)
           ? "the class name '\(name)' appears twice" : "the class names '\(other)' and '\(name)' are the same name written two ways (Unicode)"

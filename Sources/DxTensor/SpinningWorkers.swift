@@ -73,7 +73,8 @@ final class SpinningWorkers: @unchecked Sendable {
   /// the first `threads - 1` workers, returning when all are done. Returns false, having run
   /// nothing, when the workers are busy.
   func run(_ chunks: Int, threads: Int, _ body: (Int) -> Void) -> Bool {
-    guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+    // Shares exist for the caller and the workers only (more threads go through Dispatch).
+    guard threads <= workers + 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
     defer { busy.store(false, ordering: .releasing) }
     withoutActuallyEscaping(body) { body in
       job = body
@@ -121,7 +122,10 @@ final class SpinningWorkers: @unchecked Sendable {
       var spins = 0
       while generation.load(ordering: .acquiring) == seen {
         spins += 1
-        if spins < Self.spinLimit || hot.load(ordering: .relaxed) > 0 {
+        // Only a worker that takes part in the jobs (the last job's `threads`) spins through a
+        // hot stretch: the others (a process given fewer threads than the machine's cores)
+        // would burn cores the other processes compute on.
+        if spins < Self.spinLimit || (i + 1 < threads && hot.load(ordering: .relaxed) > 0) {
           dx_cpu_relax()
           continue
         }

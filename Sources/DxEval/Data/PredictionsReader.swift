@@ -169,10 +169,11 @@ public enum PredictionsReader {
 
   /// A path listed twice would count twice: the first row stays, later ones are issues.
   static func dropDuplicates(_ t: PredictionTable, path: String) -> PredictionTable {
-    var seen = Set<String>(), keep: [Int] = [], issues = t.issues
+    // By bytes: two files whose names differ only in Unicode normalisation are two files.
+    var seen = Set<[UInt8]>(), keep: [Int] = [], issues = t.issues
     let cwd = FileManager.default.currentDirectoryPath
     for (i, p) in t.paths.enumerated() {
-      if seen.insert(absolute(p, base: cwd)).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
+      if seen.insert(Array(absolute(p, base: cwd).utf8)).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
     }
     guard keep.count < t.count else { return t }
     var out = t.subset(keep)
@@ -181,7 +182,9 @@ public enum PredictionsReader {
   }
 
   static func load(_ path: String) throws -> Data {
-    switch InputFile.contents(path) {
+    // Any size: the file is mapped, not copied (a predictions file of 1,000 classes passes
+    // 1 GiB at about 120,000 images).
+    switch InputFile.contents(path, maxBytes: .max) {
     case .success(let data): return data
     case .failure(let e): throw PredictionsError.cannotRead(path: path, reason: e.reason)
     }

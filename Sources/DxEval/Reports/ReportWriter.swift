@@ -23,10 +23,10 @@ public enum ReportWriter {
     let present = fileNames.filter { FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent($0).path) }
     guard let first = present.first else { return nil }
     let json = URL(fileURLWithPath: directory).appendingPathComponent("report.json")
-    // Read only when it is a regular file of a report's size (a FIFO named report.json blocked
-    // here, and a huge one was read whole).
-    let data = try? InputFile.contents(json.path, maxBytes: 256 << 20).get()
-    let ours = data.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["schema_version"] is String
+    // Mapped only when it is a regular file (a FIFO named report.json blocked here), and
+    // searched rather than parsed: a report of many studies may be large.
+    let data = try? InputFile.contents(json.path, maxBytes: .max).get()
+    let ours = data.map { $0.first == UInt8(ascii: "{") && $0.range(of: Data(#""schema_version""#.utf8)) != nil } ?? false
     return ours ? nil : "\(directory) holds \(first), which no earlier report wrote there (no report.json of effdx's beside it): choose another folder"
   }
 

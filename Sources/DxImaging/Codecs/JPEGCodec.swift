@@ -75,7 +75,12 @@ public enum JPEGCodec {
     let rc = data.withUnsafeBytes { raw in
       tjDecompressHeader3(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), &width, &height, &subsampling, &colorspace)
     }
-    guard rc == 0 else { throw ImageError.corrupt(path: path, reason: String(cString: tjGetErrorStr2(handle))) }
+    guard rc == 0 else {
+      let message = String(cString: tjGetErrorStr2(handle))
+      // As `decode` says it: 12-bit and lossless JPEGs are unsupported, not corrupt.
+      if message.contains("precision") || message.contains("Unsupported JPEG process") { throw ImageError.unsupported(path: path, reason: message) }
+      throw ImageError.corrupt(path: path, reason: message)
+    }
     guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "zero size") }
     let swapped = (EXIFOrientation.read(data) ?? 1) >= 5
     return (Int(swapped ? height : width), Int(swapped ? width : height), colorspace == TJCS_GRAY.rawValue ? 1 : 3)

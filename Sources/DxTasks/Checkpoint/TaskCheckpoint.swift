@@ -47,7 +47,7 @@ public struct TaskCheckpoint {
     guard classes.count == model.config.numClasses else {
       throw bad("classes", "\(classes.count) names for a classifier with \(model.config.numClasses) outputs")
     }
-    if let problem = ClassNames.problem(classes) { throw bad("classes", problem) }
+    if let problem = ClassNames.problem(classes, new: false) { throw bad("classes", problem) }
     var task: TaskKind? = nil
     if let name = meta["task"] {
       guard let t = TaskKind(rawValue: name) else { throw bad("task", "'\(name)' is not one of \(TaskKind.allCases.map(\.rawValue).joined(separator: ", "))") }
