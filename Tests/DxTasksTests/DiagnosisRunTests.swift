@@ -239,6 +239,23 @@ final class DiagnosisRunTests: XCTestCase {
     XCTAssertTrue(names.allSatisfy { $0.contains(hashed) }, "told apart by their paths' hashes: \(names)")
   }
 
+  /// A slide whose own stem is another slide's `folder_stem` name (`c/a_s.tif` beside
+  /// `a/s.tif` and `b/s.tif`) gets maps of its own: both were written as `a_s_heatmap.png`.
+  func testSlideMaps_ofAStemThatIsAnotherSlidesName_doNotOverwriteEachOther() throws {
+    try SampleDatasets.histopathology(to: dir + "/h", count: 5, holdout: 5, size: 32, slideSize: 512, seed: 3)
+    for (folder, name) in [("a", "s"), ("b", "s"), ("c", "a_s")] {
+      try FileManager.default.createDirectory(atPath: dir + "/" + folder, withIntermediateDirectories: true)
+      try FileManager.default.copyItem(atPath: dir + "/h/slides/slide_1.tif", toPath: dir + "/\(folder)/\(name).tif")
+    }
+    let p = try predictor(classes: ["stroma", "tumor"])
+    var run = DiagnosisRun(predictor: p, slides: SlideDiagnoser(predictor: p, tiling: .init(mpp: 0.5), aggregation: .meanProbability))
+    run.heatmaps = dir + "/maps"
+    _ = try run.run(inputs: DiagnosisInputs([dir + "/a/s.tif", dir + "/b/s.tif", dir + "/c/a_s.tif"], recursive: false, classes: p.classes), output: dir + "/pred.csv")
+    let maps = try FileManager.default.contentsOfDirectory(atPath: dir + "/maps")
+    XCTAssertEqual(maps.filter { $0.hasSuffix("_heatmap.png") }.count, 3, "one heatmap per slide: \(maps.sorted())")
+    XCTAssertEqual(maps.filter { $0.hasSuffix("_tiles.csv") }.count, 3, "\(maps.sorted())")
+  }
+
   /// A run resumed with another file of the same `folder_stem` name (added to the folder after
   /// the first run) gives the new file a name of its own: the earlier file's overlay is kept
   /// byte for byte. Named by rank over this run's inputs, the new file (sorted first) took the

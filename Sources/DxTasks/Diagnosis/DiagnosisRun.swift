@@ -189,7 +189,7 @@ public struct DiagnosisRun {
       try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
       if let heatmaps {
         // The slide is diagnosed and recorded; a map that cannot be written is a note, not a failure.
-        do { try writeSlideMaps(result, stem: names.sharesItsStem(slide.path) ? names.name(slide.path) : stem, to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
+        do { try writeSlideMaps(result, stem: names.slideMapName(slide.path), to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
       }
       finished += 1
       progress(finished, total)

@@ -13,6 +13,8 @@ struct OutputNames {
   /// that could be slides.
   private var filesByName: [String: Set<[UInt8]>] = [:]
   private var slidesByStem: [String: Set<[UInt8]>] = [:]
+  /// Distinct slides per map name before hashing (a bare stem, or `folder_stem`).
+  private var slidesByMapName: [String: Set<[UInt8]>] = [:]
 
   /// - Parameters:
   ///   - job: every input of the job (of every shard).
@@ -23,6 +25,21 @@ struct OutputNames {
       filesByName[DiagnosisRun.flatName(path), default: []].insert(key)
       if DiagnosisRun.couldBeSlide(path) { slidesByStem[DiagnosisRun.stem(path), default: []].insert(key) }
     }
+    for path in job + earlier where DiagnosisRun.couldBeSlide(path) {
+      slidesByMapName[plainSlideMapName(path), default: []].insert(DiagnosisRun.identity(path))
+    }
+  }
+
+  /// A slide's stem, or `name` when another slide has that stem.
+  private func plainSlideMapName(_ path: String) -> String { sharesItsStem(path) ? name(path) : DiagnosisRun.stem(path) }
+
+  /// The name of a slide's maps (`<name>_heatmap.png`, `<name>_tiles.csv`): its stem, or `name`
+  /// when another slide has that stem; with a hash of its path when that is still another
+  /// slide's (`C/A_s.svs`, a stem of its own, beside `A/s.svs` and `B/s.svs`, named `A_s`).
+  func slideMapName(_ path: String) -> String {
+    let plain = plainSlideMapName(path)
+    guard slidesByMapName[plain, default: []].count > 1 else { return plain }
+    return plain + "_" + Self.hash(DiagnosisRun.key(path))
   }
 
   /// `folder_stem`, or `folder_stem_<hash of the path>` when another file of the job, or of an

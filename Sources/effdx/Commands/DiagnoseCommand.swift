@@ -58,12 +58,6 @@ struct DiagnoseCommand: ParsableCommand {
     guard topk <= ckpt.classes.count else { throw ValidationError("--topk \(topk) is more than the checkpoint's \(ckpt.classes.count) classes") }
     try MemoryCheck.check(ckpt.model.config, batch: batchSize, resolution: ckpt.evaluation.resolution,
                           flags: "--batch-size \(batchSize) at the checkpoint's resolution \(ckpt.evaluation.resolution)")
-    // A photo's Grad-CAM overlay runs the network unfused and keeps every map: checked before a
-    // row is written (it ended the run with an allocation failure after the first row).
-    if heatmaps != nil {
-      try MemoryCheck.check(ckpt.model.config, batch: 1, resolution: ckpt.evaluation.resolution, gradients: true,
-                            flags: "--heatmaps (Grad-CAM at the checkpoint's resolution \(ckpt.evaluation.resolution))")
-    }
     var predictor = Predictor(ckpt)
     predictor.tta = tta
     let task = ckpt.task?.task
@@ -115,6 +109,13 @@ struct DiagnoseCommand: ParsableCommand {
     }
     run.provenance = provenance
     for n in inputs.notes { Console.note(n) }
+    // A photo's Grad-CAM overlay runs the network unfused and keeps every map and its gradient:
+    // checked before a row is written (it ended the run with an allocation failure after the
+    // first row). Slides get tile maps, which need none of it.
+    if heatmaps != nil, inputs.files.contains(where: { ["jpg", "jpeg", "png"].contains(($0.path as NSString).pathExtension.lowercased()) }) {
+      try MemoryCheck.check(ckpt.model.config, batch: 1, resolution: ckpt.evaluation.resolution, gradients: true,
+                            flags: "--heatmaps (Grad-CAM at the checkpoint's resolution \(ckpt.evaluation.resolution))")
+    }
     Console.detail("evaluation transform: \(ckpt.evaluation.json)")
     let bar = ProgressBar()
     let summary = try run.run(inputs: inputs, output: out) { done, total in bar.update(done: done, total: total, label: "diagnose") }
