@@ -10,19 +10,7 @@ public enum JPEGCodec {
   public static func decode(_ data: Data, path: String, limits: ImageLimits = .default, applyOrientation: Bool = true, minShortSide: Int? = nil) throws -> Image {
     guard let handle = tjInitDecompress() else { throw ImageError.corrupt(path: path, reason: "cannot start the JPEG decoder") }
     defer { tjDestroy(handle) }
-    var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-    let header = data.withUnsafeBytes { raw in
-      tjDecompressHeader3(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), &width, &height, &subsampling, &colorspace)
-    }
-    guard header == 0 else {
-      let message = String(cString: tjGetErrorStr2(handle))
-      // 12-bit (lossless, medical) JPEGs are a format libjpeg-turbo's 8-bit decoder does not read.
-      if message.contains("precision") { throw ImageError.unsupported(path: path, reason: "\(message) (12- or 16-bit JPEG)") }
-      // Lossless (SOF3) and hierarchical JPEGs are processes libjpeg-turbo does not decode.
-      if message.contains("Unsupported JPEG process") { throw ImageError.unsupported(path: path, reason: "\(message) (lossless or hierarchical JPEG)") }
-      throw ImageError.corrupt(path: path, reason: message)
-    }
-    guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "zero size") }
+    var (width, height, colorspace) = try readHeader(handle, data, path: path)
     let (fullWidth, fullHeight) = (width, height)
     if let minShortSide { (width, height) = scaledSize(width: width, height: height, minShortSide: minShortSide) }
     guard Int(width) * Int(height) <= limits.maxPixels, Int(max(width, height)) <= limits.maxSide,
@@ -71,19 +59,27 @@ public enum JPEGCodec {
   public static func header(_ data: Data, path: String) throws -> (width: Int, height: Int, channels: Int) {
     guard let handle = tjInitDecompress() else { throw ImageError.corrupt(path: path, reason: "cannot start the JPEG decoder") }
     defer { tjDestroy(handle) }
+    let (width, height, colorspace) = try readHeader(handle, data, path: path)
+    let swapped = (EXIFOrientation.read(data) ?? 1) >= 5
+    return (Int(swapped ? height : width), Int(swapped ? width : height), colorspace == TJCS_GRAY.rawValue ? 1 : 3)
+  }
+
+  /// The stored size and colour space, or the reason there are none: 12-bit and lossless
+  /// JPEGs are unsupported (formats libjpeg-turbo's 8-bit decoder does not read), anything
+  /// else corrupt.
+  private static func readHeader(_ handle: tjhandle, _ data: Data, path: String) throws -> (width: Int32, height: Int32, colorspace: Int32) {
     var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
     let rc = data.withUnsafeBytes { raw in
       tjDecompressHeader3(handle, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), &width, &height, &subsampling, &colorspace)
     }
     guard rc == 0 else {
       let message = String(cString: tjGetErrorStr2(handle))
-      // As `decode` says it: 12-bit and lossless JPEGs are unsupported, not corrupt.
-      if message.contains("precision") || message.contains("Unsupported JPEG process") { throw ImageError.unsupported(path: path, reason: message) }
+      if message.contains("precision") { throw ImageError.unsupported(path: path, reason: "\(message) (12- or 16-bit JPEG)") }
+      if message.contains("Unsupported JPEG process") { throw ImageError.unsupported(path: path, reason: "\(message) (lossless or hierarchical JPEG)") }
       throw ImageError.corrupt(path: path, reason: message)
     }
     guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "zero size") }
-    let swapped = (EXIFOrientation.read(data) ?? 1) >= 5
-    return (Int(swapped ? height : width), Int(swapped ? width : height), colorspace == TJCS_GRAY.rawValue ? 1 : 3)
+    return (width, height, colorspace)
   }
 
   /// The smallest scaled size libjpeg-turbo decodes to whose short side is at least
