@@ -143,6 +143,14 @@ final class BadFileTests: XCTestCase {
     XCTAssertThrowsError(try ImageDecoder.decode(path: corpus.appendingPathComponent("rgb.jpg").path, limits: small))
     let region = try TIFFReader(path: p, limits: small).readRegion(level: 0, x: 3, y: 4, width: 20, height: 20)
     XCTAssertEqual(region.width, 20)
+    // A block larger than the allocation limit is named as a block, even for a 1-pixel region
+    // (it was the whole-image limit's "read a region").
+    let big = dir.appendingPathComponent("tiles256.tif").path
+    let level = TIFFWriter.Level(width: 256, height: 256) { _, _, w, h in Image(width: w, height: h, channels: 3, samples: .uint8([UInt8](repeating: 9, count: w * h * 3))) }
+    try TIFFWriter.write(levels: [level], to: big, tileSize: 256, compression: .deflate)
+    XCTAssertThrowsError(try TIFFReader(path: big, limits: ImageLimits(maxTiffAllocation: 100_000)).readRegion(level: 0, x: 0, y: 0, width: 1, height: 1)) {
+      XCTAssertTrue("\($0)".contains("level 0 is stored in tiles of 256 x 256 pixels") && "\($0)".contains("limit for one block"), "\($0)")
+    }
   }
 
   /// A JPEG whose frame header claims 16 times its size in each direction: decoded scaled down

@@ -70,8 +70,12 @@ extension TIFFReader {
     b.levelHeight = l.height
     let bytesPerPixel = max(4, l.samplesPerPixel * max(1, l.bitsPerSample / 8))
     let bytes = saturatingProduct(saturatingProduct(b.width, b.height), bytesPerPixel)
-    guard b.width > 0, b.height > 0, bytes <= limits.maxTiffAllocation else {
-      throw ImageError.tooLarge(path: path, width: b.width, height: b.height, limit: limits.maxTiffAllocation / bytesPerPixel)
+    guard b.width > 0, b.height > 0 else { throw ImageError.corrupt(path: path, reason: "level \(l.index): blocks of \(b.width) x \(b.height) pixels") }
+    // One block is decoded whole, whatever region is asked for: named as a block, not as the
+    // whole-image limit (a 1 x 1 region of a file of 1,048,576-pixel-square tiles was told to
+    // "read a region").
+    guard bytes <= limits.maxTiffAllocation else {
+      throw ImageError.unsupported(path: path, reason: "level \(l.index) is stored in \(b.tiled ? "tiles" : "strips") of \(b.width) x \(b.height) pixels (\(bytes) bytes decoded), more than the \(limits.maxTiffAllocation)-byte limit for one block")
     }
     return b
   }
@@ -104,7 +108,8 @@ extension TIFFReader {
     var sizes: UnsafeMutablePointer<UInt64>? = nil
     guard dx_tiff_get_bytecounts(tif, b.tiled ? 1 : 0, &sizes) == 0, let sizes else { throw ImageError.corrupt(path: path, reason: "\(what): no byte counts") }
     let stored = sizes[Int(index)]
-    guard stored > 0, stored <= UInt64(limits.maxTiffAllocation) else {
+    guard stored > 0 else { throw ImageError.corrupt(path: path, reason: "\(what): empty (0 bytes of JPEG 2000)") }
+    guard stored <= UInt64(limits.maxTiffAllocation) else {
       throw ImageError.corrupt(path: path, reason: "\(what): \(stored) bytes of JPEG 2000 (at most \(limits.maxTiffAllocation))")
     }
     let size = Int(stored)
