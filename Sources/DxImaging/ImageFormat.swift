@@ -1,3 +1,4 @@
+import DxCSV
 import Foundation
 
 /// Image formats EfficientDx reads, recognised by their first bytes, never by the file name:
@@ -34,27 +35,12 @@ public enum ImageFormat: String, Sendable, Codable {
     close(try openRegularFile(path))
   }
 
-  /// Opened without blocking and checked to be a regular file: a FIFO named `a.png` would
-  /// otherwise block its reader forever.
+  /// Opened without blocking and checked to be a regular file (`InputFile.openRegular`): a FIFO
+  /// named `a.png` would otherwise block its reader forever.
   static func openRegularFile(_ path: String) throws -> Int32 {
-    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-    guard fd >= 0 else {
-      let reason: String
-      switch errno {
-      case ENOENT: reason = "no such file"
-      case EACCES: reason = "permission denied"
-      case ELOOP: reason = "a symbolic link loop"
-      case ENOTDIR: reason = "a folder on its path is a file"
-      default: reason = String(cString: strerror(errno))
-      }
-      throw ImageError.cannotOpen(path: path, reason: reason)
-    }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { close(fd); throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-    switch st.st_mode & S_IFMT {
-    case S_IFREG: return fd
-    case S_IFDIR: close(fd); throw ImageError.cannotOpen(path: path, reason: "is a directory")
-    default: close(fd); throw ImageError.cannotOpen(path: path, reason: "not a regular file (a FIFO, socket or device)")
+    switch InputFile.openRegular(path) {
+    case .success(let file): return file.fd
+    case .failure(let e): throw ImageError.cannotOpen(path: path, reason: e.isFolder ? "is a directory" : e.reason)
     }
   }
 }

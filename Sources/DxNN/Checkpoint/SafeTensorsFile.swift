@@ -1,3 +1,4 @@
+import DxCSV
 import DxTensor
 import Foundation
 
@@ -44,15 +45,13 @@ public final class SafeTensorsFile {
   /// Opens and validates `path`.
   public init(path: String) throws {
     self.path = path
-    // Non-blocking: opening a FIFO for reading would wait for a writer forever; fstat below
-    // refuses anything but a regular file (where the flag changes nothing).
-    let fd = open(path, O_RDONLY | O_NONBLOCK)
-    guard fd >= 0 else { throw SafeTensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    // A regular file only, opened without blocking (a FIFO would wait for a writer forever).
+    let (fd, size): (Int32, Int)
+    switch InputFile.openRegular(path) {
+    case .success(let file): (fd, size) = file
+    case .failure(let e): throw SafeTensorsError.cannotOpen(path: path, reason: e.reason)
+    }
     defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw SafeTensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-    guard (st.st_mode & S_IFMT) == S_IFREG else { throw SafeTensorsError.cannotOpen(path: path, reason: "not a regular file") }
-    let size = Int(st.st_size)
     guard size >= 8 else { throw SafeTensorsError.truncated(path: path, reason: "\(size) bytes, shorter than the 8-byte header length") }
     guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
       throw SafeTensorsError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
