@@ -164,6 +164,22 @@ final class RecipeCommandTests: XCTestCase {
     XCTAssertTrue(FileManager.default.fileExists(atPath: path("whole/test_predictions_ema.csv")))
     let killed = try train("killed", flags, environment: ["EFFDX_TEST_KILL_AT": "2:after-state"])
     XCTAssertNotEqual(killed.status, 0)
+    // A NaN in the saved moving average (round six of the audit: it was scored as the best and
+    // replaced a good best_ema.safetensors) is refused, and the run folder is left as it was.
+    let state = path("killed/last.state.safetensors"), best = path("killed/best_ema.safetensors")
+    let goodState = try Data(contentsOf: URL(fileURLWithPath: state)), goodBest = try Data(contentsOf: URL(fileURLWithPath: best))
+    let file = try SafeTensorsFile(path: state)
+    var tensors = try file.allTensors()
+    let averaged = try XCTUnwrap(tensors.keys.sorted().first { $0.hasPrefix("ema.") })
+    var poisoned = try XCTUnwrap(tensors[averaged]).scalars
+    poisoned[poisoned.count / 2] = .nan
+    tensors[averaged] = Tensor(shape: try XCTUnwrap(tensors[averaged]).shape, scalars: poisoned)
+    try SafeTensorsWriter.write(tensors, metadata: file.metadata, to: state)
+    let refused = try train("killed", flags + ["--resume"])
+    XCTAssertEqual(refused.status, 1, refused.stderr)
+    XCTAssertTrue(refused.stderr.contains("tensor '\(averaged)' holds NaN or infinite values; the run folder was left as it is"), refused.stderr)
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: best)), goodBest)
+    try goodState.write(to: URL(fileURLWithPath: state))
     let resumed = try train("killed", flags + ["--resume"])
     XCTAssertEqual(resumed.status, 0, resumed.stderr)
     for file in ["last.safetensors", "best_ema.safetensors", "last.state.safetensors"] {
