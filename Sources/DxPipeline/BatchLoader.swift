@@ -77,9 +77,17 @@ public final class BatchLoader: Sequence, IteratorProtocol {
     let item = items[position]
     if !training { return try evaluation.prepare(path: item.path) }
     let limits = ImageLimits(maxPixels: spec.maxPixels)
-    var image = FloatImage(try ImageDecoder.decode(path: item.path, limits: limits))
+    let decoded = try ImageDecoder.decode(path: item.path, limits: limits)
     var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) << 40) ^ (UInt64(position) &* 0xD1B5_4A32_D192_ED03))
-    for t in spec.trainTransforms { image = t.apply(image, size: spec.resolution, using: &rng) }
+    var transforms = spec.trainTransforms[...]
+    var image: FloatImage
+    if let first = transforms.first, let sized = first.applyFirst(decoded, size: spec.resolution, using: &rng) {
+      image = sized
+      transforms = transforms.dropFirst()
+    } else {
+      image = FloatImage(decoded)
+    }
+    for t in transforms { image = t.apply(image, size: spec.resolution, using: &rng) }
     if image.width != spec.resolution || image.height != spec.resolution {
       image = image.resized(width: spec.resolution, height: spec.resolution, filter: .bilinear)
     }

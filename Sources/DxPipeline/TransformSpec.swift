@@ -139,6 +139,22 @@ public enum TransformSpec: Equatable, Sendable {
     }
   }
 
+  /// Applies a geometric first step (`random_resized_crop`, `center_crop`, `resize`) straight
+  /// to the decoded image, with the same random draws as `apply`, and gives the network-sized
+  /// Float image; nil for any other step. Training's loader starts with it, so a photo is never
+  /// held as Floats at full size (a 108-megapixel photo: 1.3 GB of Floats, and 6.4 GB at peak
+  /// for two loader workers). The result is rounded to the source's levels, as torchvision's
+  /// crop of a PIL image is, where `apply` rounds to 16-bit levels.
+  public func applyFirst(_ image: Image, size: Int, using rng: inout SeededGenerator) -> FloatImage? {
+    switch self {
+    case .randomResizedCrop(let scale, let ratio):
+      return image.randomResizedCropFloat(size: size, scale: scale, ratio: ratio, using: &rng)
+    case .centerCrop(let fraction, let filter): return image.centerCroppedFloat(size: size, cropFraction: fraction, filter: filter)
+    case .resize(let filter): return image.resizedFloat(width: size, height: size, filter: filter, window: (0, 0, size, size))
+    default: return nil
+    }
+  }
+
   /// Applies the transform; `size` is the pipeline's resolution.
   public func apply(_ image: FloatImage, size: Int, using rng: inout SeededGenerator) -> FloatImage {
     func chance(_ p: Double) -> Bool { Double(rng.nextUniform()) < p }

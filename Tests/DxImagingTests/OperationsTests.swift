@@ -54,6 +54,30 @@ final class OperationsTests: XCTestCase {
     let gray = Image(width: 2, height: 1, channels: 1, samples: .uint16([0, 65535]))
     XCTAssertEqual(gray.tensor().scalars, [0, 0, 0, 1, 1, 1])
   }
+
+  /// A box of the source resized (what the random resized crop reads, with no cropped copy) is
+  /// the crop resized, bit for bit, in every layout; and the Float crop training's loader starts
+  /// with is the integer crop's values with the same random draws.
+  func testResizingABoxOfTheSource_isCroppingThenResizing() {
+    let rgb = Image(width: 41, height: 29, channels: 3, samples: .uint8((0..<(41 * 29 * 3)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 / 7) }))
+    let gray16 = Image(width: 41, height: 29, channels: 1, samples: .uint16((0..<(41 * 29)).map { UInt16(truncatingIfNeeded: $0 &* 2_654_435) }))
+    for image in [rgb, gray16] {
+      for (box, filter) in [((0, 0, 41, 29), ResizeFilter.bilinear), ((3, 5, 17, 20), .bilinear), ((40, 28, 1, 1), .bicubic), ((10, 0, 31, 9), .area), ((1, 2, 7, 26), .bicubic)] {
+        let (x, y, w, h) = box
+        for size in [5, 12, 33] {
+          let expected = image.cropped(x: x, y: y, width: w, height: h).resized(width: size, height: size, filter: filter)
+          let boxed = image.resized(width: size, height: size, filter: filter, window: (0, 0, size, size), source: box)
+          XCTAssertEqual(boxed, expected, "\(image.channels) channels, box \(box), \(filter), \(size)")
+        }
+      }
+    }
+    for seed: UInt64 in 0..<20 {
+      var a = SeededGenerator(seed: seed), b = SeededGenerator(seed: seed)
+      let float = rgb.randomResizedCropFloat(size: 12, scale: 0.1...1, ratio: 0.5...2, using: &a)
+      XCTAssertEqual(float, FloatImage(rgb.randomResizedCrop(size: 12, scale: 0.1...1, ratio: 0.5...2, using: &b)), "seed \(seed)")
+      XCTAssertEqual(a.next(), b.next(), "the same draws")
+    }
+  }
 }
 
 /// The windowed resampler that serves every integer resize and the centre crop: bit for bit

@@ -165,6 +165,38 @@ final class DatasetTests: XCTestCase {
     XCTAssertEqual(eval[0].paths, items.prefix(5).map(\.path), "evaluation keeps the order")
   }
 
+  /// Training's loader reads its first crop straight from the decoded photo. It made a Float copy
+  /// of the whole photo first, then a clamped one and a 16-bit one: two loader workers on
+  /// 108-megapixel photos peaked at 6.4 GB. Here a 24-megapixel photo (72 MB of samples) may
+  /// add at most three times its samples to the process's peak; the copies came to about 800 MB.
+  func testTrainingSamplesOfALargePhoto_areCutWithoutAFullSizeFloatCopy() throws {
+    let clear = "/proc/self/clear_refs"
+    guard FileManager.default.isWritableFile(atPath: clear) else { throw XCTSkip("needs \(clear) to reset the peak memory (Linux)") }
+    func peakKB() throws -> Int {
+      let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+      let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
+      return try XCTUnwrap(Int(line.split(separator: " ").dropFirst().first ?? ""))
+    }
+    let (width, height) = (6000, 4000)
+    var pixels = [UInt8](repeating: 0, count: width * height * 3)
+    for i in pixels.indices { pixels[i] = UInt8(truncatingIfNeeded: (i / 3 % width) / 24 + (i / 3 / width) / 16 + i % 3 * 60) }
+    let path = dir.appendingPathComponent("large.png").path
+    try PNGCodec.write(Image(width: width, height: height, channels: 3, samples: .uint8(pixels)), to: path, level: 1)
+    pixels = []
+    var spec = PipelineSpec(name: "t")
+    spec.resolution = 32
+    spec.trainTransforms = [.randomResizedCrop(scale: 0.5...1, ratio: 0.75...1.33), .horizontalFlip(p: 0.5)]
+    let loader = BatchLoader(items: [.init(path: path, label: 0)], spec: spec, training: true, seed: 1)
+    try "5".write(toFile: clear, atomically: false, encoding: .utf8)
+    let before = try peakKB()
+    let sample = try loader.sample(0)
+    let added = try peakKB() - before
+    XCTAssertEqual(sample.count, 32 * 32 * 3)
+    XCTAssertLessThan(added, 3 * width * height * 3 / 1024, "a training sample of a \(width) x \(height) photo added \(added) KB to the peak")
+    // The crop was taken from the photo's values: not a constant image.
+    XCTAssertGreaterThan(Set(sample).count, 100)
+  }
+
   /// The network's inputs are the transformed image's values, each `(v - mean) / std` of its
   /// channel exactly (the vectorised steps and the scalar tail alike: 7 x 7 x 3 = 147 values is
   /// three steps of 48 and one pixel; 8 x 8 x 3 = 192 is four steps).
