@@ -77,11 +77,15 @@ public final class BatchLoader: Sequence, IteratorProtocol {
     let item = items[position]
     if !training { return try evaluation.prepare(path: item.path) }
     let limits = ImageLimits(maxPixels: spec.maxPixels)
-    let decoded = try ImageDecoder.decode(path: item.path, limits: limits)
+    let (size, first) = (spec.resolution, spec.trainTransforms.first)
+    // A JPEG is decoded as small as the first step allows (`decode.jpeg_scaling`), and that
+    // step cuts its crop from the decoded samples: no full-size Float copy.
+    let shortSide: ((Int, Int) -> Int?)? = spec.jpegScaling ? { w, h in first?.decodeShortSide(width: w, height: h, size: size) } : nil
+    let decoded = try ImageDecoder.decode(path: item.path, limits: limits, shortSide: shortSide)
     var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) << 40) ^ (UInt64(position) &* 0xD1B5_4A32_D192_ED03))
     var transforms = spec.trainTransforms[...]
     var image: FloatImage
-    if let first = transforms.first, let sized = first.applyFirst(decoded, size: spec.resolution, using: &rng) {
+    if let sized = first?.applyFirst(decoded, size: size, using: &rng) {
       image = sized
       transforms = transforms.dropFirst()
     } else {

@@ -51,8 +51,9 @@ public struct PipelineSpec: Equatable, Sendable {
   public var source = Source()
   public var split = Split()
   public var maxPixels = ImageLimits.default.maxPixels
-  /// `decode.jpeg_scaling`: evaluation decodes JPEGs at the smallest DCT scale that covers its
-  /// first step (see `EvaluationTransform.jpegScaling`).
+  /// `decode.jpeg_scaling`: evaluation and training decode JPEGs at the smallest DCT scale
+  /// that covers their first step (`EvaluationTransform.jpegScaling`,
+  /// `TransformSpec.decodeShortSide`).
   public var jpegScaling = true
   public var tiling: Tiling?
   public var resolution = 224

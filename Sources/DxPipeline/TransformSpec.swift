@@ -139,6 +139,26 @@ public enum TransformSpec: Equatable, Sendable {
     }
   }
 
+  /// The short side a JPEG may be decoded down to (in the DCT domain) when this step comes
+  /// first in training's chain, for a `width` x `height` photo: the step still reads at least
+  /// `size` + 1 source pixels across each side of what it keeps, so it only ever shrinks, as
+  /// on the full photo. A random resized crop's smallest box is `scale`'s lower bound of the
+  /// area at the most extreme ratio; a phone photo (4000 x 3000) for 224 px with the leaf
+  /// pipeline's crop is decoded at 1/8. Nil (decode whole) for steps that are not geometric.
+  public func decodeShortSide(width: Int, height: Int, size: Int) -> Int? {
+    switch self {
+    case .randomResizedCrop(let scale, let ratio):
+      let squareness = Swift.min(1, ratio.lowerBound, 1 / ratio.upperBound)
+      let smallestSide = (scale.lowerBound * Double(width) * Double(height) * squareness).squareRoot()
+      guard smallestSide >= 1 else { return nil }
+      let side = (Double(size + 1) * Double(Swift.min(width, height)) / smallestSide).rounded(.up)
+      return side < Double(Swift.min(width, height)) ? Int(side) : nil
+    case .centerCrop(let fraction, _): return Int((Double(size) / fraction).rounded(.up)) + 1
+    case .resize: return size + 1
+    default: return nil
+    }
+  }
+
   /// Applies a geometric first step (`random_resized_crop`, `center_crop`, `resize`) straight
   /// to the decoded image, with the same random draws as `apply`, and gives the network-sized
   /// Float image; nil for any other step. Training's loader starts with it, so a photo is never

@@ -45,4 +45,48 @@ final class JPEGScalingTests: XCTestCase {
                    "a checkpoint that records nothing was validated on full decodes")
     print("JPEG DCT scaling on 4 real 1280 x 960 photos: worst mean absolute input difference \(worstMean)")
   }
+
+  /// Training decodes as small as its first step allows: a random resized crop's smallest box
+  /// (its lowest scale of the area at its most extreme ratio) keeps resolution + 1 pixels on
+  /// each side, so a phone photo for the leaf pipeline decodes at 1/8 and every crop still
+  /// shrinks; a deterministic first step gives inputs within the evaluation's tolerance of a
+  /// full decode; `jpeg_scaling: false` decodes every pixel.
+  func testTrainingsFirstStep_decodesAsSmallAsItsSmallestCropAllows() throws {
+    let crop = TransformSpec.randomResizedCrop(scale: 0.5...1, ratio: 0.75...1.333)
+    // sqrt(0.5 x 4000 x 3000 x 0.75) = 2121 px at full size; 225 of them across the short side
+    // of 3000 is a short side of 319: 1/8 (375) covers it.
+    let phone = try XCTUnwrap(crop.decodeShortSide(width: 4000, height: 3000, size: 224))
+    XCTAssertEqual(phone, 319)
+    XCTAssertEqual(JPEGCodec.scaledSize(width: 4000, height: 3000, minShortSide: phone).0, 500)
+    // A wider ratio range or a smaller scale needs more of the photo.
+    XCTAssertGreaterThan(try XCTUnwrap(TransformSpec.randomResizedCrop(scale: 0.08...1, ratio: 0.75...1.333).decodeShortSide(width: 4000, height: 3000, size: 224)), 2 * phone)
+    XCTAssertGreaterThan(try XCTUnwrap(TransformSpec.randomResizedCrop(scale: 0.5...1, ratio: 0.25...4).decodeShortSide(width: 4000, height: 3000, size: 224)), phone)
+    XCTAssertNil(crop.decodeShortSide(width: 300, height: 200, size: 224), "a photo too small to shrink decodes whole")
+    XCTAssertNil(TransformSpec.horizontalFlip(p: 0.5).decodeShortSide(width: 4000, height: 3000, size: 224), "later steps would see the whole photo")
+    XCTAssertEqual(TransformSpec.centerCrop(cropFraction: 0.875, filter: .bicubic).decodeShortSide(width: 4000, height: 3000, size: 224), 257)
+
+    let files = try FileManager.default.contentsOfDirectory(atPath: photos.path).filter { $0.hasSuffix(".jpg") }.sorted()
+    XCTAssertEqual(files.count, 4)
+    let first = try XCTUnwrap(files.first.map { photos.appendingPathComponent($0).path })
+    let decoded = try ImageDecoder.decode(path: first, shortSide: { w, h in crop.decodeShortSide(width: w, height: h, size: 224) })
+    XCTAssertEqual([decoded.width, decoded.height], [480, 360], "1280 x 960 at 3/8: its smallest crop box is 255 px")
+    var spec = PipelineSpec(name: "t")
+    spec.resolution = 224
+    spec.workers = 1
+    let items = files.map { DatasetIndex.Item(path: photos.appendingPathComponent($0).path, label: 0) }
+    for step in [TransformSpec.resize(filter: .bilinear), .centerCrop(cropFraction: 0.875, filter: .bicubic)] {
+      spec.trainTransforms = [step]
+      var whole = spec
+      whole.jpegScaling = false
+      var worstMean: Float = 0
+      for i in items.indices {
+        let a = try BatchLoader(items: items, spec: whole, training: true, seed: 1).sample(i)
+        let b = try BatchLoader(items: items, spec: spec, training: true, seed: 1).sample(i)
+        XCTAssertEqual(a.count, b.count)
+        XCTAssertNotEqual(a, b, "\(step.name): the scaled decode was used")
+        worstMean = max(worstMean, zip(a, b).reduce(Float(0)) { $0 + abs($1.0 - $1.1) } / Float(a.count))
+      }
+      XCTAssertLessThan(worstMean, 0.02, "\(step.name): mean absolute difference of the inputs")
+    }
+  }
 }

@@ -8,11 +8,18 @@ public enum JPEGCodec {
   ///   scales (1/8 ... 1) whose short side is still at least this (a 12-megapixel photo for a
   ///   224 px network is decoded at 1/8 or 1/4): far less work than decoding every pixel.
   public static func decode(_ data: Data, path: String, limits: ImageLimits = .default, applyOrientation: Bool = true, minShortSide: Int? = nil) throws -> Image {
+    try decode(data, path: path, limits: limits, applyOrientation: applyOrientation, shortSide: minShortSide.map { n in { _, _ in n } })
+  }
+
+  /// `decode` with the short side to keep computed from the stored size (training's random
+  /// crop needs more of a wide photo than of a square one of the same short side).
+  public static func decode(_ data: Data, path: String, limits: ImageLimits = .default, applyOrientation: Bool = true,
+                            shortSide: ((_ width: Int, _ height: Int) -> Int?)?) throws -> Image {
     guard let handle = tjInitDecompress() else { throw ImageError.corrupt(path: path, reason: "cannot start the JPEG decoder") }
     defer { tjDestroy(handle) }
     var (width, height, colorspace) = try readHeader(handle, data, path: path)
     let (fullWidth, fullHeight) = (width, height)
-    if let minShortSide { (width, height) = scaledSize(width: width, height: height, minShortSide: minShortSide) }
+    if let minShortSide = shortSide?(Int(width), Int(height)) { (width, height) = scaledSize(width: width, height: height, minShortSide: minShortSide) }
     guard Int(width) * Int(height) <= limits.maxPixels, Int(max(width, height)) <= limits.maxSide,
           Int(fullWidth) * Int(fullHeight) <= limits.maxPixels * 64 else {
       throw ImageError.tooLarge(path: path, width: Int(fullWidth), height: Int(fullHeight), limit: limits.maxPixels)

@@ -65,7 +65,7 @@ public enum BuiltinPipelines {
         by_study: true          # all photos of a field stay in one split
       decode:
         max_pixels: 178956970   # refuse larger images (decompression bombs)
-        jpeg_scaling: true      # evaluation decodes JPEGs at the smallest DCT scale covering its crop
+        jpeg_scaling: true      # evaluation and training decode JPEGs at the smallest DCT scale covering their crops
       resolution: 224
       normalization:            # ImageNet statistics, as the pretrained weights expect
         mean: [0.485, 0.456, 0.406]
