@@ -23,21 +23,14 @@ public struct Evaluator: Sendable {
     let warn: (String) -> Void = { collected.append("\(scope): \($0)") }
     let indices = rows ?? Array(0..<t.count)
     let k = t.classes.count
-    // The label metrics need only the diagonal and the row and column sums.
-    var tp = [Int](repeating: 0, count: k), predicted = [Int](repeating: 0, count: k), actual = [Int](repeating: 0, count: k)
-    for i in indices {
-      let y = Int(t.truth[i]), p = Int(t.predicted[i])
-      actual[y] += 1
-      predicted[p] += 1
-      if y == p { tp[y] += 1 }
-    }
     var matrix: ConfusionMatrix? = nil
     if matrices {
       var m = ConfusionMatrix(classCount: k)
       for i in indices { m.counts[Int(t.truth[i]) * k + Int(t.predicted[i])] += 1 }
       matrix = m
     }
-    let labels = LabelMetrics(truePositives: tp, predicted: predicted, actual: actual, classes: t.classes, warn: warn)
+    // The label metrics need only the diagonal and the row and column sums.
+    let labels = LabelMetrics(truth: t.truth, predicted: t.predicted, rows: indices, classes: t.classes, warn: warn)
     let scores = ScoreMetrics(t, rows: rows, warn: warn)
     warnings += collected
     var perClass: [String: EvaluationReport.ClassBlock] = [:]
@@ -145,9 +138,8 @@ public struct Evaluator: Sendable {
     var tb = b.subset(rowsB)
     tb.truth = ta.truth  // one ground truth for both
     tb.studies = ta.studies
-    let k = a.classes.count
-    let ma = LabelMetrics(ConfusionMatrix(truth: ta.truth, predicted: ta.predicted, classCount: k), classes: a.classes)
-    let mb = LabelMetrics(ConfusionMatrix(truth: tb.truth, predicted: tb.predicted, classCount: k), classes: a.classes)
+    let ma = LabelMetrics(truth: ta.truth, predicted: ta.predicted, classes: a.classes)
+    let mb = LabelMetrics(truth: tb.truth, predicted: tb.predicted, classes: a.classes)
     let intervals = bootstrap.resamples > 0 && b.classes == a.classes ? bootstrap.differenceIntervals(ta, tb) : [:]
     var metrics: [String: EvaluationReport.Difference] = [:]
     for m in HeadlineMetric.allCases {

@@ -90,11 +90,31 @@ struct YAMLNodeReader {
     var opening = 0, line = 1
     var previous: Unicode.Scalar = "\n"
     var marker: Unicode.Scalar? = nil  // `&` or `*` just seen after a boundary
+    // The line's leading indicators (`- `, `? `, `: ` after the indentation), and the one just
+    // seen, which counts once a space follows it.
+    var leading = true, indicator: Unicode.Scalar? = nil
     for c in text.unicodeScalars {
       // `&name` or `*name` after a space, a line start or a flow indicator: an anchor or an
       // alias wherever it stands.
       if let m = marker, nameCharacter(c) { throw refuse(line, "anchors and aliases ('\(m)') are not allowed in a pipeline") }
       marker = (c == "&" || c == "*") && boundary(previous) ? c : nil
+      // Explicit keys and values (`? key`, `: value`) among a line's leading indicators: each
+      // `? ` nests one level, and a 10 KB line of them (`? ? ? x`, `- ? ? x`, `? - - x`)
+      // crashed the composer's recursion. A pipeline never needs them; a `?` later on a line
+      // (a value, a comment) is left alone.
+      if let i = indicator {
+        if c == " " || c == "\t" || c == "\n" || c == "\r" {
+          if i != "-" { throw refuse(line, "explicit keys and values ('\(i) ') are not allowed in a pipeline") }
+        } else {
+          leading = false
+        }
+        indicator = nil
+      }
+      if c == "\n" {
+        leading = true
+      } else if leading && c != " " && c != "\t" {
+        if c == "-" || c == "?" || c == ":" { indicator = c } else { leading = false }
+      }
       if c == "\n" { line += 1 }
       if c == "[" || c == "{" {
         opening += 1

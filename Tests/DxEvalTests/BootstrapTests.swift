@@ -63,6 +63,31 @@ final class BootstrapTests: XCTestCase {
     XCTAssertEqual(same.difference, 0)
     XCTAssertEqual(same.ci95, Interval(lower: 0, upper: 0))
   }
+
+  /// Past 46,340 classes a row's cell (truth x classes + predicted) passed Int32 and trapped;
+  /// the intervals of a two-row table over 50,000 classes are those of its two rows. And a
+  /// comparison's metrics come from the per-class sums, as a full matrix's would.
+  func testFiftyThousandClasses_bootstrapAndCompareWithoutAMatrix() {
+    let k = 50_000
+    var t = PredictionTable(classes: (0..<k).map { "c\($0)" })
+    for (i, y) in [k - 1, k - 2].enumerated() {
+      var probs = [Double](repeating: 0, count: k)
+      probs[y] = 1
+      t.append(path: "img\(i)", study: "", truth: y, predicted: y, probabilities: probs)
+    }
+    let ci = Bootstrap(resamples: 20, seed: 1).intervals(t)
+    XCTAssertEqual(ci["accuracy"], Interval(lower: 1, upper: 1))
+    var warnings: [String] = []
+    var wrong = t
+    wrong.predicted[1] = 0
+    let comparison = Evaluator(bootstrap: Bootstrap(resamples: 0)).compare(t, wrong, otherPath: "b.csv", warnings: &warnings)
+    XCTAssertEqual(comparison.metrics["accuracy"]?.difference, -0.5)
+    // The sums give the matrix's metrics, on a table with every kind of cell.
+    let small = table(n: 300, p: 0.6, seed: 4)
+    let fromMatrix = LabelMetrics(ConfusionMatrix(truth: small.truth, predicted: small.predicted, classCount: 3), classes: small.classes)
+    let fromSums = LabelMetrics(truth: small.truth, predicted: small.predicted, classes: small.classes)
+    for metric in HeadlineMetric.allCases { XCTAssertEqual(metric.value(fromSums), metric.value(fromMatrix), "\(metric)") }
+  }
 }
 
 final class RadixSortTests: XCTestCase {

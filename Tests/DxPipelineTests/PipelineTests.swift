@@ -40,6 +40,27 @@ final class PipelineSpecTests: XCTestCase {
     XCTAssertLessThan(peakKB() - before, 100_000, "the file was read into memory")
   }
 
+  /// Round seven of the audit: explicit keys (`? ? ? x`, or `? - - x`) nest a level each past
+  /// every bound the scan kept, and a 10 KB line crashed the composer (a pipeline, a `training:`
+  /// block, or a checkpoint's recorded evaluation transform). Refused naming the line; a `?`
+  /// inside a value and `:` inside a plain scalar still read.
+  func testExplicitKeys_areRefusedBeforeTheComposerRecurses() throws {
+    for (yaml, line) in [("? " + String(repeating: "? ", count: 5000) + "x\n", 1), ("name: p\n? " + String(repeating: "- ", count: 5000) + "x\n", 2),
+                         ("name: p\n- " + String(repeating: "? ", count: 5000) + "x\n", 2), ("name: p\ntraining:\n  ? " + String(repeating: "? ", count: 5000) + "x\n", 3),
+                         ("name: p\n? a\n: b\n", 2), ("name: p\n  : b\n", 2)] {
+      XCTAssertThrowsError(try PipelineSpec.parse(yaml, file: "q.yaml")) { error in
+        let e = error as? PipelineSpecError
+        XCTAssertEqual(e?.line, line, "\(yaml.prefix(30))")
+        XCTAssertTrue(e?.message.contains("explicit keys and values") ?? false, "\(error)")
+      }
+    }
+    XCTAssertThrowsError(try EvaluationTransform.decode(json: String(repeating: "? ", count: 5000) + "x", source: "bomb.safetensors")) {
+      XCTAssertTrue("\($0)".contains("explicit keys and values"), "\($0)")
+    }
+    let spec = try PipelineSpec.parse("name: what? yes\ntask: leaf-disease\nsource:\n  study_column: a:b\n", file: "ok.yaml")
+    XCTAssertEqual(spec.name, "what? yes")
+  }
+
   func testMistakes_areErrorsWithFileLineAndExpectation() {
     func error(_ yaml: String) -> PipelineSpecError? {
       do { _ = try PipelineSpec.parse(yaml, file: "p.yaml"); return nil } catch { return error as? PipelineSpecError }

@@ -51,7 +51,7 @@ public struct Bootstrap: Sendable {
     /// Per study: the cells (truth * k + predicted) it fills and its images in each, so a draw
     /// adds what the study holds, not a classes x classes matrix.
     var studies: [[(cell: Int, count: Int)]]?
-    var cells: [Int32]?  // per row: truth * k + predicted
+    var cells: [Int]?  // per row: truth * k + predicted
     var count: Int { studies?.count ?? cells!.count }
   }
 
@@ -64,14 +64,19 @@ public struct Bootstrap: Sendable {
         return counts.keys.sorted().map { (cell: $0, count: counts[$0]!) }
       }, cells: nil)
     }
-    return Units(studies: nil, cells: zip(t.truth, t.predicted).map { Int32($0) * Int32(k) + $1 })
+    // As Int: truth * k + predicted passes Int32 past 46,340 classes (it trapped).
+    return Units(studies: nil, cells: zip(t.truth, t.predicted).map { Int($0) * k + Int($1) })
   }
 
   /// Intervals for every headline metric of `table`.
   public func intervals(_ t: PredictionTable) -> [String: Interval] {
     let byStudy = Set(t.studies).count > 1
     let samples = draw([Bootstrap.units(t, byStudy: byStudy)], classes: t.classes)
-    return summarize(samples.map { $0[0] })
+    var out: [String: Interval] = [:]
+    for (m, metric) in HeadlineMetric.allCases.enumerated() {
+      if let i = percentile(samples.compactMap { $0[0][m] }) { out[metric.rawValue] = i }
+    }
+    return out
   }
 
   /// Paired intervals of `b - a` for every headline metric (same resamples for both).
@@ -79,9 +84,9 @@ public struct Bootstrap: Sendable {
     let byStudy = Set(a.studies).count > 1
     let samples = draw([Bootstrap.units(a, byStudy: byStudy), Bootstrap.units(b, byStudy: byStudy)], classes: a.classes)
     var out: [String: Interval] = [:]
-    for metric in HeadlineMetric.allCases {
+    for (m, metric) in HeadlineMetric.allCases.enumerated() {
       let diffs = samples.compactMap { pair -> Double? in
-        guard let va = metric.value(pair[0]), let vb = metric.value(pair[1]) else { return nil }
+        guard let va = pair[0][m], let vb = pair[1][m] else { return nil }
         return vb - va
       }
       if let i = percentile(diffs) { out[metric.rawValue] = i }
@@ -89,13 +94,15 @@ public struct Bootstrap: Sendable {
     return out
   }
 
-  /// The label metrics of `resamples` resamples per table, computed in parallel. A draw counts
-  /// only what the metrics read, the diagonal and the row and column sums (rows + classes of
-  /// work): a classes x classes matrix per draw, all kept until the end, was 8 GB for 1,000
-  /// resamples of 1,000 classes. The same integers, so the same metrics.
-  func draw(_ all: [Units], classes: [String]) -> [[LabelMetrics]] {
+  /// The headline metrics (in `HeadlineMetric.allCases` order) of `resamples` resamples per
+  /// table, computed in parallel. A draw counts only what the metrics read, the diagonal and
+  /// the row and column sums (rows + classes of work): a classes x classes matrix per draw,
+  /// all kept until the end, was 8 GB for 1,000 resamples of 1,000 classes; and only the eight
+  /// numbers of each draw are kept (its label metrics, arrays of the classes, were 6.4 GB for
+  /// 100,000 resamples of 2,000 classes). The same integers, so the same metrics.
+  func draw(_ all: [Units], classes: [String]) -> [[[Double?]]] {
     let k = classes.count
-    var results = [[LabelMetrics]](repeating: [], count: resamples)
+    var results = [[[Double?]]](repeating: [], count: resamples)
     let n = all[0].count
     results.withUnsafeMutableBufferPointer { res in
       DispatchQueue.concurrentPerform(iterations: resamples) { r in
@@ -123,21 +130,16 @@ public struct Bootstrap: Sendable {
           let cells = all.map { $0.cells! }
           for _ in 0..<n {
             let pick = rng.below(n)
-            for j in 0..<cells.count { add(j, cell: Int(cells[j][pick]), count: 1) }
+            for j in 0..<cells.count { add(j, cell: cells[j][pick], count: 1) }
           }
         }
-        res[r] = all.indices.map { LabelMetrics(truePositives: tp[$0], predicted: predicted[$0], actual: actual[$0], classes: classes) }
+        res[r] = all.indices.map { j in
+          let metrics = LabelMetrics(truePositives: tp[j], predicted: predicted[j], actual: actual[j], classes: classes)
+          return HeadlineMetric.allCases.map { $0.value(metrics) }
+        }
       }
     }
     return results
-  }
-
-  func summarize(_ metrics: [LabelMetrics]) -> [String: Interval] {
-    var out: [String: Interval] = [:]
-    for metric in HeadlineMetric.allCases {
-      if let i = percentile(metrics.compactMap { metric.value($0) }) { out[metric.rawValue] = i }
-    }
-    return out
   }
 
   /// The central `confidence` interval of `values` (linear interpolation, numpy's default).

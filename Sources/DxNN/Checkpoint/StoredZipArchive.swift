@@ -15,7 +15,7 @@ struct StoredZipArchive {
     let n = data.count
     guard n >= 22 else { throw Failure(reason: "too short to be a ZIP archive") }
     func u16(_ o: Int) throws -> Int {
-      guard o >= 0, o + 2 <= n else { throw Failure(reason: "record at byte \(o) runs past the end") }
+      guard o >= 0, o <= n - 2 else { throw Failure(reason: "record at byte \(o) runs past the end") }
       return Int(data[data.startIndex + o]) | Int(data[data.startIndex + o + 1]) << 8
     }
     func u32(_ o: Int) throws -> Int {
@@ -25,7 +25,9 @@ struct StoredZipArchive {
     func u64(_ o: Int) throws -> Int {
       let lo = try u32(o), hi = try u32(o + 4)
       let v = UInt64(lo) | UInt64(hi) << 32
-      guard v < UInt64(Int.max) else { throw Failure(reason: "64-bit field out of range") }
+      // Every 64-bit field is an offset, a size or a count within the file: near 2^63, the
+      // sums below overflowed (a trap).
+      guard v <= UInt64(n) else { throw Failure(reason: "a 64-bit field (\(v)) past the file's \(n) bytes") }
       return Int(v)
     }
     // End of central directory: within the last 64 KiB + 22 bytes.
@@ -74,7 +76,7 @@ struct StoredZipArchive {
       guard try u32(local) == 0x0403_4B50 else { throw Failure(reason: "entry '\(name)' has no local header") }
       let localName = try u16(local + 26), localExtra = try u16(local + 28)
       let start = local + 30 + localName + localExtra
-      guard start >= 0, size >= 0, start + size <= n else { throw Failure(reason: "entry '\(name)' runs past the end of the file (truncated?)") }
+      guard start >= 0, size >= 0, start <= n, size <= n - start else { throw Failure(reason: "entry '\(name)' runs past the end of the file (truncated?)") }
       entries[name] = start..<(start + size)
       p += 46 + nameLength + extraLength + commentLength
     }

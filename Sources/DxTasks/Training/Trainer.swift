@@ -389,9 +389,7 @@ public final class Trainer {
         failures(failed)
       }
     }
-    var confusion = ConfusionMatrix(truth: truth, predicted: predicted, classCount: classes.count)
-    if features == nil { confusion = try sumConfusion(confusion) }
-    let m = LabelMetrics(confusion, classes: classes)
+    let m = try summedLabelMetrics(truth: truth, predicted: predicted, acrossRanks: features == nil)
     return (m.accuracy, m.macro.f1)
   }
 }
