@@ -138,6 +138,22 @@ final class RecipeCommandTests: XCTestCase {
     try resumeRefused({ t, _ in t[moment] = Tensor(shape: [1], scalars: [0]) }, "optimizer state '\(moment)' holds 1 values for a parameter of")
     try resumeRefused({ t, _ in t["t." + name] = Tensor(shape: [1], scalars: [.nan]) }, "optimizer state 't.\(name)' holds NaN")
     try resumeRefused({ t, _ in t["v." + name] = nil }, "the optimizer state of '\(name)' has m, t but not v")
+    // Round seven: the model's own weights, checked as a checkpoint's. A NaN weight was loaded
+    // and the resumed run wrote it over last.safetensors; a negative running variance ran to
+    // exit 0 and replaced best.safetensors with a checkpoint diagnose refuses.
+    let last = try Data(contentsOf: URL(fileURLWithPath: path("k/last.safetensors")))
+    let weight = try XCTUnwrap(tensors.keys.sorted().first { $0.hasPrefix("model.") && $0.hasSuffix(".weight") })
+    let variance = try XCTUnwrap(tensors.keys.sorted().first { $0.hasPrefix("model.") && $0.hasSuffix("running_var") })
+    func poisoned(_ key: String, _ value: Float) -> (inout [String: Tensor], inout [String: String]) -> Void {
+      { t, _ in
+        var v = t[key]!.scalars
+        v[0] = value
+        t[key] = Tensor(shape: t[key]!.shape, scalars: v)
+      }
+    }
+    try resumeRefused(poisoned(weight, .nan), "tensor '\(weight)' holds NaN or infinite values; the run folder was left as it is")
+    try resumeRefused(poisoned(variance, -1), "tensor '\(variance)' holds a negative variance; the run folder was left as it is")
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("k/last.safetensors"))), last, "last.safetensors as the killed run left it")
     try resumeRefused({ _, m in m["steps"] = "9223372036854775807" }, "metadata 'steps' is '9223372036854775807', not a count in 0...")
     try resumeRefused({ _, m in m["epochs_done"] = "99999" }, "metadata 'epochs_done' is '99999', not a count in 0...2")
     try resumeRefused({ _, m in m["best_metric"] = "nan" }, "metadata 'best_metric' is 'nan', not a metric in 0...1")

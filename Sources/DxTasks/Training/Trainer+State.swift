@@ -1,3 +1,4 @@
+import DxEfficientNet
 import DxImaging
 import DxNN
 import DxTensor
@@ -28,6 +29,11 @@ extension Trainer {
       } else {
         optimizerState[name] = tensor
       }
+    }
+    // The weights as a checkpoint's are checked: a NaN or a negative running variance was
+    // loaded, and the resumed run wrote it over a good last.safetensors (or best.safetensors).
+    if let bad = EfficientNet.implausibleTensor(weights) {
+      throw TaskError.invalid("\(source): tensor '\(Self.modelPrefix)\(bad.name)' holds \(bad.negativeVariance ? "a negative variance" : "NaN or infinite values"); the run folder was left as it is")
     }
     try model.loadState(weights)
     try checkOptimizerState(optimizerState, source: source)
