@@ -1,4 +1,7 @@
+import DxEfficientNet
 import DxImaging
+import DxNN
+import DxTensor
 import DxTestSupport
 import Foundation
 import XCTest
@@ -15,6 +18,21 @@ class HostileCLITestCase: XCTestCase {
   }
 
   override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+  /// A tiny network's checkpoint with the given classes, resolution and tensors edited.
+  func checkpoint(_ name: String, classes: String = #"["a","b"]"#, resolution: Int = 32, config: EfficientNetConfig? = nil,
+                  metadata: [String: String] = [:], edit: (inout [String: Tensor]) -> Void = { _ in }) throws -> String {
+    var c = config ?? EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
+    c.numClasses = 2
+    let plain = dir + "/\(name).plain.safetensors"
+    try EfficientNet(c, seed: 1).save(to: plain, preprocessing: Preprocessing(resolution: resolution), metadata: ["classes": classes, "task": "leaf-disease"])
+    let file = try SafeTensorsFile(path: plain)
+    var tensors = try file.allTensors()
+    edit(&tensors)
+    let path = dir + "/\(name).safetensors"
+    try SafeTensorsWriter.write(tensors, metadata: file.metadata.merging(metadata) { $1 }, to: path)
+    return path
+  }
 
   /// Runs `effdx` with `ulimit -v` 8 GB, killed after 60 s; fails the test on a signal or timeout.
   func effdx(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> EffDxRunner.Result {

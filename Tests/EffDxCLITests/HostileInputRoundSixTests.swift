@@ -8,21 +8,6 @@ import XCTest
 /// The sixth audit round: Grad-CAM's memory, weights that compute no numbers, FIFOs among a
 /// run's files, unbounded transform lists, and class names that cannot be told apart.
 final class HostileInputRoundSixTests: HostileCLITestCase {
-  /// A tiny network's checkpoint with the given classes, resolution and tensors edited.
-  func checkpoint(_ name: String, classes: String = #"["a","b"]"#, resolution: Int = 32, config: EfficientNetConfig? = nil,
-                  metadata: [String: String] = [:], edit: (inout [String: Tensor]) -> Void = { _ in }) throws -> String {
-    var c = config ?? EfficientNetConfig(name: "tiny", stages: Variants.b0Stages, widthMultiplier: 0.25, depthMultiplier: 0.25, resolution: 32, dropRate: 0)
-    c.numClasses = 2
-    let plain = dir + "/\(name).plain.safetensors"
-    try EfficientNet(c, seed: 1).save(to: plain, preprocessing: Preprocessing(resolution: resolution), metadata: ["classes": classes, "task": "leaf-disease"])
-    let file = try SafeTensorsFile(path: plain)
-    var tensors = try file.allTensors()
-    edit(&tensors)
-    let path = dir + "/\(name).safetensors"
-    try SafeTensorsWriter.write(tensors, metadata: file.metadata.merging(metadata) { $1 }, to: path)
-    return path
-  }
-
   /// Grad-CAM keeps every map of an unfused network: counted before the overlay (gradcam) or
   /// before the first row (diagnose --heatmaps); both ended with an allocation failure.
   func testGradCAMsMaps_areCountedBeforeTheRun() throws {

@@ -8,7 +8,8 @@ import Foundation
 /// holds a malformed number is left out and listed in `issues` with its line number. Files
 /// without quoted fields are parsed on every core (a million rows is a few hundred MB).
 public enum PredictionsReader {
-  typealias Truth = [String: (label: String, study: String?, line: Int, listed: String)]
+  /// A labels manifest's rows by path, as listed and made absolute (by bytes: `PathKey`).
+  typealias Truth = [PathKey: (label: String, study: String?, line: Int, listed: String)]
 
   /// The most classes a predictions file may have (a checkpoint's limit): a header of a million
   /// `p_` columns is refused before anything is sized by it.
@@ -53,7 +54,7 @@ public enum PredictionsReader {
       // Each manifest line is listed under its own name and its absolute path: a line is unused
       // when neither joined.
       let cwd = FileManager.default.currentDirectoryPath
-      let used = Set(table.paths).union(table.paths.map { PredictionsReader.absolute($0, base: cwd) })
+      let used = Set(table.paths.map(PathKey.init)).union(table.paths.map { PathKey(PredictionsReader.absolute($0, base: cwd)) })
       var lines: [Int: (listed: String, used: Bool)] = [:]
       for (p, t) in truthByPath { lines[t.line] = (t.listed, (lines[t.line]?.used ?? false) || used.contains(p)) }
       for (line, entry) in lines.sorted(by: { $0.key < $1.key }) where !entry.used {
@@ -133,7 +134,7 @@ public enum PredictionsReader {
       var study = studyColumn.map { fields[$0].string(bytes) } ?? ""
       let label: String
       if let truth {
-        guard let t = truth[rowPath] ?? truth[PredictionsReader.absolute(rowPath, base: FileManager.default.currentDirectoryPath)] else {
+        guard let t = truth[PathKey(rowPath)] ?? truth[PathKey(PredictionsReader.absolute(rowPath, base: FileManager.default.currentDirectoryPath))] else {
           return issue("path '\(rowPath)' is not in the labels manifest")
         }
         label = t.label
@@ -170,10 +171,10 @@ public enum PredictionsReader {
   /// A path listed twice would count twice: the first row stays, later ones are issues.
   static func dropDuplicates(_ t: PredictionTable, path: String) -> PredictionTable {
     // By bytes: two files whose names differ only in Unicode normalisation are two files.
-    var seen = Set<[UInt8]>(), keep: [Int] = [], issues = t.issues
+    var seen = Set<PathKey>(), keep: [Int] = [], issues = t.issues
     let cwd = FileManager.default.currentDirectoryPath
     for (i, p) in t.paths.enumerated() {
-      if seen.insert(Array(absolute(p, base: cwd).utf8)).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
+      if seen.insert(PathKey(absolute(p, base: cwd))).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
     }
     guard keep.count < t.count else { return t }
     var out = t.subset(keep)
@@ -200,24 +201,40 @@ public enum PredictionsReader {
   static func readManifest(_ path: String, studyColumn: String) throws -> Truth {
     let base = (PredictionsReader.absolute(path, base: FileManager.default.currentDirectoryPath) as NSString).deletingLastPathComponent
     var out: Truth = [:]
-    try load(path).withUnsafeBytes { raw in
-      var col: [String: Int] = [:]
+    // As train's manifests: at most 1 GiB, a header without a column twice, every row as
+    // wide as it, labels trimmed, each file once however it is spelled (`x.png`, `./x.png`).
+    let data: Data
+    switch InputFile.contents(path) {
+    case .success(let d): data = d
+    case .failure(let e): throw PredictionsError.cannotRead(path: path, reason: e.reason)
+    }
+    try data.withUnsafeBytes { raw in
+      var col: [String: Int] = [:], width = 0
       try CSVRecords.forEachRecord(raw.bindMemory(to: UInt8.self)) { line, fields, b in
-        if col.isEmpty {
-          for (i, f) in fields.enumerated() { col[f.string(b).trimmingCharacters(in: .whitespaces)] = i }
+        if width == 0 {
+          for (i, f) in fields.enumerated() {
+            let name = f.string(b).trimmingCharacters(in: .whitespaces)
+            guard col.updateValue(i, forKey: name) == nil else { throw PredictionsError.badHeader(path: path, reason: "column '\(name)' appears twice") }
+          }
           guard col["path"] != nil, col["label"] != nil else { throw PredictionsError.badHeader(path: path, reason: "a labels manifest needs 'path' and 'label' columns") }
+          width = fields.count
           return
         }
-        guard fields.count > max(col["path"]!, col["label"]!) else { return }
+        guard fields.count == width else { throw PredictionsError.badLine(path: path, line: line, reason: "\(fields.count) fields, the header has \(width)") }
         let listed = fields[col["path"]!].string(b)
-        let entry = (fields[col["label"]!].string(b), col[studyColumn].flatMap { $0 < fields.count ? fields[$0].string(b) : nil }, line, listed)
+        let label = fields[col["label"]!].string(b).trimmingCharacters(in: .whitespaces)
+        guard !listed.isEmpty, !label.isEmpty else { throw PredictionsError.badLine(path: path, line: line, reason: "an empty path or label") }
+        let entry = (label, col[studyColumn].map { fields[$0].string(b) }, line, listed)
         // A path listed twice has two truths; the later one silently won (train and diagnose
         // refuse the same in their manifests).
-        if let earlier = out[listed] { throw PredictionsError.badLine(path: path, line: line, reason: "'\(listed)' is listed again (first on line \(earlier.line)): which label is its truth?") }
-        out[listed] = entry
-        out[PredictionsReader.absolute(listed, base: base)] = entry
+        let keys = [PathKey(listed), PathKey(PredictionsReader.absolute(listed, base: base))]
+        if let earlier = keys.lazy.compactMap({ out[$0] }).first {
+          throw PredictionsError.badLine(path: path, line: line, reason: "'\(listed)' is listed again (first on line \(earlier.line) as '\(earlier.listed)'): which label is its truth?")
+        }
+        for key in keys { out[key] = entry }
       }
     }
     return out
   }
+
 }

@@ -23,11 +23,24 @@ public enum ReportWriter {
     let present = fileNames.filter { FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent($0).path) }
     guard let first = present.first else { return nil }
     let json = URL(fileURLWithPath: directory).appendingPathComponent("report.json")
-    // Mapped only when it is a regular file (a FIFO named report.json blocked here), and
-    // searched rather than parsed: a report of many studies may be large.
+    // Mapped only when it is a regular file (a FIFO named report.json blocked here).
     let data = try? InputFile.contents(json.path, maxBytes: .max).get()
-    let ours = data.map { $0.first == UInt8(ascii: "{") && $0.range(of: Data(#""schema_version""#.utf8)) != nil } ?? false
-    return ours ? nil : "\(directory) holds \(first), which no earlier report wrote there (no report.json of effdx's beside it): choose another folder"
+    return data.map(isOurReport) == true ? nil : "\(directory) holds \(first), which no earlier report wrote there (no report.json of effdx's beside it): choose another folder"
+  }
+
+  /// Whether `data` is a report.json effdx wrote: a JSON object with the report's top-level
+  /// keys, a `schema_version` and the `inputs` naming its predictions. (Any JSON holding the
+  /// text "schema_version" passed, and another tool's report.md was replaced.) A report past
+  /// 256 MB is searched for those keys as effdx writes them rather than parsed.
+  static func isOurReport(_ data: Data) -> Bool {
+    let keys = ["schema_version", "inputs", "classes", "overall"]
+    guard data.count <= 256 << 20 else {
+      return data.first == UInt8(ascii: "{") && keys.allSatisfy { data.range(of: Data("\n  \"\($0)\" : ".utf8)) != nil }
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+          object["schema_version"] is String, let inputs = object["inputs"] as? [String: Any], inputs["predictions"] is String,
+          object["classes"] is [Any], object["overall"] is [String: Any] else { return false }
+    return true
   }
 
   public static func write(_ report: EvaluationReport, to directory: String) throws {

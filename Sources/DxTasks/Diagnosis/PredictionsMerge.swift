@@ -31,32 +31,44 @@ public enum PredictionsMerge {
       return try read(path)
     }
     try checkTogether(parts)
-    // Coverage: each listed file in exactly one part's predictions or errors.
-    var owner: [String: String] = [:]
+    // Coverage: each listed file in exactly one part's predictions or errors. Paths are told
+    // apart by their bytes (`PathKey`): Unicode twins are two files.
+    let all = Set(parts.flatMap(\.meta.files).map(PathKey.init))
+    var owner: [PathKey: String] = [:]
     var duplicates: [String] = [], unexpected: [String] = []
+    var inputErrors: [[String]] = [], inputErrorKeys = Set<PathKey>()
     for part in parts {
-      let listed = Set(part.meta.files)
-      let done = part.rows.map { $0[0] } + part.errors.map { $0[0] }.filter(listed.contains)
+      let listed = Set(part.meta.files.map(PathKey.init))
+      for row in part.errors where !listed.contains(PathKey(row[0])) {
+        // An input that never became a file of the list (a link loop, a link to nothing):
+        // every shard expands the same inputs, so each may record it; kept once. A file of
+        // another shard's list is another run's row.
+        if all.contains(PathKey(row[0])) {
+          unexpected.append("\(row[0]) (in \(part.path)'s errors)")
+        } else if inputErrorKeys.insert(PathKey(row[0])).inserted {
+          inputErrors.append(row)
+        }
+      }
+      let done = part.rows.map { $0[0] } + part.errors.map { $0[0] }.filter { listed.contains(PathKey($0)) }
       for file in done {
-        if let other = owner[file] { duplicates.append("\(file) (in \(other) and \(part.path))"); continue }
-        owner[file] = part.path
-        if !listed.contains(file) { unexpected.append("\(file) (in \(part.path))") }
+        if let other = owner[PathKey(file)] { duplicates.append("\(file) (in \(other) and \(part.path))"); continue }
+        owner[PathKey(file)] = part.path
+        if !listed.contains(PathKey(file)) { unexpected.append("\(file) (in \(part.path))") }
       }
     }
-    let all = Set(parts.flatMap(\.meta.files))
     try checkList(parts, all: all)
-    let missing = all.subtracting(owner.keys).sorted()
+    let missing = all.subtracting(owner.keys).map { String(decoding: $0.bytes, as: UTF8.self) }.sorted(by: byBytes)
     func few(_ list: [String]) -> String { list.prefix(10).joined(separator: "; ") + (list.count > 10 ? "; and \(list.count - 10) more" : "") }
     if !duplicates.isEmpty { throw TaskError.invalid("merge: \(duplicates.count) files appear twice: \(few(duplicates))") }
     if !unexpected.isEmpty { throw TaskError.invalid("merge: \(unexpected.count) rows are for files not in their shard's list (another run's rows?): \(few(unexpected))") }
     if !missing.isEmpty { throw TaskError.invalid("merge: \(missing.count) files of the list are in no predictions or errors file (a shard not finished?): \(few(missing))") }
 
     // Written in the list's order (sorted by path), each file whole before its name is taken.
-    let rows = parts.flatMap(\.rows).sorted { $0[0] < $1[0] }
-    let errors = parts.flatMap(\.errors).sorted { $0[0] < $1[0] }
+    let rows = parts.flatMap(\.rows).sorted { byBytes($0[0], $1[0]) }
+    let errors = (parts.flatMap { part in part.errors.filter { owner[PathKey($0[0])] == part.path } } + inputErrors).sorted { byBytes($0[0], $1[0]) }
     var meta = parts[0].meta
     meta.shard = nil
-    meta.files = parts.flatMap(\.meta.files).sorted()
+    meta.files = parts.flatMap(\.meta.files).sorted(by: byBytes)
     meta.inputs = parts.flatMap(\.meta.inputs).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
     meta.rows = rows.count
     // Each count was checked to be at most 10^12, so the sums cannot overflow.
@@ -142,9 +154,9 @@ public enum PredictionsMerge {
 
   /// The shards' files are the whole list the shards agreed on (its size and digest), and
   /// each shard's are exactly its every-N-th: an edited `files` array cannot hide a file.
-  static func checkList(_ parts: [Part], all: Set<String>) throws {
+  static func checkList(_ parts: [Part], all: Set<PathKey>) throws {
     guard let s0 = parts[0].meta.shard else { return }
-    let sorted = all.sorted()
+    let sorted = all.map { String(decoding: $0.bytes, as: UTF8.self) }.sorted(by: byBytes)
     guard sorted.count == s0.totalFiles, SHA256.hex(Data(sorted.joined(separator: "\n").utf8)) == s0.listSHA256 else {
       throw TaskError.invalid("merge: the shards list \(sorted.count) files between them, not the \(s0.totalFiles) of the list they were cut from (an edited or truncated PRED.meta.json?)")
     }
@@ -155,11 +167,15 @@ public enum PredictionsMerge {
     for p in parts {
       let s = p.meta.shard!
       let expected = expectedByShard[s.index]
-      guard p.meta.files.sorted() == expected else {
+      guard p.meta.files.sorted(by: byBytes) == expected else {
         throw TaskError.invalid("merge: \(p.path) lists other files than shard \(s.index)/\(s.count) of the list")
       }
     }
   }
+
+  /// Paths in the order of their bytes, as `Shard` sorts the list (String's order holds
+  /// Unicode twins equal, and left their order to the sort).
+  static func byBytes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
   /// Writes each text to a temporary file, then gives them their names without replacing
   /// anything (a link fails when the name exists: two merges racing cannot overwrite each

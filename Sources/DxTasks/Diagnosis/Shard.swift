@@ -30,7 +30,7 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
   /// This shard's part of `inputs`, and what identifies the whole list. Inputs that are not
   /// files at all (missing paths) are recorded by shard 0 alone.
   public func select(_ inputs: DiagnosisInputs) -> (DiagnosisInputs, DiagnosisMeta.ShardInfo) {
-    let sorted = inputs.files.sorted { $0.path < $1.path }
+    let sorted = inputs.files.sorted { PredictionsMerge.byBytes($0.path, $1.path) }  // Unicode twins in a fixed order
     var part = inputs
     part.files = sorted.enumerated().filter { $0.offset % count == index }.map(\.element)
     if index != 0 { part.unusable = [] }

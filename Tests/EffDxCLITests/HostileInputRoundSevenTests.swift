@@ -1,0 +1,111 @@
+import DxNN
+import DxTensor
+import Foundation
+import XCTest
+
+/// The seventh audit round: evaluation's and merge's joins by path (Unicode twins, a manifest's
+/// spellings), another tool's report folder, error rows of another shard, and training's
+/// resume of damaged weights (in RecipeCommandTests).
+final class HostileInputRoundSevenTests: HostileCLITestCase {
+  let nfc = "caf\u{E9}.png", nfd = "cafe\u{301}.png"
+
+  func write(_ text: String, _ name: String) throws -> String {
+    try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+    return dir + "/" + name
+  }
+
+  func report(_ out: String) throws -> [String: Any] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
+    return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+  }
+
+  /// Two files whose names differ only in Unicode normalisation are two rows everywhere: a file
+  /// compared with itself scored -0.25 (two rows joined to one), a manifest listing both was
+  /// refused as listing one twice, and `merge` refused a job diagnosed from a folder of both.
+  func testUnicodeTwins_areTwoFilesInEvaluateAndMerge() throws {
+    let rows = "path,label,predicted,p_a,p_b\n\(nfc),a,a,0.9,0.1\n\(nfd),b,b,0.2,0.8\nx.png,a,a,0.7,0.3\ny.png,b,a,0.6,0.4\n"
+    let predictions = try write(rows, "p.csv"), same = try write(rows, "q.csv")
+    let compared = try effdx(["evaluate", "--predictions", predictions, "--compare", same, "--out", dir + "/r", "--bootstrap", "0"])
+    XCTAssertEqual(compared.status, 0, compared.stderr)
+    let comparison = try XCTUnwrap(try report(dir + "/r")["comparison"] as? [String: Any])
+    XCTAssertEqual(comparison["n"] as? Int, 4)
+    let accuracy = try XCTUnwrap((comparison["metrics"] as? [String: Any])?["accuracy"] as? [String: Any])
+    XCTAssertEqual(accuracy["difference"] as? Double, 0, "a file compared with itself")
+
+    let manifest = try write("path,label\n\(nfc),a\n\(nfd),b\nx.png,a\ny.png,a\n", "labels.csv")
+    let labelled = try effdx(["evaluate", "--predictions", predictions, "--labels", manifest, "--out", dir + "/l", "--bootstrap", "0"])
+    XCTAssertEqual(labelled.status, 0, labelled.stderr)
+    XCTAssertEqual(((try report(dir + "/l")["overall"] as? [String: Any])?["n"] as? Int), 4)
+
+    let ckpt = try checkpoint("twins")
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    for (i, name) in [nfc, nfd, "a.png", "z.png"].enumerated() { try photo(dir + "/in/" + name, w: 24 + i, h: 24) }
+    for shard in ["0/2", "1/2"] {
+      let r = try effdx(["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/s\(shard.prefix(1)).csv", "--shard", shard])
+      XCTAssertEqual(r.status, 0, r.stderr)
+    }
+    let merged = try effdx(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"])
+    XCTAssertEqual(merged.status, 0, merged.stderr)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/m.csv", encoding: .utf8).split(separator: "\n").count, 5, "a header and four rows")
+  }
+
+  /// A labels manifest is read as train reads one: a column twice, a short row, and one file
+  /// under two spellings were each taken in silence (the second column, the row dropped, the
+  /// truth depending on how the prediction spelled the path); labels are trimmed.
+  func testALabelsManifest_isCheckedAsTrainsIs() throws {
+    let predictions = try write("path,label,predicted,p_a,p_b\nx.png,a,a,0.9,0.1\ny.png,b,b,0.2,0.8\n", "p.csv")
+    for (name, text, expected) in [("twice", "path,label,label\nx.png,a,b\ny.png,b,b\n", "column 'label' appears twice"),
+                                   ("short", "path,label\nx.png,a\ny.png\n", "twice-short.csv:3: 1 fields, the header has 2"),
+                                   ("spelled", "path,label\nx.png,a\n./x.png,b\ny.png,b\n", "'./x.png' is listed again (first on line 2 as 'x.png')")] {
+      let manifest = try write(text, name == "short" ? "twice-short.csv" : "\(name).csv")
+      try refuses(["evaluate", "--predictions", predictions, "--labels", manifest, "--out", dir + "/r-\(name)", "--bootstrap", "0"], expected)
+    }
+    let trimmed = try write("path,label\nx.png, a\ny.png,b \n", "trimmed.csv")
+    let r = try effdx(["evaluate", "--predictions", predictions, "--labels", trimmed, "--out", dir + "/t", "--bootstrap", "0"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertEqual(((try report(dir + "/t")["overall"] as? [String: Any])?["accuracy"] as? Double), 1)
+  }
+
+  /// A folder holding another tool's report.json (which happens to say "schema_version") and
+  /// its report.md is not ours: both were replaced. An earlier effdx report still is.
+  func testAnotherToolsReportFolder_isLeftAlone() throws {
+    let predictions = try write("path,label,predicted,p_a,p_b\nx.png,a,a,0.9,0.1\ny.png,b,b,0.2,0.8\n", "p.csv")
+    try FileManager.default.createDirectory(atPath: dir + "/theirs", withIntermediateDirectories: true)
+    let json = #"{"schema_version":"2","tool":"someone-elses-dashboard"}"#
+    _ = try write(json, "theirs/report.json")
+    _ = try write("# my notes\n", "theirs/report.md")
+    try refuses(["evaluate", "--predictions", predictions, "--out", dir + "/theirs", "--bootstrap", "0"], "which no earlier report wrote there", status: 64)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/theirs/report.md", encoding: .utf8), "# my notes\n")
+    XCTAssertEqual(try String(contentsOfFile: dir + "/theirs/report.json", encoding: .utf8), json)
+    for _ in 0..<2 {
+      let ours = try effdx(["evaluate", "--predictions", predictions, "--out", dir + "/ours", "--bootstrap", "0"])
+      XCTAssertEqual(ours.status, 0, "a second report over the first: \(ours.stderr)")
+    }
+  }
+
+  /// A shard's errors file naming a file of another shard's list was merged in beside that
+  /// file's prediction (and the merged provenance said 0 failed). Refused as another run's
+  /// rows; an input-level error every shard records (a link to nothing) is kept once.
+  func testMerge_errorRowsOfAnotherShardsFile_areRefused() throws {
+    let ckpt = try checkpoint("errors")
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    for name in ["a.png", "b.png", "c.png"] { try photo(dir + "/in/" + name) }
+    XCTAssertEqual(symlink(dir + "/nowhere.png", dir + "/in/broken.png"), 0)
+    for shard in ["0/2", "1/2"] {
+      let r = try effdx(["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/s\(shard.prefix(1)).csv", "--shard", shard])
+      XCTAssertNotEqual(r.status, 1, r.stderr)
+    }
+    let merged = try effdx(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"])
+    XCTAssertEqual(merged.status, 0, merged.stderr)
+    let errors = try String(contentsOfFile: dir + "/m.errors.csv", encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(errors.filter { $0.contains("broken.png") }.count, 1, "\(errors)")
+    // Shard 0's ledger now also names a file shard 1 predicted.
+    let s1 = try String(contentsOfFile: dir + "/s1.csv", encoding: .utf8).split(separator: "\n")
+    let theirs = try XCTUnwrap(s1.dropFirst().first.map { String($0.split(separator: ",")[0]) })
+    let ledger = dir + "/s0.errors.csv"
+    let before = (try? String(contentsOfFile: ledger, encoding: .utf8)) ?? "path,error\n"
+    try (before + "\(theirs),decode failed\n").write(toFile: ledger, atomically: true, encoding: .utf8)
+    try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m2.csv"], "rows are for files not in their shard's list (another run's rows?): \(theirs) (in \(dir!)/s0.csv's errors)")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m2.csv"))
+  }
+}
