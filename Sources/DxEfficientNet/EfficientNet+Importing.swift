@@ -8,10 +8,12 @@ extension EfficientNet {
   /// - Parameters:
   ///   - numClasses: classes of the new network; nil keeps the source's. When it differs from
   ///     the source's classifier, the classifier starts fresh (transfer learning).
+  ///   - maxDecodedBytes: what the source's floating-point tensors may come to as Float32.
   public static func importing(
-    from path: String, config: EfficientNetConfig, naming: WeightNaming? = nil, numClasses: Int? = nil, strict: Bool = true, seed: UInt64 = 0
+    from path: String, config: EfficientNetConfig, naming: WeightNaming? = nil, numClasses: Int? = nil, strict: Bool = true, seed: UInt64 = 0,
+    maxDecodedBytes: Int = .max
   ) throws -> (model: EfficientNet, report: ImportReport, skipped: [String]) {
-    let source = try ForeignState(path: path)
+    let source = try ForeignState(path: path, maxDecodedBytes: maxDecodedBytes)
     var c = config
     let scheme = naming ?? WeightNaming.detect(source.tensors.keys.map { $0.hasPrefix("module.") ? String($0.dropFirst(7)) : $0 })
     let sourceClasses = scheme.flatMap { s -> Int? in

@@ -17,6 +17,19 @@ final class PyTorchCheckpointTests: XCTestCase {
     return tf ? c.tensorFlowConventions() : c
   }
 
+  /// What a checkpoint's floating-point tensors come to is checked from its header before any
+  /// is decoded, in both archive formats; the budget that holds them reads them whole.
+  func testDecodedSize_isCheckedBeforeDecoding() throws {
+    for file in ["timm_tiny.pth", "efficientnet_pytorch_tiny_half_legacy.pth", "layouts.pth"] {
+      let whole = try PyTorchCheckpoint(path: path(file))
+      let bytes = whole.tensors.values.reduce(0) { $0 + 4 * $1.count }
+      XCTAssertThrowsError(try PyTorchCheckpoint(path: path(file), maxDecodedBytes: bytes - 1), file) { error in
+        XCTAssertTrue("\(error)".contains("its floating-point tensors hold \(bytes / 4) values"), "\(error)")
+      }
+      XCTAssertEqual(try PyTorchCheckpoint(path: path(file), maxDecodedBytes: bytes).tensors, whole.tensors, file)
+    }
+  }
+
   /// Imports a checkpoint and compares the logits PyTorch computed for the same input.
   func assertLogitsMatch(_ file: String, tf: Bool, naming: WeightNaming, reference: String, wrapper: String?) throws {
     let ckpt = try PyTorchCheckpoint(path: path(file))

@@ -87,6 +87,12 @@ final class SafeTensorsTests: XCTestCase {
     assertThrows(rawFile("baddtype", header: #"{"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0])) { if case .badHeader = $0 { return true }; return false }
     // Byte count inconsistent with the shape.
     assertThrows(rawFile("shape", header: #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8))) { if case .offsetsOutOfRange = $0 { return true }; return false }
+    // A shape or offset that is not a whole number written as one (`true`, `1.0`) is no size.
+    for (name, header) in [("bool-shape", #"{"a":{"dtype":"F32","shape":[true,2],"data_offsets":[0,8]}}"#),
+                           ("float-shape", #"{"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}"#),
+                           ("bool-offset", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[false,4]}}"#)] {
+      assertThrows(rawFile(name, header: header, data: [UInt8](repeating: 0, count: 8))) { if case .badHeader = $0 { return true }; return false }
+    }
     // Overlapping tensors.
     assertThrows(rawFile("overlap", header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: [UInt8](repeating: 0, count: 12))) { if case .overlappingTensors = $0 { return true }; return false }
     // A dtype the format knows but we do not convert: the file opens, reading that tensor fails.

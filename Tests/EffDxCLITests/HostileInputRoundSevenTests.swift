@@ -108,4 +108,22 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m2.csv"], "rows are for files not in their shard's list (another run's rows?): \(theirs) (in \(dir!)/s0.csv's errors)")
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m2.csv"))
   }
+
+  /// A sparse safetensors file (a few KB on disk) whose one tensor the model never uses claims
+  /// 6 GB: every floating-point tensor was decoded before names were matched, and the
+  /// allocation failed (SIGABRT). Counted from the header first, beside the mapped file.
+  func testImportWeights_countsWhatItWouldDecodeFirst() throws {
+    let n = 1_500_000_000
+    let header = Data(#"{"junk":{"dtype":"F32","shape":[\#(n)],"data_offsets":[0,\#(4 * n)]}}"#.utf8)
+    let source = dir + "/sparse.safetensors"
+    var bytes = Data()
+    withUnsafeBytes(of: UInt64(header.count).littleEndian) { bytes.append(contentsOf: $0) }
+    bytes += header
+    XCTAssertTrue(FileManager.default.createFile(atPath: source, contents: bytes))
+    let handle = try XCTUnwrap(FileHandle(forWritingAtPath: source))
+    try handle.truncate(atOffset: UInt64(bytes.count + 4 * n))
+    try handle.close()
+    try refuses(["import-weights", source, "--arch", "efficientnet_lite0", "--out", dir + "/o.safetensors"], "its floating-point tensors hold \(n) values, 6.0 GB as Float32")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/o.safetensors"))
+  }
 }

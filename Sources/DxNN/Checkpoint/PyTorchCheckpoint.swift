@@ -9,6 +9,8 @@ public enum PyTorchCheckpointError: Error, CustomStringConvertible, Equatable {
   case unsafeOrMalformedPickle(path: String, reason: String)
   case notAStateDict(path: String, reason: String)
   case badTensor(path: String, tensor: String, reason: String)
+  /// Decoding every floating-point tensor would take more than `limit` bytes.
+  case tooLarge(path: String, values: Int, limit: Int)
 
   public var description: String {
     switch self {
@@ -19,6 +21,8 @@ public enum PyTorchCheckpointError: Error, CustomStringConvertible, Equatable {
     case .unsafeOrMalformedPickle(let path, let reason): return "\(path): rejected pickle: \(reason)"
     case .notAStateDict(let path, let reason): return "\(path): no state dict found: \(reason)"
     case .badTensor(let path, let tensor, let reason): return "\(path): tensor '\(tensor)': \(reason)"
+    case .tooLarge(let path, let values, let limit):
+      return "\(path): its floating-point tensors hold \(values) values, \(ForeignState.gigabytes(values)) GB as Float32, more than the \(ForeignState.gigabytes(limit / 4)) GB this process may use beside the mapped file"
     }
   }
 }
@@ -41,7 +45,10 @@ public struct PyTorchCheckpoint {
 
   static let wrapperKeys = ["state_dict", "model", "model_state_dict"]
 
-  public init(path: String) throws {
+  /// - Parameter maxDecodedBytes: refuse, before decoding, a file whose floating-point tensors
+  ///   come to more than this as Float32 (views of one storage each count: a small file can
+  ///   hold many).
+  public init(path: String, maxDecodedBytes: Int = .max) throws {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
       throw PyTorchCheckpointError.cannotOpen(path: path, reason: error.localizedDescription)
@@ -49,7 +56,7 @@ public struct PyTorchCheckpoint {
     if data.count >= 2 && data[data.startIndex] == 0x80 && data[data.startIndex + 1] <= 5 {
       // A bare pickle: the pre-1.6 ("legacy") format.
       let legacy = try LegacyCheckpoint(data, path: path)
-      try self.init(path: path, root: legacy.root) { legacy.storages[$0] }
+      try self.init(path: path, root: legacy.root, maxDecodedBytes: maxDecodedBytes) { legacy.storages[$0] }
       return
     }
     let archive: StoredZipArchive
@@ -67,11 +74,11 @@ public struct PyTorchCheckpoint {
     do { root = try Unpickler.load(pickle) } catch let e as PickleError {
       throw PyTorchCheckpointError.unsafeOrMalformedPickle(path: path, reason: e.reason)
     }
-    try self.init(path: path, root: root) { archive.contents(prefix + "data/" + $0) }
+    try self.init(path: path, root: root, maxDecodedBytes: maxDecodedBytes) { archive.contents(prefix + "data/" + $0) }
   }
 
   /// The state dict of an unpickled checkpoint whose storages `storage(key)` provides.
-  init(path: String, root: PickleValue, storage: (String) -> Data?) throws {
+  init(path: String, root: PickleValue, maxDecodedBytes: Int = .max, storage: (String) -> Data?) throws {
     self.path = path
     guard case .dict(let top) = root else { throw PyTorchCheckpointError.notAStateDict(path: path, reason: "the pickle is not a dict") }
     var stateDict = top
@@ -92,6 +99,11 @@ public struct PyTorchCheckpoint {
       }
     }
     wrapperKey = wrapper
+    let floats = stateDict.items.reduce(0) { total, item in
+      guard case .tensor(let t) = item.value, Self.floatStorages.contains(t.storageType) else { return total }
+      return ForeignState.saturatingSum(total, ForeignState.saturatingProduct(t.size))
+    }
+    guard ForeignState.saturatingProduct([floats, 4]) <= maxDecodedBytes else { throw PyTorchCheckpointError.tooLarge(path: path, values: floats, limit: maxDecodedBytes) }
     var tensors: [String: Tensor] = [:]
     var skipped: [String] = []
     for (k, v) in stateDict.items {
@@ -115,11 +127,13 @@ public struct PyTorchCheckpoint {
                              "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1]
 
   /// Gathers a (possibly strided) view out of its storage; nil for non-floating tensors.
+  static let floatStorages: Set<String> = ["FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage"]
+
   static func decode(_ t: PickledTensor, name: String, storage storageFor: (String) -> Data?, path: String) throws -> Tensor? {
     guard let elementSize = elementSizes[t.storageType] else {
       throw PyTorchCheckpointError.badTensor(path: path, tensor: name, reason: "unknown storage type \(t.storageType)")
     }
-    guard ["FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage"].contains(t.storageType) else { return nil }
+    guard floatStorages.contains(t.storageType) else { return nil }
     guard let storage = storageFor(t.key) else {
       throw PyTorchCheckpointError.badTensor(path: path, tensor: name, reason: "storage '\(t.key)' is missing from the archive")
     }

@@ -166,7 +166,8 @@ public final class SafeTensorsFile {
     guard let array = value as? [Any] else { return nil }
     var out: [Int] = []
     for item in array {
-      guard let n = item as? NSNumber else { return nil }
+      // Whole numbers only: `true` and `1.0` passed as 1 (the reference reader refuses them).
+      guard let n = item as? NSNumber, !["c", "C", "d", "f", "B"].contains(String(cString: n.objCType)) else { return nil }
       let d = n.doubleValue
       guard d == d.rounded(), d >= -9.0e15, d <= 9.0e15 else { return nil }
       out.append(Int(d))

@@ -37,8 +37,12 @@ struct ImportWeightsCommand: ParsableCommand {
   func run() throws {
     try verbosity.apply()
     let config = Variants.named(arch)!
+    // The source is mapped: what its tensors decode to must fit beside it.
+    let mapped = Double((try? FileManager.default.attributesOfItem(atPath: source)[.size] as? Int) ?? 0)
+    let budget = Int(min(Double(Int.max / 2), max(0, MemoryCheck.available - mapped)))
     let (model, report, skipped) = try EfficientNet.importing(
-      from: source, config: config, naming: WeightNaming(rawValue: naming.rawValue), numClasses: numClasses, strict: !nonStrict, seed: seed)
+      from: source, config: config, naming: WeightNaming(rawValue: naming.rawValue), numClasses: numClasses, strict: !nonStrict, seed: seed,
+      maxDecodedBytes: budget)
     // A NaN or infinity in the source (an F16 overflow, a damaged file) is named here, with the
     // file it came from, rather than written into a checkpoint every later command refuses as
     // "a diverged training run?".
