@@ -1,3 +1,4 @@
+import DxCSV
 import Yams
 
 /// Reads a YAML mapping key by key, remembering which keys were used, so that anything left
@@ -148,19 +149,26 @@ struct YAMLNodeReader {
   /// A plain decimal integer. Not Yams' `Node.int`: it also reads YAML 1.1's base-60 and octal
   /// forms, and its base-60 arithmetic traps on overflow (`-444444444444:4444`, found by fuzzing).
   static func integer(_ n: Node) -> Int? {
-    guard let s = n.scalar?.string else { return nil }
+    guard let s = plain(n) else { return nil }
     return Int(s.hasPrefix("+") ? String(s.dropFirst()) : s)
   }
 
   /// A decimal number, or YAML's `.inf`, `-.inf`, `.nan` (which every range then refuses).
+  /// Not hexadecimal (`0x1p-3`), and not a quoted or `!!str` text that looks like a number.
   static func number(_ n: Node) -> Double? {
-    guard let s = n.scalar?.string else { return nil }
+    guard let s = plain(n) else { return nil }
     switch s.lowercased() {
     case ".inf", "+.inf": return .infinity
     case "-.inf": return -.infinity
     case ".nan": return .nan
-    default: return Double(s.hasPrefix("+") ? String(s.dropFirst()) : s)
+    default: return DecimalText.parse(s)
     }
+  }
+
+  /// A scalar's text when it is written plain (`"0.01"` is a text, as YAML reads it).
+  static func plain(_ n: Node) -> String? {
+    guard let scalar = n.scalar, scalar.style == .plain || scalar.style == .any else { return nil }
+    return scalar.string
   }
 
   func error(_ node: Node?, _ message: String) -> PipelineSpecError {

@@ -38,6 +38,17 @@ final class SlideLayoutTests: XCTestCase {
     XCTAssertEqual(mpp?.x ?? 0, 0.25, accuracy: 1e-12, "nanometres converted")
     XCTAssertEqual(mpp?.y ?? 0, 0.26, accuracy: 1e-12, "microns by default")
     XCTAssertNil(SlideLayout.vendorMPP(#"<OME><Pixels PhysicalSizeX="-1"/></OME>"#), "a negative size is no size")
+    // Round seven of the audit: the first PhysicalSizeX and the first unit anywhere were taken.
+    // Level 0's are those of the Image whose TiffData starts at IFD 0, each with its own unit.
+    let labelFirst = #"<OME><Image ID="Image:0" Name="label"><ImagingEnvironment/><Pixels PhysicalSizeX="0.125" PhysicalSizeY="0.125"><TiffData IFD="1"/></Pixels></Image>"#
+      + #"<Image ID="Image:1"><Pixels PhysicalSizeX="0.25" PhysicalSizeY="0.25"><TiffData IFD="0" PlaneCount="1"/></Pixels></Image></OME>"#
+    XCTAssertEqual(SlideLayout.vendorMPP(labelFirst)?.x, 0.25, "the slide's, not the label's")
+    let unitElsewhere = #"<OME><Image ID="Image:0"><Pixels PhysicalSizeX="0.25"><TiffData/></Pixels></Image><Image ID="Image:1"><Pixels PhysicalSizeX="2" PhysicalSizeXUnit="mm"/></Image></OME>"#
+    XCTAssertEqual(SlideLayout.vendorMPP(unitElsewhere)?.x, 0.25, "microns: the macro image's unit is its own")
+    XCTAssertNil(SlideLayout.vendorMPP(#"<OME><Image><Pixels PhysicalSizeX="0.25" PhysicalSizeY="nan"/></Image></OME>"#), "a Y that is no size is no MPP, not X")
+    XCTAssertNil(SlideLayout.vendorMPP(#"<OME><Image><Pixels PhysicalSizeX="0x1p-2"/></Image></OME>"#), "hexadecimal is no decimal")
+    XCTAssertNil(SlideLayout.vendorMPP("Aperio Image Library v12|AppMag = 20|MPP = 0x1p-2|"), "hexadecimal is no decimal")
+    XCTAssertEqual(SlideLayout.vendorMPP("Aperio Image Library v12|AppMag = 20|MPP = 5e-1|")?.x, 0.5)
     // A page of another shape is an associated image, never a level.
     let (p2, a2) = SlideLayout.classify([dir(1000, 1000, page: 0), dir(500, 500, page: 1), dir(300, 100, page: 2)])
     XCTAssertEqual(p2, [0, 1])

@@ -104,6 +104,16 @@ final class TilingTests: XCTestCase {
     var wrongBase = SlideTiler(tileSize: 224, targetMPP: 100)
     wrongBase.baseMPP = 0.001
     XCTAssertTrue(refusal(wrongBase).contains("--base-mpp or its metadata) or --mpp is off"))
+
+    // Non-square pixels (an OME description of 0.25 um across, 2.5 down): a level chosen by
+    // X alone was cut at the wrong scale along Y in silence. Refused; a level by number reads.
+    let anisotropic = URL(fileURLWithPath: slide).deletingLastPathComponent().appendingPathComponent("aniso.tif").path
+    let level = TIFFWriter.Level(width: 512, height: 512) { _, _, w, h in Image(width: w, height: h, channels: 3, samples: .uint8([UInt8](repeating: 120, count: w * h * 3))) }
+    let ome = #"<?xml version="1.0"?><OME><Image ID="Image:0"><Pixels PhysicalSizeX="0.25" PhysicalSizeY="2.5"><TiffData IFD="0"/></Pixels></Image></OME>"#
+    try TIFFWriter.write(pages: [.level(level, description: ome)], to: anisotropic, tileSize: 256, compression: .deflate)
+    let aniso = { (tiler: SlideTiler) -> String in do { _ = try tiler.plan(slide: anisotropic); return "planned" } catch { return "\(error)" } }
+    XCTAssertTrue(aniso(SlideTiler(tileSize: 64, targetMPP: 0.5)).contains("its pixels are not square (0.2500 um/px across, 2.5000 down)"), aniso(SlideTiler(tileSize: 64, targetMPP: 0.5)))
+    XCTAssertEqual(aniso(SlideTiler(tileSize: 64, level: 0)), "planned")
   }
 
   /// A one-level TIFF of 40,000 x 40,000 pixels whose 24,649 tiles all point at one stored

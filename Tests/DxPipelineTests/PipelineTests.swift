@@ -1,3 +1,4 @@
+import DxCSV
 import DxImaging
 import DxPipeline
 import DxTensor
@@ -59,6 +60,26 @@ final class PipelineSpecTests: XCTestCase {
     }
     let spec = try PipelineSpec.parse("name: what? yes\ntask: leaf-disease\nsource:\n  study_column: a:b\n", file: "ok.yaml")
     XCTAssertEqual(spec.name, "what? yes")
+  }
+
+  /// Numbers are decimals written plain: hexadecimal (`0x1p-3` trained at 0.125) and quoted
+  /// text (`"0.01"`) are refused naming the line; YAML's decimal forms still read.
+  func testNumbers_areDecimalsWrittenPlain() throws {
+    for (value, line) in [("0x1p-3", 3), ("\"0.01\"", 3), ("'0.01'", 3), ("0.01abc", 3), ("1e", 3), ("nan", 3)] {
+      XCTAssertThrowsError(try PipelineSpec.parse("name: p\ntraining:\n  lr: \(value)\n", file: "n.yaml"), value) { error in
+        let e = error as? PipelineSpecError
+        XCTAssertEqual(e?.line, line, value)
+        XCTAssertTrue(e?.message.contains("'lr' must be a number") ?? false, "\(value): \(error)")
+      }
+    }
+    for (value, expected) in [("0.01", 0.01), ("1e-3", 0.001), ("+.5", 0.5), ("5.", 5.0), ("2E-2", 0.02)] {
+      XCTAssertEqual(try PipelineSpec.parse("name: p\ntraining:\n  lr: \(value)\n", file: "n.yaml").training.learningRate, expected, value)
+    }
+    XCTAssertThrowsError(try PipelineSpec.parse("name: p\nresolution: \"224\"\n", file: "n.yaml"), "a quoted integer is text")
+    XCTAssertNil(DecimalText.parse("0x10"))
+    XCTAssertNil(DecimalText.parse("infinity"))
+    XCTAssertNil(DecimalText.parse("."))
+    XCTAssertEqual(DecimalText.parse("-12.5e+1"), -125)
   }
 
   func testMistakes_areErrorsWithFileLineAndExpectation() {

@@ -1,3 +1,4 @@
+import DxCSV
 /// Which directories of a TIFF are the slide's pyramid and which are associated images (a
 /// scanner's thumbnail, the slide label, the macro photograph), and where the slide's microns
 /// per pixel come from. A pure function of what the directories say, so it is tested on the
@@ -84,30 +85,50 @@ enum SlideLayout {
       // escaped as &quot; in the XML.
       let rest = description[r.upperBound...].drop { $0 != ">" }.dropFirst().prefix { $0 != "<" }
       let numbers = rest.replacingOccurrences(of: "&quot;", with: " ").replacingOccurrences(of: "\"", with: " ")
-        .split(separator: " ").compactMap { Double($0) }.filter { $0 > 0 && $0.isFinite && $0 < 1 }
+        .split(separator: " ").compactMap { DecimalText.parse($0) }.filter { $0 > 0 && $0.isFinite && $0 < 1 }
       if let rows = numbers.first { return ((numbers.count > 1 ? numbers[1] : rows) * 1000, rows * 1000) }
     }
     if let r = description.range(of: "MPP = ") {
       // The whole field up to the next `|`: `5e-1` is 0.5 (its digits alone read 5, ten times
       // too coarse), `0.5abc` is no number at all (no MPP, rather than a guess).
       let value = description[r.upperBound...].prefix { $0 != "|" && !$0.isNewline }.trimmingCharacters(in: .whitespaces)
-      if let mpp = Double(value), mpp > 0, mpp.isFinite { return (mpp, mpp) }
+      if let mpp = DecimalText.parse(value), mpp > 0, mpp.isFinite { return (mpp, mpp) }
     }
-    if description.contains("<OME"), let x = omeSize(description, axis: "X") {
-      return (x, omeSize(description, axis: "Y") ?? x)
-    }
+    if description.contains("<OME") { return omePhysicalSize(description) }
     return nil
   }
 
-  /// `PhysicalSizeX="0.25" PhysicalSizeXUnit="µm"` (the unit defaults to microns).
-  static func omeSize(_ xml: String, axis: String) -> Double? {
-    guard let r = xml.range(of: "PhysicalSize\(axis)=\"") else { return nil }
-    let value = xml[r.upperBound...].prefix { $0 != "\"" }
-    guard let v = Double(value), v > 0, v.isFinite else { return nil }
-    var unit = "µm"
-    if let u = xml.range(of: "PhysicalSize\(axis)Unit=\"") { unit = String(xml[u.upperBound...].prefix { $0 != "\"" }) }
-    let scale: [String: Double] = ["µm": 1, "um": 1, "micron": 1, "nm": 0.001, "mm": 1000, "cm": 10_000, "m": 1_000_000, "Å": 0.0001]
-    guard let s = scale[unit] else { return nil }
-    return v * s
+  /// Level 0's pixel size from OME-XML: the `Pixels` element of the `Image` whose `TiffData`
+  /// starts at IFD 0 (the first `Image` when none says), its `PhysicalSizeX` and `PhysicalSizeY`
+  /// each with its own unit from the same element (microns by default). The first value
+  /// anywhere in the XML was taken: a label image listed first gave its resolution to the
+  /// slide, and a macro image's `mm` unit made 0.25 um/px 250. A `PhysicalSizeY` that is not a
+  /// size is no MPP at all (it was replaced by X in silence).
+  static func omePhysicalSize(_ xml: String) -> (x: Double, y: Double)? {
+    // `Image` elements only (not `ImageRef` or `ImagingEnvironment`).
+    let images = xml.components(separatedBy: "<Image").dropFirst().filter { $0.first.map { " \t\r\n>".contains($0) } ?? false }
+    func startsAtIFD0(_ image: String) -> Bool {
+      guard let data = image.range(of: "<TiffData") else { return false }
+      let tag = image[data.upperBound...].prefix { $0 != ">" }
+      return attribute("IFD", in: tag).map { $0 == "0" } ?? true
+    }
+    guard let image = images.first(where: startsAtIFD0) ?? images.first, let pixels = image.range(of: "<Pixels") else { return nil }
+    let tag = image[pixels.upperBound...].prefix { $0 != ">" }
+    func size(_ axis: String) -> Double? {
+      guard let text = attribute("PhysicalSize\(axis)", in: tag) else { return nil }
+      let scale: [String: Double] = ["µm": 1, "um": 1, "micron": 1, "nm": 0.001, "mm": 1000, "cm": 10_000, "m": 1_000_000, "Å": 0.0001]
+      guard let v = DecimalText.parse(text), v > 0, v.isFinite, let s = scale[attribute("PhysicalSize\(axis)Unit", in: tag) ?? "µm"] else { return nil }
+      return v * s
+    }
+    guard let x = size("X") else { return nil }
+    if attribute("PhysicalSizeY", in: tag) == nil { return (x, x) }
+    return size("Y").map { (x, $0) }
   }
+
+  /// The value of ` name="..."` in a tag's text.
+  static func attribute(_ name: String, in tag: Substring) -> String? {
+    guard let r = tag.range(of: " \(name)=\"") else { return nil }
+    return String(tag[r.upperBound...].prefix { $0 != "\"" })
+  }
+
 }

@@ -87,12 +87,12 @@ struct InspectCommand: ParsableCommand {
         print("\(i.path): \(i.format!) \(i.width!) x \(i.height!), \(i.channels!) channels, \(i.bitDepth!)-bit\(i.bigTIFF == true ? ", BigTIFF" : "")")
         for l in i.levels ?? [] {
           let layout = l.tileWidth.map { "tiles \($0) x \(l.tileHeight!)" } ?? "strips of \(l.rowsPerStrip ?? l.height) rows"
-          let mpp = l.mppX.map { String(format: ", %.4f um/px", $0) } ?? ""
+          let mpp = Self.micronsPerPixel(l.mppX, l.mppY)
           print("  level \(l.index)\(l.isSubIFD ? " (SubIFD)" : ""): \(l.width) x \(l.height), \(layout), \(l.compression), \(l.photometric), \(l.samplesPerPixel) x \(l.bitsPerSample)-bit\(l.planarSeparate ? ", planar" : "")\(mpp)")
         }
         for l in i.pyramid ?? [] {
           let layout = l.tileWidth.map { ", tiles \($0) x \(l.tileHeight ?? $0)" } ?? ""
-          print("  level \(l.index): \(l.width) x \(l.height)\(layout)\(l.mppX.map { String(format: ", %.4f um/px", $0) } ?? "")")
+          print("  level \(l.index): \(l.width) x \(l.height)\(layout)\(Self.micronsPerPixel(l.mppX, l.mppY))")
         }
         for a in i.associated ?? [] { print("  associated \(a.name): \(a.width) x \(a.height)") }
         if let backend = i.backend { print("  read by: \(backend)") }
@@ -100,6 +100,13 @@ struct InspectCommand: ParsableCommand {
       }
     }
     if infos.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+  }
+
+  /// ", 0.2500 um/px", or both axes when the pixels are not square.
+  static func micronsPerPixel(_ x: Double?, _ y: Double?) -> String {
+    guard let x else { return "" }
+    guard let y, abs(x - y) > 0.01 * max(x, y) else { return String(format: ", %.4f um/px", x) }
+    return String(format: ", %.4f x %.4f um/px (not square)", x, y)
   }
 }
 
