@@ -81,9 +81,14 @@ public struct RuntimeEnvironment: Sendable, Equatable {
     }
     if environment["SLURM_ARRAY_TASK_ID"] != nil || environment["SLURM_ARRAY_TASK_COUNT"] != nil {
       let id = int("SLURM_ARRAY_TASK_ID", 0...100_000_000), count = int("SLURM_ARRAY_TASK_COUNT", 1...1_000_000)
-      let low = int("SLURM_ARRAY_TASK_MIN", 0...100_000_000) ?? 0
-      let step = int("SLURM_ARRAY_TASK_STEP", 1...100_000_000) ?? 1
-      if let id, let count, (id - low) % step == 0, (id - low) / step >= 0, (id - low) / step < count {
+      let lowValue = int("SLURM_ARRAY_TASK_MIN", 0...100_000_000), stepValue = int("SLURM_ARRAY_TASK_STEP", 1...100_000_000)
+      let low = lowValue ?? 0, step = stepValue ?? 1
+      // A MIN or STEP that is set but no count cannot be replaced by 0 and 1 (a STEP of 0 put
+      // task 1 of 2 on shard 0, beside task 0).
+      let unreadable = [("SLURM_ARRAY_TASK_MIN", lowValue), ("SLURM_ARRAY_TASK_STEP", stepValue)].filter { environment[$0.0] != nil && $0.1 == nil }.map(\.0)
+      if !unreadable.isEmpty {
+        slurmArrayProblem = unreadable.map { "\($0)=\(environment[$0]!)" }.joined(separator: " and ") + " is not a count: which shard this task diagnoses cannot be told"
+      } else if let id, let count, (id - low) % step == 0, (id - low) / step >= 0, (id - low) / step < count {
         slurmArrayTask = ((id - low) / step, count)
       } else if id != nil, count != nil {
         slurmArrayProblem = "SLURM_ARRAY_TASK_ID=\(environment["SLURM_ARRAY_TASK_ID"]!) is not one of SLURM_ARRAY_TASK_COUNT=\(environment["SLURM_ARRAY_TASK_COUNT"]!) tasks from SLURM_ARRAY_TASK_MIN=\(low) by SLURM_ARRAY_TASK_STEP=\(step) (an irregular array such as 1,3,7?)"

@@ -114,6 +114,11 @@ final class TilingTests: XCTestCase {
     let aniso = { (tiler: SlideTiler) -> String in do { _ = try tiler.plan(slide: anisotropic); return "planned" } catch { return "\(error)" } }
     XCTAssertTrue(aniso(SlideTiler(tileSize: 64, targetMPP: 0.5)).contains("its pixels are not square (0.2500 um/px across, 2.5000 down)"), aniso(SlideTiler(tileSize: 64, targetMPP: 0.5)))
     XCTAssertEqual(aniso(SlideTiler(tileSize: 64, level: 0)), "planned")
+    // An overlap that reads each pixel hundreds of times is refused before the thumbnail; 7/8
+    // of a tile (64 reads a pixel) still plans.
+    XCTAssertTrue(aniso(SlideTiler(tileSize: 16, overlap: 15, level: 0)).contains("an overlap of 15 on 16-pixel tiles reads each pixel about 241 times (247009 tiles), more than 64"),
+                  aniso(SlideTiler(tileSize: 16, overlap: 15, level: 0)))
+    XCTAssertEqual(aniso(SlideTiler(tileSize: 64, overlap: 56, level: 0)), "planned")
   }
 
   /// A one-level TIFF of 40,000 x 40,000 pixels whose 24,649 tiles all point at one stored

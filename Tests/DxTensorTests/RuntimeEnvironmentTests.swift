@@ -62,5 +62,14 @@ final class RuntimeEnvironmentTests: XCTestCase {
     XCTAssertTrue(RuntimeEnvironment(["SLURM_ARRAY_TASK_ID": "3"]).slurmArrayProblem?.contains("COUNT unset") ?? false)
     XCTAssertNil(RuntimeEnvironment([:]).slurmArrayTask)
     XCTAssertNil(RuntimeEnvironment([:]).slurmArrayProblem)
+    // A MIN or STEP set but unreadable was a warning, and 0 and 1 stood in: task 1 of 2 with
+    // STEP=0 diagnosed shard 0, as task 0 did.
+    for (key, value) in [("SLURM_ARRAY_TASK_STEP", "0"), ("SLURM_ARRAY_TASK_STEP", "abc"), ("SLURM_ARRAY_TASK_MIN", "-1")] {
+      var variables = ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "2"]
+      variables[key] = value
+      let e = RuntimeEnvironment(variables)
+      XCTAssertNil(e.slurmArrayTask, "\(key)=\(value)")
+      XCTAssertTrue(e.slurmArrayProblem?.contains("\(key)=\(value) is not a count") ?? false, "\(String(describing: e.slurmArrayProblem))")
+    }
   }
 }

@@ -20,6 +20,8 @@ public struct SlideTiler {
   public var detector = TissueDetector()
   /// The most tiles one slide is cut into.
   public static let maxTiles = 4_000_000
+  /// How many tiles may cover one pixel, on average (an overlap of 7/8 of a tile is 64).
+  public static let maxReadsPerPixel = 64.0
 
   public init(tileSize: Int = 256, overlap: Int = 0, level: Int = 0, targetMPP: Double? = nil, minTissue: Double = 0.5) {
     self.tileSize = tileSize
@@ -101,6 +103,12 @@ public struct SlideTiler {
     // the thumbnail reads anything (4 million tiles is a 450,000-pixel-square slide at 224 px).
     guard grid.count <= Self.maxTiles else {
       throw ImageError.unsupported(path: slide, reason: "level \(levelIndex) (\(l.width) x \(l.height)) cut into \(readSize)-pixel tiles makes \(grid.count) tiles, more than \(Self.maxTiles): a broken header, or tile a lower level (--level, --mpp)")
+    }
+    // Each pixel read at most 64 times over: an overlap of 15 on 16-pixel tiles read each 241
+    // times (a million tiles of a 1024-pixel slide, minutes of PNGs).
+    let reads = Double(grid.count) * Double(readSize) * Double(readSize) / max(Double(l.width) * Double(l.height), Double(readSize) * Double(readSize))
+    guard reads <= Self.maxReadsPerPixel else {
+      throw ImageError.unsupported(path: slide, reason: String(format: "an overlap of %d on %d-pixel tiles reads each pixel about %.0f times (%d tiles), more than %.0f: choose a smaller overlap", overlap, tileSize, reads, grid.count, Self.maxReadsPerPixel))
     }
     let thumb = try SlideThumbnail.make(reader)
     let mask = detector.detect(thumb.image)
