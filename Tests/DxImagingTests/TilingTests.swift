@@ -124,6 +124,25 @@ final class TilingTests: XCTestCase {
   /// A one-level TIFF of 40,000 x 40,000 pixels whose 24,649 tiles all point at one stored
   /// tile (200 KB on disk): the tissue thumbnail would read 1.6 billion pixels. It is refused
   /// before anything is read, and a grid of too many tiles before the thumbnail.
+  /// A pyramid whose last level is 1 x 1 pixel: the thumbnail was made from it, one pixel of
+  /// the whole slide, and a slide half tissue was "no tissue found". The smallest level of at
+  /// least 64 pixels a side is read instead.
+  func testATinyLastLevel_isNotTheTissueThumbnail() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("effdx-tiny-\(UUID().uuidString).tif").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    func level(_ size: Int) -> TIFFWriter.Level {
+      TIFFWriter.Level(width: size, height: size) { x, _, w, h in
+        var px = [UInt8](repeating: 240, count: w * h * 3)
+        for i in 0..<(w * h) where x + i % w < size / 2 { px[3 * i] = 150; px[3 * i + 1] = 60; px[3 * i + 2] = 160 }
+        return Image(width: w, height: h, channels: 3, samples: .uint8(px))
+      }
+    }
+    try TIFFWriter.write(levels: [level(512), level(128), level(1)], to: path, tileSize: 16, compression: .deflate)
+    let plan = try SlideTiler(tileSize: 64, level: 0, minTissue: 0.5).plan(slide: path)
+    XCTAssertEqual(plan.thumbnail.level, 1, "the 128-pixel level")
+    XCTAssertEqual(plan.records.count, 32, "the left half's 4 x 8 tiles of 64 pixels")
+  }
+
   func testAHugeOneLevelSlide_isRefusedBeforeItsPixelsAreRead() throws {
     let side = 40_000, tile = 256, across = (side + tile - 1) / tile, count = across * across
     var bytes: [UInt8] = []

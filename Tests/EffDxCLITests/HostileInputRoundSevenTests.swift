@@ -1,3 +1,4 @@
+import DxImaging
 import DxNN
 import DxTensor
 import Foundation
@@ -125,5 +126,26 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     try handle.close()
     try refuses(["import-weights", source, "--arch", "efficientnet_lite0", "--out", dir + "/o.safetensors"], "its floating-point tensors hold \(n) values, 6.0 GB as Float32")
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/o.safetensors"))
+  }
+
+  /// Messages name where a value came from: an overlap from the pipeline's tiling block was
+  /// blamed on --overlap; balanced class weights with mixup were found only after the data was
+  /// indexed; a tile larger than every level said "no tissue found".
+  func testMessages_nameTheValuesSource() throws {
+    let ckpt = try checkpoint("msgs")
+    let tiff = dir + "/s.tif"
+    let level = TIFFWriter.Level(width: 512, height: 512) { _, _, w, h in Image(width: w, height: h, channels: 3, samples: .uint8([UInt8](repeating: 120, count: w * h * 3))) }
+    try TIFFWriter.write(pages: [.level(level, description: "Aperio Image Library v12|AppMag = 20|MPP = 0.001|")], to: tiff, tileSize: 256, compression: .deflate)
+    let pipeline = try write("name: slides\ntask: leaf-disease\ntiling:\n  overlap: 100\n", "overlap.yaml")
+    try refuses(["diagnose", "--checkpoint", ckpt, "--input", tiff, "--out", dir + "/p.csv", "--pipeline", pipeline], "the pipeline's tiling.overlap must be in 0..<32", status: 64)
+    try refuses(["tile", tiff, "--out", dir + "/t", "--overlap", "100", "--tile-size", "64"], "--overlap must be in 0..<64", status: 64)
+    // 32 pixels at 0.5 um/px are 16,000 pixels of a 0.001 um/px slide: no tile fits its level.
+    let r = try effdx(["diagnose", "--checkpoint", ckpt, "--input", tiff, "--out", dir + "/q.csv", "--mpp", "0.5"])
+    XCTAssertEqual(r.status, 3, r.stderr)
+    let errors = try String(contentsOfFile: dir + "/q.errors.csv", encoding: .utf8)
+    XCTAssertTrue(errors.contains("no tile fits: a 16000-pixel tile is larger than level 0"), errors)
+    // Checked before the data is read (this folder does not exist), naming the flags.
+    try refuses(["train", "--task", "leaf-disease", "--data", dir + "/absent", "--out", dir + "/run", "--balanced", "--mixup", "0.2"],
+                "--balanced class weights do not combine with mixup 0.2 (--mixup)")
   }
 }

@@ -112,7 +112,8 @@ enum SlideLayout {
       let tag = image[data.upperBound...].prefix { $0 != ">" }
       return attribute("IFD", in: tag).map { $0 == "0" } ?? true
     }
-    guard let image = images.first(where: startsAtIFD0) ?? images.first, let pixels = image.range(of: "<Pixels") else { return nil }
+    // A `Pixels` outside any `Image` (not valid OME, but written) is read as the only one.
+    guard let image = images.first(where: startsAtIFD0) ?? images.first ?? (images.isEmpty ? xml : nil), let pixels = image.range(of: "<Pixels") else { return nil }
     let tag = image[pixels.upperBound...].prefix { $0 != ">" }
     func size(_ axis: String) -> Double? {
       guard let text = attribute("PhysicalSize\(axis)", in: tag) else { return nil }

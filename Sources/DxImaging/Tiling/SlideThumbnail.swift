@@ -12,11 +12,16 @@ public enum SlideThumbnail {
   /// The most pixels a thumbnail reads from a slide's smallest level (2^30).
   public static let maxSourcePixels = 1 << 30
 
+  /// The short side of the smallest level a thumbnail is made from, when the slide has one.
+  static let minSide = 64
+
   public static func make(_ reader: any SlideSource, maxSide: Int = 1024) throws -> (image: Image, downsampleX: Double, downsampleY: Double, level: Int) {
     let base = reader.pyramid[0]
     // Levels of the same aspect as level 0 form the pyramid; the smallest is the cheapest start.
     let pyramid = reader.pyramid.filter { abs(Double($0.width) / Double($0.height) - Double(base.width) / Double(base.height)) < 0.02 && $0.width <= base.width }
-    let source = pyramid.min { $0.width < $1.width } ?? base
+    // The smallest level with at least `minSide` pixels on its short side: a 1 x 1 last level
+    // made one thumbnail pixel of the whole slide, and "no tissue found".
+    let source = pyramid.filter { min($0.width, $0.height) >= Self.minSide }.min { $0.width < $1.width } ?? pyramid.max { $0.width < $1.width } ?? base
     // The tissue mask reads every pixel of the smallest level: a one-level slide past 2^30 pixels
     // (a 200,000-pixel-square header over a few kilobytes of repeated tiles) would be read for
     // minutes to hours. Scanners write pyramids; such a file is refused, not waited on.

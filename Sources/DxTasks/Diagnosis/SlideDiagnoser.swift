@@ -48,6 +48,11 @@ public struct SlideDiagnoser {
     if let base = baseMPP, let recorded = plan.reader.mppSource {
       notes.append("\(path): --base-mpp \(base) used instead of the \(recorded) value \(plan.reader.pyramid[0].mppX.map { String(format: "%.4f", $0) } ?? "?") um/px")
     }
+    guard plan.candidates > 0 else {
+      // A tile larger than the level (a slide's MPP far finer than the pipeline's mpp wants)
+      // is not "no tissue", as tile says.
+      throw ImageError.unsupported(path: path, reason: "no tile fits: a \(plan.readSize)-pixel tile is larger than level \(plan.level) (a smaller tile_size, or a finer level or mpp)")
+    }
     guard !plan.records.isEmpty else { throw ImageError.unsupported(path: path, reason: "no tissue found to classify") }
     // Tiles are read, decoded and prepared a batch at a time on `readers` threads (one slide
     // handle each), between forward passes or `readAhead` batches ahead.

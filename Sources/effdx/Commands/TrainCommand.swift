@@ -132,11 +132,16 @@ struct TrainCommand: ParsableCommand {
     if let m = config.minLearningRate, m > config.learningRate {
       throw CommandFailure("min_lr \(m) (\(origin("--min-lr", "min_lr", \.minLearningRate))) exceeds the peak lr \(config.learningRate) (\(origin("--lr", "lr", \.learningRate))): the schedule would climb instead of decay")
     }
+    config.balancedClassWeights = balanced || (liked?.balancedClassWeights ?? false)
+    if config.mixes && config.balancedClassWeights {
+      let weights = balanced ? "--balanced class weights" : "balanced class weights (from --like \(like!))"
+      let mixing = config.mixup > 0 ? "mixup \(config.mixup) (\(origin("--mixup", "mixup", \.mixup)))" : "CutMix \(config.cutmix) (\(origin("--cutmix", "cutmix", \.cutmix)))"
+      throw CommandFailure("\(weights) do not combine with \(mixing): its targets are mixtures of two classes")
+    }
     // The rest of the recipe's combinations, before any data is read.
     do { try config.validate() } catch { throw CommandFailure("\(error)") }
     let seed = self.seed ?? liked?.seed ?? 0
     config.seed = seed
-    config.balancedClassWeights = balanced || (liked?.balancedClassWeights ?? false)
     // The split: flags, else --like's, else the pipeline's.
     let validationFraction = valData != nil ? 0 : valFraction ?? liked?.validationFraction ?? spec.split.validation
     let testFraction = self.testFraction ?? liked?.testFraction ?? spec.split.test

@@ -43,7 +43,12 @@ struct TilingOptions: ParsableArguments {
       if mpp == nil { t.mpp = nil }  // a level asked for by flag wins over the pipeline's mpp
     }
     if let overlap { t.overlap = overlap }
-    guard (0..<t.tileSize!).contains(t.overlap) else { throw ValidationError("--overlap must be in 0..<\(t.tileSize!) (the tile size), not \(t.overlap)") }
+    guard (0..<t.tileSize!).contains(t.overlap) else {
+      // Named where it came from: the flag, or the pipeline's tiling block (a message about
+      // --overlap for a value the user never typed).
+      let source = overlap != nil ? "--overlap" : "the pipeline's tiling.overlap"
+      throw ValidationError("\(source) must be in 0..<\(t.tileSize!) (the tile size\(tileSize == nil && base.tileSize == nil ? ", the checkpoint's resolution when tiling gives no tile_size" : "")), not \(t.overlap)")
+    }
     if let minTissue {
       guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be in 0...1, not \(minTissue)") }
       t.minTissue = minTissue
