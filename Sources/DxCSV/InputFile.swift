@@ -57,7 +57,10 @@ public enum InputFile {
   public static func contents(_ path: String, maxBytes: Int = maxBytes) -> Result<Data, InputFileError> {
     if let reason = problem(path, maxBytes: maxBytes) { return .failure(InputFileError(path: path, reason: reason)) }
     do { return .success(try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)) } catch {
-      return .failure(InputFileError(path: path, reason: (error as NSError).localizedDescription))
+      // Foundation says only "The operation could not be completed" when the mapping fails
+      // (a file larger than the address space `ulimit -v` leaves).
+      let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+      return .failure(InputFileError(path: path, reason: size.map { "its \($0) bytes could not be mapped into memory (an address-space limit, ulimit -v?)" } ?? (error as NSError).localizedDescription))
     }
   }
 }

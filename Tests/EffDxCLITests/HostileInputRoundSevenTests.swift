@@ -148,4 +148,17 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     try refuses(["train", "--task", "leaf-disease", "--data", dir + "/absent", "--out", dir + "/run", "--balanced", "--mixup", "0.2"],
                 "--balanced class weights do not combine with mixup 0.2 (--mixup)")
   }
+
+  /// A predictions file that is a good row then 16 GB of NULs (sparse, nothing on disk) was
+  /// scanned four times over for a minute and passed. A NUL is refused at once, naming its line
+  /// (4 GB here, within the tests' address-space limit; past it, the mapping's failure is named).
+  func testAPredictionsFileWithNULs_isRefusedAtTheFirst() throws {
+    for (size, expected) in [(4 << 30, "sparse.csv:3: a NUL byte at byte 47: not a text file"), (16 << 30, "could not be mapped into memory")] {
+      let path = try write("path,label,predicted,p_a,p_b\nx.png,a,a,0.9,0.1\n", "sparse.csv")
+      let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+      try handle.truncate(atOffset: UInt64(size))
+      try handle.close()
+      try refuses(["evaluate", "--predictions", path, "--out", dir + "/r", "--bootstrap", "0"], expected)
+    }
+  }
 }
