@@ -61,7 +61,7 @@ final class DataParallelTrainingTests: XCTestCase {
     var worst: (Float, String) = (0, "")
     for (name, t) in a where include(name) {
       guard let u = b[name] else { continue }
-      for (x, y) in zip(t.scalars, u.scalars) where abs(x - y) / max(1, abs(x)) > worst.0 { worst = (abs(x - y) / max(1, abs(x)), name) }
+      for (x, y) in zip(t.scalars, u.scalars) where abs(x - y) / max(1, abs(x)) > worst.0 { worst = (abs(x - y) / max(1, abs(x)), "\(name) (\(x) against \(y))") }
     }
     return worst
   }
@@ -77,7 +77,10 @@ final class DataParallelTrainingTests: XCTestCase {
     print("2 ranks with --sync-bn against 1 process: weights differ by at most \(weights.0) (\(weights.1))")
     XCTAssertLessThanOrEqual(weights.0, 1e-5, "weights: worst \(weights.1)")
     let statistics = worstDifference(a, b) { $0.contains("running_") }
-    XCTAssertLessThanOrEqual(statistics.0, 1e-4, "BatchNorm running statistics (batch variances of maps, more sensitive to rounding): worst \(statistics.1)")
+    // Relative to their size the weights differ by about 1e-4 (the stem's 0.0309 by 3.4e-6),
+    // and the running variances, near 1, by the same order: 2.4e-4 since the loader cuts its
+    // crops at 8-bit levels as torchvision does (under 1e-4 when it rounded them to 16 bits).
+    XCTAssertLessThanOrEqual(statistics.0, 5e-4, "BatchNorm running statistics (batch variances of maps, more sensitive to rounding): worst \(statistics.1)")
     // Training moved the weights well beyond that tolerance, so the comparison says something.
     let start = try EffDxRunner.run(arguments("start", epochs: 1, ["--max-steps", "1", "--lr", "1e-9", "--threads", "1"]))
     XCTAssertEqual(start.status, 0, start.stderr)

@@ -241,7 +241,8 @@ public enum PredictionsReader {
         // refuse the same in their manifests).
         let keys = [PathKey(listed), PathKey(PredictionsReader.absolute(listed, base: base))]
         if let earlier = keys.lazy.compactMap({ out[$0] }).first {
-          throw PredictionsError.badLine(path: path, line: line, reason: "'\(listed)' is listed again (first on line \(earlier.line) as '\(earlier.listed)'): which label is its truth?")
+          let spelled = earlier.listed.utf8.elementsEqual(listed.utf8) ? "" : " as '\(earlier.listed)'"
+          throw PredictionsError.badLine(path: path, line: line, reason: "'\(listed)' is listed again (first on line \(earlier.line)\(spelled)): which label is its truth?")
         }
         for key in keys { out[key] = entry }
       }
