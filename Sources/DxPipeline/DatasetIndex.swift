@@ -66,7 +66,7 @@ public struct DatasetIndex: Equatable, Sendable {
     let sc = header.firstIndex(of: studyColumn), spc = header.firstIndex(of: "split")
     let base = (path as NSString).deletingLastPathComponent
     var raw: [(String, String, String?, String?, Int)] = []
-    var lineOf: [String: Int] = [:]
+    var lineOf: [PathKey: Int] = [:]  // by bytes: Unicode twins are two files
     for (line, row) in rows.dropFirst() {
       guard row.count == header.count else { throw DatasetError(path: path, message: "line \(line): \(row.count) fields, header has \(header.count)") }
       // A label is a class name: spaces around it ("rust ", after a comma and a space) would
@@ -76,7 +76,7 @@ public struct DatasetIndex: Equatable, Sendable {
       guard !label.isEmpty else { throw DatasetError(path: path, message: "line \(line): the label of '\(row[pc])' is empty") }
       let p = row[pc].hasPrefix("/") ? row[pc] : (base as NSString).appendingPathComponent(row[pc])
       // The same image twice would be trained on twice, or land in training and test at once.
-      let key = (p as NSString).standardizingPath
+      let key = PathKey((p as NSString).standardizingPath)
       if let first = lineOf[key] { throw DatasetError(path: path, message: "line \(line): '\(row[pc])' is already listed on line \(first)") }
       lineOf[key] = line
       if let spc, !["", "train", "val", "test"].contains(row[spc]) { throw DatasetError(path: path, message: "line \(line): split must be train, val or test, not '\(row[spc])'") }

@@ -143,6 +143,12 @@ final class DatasetTests: XCTestCase {
     XCTAssertEqual(index.items[2].study, "F2")
     try "path,label,split\na.png,rust,holdout\n".write(toFile: m, atomically: true, encoding: .utf8)
     XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertTrue("\($0)".contains("line 2"), "\($0)") }
+    // One file under two spellings is listed twice; two files whose names differ only in
+    // Unicode normalisation are two files (they were refused as one listed twice).
+    try "path,label\na.png,rust\n./x/../a.png,healthy\n".write(toFile: m, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertTrue("\($0)".contains("line 3: './x/../a.png' is already listed on line 2"), "\($0)") }
+    try "path,label\ncaf\u{E9}.png,rust\ncafe\u{301}.png,healthy\n".write(toFile: m, atomically: true, encoding: .utf8)
+    XCTAssertEqual(try DatasetIndex.manifest(m).items.count, 2)
     // A label with spaces around it is the class without them (it made a class "rust " beside
     // "rust"); an empty label or path is an error at its line (it made a class "").
     try "path, label\na.png, rust\nb.png,rust \nc.png,healthy\n".write(toFile: m, atomically: true, encoding: .utf8)
