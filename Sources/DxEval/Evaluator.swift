@@ -125,11 +125,12 @@ public struct Evaluator: Sendable {
   /// Headline metrics of `b` minus `a` on the rows both share (joined on path), with paired
   /// bootstrap intervals.
   func compare(_ a: PredictionTable, _ b: PredictionTable, otherPath: String, warnings: inout [String]) -> EvaluationReport.Comparison {
-    var indexInB: [PathKey: Int] = [:]  // by bytes: Unicode twins are two files
-    for (i, p) in b.paths.enumerated() { indexInB[PathKey(p)] = i }
+    // By file (`./x.png` is `x.png`), in bytes (Unicode twins are two files).
+    var indexInB: [PathKey: Int] = [:]
+    for (i, p) in b.paths.enumerated() { indexInB[PredictionsReader.fileKey(p)] = i }
     var rowsA: [Int] = [], rowsB: [Int] = []
     for (i, p) in a.paths.enumerated() {
-      if let j = indexInB[PathKey(p)] { rowsA.append(i); rowsB.append(j) }
+      if let j = indexInB[PredictionsReader.fileKey(p)] { rowsA.append(i); rowsB.append(j) }
     }
     if rowsA.count < a.count || rowsB.count < b.count {
       warnings.append("comparison: \(a.count - rowsA.count) rows of this file and \(b.count - rowsB.count) of \(otherPath) have no counterpart and are left out")

@@ -76,7 +76,10 @@ public struct DatasetIndex: Equatable, Sendable {
       guard !label.isEmpty else { throw DatasetError(path: path, message: "line \(line): the label of '\(row[pc])' is empty") }
       let p = row[pc].hasPrefix("/") ? row[pc] : (base as NSString).appendingPathComponent(row[pc])
       // The same image twice would be trained on twice, or land in training and test at once.
-      let key = PathKey((p as NSString).standardizingPath)
+      // As one file however it is spelled: absolute against the working folder (a manifest's
+      // own folder may be relative), then standardised (`sub/../x.jpg` is `x.jpg`).
+      let absolute = p.hasPrefix("/") ? p : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(p)
+      let key = PathKey((absolute as NSString).standardizingPath)
       if let first = lineOf[key] { throw DatasetError(path: path, message: "line \(line): '\(row[pc])' is already listed on line \(first)") }
       lineOf[key] = line
       if let spc, !["", "train", "val", "test"].contains(row[spc]) { throw DatasetError(path: path, message: "line \(line): split must be train, val or test, not '\(row[spc])'") }

@@ -68,11 +68,8 @@ public struct EvaluationTransform: Equatable, Sendable {
   /// decode: a centre crop scales the short side to `resolution / crop_fraction`, a resize
   /// makes both sides `resolution`. Nil (decode whole) when the first step is not geometric.
   public var jpegDecodeShortSide: Int? {
-    switch steps.first {
-    case .centerCrop(let fraction, _)?: return Int((Double(resolution) / fraction).rounded(.up)) + 1
-    case .resize?: return resolution + 1
-    default: return nil
-    }
+    // Evaluation's steps are deterministic, so the photo's size does not enter.
+    steps.first?.decodeShortSide(width: 0, height: 0, size: resolution)
   }
 
   /// Prepares a decoded image (a photo, or a slide tile read in memory).

@@ -142,24 +142,29 @@ public enum TransformSpec: Equatable, Sendable {
   /// The short side a JPEG may be decoded down to (in the DCT domain) when this step comes
   /// first in training's chain, for a `width` x `height` photo: the step still reads at least
   /// `size` + 1 source pixels across each side of what it keeps, so it only ever shrinks, as
-  /// on the full photo. A random resized crop's smallest box is `scale`'s lower bound of the
-  /// area at the most extreme ratio; a phone photo (4000 x 3000) for 224 px with the leaf
-  /// pipeline's crop is decoded at 1/8. Nil (decode whole) for steps that are not geometric.
+  /// on the full photo. A random resized crop's smallest box is the smaller of two: `scale`'s
+  /// lower bound of the area at the most extreme ratio, and the centred box it falls back to
+  /// when no drawn box fits (a photo more elongated than the ratios: its short side times the
+  /// ratio that trims it). A phone photo (4000 x 3000) for 224 px with the leaf pipeline's crop
+  /// is decoded at 1/8. Nil (decode whole) for steps that are not geometric.
   public func decodeShortSide(width: Int, height: Int, size: Int) -> Int? {
     switch self {
     case .randomResizedCrop(let scale, let ratio):
+      let short = Double(Swift.min(width, height))
       let squareness = Swift.min(1, ratio.lowerBound, 1 / ratio.upperBound)
-      let smallestSide = (scale.lowerBound * Double(width) * Double(height) * squareness).squareRoot()
+      let drawn = (scale.lowerBound * Double(width) * Double(height) * squareness).squareRoot()
+      let fallback = short * Swift.min(1, ratio.upperBound, 1 / ratio.lowerBound)
+      let smallestSide = Swift.min(drawn, fallback)
       guard smallestSide >= 1 else { return nil }
-      let side = (Double(size + 1) * Double(Swift.min(width, height)) / smallestSide).rounded(.up)
-      return side < Double(Swift.min(width, height)) ? Int(side) : nil
+      let side = (Double(size + 1) * short / smallestSide).rounded(.up)
+      return side < short ? Int(side) : nil
     case .centerCrop(let fraction, _): return Int((Double(size) / fraction).rounded(.up)) + 1
     case .resize: return size + 1
     default: return nil
     }
   }
 
-  /// Applies a geometric first step (`random_resized_crop`, `center_crop`, `resize`) straight
+  /// Applies a geometric first step (`random_resized_crop`, `center_crop`) straight
   /// to the decoded image, with the same random draws as `apply`, and gives the network-sized
   /// Float image; nil for any other step. Training's loader starts with it, so a photo is never
   /// held as Floats at full size (a 108-megapixel photo: 1.3 GB of Floats, and 6.4 GB at peak
@@ -170,7 +175,7 @@ public enum TransformSpec: Equatable, Sendable {
     case .randomResizedCrop(let scale, let ratio):
       return image.randomResizedCropFloat(size: size, scale: scale, ratio: ratio, using: &rng)
     case .centerCrop(let fraction, let filter): return image.centerCroppedFloat(size: size, cropFraction: fraction, filter: filter)
-    case .resize(let filter): return image.resizedFloat(width: size, height: size, filter: filter, window: (0, 0, size, size))
+    // `resize` stays on the Float path evaluation's `resize` takes (one contract for both).
     default: return nil
     }
   }

@@ -51,7 +51,8 @@ struct YAMLNodeReader {
         continue
       }
       if atLineStart {
-        if c == " " || c == "\t" {
+        // libyaml skips a byte-order mark at the start of any line, as indentation.
+        if c == " " || c == "\t" || c == "\u{FEFF}" {
           indent += 1
           if indent > 4 * maxNesting { throw refuse(line, "indented deeper than \(4 * maxNesting) spaces") }
           continue
@@ -113,7 +114,7 @@ struct YAMLNodeReader {
       }
       if c == "\n" {
         leading = true
-      } else if leading && c != " " && c != "\t" {
+      } else if leading && c != " " && c != "\t" && c != "\u{FEFF}" {
         if c == "-" || c == "?" || c == ":" { indicator = c } else { leading = false }
       }
       if c == "\n" { line += 1 }
@@ -154,7 +155,8 @@ struct YAMLNodeReader {
   }
 
   /// A decimal number, or YAML's `.inf`, `-.inf`, `.nan` (which every range then refuses).
-  /// Not hexadecimal (`0x1p-3`), and not a quoted or `!!str` text that looks like a number.
+  /// Not hexadecimal (`0x1p-3`), and not a quoted text that looks like a number. (An explicit
+  /// `!!str 0.01` still reads as one: Yams tags plain `1e-3` as a string too.)
   static func number(_ n: Node) -> Double? {
     guard let s = plain(n) else { return nil }
     switch s.lowercased() {

@@ -71,11 +71,25 @@ final class OperationsTests: XCTestCase {
         }
       }
     }
+    // The draws, written out here as torchvision's RandomResizedCrop makes them (an area
+    // fraction, a log-uniform ratio, up to ten tries, then x and y): the crop is that box
+    // resized, and the Float crop has the same values.
+    func expectedBox(_ w: Int, _ h: Int, using g: inout SeededGenerator) -> (Int, Int, Int, Int) {
+      for _ in 0..<10 {
+        let target = Double(w * h) * (0.1 + 0.9 * Double(g.nextUniform()))
+        let aspect = exp(log(0.5) + (log(2.0) - log(0.5)) * Double(g.nextUniform()))
+        let cw = Int((target * aspect).squareRoot().rounded()), ch = Int((target / aspect).squareRoot().rounded())
+        if cw > 0 && ch > 0 && cw <= w && ch <= h { return (Int(g.next() % UInt64(w - cw + 1)), Int(g.next() % UInt64(h - ch + 1)), cw, ch) }
+      }
+      return (0, 0, w, h)
+    }
     for seed: UInt64 in 0..<20 {
-      var a = SeededGenerator(seed: seed), b = SeededGenerator(seed: seed)
-      let float = rgb.randomResizedCropFloat(size: 12, scale: 0.1...1, ratio: 0.5...2, using: &a)
-      XCTAssertEqual(float, FloatImage(rgb.randomResizedCrop(size: 12, scale: 0.1...1, ratio: 0.5...2, using: &b)), "seed \(seed)")
-      XCTAssertEqual(a.next(), b.next(), "the same draws")
+      var a = SeededGenerator(seed: seed), b = SeededGenerator(seed: seed), c = SeededGenerator(seed: seed)
+      let (x, y, w, h) = expectedBox(rgb.width, rgb.height, using: &c)
+      let crop = rgb.randomResizedCrop(size: 12, scale: 0.1...1, ratio: 0.5...2, using: &b)
+      XCTAssertEqual(crop, rgb.cropped(x: x, y: y, width: w, height: h).resized(width: 12, height: 12, filter: .bilinear), "seed \(seed)")
+      XCTAssertEqual(rgb.randomResizedCropFloat(size: 12, scale: 0.1...1, ratio: 0.5...2, using: &a), FloatImage(crop), "seed \(seed)")
+      XCTAssertEqual(a.next(), c.next(), "as many draws")
     }
   }
 }

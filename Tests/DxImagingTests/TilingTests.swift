@@ -121,9 +121,6 @@ final class TilingTests: XCTestCase {
     XCTAssertEqual(aniso(SlideTiler(tileSize: 64, overlap: 56, level: 0)), "planned")
   }
 
-  /// A one-level TIFF of 40,000 x 40,000 pixels whose 24,649 tiles all point at one stored
-  /// tile (200 KB on disk): the tissue thumbnail would read 1.6 billion pixels. It is refused
-  /// before anything is read, and a grid of too many tiles before the thumbnail.
   /// A pyramid whose last level is 1 x 1 pixel: the thumbnail was made from it, one pixel of
   /// the whole slide, and a slide half tissue was "no tissue found". The smallest level of at
   /// least 64 pixels a side is read instead.
@@ -143,6 +140,9 @@ final class TilingTests: XCTestCase {
     XCTAssertEqual(plan.records.count, 32, "the left half's 4 x 8 tiles of 64 pixels")
   }
 
+  /// A one-level TIFF of 40,000 x 40,000 pixels whose 24,649 tiles all point at one stored
+  /// tile (200 KB on disk): the tissue thumbnail would read 1.6 billion pixels. It is refused
+  /// before anything is read, and a grid of too many tiles before the thumbnail.
   func testAHugeOneLevelSlide_isRefusedBeforeItsPixelsAreRead() throws {
     let side = 40_000, tile = 256, across = (side + tile - 1) / tile, count = across * across
     var bytes: [UInt8] = []

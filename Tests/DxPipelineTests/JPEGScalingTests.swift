@@ -62,6 +62,13 @@ final class JPEGScalingTests: XCTestCase {
     XCTAssertGreaterThan(try XCTUnwrap(TransformSpec.randomResizedCrop(scale: 0.08...1, ratio: 0.75...1.333).decodeShortSide(width: 4000, height: 3000, size: 224)), 2 * phone)
     XCTAssertGreaterThan(try XCTUnwrap(TransformSpec.randomResizedCrop(scale: 0.5...1, ratio: 0.25...4).decodeShortSide(width: 4000, height: 3000, size: 224)), phone)
     XCTAssertNil(crop.decodeShortSide(width: 300, height: 200, size: 224), "a photo too small to shrink decodes whole")
+    // A photo more elongated than the ratios: no drawn box fits, and the centred fallback is
+    // its short side across, so that side must keep 225 pixels (1/8 gave 150, upsampled).
+    for (w, h) in [(12000, 1200), (1200, 12000), (6000, 1500)] {
+      let side = try XCTUnwrap(crop.decodeShortSide(width: w, height: h, size: 224))
+      let (sw, sh) = JPEGCodec.scaledSize(width: Int32(w), height: Int32(h), minShortSide: side)
+      XCTAssertGreaterThanOrEqual(min(sw, sh), 225, "\(w) x \(h)")
+    }
     XCTAssertNil(TransformSpec.horizontalFlip(p: 0.5).decodeShortSide(width: 4000, height: 3000, size: 224), "later steps would see the whole photo")
     XCTAssertEqual(TransformSpec.centerCrop(cropFraction: 0.875, filter: .bicubic).decodeShortSide(width: 4000, height: 3000, size: 224), 257)
 

@@ -48,12 +48,17 @@ final class PipelineSpecTests: XCTestCase {
   func testExplicitKeys_areRefusedBeforeTheComposerRecurses() throws {
     for (yaml, line) in [("? " + String(repeating: "? ", count: 5000) + "x\n", 1), ("name: p\n? " + String(repeating: "- ", count: 5000) + "x\n", 2),
                          ("name: p\n- " + String(repeating: "? ", count: 5000) + "x\n", 2), ("name: p\ntraining:\n  ? " + String(repeating: "? ", count: 5000) + "x\n", 3),
-                         ("name: p\n? a\n: b\n", 2), ("name: p\n  : b\n", 2)] {
+                         ("name: p\n? a\n: b\n", 2), ("name: p\n  : b\n", 2),
+                         // libyaml skips a byte-order mark at a line's start: it hid the keys.
+                         ("name: p\n\u{FEFF}" + String(repeating: "? ", count: 5000) + "x\n", 2)] {
       XCTAssertThrowsError(try PipelineSpec.parse(yaml, file: "q.yaml")) { error in
         let e = error as? PipelineSpecError
         XCTAssertEqual(e?.line, line, "\(yaml.prefix(30))")
         XCTAssertTrue(e?.message.contains("explicit keys and values") ?? false, "\(error)")
       }
+    }
+    XCTAssertThrowsError(try PipelineSpec.parse("name: p\nx:\n\u{FEFF}" + String(repeating: "- ", count: 5000) + "x\n", file: "q.yaml")) {
+      XCTAssertTrue("\($0)".contains("deeper than"), "a mark before compact dashes: \($0)")
     }
     XCTAssertThrowsError(try EvaluationTransform.decode(json: String(repeating: "? ", count: 5000) + "x", source: "bomb.safetensors")) {
       XCTAssertTrue("\($0)".contains("explicit keys and values"), "\($0)")
@@ -149,6 +154,16 @@ final class DatasetTests: XCTestCase {
     XCTAssertThrowsError(try DatasetIndex.manifest(m)) { XCTAssertTrue("\($0)".contains("line 3: './x/../a.png' is already listed on line 2"), "\($0)") }
     try "path,label\ncaf\u{E9}.png,rust\ncafe\u{301}.png,healthy\n".write(toFile: m, atomically: true, encoding: .utf8)
     XCTAssertEqual(try DatasetIndex.manifest(m).items.count, 2)
+    // A manifest named by a relative path: `sub/../a.png` and the absolute path are `a.png`
+    // (they were two keys, and one photo trained under two labels or in two splits).
+    let previous = FileManager.default.currentDirectoryPath
+    XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(dir.deletingLastPathComponent().path))
+    defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+    let relative = dir.lastPathComponent + "/m.csv"
+    for other in ["sub/../a.png", dir.appendingPathComponent("a.png").path] {
+      try "path,label,split\na.png,rust,train\n\(other),rust,test\n".write(toFile: m, atomically: true, encoding: .utf8)
+      XCTAssertThrowsError(try DatasetIndex.manifest(relative), other) { XCTAssertTrue("\($0)".contains("is already listed on line 2"), "\($0)") }
+    }
     // A label with spaces around it is the class without them (it made a class "rust " beside
     // "rust"); an empty label or path is an error at its line (it made a class "").
     try "path, label\na.png, rust\nb.png,rust \nc.png,healthy\n".write(toFile: m, atomically: true, encoding: .utf8)

@@ -1,6 +1,7 @@
 import DxImaging
 import DxNN
 import DxTensor
+import DxTestSupport
 import Foundation
 import XCTest
 
@@ -160,5 +161,50 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
       try handle.close()
       try refuses(["evaluate", "--predictions", path, "--out", dir + "/r", "--bootstrap", "0"], expected)
     }
+  }
+
+  /// Round eight: joins by file. A prediction took the truth of a manifest line with the same
+  /// text in another folder before the line naming its very file; `./x.png` against `x.png` in
+  /// `--compare` shared "no image" while Unicode twins passed that check and compared 0 rows;
+  /// an empty manifest was blamed on the predictions; a repeated row was named as line 0.
+  func testEvaluatesJoins_areByFile() throws {
+    try FileManager.default.createDirectory(atPath: dir + "/m", withIntermediateDirectories: true)
+    let predictions = try write("path,label,predicted,p_cat,p_dog\n\(dir!)/x.png,,dog,0.1,0.9\n\(dir!)/y.png,,dog,0.2,0.8\n", "p.csv")
+    let manifest = try write("path,label\nx.png,cat\n\(dir!)/x.png,dog\n\(dir!)/y.png,dog\n", "m/labels.csv")
+    let r = try effdx(["evaluate", "--predictions", predictions, "--labels", manifest, "--out", dir + "/r", "--bootstrap", "0"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertEqual((try report(dir + "/r")["overall"] as? [String: Any])?["accuracy"] as? Double, 1, "x.png's own line says dog")
+
+    let spelled = try write("path,label,predicted,p_a,p_b\n./\(nfc),a,a,0.9,0.1\n./x.png,b,b,0.2,0.8\n", "spelled.csv")
+    let plain = try write("path,label,predicted,p_a,p_b\n\(nfc),a,a,0.9,0.1\nx.png,b,a,0.6,0.4\n", "plain.csv")
+    let twins = try write("path,label,predicted,p_a,p_b\n\(nfd),a,a,0.9,0.1\n", "twins.csv")
+    // Relative paths are read against the working folder: run where the files are.
+    let compared = try effdxIn(dir, ["evaluate", "--predictions", spelled, "--compare", plain, "--out", dir + "/c", "--bootstrap", "0"])
+    XCTAssertEqual(compared.status, 0, compared.stderr)
+    XCTAssertEqual((try report(dir + "/c")["comparison"] as? [String: Any])?["n"] as? Int, 2)
+    let none = try effdxIn(dir, ["evaluate", "--predictions", plain, "--compare", twins, "--out", dir + "/t", "--bootstrap", "0"])
+    XCTAssertNotEqual(none.status, 0)
+    XCTAssertTrue(none.stderr.contains("shares no image"), none.stderr)
+
+    let empty = try write("", "empty.csv")
+    try refuses(["evaluate", "--predictions", predictions, "--labels", empty, "--out", dir + "/e", "--bootstrap", "0"], "empty.csv: bad header: a labels manifest needs a header")
+    let repeated = try write("path,label,predicted,p_a,p_b\nx.png,a,a,0.9,0.1\n./x.png,a,b,0.2,0.8\ny.png,b,b,0.3,0.7\n", "repeated.csv")
+    let d = try effdxIn(dir, ["evaluate", "--predictions", repeated, "--out", dir + "/d", "--bootstrap", "0"])
+    XCTAssertEqual(d.status, 0, d.stderr)
+    XCTAssertTrue(d.stdout.contains("repeated.csv:3: path './x.png' is listed again (first on line 2 as 'x.png'") || d.stderr.contains("repeated.csv:3: path './x.png' is listed again (first on line 2 as 'x.png'"), d.stdout + d.stderr)
+  }
+
+  /// Flags that named no folder ended in Foundation's words ("NSCocoaErrorDomain Code=4").
+  func testFolderFlags_areNamed() throws {
+    try refuses(["samples", "--task", "leaf-disease", "--out", "", "--count", "4"], "--out must name a folder", status: 64)
+    try refuses(["bench", "imaging", "--work", "/dev/null"], "--work /dev/null: cannot make the folder", status: 64)
+  }
+
+  /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
+  func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
+    let previous = FileManager.default.currentDirectoryPath
+    XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(folder))
+    defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+    return try effdx(args)
   }
 }

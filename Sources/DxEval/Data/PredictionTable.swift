@@ -45,6 +45,9 @@ public struct PredictionTable: Sendable {
   public var probabilities: [Double] = []
   /// Rows left out, with the reason.
   public var issues: [RowIssue] = []
+  /// The file line of each row, when the table was read from a file (empty otherwise): an
+  /// issue found after reading (a path listed again) names its line.
+  public var lines: [Int] = []
 
   public init(classes: [String]) { self.classes = classes }
 
@@ -87,6 +90,7 @@ public struct PredictionTable: Sendable {
     t.studies = indices.map { studies[$0] }
     t.truth = indices.map { truth[$0] }
     t.predicted = indices.map { predicted[$0] }
+    if lines.count == count { t.lines = indices.map { lines[$0] } }
     t.probabilities.reserveCapacity(indices.count * k)
     for i in indices { t.probabilities.append(contentsOf: probabilities[(i * k)..<((i + 1) * k)]) }
     return t

@@ -46,6 +46,7 @@ public enum PredictionsReader {
         table.studies += part.studies
         table.truth += part.truth
         table.predicted += part.predicted
+        table.lines += part.lines
         table.probabilities += part.probabilities
         table.issues += part.issues
       }
@@ -74,7 +75,7 @@ public enum PredictionsReader {
   static func refuseBinary(_ bytes: CSVRecords.Bytes, path: String) throws {
     guard let base = bytes.baseAddress, let hit = memchr(base, 0, bytes.count) else { return }
     let offset = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
-    let line = 1 + bytes[..<offset].filter { $0 == 0x0A }.count
+    let line = bytes[..<offset].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
     throw PredictionsError.badLine(path: path, line: line, reason: "a NUL byte at byte \(offset): not a text file")
   }
 
@@ -145,7 +146,9 @@ public enum PredictionsReader {
       var study = studyColumn.map { fields[$0].string(bytes) } ?? ""
       let label: String
       if let truth {
-        guard let t = truth[PathKey(rowPath)] ?? truth[PathKey(PredictionsReader.absolute(rowPath, base: FileManager.default.currentDirectoryPath))] else {
+        // The manifest line naming this very file first, then one listing the same text (a
+        // manifest of `class/x.png` for predictions of `/data/holdout/class/x.png`).
+        guard let t = truth[fileKey(rowPath)] ?? truth[PathKey(rowPath)] else {
           return issue("path '\(rowPath)' is not in the labels manifest")
         }
         label = t.label
@@ -176,16 +179,23 @@ public enum PredictionsReader {
       table.studies.append(study)
       table.truth.append(Int32(y))
       table.predicted.append(Int32(p))
+      table.lines.append(line)
     }
   }
 
   /// A path listed twice would count twice: the first row stays, later ones are issues.
   static func dropDuplicates(_ t: PredictionTable, path: String) -> PredictionTable {
     // By bytes: two files whose names differ only in Unicode normalisation are two files.
-    var seen = Set<PathKey>(), keep: [Int] = [], issues = t.issues
-    let cwd = FileManager.default.currentDirectoryPath
+    var first: [PathKey: Int] = [:], keep: [Int] = [], issues = t.issues
+    func line(_ i: Int) -> Int { t.lines.count == t.count ? t.lines[i] : 0 }
     for (i, p) in t.paths.enumerated() {
-      if seen.insert(PathKey(absolute(p, base: cwd))).inserted { keep.append(i) } else { issues.append(RowIssue(file: path, line: 0, reason: "path '\(p)' is listed again (the first row is used)")) }
+      let key = fileKey(p)
+      if let earlier = first[key] {
+        issues.append(RowIssue(file: path, line: line(i), reason: "path '\(p)' is listed again (first on line \(line(earlier)) as '\(t.paths[earlier])'; the first row is used)"))
+      } else {
+        first[key] = i
+        keep.append(i)
+      }
     }
     guard keep.count < t.count else { return t }
     var out = t.subset(keep)
@@ -201,6 +211,10 @@ public enum PredictionsReader {
     case .failure(let e): throw PredictionsError.cannotRead(path: path, reason: e.reason)
     }
   }
+
+  /// A path's file, by bytes: made absolute against the working folder and standardised, so
+  /// `x.png`, `./x.png` and its absolute path are one file (symbolic links are not followed).
+  public static func fileKey(_ path: String) -> PathKey { PathKey(absolute(path, base: FileManager.default.currentDirectoryPath)) }
 
   /// `path` made absolute against `base` and standardised, for joining files named differently
   /// (a manifest lists `class/x.png`, a prediction `/data/holdout/class/x.png`).
@@ -246,6 +260,8 @@ public enum PredictionsReader {
         }
         for key in keys { out[key] = entry }
       }
+      // An empty file (or a byte-order mark alone) has no header at all.
+      guard width > 0 else { throw PredictionsError.badHeader(path: path, reason: "a labels manifest needs a header with 'path' and 'label' columns") }
     }
     return out
   }

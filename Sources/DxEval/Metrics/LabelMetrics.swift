@@ -31,7 +31,13 @@ public struct LabelMetrics: Equatable, Sendable {
   /// The same from rows' true and predicted class indices (all rows, or `rows`), through the
   /// sums alone: no classes x classes matrix (two of them for 40,000 classes were 25 GB).
   public init(truth: [Int32], predicted: [Int32], rows: [Int]? = nil, classes: [String], warn: ((String) -> Void)? = nil) {
-    let k = classes.count
+    let counts = Self.classCounts(truth: truth, predicted: predicted, rows: rows, classCount: classes.count)
+    self.init(truePositives: counts.truePositives, predicted: counts.predicted, actual: counts.actual, classes: classes, warn: warn)
+  }
+
+  /// Per class: true positives, times predicted and times true, over `rows` (all by default):
+  /// all a matrix's metrics read of it.
+  public static func classCounts(truth: [Int32], predicted: [Int32], rows: [Int]? = nil, classCount k: Int) -> (truePositives: [Int], predicted: [Int], actual: [Int]) {
     var tp = [Int](repeating: 0, count: k), predictedCounts = tp, actual = tp
     func add(_ i: Int) {
       let y = Int(truth[i]), p = Int(predicted[i])
@@ -40,7 +46,7 @@ public struct LabelMetrics: Equatable, Sendable {
       if y == p { tp[y] += 1 }
     }
     if let rows { for i in rows { add(i) } } else { for i in truth.indices { add(i) } }
-    self.init(truePositives: tp, predicted: predictedCounts, actual: actual, classes: classes, warn: warn)
+    return (tp, predictedCounts, actual)
   }
 
   /// The same from the matrix's diagonal (`tp`), column sums (`predicted`) and row sums

@@ -126,10 +126,18 @@ enum SlideLayout {
     return size("Y").map { (x, $0) }
   }
 
-  /// The value of ` name="..."` in a tag's text.
+  /// The value of `name="..."` (or `'...'`) in a tag's text, the name after any XML white
+  /// space (attributes are often one per line).
   static func attribute(_ name: String, in tag: Substring) -> String? {
-    guard let r = tag.range(of: " \(name)=\"") else { return nil }
-    return String(tag[r.upperBound...].prefix { $0 != "\"" })
+    var rest = tag[...]
+    while let r = rest.range(of: "\(name)=") {
+      let before = r.lowerBound == tag.startIndex ? nil : tag[tag.index(before: r.lowerBound)]
+      if let before, " \t\r\n".contains(before), let quote = tag[r.upperBound...].first, quote == "\"" || quote == "'" {
+        return String(tag[tag.index(after: r.upperBound)...].prefix { $0 != quote })
+      }
+      rest = tag[r.upperBound...]
+    }
+    return nil
   }
 
 }

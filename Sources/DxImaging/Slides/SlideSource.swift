@@ -27,6 +27,10 @@ public struct SlideLevel: Equatable, Sendable, Codable {
   public var index: Int
   public var width: Int, height: Int
   public var mppX: Double?, mppY: Double?
+
+  /// Whether pixels of `x` by `y` microns are not square (more than 1% apart): a level chosen
+  /// by microns per pixel would be right along one axis only.
+  public static func nonSquare(_ x: Double, _ y: Double) -> Bool { abs(x - y) > 0.01 * max(x, y) }
   /// The stored tile size, when the level is tiled and the backend says.
   public var tileWidth: Int?, tileHeight: Int?
 

@@ -87,7 +87,7 @@ public struct SlideTiler {
       let base = reader.pyramid[0]
       // Non-square pixels (X and Y resolutions that differ): a level chosen by X alone was
       // cut at the wrong scale along Y in silence.
-      if baseMPP == nil, let x = base.mppX, let y = base.mppY, abs(x - y) > 0.01 * max(x, y) {
+      if baseMPP == nil, let x = base.mppX, let y = base.mppY, SlideLevel.nonSquare(x, y) {
         throw ImageError.unsupported(path: slide, reason: String(format: "its pixels are not square (%.4f um/px across, %.4f down): a level chosen by microns per pixel would be right along one axis only; choose a level (--level)", x, y))
       }
       let mpps = reader.pyramid.map { l in (baseMPP.map { $0 * Double(base.width) / Double(l.width) }) ?? l.mppX ?? .infinity }

@@ -141,12 +141,8 @@ extension Trainer {
   /// classes matrix was 80 GB at 100,000 classes.
   func summedLabelMetrics(truth: [Int32], predicted: [Int32], acrossRanks: Bool) throws -> LabelMetrics {
     let k = classes.count
-    var counts = [Double](repeating: 0, count: 3 * k)  // true positives, predicted, actual
-    for (y, p) in zip(truth, predicted) {
-      if y == p { counts[Int(y)] += 1 }
-      counts[k + Int(p)] += 1
-      counts[2 * k + Int(y)] += 1
-    }
+    let mine = LabelMetrics.classCounts(truth: truth, predicted: predicted, classCount: k)
+    var counts = (mine.truePositives + mine.predicted + mine.actual).map(Double.init)
     if acrossRanks, let group = parallel { try group.sum(&counts) }
     let part = { (i: Int) in counts[(i * k)..<((i + 1) * k)].map { Int($0) } }
     return LabelMetrics(truePositives: part(0), predicted: part(1), actual: part(2), classes: classes)

@@ -29,21 +29,25 @@ struct BenchImagingCommand: ParsableCommand {
     let model = try checkpoint.map { path in
       do { return try TaskCheckpoint.load(path) } catch { throw CommandFailure("--checkpoint \(path): \(error)") }
     }
-    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    do { try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true) } catch {
+      throw ValidationError("--work \(work): cannot make the folder (\((error as NSError).localizedFailureReason ?? "it is a file, or not writable"))")
+    }
     let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
     let path = slide ?? (work as NSString).appendingPathComponent("slide_8192_jpeg.tif")
     if slide == nil && !FileManager.default.fileExists(atPath: path) { try Self.makeSlide(path) }
     let reader = try TIFFReader(path: path)
     let level = reader.levels[0]
     let tiles = TileGrid(levelWidth: level.width, levelHeight: level.height, tileSize: 256).tiles
+    guard !tiles.isEmpty else { throw CommandFailure("--slide \(path): no 256-pixel tile fits its level 0 (\(level.width) x \(level.height))") }
     var t0 = Date()
     for t in tiles { _ = try reader.readRegion(level: 0, x: t.x, y: t.y, width: t.width, height: t.height) }
     let single = Double(tiles.count) / Date().timeIntervalSince(t0)
     // One reader per thread (libtiff handles are not shared).
     t0 = Date()
+    // The same tiles as the one-thread pass (which would have thrown on a failed read).
     DispatchQueue.concurrentPerform(iterations: threadCount) { w in
       guard let r = try? TIFFReader(path: path) else { return }
-      for t in Swift.stride(from: w, to: tiles.count, by: threadCount) { _ = try? r.readRegion(level: 0, x: tiles[t].x, y: tiles[t].y, width: 256, height: 256) }
+      for t in Swift.stride(from: w, to: tiles.count, by: threadCount) { _ = try? r.readRegion(level: 0, x: tiles[t].x, y: tiles[t].y, width: tiles[t].width, height: tiles[t].height) }
     }
     let parallel = Double(tiles.count) / Date().timeIntervalSince(t0)
     print(String(format: "tile extraction, %@ (%d x %d, %@): %.0f tiles/s on 1 thread, %.0f tiles/s on %d threads", (path as NSString).lastPathComponent, level.width, level.height, level.compression, single, parallel, threadCount))

@@ -68,7 +68,7 @@ struct DiagnoseCommand: ParsableCommand {
       }
       if spec.tiling == nil { Console.warning("--pipeline \(pipeline) has no tiling block: slides are cut with the defaults (diagnose reads only a pipeline's tiling; the checkpoint brings its evaluation transform)") }
     }
-    let tiling = try tilingOptions.tiling(slideSpec?.tiling ?? PipelineSpec.Tiling(mpp: 0.5), defaultTileSize: ckpt.evaluation.resolution)
+    let tiling = try tilingOptions.tiling(slideSpec?.tiling ?? PipelineSpec.Tiling(mpp: 0.5), defaultTileSize: ckpt.evaluation.resolution, defaultSource: "the checkpoint's resolution")
     let aggregation = task?.slideAggregation(ckpt.classes) ?? .meanProbability
     var slides = SlideDiagnoser(predictor: predictor, tiling: tiling, aggregation: aggregation)
     slides.baseMPP = tilingOptions.baseMPP

@@ -65,7 +65,7 @@ struct EvaluateCommand: ParsableCommand {
       guard let second = read.reordered(to: table.classes) else {
         throw ValidationError("--compare \(compare) has classes \(read.classes.joined(separator: ", ")), not the predictions' \(table.classes.joined(separator: ", ")): there is nothing to compare")
       }
-      guard !Set(second.paths).isDisjoint(with: table.paths) else {
+      guard !Set(second.paths.map(PredictionsReader.fileKey)).isDisjoint(with: table.paths.map(PredictionsReader.fileKey)) else {
         throw CommandFailure("--compare \(compare) shares no image with \(predictions): there is nothing to compare")
       }
       other = (compare, second)

@@ -105,7 +105,7 @@ struct InspectCommand: ParsableCommand {
   /// ", 0.2500 um/px", or both axes when the pixels are not square.
   static func micronsPerPixel(_ x: Double?, _ y: Double?) -> String {
     guard let x else { return "" }
-    guard let y, abs(x - y) > 0.01 * max(x, y) else { return String(format: ", %.4f um/px", x) }
+    guard let y, SlideLevel.nonSquare(x, y) else { return String(format: ", %.4f um/px", x) }
     return String(format: ", %.4f x %.4f um/px (not square)", x, y)
   }
 }
@@ -199,7 +199,7 @@ struct TileCommand: ParsableCommand {
     // The pipeline, the flags and the slide (its levels, the plan of tiles) are checked before
     // the output is touched: a missing slide or a bad --level removed the last run's tiles.
     let base = try pipeline.map { try PipelineSpec.load(path: $0).tiling ?? PipelineSpec.Tiling() } ?? PipelineSpec.Tiling()
-    let t = try tilingOptions.tiling(base, defaultTileSize: 256)
+    let t = try tilingOptions.tiling(base, defaultTileSize: 256, defaultSource: "tile's default of 256")
     var tiler = SlideTiler(tileSize: t.tileSize!, overlap: t.overlap, level: t.level, targetMPP: t.mpp, minTissue: t.minTissue)
     tiler.baseMPP = tilingOptions.baseMPP
     let start = Date()

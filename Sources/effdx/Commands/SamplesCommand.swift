@@ -15,6 +15,7 @@ struct SamplesCommand: ParsableCommand {
 
   func validate() throws {
     guard (4...100_000).contains(count) else { throw ValidationError("--count must be in 4...100000, not \(count)") }
+    guard !out.isEmpty else { throw ValidationError("--out must name a folder") }
   }
 
   /// Written first into `--out`: what made the folder, so that a later `samples` may replace it

@@ -25,8 +25,9 @@ struct TilingOptions: ParsableArguments {
     if let baseMPP, !(baseMPP.isFinite && (0.01...100).contains(baseMPP)) { throw ValidationError("--base-mpp must be in 0.01...100 microns per pixel, not \(baseMPP)") }
   }
 
-  /// `base` with the flags applied, checked; a tile size neither gives is `defaultTileSize`.
-  func tiling(_ base: PipelineSpec.Tiling, defaultTileSize: Int) throws -> PipelineSpec.Tiling {
+  /// `base` with the flags applied, checked; a tile size neither gives is `defaultTileSize`,
+  /// which `defaultSource` names in messages ("the checkpoint's resolution").
+  func tiling(_ base: PipelineSpec.Tiling, defaultTileSize: Int, defaultSource: String) throws -> PipelineSpec.Tiling {
     var t = base
     if t.tileSize == nil { t.tileSize = defaultTileSize }
     if let tileSize {
@@ -47,7 +48,7 @@ struct TilingOptions: ParsableArguments {
       // Named where it came from: the flag, or the pipeline's tiling block (a message about
       // --overlap for a value the user never typed).
       let source = overlap != nil ? "--overlap" : "the pipeline's tiling.overlap"
-      throw ValidationError("\(source) must be in 0..<\(t.tileSize!) (the tile size\(tileSize == nil && base.tileSize == nil ? ", the checkpoint's resolution when tiling gives no tile_size" : "")), not \(t.overlap)")
+      throw ValidationError("\(source) must be in 0..<\(t.tileSize!) (the tile size\(tileSize == nil && base.tileSize == nil ? ", \(defaultSource) when tiling gives no tile_size" : "")), not \(t.overlap)")
     }
     if let minTissue {
       guard (0...1).contains(minTissue) else { throw ValidationError("--min-tissue must be in 0...1, not \(minTissue)") }
