@@ -82,6 +82,9 @@ public final class BatchLoader: Sequence, IteratorProtocol {
     // step cuts its crop from the decoded samples: no full-size Float copy.
     let shortSide: ((Int, Int) -> Int?)? = spec.jpegScaling ? { w, h in first?.decodeShortSide(width: w, height: h, size: size) } : nil
     let decoded = try ImageDecoder.decode(path: item.path, limits: limits, shortSide: shortSide)
+    if case .centerCrop(let fraction, _)? = first {
+      try EvaluationTransform.checkCropBudget(width: decoded.width, height: decoded.height, fraction: fraction, resolution: size, maxPixels: spec.maxPixels, source: item.path)
+    }
     var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) << 40) ^ (UInt64(position) &* 0xD1B5_4A32_D192_ED03))
     var transforms = spec.trainTransforms[...]
     var image: FloatImage

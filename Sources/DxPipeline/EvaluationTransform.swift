@@ -107,6 +107,12 @@ public struct EvaluationTransform: Equatable, Sendable {
   /// A centre crop first scales the whole image: refuse a scale whose result would exceed the
   /// pixel budget (a 1 x 1,000,000 strip would otherwise become a 256 x 256,000,000 image).
   func checkCropBudget(width: Int, height: Int, fraction: Double, source: String) throws {
+    try Self.checkCropBudget(width: width, height: height, fraction: fraction, resolution: resolution, maxPixels: maxPixels, source: source)
+  }
+
+  /// The same check for any resolution and budget: training's loader makes it too, so a file
+  /// evaluation refuses is not trained on.
+  public static func checkCropBudget(width: Int, height: Int, fraction: Double, resolution: Int, maxPixels: Int, source: String) throws {
     let short = Double(max(1, min(width, height))), long = Double(max(width, height))
     let scaled = (Double(resolution) / fraction).rounded(.down)
     let pixels = scaled * (long * scaled / short).rounded(.down)

@@ -260,6 +260,22 @@ final class DatasetTests: XCTestCase {
     XCTAssertGreaterThan(Set(sample).count, 100)
   }
 
+  /// A centre crop first in training refuses what evaluation refuses: a strip too elongated
+  /// for its budget (train took it while diagnose refused it).
+  func testTrainingsCentreCrop_refusesWhatEvaluationRefuses() throws {
+    let path = dir.appendingPathComponent("strip.png").path
+    try PNGCodec.write(Image(width: 1, height: 200_000, channels: 3, samples: .uint8([UInt8](repeating: 90, count: 600_000))), to: path)
+    var spec = PipelineSpec(name: "t")
+    spec.resolution = 32
+    spec.maxPixels = 1_000_000
+    spec.trainTransforms = [.centerCrop(cropFraction: 0.875, filter: .bicubic)]
+    spec.evalTransforms = spec.trainTransforms
+    let loader = BatchLoader(items: [.init(path: path, label: 0)], spec: spec, training: true, seed: 1)
+    XCTAssertThrowsError(try loader.sample(0)) { XCTAssertTrue("\($0)".contains("too elongated for a centre crop to 32 px"), "\($0)") }
+    let evaluation = try EvaluationTransform(spec: spec)
+    XCTAssertThrowsError(try evaluation.prepare(path: path)) { XCTAssertTrue("\($0)".contains("too elongated"), "\($0)") }
+  }
+
   /// The network's inputs are the transformed image's values, each `(v - mean) / std` of its
   /// channel exactly (the vectorised steps and the scalar tail alike: 7 x 7 x 3 = 147 values is
   /// three steps of 48 and one pixel; 8 x 8 x 3 = 192 is four steps).
