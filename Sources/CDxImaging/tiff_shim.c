@@ -94,9 +94,11 @@ int dx_tiff_set_colormap(TIFF *tif, const uint16_t *r, const uint16_t *g, const 
   return TIFFSetField(tif, TIFFTAG_COLORMAP, r, g, b) == 1 ? 0 : -1;
 }
 
-int dx_tiff_get_bytecounts(TIFF *tif, int tiled, uint64_t **counts) {
-  uint64_t *c = NULL;
-  if (TIFFGetField(tif, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &c) != 1 || !c) return -1;
-  *counts = c;
+int dx_tiff_block_bytecount(TIFF *tif, uint32_t block, uint64_t *count) {
+  // One entry, read on demand (the file is opened with "O"), never the whole table.
+  int err = 0;
+  uint64_t c = TIFFGetStrileByteCountWithErr(tif, block, &err);
+  if (err) return -1;
+  *count = c;
   return 0;
 }

@@ -200,6 +200,31 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     try refuses(["bench", "imaging", "--work", "/dev/null"], "--work /dev/null: cannot make the folder", status: 64)
   }
 
+  /// 1,000 pages sharing one table of 4 million tiles (32 MB on disk): every directory read the
+  /// whole table when it was opened, 32 GB of reading before a line was printed (21 s for a
+  /// quarter of it). The tables are now read entry by entry, when a tile is.
+  func testPagesSharingAHugeTileTable_openAtOnce() throws {
+    func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    func le16(_ v: Int) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    let across = 2000, tiles = across * across, pages = 1000
+    let offsets = 8, counts = offsets + 4 * tiles, directories = counts + 4 * tiles
+    var bytes = [UInt8]("II*\0".utf8) + le32(directories)
+    bytes += [UInt8](repeating: 0, count: 4 * tiles) + [UInt8](repeating: 1, count: 4 * tiles)
+    let entries: [(Int, Int, Int, Int)] = [(256, 4, 1, 256 * across), (257, 4, 1, 256 * across), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+                                           (277, 3, 1, 1), (322, 3, 1, 256), (323, 3, 1, 256), (324, 4, tiles, offsets), (325, 4, tiles, counts)]
+    let size = 2 + 12 * entries.count + 4
+    for page in 0..<pages {
+      bytes += le16(entries.count)
+      for (tag, type, count, value) in entries { bytes += le16(tag) + le16(type) + le32(count) + (type == 3 && count == 1 ? le16(value) + [0, 0] : le32(value)) }
+      bytes += le32(page == pages - 1 ? 0 : directories + (page + 1) * size)
+    }
+    let path = dir + "/shared-table.tif"
+    XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+    let r = try effdx(["inspect", path])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertTrue(r.stdout.contains("level 0: 512000 x 512000, tiles 256 x 256"), r.stdout)
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

@@ -49,7 +49,7 @@ int dx_tiff_get_extrasamples(TIFF *tif, uint16_t *count, const uint16_t **types)
 int dx_tiff_get_subifds(TIFF *tif, uint16_t *count, const uint64_t **offsets);
 int dx_tiff_get_colormap(TIFF *tif, const uint16_t **r, const uint16_t **g, const uint16_t **b);
 /// The current directory's tile (or strip) byte counts, one per block.
-int dx_tiff_get_bytecounts(TIFF *tif, int tiled, uint64_t **counts);
+int dx_tiff_block_bytecount(TIFF *tif, uint32_t block, uint64_t *count);
 
 int dx_tiff_set_u16(TIFF *tif, uint32_t tag, uint16_t value);
 int dx_tiff_set_u32(TIFF *tif, uint32_t tag, uint32_t value);

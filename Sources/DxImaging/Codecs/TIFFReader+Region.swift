@@ -105,9 +105,8 @@ extension TIFFReader {
     let index = b.tiled ? TIFFComputeTile(tif, UInt32(bx * b.width), UInt32(by * b.height), 0, 0) : TIFFComputeStrip(tif, UInt32(by * b.height), 0)
     let count = Int(b.tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif))
     guard Int(index) < count else { throw ImageError.corrupt(path: path, reason: "\(what): no such block") }
-    var sizes: UnsafeMutablePointer<UInt64>? = nil
-    guard dx_tiff_get_bytecounts(tif, b.tiled ? 1 : 0, &sizes) == 0, let sizes else { throw ImageError.corrupt(path: path, reason: "\(what): no byte counts") }
-    let stored = sizes[Int(index)]
+    var stored: UInt64 = 0
+    guard dx_tiff_block_bytecount(tif, index, &stored) == 0 else { throw ImageError.corrupt(path: path, reason: "\(what): no byte count") }
     guard stored > 0 else { throw ImageError.corrupt(path: path, reason: "\(what): empty (0 bytes of JPEG 2000)") }
     guard stored <= UInt64(limits.maxTiffAllocation) else {
       throw ImageError.corrupt(path: path, reason: "\(what): \(stored) bytes of JPEG 2000 (at most \(limits.maxTiffAllocation))")
