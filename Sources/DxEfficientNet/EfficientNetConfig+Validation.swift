@@ -21,8 +21,9 @@ extension EfficientNetConfig {
     try check(widthMultiplier.isFinite && (0.05...8).contains(widthMultiplier), "widthMultiplier", widthMultiplier, "0.05...8")
     try check(depthMultiplier.isFinite && (0.05...8).contains(depthMultiplier), "depthMultiplier", depthMultiplier, "0.05...8")
     try check((16...2048).contains(resolution), "resolution", resolution, "16...2048")
-    try check((0...1).contains(dropRate), "dropRate", dropRate, "0...1")
-    try check((0...1).contains(dropPathRate), "dropPathRate", dropPathRate, "0...1")
+    // Below 1: a rate of 1 keeps nothing (Dropout's scale 1 / (1 - rate) is infinite).
+    try check(dropRate >= 0 && dropRate < 1, "dropRate", dropRate, "[0, 1)")
+    try check(dropPathRate >= 0 && dropPathRate < 1, "dropPathRate", dropPathRate, "[0, 1)")
     try check(bnEps.isFinite && bnEps > 0 && bnEps <= 1, "bnEps", bnEps, "(0, 1]")
     try check((0...1).contains(bnMomentum), "bnMomentum", bnMomentum, "0...1")
     try check((1...1024).contains(stemChannels), "stemChannels", stemChannels, "1...1024")
@@ -36,7 +37,12 @@ extension EfficientNetConfig {
       do { raw = try BlockArgs(decoding: s) } catch { throw EfficientNetConfigError(field: "stages[\(i)]", reason: "\(error)") }
       try check((1...64).contains(raw.repeats), "stages[\(i)] repeats", raw.repeats, "1...64")
       try check((1...15).contains(raw.kernel), "stages[\(i)] kernel", raw.kernel, "1...15")
-      try check((1...4).contains(raw.stride), "stages[\(i)] stride", raw.stride, "1...4")
+      // Symmetric padding centres an odd kernel only: an even one shrank each block's map by
+      // a pixel, and the residual's shapes no longer matched (a trap).
+      try check(padding != .symmetric || raw.kernel % 2 == 1, "stages[\(i)] kernel", raw.kernel, "odd kernels (symmetric padding)")
+      // EfficientNet halves a map or keeps it; `featureMapSide`, which the BatchNorm checks
+      // read, counts on it (a stride of 4 made a 1 x 1 map it took for 2 x 2).
+      try check((1...2).contains(raw.stride), "stages[\(i)] stride", raw.stride, "1...2")
       try check(raw.expandRatio.isFinite && (0.1...16).contains(raw.expandRatio), "stages[\(i)] expansion", raw.expandRatio, "0.1...16")
       try check((1...4096).contains(raw.outChannels), "stages[\(i)] channels", raw.outChannels, "1...4096")
       try check(raw.seRatio.isFinite && (0...1).contains(raw.seRatio), "stages[\(i)] se ratio", raw.seRatio, "0...1")

@@ -58,6 +58,30 @@ final class BlockArgsTests: XCTestCase {
 }
 
 final class VariantTests: XCTestCase {
+  /// Round nine of the audit: values inside the old ranges that the layers cannot build
+  /// trapped in train, forward and diagnose (a dropout of 1, an even kernel with symmetric
+  /// padding, a stride of 4 the BatchNorm checks took for 2). Each names its field.
+  func testConfigsTheLayersCannotBuild_areRefusedNamingTheField() throws {
+    var base = try XCTUnwrap(Variants.named("efficientnet_lite0"))
+    base.numClasses = 3
+    func refused(_ edit: (inout EfficientNetConfig) -> Void, _ field: String) {
+      var c = base
+      edit(&c)
+      XCTAssertThrowsError(try c.validate(), field) { XCTAssertEqual(($0 as? EfficientNetConfigError)?.field, field, "\($0)") }
+    }
+    refused({ $0.dropRate = 1 }, "dropRate")
+    refused({ $0.dropPathRate = 1 }, "dropPathRate")
+    refused({ $0.stages[6] = "ir_r1_k2_s1_e6_c320" }, "stages[6] kernel")
+    refused({ $0.stages[1] = "ir_r2_k3_s4_e6_c24" }, "stages[1] stride")
+    var same = base
+    same.padding = .same
+    same.stages[6] = "ir_r1_k2_s1_e6_c320"
+    XCTAssertNoThrow(try same.validate(), "SAME padding places any kernel")
+    let logits = try EfficientNet(same, seed: 1).forward(Tensor(shape: [1, 32, 32, 3], scalars: [Float](repeating: 0.5, count: 32 * 32 * 3)), mode: .inference)
+    XCTAssertEqual(logits.shape, [1, 3])
+    XCTAssertNoThrow(try base.validate())
+  }
+
   func testParameterCounts_equalTimmsWith1000Classes() throws {
     let expected: [String: Int] = [
       "efficientnet_b0": 5_288_548, "efficientnet_b1": 7_794_184, "efficientnet_b2": 9_109_994,
