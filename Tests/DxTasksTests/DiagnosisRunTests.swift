@@ -10,6 +10,17 @@ import XCTest
 
 /// The diagnosis parts on real files: a tiny random network, PNG photos written to disk.
 final class DiagnosisRunTests: XCTestCase {
+  /// A hashed overlay name (`d_x_<hash>`, for two files named `d_x`) that is a third file's
+  /// own name is hashed again: two overlays shared one name and one was lost.
+  func testAHashedNameThatIsAnotherFilesName_isHashedAgain() {
+    let first = "/r/d/x.png", second = "/r/e/d/x.png"
+    let hashed = "d_x_" + OutputNames.hash(DiagnosisRun.key(first))
+    let third = "/r/d/x_" + String(hashed.dropFirst(4)) + ".png"
+    let names = OutputNames(job: [first, second, third], earlier: [])
+    XCTAssertEqual(DiagnosisRun.flatName(third), hashed, "the third file's own name is the first's hashed one")
+    XCTAssertEqual(Set([first, second, third].map(names.name)).count, 3, [first, second, third].map(names.name).joined(separator: ", "))
+  }
+
   var dir: String!
   static let classes = ["Pepper,_bell___Bacterial_spot", "Tomato___\"healthy\""]
 

@@ -225,6 +225,32 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertTrue(r.stdout.contains("level 0: 512000 x 512000, tiles 256 x 256"), r.stdout)
   }
 
+  /// Round nine: heatmaps never replace the run's own files or its inputs. A slide's
+  /// `<stem>_tiles.csv` in --heatmaps replaced a predictions file of that name (its rows lost),
+  /// and an overlay replaced an input photo of its name; a hashed overlay name that was another
+  /// file's plain name, and a name past the file system's limit, lost an overlay.
+  func testHeatmaps_neverReplaceTheRunsFilesOrInputs() throws {
+    let ckpt = try checkpoint("maps")
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    try photo(dir + "/in/a.png")
+    try photo(dir + "/in/in_a_gradcam_a.png", w: 30, h: 30)
+    try photo(dir + "/in/in_a_gradcam_b.png", w: 31, h: 30)
+    let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/in/in_a_gradcam_a.png")) + Data(contentsOf: URL(fileURLWithPath: dir + "/in/in_a_gradcam_b.png"))
+    let r = try effdx(["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/in/in_a_gradcam_a.csv", "--heatmaps", dir + "/in"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/in/in_a_gradcam_a.png")) + Data(contentsOf: URL(fileURLWithPath: dir + "/in/in_a_gradcam_b.png")), before, "no input replaced")
+    XCTAssertTrue(r.stdout.contains("is this run's output or one of its inputs") || r.stderr.contains("is this run's output or one of its inputs"), r.stdout + r.stderr)
+    XCTAssertEqual(try String(contentsOfFile: dir + "/in/in_a_gradcam_a.csv", encoding: .utf8).split(separator: "\n").count, 4, "a header and three rows")
+
+    // A name past the file system's limit is cut and hashed: the overlay is written.
+    let long = dir + "/" + String(repeating: "f", count: 200)
+    try FileManager.default.createDirectory(atPath: long, withIntermediateDirectories: true)
+    try photo(long + "/" + String(repeating: "g", count: 200) + ".png")
+    let l = try effdx(["diagnose", "--checkpoint", ckpt, "--input", long, "--out", dir + "/long.csv", "--heatmaps", dir + "/maps"])
+    XCTAssertEqual(l.status, 0, l.stderr)
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/maps").count, 1, l.stdout + l.stderr)
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

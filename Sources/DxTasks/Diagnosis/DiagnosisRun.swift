@@ -139,6 +139,9 @@ public struct DiagnosisRun {
     let names = OutputNames(
       job: jobFiles.isEmpty ? inputs.files.map(\.path) : jobFiles, earlier: out.existing.compactMap { $0.fields.first })
     func slideName(_ path: String) -> String { names.sharesItsStem(path) ? path : Self.stem(path) }
+    // What a heatmap or overlay may never replace: this run's outputs and the job's inputs (a
+    // slide's `<name>_tiles.csv` in --heatmaps replaced a predictions file of that name).
+    let kept = Set(([output, errorsPath, DiagnosisMeta.path(forOutput: output)] + (jobFiles.isEmpty ? inputs.files.map(\.path) : jobFiles)).map(Self.identity))
     // Photos are decoded and prepared a batch at a time on `workers` threads, between forward
     // passes or `readAhead` batches ahead.
     let evaluation = predictor.evaluation
@@ -157,7 +160,7 @@ public struct DiagnosisRun {
         case .probabilities(let p):
           try profile.measure(.write) { try record(file, study: "", probs: p) }
           if let heatmaps {
-            do { try gradCAM(file.path, probabilities: p, name: names.name(file.path), to: heatmaps) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
+            do { try gradCAM(file.path, probabilities: p, name: names.name(file.path), to: heatmaps, keeping: kept) } catch { summary.notes.append("\(file.path): no Grad-CAM overlay (\(error))") }
           }
         case .failed(let e): try fail(file.path, "\(e)")
         }
@@ -189,7 +192,7 @@ public struct DiagnosisRun {
       try record(slide, study: stem, probs: result.probabilities, predicted: result.predicted)
       if let heatmaps {
         // The slide is diagnosed and recorded; a map that cannot be written is a note, not a failure.
-        do { try writeSlideMaps(result, stem: names.slideMapName(slide.path), to: heatmaps) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
+        do { try writeSlideMaps(result, stem: names.slideMapName(slide.path), to: heatmaps, keeping: kept) } catch { summary.notes.append("\(slide.path): no heatmap (\(error))") }
       }
       finished += 1
       progress(finished, total)
@@ -232,7 +235,7 @@ public struct DiagnosisRun {
   static func safe(_ s: String) -> String { String(s.map { $0 == "/" || $0 == "\0" ? "_" : $0 }) }
 
   /// Per-tile probabilities (`<slide>_tiles.csv`) and the heatmap (`<slide>_heatmap.png`).
-  func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String) throws {
+  func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String, keeping kept: Set<[UInt8]> = []) throws {
     let classes = predictor.classes
     // Tiles that could not be read are rows too, with their error and no probabilities.
     var text = CSV.row(["x0", "y0", "width0", "height0", "predicted"] + classes.map { "p_\($0)" } + ["error"])
@@ -242,17 +245,17 @@ public struct DiagnosisRun {
     for (r, e) in result.failedTiles {
       text += CSV.row(["\(r.x0)", "\(r.y0)", "\(r.width0)", "\(r.height0)", ""] + classes.map { _ in "" } + ["\(e)"])
     }
-    try text.write(toFile: (dir as NSString).appendingPathComponent("\(stem)_tiles.csv"), atomically: true, encoding: .utf8)
+    try text.write(toFile: try Self.heatmapPath("\(stem)_tiles.csv", in: dir, keeping: kept), atomically: true, encoding: .utf8)
     // The class that decides the slide when the task has one (tumour), else the predicted class.
     var shown = result.predicted
     if case .topKMean(let positive, _, _)? = slides?.aggregation, let i = classes.firstIndex(of: positive) { shown = i }
     try SlideHeatmap.write(plan: result.plan, tiles: result.tiles, classIndex: shown, className: classes[shown],
-                           to: (dir as NSString).appendingPathComponent("\(stem)_heatmap.png"))
+                           to: try Self.heatmapPath("\(stem)_heatmap.png", in: dir, keeping: kept))
   }
 
   /// A Grad-CAM overlay of the predicted class, named by the image's folder and file so that
   /// `A/img.png` and `B/img.png` do not overwrite each other.
-  func gradCAM(_ path: String, probabilities p: [Float], name base: String, to dir: String) throws {
+  func gradCAM(_ path: String, probabilities p: [Float], name base: String, to dir: String, keeping kept: Set<[UInt8]> = []) throws {
     let classIndex = p.argmax
     let image = try predictor.evaluation.decode(path: path)
     let shown = try predictor.evaluation.transformed(image, source: path)
@@ -260,6 +263,15 @@ public struct DiagnosisRun {
     let s = predictor.evaluation.resolution
     let map = GradCAM.map(predictor.model, input: .init(shape: [1, s, s, 3], scalars: input), classIndex: classIndex)
     let name = base + "_gradcam_\(Self.safe(predictor.classes[classIndex])).png"
-    try PNGCodec.write(GradCAM.overlay(shown.image(), map: map), to: (dir as NSString).appendingPathComponent(name))
+    try PNGCodec.write(GradCAM.overlay(shown.image(), map: map), to: try Self.heatmapPath(name, in: dir, keeping: kept))
+  }
+
+  /// `name` in `dir`, unless that is a file `kept` holds (the run's outputs, the job's inputs).
+  static func heatmapPath(_ name: String, in dir: String, keeping kept: Set<[UInt8]>) throws -> String {
+    let path = (dir as NSString).appendingPathComponent(name)
+    guard !kept.contains(identity(path)) else {
+      throw TaskError.invalid("\(path) is this run's output or one of its inputs, and is not replaced (choose another --heatmaps folder)")
+    }
+    return path
   }
 }

@@ -46,8 +46,18 @@ struct OutputNames {
   /// earlier run, has that name too.
   func name(_ path: String) -> String {
     let base = DiagnosisRun.flatName(path)
+    // A name past 160 bytes is cut and hashed: file systems refuse names past 255, and an
+    // overlay's suffix comes on top (the overlay was lost with a warning).
+    if base.utf8.count > 160 {
+      var cut = ""
+      for c in base where cut.utf8.count + c.utf8.count <= 100 { cut.append(c) }
+      return cut + "_" + Self.hash(DiagnosisRun.key(path))
+    }
     guard filesByName[base, default: []].count > 1 else { return base }
-    return base + "_" + Self.hash(DiagnosisRun.key(path))
+    // A hashed name can be another file's own name (`x_240416e5.png`): then hashed again.
+    var hashed = base + "_" + Self.hash(DiagnosisRun.key(path))
+    while filesByName[hashed] != nil { hashed += "_" + Self.hash(hashed) }
+    return hashed
   }
 
   /// Whether another file that could be a slide has this one's stem (then its study is named by
