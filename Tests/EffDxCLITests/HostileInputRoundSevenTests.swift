@@ -251,6 +251,29 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/maps").count, 1, l.stdout + l.stderr)
   }
 
+  /// Round nine: a resumed diagnosis checks the rows it continues. Another checkpoint's
+  /// resume added its rows under the first one's (the provenance then named the second only);
+  /// a provenance file that could not be read, or had lost its settings, let --tta rows in.
+  func testAResumedDiagnosis_continuesOnlyItsOwnRows() throws {
+    let first = try checkpoint("first"), second = try checkpoint("second") { t in t["classifier.bias"]!.scalars[0] += 1 }
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    try photo(dir + "/in/a.png")
+    let r = try effdx(["diagnose", "--checkpoint", first, "--input", dir + "/in/a.png", "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 0, r.stderr)
+    try photo(dir + "/in/b.png", w: 30, h: 30)
+    let rows = try Data(contentsOf: URL(fileURLWithPath: dir + "/p.csv"))
+    try refuses(["diagnose", "--checkpoint", second, "--input", dir + "/in", "--out", dir + "/p.csv"], "holds the predictions of another checkpoint")
+    let meta = dir + "/p.meta.json"
+    let good = try String(contentsOfFile: meta, encoding: .utf8)
+    try good.replacingOccurrences(of: #""rows" : 1"#, with: #""rows" : "1""#).write(toFile: meta, atomically: true, encoding: .utf8)
+    try refuses(["diagnose", "--checkpoint", first, "--input", dir + "/in", "--out", dir + "/p.csv", "--tta"], "p.meta.json cannot be read")
+    var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(good.utf8)) as? [String: Any])
+    object["settings"] = nil
+    try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: meta))
+    try refuses(["diagnose", "--checkpoint", first, "--input", dir + "/in", "--out", dir + "/p.csv", "--tta"], "settings recorded in one run only")
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/p.csv")), rows, "the rows as the first run left them")
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

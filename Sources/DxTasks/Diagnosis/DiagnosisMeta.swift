@@ -62,6 +62,8 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   /// The settings that differ between two runs (`key a -> b`), or nil when they agree or
   /// either recorded none.
   public static func changedSettings(_ a: DiagnosisMeta, _ b: DiagnosisMeta) -> String? {
+    // One without settings cannot be shown to agree (deleting the key let --tta rows in).
+    if (a.settings == nil) != (b.settings == nil) { return "settings recorded in one run only" }
     guard let x = a.settings, let y = b.settings, x != y else { return nil }
     return Set(x.keys).union(y.keys).sorted().filter { x[$0] != y[$0] }.map { "\($0) \(x[$0] ?? "-") -> \(y[$0] ?? "-")" }.joined(separator: ", ")
   }

@@ -69,11 +69,20 @@ public struct DiagnosisRun {
     if provenance != nil && FileManager.default.fileExists(atPath: metaPath) && !DiagnosisMeta.isProvenance(metaPath) {
       throw TaskError.invalid("\(metaPath) exists and is not a provenance file from effdx diagnose (it would be replaced): move it, or choose another --out")
     }
-    // Resuming under other settings (--tta, the tiling) would add rows of another diagnosis.
-    if let provenance, FileManager.default.fileExists(atPath: metaPath), let earlier = try? DiagnosisMeta.read(metaPath),
-      let changed = DiagnosisMeta.changedSettings(earlier, provenance)
-    {
-      throw TaskError.invalid("\(output) was diagnosed with other settings (\(changed)): resume with the same flags, or choose another --out")
+    // Resuming under other settings (--tta, the tiling) or with another checkpoint would add
+    // rows of another diagnosis. A provenance file that cannot be read says nothing of the
+    // rows: refused, not passed over (an edited one let other settings in).
+    if let provenance, FileManager.default.fileExists(atPath: metaPath) {
+      let earlier: DiagnosisMeta
+      do { earlier = try DiagnosisMeta.read(metaPath) } catch {
+        throw TaskError.invalid("\(metaPath) cannot be read (\(error)): which diagnosis wrote \(output)'s rows is unknown; repair or delete it, or choose another --out")
+      }
+      if earlier.checkpoint.sha256 != provenance.checkpoint.sha256 {
+        throw TaskError.invalid("\(output) holds the predictions of another checkpoint (\(earlier.checkpoint.path), sha256 \(earlier.checkpoint.sha256.prefix(12))): resume with it, or choose another --out")
+      }
+      if let changed = DiagnosisMeta.changedSettings(earlier, provenance) {
+        throw TaskError.invalid("\(output) was diagnosed with other settings (\(changed)): resume with the same flags, or choose another --out")
+      }
     }
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
     // Each row already there marks its file done: a damaged or repeated one would leave a file
