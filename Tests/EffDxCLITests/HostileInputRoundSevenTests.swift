@@ -274,6 +274,29 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/p.csv")), rows, "the rows as the first run left them")
   }
 
+  /// Round nine: the errors ledger tells files apart by identity. A bad `café.png` beside a good
+  /// twin lost its row when the twin was diagnosed; the same file spelled absolutely kept its
+  /// old row after it was diagnosed; rows that are not `path,error` were dropped in the rewrite.
+  func testTheErrorsLedger_keysFilesByIdentity() throws {
+    let ckpt = try checkpoint("ledger")
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    try photo(dir + "/in/" + nfc)
+    try Data("not a png".utf8).write(to: URL(fileURLWithPath: dir + "/in/" + nfd))
+    try Data("not a png".utf8).write(to: URL(fileURLWithPath: dir + "/in/b.png"))
+    let r = try effdxIn(dir, ["diagnose", "--checkpoint", ckpt, "--input", "in", "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 3, r.stderr)
+    let ledger = dir + "/p.errors.csv"
+    XCTAssertTrue(try String(contentsOfFile: ledger, encoding: .utf8).contains(nfd), "the bad twin's row stays")
+    try (try String(contentsOfFile: ledger, encoding: .utf8) + "/other/file.png,reason one,extra note\n").write(toFile: ledger, atomically: true, encoding: .utf8)
+    try photo(dir + "/in/b.png")
+    let again = try effdxIn(dir, ["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/p.csv"])
+    XCTAssertEqual(again.status, 3, again.stderr)
+    let rows = try String(contentsOfFile: ledger, encoding: .utf8).split(separator: "\n").map(String.init)
+    XCTAssertFalse(rows.contains { $0.hasPrefix("in/b.png") }, "b.png, diagnosed under its absolute path, left the ledger: \(rows)")
+    XCTAssertTrue(rows.contains("/other/file.png,reason one,extra note"), "\(rows)")
+    XCTAssertTrue(rows.contains { $0.contains(nfd) }, "\(rows)")
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

@@ -8,10 +8,17 @@ import Foundation
 public struct ErrorsLedger {
   let path: String
   private var file: AppendOnlyCSV?
-  private var order: [String] = []
-  private var listed = Set<String>()
-  private var reasons: [String: String] = [:]
+  /// Rows as they stand, in order: a file's (by its identity: `in/b.png` and its absolute
+  /// path are one file, Unicode twins two) or, kept as they were, rows that are not `path,error`.
+  private var order: [Entry] = []
+  private var listed = Set<[UInt8]>()
+  private var reasons: [[UInt8]: (item: String, reason: String)] = [:]
   private var changed = false
+
+  private enum Entry {
+    case file([UInt8])
+    case other([String])
+  }
 
   /// The ledger beside predictions `output`: `PRED.csv` -> `PRED.errors.csv`.
   public static func path(forOutput output: String) -> String { PredictionsFormat.sibling(of: output, suffix: ".errors.csv") }
@@ -19,34 +26,46 @@ public struct ErrorsLedger {
   init(path: String) throws {
     self.path = path
     let file = try AppendOnlyCSV(path: path, header: ["path", "error"], purpose: "diagnosis errors ledger")
-    for row in file.existing where row.fields.count == 2 {
-      if reasons[row.fields[0]] == nil { order.append(row.fields[0]); listed.insert(row.fields[0]) } else { changed = true }
-      reasons[row.fields[0]] = row.fields[1]
+    for row in file.existing {
+      guard row.fields.count == 2 else {
+        order.append(.other(row.fields))  // not ours to drop: written back as it was
+        continue
+      }
+      let key = DiagnosisRun.identity(row.fields[0])
+      if reasons[key] == nil { order.append(.file(key)); listed.insert(key) } else { changed = true }
+      reasons[key] = (row.fields[0], row.fields[1])
     }
     self.file = file
   }
 
   mutating func failed(_ item: String, _ reason: String) throws {
-    if let known = reasons[item] {
-      if known != reason { reasons[item] = reason; changed = true }
+    let key = DiagnosisRun.identity(item)
+    if let known = reasons[key] {
+      if known.reason != reason { reasons[key] = (known.item, reason); changed = true }
       return
     }
     try file?.append(row: [item, reason])
-    if !listed.contains(item) { order.append(item); listed.insert(item) }
-    reasons[item] = reason
+    if !listed.contains(key) { order.append(.file(key)); listed.insert(key) }
+    reasons[key] = (item, reason)
   }
 
   /// A file diagnosed now: its row (and its tiles' rows) leave the ledger at `finish`.
   mutating func succeeded(_ item: String) {
-    guard reasons[item] != nil else { return }
-    reasons[item] = nil
+    let key = DiagnosisRun.identity(item)
+    guard reasons[key] != nil else { return }
+    reasons[key] = nil
     changed = true
   }
 
   mutating func finish() throws {
     guard changed else { return }
     var text = CSV.row(["path", "error"])
-    for item in order { if let r = reasons[item] { text += CSV.row([item, r]) } }
+    for entry in order {
+      switch entry {
+      case .file(let key): if let r = reasons[key] { text += CSV.row([r.item, r.reason]) }
+      case .other(let fields): text += CSV.row(fields)
+      }
+    }
     // Replaced while still locked (the lock goes with the old file when it closes).
     do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
       throw TaskError.invalid("\(path): cannot rewrite the errors ledger (\((error as NSError).localizedDescription))")
