@@ -158,6 +158,11 @@ final class RecipeCommandTests: XCTestCase {
     try resumeRefused({ _, m in m["epochs_done"] = "99999" }, "metadata 'epochs_done' is '99999', not a count in 0...2")
     try resumeRefused({ _, m in m["best_metric"] = "nan" }, "metadata 'best_metric' is 'nan', not a metric in 0...1")
     try resumeRefused({ _, _ in }, "resolution 32 -> 48); resume with the same --pipeline", extra: ["--resolution", "48"])
+    // Round nine: a key deleted from the state skipped its check (another recipe or other
+    // data resumed in silence).
+    for key in ["effdx.training", "effdx.data_digest", "effdx.run.resolution"] {
+      try resumeRefused({ _, m in m[key] = nil }, "metadata '\(key)' is missing: the file is damaged")
+    }
     // A stale line after the state's epoch that is not UTF-8 is cut off with the rest.
     let log = path("k/log.jsonl")
     var bytes = try Data(contentsOf: URL(fileURLWithPath: log))
@@ -170,6 +175,24 @@ final class RecipeCommandTests: XCTestCase {
     XCTAssertEqual(lines.count, 2, "epoch 1 as it was, then the resumed epoch 2")
     XCTAssertEqual(Data(lines[0]) + Data([0x0A]), kept)
     XCTAssertFalse(String(decoding: lines[1], as: UTF8.self).contains("stale"))
+    // Round nine: the state's last line without its line end was cut off with the stale ones
+    // (the first epoch's line, which carries the recipe, was lost); a log that is a link to
+    // another file had the next epoch appended there.
+    try good.write(to: URL(fileURLWithPath: state))
+    try kept.dropLast().write(to: URL(fileURLWithPath: log))
+    let unended = try train("k", flags + ["--resume"])
+    XCTAssertEqual(unended.status, 0, unended.stderr)
+    let relogged = try Data(contentsOf: URL(fileURLWithPath: log)).split(separator: UInt8(ascii: "\n"))
+    XCTAssertEqual(relogged.count, 2, "epoch 1 kept and ended, then epoch 2")
+    XCTAssertEqual(Data(relogged[0]) + Data([0x0A]), kept)
+    try good.write(to: URL(fileURLWithPath: state))
+    try FileManager.default.removeItem(atPath: log)
+    try kept.write(to: URL(fileURLWithPath: path("notes.txt")))
+    try FileManager.default.createSymbolicLink(atPath: log, withDestinationPath: path("notes.txt"))
+    let linked = try train("k", flags + ["--resume"])
+    XCTAssertNotEqual(linked.status, 0)
+    XCTAssertTrue(linked.stderr.contains("log.jsonl is a symbolic link"), linked.stderr)
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("notes.txt"))), kept)
   }
 
   func testResumeWithEMAAndMixing_isBitExact() throws {

@@ -52,6 +52,12 @@ extension Trainer {
   /// A resumed run must be the interrupted one: the same recipe (only `max_steps` may change)
   /// and the same training data, or its result would match neither.
   func checkSameRun(_ meta: [String: String]) throws {
+    // Every key the state is written with: one deleted skipped its check (another recipe or
+    // other data resumed without a word).
+    let required = ["effdx.training"] + (dataDigest == nil ? [] : ["effdx.data_digest"]) + pipelineSettings.keys.sorted().map { "effdx.run." + $0 }
+    if let missing = required.first(where: { meta[$0] == nil }) {
+      throw TaskError.invalid("\(statePath): metadata '\(missing)' is missing: the file is damaged, and --resume cannot check that it continues the same run; start the run again")
+    }
     if let json = meta["effdx.training"] {
       guard let saved = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) else {
         throw TaskError.invalid("\(statePath): metadata 'effdx.training' is unreadable: cannot check that --resume continues the same run")
@@ -127,7 +133,13 @@ extension Trainer {
         end = newline + 1
         lines += 1
       }
-      if end < log.count { try log.prefix(end).write(to: URL(fileURLWithPath: logPath), options: .atomic) }
+      if lines < epochsDone && end < log.count {
+        // The state's last epoch's line without its line end (the state is written after the
+        // line, so the line is whole): kept, and ended (it was cut off with the stale ones).
+        try (log + Data([UInt8(ascii: "\n")])).write(to: URL(fileURLWithPath: logPath), options: .atomic)
+      } else if end < log.count {
+        try log.prefix(end).write(to: URL(fileURLWithPath: logPath), options: .atomic)
+      }
     }
     try checkpoint().save(to: lastPath)
   }

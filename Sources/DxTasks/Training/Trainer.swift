@@ -123,6 +123,10 @@ public final class Trainer {
     // epoch's work (a FIFO log.jsonl waited for a reader forever after the epoch trained).
     for name in [RunFiles.state] + RunFiles.outputs {
       let path = (runDirectory as NSString).appendingPathComponent(name)
+      // A link's writes land where it points (a resumed run appended its log to another file).
+      if (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil {
+        throw TaskError.invalid("\(path) is a symbolic link; a run folder holds only its own files: remove it or choose another --out")
+      }
       guard FileManager.default.fileExists(atPath: path), let why = InputFile.problem(path, maxBytes: .max) else { continue }
       throw TaskError.invalid("\(path): \(why); a run folder holds only its own files: remove it or choose another --out")
     }
