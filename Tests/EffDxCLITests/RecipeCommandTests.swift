@@ -158,6 +158,19 @@ final class RecipeCommandTests: XCTestCase {
     try resumeRefused({ _, m in m["epochs_done"] = "99999" }, "metadata 'epochs_done' is '99999', not a count in 0...2")
     try resumeRefused({ _, m in m["best_metric"] = "nan" }, "metadata 'best_metric' is 'nan', not a metric in 0...1")
     try resumeRefused({ _, _ in }, "resolution 32 -> 48); resume with the same --pipeline", extra: ["--resolution", "48"])
+    // Round nine: another run's best.safetensors in the folder made the test predictions (of
+    // its classes' width, under this run's header), with exit 0.
+    let bestPath = path("k/best.safetensors")
+    let bestFile = try SafeTensorsFile(path: bestPath)
+    let goodBest = try Data(contentsOf: URL(fileURLWithPath: bestPath))
+    var otherClasses = bestFile.metadata
+    let count = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(otherClasses["classes"]).utf8)) as? [String]).count
+    otherClasses["classes"] = String(decoding: try JSONSerialization.data(withJSONObject: (0..<count).map { "other\($0)" }), as: UTF8.self)
+    try SafeTensorsWriter.write(try bestFile.allTensors(), metadata: otherClasses, to: bestPath)
+    let foreignBest = try train("k", flags + ["--resume"])
+    XCTAssertEqual(foreignBest.status, 1, foreignBest.stderr)
+    XCTAssertTrue(foreignBest.stderr.contains("best.safetensors is not this run's best (classes"), foreignBest.stderr)
+    try goodBest.write(to: URL(fileURLWithPath: bestPath))
     // Round nine: a key deleted from the state skipped its check (another recipe or other
     // data resumed in silence).
     for key in ["effdx.training", "effdx.data_digest", "effdx.run.resolution"] {

@@ -101,6 +101,16 @@ extension Trainer {
     guard tensors.keys.contains(where: { $0.hasPrefix(Self.modelPrefix) }) else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
     try loadTrainingState(tensors, source: statePath)
     bestWritten = FileManager.default.fileExists(atPath: bestPath)  // the same run (checkSameRun)
+    // Its best is the one the test predictions come from: another run's (other classes, another
+    // network, other data) made a test_predictions.csv of the wrong width, with exit 0.
+    if bestWritten {
+      let best: TaskCheckpoint
+      do { best = try TaskCheckpoint.load(bestPath) } catch { throw TaskError.invalid("--resume: \(bestPath) cannot be read (\(error)); remove it to resume without it") }
+      let differs = best.classes != classes ? "classes \(best.classes) against \(classes)"
+        : best.model.config != model.config ? "another network (\(best.model.config.name))"
+        : best.dataDigest != dataDigest ? "other training data" : nil
+      if let differs { throw TaskError.invalid("--resume: \(bestPath) is not this run's best (\(differs)); remove it, or start a new run in another folder") }
+    }
     // Progress as the run could have made it: at most the recipe's epochs, as many steps as
     // those epochs hold, no more bad epochs than epochs; a best metric in 0...1, or none yet.
     // (A step count of 2^63 - 1 trapped on the next step; 10^11 trained at the schedule's end.)
