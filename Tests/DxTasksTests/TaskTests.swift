@@ -33,6 +33,7 @@ final class TaskTests: XCTestCase {
     XCTAssertFalse(updated(m).contains("blocks.5.0.conv_pwl.weight"))
     XCTAssertEqual(FineTunePolicy("last-3"), .lastStages(3))
     XCTAssertNil(FineTunePolicy("last-0"))
+    for name in ["last-+2", "last-01", "last-２", "last- 2"] { XCTAssertNil(FineTunePolicy(name), name) }
   }
 
   func testFrozenBatchNorm_keepsItsStatisticsInTraining() {

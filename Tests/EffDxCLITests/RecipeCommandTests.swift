@@ -77,8 +77,12 @@ final class RecipeCommandTests: XCTestCase {
                                      "--resolution", "32", "--batch-size", "8", "--like", path("yaml/best.safetensors"), "--out", path("like")])
     XCTAssertEqual(again.status, 0, again.stderr)
     XCTAssertEqual(try SafeTensorsFile(path: path("like/last.safetensors")).allTensors(), try SafeTensorsFile(path: path("yaml/last.safetensors")).allTensors())
-    let other = try train("like2", ["--pipeline", pipeline, "--like", path("yaml/best.safetensors"), "--epochs", "1"])
+    XCTAssertFalse(again.stderr.contains("give those flags"), "nothing differs: \(again.stderr)")
+    // What --like does not carry over is said (round nine: another head or metric was dropped
+    // in silence).
+    let other = try train("like2", ["--pipeline", pipeline, "--like", path("yaml/best.safetensors"), "--epochs", "1", "--metric", "accuracy"])
     XCTAssertEqual(other.status, 0, other.stderr)
+    XCTAssertTrue(other.stderr.contains("trained with --metric macro_f1 (this run: accuracy)"), other.stderr)
     XCTAssertEqual(try recipe("like2")["epochs"] as? Int, 1)
     XCTAssertEqual(try recipe("like2")["learning_rate"] as? Double, 0.02)
   }
@@ -288,7 +292,10 @@ final class RecipeCommandTests: XCTestCase {
     // A recipe in a checkpoint's metadata is checked like flags: out of range, wrong type.
     for (key, json, expected) in [("ld", #"{"layer_decay": -1}"#, "effdx.training 'layer_decay' must be in 0.01...1.0, not -1.0"),
                                   ("lr", #"{"learning_rate": 1e9}"#, "effdx.training 'lr' must be in"),
-                                  ("type", #"{"layer_decay": "high"}"#, "is not a training recipe"),
+                                  ("type", #"{"layer_decay": "high"}"#, "effdx.training 'layer_decay': "),
+                                  // Round nine: the key of a wrong value, and a key no recipe has.
+                                  ("seed", #"{"seed": -1}"#, "effdx.training 'seed': "),
+                                  ("unknown", #"{"frobnicate": 1}"#, "effdx.training has an unknown key 'frobnicate'"),
                                   ("split", #"{"val_fraction": -0.5}"#, "effdx.training 'val_fraction' must be in 0...0.9, not -0.5")] {
       try EfficientNet(c, seed: 1).save(to: path("meta-\(key).safetensors"), preprocessing: Preprocessing(resolution: 32), metadata: ["effdx.training": json])
       try refused(["--like", path("meta-\(key).safetensors")], expected, status: 1)

@@ -21,7 +21,9 @@ public enum FineTunePolicy: Equatable, Sendable, CustomStringConvertible {
     case "full": self = .full
     case "gradual": self = .gradual
     default:
-      guard text.hasPrefix("last-"), let n = Int(text.dropFirst(5)), n >= 1 else { return nil }
+      // Digits only, no sign or leading zero (`last-+2`, `last-01` are no policy's names).
+      let digits = text.dropFirst(5)
+      guard text.hasPrefix("last-"), digits.allSatisfy(\.isASCII), digits.first != "0", digits.allSatisfy(\.isNumber), let n = Int(digits), n >= 1 else { return nil }
       self = .lastStages(n)
     }
   }

@@ -1,5 +1,6 @@
 import DxNN
 import DxPipeline
+import Foundation
 
 /// How a fine-tune runs. Everything that changes the result is here (and in the pipeline), so
 /// a run is reproducible from its config and seed.
@@ -131,7 +132,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm)
   }
 
-  enum CodingKeys: String, CodingKey {
+  enum CodingKeys: String, CodingKey, CaseIterable {
     case epochs, optimizer, momentum, nesterov, eps, learningRate = "learning_rate", backboneLRScale = "backbone_lr_scale", layerDecay = "layer_decay", warmupEpochs = "warmup_epochs"
     case weightDecay = "weight_decay", labelSmoothing = "label_smoothing", balancedClassWeights = "balanced_class_weights"
     case patience, metric, policy, head, cacheFeatures = "cache_features", gradientClip = "gradient_clip", lowMemory = "low_memory", seed, maxSteps = "max_steps"
@@ -139,6 +140,26 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     case schedule = "sched", minLearningRate = "min_lr", decayEpochs = "decay_epochs", decayRate = "decay_rate", dropout, dropPath = "drop_path", ema
     case mixup, cutmix, mixProbability = "mix_prob", mixSwitchProbability = "mix_switch_prob"
     case validationFraction = "val_fraction", testFraction = "test_fraction", validationData = "val_data"
+  }
+
+  /// A recipe from a checkpoint's `effdx.training` (`source` names it in errors): every key
+  /// known, and a value of the wrong type named by its key (the decoder said only "not valid
+  /// JSON", and a misspelt key was passed over).
+  public static func decode(json: String, source: String) throws -> TrainingConfig {
+    guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+      throw TaskError.invalid("\(source): effdx.training is not a JSON object")
+    }
+    let known = Set(CodingKeys.allCases.map(\.rawValue))
+    if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) { throw TaskError.invalid("\(source): effdx.training has an unknown key '\(unknown)'") }
+    do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) } catch {
+      // The decoder names no key for a number out of its type's range ("not valid JSON"): the
+      // key is found by decoding each alone.
+      for key in object.keys.sorted() {
+        guard let one = try? JSONSerialization.data(withJSONObject: [key: object[key]!]), (try? JSONDecoder().decode(TrainingConfig.self, from: one)) == nil else { continue }
+        throw TaskError.invalid("\(source): effdx.training '\(key)': \(object[key]!) is not a value it takes")
+      }
+      throw TaskError.invalid("\(source): effdx.training is not a training recipe (\(error))")
+    }
   }
 
   /// Whether batches are mixed (mixup or CutMix).

@@ -83,9 +83,7 @@ struct TrainCommand: ParsableCommand {
     do { metadata = try SafeTensorsFile(path: checkpoint).metadata } catch { throw CommandFailure("--like \(checkpoint): \(error)") }
     guard let json = metadata["effdx.training"] else { throw CommandFailure("--like \(checkpoint): no training recipe in its metadata (effdx.training); was it written by effdx train?") }
     let config: TrainingConfig
-    do { config = try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) } catch {
-      throw CommandFailure("--like \(checkpoint): its effdx.training metadata is not a training recipe (\(error))")
-    }
+    do { config = try TrainingConfig.decode(json: json, source: "--like \(checkpoint)") } catch { throw CommandFailure("\(error)") }
     // A file's values are checked as a flag's would be (a negative layer decay or rate would train on).
     do { try config.recipe.validate { "--like \(checkpoint): effdx.training '\($0)'" } } catch { throw CommandFailure("\(error)") }
     // The split fractions too, in the flags' range (a -0.5 trained with no validation at all).
@@ -196,6 +194,14 @@ struct TrainCommand: ParsableCommand {
     config.validationData = valData.map(DiagnosisRun.key)
     config.cacheFeatures = cacheFeatures
     config.lowMemory = lowMemory
+    // What --like does not carry over (flags with defaults of their own) is said, not dropped
+    // in silence: the run it copies may have trained another head, on another validation set.
+    if let like, let was = liked {
+      let differ = [("--head", was.head, config.head), ("--metric", was.metric, config.metric), ("--cache-features", "\(was.cacheFeatures)", "\(config.cacheFeatures)"),
+                    ("--low-memory", "\(was.lowMemory)", "\(config.lowMemory)"), ("--val-data", was.validationData ?? "none", config.validationData ?? "none")]
+        .filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) (this run: \($0.2))" }
+      if !differ.isEmpty { Console.note("--like \(like) trained with \(differ.joined(separator: ", ")); give those flags to train as it did") }
+    }
     if let world {
       config.ranks = world.size
       config.syncBatchNorm = syncBN
