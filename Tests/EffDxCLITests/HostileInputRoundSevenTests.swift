@@ -297,6 +297,22 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertTrue(rows.contains { $0.contains(nfd) }, "\(rows)")
   }
 
+  /// Round nine: nothing changes before the inputs are checked. A refused resume had already cut
+  /// its PRED.csv's unfinished last line; a --heatmaps folder that could not be made left a
+  /// header-only PRED.csv and errors file behind.
+  func testARefusedDiagnosis_leavesItsOutputsAsTheyWere() throws {
+    let ckpt = try checkpoint("untouched")
+    try photo(dir + "/x.png")
+    let damaged = "path,study,label,predicted,p_a,p_b\nbroken\n/some/y.png,,,a,0.6,0.4"
+    try damaged.write(toFile: dir + "/p.csv", atomically: true, encoding: .utf8)
+    try refuses(["diagnose", "--checkpoint", ckpt, "--input", dir + "/x.png", "--out", dir + "/p.csv"], "it was left as it is")
+    XCTAssertEqual(try String(contentsOfFile: dir + "/p.csv", encoding: .utf8), damaged, "byte for byte")
+    try Data("a file".utf8).write(to: URL(fileURLWithPath: dir + "/afile"))
+    try refuses(["diagnose", "--checkpoint", ckpt, "--input", dir + "/x.png", "--out", dir + "/q.csv", "--heatmaps", dir + "/afile/maps"], "--heatmaps \(dir!)/afile/maps: cannot create the folder")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/q.csv"))
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/q.errors.csv"))
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

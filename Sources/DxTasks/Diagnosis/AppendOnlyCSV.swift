@@ -35,6 +35,7 @@ final class AppendOnlyCSV {
     guard got == size else { throw TaskError.invalid("\(path): cannot read (\(String(cString: strerror(errno))))") }
     var records: [(line: Int, fields: [String])] = []
     var writeHeader = size == 0
+    var cut: off_t? = nil
     if size > 0 {
       guard String(data: data, encoding: .utf8) != nil else {
         throw TaskError.invalid("\(path) exists and is not a \(purpose) (not UTF-8 text); it was left as it is: choose another --out")
@@ -48,16 +49,23 @@ final class AppendOnlyCSV {
       let complete = Self.endOfLastRecord(data)
       if complete < data.count {
         // A crash mid-row leaves a last record without its line end (perhaps inside a quoted
-        // field): the record is dropped, and its file diagnosed again.
-        guard ftruncate(fd, off_t(complete)) == 0 else { throw TaskError.invalid("\(path): cannot cut back an unfinished last row (\(String(cString: strerror(errno)))); the file is unchanged") }
+        // field): the record is dropped, and its file diagnosed again. The file is cut only
+        // when the first row is appended, after the caller has checked the rest (a refused
+        // run cut it all the same).
+        cut = off_t(complete)
         if complete == 0 { writeHeader = true } else if !records.isEmpty { records.removeLast() }
       }
     }
     ok = true
     self.init(path: path, fd: fd, existing: records)
     createdNow = size == 0
-    if writeHeader { try append(row: header) }
+    pendingCut = cut
+    if writeHeader { if size == 0 { try append(row: header) } else { pendingHeader = header } }
   }
+
+  /// Where the file is to be cut back, and a header to write after the cut, on the first append.
+  private var pendingCut: off_t?
+  private var pendingHeader: [String]?
 
   /// Whether this open created the file (it was empty): a run that stops before any row may
   /// remove it again.
@@ -83,7 +91,20 @@ final class AppendOnlyCSV {
   /// Appends one row with a single write; on failure the file is cut back to where it was.
   func append(row fields: [String]) throws { try append(CSV.row(fields)) }
 
+  /// Cuts an unfinished last row back off (and writes the header if nothing else was whole):
+  /// called once the caller has checked everything else, or by the first append.
+  func settle() throws {
+    guard let cut = pendingCut else { return }
+    guard ftruncate(fd, cut) == 0 else { throw TaskError.invalid("\(path): cannot cut back an unfinished last row (\(String(cString: strerror(errno)))); the file is unchanged") }
+    pendingCut = nil
+    if let header = pendingHeader {
+      pendingHeader = nil
+      try append(CSV.row(header))
+    }
+  }
+
   private func append(_ text: String) throws {
+    try settle()
     let start = lseek(fd, 0, SEEK_END)
     let bytes = Array(text.utf8)
     var written = 0

@@ -105,9 +105,15 @@ public struct DiagnosisRun {
     var summary = Summary(output: output, errorsPath: errorsPath, notes: inputs.notes)
     if let heatmaps {
       do { try FileManager.default.createDirectory(atPath: heatmaps, withIntermediateDirectories: true) } catch {
-        throw TaskError.invalid("--heatmaps \(heatmaps): cannot create the folder (\((error as NSError).localizedDescription))")
+        // Outputs this run created are taken back (a header-only PRED.csv was left).
+        out.removeIfUnused()
+        ledger.removeIfUnused()
+        throw TaskError.invalid("--heatmaps \(heatmaps): cannot create the folder (\((error as NSError).localizedFailureReason ?? "a file is in its way, or a folder above it is not writable"))")
       }
     }
+    // Every check has passed: an unfinished last row may now be cut off.
+    try out.settle()
+    try ledger.settle()
     var done = Set(out.existing.compactMap { $0.fields.first }.map(Self.identity))
     let todo = inputs.files.filter { !done.contains(Self.identity($0.path)) }
     summary.skipped = inputs.files.count - todo.count

@@ -49,6 +49,12 @@ public struct ErrorsLedger {
     reasons[key] = (item, reason)
   }
 
+  /// Cuts an unfinished last row back off, once the run's checks have passed.
+  func settle() throws { try file?.settle() }
+
+  /// Removes the ledger file when this run created it and wrote nothing to it.
+  func removeIfUnused() { file?.removeIfUnused() }
+
   /// A file diagnosed now: its row (and its tiles' rows) leave the ledger at `finish`.
   mutating func succeeded(_ item: String) {
     let key = DiagnosisRun.identity(item)
