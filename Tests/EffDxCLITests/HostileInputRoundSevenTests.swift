@@ -313,6 +313,21 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/q.errors.csv"))
   }
 
+  /// Round nine: a file whose name is not UTF-8 was left out of a folder's listing, neither
+  /// diagnosed nor listed as an error, with exit 0.
+  func testAFileNamedInBytesThatAreNotUTF8_isAnErrorRow() throws {
+    let ckpt = try checkpoint("bytes")
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    try photo(dir + "/in/ok.png")
+    let name = Array((dir + "/in/x").utf8) + [0xFF] + Array(".png".utf8) + [0]
+    let fd = name.withUnsafeBufferPointer { $0.baseAddress!.withMemoryRebound(to: CChar.self, capacity: name.count) { open($0, O_CREAT | O_WRONLY, 0o644) } }
+    XCTAssertGreaterThanOrEqual(fd, 0)
+    close(fd)
+    let r = try effdx(["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/p.csv"])
+    XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
+    XCTAssertTrue(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8).contains("its name is not UTF-8 text"))
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

@@ -56,6 +56,9 @@ public struct DiagnosisInputs {
       guard kind == S_IFDIR else { unusable.append((input, "not a regular file or folder")); continue }
       let root = input.hasSuffix("/") && input.count > 1 ? String(input.dropLast()) : input
       let entries = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+      // Foundation leaves out names that are not UTF-8; such a file was neither diagnosed nor
+      // listed as an error.
+      for name in Self.namesNotUTF8(root) where isCandidate(name) { unusable.append((root + "/" + name, "its name is not UTF-8 text (shown with \u{FFFD} for the bytes that are not), which a CSV cannot hold: rename it")) }
       let direct = entries.filter { isCandidate($0) && Self.isFileOrSpecial(root + "/" + $0) }
       // An image name that leads nowhere (a link to a missing file, a link loop) is recorded,
       // not dropped from the count without a word.
@@ -72,6 +75,7 @@ public struct DiagnosisInputs {
       var count = 0
       for folder in folders {
         let dir = root + "/" + folder
+        for name in Self.namesNotUTF8(dir) where isCandidate(name) { unusable.append((dir + "/" + name, "its name is not UTF-8 text (shown with \u{FFFD} for the bytes that are not), which a CSV cannot hold: rename it")) }
         let nested = (fm.enumerator(atPath: dir)?.compactMap { $0 as? String } ?? []).filter { isCandidate($0) && !$0.split(separator: "/").contains { $0.hasPrefix(".") } }.sorted()
         for name in nested { add(dir + "/" + name, label: folder) }
         count += nested.count
@@ -90,6 +94,20 @@ public struct DiagnosisInputs {
       if !named.isEmpty { notes.append("\(f.path): its \(named.count) image files are part of the slide, not inputs of their own") }
     }
     if !parts.isEmpty { files.removeAll { parts.contains(DiagnosisRun.key($0.path)) } }
+  }
+
+  /// The names in `dir` that are not UTF-8, decoded with replacement characters (hidden ones
+  /// aside, as the listing leaves them).
+  static func namesNotUTF8(_ dir: String) -> [String] {
+    guard let d = opendir(dir) else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let entry = readdir(d) {
+      let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+      guard bytes.first != UInt8(ascii: "."), String(validating: bytes, as: UTF8.self) == nil else { continue }
+      out.append(String(decoding: bytes, as: UTF8.self))
+    }
+    return out.sorted()
   }
 
   /// The files a VMS/VMU key file names (`ImageFile`, `ImageFile(x,y)`, `MapFile`,
