@@ -328,6 +328,35 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertTrue(try String(contentsOfFile: dir + "/p.errors.csv", encoding: .utf8).contains("its name is not UTF-8 text"))
   }
 
+  /// Round nine: merge checks what the shards' files say. Edited classes were recorded in the
+  /// merged provenance; a FIFO errors file was read as empty; binary bytes in one were copied
+  /// into the merged ledger.
+  func testMerge_checksTheShardsProvenanceAndLedgers() throws {
+    let ckpt = try checkpoint("merge9")
+    try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    for name in ["a.png", "b.png"] { try photo(dir + "/in/" + name) }
+    for shard in ["0/2", "1/2"] {
+      let r = try effdx(["diagnose", "--checkpoint", ckpt, "--input", dir + "/in", "--out", dir + "/s\(shard.prefix(1)).csv", "--shard", shard])
+      XCTAssertEqual(r.status, 0, r.stderr)
+    }
+    let meta = dir + "/s0.meta.json", good = try Data(contentsOf: URL(fileURLWithPath: meta))
+    var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: good) as? [String: Any])
+    object["classes"] = ["cat", "dog"]
+    try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: meta))
+    try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"], "are not the columns of")
+    try good.write(to: URL(fileURLWithPath: meta))
+    let ledger = dir + "/s0.errors.csv"
+    try? FileManager.default.removeItem(atPath: ledger)
+    XCTAssertEqual(mkfifo(ledger, 0o644), 0)
+    try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"], "not a regular file")
+    try FileManager.default.removeItem(atPath: ledger)
+    try Data("path,error\nx\0.png,bad\n".utf8).write(to: URL(fileURLWithPath: ledger))
+    try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"], "s0.errors.csv: not UTF-8 text")
+    try FileManager.default.removeItem(atPath: ledger)
+    let merged = try effdx(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"])
+    XCTAssertEqual(merged.status, 0, merged.stderr)
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

@@ -19,7 +19,7 @@ final class AppendOnlyCSV {
 
   /// Opens or creates `path` with `header`. An existing file must start with exactly that
   /// header; a last line without its line end (a crash mid-row) is dropped.
-  convenience init(path: String, header: [String], purpose: String) throws {
+  convenience init(path: String, header: [String], purpose: String, maxBytes: Int = .max) throws {
     let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o644)
     guard fd >= 0 else { throw TaskError.invalid("\(path): cannot open for writing (\(String(cString: strerror(errno))))") }
     var ok = false
@@ -30,6 +30,7 @@ final class AppendOnlyCSV {
       throw TaskError.invalid("\(path) is being written by another process (locked); wait for it or choose another --out")
     }
     let size = Int(st.st_size)
+    guard size <= maxBytes else { throw TaskError.invalid("\(path): \(size) bytes, more than the \(maxBytes) a \(purpose) may hold here; it was left as it is: move it, or choose another --out") }
     var data = Data(count: size)
     let got = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
     guard got == size else { throw TaskError.invalid("\(path): cannot read (\(String(cString: strerror(errno))))") }

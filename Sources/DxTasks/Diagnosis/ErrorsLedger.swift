@@ -20,12 +20,16 @@ public struct ErrorsLedger {
     case other([String])
   }
 
+  /// The largest ledger read (a million failed files at 200 bytes a row): its rows are held in
+  /// memory at about 25 times their bytes, and a 200 MB file took 5 GB.
+  public static let maxBytes = 256 << 20
+
   /// The ledger beside predictions `output`: `PRED.csv` -> `PRED.errors.csv`.
   public static func path(forOutput output: String) -> String { PredictionsFormat.sibling(of: output, suffix: ".errors.csv") }
 
   init(path: String) throws {
     self.path = path
-    let file = try AppendOnlyCSV(path: path, header: ["path", "error"], purpose: "diagnosis errors ledger")
+    let file = try AppendOnlyCSV(path: path, header: ["path", "error"], purpose: "diagnosis errors ledger", maxBytes: Self.maxBytes)
     for row in file.existing {
       guard row.fields.count == 2 else {
         order.append(.other(row.fields))  // not ours to drop: written back as it was

@@ -111,9 +111,20 @@ public enum PredictionsMerge {
     for (i, row) in rows.enumerated() {
       if let why = format.problem(with: row) { throw TaskError.invalid("\(path):\(i + 2): \(why)") }
     }
+    guard meta.classes == classes else {
+      throw TaskError.invalid("\(metaPath): its classes \(meta.classes) are not the columns of \(path) (\(classes)): an edited provenance file?")
+    }
     var errors: [[String]] = []
     let errorsFile = ErrorsLedger.path(forOutput: path)
-    if let text = FileManager.default.contents(atPath: errorsFile) {
+    if FileManager.default.fileExists(atPath: errorsFile) || (try? FileManager.default.destinationOfSymbolicLink(atPath: errorsFile)) != nil {
+      // Checked as a ledger diagnose wrote: a regular text file of bounded size (a FIFO was read
+      // as empty, binary bytes were copied into the merged ledger).
+      let text: Data
+      switch InputFile.contents(errorsFile, maxBytes: ErrorsLedger.maxBytes) {
+      case .success(let data): text = data
+      case .failure(let e): throw TaskError.invalid("\(e)")
+      }
+      guard !text.contains(0), String(data: text, encoding: .utf8) != nil else { throw TaskError.invalid("\(errorsFile): not UTF-8 text (an errors ledger diagnose wrote is)") }
       errors = CSV.records(text).map(\.fields).dropFirst().filter { !$0.isEmpty }.map { $0.count >= 2 ? Array($0.prefix(2)) : [$0[0], ""] }
     }
     return Part(path: path, meta: meta, header: header, rows: rows, errors: errors)
