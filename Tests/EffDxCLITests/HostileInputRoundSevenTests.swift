@@ -357,6 +357,24 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertEqual(merged.status, 0, merged.stderr)
   }
 
+  /// Round nine: a resume from another folder read the rows' relative paths from there, found
+  /// nothing done, and diagnosed every file again beside its first row.
+  func testAResumeFromAnotherFolder_isRefusedWhenRowsAreRelative() throws {
+    let ckpt = try checkpoint("cwd")
+    try FileManager.default.createDirectory(atPath: dir + "/A/in", withIntermediateDirectories: true)
+    try photo(dir + "/A/in/x.png")
+    let first = try effdxIn(dir + "/A", ["diagnose", "--checkpoint", ckpt, "--input", "in", "--out", dir + "/A/p.csv"])
+    XCTAssertEqual(first.status, 0, first.stderr)
+    let rows = try Data(contentsOf: URL(fileURLWithPath: dir + "/A/p.csv"))
+    let elsewhere = try effdxIn(dir, ["diagnose", "--checkpoint", ckpt, "--input", "A/in", "--out", dir + "/A/p.csv"])
+    XCTAssertEqual(elsewhere.status, 1, elsewhere.stderr)
+    XCTAssertTrue(elsewhere.stderr.contains("its rows name files relative to \(dir!)/A, where the earlier run ran"), elsewhere.stderr)
+    XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/A/p.csv")), rows)
+    let there = try effdxIn(dir + "/A", ["diagnose", "--checkpoint", ckpt, "--input", "in", "--out", dir + "/A/p.csv"])
+    XCTAssertEqual(there.status, 0, there.stderr)
+    XCTAssertTrue(there.stdout.contains("0 diagnosed, 1 already"), there.stdout)
+  }
+
   /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
   func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
     let previous = FileManager.default.currentDirectoryPath

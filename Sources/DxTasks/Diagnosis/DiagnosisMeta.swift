@@ -54,9 +54,12 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   /// under other settings are not one diagnosis: a resumed run and `merge` refuse to mix them.
   /// Nil in files written before it was recorded.
   public var settings: [String: String]?
+  /// The folder the run ran in: its rows' relative paths are relative to it (nil in older files).
+  public var workingDirectory: String?
 
   enum CodingKeys: String, CodingKey {
     case checkpoint, arch, classes, task, evalTransform = "eval_transform", effdxVersion = "effdx_version", started, finished, inputs, shard, files, rows, written, skipped, failed, settings
+    case workingDirectory = "working_directory"
   }
 
   /// The settings that differ between two runs (`key a -> b`), or nil when they agree or

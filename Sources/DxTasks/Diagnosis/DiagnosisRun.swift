@@ -69,6 +69,7 @@ public struct DiagnosisRun {
     if provenance != nil && FileManager.default.fileExists(atPath: metaPath) && !DiagnosisMeta.isProvenance(metaPath) {
       throw TaskError.invalid("\(metaPath) exists and is not a provenance file from effdx diagnose (it would be replaced): move it, or choose another --out")
     }
+    var earlierDirectory: String? = nil
     // Resuming under other settings (--tta, the tiling) or with another checkpoint would add
     // rows of another diagnosis. A provenance file that cannot be read says nothing of the
     // rows: refused, not passed over (an edited one let other settings in).
@@ -83,6 +84,7 @@ public struct DiagnosisRun {
       if let changed = DiagnosisMeta.changedSettings(earlier, provenance) {
         throw TaskError.invalid("\(output) was diagnosed with other settings (\(changed)): resume with the same flags, or choose another --out")
       }
+      earlierDirectory = earlier.workingDirectory
     }
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
     // Each row already there marks its file done: a damaged or repeated one would leave a file
@@ -110,6 +112,13 @@ public struct DiagnosisRun {
         ledger.removeIfUnused()
         throw TaskError.invalid("--heatmaps \(heatmaps): cannot create the folder (\((error as NSError).localizedFailureReason ?? "a file is in its way, or a folder above it is not writable"))")
       }
+    }
+    // Rows hold paths as they were given: relative ones are relative to the folder the earlier
+    // run ran in, and read from another they named no file done (each was diagnosed again).
+    let here = FileManager.default.currentDirectoryPath
+    if let earlierDirectory, Self.identity(earlierDirectory) != Self.identity(here), let relative = out.existing.first(where: { !($0.fields.first ?? "/").hasPrefix("/") }) {
+      out.removeIfUnused()
+      throw TaskError.invalid("\(output):\(relative.line): its rows name files relative to \(earlierDirectory), where the earlier run ran: resume there (or give the inputs as absolute paths from the start)")
     }
     // Every check has passed: an unfinished last row may now be cut off.
     try out.settle()
@@ -218,6 +227,7 @@ public struct DiagnosisRun {
       meta.rows = out.existing.count + summary.written
       (meta.written, meta.skipped, meta.failed) = (summary.written, summary.skipped, summary.failed)
       meta.finished = DiagnosisMeta.now()
+      meta.workingDirectory = FileManager.default.currentDirectoryPath
       try meta.write(to: DiagnosisMeta.path(forOutput: output))
     }
     return summary
