@@ -242,6 +242,25 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     XCTAssertTrue(r.stdout.contains("is this run's output or one of its inputs") || r.stderr.contains("is this run's output or one of its inputs"), r.stdout + r.stderr)
     XCTAssertEqual(try String(contentsOfFile: dir + "/in/in_a_gradcam_a.csv", encoding: .utf8).split(separator: "\n").count, 4, "a header and three rows")
 
+    // A slide's `<stem>_tiles.csv` where the predictions go: the map is not written, the rows stay.
+    let histology = try checkpoint("maps-slides", metadata: ["task": "histopathology"])
+    try FileManager.default.createDirectory(atPath: dir + "/slides", withIntermediateDirectories: true)
+    func level(_ side: Int) -> TIFFWriter.Level {  // a pyramid, so the TIFF is a slide, not a photo
+      TIFFWriter.Level(width: side, height: side) { x, _, w, h in
+        var px = [UInt8](repeating: 240, count: w * h * 3)
+        for i in 0..<(w * h) where x + i % w < side / 2 { px[3 * i] = 150; px[3 * i + 1] = 60; px[3 * i + 2] = 160 }
+        return Image(width: w, height: h, channels: 3, samples: .uint8(px))
+      }
+    }
+    try TIFFWriter.write(levels: [level(256), level(64)], to: dir + "/slides/s.tif", tileSize: 64, compression: .deflate)
+    let slide = try effdx(["diagnose", "--checkpoint", histology, "--input", dir + "/slides/s.tif", "--out", dir + "/slides/s_tiles.csv",
+                           "--heatmaps", dir + "/slides", "--level", "0", "--min-tissue", "0.1"])
+    XCTAssertEqual(slide.status, 0, slide.stderr)
+    let predictions = try String(contentsOfFile: dir + "/slides/s_tiles.csv", encoding: .utf8)
+    XCTAssertTrue(predictions.hasPrefix("path,"), "still the predictions file: \(predictions.prefix(80))")
+    XCTAssertEqual(predictions.split(separator: "\n").count, 2, "a header and the slide's row")
+    XCTAssertTrue((slide.stdout + slide.stderr).contains("s_tiles.csv is this run's output or one of its inputs"), slide.stdout + slide.stderr)
+
     // A name past the file system's limit is cut and hashed: the overlay is written.
     let long = dir + "/" + String(repeating: "f", count: 200)
     try FileManager.default.createDirectory(atPath: long, withIntermediateDirectories: true)
@@ -351,7 +370,7 @@ final class HostileInputRoundSevenTests: HostileCLITestCase {
     try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"], "not a regular file")
     try FileManager.default.removeItem(atPath: ledger)
     try Data("path,error\nx\0.png,bad\n".utf8).write(to: URL(fileURLWithPath: ledger))
-    try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"], "s0.errors.csv: not UTF-8 text")
+    try refuses(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"], "s0.errors.csv: holds a NUL byte")
     try FileManager.default.removeItem(atPath: ledger)
     let merged = try effdx(["merge", dir + "/s0.csv", dir + "/s1.csv", "--out", dir + "/m.csv"])
     XCTAssertEqual(merged.status, 0, merged.stderr)

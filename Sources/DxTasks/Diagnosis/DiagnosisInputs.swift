@@ -58,7 +58,7 @@ public struct DiagnosisInputs {
       let entries = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
       // Foundation leaves out names that are not UTF-8; such a file was neither diagnosed nor
       // listed as an error.
-      for name in Self.namesNotUTF8(root) where isCandidate(name) { unusable.append((root + "/" + name, "its name is not UTF-8 text (shown with \u{FFFD} for the bytes that are not), which a CSV cannot hold: rename it")) }
+      for name in Self.namesNotUTF8(root) where isCandidate(name) { unusable.append((root + "/" + name, Self.notUTF8)) }
       let direct = entries.filter { isCandidate($0) && Self.isFileOrSpecial(root + "/" + $0) }
       // An image name that leads nowhere (a link to a missing file, a link loop) is recorded,
       // not dropped from the count without a word.
@@ -75,7 +75,7 @@ public struct DiagnosisInputs {
       var count = 0
       for folder in folders {
         let dir = root + "/" + folder
-        for name in Self.namesNotUTF8(dir) where isCandidate(name) { unusable.append((dir + "/" + name, "its name is not UTF-8 text (shown with \u{FFFD} for the bytes that are not), which a CSV cannot hold: rename it")) }
+        for name in Self.namesNotUTF8(dir) where isCandidate(name) { unusable.append((dir + "/" + name, Self.notUTF8)) }
         let nested = (fm.enumerator(atPath: dir)?.compactMap { $0 as? String } ?? []).filter { isCandidate($0) && !$0.split(separator: "/").contains { $0.hasPrefix(".") } }.sorted()
         for name in nested { add(dir + "/" + name, label: folder) }
         count += nested.count
@@ -95,6 +95,8 @@ public struct DiagnosisInputs {
     }
     if !parts.isEmpty { files.removeAll { parts.contains(DiagnosisRun.key($0.path)) } }
   }
+
+  static let notUTF8 = "its name is not UTF-8 text (shown with \u{FFFD} for the bytes that are not), which a CSV cannot hold: rename it"
 
   /// The names in `dir` that are not UTF-8, decoded with replacement characters (hidden ones
   /// aside, as the listing leaves them).

@@ -52,7 +52,8 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   /// What else decides a row besides the checkpoint: test-time augmentation and how slides are
   /// cut (`tta`, `tile_size`, `mpp` or `level`, `overlap`, `min_tissue`, `base_mpp`). Rows made
   /// under other settings are not one diagnosis: a resumed run and `merge` refuse to mix them.
-  /// Nil in files written before it was recorded.
+  /// Nil in files written before it was recorded (2026-12-07); such a file cannot be resumed
+  /// or merged with one that has them.
   public var settings: [String: String]?
   /// The folder the run ran in: its rows' relative paths are relative to it (nil in older files).
   public var workingDirectory: String?
@@ -63,10 +64,12 @@ public struct DiagnosisMeta: Codable, Equatable, Sendable {
   }
 
   /// The settings that differ between two runs (`key a -> b`), or nil when they agree or
-  /// either recorded none.
+  /// neither recorded any.
   public static func changedSettings(_ a: DiagnosisMeta, _ b: DiagnosisMeta) -> String? {
     // One without settings cannot be shown to agree (deleting the key let --tta rows in).
-    if (a.settings == nil) != (b.settings == nil) { return "settings recorded in one run only" }
+    if (a.settings == nil) != (b.settings == nil) {
+      return "settings recorded in one run only: a provenance file written by an effdx of before 2026-12-07, or edited"
+    }
     guard let x = a.settings, let y = b.settings, x != y else { return nil }
     return Set(x.keys).union(y.keys).sorted().filter { x[$0] != y[$0] }.map { "\($0) \(x[$0] ?? "-") -> \(y[$0] ?? "-")" }.joined(separator: ", ")
   }

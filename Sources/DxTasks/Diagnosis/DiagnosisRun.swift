@@ -98,6 +98,19 @@ public struct DiagnosisRun {
       }
       firstLine[Array(row.fields[0].utf8)] = row.line
     }
+    // Rows hold paths as they were given: relative ones are relative to the folder the earlier
+    // run ran in. Read from another folder, a row whose file is there and not here named no
+    // file done, and every file was diagnosed again (a moved project folder still resumes).
+    let here = FileManager.default.currentDirectoryPath
+    if let earlierDirectory, Self.identity(earlierDirectory) != Self.identity(here),
+      let relative = out.existing.first(where: { row in
+        guard let p = row.fields.first, !p.hasPrefix("/") else { return false }
+        return !FileManager.default.fileExists(atPath: (here as NSString).appendingPathComponent(p))
+          && FileManager.default.fileExists(atPath: (earlierDirectory as NSString).appendingPathComponent(p))
+      })
+    {
+      throw TaskError.invalid("\(output):\(relative.line): its rows name files relative to \(earlierDirectory), where the earlier run ran: resume there (or give the inputs as absolute paths from the start)")
+    }
     let errorsPath = ErrorsLedger.path(forOutput: output)
     var ledger: ErrorsLedger
     do { ledger = try ErrorsLedger(path: errorsPath) } catch {
@@ -112,13 +125,6 @@ public struct DiagnosisRun {
         ledger.removeIfUnused()
         throw TaskError.invalid("--heatmaps \(heatmaps): cannot create the folder (\((error as NSError).localizedFailureReason ?? "a file is in its way, or a folder above it is not writable"))")
       }
-    }
-    // Rows hold paths as they were given: relative ones are relative to the folder the earlier
-    // run ran in, and read from another they named no file done (each was diagnosed again).
-    let here = FileManager.default.currentDirectoryPath
-    if let earlierDirectory, Self.identity(earlierDirectory) != Self.identity(here), let relative = out.existing.first(where: { !($0.fields.first ?? "/").hasPrefix("/") }) {
-      out.removeIfUnused()
-      throw TaskError.invalid("\(output):\(relative.line): its rows name files relative to \(earlierDirectory), where the earlier run ran: resume there (or give the inputs as absolute paths from the start)")
     }
     // Every check has passed: an unfinished last row may now be cut off.
     try out.settle()

@@ -20,9 +20,9 @@ public struct ErrorsLedger {
     case other([String])
   }
 
-  /// The largest ledger read (a million failed files at 200 bytes a row): its rows are held in
-  /// memory at about 25 times their bytes, and a 200 MB file took 5 GB.
-  public static let maxBytes = 256 << 20
+  /// The largest ledger read (300,000 failed files at 200 bytes a row): its rows are held in
+  /// memory at about 25 times their bytes (a 200 MB file took 5 GB), so at most about 1.6 GB.
+  public static let maxBytes = 64 << 20
 
   /// The ledger beside predictions `output`: `PRED.csv` -> `PRED.errors.csv`.
   public static func path(forOutput output: String) -> String { PredictionsFormat.sibling(of: output, suffix: ".errors.csv") }

@@ -38,6 +38,7 @@ struct OutputNames {
   /// slide's (`C/A_s.svs`, a stem of its own, beside `A/s.svs` and `B/s.svs`, named `A_s`).
   func slideMapName(_ path: String) -> String {
     let plain = plainSlideMapName(path)
+    if plain.utf8.count > 160 { return Self.shortened(plain, path: path) }
     guard slidesByMapName[plain, default: []].count > 1 else { return plain }
     return plain + "_" + Self.hash(DiagnosisRun.key(path))
   }
@@ -48,11 +49,7 @@ struct OutputNames {
     let base = DiagnosisRun.flatName(path)
     // A name past 160 bytes is cut and hashed: file systems refuse names past 255, and an
     // overlay's suffix comes on top (the overlay was lost with a warning).
-    if base.utf8.count > 160 {
-      var cut = ""
-      for c in base where cut.utf8.count + c.utf8.count <= 100 { cut.append(c) }
-      return cut + "_" + Self.hash(DiagnosisRun.key(path))
-    }
+    if base.utf8.count > 160 { return Self.shortened(base, path: path) }
     guard filesByName[base, default: []].count > 1 else { return base }
     // A hashed name can be another file's own name (`x_240416e5.png`): then hashed again.
     var hashed = base + "_" + Self.hash(DiagnosisRun.key(path))
@@ -63,6 +60,18 @@ struct OutputNames {
   /// Whether another file that could be a slide has this one's stem (then its study is named by
   /// its path and its maps by `name`).
   func sharesItsStem(_ path: String) -> Bool { slidesByStem[DiagnosisRun.stem(path), default: []].count > 1 }
+
+  /// The first 100 bytes of `name` (whole characters) and a hash of the path: file systems
+  /// refuse names past 255 bytes, and a suffix comes on top (the overlay was lost).
+  static func shortened(_ name: String, path: String) -> String {
+    var cut = "", bytes = 0
+    for c in name {
+      bytes += c.utf8.count
+      if bytes > 100 { break }
+      cut.append(c)
+    }
+    return cut + "_" + hash(DiagnosisRun.key(path))
+  }
 
   /// FNV-1a over the path's UTF-8, 8 hex digits: the same on every machine and in every run.
   static func hash(_ key: String) -> String {

@@ -124,8 +124,11 @@ public enum PredictionsMerge {
       case .success(let data): text = data
       case .failure(let e): throw TaskError.invalid("\(e)")
       }
-      guard !text.contains(0), String(data: text, encoding: .utf8) != nil else { throw TaskError.invalid("\(errorsFile): not UTF-8 text (an errors ledger diagnose wrote is)") }
-      errors = CSV.records(text).map(\.fields).dropFirst().filter { !$0.isEmpty }.map { $0.count >= 2 ? Array($0.prefix(2)) : [$0[0], ""] }
+      guard String(data: text, encoding: .utf8) != nil else { throw TaskError.invalid("\(errorsFile): not UTF-8 text (an errors ledger diagnose wrote is)") }
+      guard !text.contains(0) else { throw TaskError.invalid("\(errorsFile): holds a NUL byte (an errors ledger diagnose wrote does not)") }
+      let records = CSV.records(text).map(\.fields)
+      guard records.first == ["path", "error"] else { throw TaskError.invalid("\(errorsFile): its first line is not path,error") }
+      errors = records.dropFirst().filter { !$0.isEmpty }.map { $0.count >= 2 ? Array($0.prefix(2)) : [$0[0], ""] }
     }
     return Part(path: path, meta: meta, header: header, rows: rows, errors: errors)
   }
@@ -141,6 +144,13 @@ public enum PredictionsMerge {
       if let changed = DiagnosisMeta.changedSettings(first.meta, p.meta) {
         throw TaskError.invalid("merge: \(first.path) and \(p.path) were diagnosed with other settings (\(changed))")
       }
+    }
+    // Relative paths name files of the folder their shard ran in: shards run in two folders
+    // list the same names for other files.
+    if parts.contains(where: { $0.meta.files.contains { !$0.hasPrefix("/") } }),
+      let other = parts.first(where: { p in p.meta.workingDirectory.map(DiagnosisRun.identity) != first.meta.workingDirectory.map(DiagnosisRun.identity) })
+    {
+      throw TaskError.invalid("merge: \(first.path) and \(other.path) hold relative paths but ran in different folders (\(first.meta.workingDirectory ?? "unrecorded") and \(other.meta.workingDirectory ?? "unrecorded"))")
     }
     let sharded = parts.filter { $0.meta.shard != nil }
     guard !sharded.isEmpty else { return }

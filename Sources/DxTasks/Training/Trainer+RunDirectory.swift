@@ -1,3 +1,4 @@
+import DxEfficientNet
 import DxNN
 import Foundation
 
@@ -49,6 +50,19 @@ extension Trainer {
 
   func crashForTesting(_ point: String) { savePointHook?(epochsDone, point) }
 
+  /// Refuses a checkpoint in the run folder that this run did not write: other classes,
+  /// another network or other data, read from its metadata alone (no network is built).
+  func checkOwnCheckpoint(_ path: String) throws {
+    let meta: [String: String]
+    do { meta = try SafeTensorsFile(path: path).metadata } catch { throw TaskError.invalid("--resume: \(path) cannot be read (\(error)); remove it to resume without it") }
+    let theirClasses = meta["classes"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+    let theirNetwork = meta["effdx.config"].flatMap { try? JSONDecoder().decode(EfficientNetConfig.self, from: Data($0.utf8)) }
+    let differs = theirClasses != classes ? "classes \(theirClasses.map { "\($0)" } ?? "unreadable") against \(classes)"
+      : theirNetwork != model.config ? "another network (\(theirNetwork?.name ?? "unreadable"))"
+      : meta["effdx.data_digest"] != dataDigest ? "other training data" : nil
+    if let differs { throw TaskError.invalid("--resume: \(path) is not this run's (\(differs)); remove it, or start a new run in another folder") }
+  }
+
   /// A resumed run must be the interrupted one: the same recipe (only `max_steps` may change)
   /// and the same training data, or its result would match neither.
   func checkSameRun(_ meta: [String: String]) throws {
@@ -56,7 +70,7 @@ extension Trainer {
     // other data resumed without a word).
     let required = ["effdx.training"] + (dataDigest == nil ? [] : ["effdx.data_digest"]) + pipelineSettings.keys.sorted().map { "effdx.run." + $0 }
     if let missing = required.first(where: { meta[$0] == nil }) {
-      throw TaskError.invalid("\(statePath): metadata '\(missing)' is missing: the file is damaged, and --resume cannot check that it continues the same run; start the run again")
+      throw TaskError.invalid("\(statePath): metadata '\(missing)' is missing: the file is damaged (or written by an effdx of before 2026-12-07), and --resume cannot check that it continues the same run; start the run again")
     }
     if let json = meta["effdx.training"] {
       guard let saved = try? JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8)) else {
@@ -101,15 +115,12 @@ extension Trainer {
     guard tensors.keys.contains(where: { $0.hasPrefix(Self.modelPrefix) }) else { throw TaskError.invalid("\(statePath) holds no model weights (written by an older version?): cannot resume") }
     try loadTrainingState(tensors, source: statePath)
     bestWritten = FileManager.default.fileExists(atPath: bestPath)  // the same run (checkSameRun)
-    // Its best is the one the test predictions come from: another run's (other classes, another
+    // Its bests are what the test predictions come from: another run's (other classes, another
     // network, other data) made a test_predictions.csv of the wrong width, with exit 0.
-    if bestWritten {
-      let best: TaskCheckpoint
-      do { best = try TaskCheckpoint.load(bestPath) } catch { throw TaskError.invalid("--resume: \(bestPath) cannot be read (\(error)); remove it to resume without it") }
-      let differs = best.classes != classes ? "classes \(best.classes) against \(classes)"
-        : best.model.config != model.config ? "another network (\(best.model.config.name))"
-        : best.dataDigest != dataDigest ? "other training data" : nil
-      if let differs { throw TaskError.invalid("--resume: \(bestPath) is not this run's best (\(differs)); remove it, or start a new run in another folder") }
+    if bestWritten { try checkOwnCheckpoint(bestPath) }
+    if FileManager.default.fileExists(atPath: bestEMAPath) {
+      guard config.ema != nil else { throw TaskError.invalid("--resume: \(bestEMAPath) is in the folder of a run without --ema: another run's; remove it") }
+      try checkOwnCheckpoint(bestEMAPath)
     }
     // Progress as the run could have made it: at most the recipe's epochs, as many steps as
     // those epochs hold, no more bad epochs than epochs; a best metric in 0...1, or none yet.
@@ -143,9 +154,11 @@ extension Trainer {
         end = newline + 1
         lines += 1
       }
-      if lines < epochsDone && end < log.count {
-        // The state's last epoch's line without its line end (the state is written after the
-        // line, so the line is whole): kept, and ended (it was cut off with the stale ones).
+      let tail = log[end...]
+      let lastEpoch = (try? JSONSerialization.jsonObject(with: Data(tail)) as? [String: Any])?["epoch"] as? Int
+      if lines == epochsDone - 1 && !tail.isEmpty && lastEpoch == epochsDone {
+        // The state's last epoch's line, whole but without its line end: kept, and ended (it
+        // was cut off with the stale ones). A partial line is still cut.
         try (log + Data([UInt8(ascii: "\n")])).write(to: URL(fileURLWithPath: logPath), options: .atomic)
       } else if end < log.count {
         try log.prefix(end).write(to: URL(fileURLWithPath: logPath), options: .atomic)

@@ -141,7 +141,10 @@ struct TrainCommand: ParsableCommand {
     let seed = self.seed ?? liked?.seed ?? 0
     config.seed = seed
     // The split: flags, else --like's, else the pipeline's.
-    let validationFraction = valData != nil ? 0 : valFraction ?? liked?.validationFraction ?? spec.split.validation
+    // A liked run that validated on its own folder recorded a fraction of 0: without that
+    // folder here, the pipeline's fraction, not none at all.
+    let likedFraction = liked?.validationData == nil ? liked?.validationFraction : nil
+    let validationFraction = valData != nil ? 0 : valFraction ?? likedFraction ?? spec.split.validation
     let testFraction = self.testFraction ?? liked?.testFraction ?? spec.split.test
     if validationFraction + testFraction >= 1 { throw CommandFailure("the validation (\(validationFraction)) and test (\(testFraction)) fractions leave no images for training") }
     if let world, spec.batchSize < world.size {
@@ -197,10 +200,13 @@ struct TrainCommand: ParsableCommand {
     // What --like does not carry over (flags with defaults of their own) is said, not dropped
     // in silence: the run it copies may have trained another head, on another validation set.
     if let like, let was = liked {
-      let differ = [("--head", was.head, config.head), ("--metric", was.metric, config.metric), ("--cache-features", "\(was.cacheFeatures)", "\(config.cacheFeatures)"),
-                    ("--low-memory", "\(was.lowMemory)", "\(config.lowMemory)"), ("--val-data", was.validationData ?? "none", config.validationData ?? "none")]
-        .filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) (this run: \($0.2))" }
-      if !differ.isEmpty { Console.note("--like \(like) trained with \(differ.joined(separator: ", ")); give those flags to train as it did") }
+      // In the flags' own words (low memory changes no result, so it goes unsaid).
+      var differ: [String] = []
+      if was.head != config.head { differ.append("--head \(was.head)") }
+      if was.metric != config.metric { differ.append("--metric \(was.metric)") }
+      if was.policy == "head" && was.cacheFeatures != config.cacheFeatures { differ.append(was.cacheFeatures ? "--cache-features" : "--no-cache-features") }
+      if let folder = was.validationData, folder != config.validationData { differ.append("--val-data \(folder)") }
+      if !differ.isEmpty { Console.note("--like \(like) trained with \(differ.joined(separator: " ")); give those flags to train as it did") }
     }
     if let world {
       config.ranks = world.size
