@@ -34,6 +34,27 @@ class HostileCLITestCase: XCTestCase {
     return path
   }
 
+  /// Names of two files that differ only in Unicode normalisation (NFC and NFD).
+  let nfc = "caf\u{E9}.png", nfd = "cafe\u{301}.png"
+
+  func write(_ text: String, _ name: String) throws -> String {
+    try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+    return dir + "/" + name
+  }
+
+  func report(_ out: String) throws -> [String: Any] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
+    return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+  }
+
+  /// `effdx` run in `folder` (relative paths resolve there), with the same limits as `effdx`.
+  func effdxIn(_ folder: String, _ args: [String]) throws -> EffDxRunner.Result {
+    let previous = FileManager.default.currentDirectoryPath
+    XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(folder))
+    defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+    return try effdx(args)
+  }
+
   /// Runs `effdx` with `ulimit -v` 8 GB, killed after 60 s; fails the test on a signal or timeout.
   func effdx(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> EffDxRunner.Result {
     let binary = EffDxRunner.productsDirectory.appendingPathComponent("effdx").path
