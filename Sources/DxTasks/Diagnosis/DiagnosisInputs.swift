@@ -32,7 +32,7 @@ public struct DiagnosisInputs {
     case .topFolder: break  // the one layout EfficientDx reads: a class folder at the top
     }
     let fm = FileManager.default
-    var seen = Set<[UInt8]>()
+    var seen = Set<PathKey>()
     let known = Set(classes)
     func add(_ path: String, label: String?) {
       guard seen.insert(DiagnosisRun.identity(path)).inserted else { return }

@@ -58,7 +58,7 @@ public struct DiagnosisRun {
   /// `key`'s bytes: what tells two files apart. Swift compares strings by Unicode canonical
   /// equivalence, so `café.png` written precomposed and decomposed (two files) were one key, and
   /// one of them was never diagnosed, without a word.
-  static func identity(_ path: String) -> [UInt8] { Array(key(path).utf8) }
+  static func identity(_ path: String) -> PathKey { PathKey(key(path)) }
 
   var format: PredictionsFormat { PredictionsFormat(classes: predictor.classes, topK: topK) }
 
@@ -89,14 +89,14 @@ public struct DiagnosisRun {
     let out = try AppendOnlyCSV(path: output, header: format.header, purpose: "predictions CSV")
     // Each row already there marks its file done: a damaged or repeated one would leave a file
     // undiagnosed for good (or counted twice), so it stops the run before anything is written.
-    var firstLine: [[UInt8]: Int] = [:]
+    var firstLine: [PathKey: Int] = [:]
     for row in out.existing {
       let why = format.problem(with: row.fields)
-        ?? firstLine[Array(row.fields[0].utf8)].map { "\(row.fields[0]) already has a row at line \($0)" }
+        ?? firstLine[PathKey(row.fields[0])].map { "\(row.fields[0]) already has a row at line \($0)" }
       if let why {
         throw TaskError.invalid("\(output):\(row.line): \(why); a run resumes from this file, so it was left as it is: repair or delete that row, or choose another --out")
       }
-      firstLine[Array(row.fields[0].utf8)] = row.line
+      firstLine[PathKey(row.fields[0])] = row.line
     }
     // Rows hold paths as they were given: relative ones are relative to the folder the earlier
     // run ran in. Read from another folder, a row whose file is there and not here named no
@@ -140,8 +140,9 @@ public struct DiagnosisRun {
       let study = truth.map { $0.study.isEmpty ? defaultStudy : $0.study } ?? defaultStudy
       // One write per row: a crash never leaves half a row.
       try out.append(row: format.row(path: file.path, study: study, label: label, probabilities: probs, predicted: predicted))
-      done.insert(Self.identity(file.path))
-      ledger.succeeded(file.path)
+      let key = Self.identity(file.path)
+      done.insert(key)
+      ledger.succeeded(key)
       summary.written += 1
     }
     func fail(_ path: String, _ reason: String) throws {
@@ -266,7 +267,7 @@ public struct DiagnosisRun {
   static func safe(_ s: String) -> String { String(s.map { $0 == "/" || $0 == "\0" ? "_" : $0 }) }
 
   /// Per-tile probabilities (`<slide>_tiles.csv`) and the heatmap (`<slide>_heatmap.png`).
-  func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String, keeping kept: Set<[UInt8]> = []) throws {
+  func writeSlideMaps(_ result: SlideDiagnoser.Result, stem: String, to dir: String, keeping kept: Set<PathKey> = []) throws {
     let classes = predictor.classes
     // Tiles that could not be read are rows too, with their error and no probabilities.
     var text = CSV.row(["x0", "y0", "width0", "height0", "predicted"] + classes.map { "p_\($0)" } + ["error"])
@@ -286,7 +287,7 @@ public struct DiagnosisRun {
 
   /// A Grad-CAM overlay of the predicted class, named by the image's folder and file so that
   /// `A/img.png` and `B/img.png` do not overwrite each other.
-  func gradCAM(_ path: String, probabilities p: [Float], name base: String, to dir: String, keeping kept: Set<[UInt8]> = []) throws {
+  func gradCAM(_ path: String, probabilities p: [Float], name base: String, to dir: String, keeping kept: Set<PathKey> = []) throws {
     let classIndex = p.argmax
     let image = try predictor.evaluation.decode(path: path)
     let shown = try predictor.evaluation.transformed(image, source: path)
@@ -298,7 +299,7 @@ public struct DiagnosisRun {
   }
 
   /// `name` in `dir`, unless that is a file `kept` holds (the run's outputs, the job's inputs).
-  static func heatmapPath(_ name: String, in dir: String, keeping kept: Set<[UInt8]>) throws -> String {
+  static func heatmapPath(_ name: String, in dir: String, keeping kept: Set<PathKey>) throws -> String {
     let path = (dir as NSString).appendingPathComponent(name)
     guard !kept.contains(identity(path)) else {
       throw TaskError.invalid("\(path) is this run's output or one of its inputs, and is not replaced (choose another --heatmaps folder)")

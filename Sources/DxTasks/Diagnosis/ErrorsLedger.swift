@@ -11,12 +11,12 @@ public struct ErrorsLedger {
   /// Rows as they stand, in order: a file's (by its identity: `in/b.png` and its absolute
   /// path are one file, Unicode twins two) or, kept as they were, rows that are not `path,error`.
   private var order: [Entry] = []
-  private var listed = Set<[UInt8]>()
-  private var reasons: [[UInt8]: (item: String, reason: String)] = [:]
+  private var listed = Set<PathKey>()
+  private var reasons: [PathKey: (item: String, reason: String)] = [:]
   private var changed = false
 
   private enum Entry {
-    case file([UInt8])
+    case file(PathKey)
     case other([String])
   }
 
@@ -59,9 +59,8 @@ public struct ErrorsLedger {
   /// Removes the ledger file when this run created it and wrote nothing to it.
   func removeIfUnused() { file?.removeIfUnused() }
 
-  /// A file diagnosed now: its row (and its tiles' rows) leave the ledger at `finish`.
-  mutating func succeeded(_ item: String) {
-    let key = DiagnosisRun.identity(item)
+  /// A file diagnosed now (by `DiagnosisRun.identity`): its row leaves the ledger at `finish`.
+  mutating func succeeded(_ key: PathKey) {
     guard reasons[key] != nil else { return }
     reasons[key] = nil
     changed = true

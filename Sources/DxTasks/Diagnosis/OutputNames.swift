@@ -1,3 +1,4 @@
+import DxCSV
 /// The names a diagnosis job gives the files it writes for its inputs (Grad-CAM overlays, slide
 /// maps) and the studies of its slides.
 ///
@@ -11,10 +12,10 @@
 struct OutputNames {
   /// Distinct files (by `DiagnosisRun.identity`) per `folder_stem` name, and per stem among the files
   /// that could be slides.
-  private var filesByName: [String: Set<[UInt8]>] = [:]
-  private var slidesByStem: [String: Set<[UInt8]>] = [:]
+  private var filesByName: [String: Set<PathKey>] = [:]
+  private var slidesByStem: [String: Set<PathKey>] = [:]
   /// Distinct slides per map name before hashing (a bare stem, or `folder_stem`).
-  private var slidesByMapName: [String: Set<[UInt8]>] = [:]
+  private var slidesByMapName: [String: Set<PathKey>] = [:]
 
   /// - Parameters:
   ///   - job: every input of the job (of every shard).
